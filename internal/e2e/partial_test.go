@@ -1,0 +1,334 @@
+package e2e_test
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stevedore-dev/stevedore/internal/fixtures"
+	"github.com/stevedore-dev/stevedore/pkg/enrichment"
+	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/jobs"
+	"github.com/stevedore-dev/stevedore/pkg/node"
+)
+
+// rhelFiles is a RHEL-like image: a real RHEL release file and a real
+// content manifest (both from claircore's test data, Apache-2.0) and a real
+// rpm database (openshift-preflight's test data, Apache-2.0: tzdata).
+func rhelFiles(t *testing.T, release string) map[string][]byte {
+	t.Helper()
+	osr, err := os.ReadFile(fixtures.Path(t, "osrelease/claircore_rhel-releasefiles-"+release+"_os-release"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpmdb, err := os.ReadFile(fixtures.Path(t, "rpm/preflight_sqlite_rpmdb.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{
+		"etc/os-release":                                  osr,
+		"var/lib/rpm/rpmdb.sqlite":                        rpmdb,
+		"root/buildinfo/content_manifests/foo-1.1-2.json": tarMember(t, "layers/claircore_layer-with-embedded-cs.tar", "root/buildinfo/content_manifests/foo-1.1-2.json"),
+	}
+}
+
+func tarMember(t *testing.T, fixture, name string) []byte {
+	t.Helper()
+	f, err := os.Open(fixtures.Path(t, fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s has no %s: %v", fixture, name, err)
+		}
+		if h.Name == name {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+}
+
+// The content sets of claircore's content manifest, mapped as Red Hat's
+// repository-to-cpe.json maps content sets.
+const contentSetMapping = `{"data": {
+  "content-set-1": {"cpes": ["cpe:/o:redhat:enterprise_linux:8::baseos"]},
+  "content-set-2": {"cpes": ["cpe:/a:redhat:enterprise_linux:8::appstream"]}
+}}`
+
+// partialConfig is a node config with short partial-retry timings and the
+// repository-to-CPE mapping fetched from url.
+func (h *harness) partialConfig(workers int, dispatcher bool, url string) node.Config {
+	cfg := h.config(workers, dispatcher)
+	cfg.Retry.Base, cfg.Retry.Max = time.Second, 2*time.Second
+	cfg.SweepInterval = 200 * time.Millisecond
+	cfg.EnrichmentInterval = time.Second
+	if url != "" {
+		cfg.EnrichmentSources = []enrichment.Source{{Name: enrichment.RepositoryCPE, URL: url}}
+	}
+	return cfg
+}
+
+func (h *harness) waitFor(what string, d time.Duration, cond func() bool) {
+	h.t.Helper()
+	waitFor(h.t, what, d, cond)
+}
+
+func (h *harness) report(d index.Digest) *index.Report {
+	h.t.Helper()
+	r, err := h.client.Report(context.Background(), d)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+// TestReindexStormIsGone reproduces the report that started the project: an
+// enrichment source that cannot be reached. Every manifest ends IndexPartial
+// with the reason, retries come on a schedule with backoff and fetch no layer
+// again, and when the source comes back every manifest finishes with its
+// CPEs, still without refetching a layer.
+func TestReindexStormIsGone(t *testing.T) {
+	h := newHarness(t)
+	// A mapping source that refuses connections: a port nothing listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	n := h.start(h.partialConfig(2, true, "http://"+addr+"/repository-to-cpe.json"))
+
+	var ms []*index.Manifest
+	for _, rel := range []string{"7", "8", "9"} {
+		ms = append(ms, h.push("rhel"+rel+":1", rhelFiles(t, rel)))
+	}
+	ctx := context.Background()
+	for _, m := range ms {
+		if _, err := h.client.IndexManifest(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range ms {
+		r := h.wait(m.Hash)
+		if r.State != index.StateIndexPartial || len(r.Partial) != 1 || r.Partial[0].Scanner != enrichment.RepositoryCPE {
+			t.Fatalf("%s: state %s, partial %+v, err %q", m.Hash, r.State, r.Partial, r.Err)
+		}
+		if len(r.Packages) != 1 || len(r.Distributions) != 1 || len(r.Repositories) != 2 || r.NextRetry == nil {
+			t.Fatalf("%s: a partial report keeps what was found: %d packages, %d distributions, %d repositories, next retry %v",
+				m.Hash, len(r.Packages), len(r.Distributions), len(r.Repositories), r.NextRetry)
+		}
+		t.Logf("%s partial: %s", m.Hash, r.Partial[0].Reason)
+	}
+	layerBytes := h.reg.Counter().BlobBytes()
+	h.reg.Counter().Reset()
+
+	// A client asking again gets the stored partial and queues nothing.
+	r, err := h.client.IndexManifest(ctx, ms[0])
+	if err != nil || r.State != index.StateIndexPartial {
+		t.Fatalf("request for a partial manifest: %v %v", r, err)
+	}
+
+	// Several retry cycles, on the schedule.
+	h.waitFor("three attempts of every manifest", 60*time.Second, func() bool {
+		for _, m := range ms {
+			if h.report(m.Hash).Attempt < 3 {
+				return false
+			}
+		}
+		return true
+	})
+	if b := h.reg.Counter().BlobBytes(); b != 0 {
+		t.Fatalf("retries fetched %d layer bytes, want 0", b)
+	}
+
+	// The source comes back: the updater loads it, the waiting reports are
+	// requeued at once and finish with their CPEs.
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, contentSetMapping)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	for _, m := range ms {
+		h.waitFor("IndexFinished after the mapping came back", 60*time.Second, func() bool {
+			return h.report(m.Hash).State == index.StateIndexFinished
+		})
+		r := h.report(m.Hash)
+		var cpes []string
+		for _, repo := range r.Repositories {
+			cpes = append(cpes, repo.CPE)
+		}
+		slices.Sort(cpes)
+		if fmt.Sprint(cpes) != "[cpe:/a:redhat:enterprise_linux:8::appstream cpe:/o:redhat:enterprise_linux:8::baseos]" || len(r.Partial) != 0 {
+			t.Fatalf("%s: repository CPEs %v, partial %v", m.Hash, cpes, r.Partial)
+		}
+	}
+	if b := h.reg.Counter().BlobBytes(); b != 0 {
+		t.Fatalf("finishing fetched %d layer bytes, want 0", b)
+	}
+
+	// Deliveries: each manifest ran once per attempt (1 + its scheduled
+	// retries), and the queue delivered nothing else.
+	total := 0
+	for _, m := range ms {
+		r := h.report(m.Hash)
+		runs, finished := h.runs(m.Hash)
+		if runs != r.Attempt || finished != 1 {
+			t.Errorf("%s: %d runs for %d attempts, %d final writes", m.Hash, runs, r.Attempt, finished)
+		}
+		total += runs
+	}
+	cons, err := n.JS.Consumer(ctx, jobs.DefaultStream, jobs.DefaultConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(info.Delivered.Consumer) != total {
+		t.Errorf("%d job deliveries, %d runs", info.Delivered.Consumer, total)
+	}
+	t.Logf("first scan read %d layer bytes; %d runs in all, 0 layer bytes after the first scan", layerBytes, total)
+}
+
+// retrySubjectCount counts messages (schedules) pending on d's retry subject.
+func retrySubjectCount(t *testing.T, js jetstream.JetStream, d index.Digest) int {
+	t.Helper()
+	s, err := js.Stream(context.Background(), jobs.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(jobs.RetrySubject(d)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(info.State.Subjects[jobs.RetrySubject(d)])
+}
+
+func TestScheduledRetriesSurviveANATSRestart(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.partialConfig(1, true, "")
+	cfg.Retry.Base, cfg.Retry.Max = 3*time.Second, 3*time.Second
+	n := h.start(cfg)
+	m := h.push("restart:1", rhelFiles(t, "8"))
+	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.wait(m.Hash); r.State != index.StateIndexPartial || r.Attempt != 1 {
+		t.Fatalf("state %s attempt %d", r.State, r.Attempt)
+	}
+	if c := retrySubjectCount(t, n.JS, m.Hash); c != 1 {
+		t.Fatalf("%d schedules pending, want 1", c)
+	}
+	h.nats.Restart(t)
+	// The retry still fires, from the restarted server's store.
+	h.waitFor("the scheduled retry after the restart", 60*time.Second, func() bool {
+		r, err := h.client.Report(context.Background(), m.Hash)
+		return err == nil && r.Attempt >= 2 && r.State == index.StateIndexPartial
+	})
+}
+
+func TestCrashBetweenPartialAndAck(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.partialConfig(0, true, "")
+	cfg.Retry.Base, cfg.Retry.Max = time.Hour, time.Hour // only the crash may cause a run
+	n := h.start(cfg)
+	m := h.push("crash:1", rhelFiles(t, "9"))
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "STEVEDORE_E2E_CHILD=crash-after-partial", "DATABASE_URL="+h.dbURL, "NATS_URL="+h.nats.ClientURL(),
+		"CHILD_LEASE_TTL="+cfg.LeaseTTL.String(), "CHILD_ACK_WAIT="+cfg.AckWait.String())
+	cmd.Stderr = testWriter{t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("child did not crash after storing a partial report within 60s (report: %+v)", h.report(m.Hash))
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+		t.Fatalf("child did not crash after storing the partial report: %v", err)
+	}
+	if r := h.report(m.Hash); r.State != index.StateIndexPartial {
+		t.Fatalf("after the crash: state %s", r.State)
+	}
+	if c := retrySubjectCount(t, n.JS, m.Hash); c != 0 {
+		t.Fatalf("%d schedules before any worker got past the crash point", c)
+	}
+	// A worker here gets the redelivered job and finishes the steps.
+	h.start(h.partialConfig(1, false, ""))
+	h.waitFor("the retry to be scheduled by the surviving worker", 30*time.Second, func() bool {
+		return retrySubjectCount(t, n.JS, m.Hash) == 1
+	})
+	cons, _ := n.JS.Consumer(context.Background(), jobs.DefaultStream, jobs.DefaultConsumer)
+	h.waitFor("the job to be acked", 30*time.Second, func() bool {
+		info, err := cons.Info(context.Background())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
+	runs, _ := h.runs(m.Hash)
+	if runs != 2 {
+		t.Fatalf("%d runs, want the crashed one and one more", runs)
+	}
+	if n := h.count(`SELECT count(*) FROM index_report WHERE manifest_hash = $1`, string(m.Hash)); n != 1 {
+		t.Fatalf("%d stored reports", n)
+	}
+	if c := retrySubjectCount(t, n.JS, m.Hash); c != 1 {
+		t.Fatalf("%d schedules pending, want 1", c)
+	}
+}
+
+// crashAfterPartial runs a worker that exits right after storing a partial
+// report, before scheduling its retry and acking.
+func crashAfterPartial() int {
+	ttl, _ := time.ParseDuration(os.Getenv("CHILD_LEASE_TTL"))
+	ack, _ := time.ParseDuration(os.Getenv("CHILD_ACK_WAIT"))
+	ctx := context.Background()
+	n, err := node.Start(ctx, node.Config{
+		DatabaseURL: os.Getenv("DATABASE_URL"), NATSURL: os.Getenv("NATS_URL"),
+		Workers: 1, LeaseTTL: ttl, AckWait: ack, MaxDeliver: 4, Holder: "crasher",
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		AfterIndex: func(_ context.Context, r *index.Report) {
+			if r.State == index.StateIndexPartial {
+				syscall.Exit(3)
+			}
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	n.Run(ctx)
+	return 0
+}

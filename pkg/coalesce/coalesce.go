@@ -1,0 +1,460 @@
+// Package coalesce builds the image's index report from its layers' stored
+// scan results, applying the overlay filesystem's rules: a file in a higher
+// layer replaces the same path below, a whiteout deletes a path (and
+// everything under it) from the layers below, and an opaque directory hides
+// everything the layers below had under it.
+//
+// Package databases are files: Package.PackageDB names the database a package
+// was read from ("var/lib/dpkg/status", "var/lib/dpkg/status.d/libc6",
+// "lib/apk/db/installed"). For each database path, the packages that count
+// are those of the topmost layer that has the database, unless a higher
+// layer deletes that path. A layer "has" a database when it is listed in
+// Layer.PackageDBs (its scanner was given the file) or it reported a package
+// from it: a database that a higher layer rewrote empty hides the lower
+// copies.
+//
+// A language package (one read from a file: Package.Filepath is set) whose
+// file is owned by an OS package of the image is dropped: the OS package
+// reports it (a Python module installed by dpkg or rpm is reported once).
+// Layer.OwnedFiles are the files the OS package scanners said their packages
+// own; an owned path counts unless a higher layer deletes it (a package
+// removed by its package manager takes its files with it). A package's file
+// is owned when its Filepath is owned, or the .dist-info or .egg-info
+// directory holding it is.
+package coalesce
+
+import (
+	"cmp"
+	"encoding/json"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/stevedore-dev/stevedore/pkg/index"
+)
+
+// Layer is one layer's stored scan results.
+type Layer struct {
+	// Digest is the layer's digest; it becomes Environment.IntroducedIn.
+	Digest index.Digest
+	// Whiteouts are the paths this layer deletes from the layers below
+	// (with everything under them); OpaqueDirs the directories whose
+	// lower contents it hides ("." is the root). Both as layers.Contents
+	// reports them: clean, relative, slash-separated.
+	Whiteouts, OpaqueDirs []string
+	// Packages found in the layer, with PackageDB set. Packages without a
+	// PackageDB are grouped as one database that no whiteout deletes.
+	Packages []*index.Package
+	// PackageDBs are the package databases present in the layer, whether
+	// or not they held packages (the files the package scanners read).
+	PackageDBs []string
+	// Distributions found in the layer.
+	Distributions []*index.Distribution
+	// DistributionPaths, parallel to Distributions, is the file each
+	// distribution was read from ("etc/os-release"), so that a higher
+	// layer that deletes the file hides it. A missing or empty entry
+	// means the path is unknown: the distribution is never hidden.
+	DistributionPaths []string
+	// Repositories found in the layer.
+	Repositories []*index.Repository
+	// RepositoryPaths, parallel to Repositories, is the file each
+	// repository was read from. Repositories read from the same path
+	// follow the package-database rule (the topmost layer with that path
+	// wins unless a higher layer deletes it). A missing or empty entry
+	// means the path is unknown: the repository always counts.
+	RepositoryPaths []string
+	// OwnedFiles are the files an OS package manager says packages of
+	// this layer's databases own (scanners.Result.OwnedFiles): clean,
+	// relative paths.
+	OwnedFiles []string
+}
+
+// Coalesce builds the report for a manifest from its layers' results, bottom
+// layer first. The inputs are not modified.
+//
+// The report holds:
+//   - Packages: those of the surviving databases (see the package
+//     documentation). A package found in several databases is one package
+//     with one Environment per database.
+//   - Environments[id]: per database, IntroducedIn is the lowest layer L
+//     such that every layer from L up to the winning one that has the
+//     database lists the package (same name, version, arch, kind, module
+//     and source); layers without the database do not break the run, a
+//     deletion of the database does. DistributionID is the image's
+//     distribution ("" when none) and RepositoryIDs is empty.
+//   - Distributions: the first surviving distribution of the topmost layer
+//     that has one.
+//   - Repositories: the surviving repositories of all layers, deduplicated.
+//
+// Language packages whose file an OS package owns are left out first (see
+// the package documentation).
+//
+// Ids are "1", "2", ... assigned in a sorted order of the content, so the
+// same input always gives byte-identical JSON. Source packages get ids in
+// the same sequence as packages. The state is IndexFinished with Success;
+// the caller adjusts it.
+func Coalesce(manifest index.Digest, layers []Layer) *index.Report {
+	r := index.NewReport(manifest, index.StateIndexFinished)
+	r.Success = true
+
+	dels := deletionsOf(layers)
+	layers = dropOwned(layers, dels)
+	distID := coalesceDistribution(r, layers, dels)
+	coalesceRepositories(r, layers, dels)
+	coalescePackages(r, layers, dels, distID)
+	return r
+}
+
+// dropOwned returns layers without the language packages whose file is
+// owned by an OS package (copies of the layers that lose packages; the
+// inputs are not modified).
+func dropOwned(layers []Layer, dels []deletions) []Layer {
+	owned := map[string]bool{}
+	for j, l := range layers {
+		for _, p := range l.OwnedFiles {
+			if !deletedAbove(dels, j, p) {
+				owned[p] = true
+			}
+		}
+	}
+	if len(owned) == 0 {
+		return layers
+	}
+	var out []Layer
+	for j, l := range layers {
+		keep := slices.DeleteFunc(slices.Clone(l.Packages), func(p *index.Package) bool {
+			return p != nil && p.Filepath != "" && isOwned(p.Filepath, owned)
+		})
+		if len(keep) == len(l.Packages) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(layers)
+		}
+		out[j].Packages = keep
+	}
+	if out == nil {
+		return layers
+	}
+	return out
+}
+
+// isOwned reports whether the file at fp, or the .dist-info or .egg-info
+// directory holding it, is in owned.
+func isOwned(fp string, owned map[string]bool) bool {
+	if owned[fp] {
+		return true
+	}
+	for d := path.Dir(fp); d != "." && d != "/" && d != ""; d = path.Dir(d) {
+		if (strings.HasSuffix(d, ".dist-info") || strings.HasSuffix(d, ".egg-info")) && owned[d] {
+			return true
+		}
+	}
+	return false
+}
+
+// deletions is what one layer deletes from the layers below it, as sets
+// so that a check costs the depth of the path, not the number of whiteouts.
+type deletions struct {
+	whiteouts map[string]bool // the path and everything under it
+	opaque    map[string]bool // everything under the dir ("." is the root)
+}
+
+func deletionsOf(layers []Layer) []deletions {
+	ds := make([]deletions, len(layers))
+	for j, l := range layers {
+		d := deletions{whiteouts: make(map[string]bool, len(l.Whiteouts)), opaque: make(map[string]bool, len(l.OpaqueDirs))}
+		for _, w := range l.Whiteouts {
+			d.whiteouts[w] = true
+		}
+		for _, o := range l.OpaqueDirs {
+			if o == "" {
+				o = "."
+			}
+			d.opaque[o] = true
+		}
+		ds[j] = d
+	}
+	return ds
+}
+
+// deletes reports whether the layer deletes path p of the layers below it:
+// a whiteout of p or of a directory above it, or an opaque directory above
+// it (or at p: the file became a directory). The empty path is never
+// deleted.
+func (d *deletions) deletes(p string) bool {
+	if p == "" {
+		return false
+	}
+	if d.opaque["."] {
+		return true
+	}
+	for q := p; q != "." && q != "/" && q != ""; q = path.Dir(q) {
+		if d.whiteouts[q] || d.opaque[q] {
+			return true
+		}
+	}
+	return false
+}
+
+// deletedAbove reports whether a layer above layer j deletes path p.
+func deletedAbove(dels []deletions, j int, p string) bool {
+	for k := j + 1; k < len(dels); k++ {
+		if dels[k].deletes(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func pathAt(paths []string, i int) string {
+	if i < len(paths) {
+		return paths[i]
+	}
+	return ""
+}
+
+func coalesceDistribution(r *index.Report, layers []Layer, dels []deletions) string {
+	for j := len(layers) - 1; j >= 0; j-- {
+		for i, d := range layers[j].Distributions {
+			if d == nil || deletedAbove(dels, j, pathAt(layers[j].DistributionPaths, i)) {
+				continue
+			}
+			c := *d
+			c.ID = "1"
+			r.Distributions[c.ID] = &c
+			return c.ID
+		}
+	}
+	return ""
+}
+
+func coalesceRepositories(r *index.Report, layers []Layer, dels []deletions) {
+	// For each path, the topmost layer with repositories from it.
+	top := map[string]int{}
+	for j, l := range layers {
+		for i, repo := range l.Repositories {
+			if p := pathAt(l.RepositoryPaths, i); repo != nil && p != "" {
+				top[p] = j
+			}
+		}
+	}
+	byKey := map[string]*index.Repository{}
+	for j, l := range layers {
+		for i, repo := range l.Repositories {
+			if repo == nil {
+				continue
+			}
+			if p := pathAt(l.RepositoryPaths, i); p != "" && (top[p] != j || deletedAbove(dels, j, p)) {
+				continue
+			}
+			c := *repo
+			c.ID = ""
+			k := jsonKey(&c)
+			if _, ok := byKey[k]; !ok {
+				byKey[k] = &c
+			}
+		}
+	}
+	for i, k := range sortedKeys(byKey) {
+		repo := byKey[k]
+		repo.ID = strconv.Itoa(i + 1)
+		r.Repositories[repo.ID] = repo
+	}
+}
+
+// found is a package as it survives in one database.
+type found struct {
+	pkg        *index.Package
+	db         string
+	introduced index.Digest
+}
+
+func coalescePackages(r *index.Report, layers []Layer, dels []deletions, distID string) {
+	// Per database, its copies in the layers that have it, bottom first.
+	copies := map[string][]dbCopy{}
+	for j, l := range layers {
+		for _, db := range slices.Sorted(slices.Values(l.PackageDBs)) {
+			cs := copies[db]
+			if len(cs) == 0 || cs[len(cs)-1].layer != j {
+				copies[db] = append(cs, dbCopy{layer: j})
+			}
+		}
+		for _, p := range l.Packages {
+			if p == nil {
+				continue
+			}
+			cs := copies[p.PackageDB]
+			if len(cs) == 0 || cs[len(cs)-1].layer != j {
+				cs = append(cs, dbCopy{layer: j})
+			}
+			cs[len(cs)-1].pkgs = append(cs[len(cs)-1].pkgs, p)
+			copies[p.PackageDB] = cs
+		}
+	}
+
+	var all []found
+	for _, db := range sortedKeys(copies) {
+		all = append(all, coalesceDB(layers, dels, db, copies[db])...)
+	}
+
+	// Number the distinct packages, binary and source, in content order.
+	type entry struct {
+		key string
+		pkg *index.Package // representative, without id
+	}
+	distinct := map[string]*entry{}
+	note := func(p *index.Package) string {
+		c := clean(p)
+		k := jsonKey(c)
+		if _, ok := distinct[k]; !ok {
+			distinct[k] = &entry{key: k, pkg: c}
+		}
+		return k
+	}
+	keys := make([]string, len(all))
+	for i, f := range all {
+		keys[i] = note(f.pkg)
+		if f.pkg.Source != nil {
+			note(f.pkg.Source)
+		}
+	}
+	entries := make([]*entry, 0, len(distinct))
+	for _, e := range distinct {
+		entries = append(entries, e)
+	}
+	slices.SortFunc(entries, func(a, b *entry) int {
+		return cmp.Or(
+			cmp.Compare(a.pkg.Name, b.pkg.Name),
+			cmp.Compare(a.pkg.Version, b.pkg.Version),
+			cmp.Compare(a.pkg.Kind, b.pkg.Kind),
+			cmp.Compare(a.pkg.Arch, b.pkg.Arch),
+			cmp.Compare(a.key, b.key),
+		)
+	})
+	ids := make(map[string]string, len(entries))
+	for i, e := range entries {
+		ids[e.key] = strconv.Itoa(i + 1)
+	}
+
+	for i, f := range all {
+		id := ids[keys[i]]
+		if _, ok := r.Packages[id]; !ok {
+			p := clean(f.pkg)
+			p.ID = id
+			if p.Source != nil {
+				p.Source.ID = ids[jsonKey(clean(f.pkg.Source))]
+			}
+			r.Packages[id] = p
+		}
+		env := &index.Environment{
+			PackageDB:      f.db,
+			IntroducedIn:   f.introduced,
+			DistributionID: distID,
+			RepositoryIDs:  []string{},
+		}
+		envs := r.Environments[id]
+		if !slices.ContainsFunc(envs, func(e *index.Environment) bool {
+			return e.PackageDB == env.PackageDB && e.IntroducedIn == env.IntroducedIn
+		}) {
+			r.Environments[id] = append(envs, env)
+		}
+	}
+	for _, envs := range r.Environments {
+		slices.SortFunc(envs, func(a, b *index.Environment) int {
+			return cmp.Or(cmp.Compare(a.PackageDB, b.PackageDB), cmp.Compare(a.IntroducedIn, b.IntroducedIn))
+		})
+	}
+}
+
+// dbCopy is a layer's copy of a package database.
+type dbCopy struct {
+	layer int
+	pkgs  []*index.Package
+}
+
+// coalesceDB returns the surviving packages of database db, given its copies
+// (bottom first), with the layer each was introduced in.
+func coalesceDB(layers []Layer, dels []deletions, db string, copies []dbCopy) []found {
+	top := copies[len(copies)-1]
+	if deletedAbove(dels, top.layer, db) {
+		return nil
+	}
+	// Walk up the layers that have the database: intro[k] is the first
+	// layer of the unbroken run in which package identity k is present.
+	intro := map[string]int{}
+	prev := -1 // the last layer that had the database, in the current run
+	for _, c := range copies {
+		j := c.layer
+		// A deletion above the previous copy, up to and including this
+		// layer (its whiteouts apply to the layers below it), breaks the
+		// run; so does having no previous copy.
+		deleted := prev < 0
+		for k := prev + 1; k <= j && !deleted; k++ {
+			deleted = dels[k].deletes(db)
+		}
+		next := map[string]int{}
+		for _, p := range c.pkgs {
+			k := runKey(p)
+			if _, ok := next[k]; ok {
+				continue
+			}
+			if at, ok := intro[k]; ok && !deleted {
+				next[k] = at
+			} else {
+				next[k] = j
+			}
+		}
+		intro, prev = next, j
+	}
+	var out []found
+	for _, p := range top.pkgs {
+		out = append(out, found{pkg: p, db: db, introduced: layers[intro[runKey(p)]].Digest})
+	}
+	return out
+}
+
+// runKey is a package's identity for IntroducedIn: the same package in a
+// higher layer's copy of a database continues the run.
+func runKey(p *index.Package) string {
+	type src struct{ Name, Version, Kind, Arch, Module string }
+	type key struct {
+		Name, Version, Arch, Kind, Module string
+		Source                            *src
+	}
+	k := key{Name: p.Name, Version: p.Version, Arch: p.Arch, Kind: p.Kind, Module: p.Module}
+	if s := p.Source; s != nil {
+		k.Source = &src{s.Name, s.Version, s.Kind, s.Arch, s.Module}
+	}
+	return jsonKey(k)
+}
+
+// clean returns a copy of p, and of its sources, without ids and without
+// PackageDB (which the Environment carries).
+func clean(p *index.Package) *index.Package {
+	c := *p
+	c.ID, c.PackageDB = "", ""
+	if p.Source != nil {
+		c.Source = clean(p.Source)
+	}
+	return &c
+}
+
+// jsonKey is v's JSON encoding, a canonical form of the structs here.
+func jsonKey(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("coalesce: " + err.Error()) // plain structs of strings cannot fail
+	}
+	return string(b)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}

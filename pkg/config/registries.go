@@ -1,0 +1,164 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stevedore-dev/stevedore/pkg/regclient"
+)
+
+// DefaultBlobCacheSize is the default cap of the workers' blob cache.
+const DefaultBlobCacheSize = 10 << 30
+
+// registryFlags holds the raw registry and blob-cache settings until
+// Validate turns them into node.Config's Registries and BlobCache*.
+type registryFlags struct {
+	file      string
+	plainHTTP string
+	mirrors   []string
+	cacheSize byteSize
+}
+
+// DefaultBlobCacheDir is the default blob cache directory: stevedore/blobs
+// under the user's cache directory ($XDG_CACHE_HOME or ~/.cache on Linux),
+// or under the temporary directory when there is none.
+func DefaultBlobCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "stevedore", "blobs")
+}
+
+// registerRegistries defines the registry client's settings (dispatcher
+// and worker roles) and the blob cache's (worker role). Credentials come
+// from the file of --registry-config only, never from a flag.
+func (o *Options) registerRegistries(fs *flag.FlagSet, roles Roles) {
+	if !roles.Dispatcher && !roles.Worker {
+		return
+	}
+	r := &o.reg
+	fs.StringVar(&r.file, "registry-config", os.Getenv("STEVEDORE_REGISTRY_CONFIG"), `JSON file of per-registry settings: {"host[:port]": {"username", "password" | "token", "mirrors": [URL...], "plain_http", "concurrency"}} (env STEVEDORE_REGISTRY_CONFIG); credentials from it come before the Docker config's`)
+	if v := os.Getenv("STEVEDORE_REGISTRY_ALLOWLIST"); v != "" {
+		if err := o.Registries.Allowlist.Set(v); err != nil {
+			o.envErrs = append(o.envErrs, fmt.Errorf("environment STEVEDORE_REGISTRY_ALLOWLIST: %w", err))
+		}
+	}
+	fs.Var(&o.Registries.Allowlist, "registry-allowlist", "registries (host[:port], comma-separated) that index requests and layer URIs may name; others are refused with 403. Empty: every registry is allowed (env STEVEDORE_REGISTRY_ALLOWLIST)")
+	fs.StringVar(&r.plainHTTP, "registry-plain-http", os.Getenv("STEVEDORE_REGISTRY_PLAIN_HTTP"), "registries (host[:port], comma-separated) reached over plain HTTP (env STEVEDORE_REGISTRY_PLAIN_HTTP)")
+	if v := os.Getenv("STEVEDORE_REGISTRY_MIRRORS"); v != "" {
+		r.mirrors = strings.Split(v, ",")
+	}
+	fs.Func("registry-mirror", "HOST=URL: a mirror of registry HOST, tried first for its blobs; repeatable, in order (env STEVEDORE_REGISTRY_MIRRORS, comma-separated)", func(v string) error {
+		r.mirrors = append(r.mirrors, v)
+		return nil
+	})
+	fs.IntVar(&o.Registries.Concurrency, "registry-concurrency", o.envInt("STEVEDORE_REGISTRY_CONCURRENCY", regclient.DefaultConcurrency), "requests in flight to one registry at once, per process (env STEVEDORE_REGISTRY_CONCURRENCY)")
+	fs.IntVar(&o.Registries.MaxAttempts, "registry-max-attempts", o.envInt("STEVEDORE_REGISTRY_MAX_ATTEMPTS", regclient.DefaultMaxAttempts), "times a registry request is sent at most, retrying 5xx, 429 and connection errors with backoff (env STEVEDORE_REGISTRY_MAX_ATTEMPTS)")
+	fs.DurationVar(&o.Registries.MaxRetryAfter, "registry-max-retry-after", o.envDuration("STEVEDORE_REGISTRY_MAX_RETRY_AFTER", regclient.DefaultMaxRetryAfter), "longest Retry-After a registry can make requests wait; longer fails them for a later retry of the job (env STEVEDORE_REGISTRY_MAX_RETRY_AFTER)")
+	if !roles.Worker {
+		return
+	}
+	fs.StringVar(&o.BlobCacheDir, "blob-cache-dir", envString("STEVEDORE_BLOB_CACHE_DIR", DefaultBlobCacheDir()), "directory of the local cache of compressed layer blobs, one process per directory (env STEVEDORE_BLOB_CACHE_DIR)")
+	r.cacheSize = DefaultBlobCacheSize
+	if v := os.Getenv("STEVEDORE_BLOB_CACHE_SIZE"); v != "" {
+		if err := r.cacheSize.Set(v); err != nil {
+			o.envErrs = append(o.envErrs, fmt.Errorf("environment STEVEDORE_BLOB_CACHE_SIZE=%q: %w", v, err))
+		}
+	}
+	fs.Var(&r.cacheSize, "blob-cache-size", "size cap of the blob cache, in bytes or with a unit (500MiB, 10GiB); least recently used blobs are evicted; 0 disables the cache (env STEVEDORE_BLOB_CACHE_SIZE)")
+}
+
+// validateRegistries checks the registry and blob-cache settings and fills
+// node.Config's from them.
+func (o *Options) validateRegistries(roles Roles) []error {
+	if !o.Dispatcher && !roles.Worker {
+		return nil
+	}
+	var errs []error
+	r := &o.reg
+	hosts := map[string]regclient.Host{}
+	if r.file != "" {
+		h, err := regclient.LoadHosts(r.file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--registry-config: %w", err))
+		} else {
+			hosts = h
+		}
+	}
+	for _, h := range strings.Split(r.plainHTTP, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			s := hosts[h]
+			s.PlainHTTP = true
+			hosts[h] = s
+		}
+	}
+	for _, m := range r.mirrors {
+		host, u, ok := strings.Cut(strings.TrimSpace(m), "=")
+		if !ok || host == "" || u == "" {
+			errs = append(errs, fmt.Errorf("--registry-mirror %q: want HOST=URL", m))
+			continue
+		}
+		s := hosts[host]
+		s.Mirrors = append(s.Mirrors, u)
+		hosts[host] = s
+	}
+	o.Registries.Hosts = hosts
+	if err := o.Registries.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("registry settings: %w", err))
+	}
+	if o.Registries.Concurrency < 1 || o.Registries.Concurrency > 1024 {
+		errs = append(errs, fmt.Errorf("--registry-concurrency: %d: want 1 to 1024", o.Registries.Concurrency))
+	}
+	if o.Registries.MaxAttempts < 1 || o.Registries.MaxAttempts > 100 {
+		errs = append(errs, fmt.Errorf("--registry-max-attempts: %d: want 1 to 100", o.Registries.MaxAttempts))
+	}
+	if o.Registries.MaxRetryAfter < time.Second {
+		errs = append(errs, fmt.Errorf("--registry-max-retry-after: %s: want at least 1s", o.Registries.MaxRetryAfter))
+	}
+	if roles.Worker {
+		o.BlobCacheSize = int64(r.cacheSize)
+		if o.BlobCacheSize > 0 && o.BlobCacheDir == "" {
+			errs = append(errs, errors.New("--blob-cache-dir: required with a cache size (or --blob-cache-size 0 to disable the cache)"))
+		}
+	}
+	return errs
+}
+
+// byteSize is a size in bytes, set from "1048576", "500MiB", "10GiB",
+// "2GB"...
+type byteSize int64
+
+var units = []struct {
+	suffix string
+	n      int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1},
+}
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(v string) error {
+	s := strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(rest), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("%q: want a number of bytes, optionally with a unit (KiB, MiB, GiB, TiB, KB, MB, GB, TB)", v)
+	}
+	*b = byteSize(n * mult)
+	return nil
+}

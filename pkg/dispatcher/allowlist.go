@@ -1,0 +1,59 @@
+package dispatcher
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/regclient"
+	"github.com/stevedore-dev/stevedore/pkg/resolve"
+)
+
+// ErrRegistryNotAllowed is wrapped by the error of a request that names a
+// registry outside the allowlist: an image reference, or the host of a
+// layer's URI. It also wraps resolve.ErrInvalid (the request cannot be
+// satisfied as asked; sending it again does not help).
+var ErrRegistryNotAllowed = fmt.Errorf("registry not allowed: %w", resolve.ErrInvalid)
+
+// Option configures a Dispatcher.
+type Option func(*Dispatcher)
+
+// WithAllowlist makes the dispatcher refuse requests that name a registry
+// not in a: image references to another registry, and manifests with a
+// layer URI on another host, so that a webhook or an API caller cannot
+// point workers at arbitrary hosts. An empty list allows every registry.
+func WithAllowlist(a regclient.Allowlist) Option { return func(d *Dispatcher) { d.allow = a } }
+
+// checkReference refuses an image reference to a registry not allowed.
+func (d *Dispatcher) checkReference(ref string) error {
+	if len(d.allow) == 0 {
+		return nil
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return fmt.Errorf("resolve %q: %w: %w", ref, resolve.ErrInvalid, err)
+	}
+	if host := r.Context().RegistryStr(); !d.allow.Allows(host) {
+		return fmt.Errorf("reference %q: registry %q is not allowed (allowed: %s): %w", ref, host, d.allow.String(), ErrRegistryNotAllowed)
+	}
+	return nil
+}
+
+// checkLayers refuses a manifest with a layer URI on a host not allowed.
+func (d *Dispatcher) checkLayers(m *index.Manifest) error {
+	if len(d.allow) == 0 {
+		return nil
+	}
+	for i, l := range m.Layers {
+		u, err := url.Parse(l.URI)
+		if err != nil {
+			return fmt.Errorf("layers[%d].uri: %w: %w", i, resolve.ErrInvalid, err)
+		}
+		if !d.allow.Allows(u.Host) {
+			return fmt.Errorf("layers[%d].uri: registry %q is not allowed (allowed: %s): %w", i, u.Host, d.allow.String(), ErrRegistryNotAllowed)
+		}
+	}
+	return nil
+}

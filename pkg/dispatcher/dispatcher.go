@@ -1,0 +1,187 @@
+// Package dispatcher decides whether a manifest needs indexing and queues the
+// job: no job when a report made by the current scanner set exists; otherwise
+// one job, published with dedup (see pkg/jobs).
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/jobs"
+	"github.com/stevedore-dev/stevedore/pkg/regclient"
+	"github.com/stevedore-dev/stevedore/pkg/resolve"
+	"github.com/stevedore-dev/stevedore/pkg/store"
+)
+
+// Dispatcher queues index jobs.
+type Dispatcher struct {
+	store    *store.Store
+	pub      *jobs.Publisher
+	resolver *resolve.Resolver
+	state    string
+	log      *slog.Logger
+	allow    regclient.Allowlist
+}
+
+// New returns a Dispatcher for the scanner-set state (scanners.State of the
+// enabled scanners; workers must run the same set).
+func New(st *store.Store, pub *jobs.Publisher, res *resolve.Resolver, scannerState string, log *slog.Logger, opts ...Option) *Dispatcher {
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &Dispatcher{store: st, pub: pub, resolver: res, state: scannerState, log: log}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// State is the scanner-set state the dispatcher indexes for.
+func (d *Dispatcher) State() string { return d.state }
+
+// Current reports whether r needs no new index run: it is finished under the
+// current scanner set, or it is partial with its retry still to come (a
+// partial whose retry time is long past lost its schedule and is run again).
+func (d *Dispatcher) Current(r *index.Report) bool {
+	if r.ScannerState != d.state {
+		return false
+	}
+	switch r.State {
+	case index.StateIndexFinished:
+		return true
+	case index.StateIndexPartial:
+		return r.NextRetry != nil && time.Since(*r.NextRetry) < overdue
+	}
+	return false
+}
+
+// overdue is how long after its retry time a partial report is taken to have
+// lost its scheduled retry.
+const overdue = 10 * time.Minute
+
+// RequeueWaiting publishes, for up to limit partial reports that an operator
+// asked to retry or whose enrichment data has since been loaded, a retry due
+// now (replacing the one scheduled). It returns how many it requeued.
+func (d *Dispatcher) RequeueWaiting(ctx context.Context, limit int) (int, error) {
+	qs, err := d.store.PartialsToRequeue(ctx, limit)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, q := range qs {
+		job, err := jobs.Decode(q.Job)
+		if err != nil {
+			d.log.ErrorContext(ctx, "stored job of a partial report is unusable", "digest", q.Digest, "error", err)
+			continue
+		}
+		if err := d.pub.Schedule(ctx, job, q.Attempt+1, time.Now()); err != nil {
+			return n, err
+		}
+		if err := d.store.MarkRequeued(ctx, q.Digest); err != nil {
+			return n, err
+		}
+		d.log.InfoContext(ctx, "partial report requeued", "digest", q.Digest, "attempt", q.Attempt+1)
+		n++
+	}
+	return n, nil
+}
+
+// Index returns the report of m as it is now, and queues a job unless that
+// report is current. queued says whether a job is (now) pending.
+func (d *Dispatcher) Index(ctx context.Context, m *index.Manifest) (r *index.Report, queued bool, err error) {
+	if err := m.Validate(); err != nil {
+		return nil, false, err
+	}
+	if err := d.checkLayers(m); err != nil {
+		return nil, false, err
+	}
+	r, err = d.store.Report(ctx, m.Hash)
+	switch {
+	case err == nil && d.Current(r):
+		return r, false, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, false, err
+	}
+	// Record the request first: if the publish fails the client is told,
+	// and the next request publishes again.
+	r, err = d.store.MarkQueued(ctx, m.Hash, d.state)
+	if err != nil {
+		return nil, false, err
+	}
+	out, err := d.pub.Publish(ctx, &jobs.Job{Manifest: m, ScannerState: d.state, RequestedAt: time.Now().UTC(),
+		Generation: r.UpdatedAt.UTC().Format(time.RFC3339Nano)})
+	if err != nil {
+		return nil, false, err
+	}
+	d.log.InfoContext(ctx, "index job", "digest", m.Hash, "outcome", out.String())
+	return r, true, nil
+}
+
+// Image is the outcome of indexing one platform of a reference.
+type Image struct {
+	Digest   index.Digest `json:"manifest_hash"`
+	Platform string       `json:"platform,omitempty"`
+	State    index.State  `json:"state"`
+	Queued   bool         `json:"queued"`
+}
+
+// IndexReference resolves an image reference (one manifest per platform of an
+// image index, or the one platform asked for) and indexes each manifest.
+func (d *Dispatcher) IndexReference(ctx context.Context, ref, platform string) ([]Image, error) {
+	if err := d.checkReference(ref); err != nil {
+		return nil, err
+	}
+	imgs, err := d.resolver.Resolve(ctx, ref, platform)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Image, 0, len(imgs))
+	for _, img := range imgs {
+		r, queued, err := d.Index(ctx, img.Manifest)
+		if err != nil {
+			return nil, fmt.Errorf("index %s (%s): %w", ref, img.Platform, err)
+		}
+		out = append(out, Image{Digest: img.Manifest.Hash, Platform: img.Platform, State: r.State, Queued: queued})
+	}
+	return out, nil
+}
+
+// reindexAgain is how long a report queued for re-index is left before the
+// sweep queues it again (its job may have been lost).
+const reindexAgain = 10 * time.Minute
+
+// ReindexStale publishes re-index jobs for up to limit finished reports made
+// by an older scanner-set state, or that an operator asked to re-index, most
+// recently requested first. Only what changed is redone: workers reuse stored
+// layer results of unchanged scanners. It returns how many it queued.
+func (d *Dispatcher) ReindexStale(ctx context.Context, limit int) (int, error) {
+	rs, err := d.store.ReportsToReindex(ctx, d.state, reindexAgain, limit)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range rs {
+		job, err := jobs.Decode(r.Job)
+		if err != nil {
+			d.log.ErrorContext(ctx, "stored job is unusable for re-index", "digest", r.Digest, "error", err)
+			d.store.MarkReindexQueued(ctx, r.Digest)
+			continue
+		}
+		job.ScannerState, job.RequestedAt, job.Force = d.state, time.Now().UTC(), r.Forced
+		job.Generation = "reindex-" + job.RequestedAt.Format(time.RFC3339Nano)
+		out, err := d.pub.Publish(ctx, job)
+		if err != nil {
+			return n, err
+		}
+		if err := d.store.MarkReindexQueued(ctx, r.Digest); err != nil {
+			return n, err
+		}
+		d.log.InfoContext(ctx, "re-index queued", "digest", r.Digest, "outcome", out.String(), "forced", r.Forced)
+		n++
+	}
+	return n, nil
+}

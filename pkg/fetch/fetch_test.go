@@ -1,0 +1,278 @@
+package fetch_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/stevedore-dev/stevedore/pkg/blobcache"
+	"github.com/stevedore-dev/stevedore/pkg/devregistry"
+	"github.com/stevedore-dev/stevedore/pkg/fetch"
+	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/regclient"
+	"github.com/stevedore-dev/stevedore/pkg/resolve"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// fast is a registry client configuration that retries quickly.
+func fast(cfg regclient.Config) *regclient.Client {
+	cfg.RetryBase, cfg.RetryMax, cfg.MaxAttempts = 5*time.Millisecond, 20*time.Millisecond, 3
+	return regclient.New(cfg, regclient.WithLogger(quiet))
+}
+
+// pushLayer pushes an image of one layer to srv as repo:1 and returns the
+// layer, its bytes and its index.Layer.
+func pushLayer(t *testing.T, srv *devregistry.Server, repo, content string) (v1.Layer, []byte, *index.Layer) {
+	t.Helper()
+	l, err := devregistry.LayerFromFiles(map[string][]byte{"etc/os-release": []byte(content)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := devregistry.PushLayers(context.Background(), srv.Ref(repo+":1"), l); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := l.Digest()
+	size, _ := l.Size()
+	rc, _ := l.Compressed()
+	b, _ := io.ReadAll(rc)
+	r, _ := name.NewRepository(srv.Addr + "/" + repo)
+	return l, b, &index.Layer{Hash: index.Digest(d.String()), URI: resolve.BlobURL(r, d.String()), Size: size}
+}
+
+func readAll(t *testing.T, f *fetch.Fetcher, l *index.Layer) ([]byte, error) {
+	t.Helper()
+	rc, err := f.Open(context.Background(), l)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	srv := devregistry.NewTestServer(t, devregistry.WithMiddleware(devregistry.Fail(http.StatusInternalServerError, -1, func(r *http.Request) bool {
+		return strings.HasSuffix(r.URL.Path, "/blobs/sha256:"+strings.Repeat("5", 64))
+	})))
+	_, wantBytes, layer := pushLayer(t, srv, "app", "ID=x\n")
+	repo, _ := name.NewRepository(srv.Addr + "/app")
+	f := fetch.New(fetch.WithClient(fast(regclient.Config{})), fetch.WithLogger(quiet))
+
+	got, err := readAll(t, f, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(wantBytes) {
+		t.Fatalf("got %d bytes, want the %d of the blob", len(got), len(wantBytes))
+	}
+
+	other := "sha256:" + strings.Repeat("5", 64)
+	d := string(layer.Hash)
+	for _, tc := range []struct {
+		name      string
+		f         *fetch.Fetcher
+		layer     *index.Layer
+		permanent bool
+		want      string
+	}{
+		{"uri names another blob", f, &index.Layer{Hash: index.Digest(other), URI: resolve.BlobURL(repo, d)}, true, "names blob"},
+		{"blob not found", f, &index.Layer{Hash: index.Digest("sha256:" + strings.Repeat("4", 64)), URI: resolve.BlobURL(repo, "sha256:"+strings.Repeat("4", 64))}, true, "404"},
+		{"registry unavailable", f, &index.Layer{Hash: index.Digest(other), URI: resolve.BlobURL(repo, other)}, false, "500"},
+		{"not http", f, &index.Layer{Hash: index.Digest(other), URI: "ftp://x/y"}, true, "not an absolute http"},
+		{"connection refused", f, &index.Layer{Hash: index.Digest(other), URI: "http://127.0.0.1:1/v2/x/blobs/" + other}, false, "connect"},
+		{"registry not allowed", fetch.New(fetch.WithClient(fast(regclient.Config{Allowlist: regclient.Allowlist{"registry.example.com"}}))),
+			&index.Layer{Hash: layer.Hash, URI: layer.URI}, true, "not in the allowlist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc, err := tc.f.Open(ctx, tc.layer)
+			if err == nil {
+				rc.Close()
+				t.Fatal("no error")
+			}
+			if errors.Is(err, fetch.ErrPermanent) != tc.permanent || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v (permanent %v), want permanent=%v with %q", err, errors.Is(err, fetch.ErrPermanent), tc.permanent, tc.want)
+			}
+		})
+	}
+}
+
+func TestRetriesThenSuccess(t *testing.T) {
+	var digest string
+	srv := devregistry.NewTestServer(t, devregistry.WithMiddleware(devregistry.Fail(http.StatusBadGateway, 2, func(r *http.Request) bool {
+		return devregistry.BlobGet(digest)(r)
+	})))
+	_, want, layer := pushLayer(t, srv, "flaky", "ID=flaky\n")
+	digest = string(layer.Hash)
+	srv.Counter().Reset()
+	got, err := readAll(t, fetch.New(fetch.WithClient(fast(regclient.Config{MaxAttempts: 5}))), layer)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("%d bytes, %v", len(got), err)
+	}
+	var statuses []int
+	for _, r := range srv.Counter().Log() {
+		if r.Class == devregistry.ClassBlobs {
+			statuses = append(statuses, r.Status)
+		}
+	}
+	if len(statuses) != 3 || statuses[0] != 502 || statuses[1] != 502 || statuses[2] != 200 {
+		t.Fatalf("blob GET statuses %v, want [502 502 200]", statuses)
+	}
+}
+
+// counters reads the metrics of a manual reader.
+func counters(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok {
+				for _, dp := range s.DataPoints {
+					out[m.Name] += dp.Value
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestCache(t *testing.T) {
+	srv := devregistry.NewTestServer(t)
+	_, want, layer := pushLayer(t, srv, "cached", "ID=cached\n")
+	cache, err := blobcache.Open(blobcache.Options{Dir: t.TempDir(), MaxBytes: 1 << 20, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	f := fetch.New(fetch.WithCache(cache), fetch.WithMeterProvider(mp), fetch.WithLogger(quiet),
+		fetch.WithClient(regclient.New(regclient.Config{}, regclient.WithMeterProvider(mp))))
+	srv.Counter().Reset()
+
+	type step struct {
+		name        string
+		damage      bool
+		wantErr     error
+		wantFetches int // registry blob GETs so far
+		wantCached  bool
+	}
+	for _, s := range []step{
+		{name: "miss: fetched and cached", wantFetches: 1, wantCached: true},
+		{name: "hit: not fetched", wantFetches: 1, wantCached: true},
+		{name: "tampered copy: caught and removed", damage: true, wantErr: fetch.ErrCacheCorrupt, wantFetches: 1, wantCached: false},
+		{name: "fetched again and cached again", wantFetches: 2, wantCached: true},
+		{name: "hit again", wantFetches: 2, wantCached: true},
+	} {
+		if s.damage {
+			b, _ := os.ReadFile(cache.Path(layer.Hash))
+			b[len(b)-10] ^= 0x55
+			os.WriteFile(cache.Path(layer.Hash), b, 0o600)
+		}
+		got, err := readAll(t, f, layer)
+		switch {
+		case s.wantErr != nil && !errors.Is(err, s.wantErr):
+			t.Fatalf("%s: error %v, want %v", s.name, err, s.wantErr)
+		case s.wantErr == nil && (err != nil || string(got) != string(want)):
+			t.Fatalf("%s: %d bytes, %v", s.name, len(got), err)
+		}
+		if n := srv.Counter().BlobFetches(string(layer.Hash)); n != s.wantFetches {
+			t.Fatalf("%s: %d registry fetches, want %d", s.name, n, s.wantFetches)
+		}
+		if cache.Contains(layer.Hash) != s.wantCached {
+			t.Fatalf("%s: cached %v", s.name, cache.Contains(layer.Hash))
+		}
+	}
+	m := counters(t, reader)
+	if m["stevedore.blobcache.hits"] != 3 || m["stevedore.blobcache.misses"] != 2 || m["stevedore.blobcache.verify_failures"] != 1 {
+		t.Fatalf("metrics %v, want 3 hits, 2 misses, 1 verify failure", m)
+	}
+	if m["stevedore.registry.bytes"] < 2*int64(len(want)) {
+		t.Fatalf("registry bytes %d, want at least the two fetches' %d", m["stevedore.registry.bytes"], 2*len(want))
+	}
+}
+
+func TestMirrors(t *testing.T) {
+	origin := devregistry.NewTestServer(t)
+	mirror := devregistry.NewTestServer(t)
+	empty := devregistry.NewTestServer(t)
+	l, want, layer := pushLayer(t, origin, "lib/app", "ID=mirrored\n")
+	if _, err := devregistry.PushLayers(context.Background(), mirror.Ref("lib/app:1"), l); err != nil {
+		t.Fatal(err)
+	}
+	_, _, other := pushLayer(t, origin, "lib/other", "ID=origin-only\n")
+	origin.Counter().Reset()
+	mirror.Counter().Reset()
+	c := fast(regclient.Config{Hosts: map[string]regclient.Host{origin.Addr: {Mirrors: []string{empty.URL(), mirror.URL()}}}})
+	f := fetch.New(fetch.WithClient(c), fetch.WithLogger(quiet))
+	got, err := readAll(t, f, layer)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("%d bytes, %v", len(got), err)
+	}
+	if origin.Counter().BlobBytes() != 0 || mirror.Counter().BlobFetches(string(layer.Hash)) != 1 {
+		t.Fatalf("origin served %d bytes, mirror %d fetches: want the mirror only", origin.Counter().BlobBytes(), mirror.Counter().BlobFetches(string(layer.Hash)))
+	}
+	// A blob no mirror has comes from the origin.
+	if _, err := readAll(t, f, other); err != nil {
+		t.Fatal(err)
+	}
+	if origin.Counter().BlobFetches(string(other.Hash)) != 1 {
+		t.Fatal("a blob missing from the mirrors was not fetched from the origin")
+	}
+}
+
+// basicAuth is a registry middleware that wants basic credentials.
+func basicAuth(user, pass string) devregistry.Middleware {
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != want {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func TestCredentialsPerRegistry(t *testing.T) {
+	var open bool
+	srv := devregistry.NewTestServer(t, devregistry.WithMiddleware(func(next http.Handler) http.Handler {
+		guarded := basicAuth("robot", "s3cret")(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if open { // while pushing
+				next.ServeHTTP(w, r)
+				return
+			}
+			guarded.ServeHTTP(w, r)
+		})
+	}))
+	open = true
+	_, want, layer := pushLayer(t, srv, "private", "ID=private\n")
+	open = false
+	if _, err := readAll(t, fetch.New(fetch.WithClient(fast(regclient.Config{}))), layer); !errors.Is(err, fetch.ErrPermanent) {
+		t.Fatalf("without credentials: %v, want a permanent error", err)
+	}
+	c := fast(regclient.Config{Hosts: map[string]regclient.Host{srv.Addr: {Username: "robot", Password: "s3cret"}}})
+	got, err := readAll(t, fetch.New(fetch.WithClient(c)), layer)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("with credentials: %d bytes, %v", len(got), err)
+	}
+}

@@ -1,0 +1,79 @@
+package index_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/pkg/index"
+)
+
+func TestParseDigest(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"sha256:" + strings.Repeat("a", 64), true},
+		{"sha512:" + strings.Repeat("0", 128), true},
+		{"sha256:" + strings.Repeat("A", 64), false},
+		{"sha256:" + strings.Repeat("a", 63), false},
+		{"md5:" + strings.Repeat("a", 32), false},
+		{"", false},
+		{strings.Repeat("a", 64), false},
+	} {
+		d, err := index.ParseDigest(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseDigest(%q) = %v, %v", tc.in, d, err)
+		}
+		if tc.ok && (d.Algorithm()+":"+d.Hex() != tc.in) {
+			t.Errorf("%q split as %q %q", tc.in, d.Algorithm(), d.Hex())
+		}
+	}
+}
+
+func TestManifestValidate(t *testing.T) {
+	d := index.Digest("sha256:" + strings.Repeat("a", 64))
+	layer := func(uri string) *index.Layer { return &index.Layer{Hash: d, URI: uri} }
+	many := make([]*index.Layer, index.MaxLayers+1)
+	for i := range many {
+		many[i] = layer("https://r/x")
+	}
+	for _, tc := range []struct {
+		name string
+		m    *index.Manifest
+		want string
+	}{
+		{"ok", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://r/v2/x/blobs/" + string(d))}}, ""},
+		{"nil", nil, "missing"},
+		{"bad hash", &index.Manifest{Hash: "x", Layers: []*index.Layer{layer("https://r")}}, "manifest hash"},
+		{"no layers", &index.Manifest{Hash: d}, "no layers"},
+		{"too many layers", &index.Manifest{Hash: d, Layers: many}, "more than the limit"},
+		{"nil layer", &index.Manifest{Hash: d, Layers: []*index.Layer{nil}}, "layers[0]: missing"},
+		{"bad layer hash", &index.Manifest{Hash: d, Layers: []*index.Layer{{Hash: "sha256:1", URI: "https://r"}}}, "layers[0].hash"},
+		{"relative uri", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("/v2/x")}}, "layers[0].uri"},
+		{"file uri", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("file:///etc/passwd")}}, "layers[0].uri"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.m.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestStateTerminal(t *testing.T) {
+	for s, want := range map[index.State]bool{
+		index.StateCheckManifest: false, index.StateScanLayers: false, index.StateIndexManifest: false,
+		index.StateIndexFinished: true, index.StateIndexError: true, index.StateIndexPartial: true,
+	} {
+		if s.Terminal() != want {
+			t.Errorf("%s.Terminal() = %v", s, !want)
+		}
+	}
+}

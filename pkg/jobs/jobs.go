@@ -1,0 +1,294 @@
+// Package jobs is the index job queue on NATS JetStream: the stream and the
+// workers' consumer, the job message, and publishing with dedup.
+//
+// One job per manifest digest is pending at most: jobs go to a subject per
+// digest (index.jobs.<hex>) and are published with an expected last sequence
+// of 0 for that subject, so a second publish while one is pending fails with
+// JetStream error 10071, which Publish reports as AlreadyQueued. A Nats-Msg-Id
+// of digest and scanner-set state also drops repeats inside the stream's
+// duplicate window (the ID also names the stored report's generation, so a
+// request after a failure is not taken for a repeat). Final idempotency lives in Postgres (the lease and the
+// stored report).
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/stevedore-dev/stevedore/pkg/index"
+)
+
+// Subjects and headers.
+const (
+	// DefaultStream is the stream's name.
+	DefaultStream = "STEVEDORE_INDEX"
+	// JobSubjects is what the workers' consumer filters on.
+	JobSubjects = "index.jobs.>"
+	// RetrySubjects carries scheduled retries (see the partial-results
+	// design); workers never consume them directly.
+	RetrySubjects = "index.retry.>"
+	// DefaultConsumer is the workers' durable consumer.
+	DefaultConsumer = "stevedore-workers"
+	// HeaderAttempt carries the attempt count of a job.
+	HeaderAttempt = "Stevedore-Attempt"
+)
+
+// JobSubject is the subject of the job for manifest d.
+func JobSubject(d index.Digest) string { return "index.jobs." + d.Hex() }
+
+// RetrySubject is the subject of the scheduled retry for manifest d.
+func RetrySubject(d index.Digest) string { return "index.retry." + d.Hex() }
+
+// Job asks a worker to index one manifest.
+type Job struct {
+	Manifest *index.Manifest `json:"manifest"`
+	// ScannerState is the scanner-set state the dispatcher saw.
+	ScannerState string `json:"scanner_state"`
+	// RequestedAt is when the dispatcher queued the job.
+	RequestedAt time.Time `json:"requested_at"`
+	// Generation names the stored report the job was queued against (its
+	// last write time): it goes into the Nats-Msg-Id, so that repeats of
+	// one request are dropped but a request made after the report changed
+	// (for example after an IndexError) is not.
+	Generation string `json:"generation,omitempty"`
+	// Force runs the job even when the stored report is current (a
+	// re-index an operator asked for): stored layer results are still
+	// reused, the report is coalesced and enriched again.
+	Force bool `json:"force,omitempty"`
+}
+
+// MaxJobSize bounds an encoded job.
+const MaxJobSize = 1 << 20
+
+// Decode parses and validates a job message body.
+func Decode(data []byte) (*Job, error) {
+	if len(data) > MaxJobSize {
+		return nil, fmt.Errorf("decode job: %d bytes, more than %d", len(data), MaxJobSize)
+	}
+	j := new(Job)
+	if err := json.Unmarshal(data, j); err != nil {
+		return nil, fmt.Errorf("decode job: %w", err)
+	}
+	if err := j.Manifest.Validate(); err != nil {
+		return nil, fmt.Errorf("decode job: %w", err)
+	}
+	return j, nil
+}
+
+// StreamConfig configures the job stream.
+type StreamConfig struct {
+	Name string
+	// Replicas for a clustered server (default 1).
+	Replicas int
+	// DuplicateWindow is how long a Nats-Msg-Id is remembered (default 2m).
+	DuplicateWindow time.Duration
+}
+
+// EnsureStream creates or updates the job stream: work-queue retention (a job
+// is gone once acked), file storage, message schedules allowed (for delayed
+// retries; needs nats-server 2.12 or newer).
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
+	if cfg.Name == "" {
+		cfg.Name = DefaultStream
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.DuplicateWindow == 0 {
+		cfg.DuplicateWindow = 2 * time.Minute
+	}
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              cfg.Name,
+		Description:       "Stevedore index jobs",
+		Subjects:          []string{JobSubjects, RetrySubjects},
+		Retention:         jetstream.WorkQueuePolicy,
+		Storage:           jetstream.FileStorage,
+		Replicas:          cfg.Replicas,
+		Duplicates:        cfg.DuplicateWindow,
+		AllowMsgSchedules: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create stream %s (needs nats-server >= 2.12 with JetStream): %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+// ConsumerConfig configures the workers' durable consumer.
+type ConsumerConfig struct {
+	Stream string
+	Name   string
+	// AckWait is how long a delivered job may go without an ack or an
+	// in-progress signal before it is redelivered (default 60s).
+	AckWait time.Duration
+	// MaxDeliver bounds deliveries of one job (default 5).
+	MaxDeliver int
+}
+
+// EnsureConsumer creates or updates the workers' pull consumer. It filters
+// job subjects only: a consumer that saw the scheduled retry messages and
+// acked them would delete the schedules.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig) (jetstream.Consumer, error) {
+	if cfg.Stream == "" {
+		cfg.Stream = DefaultStream
+	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultConsumer
+	}
+	if cfg.AckWait == 0 {
+		cfg.AckWait = time.Minute
+	}
+	if cfg.MaxDeliver == 0 {
+		cfg.MaxDeliver = 5
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       cfg.Name,
+		Description:   "Stevedore workers",
+		FilterSubject: JobSubjects,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Name, cfg.Stream, err)
+	}
+	return c, nil
+}
+
+// Outcome says what a publish did.
+type Outcome int
+
+// Publish outcomes.
+const (
+	// Queued: a new job is pending.
+	Queued Outcome = iota
+	// AlreadyQueued: a job for the digest was already pending; nothing new.
+	AlreadyQueued
+	// Duplicate: the same job was published within the duplicate window.
+	Duplicate
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Queued:
+		return "queued"
+	case AlreadyQueued:
+		return "already-queued"
+	case Duplicate:
+		return "duplicate"
+	}
+	return "outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Publisher publishes jobs.
+type Publisher struct {
+	js     jetstream.JetStream
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+}
+
+// NewPublisher returns a publisher on js, tracing with tp (nil: the global
+// provider).
+func NewPublisher(js jetstream.JetStream, tp trace.TracerProvider) *Publisher {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return &Publisher{js: js, tracer: tp.Tracer("github.com/stevedore-dev/stevedore/pkg/jobs"), prop: Propagator()}
+}
+
+// Publish queues j unless a job for the same manifest is already pending.
+func (p *Publisher) Publish(ctx context.Context, j *Job) (Outcome, error) {
+	d := j.Manifest.Hash
+	subj := JobSubject(d)
+	ctx, span := p.tracer.Start(ctx, "publish "+JobSubjects, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", subj),
+			attribute.String("stevedore.digest", string(d))))
+	defer span.End()
+	body, err := json.Marshal(j)
+	if err != nil {
+		return 0, fmt.Errorf("publish job for %s: %w", d, err)
+	}
+	msg := nats.NewMsg(subj)
+	msg.Data = body
+	msg.Header.Set(HeaderAttempt, "1")
+	p.prop.Inject(ctx, HeaderCarrier(msg.Header))
+	ack, err := p.js.PublishMsg(ctx, msg,
+		jetstream.WithMsgID(string(d)+"/"+j.ScannerState+"/"+j.Generation),
+		jetstream.WithExpectLastSequencePerSubject(0))
+	if err != nil {
+		var jsErr jetstream.JetStreamError
+		if errors.As(err, &jsErr) && jsErr.APIError() != nil &&
+			(jsErr.APIError().ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+				jsErr.APIError().ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			span.SetAttributes(attribute.String("stevedore.publish.outcome", AlreadyQueued.String()))
+			return AlreadyQueued, nil
+		}
+		span.RecordError(err)
+		return 0, fmt.Errorf("publish job for %s to %s: %w", d, subj, err)
+	}
+	out := Queued
+	if ack.Duplicate {
+		out = Duplicate
+	}
+	span.SetAttributes(attribute.String("stevedore.publish.outcome", out.String()))
+	return out, nil
+}
+
+// Propagator is the W3C trace-context and baggage propagator used across the
+// queue.
+func Propagator() propagation.TextMapPropagator {
+	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+}
+
+// HeaderCarrier carries trace context in NATS headers. nats.Header keys are
+// case-sensitive and kept as given ("traceparent"), unlike http.Header.
+type HeaderCarrier nats.Header
+
+// Get returns the first value of key.
+func (h HeaderCarrier) Get(key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	// Tolerate a sender that canonicalised the key.
+	for k, v := range h {
+		if strings.EqualFold(k, key) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// Set sets key to value.
+func (h HeaderCarrier) Set(key, value string) { h[key] = []string{value} }
+
+// Keys lists the keys.
+func (h HeaderCarrier) Keys() []string {
+	ks := make([]string, 0, len(h))
+	for k := range h {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// Attempt reads the attempt count of a job message (1 when absent or bad).
+func Attempt(h nats.Header) int {
+	n, err := strconv.Atoi(h.Get(HeaderAttempt))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}

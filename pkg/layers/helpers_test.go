@@ -1,0 +1,256 @@
+package layers
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/scanners"
+)
+
+// fixturePath returns the path of a file in the shared fixture corpus
+// (<repo root>/../shared/fixtures). It fails the test when the corpus is not
+// there: these tests depend on real data.
+func fixturePath(tb testing.TB, rel string) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatalf("fixtures: no go.mod above the working directory; cannot find the fixture corpus for %s", rel)
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", "fixtures", filepath.FromSlash(rel))
+	if _, err := os.Stat(p); err != nil {
+		tb.Fatalf("fixtures: %s is missing (expected the shared fixture corpus at %s): %v", rel, filepath.Join(dir, "..", "shared", "fixtures"), err)
+	}
+	return p
+}
+
+func readFixture(tb testing.TB, rel string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(fixturePath(tb, rel))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// alpineLayer returns the uncompressed layer.tar inside trivy's docker-save
+// tarball of alpine:3.10 (Alpine 3.10.4).
+//
+// Fixture: layers/trivy_alpine-310.tar.gz, from aquasecurity/trivy
+// pkg/fanal/test/testdata/alpine-310.tar.gz at dc3c56eed58a (Apache-2.0).
+func alpineLayer(tb testing.TB) []byte {
+	tb.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(readFixture(tb, "layers/trivy_alpine-310.tar.gz")))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			tb.Fatalf("no layer.tar in the alpine docker-save tarball: %v", err)
+		}
+		if strings.HasSuffix(hdr.Name, "/layer.tar") {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return b
+		}
+	}
+}
+
+// memberOf returns the content of one regular file of a tar, read
+// independently of the code under test.
+func memberOf(tb testing.TB, tarball []byte, name string) []byte {
+	tb.Helper()
+	tr := tar.NewReader(bytes.NewReader(tarball))
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			tb.Fatalf("%s not in tar: %v", name, err)
+		}
+		if strings.TrimPrefix(hdr.Name, "./") == name {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return b
+		}
+	}
+}
+
+func gzipBytes(tb testing.TB, b []byte) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		tb.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func zstdBytes(tb testing.TB, b []byte) []byte {
+	tb.Helper()
+	zw, err := zstd.NewWriter(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer zw.Close()
+	return zw.EncodeAll(b, nil)
+}
+
+func sha256Digest(b []byte) index.Digest {
+	s := sha256.Sum256(b)
+	return index.Digest("sha256:" + hex.EncodeToString(s[:]))
+}
+
+func sha512Digest(b []byte) index.Digest {
+	s := sha512.Sum512(b)
+	return index.Digest("sha512:" + hex.EncodeToString(s[:]))
+}
+
+// entry is one member of a synthetic tar.
+type entry struct {
+	name     string
+	typ      byte
+	body     string
+	linkname string
+}
+
+func makeTar(tb testing.TB, entries ...entry) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		typ := e.typ
+		if typ == 0 {
+			typ = tar.TypeReg
+		}
+		hdr := &tar.Header{Name: e.name, Typeflag: typ, Mode: 0o644, Linkname: e.linkname}
+		if typ == tar.TypeReg {
+			hdr.Size = int64(len(e.body))
+		}
+		if typ == tar.TypeDir {
+			hdr.Mode = 0o755
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			tb.Fatal(err)
+		}
+		if typ == tar.TypeReg {
+			if _, err := io.WriteString(tw, e.body); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// testScanner is a scanner whose Match is a function; it records the paths it
+// was asked about.
+type testScanner struct {
+	name  string
+	match func(string) bool
+
+	mu    sync.Mutex
+	asked []string
+}
+
+func (s *testScanner) Info() scanners.Info {
+	return scanners.Info{Name: s.name, Version: "1", Kind: scanners.KindPackage}
+}
+
+func (s *testScanner) Match(p string) bool {
+	s.mu.Lock()
+	s.asked = append(s.asked, p)
+	s.mu.Unlock()
+	return s.match(p)
+}
+
+func (s *testScanner) Scan(context.Context, []scanners.File) (*scanners.Result, error) {
+	return &scanners.Result{}, nil
+}
+
+func exactly(name string, paths ...string) *testScanner {
+	return &testScanner{name: name, match: func(p string) bool {
+		for _, q := range paths {
+			if p == q {
+				return true
+			}
+		}
+		return false
+	}}
+}
+
+func everything() *testScanner {
+	return &testScanner{name: "all", match: func(string) bool { return true }}
+}
+
+// fileView is a comparable view of a matched file.
+type fileView struct {
+	Path string
+	Size int64
+	Body string
+}
+
+func viewFiles(tb testing.TB, fs []scanners.File) []fileView {
+	tb.Helper()
+	var out []fileView
+	for _, f := range fs {
+		out = append(out, fileView{Path: f.Path(), Size: f.Size(), Body: string(readAll(tb, f))})
+	}
+	return out
+}
+
+func readAll(tb testing.TB, f scanners.File) []byte {
+	tb.Helper()
+	rc, err := f.Open()
+	if err != nil {
+		tb.Fatalf("open %s: %v", f.Path(), err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		tb.Fatalf("read %s: %v", f.Path(), err)
+	}
+	return b
+}
+
+func mustRead(tb testing.TB, blob []byte, ss []scanners.Scanner, opts Options) *Contents {
+	tb.Helper()
+	c, err := Read(context.Background(), bytes.NewReader(blob), sha256Digest(blob), ss, opts)
+	if err != nil {
+		tb.Fatalf("Read: %v", err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}

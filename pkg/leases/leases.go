@@ -1,0 +1,208 @@
+// Package leases gives one worker at a time the right to work on a manifest
+// digest, with fencing.
+//
+// A lease is a row in Postgres, not a session advisory lock: advisory locks
+// break with a connection pool and give no fencing. Each acquisition takes a
+// fence from one global sequence, so a later holder always has a larger fence.
+// Every write of results checks the fence in the same transaction (Check), so
+// a worker that lost its lease (paused, partitioned, slow) cannot write. All
+// times come from the database's clock.
+package leases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ErrLost is returned by Check, and is the cause of a lease's context, when the
+// lease is no longer held: it expired, or another holder took it.
+var ErrLost = errors.New("lease lost")
+
+// BusyError is returned by Acquire when another holder has the lease.
+type BusyError struct {
+	Digest    string
+	Holder    string
+	Remaining time.Duration
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("lease on %s is held by %s for another %s", e.Digest, e.Holder, e.Remaining.Round(time.Millisecond))
+}
+
+// Manager acquires leases for one holder (a worker replica).
+type Manager struct {
+	pool   *pgxpool.Pool
+	holder string
+	ttl    time.Duration
+	tracer trace.Tracer
+}
+
+// Option configures a Manager.
+type Option func(*Manager)
+
+// WithTTL sets how long a lease lasts without renewal (default 30 s). Leases
+// are renewed every TTL/3.
+func WithTTL(d time.Duration) Option { return func(m *Manager) { m.ttl = d } }
+
+// WithTracerProvider sets the tracer provider (default: the global one).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(m *Manager) { m.tracer = tp.Tracer("github.com/stevedore-dev/stevedore/pkg/leases") }
+}
+
+// New returns a Manager that takes leases in the name of holder.
+func New(pool *pgxpool.Pool, holder string, opts ...Option) *Manager {
+	m := &Manager{pool: pool, holder: holder, ttl: 30 * time.Second}
+	for _, o := range opts {
+		o(m)
+	}
+	if m.tracer == nil {
+		m.tracer = otel.Tracer("github.com/stevedore-dev/stevedore/pkg/leases")
+	}
+	return m
+}
+
+// TTL returns the lease duration.
+func (m *Manager) TTL() time.Duration { return m.ttl }
+
+// Lease is a held lease. Its Context is cancelled when the lease is lost or
+// released.
+type Lease struct {
+	Digest string
+	Fence  int64
+
+	m      *Manager
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Acquire takes the lease on digest, or returns a *BusyError when another
+// holder has an unexpired one. The lease is renewed in the background every
+// TTL/3 until Release; when a renewal finds it lost, or renewals keep failing
+// until the lease would have expired, the lease's context is cancelled with
+// ErrLost. The lease's context derives from ctx.
+func (m *Manager) Acquire(ctx context.Context, digest string) (*Lease, error) {
+	parent := ctx
+	ctx, span := m.tracer.Start(ctx, "lease.acquire", trace.WithAttributes(attribute.String("stevedore.digest", digest)))
+	defer span.End()
+	var fence int64
+	err := m.pool.QueryRow(ctx, `
+INSERT INTO lease (digest, holder, fence, acquired_at, expires_at)
+VALUES ($1, $2, nextval('lease_fence_seq'), now(), now() + $3 * interval '1 millisecond')
+ON CONFLICT (digest) DO UPDATE
+   SET holder = excluded.holder, fence = excluded.fence,
+       acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
+ WHERE lease.expires_at <= now()
+RETURNING fence`, digest, m.holder, m.ttl.Milliseconds()).Scan(&fence)
+	if errors.Is(err, pgx.ErrNoRows) {
+		busy := &BusyError{Digest: digest}
+		var remainingMS float64
+		err := m.pool.QueryRow(ctx, `SELECT holder, GREATEST(EXTRACT(EPOCH FROM expires_at - now()) * 1000, 0) FROM lease WHERE digest = $1`, digest).Scan(&busy.Holder, &remainingMS)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Released in between: the caller may try again at once.
+			return nil, busy
+		}
+		if err != nil {
+			return nil, fmt.Errorf("acquire lease on %s: read holder: %w", digest, err)
+		}
+		busy.Remaining = time.Duration(remainingMS * float64(time.Millisecond))
+		span.SetAttributes(attribute.Bool("stevedore.lease.busy", true))
+		return nil, busy
+	}
+	if err != nil {
+		return nil, fmt.Errorf("acquire lease on %s: %w", digest, err)
+	}
+	span.SetAttributes(attribute.Int64("stevedore.lease.fence", fence))
+	lctx, cancel := context.WithCancelCause(parent)
+	l := &Lease{Digest: digest, Fence: fence, m: m, ctx: lctx, cancel: cancel, done: make(chan struct{})}
+	go l.keep()
+	return l, nil
+}
+
+// Context is cancelled when the lease is lost or released; context.Cause
+// tells which.
+func (l *Lease) Context() context.Context { return l.ctx }
+
+// Lost reports whether the lease was lost (as opposed to released or still held).
+func (l *Lease) Lost() bool { return errors.Is(context.Cause(l.ctx), ErrLost) }
+
+// keep renews the lease every TTL/3 until it is released, lost, or the
+// caller's context is cancelled.
+func (l *Lease) keep() {
+	defer close(l.done)
+	ttl := l.m.ttl
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	deadline := time.Now().Add(ttl) // by the local clock, conservatively
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		rctx, cancel := context.WithTimeout(l.ctx, ttl/3)
+		tag, err := l.m.pool.Exec(rctx, `
+UPDATE lease SET expires_at = now() + $3 * interval '1 millisecond'
+ WHERE digest = $1 AND fence = $2 AND expires_at > now()`, l.Digest, l.Fence, ttl.Milliseconds())
+		cancel()
+		switch {
+		case err == nil && tag.RowsAffected() == 1:
+			deadline = start.Add(ttl)
+		case err == nil:
+			l.cancel(fmt.Errorf("renew lease on %s (fence %d): %w", l.Digest, l.Fence, ErrLost))
+			return
+		case time.Now().After(deadline):
+			l.cancel(fmt.Errorf("renew lease on %s (fence %d): %w: %v", l.Digest, l.Fence, ErrLost, err))
+			return
+		}
+	}
+}
+
+// Release stops renewal and gives the lease up, if it is still held. It is
+// safe to call more than once.
+func (l *Lease) Release(ctx context.Context) error {
+	var err error
+	l.once.Do(func() {
+		l.cancel(errReleased)
+		<-l.done
+		_, err = l.m.pool.Exec(ctx, `DELETE FROM lease WHERE digest = $1 AND fence = $2`, l.Digest, l.Fence)
+		if err != nil {
+			err = fmt.Errorf("release lease on %s: %w", l.Digest, err)
+		}
+	})
+	return err
+}
+
+var errReleased = errors.New("lease released")
+
+// Querier is what Check needs: a transaction, usually.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Check verifies, inside the caller's transaction, that fence still holds the
+// lease on digest, and locks the lease row until the transaction ends so that
+// no one can take the lease over before the caller commits. It returns an error
+// wrapping ErrLost when the lease is held by a newer fence or has expired.
+func Check(ctx context.Context, tx Querier, digest string, fence int64) error {
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT expires_at > now() FROM lease WHERE digest = $1 AND fence = $2 FOR SHARE`, digest, fence).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !ok) {
+		return fmt.Errorf("write for %s with fence %d refused: %w", digest, fence, ErrLost)
+	}
+	if err != nil {
+		return fmt.Errorf("check lease on %s: %w", digest, err)
+	}
+	return nil
+}

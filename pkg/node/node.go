@@ -1,0 +1,434 @@
+// Package node assembles Stevedore's parts into a running process: the store,
+// the job queue (an external NATS cluster, or a JetStream server embedded in
+// the process), the dispatcher with its HTTP API, and workers. The binaries
+// in cmd/ only parse their flags and call Start.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stevedore-dev/stevedore/pkg/blobcache"
+	"github.com/stevedore-dev/stevedore/pkg/dispatcher"
+	"github.com/stevedore-dev/stevedore/pkg/enrichment"
+	"github.com/stevedore-dev/stevedore/pkg/fetch"
+	"github.com/stevedore-dev/stevedore/pkg/httpapi"
+	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/indexer"
+	"github.com/stevedore-dev/stevedore/pkg/jobs"
+	"github.com/stevedore-dev/stevedore/pkg/layerclaim"
+	"github.com/stevedore-dev/stevedore/pkg/layers"
+	"github.com/stevedore-dev/stevedore/pkg/leases"
+	"github.com/stevedore-dev/stevedore/pkg/natsembed"
+	"github.com/stevedore-dev/stevedore/pkg/regclient"
+	"github.com/stevedore-dev/stevedore/pkg/resolve"
+	"github.com/stevedore-dev/stevedore/pkg/scanners"
+	"github.com/stevedore-dev/stevedore/pkg/scanners/all"
+	"github.com/stevedore-dev/stevedore/pkg/store"
+	"github.com/stevedore-dev/stevedore/pkg/telemetry"
+	"github.com/stevedore-dev/stevedore/pkg/webhooks"
+	"github.com/stevedore-dev/stevedore/pkg/worker"
+)
+
+// Config configures a node. Zero values take the defaults noted.
+type Config struct {
+	// DatabaseURL is the Postgres URL (required).
+	DatabaseURL string
+	// NATSURL is an external NATS server or cluster (nats-server >= 2.12
+	// with JetStream). Empty: embed a server in the process.
+	NATSURL string
+	// NATSStoreDir is the embedded server's JetStream directory. Empty: a
+	// temporary directory removed at Close.
+	NATSStoreDir string
+	// NATSPort is the embedded server's port on 127.0.0.1 (default: any
+	// free port).
+	NATSPort int
+
+	// Dispatcher enables the dispatcher role and its HTTP API.
+	Dispatcher bool
+	// Workers is the number of jobs this node runs at once; 0 disables the
+	// worker role.
+	Workers int
+
+	// LeaseTTL (default 30s), AckWait (default 60s), MaxDeliver (default 5).
+	LeaseTTL   time.Duration
+	AckWait    time.Duration
+	MaxDeliver int
+	// RetryBase is the first delay after a transient failure (default 2s).
+	RetryBase time.Duration
+
+	// Scanners is the scanner set (default scanners/all.Default()).
+	Scanners []scanners.Scanner
+	// Fetcher opens layers (default fetch.New()).
+	Fetcher indexer.Fetcher
+	// Resolver resolves image references (default resolve.New()).
+	Resolver *resolve.Resolver
+	// LayerOptions bound the layer reader.
+	LayerOptions layers.Options
+	// Holder names this node in leases (default host-pid).
+	Holder string
+
+	// EnrichmentSources are fetched by the updater (none: data only comes
+	// from imports, as in an air-gapped site).
+	EnrichmentSources []enrichment.Source
+	// EnrichmentInterval is how often sources are asked (default 6h).
+	EnrichmentInterval time.Duration
+	// EnrichmentMaxAge is how old loaded data may be before reports using
+	// it are partial (default 7 days).
+	EnrichmentMaxAge time.Duration
+	// Retry is the backoff of partial reports (default 5m doubling to 24h).
+	Retry jobs.RetryPolicy
+	// RequeueRate bounds partial reports requeued per second when the data
+	// they wait for arrives (default 10).
+	RequeueRate int
+	// ReindexRate bounds re-index jobs queued per second by the sweep of
+	// reports made by an older scanner set (default 5).
+	ReindexRate int
+	// SweepInterval is how often the sweeps look (default 1s).
+	SweepInterval time.Duration
+	// AfterIndex is a test hook passed to the workers (see worker.Config).
+	AfterIndex func(ctx context.Context, r *index.Report)
+
+	// Webhooks configures the registry webhook endpoints of the dispatcher
+	// role (pkg/webhooks); without secrets every endpoint is disabled.
+	Webhooks webhooks.Config
+
+	// Registries configures the registry client (pkg/regclient):
+	// credentials per registry, mirrors, plain HTTP, request limits,
+	// retries, and the allowlist the dispatcher and the fetcher enforce.
+	Registries regclient.Config
+	// BlobCacheDir and BlobCacheSize (bytes) set the workers' local cache
+	// of compressed layer blobs (pkg/blobcache); size 0 disables it.
+	BlobCacheDir  string
+	BlobCacheSize int64
+	// MeterProvider receives the metrics (default: the global provider).
+	MeterProvider metric.MeterProvider
+
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider
+}
+
+// Node is a running Stevedore process.
+type Node struct {
+	Store      *store.Store
+	JS         jetstream.JetStream
+	NATSURL    string
+	Dispatcher *dispatcher.Dispatcher
+	// Handler is the HTTP API (nil without the dispatcher role).
+	Handler http.Handler
+	// Worker is nil without the worker role.
+	Worker *worker.Worker
+	// Webhooks serves /webhooks/ (part of Handler) and retries failed
+	// lookups in Run; nil without the dispatcher role.
+	Webhooks *webhooks.Handler
+	// BlobCache is the workers' blob cache (nil when disabled).
+	BlobCache *blobcache.Cache
+	// Enrichment is the enrichment data store.
+	Enrichment *enrichment.Store
+	// Updater keeps enrichment data current (nil without sources or the
+	// dispatcher role).
+	Updater *enrichment.Updater
+
+	leases        *leases.Manager
+	requeueRate   int
+	reindexRate   int
+	sweepInterval time.Duration
+
+	embedded *server.Server
+	tempDir  string
+	nc       *nats.Conn
+	log      *slog.Logger
+}
+
+// Start connects to (or embeds) what the node needs and sets up its roles.
+// Workers do not take jobs until Run.
+func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = otel.GetTracerProvider()
+	}
+	if cfg.Scanners == nil {
+		cfg.Scanners = all.Default()
+	}
+	if cfg.Holder == "" {
+		host, _ := os.Hostname()
+		cfg.Holder = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if cfg.AckWait == 0 {
+		cfg.AckWait = time.Minute
+	}
+	if cfg.MaxDeliver == 0 {
+		cfg.MaxDeliver = 5
+	}
+	n = &Node{log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+
+	pool, err := store.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	n.Store = store.New(pool)
+
+	url := cfg.NATSURL
+	if url == "" {
+		dir := cfg.NATSStoreDir
+		if dir == "" {
+			if dir, err = os.MkdirTemp("", "stevedore-nats-"); err != nil {
+				return nil, fmt.Errorf("embedded nats: %w", err)
+			}
+			n.tempDir = dir
+		}
+		n.embedded, err = natsembed.Start(natsembed.Options{StoreDir: dir, Port: cfg.NATSPort})
+		if err != nil {
+			return nil, err
+		}
+		url = n.embedded.ClientURL()
+		cfg.Logger.Info("embedded NATS JetStream server started", "url", url, "store_dir", dir)
+	}
+	n.NATSURL = url
+	n.nc, err = nats.Connect(url, nats.Name("stevedore "+cfg.Holder), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	n.JS, err = jetstream.New(n.nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if _, err := jobs.EnsureStream(ctx, n.JS, jobs.StreamConfig{}); err != nil {
+		return nil, err
+	}
+
+	if cfg.EnrichmentMaxAge == 0 {
+		cfg.EnrichmentMaxAge = 7 * 24 * time.Hour
+	}
+	n.requeueRate = cfg.RequeueRate
+	if n.requeueRate <= 0 {
+		n.requeueRate = 10
+	}
+	n.reindexRate = cfg.ReindexRate
+	if n.reindexRate <= 0 {
+		n.reindexRate = 5
+	}
+	n.sweepInterval = orDefault(cfg.SweepInterval, time.Second)
+	n.Enrichment = enrichment.NewStore(pool)
+	es := enrichers(n.Enrichment, cfg.EnrichmentMaxAge)
+	state := indexer.State(cfg.Scanners, es)
+	n.leases = leases.New(pool, cfg.Holder, leases.WithTTL(orDefault(cfg.LeaseTTL, 30*time.Second)), leases.WithTracerProvider(cfg.TracerProvider))
+	pub := jobs.NewPublisher(n.JS, cfg.TracerProvider)
+	if cfg.MeterProvider == nil {
+		cfg.MeterProvider = otel.GetMeterProvider()
+	}
+	rc := regclient.New(cfg.Registries, regclient.WithLogger(cfg.Logger), regclient.WithMeterProvider(cfg.MeterProvider))
+	if cfg.Dispatcher && len(cfg.EnrichmentSources) > 0 {
+		n.Updater = &enrichment.Updater{Store: n.Enrichment, Sources: cfg.EnrichmentSources, Interval: cfg.EnrichmentInterval,
+			Leases: n.leases, Logger: cfg.Logger}
+	}
+	if cfg.Dispatcher {
+		if cfg.Resolver == nil {
+			cfg.Resolver = resolve.New(resolve.WithRemoteOptions(rc.RemoteOptions()...))
+		}
+		n.Dispatcher = dispatcher.New(n.Store, pub, cfg.Resolver, state, cfg.Logger, dispatcher.WithAllowlist(cfg.Registries.Allowlist))
+		n.Handler = httpapi.New(n.Dispatcher, n.Store, cfg.Logger, cfg.TracerProvider)
+		n.Webhooks = webhooks.New(cfg.Webhooks, n.Dispatcher, pool, cfg.Logger, cfg.TracerProvider)
+		n.Handler = n.Webhooks.Mount(n.Handler)
+	}
+	if cfg.Workers > 0 {
+		if cfg.Fetcher == nil {
+			if n.BlobCache, err = openBlobCache(cfg); err != nil {
+				return nil, err
+			}
+			cfg.Fetcher = fetch.New(fetch.WithClient(rc), fetch.WithCache(n.BlobCache), fetch.WithLogger(cfg.Logger), fetch.WithMeterProvider(cfg.MeterProvider))
+		}
+		ix, err := indexer.New(ctx, indexer.Config{
+			Store: n.Store, Fetcher: cfg.Fetcher, Scanners: cfg.Scanners, LayerOptions: cfg.LayerOptions,
+			Enrichers: es, Retry: cfg.Retry, Claims: layerclaim.New(n.leases), MeterProvider: cfg.MeterProvider,
+			TracerProvider: cfg.TracerProvider, Logger: cfg.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		cons, err := jobs.EnsureConsumer(ctx, n.JS, jobs.ConsumerConfig{AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver})
+		if err != nil {
+			return nil, err
+		}
+		n.Worker, err = worker.New(worker.Config{
+			Consumer: cons, Leases: n.leases, Indexer: ix, Publisher: pub, Concurrency: cfg.Workers,
+			AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver, RetryBase: cfg.RetryBase, AfterIndex: cfg.AfterIndex,
+			TracerProvider: cfg.TracerProvider, Logger: cfg.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// State is the scanner-set state of a node with the given scanners (nil:
+// the default ones) and the enrichers every node runs.
+func State(ss []scanners.Scanner) string {
+	if ss == nil {
+		ss = all.Default()
+	}
+	return indexer.State(ss, enrichers(nil, 0))
+}
+
+// enrichers are the enrichers every node runs, in order.
+func enrichers(st *enrichment.Store, maxAge time.Duration) []enrichment.Enricher {
+	return []enrichment.Enricher{&enrichment.RepositoryCPEs{Store: st, MaxAge: maxAge}}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// Run runs the node's background work until ctx ends: the workers (worker
+// role); the requeue sweep of partial reports and the enrichment updater
+// (dispatcher role; one replica at a time does each round).
+func (n *Node) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if n.Worker != nil {
+		g.Go(func() error { return n.Worker.Run(ctx) })
+	}
+	if n.Dispatcher != nil {
+		g.Go(func() error { n.sweep(ctx); return nil })
+	}
+	if n.Updater != nil {
+		g.Go(func() error { return n.Updater.Run(ctx) })
+	}
+	if n.Webhooks != nil {
+		g.Go(func() error { n.Webhooks.RunRetries(ctx); return nil })
+	}
+	g.Go(func() error { <-ctx.Done(); return nil })
+	return g.Wait()
+}
+
+// sweep, every sweep interval, requeues the partial reports whose data has
+// arrived or whose retry an operator asked for (at most RequeueRate a
+// second), and queues re-index jobs for reports made by an older scanner set
+// or that an operator asked to re-index (at most ReindexRate a second). One
+// replica sweeps each round: it holds a lease while it does.
+func (n *Node) sweep(ctx context.Context) {
+	t := time.NewTicker(n.sweepInterval)
+	defer t.Stop()
+	limit := max(1, int(float64(n.requeueRate)*n.sweepInterval.Seconds()))
+	reindexLimit := max(1, int(float64(n.reindexRate)*n.sweepInterval.Seconds()))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l, err := n.leases.Acquire(ctx, "sweep")
+		if err != nil {
+			continue // busy: another replica sweeps this round
+		}
+		if _, err := n.Dispatcher.RequeueWaiting(l.Context(), limit); err != nil && ctx.Err() == nil {
+			n.log.WarnContext(ctx, "requeue partial reports", "error", err)
+		}
+		if _, err := n.Dispatcher.ReindexStale(l.Context(), reindexLimit); err != nil && ctx.Err() == nil {
+			n.log.WarnContext(ctx, "queue re-index jobs", "error", err)
+		}
+		l.Release(context.WithoutCancel(ctx))
+	}
+}
+
+// Close releases everything Start opened.
+func (n *Node) Close() {
+	if n.nc != nil {
+		n.nc.Drain()
+		n.nc.Close()
+	}
+	if n.embedded != nil {
+		n.embedded.Shutdown()
+		n.embedded.WaitForShutdown()
+	}
+	if n.tempDir != "" {
+		os.RemoveAll(n.tempDir)
+	}
+	if n.Store != nil {
+		n.Store.Pool().Close()
+	}
+	if n.BlobCache != nil {
+		n.BlobCache.Close()
+	}
+}
+
+// Serve runs the node until ctx ends: the HTTP API on addr (with the
+// dispatcher role) and the workers (with the worker role).
+func (n *Node) Serve(ctx context.Context, addr string) error {
+	errc := make(chan error, 2)
+	var srv *http.Server
+	if n.Handler != nil {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("HTTP API: %w", err)
+		}
+		srv = &http.Server{Handler: n.Handler, ReadHeaderTimeout: 10 * time.Second}
+		n.log.Info("HTTP API listening", "addr", ln.Addr().String())
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("HTTP API on %s: %w", addr, err)
+			}
+		}()
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { errc <- n.Run(wctx) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	if srv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		srv.Shutdown(sctx)
+	}
+	cancel()
+	return err
+}
+
+// RunProcess is a binary's whole life: tracing from the OTEL_* environment
+// (named service), Start, Serve on addr until ctx ends, Close.
+func RunProcess(ctx context.Context, service string, cfg Config, addr string) error {
+	tp, shutdown, err := telemetry.Setup(ctx, service)
+	if err != nil {
+		return err
+	}
+	defer shutdown(context.Background())
+	mp, mshutdown, err := telemetry.SetupMetrics(ctx, service)
+	if err != nil {
+		return err
+	}
+	defer mshutdown(context.Background())
+	cfg.TracerProvider, cfg.MeterProvider = tp, mp
+	n, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	return n.Serve(ctx, addr)
+}

@@ -1,0 +1,160 @@
+package rhelrepo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/internal/fixtures"
+	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/layers"
+	"github.com/stevedore-dev/stevedore/pkg/scanners"
+	"github.com/stevedore-dev/stevedore/pkg/scanners/scannertest"
+)
+
+// scanLayer reads a layer fixture through the real layer reader with the
+// scanner and scans what it matched.
+func scanLayer(t *testing.T, name string) (*scanners.Result, []string) {
+	t.Helper()
+	p := fixtures.Path(t, "layers/"+name)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := layers.Read(context.Background(), f, index.Digest("sha256:"+hex.EncodeToString(sum[:])), []scanners.Scanner{Scanner{}}, layers.Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var paths []string
+	for _, f := range c.Files[0] {
+		paths = append(paths, f.Path())
+	}
+	res, err := Scanner{}.Scan(context.Background(), c.Files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, paths
+}
+
+// TestLayers reads quay/claircore's RHEL test layers (rhel/testdata,
+// Apache-2.0; shared/fixtures/SOURCES.md). claircore's expectations for the
+// same layers: content-set-1 and content-set-2 for the embedded and the
+// RHCOS layers (before its CPE mapping), none for the layer without
+// manifests and for the invalid one.
+func TestLayers(t *testing.T) {
+	tests := []struct {
+		layer string
+		files []string
+		want  []string
+		warn  string
+	}{
+		{"claircore_layer-with-embedded-cs.tar", []string{"root/buildinfo/content_manifests/foo-1.1-2.json"}, []string{"content-set-1", "content-set-2"}, ""},
+		{"claircore_rhcos-layer-with-embedded-cs.tar", nil, []string{"content-set-1", "content-set-2"}, ""},
+		{"claircore_rhcos-layer-with-conflicting-files.tar", []string{"root/buildinfo/content_manifests/foo-1.1-2.json", "usr/share/buildinfo/foo-1.1-2.json"}, []string{"content-set-1", "content-set-2"}, ""},
+		{"claircore_layer-with-no-cpe-info.tar", []string{}, nil, ""},
+		{"claircore_layer-with-cpe.tar", []string{}, nil, ""}, // a Dockerfile only: the Container API fallback is a network call, not done
+		{"claircore_layer-with-invalid-content-manifests-json.tar", []string{"root/buildinfo/content_manifests/ubi8-container-8.7-1112.json"}, nil, "ubi8-container-8.7-1112.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.layer, func(t *testing.T) {
+			res, paths := scanLayer(t, tt.layer)
+			if tt.files != nil && !slices.Equal(paths, tt.files) && !(len(paths) == 0 && len(tt.files) == 0) {
+				t.Errorf("matched %q, want %q", paths, tt.files)
+			}
+			var got []string
+			for _, r := range res.Repositories {
+				if r.Key != RepositoryKey || r.CPE != "" || r.URI != "" {
+					t.Errorf("repository %+v", r)
+				}
+				got = append(got, r.Name)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("repositories %q, want %q", got, tt.want)
+			}
+			switch {
+			case tt.warn == "" && len(res.Warnings) > 0:
+				t.Errorf("warnings %q", res.Warnings)
+			case tt.warn != "" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tt.warn)):
+				t.Errorf("warnings %q, want one naming %s", res.Warnings, tt.warn)
+			}
+		})
+	}
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{`{"content_sets": ["a", "b", "a"]}`, []string{"a", "b", "a"}, ""},
+		{`{"metadata": {"icm_version": 1}, "content_sets": ["rhel-8-for-x86_64-baseos-rpms"], "image_contents": []}`, []string{"rhel-8-for-x86_64-baseos-rpms"}, ""},
+		{`{}`, nil, ""},
+		{`null`, nil, ""},
+		{`{"content_sets": null}`, nil, ""},
+		{`{"content_sets": ["", " x "]}`, []string{"x"}, ""},
+		{`{"content_sets": [1]}`, nil, "not a content manifest"},
+		{`{"content_sets": "a"}`, nil, "not a content manifest"},
+		{`[]`, nil, "not a content manifest"},
+		{`File replaced by RapidFort`, nil, "not a content manifest"},
+		{`{"content_sets": ["a"]} {}`, nil, "data after"},
+		{"{\"content_sets\": [\"\xff\"]}", nil, "UTF-8"},
+		{``, nil, "not a content manifest"},
+	}
+	for _, tt := range tests {
+		got, err := Parse([]byte(tt.in))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Parse(%q) error %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("Parse(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestInfoMatch(t *testing.T) {
+	if in := (Scanner{}).Info(); in != (scanners.Info{Name: "rhel-content-manifest", Version: "1", Kind: scanners.KindRepository}) {
+		t.Errorf("Info() = %+v", in)
+	}
+	for p, want := range map[string]bool{
+		"root/buildinfo/content_manifests/ubi9-container-9.4-1.json": true,
+		"usr/share/buildinfo/content-sets.json":                      true,
+		"root/buildinfo/content_manifests/.json":                     false,
+		"root/buildinfo/content_manifests/a/b.json":                  false,
+		"root/buildinfo/content_manifests/x.txt":                     false,
+		"root/buildinfo/Dockerfile-ubi9-9.4-1":                       false,
+		"x/root/buildinfo/content_manifests/a.json":                  false,
+	} {
+		if got := (Scanner{}).Match(p); got != want {
+			t.Errorf("Match(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	big := scannertest.FileFunc("root/buildinfo/content_manifests/a.json", MaxFileSize+1, nil)
+	ok := scannertest.File("root/buildinfo/content_manifests/b.json", []byte(`{"content_sets":["x"]}`))
+	res, err := Scanner{}.Scan(context.Background(), []scanners.File{big, ok})
+	if err != nil || len(res.Repositories) != 1 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "a.json") {
+		t.Errorf("got %+v, %v", res, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := (Scanner{}).Scan(ctx, []scanners.File{ok}); err == nil {
+		t.Error("canceled: no error")
+	}
+}

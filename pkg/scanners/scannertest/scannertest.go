@@ -1,0 +1,53 @@
+// Package scannertest provides in-memory implementations of scanners.File
+// for scanner tests.
+package scannertest
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/pkg/scanners"
+)
+
+// File returns a scanners.File at the layer path path whose contents are
+// data. The returned file shares data; the caller must not modify it.
+func File(path string, data []byte) scanners.File {
+	return &file{
+		path: path,
+		size: int64(len(data)),
+		open: func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(data)), nil
+		},
+	}
+}
+
+// FromDisk reads the file at diskPath and returns it as a scanners.File at
+// the layer path layerPath. A read error fails the test.
+func FromDisk(t testing.TB, layerPath, diskPath string) scanners.File {
+	t.Helper()
+	data, err := os.ReadFile(diskPath)
+	if err != nil {
+		t.Fatalf("scannertest: reading %s for layer path %s: %v", diskPath, layerPath, err)
+	}
+	return File(layerPath, data)
+}
+
+// FileFunc returns a scanners.File at the layer path path that reports size
+// as its size and calls open for its contents. It lets tests build files
+// that are huge, that lie about their size, or that fail to open, without
+// holding their contents in memory.
+func FileFunc(path string, size int64, open func() (io.ReadCloser, error)) scanners.File {
+	return &file{path: path, size: size, open: open}
+}
+
+type file struct {
+	path string
+	size int64
+	open func() (io.ReadCloser, error)
+}
+
+func (f *file) Path() string                 { return f.path }
+func (f *file) Size() int64                  { return f.size }
+func (f *file) Open() (io.ReadCloser, error) { return f.open() }

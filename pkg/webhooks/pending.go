@@ -1,0 +1,209 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
+	"github.com/stevedore-dev/stevedore/pkg/dispatcher"
+	"github.com/stevedore-dev/stevedore/pkg/resolve"
+)
+
+// pendingStore keeps the references whose lookup failed, in table
+// webhook_pending (migrations/00005_webhook_pending.sql). All times come
+// from the database's clock.
+type pendingStore struct {
+	pool *pgxpool.Pool
+}
+
+// pendingRow is a reference claimed for a retry.
+type pendingRow struct {
+	ID        int64
+	Source    Source
+	Reference string
+	Attempts  int
+}
+
+var errNoDatabase = errors.New("no database to keep it in")
+
+// add records the first failed lookup of ref, retried after delay. A
+// reference already pending keeps its schedule; one that was given up is
+// started again.
+func (p *pendingStore) add(ctx context.Context, src Source, ref, lookupErr string, delay time.Duration) error {
+	if p.pool == nil {
+		return errNoDatabase
+	}
+	_, err := p.pool.Exec(ctx, `
+INSERT INTO webhook_pending AS p (source, reference, attempts, last_error, next_attempt)
+VALUES ($1, $2, 1, $3, now() + make_interval(secs => $4))
+ON CONFLICT (reference) DO UPDATE SET
+    last_error   = excluded.last_error,
+    updated_at   = now(),
+    attempts     = CASE WHEN p.given_up_at IS NULL THEN p.attempts ELSE 1 END,
+    next_attempt = CASE WHEN p.given_up_at IS NULL THEN p.next_attempt ELSE excluded.next_attempt END,
+    given_up_at  = NULL`,
+		string(src), ref, lookupErr, delay.Seconds())
+	if err != nil {
+		return fmt.Errorf("store pending webhook reference %s: %w", ref, err)
+	}
+	return nil
+}
+
+// claim takes the most overdue row that no other replica holds (FOR UPDATE
+// SKIP LOCKED) and moves its next attempt lease into the future, so that a
+// replica that dies mid-attempt only delays it. nil: nothing is due.
+func (p *pendingStore) claim(ctx context.Context, lease time.Duration) (*pendingRow, error) {
+	var row pendingRow
+	var src string
+	err := p.pool.QueryRow(ctx, `
+UPDATE webhook_pending SET next_attempt = now() + make_interval(secs => $1), updated_at = now()
+WHERE id = (
+    SELECT id FROM webhook_pending
+    WHERE given_up_at IS NULL AND next_attempt <= now()
+    ORDER BY next_attempt
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+RETURNING id, source, reference, attempts`, lease.Seconds()).Scan(&row.ID, &src, &row.Reference, &row.Attempts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim a pending webhook reference: %w", err)
+	}
+	row.Source = Source(src)
+	return &row, nil
+}
+
+// done removes a row whose retry succeeded.
+func (p *pendingStore) done(ctx context.Context, id int64) error {
+	if _, err := p.pool.Exec(ctx, `DELETE FROM webhook_pending WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("remove pending webhook reference %d: %w", id, err)
+	}
+	return nil
+}
+
+// failed records one more failed attempt: the next one after delay, or
+// none when giveUp.
+func (p *pendingStore) failed(ctx context.Context, id int64, lookupErr string, delay time.Duration, giveUp bool) error {
+	_, err := p.pool.Exec(ctx, `
+UPDATE webhook_pending SET
+    attempts     = attempts + 1,
+    last_error   = $2,
+    next_attempt = now() + make_interval(secs => $3),
+    updated_at   = now(),
+    given_up_at  = CASE WHEN $4 THEN now() END
+WHERE id = $1`, id, lookupErr, delay.Seconds(), giveUp)
+	if err != nil {
+		return fmt.Errorf("record failed retry of pending webhook reference %d: %w", id, err)
+	}
+	return nil
+}
+
+// backoff is the delay after the n-th failed attempt (n >= 1): RetryBase
+// doubled n-1 times, at most RetryMax, with up to a fifth of jitter either
+// way.
+func (c *Config) backoff(n int) time.Duration {
+	d := c.RetryBase
+	for i := 1; i < n && d < c.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.RetryMax)
+	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
+	return max(d+jitter, time.Millisecond)
+}
+
+// RunRetries retries the stored lookups until ctx ends: every poll interval
+// it takes each due row (one replica per row: rows are claimed with FOR
+// UPDATE SKIP LOCKED, so every dispatcher replica can run the loop),
+// resolves and indexes the reference again, and then deletes the row or
+// records the failure, its error and the next attempt with backoff. After
+// MaxAttempts the row is kept, marked given up, for an operator to see; a
+// new event for the same reference starts it again. It does nothing when no
+// source is enabled.
+func (h *Handler) RunRetries(ctx context.Context) {
+	if !h.cfg.AnyEnabled() || h.pending.pool == nil {
+		return
+	}
+	t := time.NewTimer(h.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for ctx.Err() == nil {
+			did, err := h.retryOne(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					h.log.ErrorContext(ctx, "webhook retries", "error", err)
+				}
+				break
+			}
+			if !did {
+				break
+			}
+		}
+		t.Reset(h.cfg.PollInterval)
+	}
+}
+
+// retryOne retries one due row; false when none was due.
+func (h *Handler) retryOne(ctx context.Context) (bool, error) {
+	row, err := h.pending.claim(ctx, 2*h.cfg.ResolveTimeout+time.Minute)
+	if err != nil || row == nil {
+		return false, err
+	}
+	ctx, span := h.tracer.Start(ctx, "webhooks.retry")
+	defer span.End()
+	span.SetAttributes(attribute.String("stevedore.webhook.source", string(row.Source)),
+		attribute.String("stevedore.webhook.reference", row.Reference),
+		attribute.Int("stevedore.webhook.attempt", row.Attempts+1))
+	rctx, cancel := context.WithTimeout(ctx, h.cfg.ResolveTimeout)
+	defer cancel()
+	imgs, err := h.retryReference(rctx, row.Reference)
+	if ctx.Err() != nil {
+		return false, ctx.Err() // shutting down: the claim lapses and another replica takes it
+	}
+	if err == nil {
+		h.log.InfoContext(ctx, "webhook retry succeeded", "source", row.Source, "reference", row.Reference, "attempts", row.Attempts+1, "manifests", len(imgs))
+		return true, h.pending.done(ctx, row.ID)
+	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+	attempts := row.Attempts + 1
+	giveUp := attempts >= h.cfg.MaxAttempts || errors.Is(err, resolve.ErrInvalid)
+	delay := h.cfg.backoff(attempts)
+	if giveUp {
+		h.log.ErrorContext(ctx, "webhook retry: giving up", "source", row.Source, "reference", row.Reference, "attempts", attempts, "error", err)
+	} else {
+		h.log.WarnContext(ctx, "webhook retry failed", "source", row.Source, "reference", row.Reference, "attempts", attempts, "next_in", delay.Round(time.Millisecond), "error", err)
+	}
+	return true, h.pending.failed(ctx, row.ID, err.Error(), delay, giveUp)
+}
+
+// retryReference resolves a stored reference (a tag first to its digest)
+// and indexes it.
+func (h *Handler) retryReference(ctx context.Context, ref string) ([]dispatcher.Image, error) {
+	if !strings.Contains(ref, "@") {
+		d, err := h.resolveTag(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		tag, err := name.NewTag(ref, name.StrictValidation)
+		if err != nil {
+			return nil, fmt.Errorf("pending reference %q: %w: %w", ref, resolve.ErrInvalid, err)
+		}
+		ref = tag.Context().Digest(d).String()
+	}
+	return h.d.IndexReference(ctx, ref, "")
+}
