@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -381,79 +380,16 @@ func TestOrder(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	ctx := context.Background()
-	big := scannertest.FileFunc("var/lib/dpkg/status", MaxFileSize+1, func() (io.ReadCloser, error) {
-		t.Error("Open called on a file over the limit")
-		return io.NopCloser(strings.NewReader("")), nil
-	})
-	if _, err := (Scanner{}).Scan(ctx, []scanners.File{big}); err == nil || !strings.Contains(err.Error(), "var/lib/dpkg/status: size") {
-		t.Errorf("oversized file: err = %v", err)
-	}
-
-	// A file whose Size understates its contents is cut off at the limit.
 	stanza := []byte("Package: a\nStatus: install ok installed\nVersion: 1\n\n")
-	// (A long Description keeps the 64 MiB parse quick.)
+	// (A long Description keeps the parse of the filler quick.)
 	longStanza := []byte("Package: a\nStatus: install ok installed\nVersion: 1\nDescription: " + strings.Repeat("x", 8000) + "\n\n")
-	liar := scannertest.FileFunc("var/lib/dpkg/status", 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(&repeatReader{b: longStanza}), nil
-	})
-	if _, err := (Scanner{}).Scan(ctx, []scanners.File{liar}); err == nil || !strings.Contains(err.Error(), "var/lib/dpkg/status: more than") {
-		t.Errorf("lying size: err = %v", err)
-	}
-
-	errBoom := errors.New("boom")
-	broken := scannertest.FileFunc("var/lib/dpkg/status", 10, func() (io.ReadCloser, error) { return nil, errBoom })
-	if _, err := (Scanner{}).Scan(ctx, []scanners.File{broken}); !errors.Is(err, errBoom) || !strings.Contains(err.Error(), "opening var/lib/dpkg/status") {
-		t.Errorf("open error: err = %v", err)
-	}
-	failing := scannertest.FileFunc("var/lib/dpkg/status", 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.MultiReader(bytes.NewReader(stanza), errReader{errBoom})), nil
-	})
-	if _, err := (Scanner{}).Scan(ctx, []scanners.File{failing}); !errors.Is(err, errBoom) || !strings.Contains(err.Error(), "var/lib/dpkg/status") {
-		t.Errorf("read error: err = %v", err)
-	}
+	scannertest.CheckFailures(t, scannertest.Failures{Scanner: Scanner{}, Path: "var/lib/dpkg/status", Limit: MaxFileSize, Valid: stanza, Filler: longStanza})
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := (Scanner{}).Scan(cctx, []scanners.File{scannertest.File("var/lib/dpkg/status", stanza)}); !errors.Is(err, context.Canceled) {
-		t.Errorf("canceled before: err = %v", err)
-	}
 	// Cancellation is noticed while parsing a long file.
 	long := bytes.Repeat(stanza, 10000)
 	if _, err := Parse(cctx, bytes.NewReader(long), ParseOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled during: err = %v", err)
-	}
-}
-
-type repeatReader struct {
-	b   []byte
-	off int
-}
-
-func (r *repeatReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		c := copy(p[n:], r.b[r.off:])
-		n += c
-		r.off = (r.off + c) % len(r.b)
-	}
-	return n, nil
-}
-
-type errReader struct{ err error }
-
-func (r errReader) Read([]byte) (int, error) { return 0, r.err }
-
-// BenchmarkParse parses claircore's texlive status file (quay/claircore),
-// the largest of the corpus.
-func BenchmarkParse(b *testing.B) {
-	data, err := os.ReadFile(fixtures.Path(b, "dpkg/claircore_texlive.status"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if _, err := Parse(context.Background(), bytes.NewReader(data), ParseOptions{}); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
