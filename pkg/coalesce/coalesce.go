@@ -32,6 +32,7 @@ import (
 	"strings"
 
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/rhel"
 )
 
 // Layer is one layer's stored scan results.
@@ -82,10 +83,21 @@ type Layer struct {
 //     database lists the package (same name, version, arch, kind, module
 //     and source); layers without the database do not break the run, a
 //     deletion of the database does. DistributionID is the image's
-//     distribution ("" when none) and RepositoryIDs is empty.
+//     distribution ("" when none). RepositoryIDs links rpm packages to
+//     the Red Hat repositories of the layer they were introduced in (see
+//     below); it is empty for other packages.
 //   - Distributions: the first surviving distribution of the topmost layer
 //     that has one.
 //   - Repositories: the surviving repositories of all layers, deduplicated.
+//
+// Red Hat repositories (those whose Key satisfies rhel.IsRepositoryKey) are
+// linked to rpm packages as Clair's RHEL coalescer links them: a package
+// read from an rpm database points at the Red Hat repositories of the layer
+// it was introduced in; a layer without any borrows those of the nearest
+// layer below that has some, or, when there is none below, of the nearest
+// layer above (an image built on a Red Hat base, or a base whose content
+// manifest came in a later layer). A package whose RepositoryHint names a
+// dnf repoid that is among those repositories points at that one only.
 //
 // Language packages whose file an OS package owns are left out first (see
 // the package documentation).
@@ -101,8 +113,8 @@ func Coalesce(manifest index.Digest, layers []Layer) *index.Report {
 	dels := deletionsOf(layers)
 	layers = dropOwned(layers, dels)
 	distID := coalesceDistribution(r, layers, dels)
-	coalesceRepositories(r, layers, dels)
-	coalescePackages(r, layers, dels, distID)
+	links := coalesceRepositories(r, layers, dels)
+	coalescePackages(r, layers, dels, distID, links)
 	return r
 }
 
@@ -230,7 +242,10 @@ func coalesceDistribution(r *index.Report, layers []Layer, dels []deletions) str
 	return ""
 }
 
-func coalesceRepositories(r *index.Report, layers []Layer, dels []deletions) {
+// coalesceRepositories adds the surviving repositories of the layers to r
+// and returns, per layer, the Red Hat repositories its rpm packages link to
+// (shared across layers as Coalesce documents).
+func coalesceRepositories(r *index.Report, layers []Layer, dels []deletions) [][]*index.Repository {
 	// For each path, the topmost layer with repositories from it.
 	top := map[string]int{}
 	for j, l := range layers {
@@ -241,6 +256,7 @@ func coalesceRepositories(r *index.Report, layers []Layer, dels []deletions) {
 		}
 	}
 	byKey := map[string]*index.Repository{}
+	own := make([][]*index.Repository, len(layers)) // each layer's Red Hat repositories
 	for j, l := range layers {
 		for i, repo := range l.Repositories {
 			if repo == nil {
@@ -255,6 +271,9 @@ func coalesceRepositories(r *index.Report, layers []Layer, dels []deletions) {
 			if _, ok := byKey[k]; !ok {
 				byKey[k] = &c
 			}
+			if rhel.IsRepositoryKey(c.Key) && !slices.Contains(own[j], byKey[k]) {
+				own[j] = append(own[j], byKey[k])
+			}
 		}
 	}
 	for i, k := range sortedKeys(byKey) {
@@ -262,6 +281,66 @@ func coalesceRepositories(r *index.Report, layers []Layer, dels []deletions) {
 		repo.ID = strconv.Itoa(i + 1)
 		r.Repositories[repo.ID] = repo
 	}
+	return shareRepositories(own)
+}
+
+// shareRepositories gives each layer without Red Hat repositories those of
+// the nearest layer below that has some, else of the nearest above.
+func shareRepositories(own [][]*index.Repository) [][]*index.Repository {
+	shared := slices.Clone(own)
+	var last []*index.Repository
+	for j := range shared {
+		if len(own[j]) > 0 {
+			last = own[j]
+		} else {
+			shared[j] = last
+		}
+	}
+	last = nil
+	for j := len(shared) - 1; j >= 0; j-- {
+		if len(own[j]) > 0 {
+			last = own[j]
+		} else if len(shared[j]) == 0 {
+			shared[j] = last
+		}
+	}
+	return shared
+}
+
+// repositoryIDs returns the ids of the repositories an rpm package read
+// from database db links to, sorted by id: those of repos, or, when the
+// package's hint names a dnf repoid that one of them has as its name, only
+// those. Packages of other databases link to none.
+func repositoryIDs(p *index.Package, db string, repos []*index.Repository) []string {
+	ids := []string{}
+	if len(repos) == 0 || !isRPMDatabase(db) {
+		return ids
+	}
+	repoid := rhel.Repoid(p.RepositoryHint)
+	if repoid != "" && slices.ContainsFunc(repos, func(r *index.Repository) bool { return r.Name == repoid }) {
+		for _, r := range repos {
+			if r.Name == repoid {
+				ids = append(ids, r.ID)
+			}
+		}
+	} else {
+		for _, r := range repos {
+			ids = append(ids, r.ID)
+		}
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		ai, _ := strconv.Atoi(a)
+		bi, _ := strconv.Atoi(b)
+		return cmp.Compare(ai, bi)
+	})
+	return ids
+}
+
+// isRPMDatabase reports whether db is the path of an rpm database: a file
+// in var/lib/rpm or usr/lib/sysimage/rpm, where rpm keeps it.
+func isRPMDatabase(db string) bool {
+	dir := path.Dir(db)
+	return dir == "var/lib/rpm" || dir == "usr/lib/sysimage/rpm"
 }
 
 // found is a package as it survives in one database.
@@ -269,9 +348,10 @@ type found struct {
 	pkg        *index.Package
 	db         string
 	introduced index.Digest
+	layer      int // the index of the layer it was introduced in
 }
 
-func coalescePackages(r *index.Report, layers []Layer, dels []deletions, distID string) {
+func coalescePackages(r *index.Report, layers []Layer, dels []deletions, distID string, links [][]*index.Repository) {
 	// Per database, its copies in the layers that have it, bottom first.
 	copies := map[string][]dbCopy{}
 	for j, l := range layers {
@@ -352,7 +432,7 @@ func coalescePackages(r *index.Report, layers []Layer, dels []deletions, distID 
 			PackageDB:      f.db,
 			IntroducedIn:   f.introduced,
 			DistributionID: distID,
-			RepositoryIDs:  []string{},
+			RepositoryIDs:  repositoryIDs(f.pkg, f.db, links[f.layer]),
 		}
 		envs := r.Environments[id]
 		if !slices.ContainsFunc(envs, func(e *index.Environment) bool {
@@ -410,7 +490,8 @@ func coalesceDB(layers []Layer, dels []deletions, db string, copies []dbCopy) []
 	}
 	var out []found
 	for _, p := range top.pkgs {
-		out = append(out, found{pkg: p, db: db, introduced: layers[intro[runKey(p)]].Digest})
+		at := intro[runKey(p)]
+		out = append(out, found{pkg: p, db: db, introduced: layers[at].Digest, layer: at})
 	}
 	return out
 }

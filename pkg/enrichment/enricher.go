@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/rhel"
 	"github.com/stevedore-dev/stevedore/pkg/scanners"
 )
 
@@ -37,11 +38,15 @@ type Enricher interface {
 
 // RHELRepositoryKey marks repositories named by Red Hat content sets, whose
 // CPEs come from the repository-to-CPE mapping.
-const RHELRepositoryKey = "rhel-cpe-repository"
+const RHELRepositoryKey = rhel.ContentSetKey
 
 // RepositoryCPEs fills the CPEs of Red Hat repositories from the
-// repository-to-CPE mapping. A repository the mapping does not list keeps no
-// CPE (the mapping is authoritative); a mapping that is missing or older than
+// repository-to-CPE mapping. A content set (rhel.ContentSetKey) the mapping
+// does not list keeps no CPE (the mapping is authoritative). A dnf repoid
+// (rhel.DNFRepoKey) the mapping lists becomes that content set (merged with
+// a content set of the same name already in the report); one it does not
+// list is not a Red Hat repository (Fedora's "updates", a local repository)
+// and is removed with its links. A mapping that is missing or older than
 // MaxAge is a gap.
 type RepositoryCPEs struct {
 	Store  *Store
@@ -54,18 +59,21 @@ type RepositoryCPEs struct {
 
 // Info implements Enricher.
 func (e *RepositoryCPEs) Info() scanners.Info {
-	return scanners.Info{Name: RepositoryCPE, Version: "1", Kind: KindEnrichment}
+	return scanners.Info{Name: RepositoryCPE, Version: "2", Kind: KindEnrichment}
 }
 
 // Enrich implements Enricher.
 func (e *RepositoryCPEs) Enrich(ctx context.Context, r *index.Report) ([]Gap, error) {
-	var repos []*index.Repository
+	var repos, dnf []*index.Repository
 	for _, id := range slices.Sorted(maps.Keys(r.Repositories)) {
-		if repo := r.Repositories[id]; repo.Key == RHELRepositoryKey {
+		switch repo := r.Repositories[id]; repo.Key {
+		case rhel.ContentSetKey:
 			repos = append(repos, repo)
+		case rhel.DNFRepoKey:
+			dnf = append(dnf, repo)
 		}
 	}
-	if len(repos) == 0 {
+	if len(repos) == 0 && len(dnf) == 0 {
 		return nil, nil
 	}
 	data, gap, err := e.load(ctx)
@@ -74,6 +82,18 @@ func (e *RepositoryCPEs) Enrich(ctx context.Context, r *index.Report) ([]Gap, er
 			return []Gap{*gap}, nil
 		}
 		return nil, err
+	}
+	for _, repo := range dnf {
+		if _, ok := data.Data[repo.Name]; !ok {
+			removeRepository(r, repo.ID)
+			continue
+		}
+		if i := slices.IndexFunc(repos, func(x *index.Repository) bool { return x.Name == repo.Name }); i >= 0 {
+			replaceRepository(r, repo.ID, []string{repos[i].ID})
+			continue
+		}
+		repo.Key = rhel.ContentSetKey
+		repos = append(repos, repo)
 	}
 	for _, repo := range repos {
 		cpes := data.Data[repo.Name].CPEs

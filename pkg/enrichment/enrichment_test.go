@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/stevedore-dev/stevedore/pkg/enrichment"
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/leases"
+	"github.com/stevedore-dev/stevedore/pkg/rhel"
 )
 
 // The shape of Red Hat's repository-to-cpe.json.
@@ -179,5 +182,52 @@ func TestRepositoryCPEs(t *testing.T) {
 	gaps, err = e.Enrich(ctx, report(baseos))
 	if err != nil || len(gaps) != 1 || !strings.Contains(gaps[0].Reason, "older than the allowed 1h0m0s") {
 		t.Fatalf("stale: %+v %v", gaps, err)
+	}
+}
+
+// dnf repoids become content sets when the mapping lists them and are
+// dropped, links and all, when it does not.
+func TestRepositoryCPEsDNFRepoids(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	es := enrichment.NewStore(pool)
+	e := &enrichment.RepositoryCPEs{Store: es, MaxAge: time.Hour}
+	if _, err := es.Load(ctx, enrichment.RepositoryCPE, "file:///m.json", "", "", []byte(mapping)); err != nil {
+		t.Fatal(err)
+	}
+	r := index.NewReport(index.Digest("sha256:"+strings.Repeat("a", 64)), index.StateIndexFinished)
+	for _, repo := range []*index.Repository{
+		{ID: "1", Name: "rhel-8-for-x86_64-appstream-rpms", Key: rhel.ContentSetKey},
+		{ID: "2", Name: "rhel-8-for-x86_64-appstream-rpms", Key: rhel.DNFRepoKey},
+		{ID: "3", Name: "rhel-8-for-x86_64-baseos-rpms", Key: rhel.DNFRepoKey},
+		{ID: "4", Name: "epel", Key: rhel.DNFRepoKey},
+	} {
+		r.Repositories[repo.ID] = repo
+	}
+	r.Packages["p"] = &index.Package{ID: "p", Name: "bash"}
+	r.Environments["p"] = []*index.Environment{{RepositoryIDs: []string{"2", "3", "4"}}}
+	r.Packages["q"] = &index.Package{ID: "q", Name: "httpd"}
+	r.Environments["q"] = []*index.Environment{{RepositoryIDs: []string{"1", "2"}}}
+	if gaps, err := e.Enrich(ctx, r); err != nil || len(gaps) != 0 {
+		t.Fatalf("enrich: %v %v", gaps, err)
+	}
+	var got []string
+	for _, id := range slices.Sorted(maps.Keys(r.Repositories)) {
+		repo := r.Repositories[id]
+		got = append(got, id+" "+repo.Name+" "+repo.Key+" "+repo.CPE)
+	}
+	want := []string{
+		"1 rhel-8-for-x86_64-appstream-rpms rhel-cpe-repository cpe:/a:redhat:enterprise_linux:8::appstream",
+		"3 rhel-8-for-x86_64-baseos-rpms rhel-cpe-repository cpe:/o:redhat:enterprise_linux:8::baseos",
+		"3.1 rhel-8-for-x86_64-baseos-rpms rhel-cpe-repository cpe:/o:redhat:rhel:8.3::baseos",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("repositories:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	if got, want := r.Environments["p"][0].RepositoryIDs, []string{"1", "3", "3.1"}; !slices.Equal(got, want) {
+		t.Errorf("bash links %v, want %v", got, want)
+	}
+	if got, want := r.Environments["q"][0].RepositoryIDs, []string{"1"}; !slices.Equal(got, want) {
+		t.Errorf("httpd links %v, want %v", got, want)
 	}
 }
