@@ -393,3 +393,18 @@ func TestLimits(t *testing.T) {
 		t.Errorf("canceled during: err = %v", err)
 	}
 }
+
+// BenchmarkParse parses claircore's texlive status file (quay/claircore),
+// the largest of the corpus.
+func BenchmarkParse(b *testing.B) {
+	data, err := os.ReadFile(fixtures.Path(b, "dpkg/claircore_texlive.status"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse(context.Background(), bytes.NewReader(data), ParseOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

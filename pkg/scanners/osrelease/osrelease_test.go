@@ -544,6 +544,73 @@ func TestLimits(t *testing.T) {
 	scannertest.CheckFailures(t, scannertest.Failures{Scanner: Scanner{}, Path: "usr/lib/os-release", Limit: MaxFileSize, Valid: []byte("ID=x\n"), Filler: []byte("A")})
 }
 
+// TestDistroless checks the detection of distroless Debian from status.d.
+// The status.d stanzas are the base-files entries as Debian ships them
+// (dpkg -s base-files on Debian 10, 11, 12 and 13) in the one-file-per-
+// package form distroless images use; the libsqlite3-0 file is anchore/syft
+// test data (image-distroless-deb, Apache-2.0), which has no base-files.
+func TestDistroless(t *testing.T) {
+	baseFiles := func(version string) []byte {
+		return []byte("Package: base-files\nEssential: yes\nPriority: required\nSection: admin\n" +
+			"Installed-Size: 340\nMaintainer: Santiago Vila <sanvila@debian.org>\nArchitecture: amd64\n" +
+			"Multi-Arch: foreign\nVersion: " + version + "\nReplaces: base, dpkg (<= 1.15.0), miscutils\n" +
+			"Provides: base\nPre-Depends: awk\nBreaks: booted-system\nDescription: Debian base system miscellaneous files\n")
+	}
+	sqlite := readFixtureFile(t, "dpkg/syft_status.d_libsqlite3-0")
+	deb12, err := os.ReadFile(fixtures.Path(t, "osrelease/claircore_debian-12_os-release"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		files []scanners.File
+		want  string // VersionID/codename, "" for none
+	}{
+		{"bookworm", []scanners.File{scannertest.File("var/lib/dpkg/status.d/base-files", baseFiles("12.4+deb12u5"))}, "12/bookworm"},
+		{"bullseye", []scanners.File{scannertest.File("var/lib/dpkg/status.d/base-files", baseFiles("11.1+deb11u9"))}, "11/bullseye"},
+		{"buster", []scanners.File{scannertest.File("var/lib/dpkg/status.d/base-files", baseFiles("10.3+deb10u13"))}, "10/buster"},
+		{"trixie", []scanners.File{scannertest.File("var/lib/dpkg/status.d/base-files", baseFiles("13.8"))}, "13/trixie"},
+		{"entry under another file name", []scanners.File{
+			scannertest.File("var/lib/dpkg/status.d/libsqlite3-0", sqlite),
+			scannertest.File("var/lib/dpkg/status.d/base", baseFiles("12.4+deb12u5")),
+		}, "12/bookworm"},
+		{"no base-files", []scanners.File{scannertest.File("var/lib/dpkg/status.d/libsqlite3-0", sqlite)}, ""},
+		{"ubuntu base-files", []scanners.File{scannertest.File("var/lib/dpkg/status.d/base-files", baseFiles("12ubuntu4.6"))}, ""},
+		{"mismatched update suffix", []scanners.File{scannertest.File("var/lib/dpkg/status.d/base-files", baseFiles("12.4+deb11u1"))}, ""},
+		{"not a status file", []scanners.File{scannertest.File("var/lib/dpkg/status.d/base-files", []byte("\x00"))}, ""},
+		{"not installed", []scanners.File{scannertest.File("var/lib/dpkg/status.d/base-files",
+			append([]byte("Status: deinstall ok config-files\n"), baseFiles("12.4+deb12u5")...))}, ""},
+		{"installed, CRLF", []scanners.File{scannertest.File("var/lib/dpkg/status.d/base-files",
+			bytes.ReplaceAll(append([]byte("Status: install ok installed\n"), baseFiles("12.4+deb12u5")...), []byte("\n"), []byte("\r\n")))}, "12/bookworm"},
+		{"os-release wins", []scanners.File{
+			scannertest.File("var/lib/dpkg/status.d/base-files", baseFiles("11.1+deb11u9")),
+			scannertest.File("etc/os-release", deb12),
+		}, "12/bookworm"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Scanner{}.Scan(context.Background(), tt.files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if len(res.Distributions) > 1 {
+				t.Fatalf("%d distributions", len(res.Distributions))
+			}
+			if len(res.Distributions) == 1 {
+				d := res.Distributions[0]
+				got = d.VersionID + "/" + d.VersionCodeName
+				if d.DID != "debian" || d.Name != "Debian GNU/Linux" || d.PrettyName == "" {
+					t.Errorf("distribution %+v", d)
+				}
+			}
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func readFixtureFile(t *testing.T, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(fixtures.Path(t, rel))
