@@ -2,13 +2,8 @@ package enrichment
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"maps"
 	"slices"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/stevedore-dev/stevedore/pkg/index"
@@ -49,12 +44,12 @@ const RHELRepositoryKey = rhel.ContentSetKey
 // and is removed with its links. A mapping that is missing or older than
 // MaxAge is a gap.
 type RepositoryCPEs struct {
-	Store  *Store
+	Store *Store
+	// MaxAge is how long after it was last confirmed current the mapping
+	// may be used (0: no limit).
 	MaxAge time.Duration
 
-	mu     sync.Mutex
-	digest string
-	parsed *RepositoryCPEData
+	cache parsedCache[RepositoryCPEData]
 }
 
 // Info implements Enricher.
@@ -76,12 +71,12 @@ func (e *RepositoryCPEs) Enrich(ctx context.Context, r *index.Report) ([]Gap, er
 	if len(repos) == 0 && len(dnf) == 0 {
 		return nil, nil
 	}
-	data, gap, err := e.load(ctx)
-	if err != nil || gap != nil {
-		if gap != nil {
-			return []Gap{*gap}, nil
-		}
+	data, gap, err := e.cache.load(ctx, e.Store, RepositoryCPE, "repository-to-CPE mapping", e.MaxAge)
+	if err != nil {
 		return nil, err
+	}
+	if gap != nil {
+		return []Gap{*gap}, nil
 	}
 	for _, repo := range dnf {
 		if _, ok := data.Data[repo.Name]; !ok {
@@ -103,9 +98,9 @@ func (e *RepositoryCPEs) Enrich(ctx context.Context, r *index.Report) ([]Gap, er
 		repo.CPE = cpes[0]
 		// One repository per CPE, as Clair reports them; packages that
 		// came from the repository point at each.
-		for i, c := range cpes[1:] {
+		for _, c := range cpes[1:] {
 			extra := *repo
-			extra.ID = repo.ID + "." + strconv.Itoa(i+1)
+			extra.ID = freeID(r, repo.ID)
 			extra.CPE = c
 			r.Repositories[extra.ID] = &extra
 			for _, envs := range r.Environments {
@@ -118,36 +113,4 @@ func (e *RepositoryCPEs) Enrich(ctx context.Context, r *index.Report) ([]Gap, er
 		}
 	}
 	return nil, nil
-}
-
-// load returns the parsed mapping, or the gap that stops its use.
-func (e *RepositoryCPEs) load(ctx context.Context) (*RepositoryCPEData, *Gap, error) {
-	d, err := e.Store.Get(ctx, RepositoryCPE)
-	if errors.Is(err, ErrNotLoaded) {
-		return nil, &Gap{Data: RepositoryCPE, Reason: "the repository-to-CPE mapping is not loaded: configure its URL or import it (stevedore enrichment import " + RepositoryCPE + " FILE)" + lastError(d)}, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if age := time.Since(d.LoadedAt); e.MaxAge > 0 && age > e.MaxAge {
-		return nil, &Gap{Data: RepositoryCPE, Reason: fmt.Sprintf("the repository-to-CPE mapping from %s was last confirmed %s ago, older than the allowed %s%s",
-			d.Source, age.Round(time.Second), e.MaxAge, lastError(d))}, nil
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.digest != d.Digest {
-		var parsed RepositoryCPEData
-		if err := json.Unmarshal(d.Raw, &parsed); err != nil {
-			return nil, &Gap{Data: RepositoryCPE, Reason: "the loaded repository-to-CPE mapping is unusable: " + err.Error()}, nil
-		}
-		e.digest, e.parsed = d.Digest, &parsed
-	}
-	return e.parsed, nil, nil
-}
-
-func lastError(d *Dataset) string {
-	if d == nil || d.LastError == "" {
-		return ""
-	}
-	return " (last update: " + d.LastError + ")"
 }

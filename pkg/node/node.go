@@ -294,7 +294,12 @@ func State(ss []scanners.Scanner) string {
 
 // enrichers are the enrichers every node runs, in order.
 func enrichers(st *enrichment.Store, maxAge time.Duration) []enrichment.Enricher {
-	return []enrichment.Enricher{&enrichment.RepositoryCPEs{Store: st, MaxAge: maxAge}}
+	return []enrichment.Enricher{
+		// Before RepositoryCPEs, so that the content sets it finds get
+		// their CPEs in the same run.
+		&enrichment.ContainerNames{Store: st, MaxAge: maxAge},
+		&enrichment.RepositoryCPEs{Store: st, MaxAge: maxAge},
+	}
 }
 
 func orDefault(d, def time.Duration) time.Duration {

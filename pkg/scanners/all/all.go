@@ -10,6 +10,7 @@ import (
 	"github.com/stevedore-dev/stevedore/pkg/scanners/npm"
 	"github.com/stevedore-dev/stevedore/pkg/scanners/osrelease"
 	"github.com/stevedore-dev/stevedore/pkg/scanners/python"
+	"github.com/stevedore-dev/stevedore/pkg/scanners/rheldockerfile"
 	"github.com/stevedore-dev/stevedore/pkg/scanners/rhelrepo"
 	"github.com/stevedore-dev/stevedore/pkg/scanners/rpm"
 	"github.com/stevedore-dev/stevedore/pkg/scanners/ruby"
@@ -17,7 +18,8 @@ import (
 
 // Default returns the default scanners in a stable order: os-release, dpkg,
 // apk, rpm, then the language packages: python, java, gobinary, npm, ruby,
-// then the RHEL content manifests. Each call returns a new slice.
+// then the RHEL content manifests and build Dockerfiles. Each call returns a
+// new slice.
 func Default() []scanners.Scanner {
 	return []scanners.Scanner{
 		osrelease.Scanner{},
@@ -30,5 +32,6 @@ func Default() []scanners.Scanner {
 		npm.Scanner{},
 		ruby.Scanner{},
 		rhelrepo.Scanner{},
+		rheldockerfile.Scanner{},
 	}
 }

@@ -14,13 +14,14 @@ func TestDefault(t *testing.T) {
 		{Name: "os-release", Version: "3", Kind: scanners.KindDistribution},
 		{Name: "dpkg", Version: "2", Kind: scanners.KindPackage},
 		{Name: "apk", Version: "1", Kind: scanners.KindPackage},
-		{Name: "rpm", Version: "1", Kind: scanners.KindPackage},
+		{Name: "rpm", Version: "2", Kind: scanners.KindPackage, MatchVersion: "2"},
 		{Name: "python", Version: "1", Kind: scanners.KindPackage},
 		{Name: "java", Version: "1", Kind: scanners.KindPackage},
 		{Name: "gobinary", Version: "1", Kind: scanners.KindPackage},
 		{Name: "npm", Version: "1", Kind: scanners.KindPackage},
 		{Name: "ruby", Version: "1", Kind: scanners.KindPackage},
-		{Name: "rhel-content-manifest", Version: "1", Kind: scanners.KindRepository},
+		{Name: "rhel-content-manifest", Version: "2", Kind: scanners.KindRepository, MatchVersion: "2"},
+		{Name: "rhel-dockerfile", Version: "1", Kind: scanners.KindRepository, MatchVersion: "1"},
 	}
 	for i := 0; i < 2; i++ { // stable across calls
 		got := Default()

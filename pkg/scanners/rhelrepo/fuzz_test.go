@@ -11,14 +11,17 @@ import (
 
 // FuzzParse checks that any content manifest gives content sets or a
 // warning naming the file, never a panic or an error, and that Scan reports
-// exactly the distinct non-empty sets Parse finds. Seeds: the manifests of
-// quay/claircore's RHEL test layers (shared/fixtures/layers) and variants.
+// exactly the distinct non-empty sets Parse finds, or, when the manifest
+// says from_dnf_hint, none (the layer has no dnf history). Seeds: the
+// manifests of quay/claircore's RHEL test layers (shared/fixtures/layers),
+// variants, and one as Konflux writes it.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("{\n    \"content_sets\": [\n        \"content-set-1\",\n        \"content-set-2\"\n    ]\n}"))
 	f.Add([]byte("File replaced by RapidFort/root/buildinfo/content_manifests/ubi8-container-8.7-1112.json\n"))
 	f.Add([]byte(`{"metadata":{"icm_version":1},"content_sets":["rhel-8-for-x86_64-baseos-rpms"],"image_contents":[]}`))
+	f.Add([]byte(`{"metadata":{"icm_version":1,"image_layer_index":0},"from_dnf_hint":true,"content_sets":["ubi-8-appstream-rpms"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sets, perr := Parse(data)
+		m, perr := Parse(data)
 		res, err := Scanner{}.Scan(context.Background(), []scanners.File{scannertest.File("root/buildinfo/content_manifests/x.json", data)})
 		if err != nil {
 			t.Fatalf("Scan error %v: a bad manifest is a warning", err)
@@ -29,8 +32,15 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		if m.FromDNFHint {
+			// No history in the layer: no repositories.
+			if len(res.Repositories) != 0 {
+				t.Fatalf("from_dnf_hint without a history gave %+v", res.Repositories)
+			}
+			return
+		}
 		distinct := map[string]bool{}
-		for _, s := range sets {
+		for _, s := range m.ContentSets {
 			if s == "" {
 				t.Fatal("empty content set")
 			}

@@ -1,7 +1,9 @@
-// Package rhelrepo finds the Red Hat repositories (content sets) an image's
-// packages came from, in the content manifests Red Hat's build system puts
-// in its images: root/buildinfo/content_manifests/*.json, and
-// usr/share/buildinfo/*.json in RHCOS-style images.
+// Package rhelrepo finds the Red Hat repositories an image's packages came
+// from, layer by layer, as Clair does: in the content manifests Red Hat's
+// build system puts in its images (root/buildinfo/content_manifests/*.json,
+// and usr/share/buildinfo/*.json in RHCOS-style and Konflux images), or, in
+// a layer without one or whose manifest asks for it, in dnf's history
+// database (see pkg/scanners/internal/dnf).
 package rhelrepo
 
 import (
@@ -16,7 +18,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/rhel"
 	"github.com/stevedore-dev/stevedore/pkg/scanners"
+	"github.com/stevedore-dev/stevedore/pkg/scanners/internal/dnf"
 	"github.com/stevedore-dev/stevedore/pkg/scanners/internal/limitio"
 )
 
@@ -24,62 +28,106 @@ import (
 // also list the image's packages, are well under 1 MiB.
 const MaxFileSize = 16 << 20
 
-// RepositoryKey marks the repositories this scanner reports: named by a Red
-// Hat content set, their CPEs come later from the repository-to-CPE mapping
-// (pkg/enrichment), loaded ahead of time.
-const RepositoryKey = "rhel-cpe-repository"
+// RepositoryKey marks the repositories this scanner reads from content
+// manifests: named by a Red Hat content set, their CPEs come later from the
+// repository-to-CPE mapping (pkg/enrichment), loaded ahead of time. It is
+// rhel.ContentSetKey; the repositories named by dnf repoids have
+// rhel.DNFRepoKey.
+const RepositoryKey = rhel.ContentSetKey
 
-// Scanner reports one repository per distinct content set named in a
-// layer's content manifests ({"content_sets": ["rhel-8-for-x86_64-baseos-rpms",
-// ...]}): Name is the content set, Key is RepositoryKey, URI and CPE are
-// empty. The CPE is never looked up while scanning.
+// Scanner reports the repositories of a layer, from one of two sources,
+// chosen as Clair chooses them:
+//
+//   - the content manifests of the layer ({"content_sets":
+//     ["rhel-8-for-x86_64-baseos-rpms", ...]}): one repository per distinct
+//     content set, Name the content set, Key RepositoryKey;
+//   - dnf's history database of the layer, when no content manifest of the
+//     layer could be read or one of them says "from_dnf_hint": true (as
+//     Konflux writes them): one repository per distinct repoid of the
+//     packages installed (dnf.History.Installed), Name the repoid, Key
+//     rhel.DNFRepoKey. The content sets of the manifests are then not
+//     reported. The history is dnf5's when the layer has both dnf5's and
+//     dnf4's.
+//
+// URI and CPE are empty: the CPE is never looked up while scanning.
 //
 // A content manifest that cannot be read as one (not JSON, not an object,
-// content_sets not a list of strings, not UTF-8, over MaxFileSize) is
-// skipped with a warning naming it, as Clair skips it: such files are found
-// in real images whose build tooling replaced the file (RapidFort writes
-// plain text there), and failing the whole report for an unreadable hint
-// would leave the image unindexed. Other manifests in the layer still count.
+// content_sets not a list of strings, from_dnf_hint not a boolean, not
+// UTF-8, over MaxFileSize) is skipped with a warning naming it, as Clair
+// skips it: such files are found in real images whose build tooling
+// replaced the file (RapidFort writes plain text there), and failing the
+// whole report for an unreadable hint would leave the image unindexed.
+// Other manifests in the layer still count. A history that cannot be read
+// is skipped the same way: the layer then has no repositories.
 //
 // The zero value is ready to use.
 type Scanner struct{}
 
 var _ scanners.Scanner = Scanner{}
 
-// Info identifies the scanner: "rhel-content-manifest", version "1", a
-// repository scanner.
+// Info identifies the scanner: "rhel-content-manifest", version "2", a
+// repository scanner, file matching version "2" (version 1 matched the
+// content manifests only).
 func (Scanner) Info() scanners.Info {
-	return scanners.Info{Name: "rhel-content-manifest", Version: "1", Kind: scanners.KindRepository}
+	return scanners.Info{Name: "rhel-content-manifest", Version: "2", Kind: scanners.KindRepository, MatchVersion: "2"}
 }
 
 // Match reports whether p is a .json file directly in
-// root/buildinfo/content_manifests/ or usr/share/buildinfo/.
+// root/buildinfo/content_manifests/ or usr/share/buildinfo/, or one of dnf's
+// history databases (dnf.DNF4Path, dnf.DNF5Path).
 func (Scanner) Match(p string) bool {
 	dir, name := path.Split(p)
-	return (dir == "root/buildinfo/content_manifests/" || dir == "usr/share/buildinfo/") &&
+	manifest := (dir == "root/buildinfo/content_manifests/" || dir == "usr/share/buildinfo/") &&
 		strings.HasSuffix(name, ".json") && len(name) > len(".json")
+	return manifest || dnf.IsHistory(p)
 }
 
-// Scan reads the matched manifests, in path order, and returns their
-// content sets as repositories, sorted by name.
+// Scan reads the matched manifests, in path order, then, if they say so,
+// the history, and returns the repositories sorted by name.
 func (Scanner) Scan(ctx context.Context, files []scanners.File) (*scanners.Result, error) {
 	files = slices.Clone(files)
 	slices.SortFunc(files, func(a, b scanners.File) int { return strings.Compare(a.Path(), b.Path()) })
 	res := &scanners.Result{}
+	var histories []scanners.File
+	var sets []*index.Repository
 	seen := map[string]bool{}
+	read, fromDNF := 0, false
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("rhel-content-manifest: %w", err)
 		}
-		sets, err := readFile(f)
+		if dnf.IsHistory(f.Path()) {
+			histories = append(histories, f)
+			continue
+		}
+		m, err := readFile(f)
 		if err != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("rhel-content-manifest: skipping %s: %v", f.Path(), err))
 			continue
 		}
-		for _, s := range sets {
+		read++
+		fromDNF = fromDNF || m.FromDNFHint
+		for _, s := range m.ContentSets {
 			if !seen[s] {
 				seen[s] = true
-				res.Repositories = append(res.Repositories, &index.Repository{Name: s, Key: RepositoryKey})
+				sets = append(sets, &index.Repository{Name: s, Key: RepositoryKey})
+			}
+		}
+	}
+	res.Repositories = sets
+	if read == 0 || fromDNF {
+		res.Repositories = nil
+		if h := dnf.Pick(histories); h != nil {
+			hist, err := dnf.Read(ctx, h)
+			switch {
+			case err == nil:
+				for _, id := range hist.Installed {
+					res.Repositories = append(res.Repositories, &index.Repository{Name: id, Key: rhel.DNFRepoKey})
+				}
+			case ctx.Err() != nil:
+				return nil, fmt.Errorf("rhel-content-manifest: %w", ctx.Err())
+			default:
+				res.Warnings = append(res.Warnings, fmt.Sprintf("rhel-content-manifest: skipping %v", err))
 			}
 		}
 	}
@@ -87,7 +135,7 @@ func (Scanner) Scan(ctx context.Context, files []scanners.File) (*scanners.Resul
 	return res, nil
 }
 
-func readFile(f scanners.File) ([]string, error) {
+func readFile(f scanners.File) (*Manifest, error) {
 	if f.Size() > MaxFileSize {
 		return nil, fmt.Errorf("size %d bytes exceeds the limit of %d", f.Size(), MaxFileSize)
 	}
@@ -107,16 +155,26 @@ func readFile(f scanners.File) ([]string, error) {
 	return Parse(data)
 }
 
-// Parse returns the content sets of a content manifest: the strings of its
-// top-level "content_sets" list, without empty ones, in file order. A
-// manifest without the key has none. The error says what is wrong: not
-// UTF-8, not a JSON object, content_sets not a list of strings.
-func Parse(data []byte) ([]string, error) {
+// Manifest is what Scan reads from a content manifest.
+type Manifest struct {
+	// ContentSets are the strings of the top-level "content_sets" list,
+	// trimmed, without empty ones, in file order.
+	ContentSets []string
+	// FromDNFHint is the top-level "from_dnf_hint": the repositories are
+	// to be read from dnf's history rather than from ContentSets.
+	FromDNFHint bool
+}
+
+// Parse reads a content manifest. A missing key means no content sets, or
+// false. The error says what is wrong: not UTF-8, not a JSON
+// object, content_sets not a list of strings, from_dnf_hint not a boolean.
+func Parse(data []byte) (*Manifest, error) {
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("not valid UTF-8")
 	}
 	var m struct {
 		ContentSets []string `json:"content_sets"`
+		FromDNFHint bool     `json:"from_dnf_hint"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&m); err != nil {
@@ -125,10 +183,10 @@ func Parse(data []byte) ([]string, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("not a content manifest: data after the JSON object")
 	}
-	var out []string
+	out := &Manifest{FromDNFHint: m.FromDNFHint}
 	for _, s := range m.ContentSets {
 		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
+			out.ContentSets = append(out.ContentSets, s)
 		}
 	}
 	return out, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/fixtures"
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/layers"
+	"github.com/stevedore-dev/stevedore/pkg/rhel"
 	"github.com/stevedore-dev/stevedore/pkg/scanners"
 	"github.com/stevedore-dev/stevedore/pkg/scanners/scannertest"
 )
@@ -96,21 +97,27 @@ func TestParse(t *testing.T) {
 	tests := []struct {
 		in   string
 		want []string
+		dnf  bool
 		err  string
 	}{
-		{`{"content_sets": ["a", "b", "a"]}`, []string{"a", "b", "a"}, ""},
-		{`{"metadata": {"icm_version": 1}, "content_sets": ["rhel-8-for-x86_64-baseos-rpms"], "image_contents": []}`, []string{"rhel-8-for-x86_64-baseos-rpms"}, ""},
-		{`{}`, nil, ""},
-		{`null`, nil, ""},
-		{`{"content_sets": null}`, nil, ""},
-		{`{"content_sets": ["", " x "]}`, []string{"x"}, ""},
-		{`{"content_sets": [1]}`, nil, "not a content manifest"},
-		{`{"content_sets": "a"}`, nil, "not a content manifest"},
-		{`[]`, nil, "not a content manifest"},
-		{`File replaced by RapidFort`, nil, "not a content manifest"},
-		{`{"content_sets": ["a"]} {}`, nil, "data after"},
-		{"{\"content_sets\": [\"\xff\"]}", nil, "UTF-8"},
-		{``, nil, "not a content manifest"},
+		{`{"content_sets": ["a", "b", "a"]}`, []string{"a", "b", "a"}, false, ""},
+		{`{"metadata": {"icm_version": 1}, "content_sets": ["rhel-8-for-x86_64-baseos-rpms"], "image_contents": []}`, []string{"rhel-8-for-x86_64-baseos-rpms"}, false, ""},
+		// As Konflux writes it (konflux-ci/build-definitions, inject-icm.sh).
+		{`{"metadata": {"icm_version": 1, "image_layer_index": 0}, "from_dnf_hint": true, "content_sets": ["ubi-8-appstream-rpms"]}`, []string{"ubi-8-appstream-rpms"}, true, ""},
+		{`{"from_dnf_hint": false, "content_sets": []}`, nil, false, ""},
+		{`{"from_dnf_hint": null}`, nil, false, ""},
+		{`{}`, nil, false, ""},
+		{`null`, nil, false, ""},
+		{`{"content_sets": null}`, nil, false, ""},
+		{`{"content_sets": ["", " x "]}`, []string{"x"}, false, ""},
+		{`{"content_sets": [1]}`, nil, false, "not a content manifest"},
+		{`{"content_sets": "a"}`, nil, false, "not a content manifest"},
+		{`{"from_dnf_hint": "true"}`, nil, false, "not a content manifest"},
+		{`[]`, nil, false, "not a content manifest"},
+		{`File replaced by RapidFort`, nil, false, "not a content manifest"},
+		{`{"content_sets": ["a"]} {}`, nil, false, "data after"},
+		{"{\"content_sets\": [\"\xff\"]}", nil, false, "UTF-8"},
+		{``, nil, false, "not a content manifest"},
 	}
 	for _, tt := range tests {
 		got, err := Parse([]byte(tt.in))
@@ -120,19 +127,26 @@ func TestParse(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || !slices.Equal(got, tt.want) {
-			t.Errorf("Parse(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		if err != nil || !slices.Equal(got.ContentSets, tt.want) || got.FromDNFHint != tt.dnf {
+			t.Errorf("Parse(%q) = %+v, %v; want %q, %v", tt.in, got, err, tt.want, tt.dnf)
 		}
 	}
 }
 
 func TestInfoMatch(t *testing.T) {
-	if in := (Scanner{}).Info(); in != (scanners.Info{Name: "rhel-content-manifest", Version: "1", Kind: scanners.KindRepository}) {
+	if in := (Scanner{}).Info(); in != (scanners.Info{Name: "rhel-content-manifest", Version: "2", Kind: scanners.KindRepository, MatchVersion: "2"}) {
 		t.Errorf("Info() = %+v", in)
+	}
+	if RepositoryKey != rhel.ContentSetKey {
+		t.Errorf("RepositoryKey = %q", RepositoryKey)
 	}
 	for p, want := range map[string]bool{
 		"root/buildinfo/content_manifests/ubi9-container-9.4-1.json": true,
 		"usr/share/buildinfo/content-sets.json":                      true,
+		"var/lib/dnf/history.sqlite":                                 true,
+		"usr/lib/sysimage/libdnf5/transaction_history.sqlite":        true,
+		"var/lib/dnf/history.sqlite-wal":                             false,
+		"var/lib/rpm/rpmdb.sqlite":                                   false,
 		"root/buildinfo/content_manifests/.json":                     false,
 		"root/buildinfo/content_manifests/a/b.json":                  false,
 		"root/buildinfo/content_manifests/x.txt":                     false,

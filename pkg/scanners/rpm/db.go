@@ -19,7 +19,14 @@ import (
 // (BerkeleyDB and NDB are only read); a file kept in memory, and any SQLite
 // database (SQLite may write a -shm file beside it), is copied into a
 // private temporary directory first, under the name rpm gives it.
-func readDB(ctx context.Context, f scanners.File) ([]*rpmdb.PackageInfo, error) {
+//
+// wal, when not nil, is the database's write-ahead log (rpmdb.sqlite-wal,
+// from the same directory of the layer): rpm keeps its SQLite database in
+// WAL mode, and what was committed but not yet checkpointed is only there.
+// It is copied beside the copy of an SQLite database, under the name SQLite
+// looks for, so that validation and go-rpmdb both read the database with
+// it; it is ignored when f is not SQLite.
+func readDB(ctx context.Context, f, wal scanners.File) ([]*rpmdb.PackageInfo, error) {
 	if f.Size() > MaxFileSize {
 		return nil, fmt.Errorf("size %d bytes exceeds the limit of %d", f.Size(), MaxFileSize)
 	}
@@ -70,8 +77,14 @@ func readDB(ctx context.Context, f scanners.File) ([]*rpmdb.PackageInfo, error) 
 			return nil, err
 		}
 	}
+	var walSize int64 = -1 // no log
+	if wal != nil && fmtKind == formatSQLite {
+		if walSize, err = copyWAL(path+"-wal", wal); err != nil {
+			return nil, fmt.Errorf("write-ahead log %s: %w", wal.Path(), err)
+		}
+	}
 
-	hasPackages, err := validate(ctx, fmtKind, ra, size, path)
+	hasPackages, err := validate(ctx, fmtKind, ra, size, path, walSize)
 	if err != nil {
 		return nil, fmt.Errorf("%s database: %w", fmtKind, err)
 	}
@@ -104,6 +117,29 @@ func copyBounded(path string, r io.Reader) (*os.File, error) {
 		return nil, fmt.Errorf("temporary copy: %w", err)
 	}
 	return out, nil
+}
+
+// copyWAL copies the write-ahead log f, at most MaxFileSize bytes, to a new
+// file at path and returns its size.
+func copyWAL(path string, f scanners.File) (int64, error) {
+	if f.Size() > MaxFileSize {
+		return 0, fmt.Errorf("size %d bytes exceeds the limit of %d", f.Size(), MaxFileSize)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return 0, fmt.Errorf("opening: %w", err)
+	}
+	defer rc.Close()
+	out, err := copyBounded(path, rc)
+	if err != nil {
+		return 0, err
+	}
+	defer out.Close()
+	fi, err := out.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("stat: %w", err)
+	}
+	return fi.Size(), nil
 }
 
 // errPanic is wrapped when go-rpmdb panicked on a file that validate

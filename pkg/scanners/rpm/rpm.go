@@ -5,7 +5,10 @@
 // usr/lib/sysimage/rpm. The databases are read with
 // github.com/knqyf263/go-rpmdb (pure Go; SQLite through modernc.org/sqlite),
 // after this package has checked the file's structure (see validate.go):
-// no cgo, no rpm binary, no network.
+// no cgo, no rpm binary, no network. An rpmdb.sqlite is read with its
+// write-ahead log (rpmdb.sqlite-wal) when the layer has one, and packages
+// get the dnf repository they were installed from when the layer has dnf's
+// history database (see pkg/scanners/internal/dnf).
 package rpm
 
 import (
@@ -22,21 +25,27 @@ import (
 	"github.com/package-url/packageurl-go"
 
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/rhel"
 	"github.com/stevedore-dev/stevedore/pkg/scanners"
+	"github.com/stevedore-dev/stevedore/pkg/scanners/internal/dnf"
 	"github.com/stevedore-dev/stevedore/pkg/scanners/internal/owned"
 )
 
-// MaxFileSize is the largest database Scan reads. The rpmdb of a large
-// server install is a few hundred MiB in BerkeleyDB (sparse pages), far less
-// in SQLite; the layer reader's own default limit is 256 MiB.
+// MaxFileSize is the largest database (and write-ahead log) Scan reads. The
+// rpmdb of a large server install is a few hundred MiB in BerkeleyDB
+// (sparse pages), far less in SQLite; the layer reader's own default limit
+// is 256 MiB.
 const MaxFileSize = 512 << 20
 
 // dbDirs are the directories rpm keeps its database in; dbNames the file
-// names of the three formats.
+// names of the three formats, walName that of the SQLite database's
+// write-ahead log.
 var (
 	dbDirs  = []string{"var/lib/rpm/", "usr/lib/sysimage/rpm/"}
 	dbNames = []string{"Packages", "Packages.db", "rpmdb.sqlite"}
 )
+
+const walName = "rpmdb.sqlite-wal"
 
 // Scanner reports the packages rpm has installed.
 //
@@ -55,7 +64,24 @@ var (
 //     file name carries none and both are built from one spec (as Trivy
 //     does); none when SOURCERPM is missing or malformed;
 //   - PURL: pkg:rpm/NAMESPACE/NAME@VERSION-RELEASE?arch=ARCH&epoch=EPOCH
-//     (epoch only when above 0; the source package's has arch=src).
+//     (epoch only when above 0; the source package's has arch=src);
+//   - RepositoryHint: rhel.RepoidHint(REPOID) ("repoid=rhel-9-for-x86_64-
+//     baseos-rpms") when the layer has dnf's history database and it
+//     records the package (same name, epoch, version, release and arch)
+//     with a repoid; empty otherwise, and always on the source package.
+//
+// The history is dnf5's usr/lib/sysimage/libdnf5/transaction_history.sqlite,
+// or dnf4's var/lib/dnf/history.sqlite when the layer has only that one; a
+// package's repoid is the one of its latest install (see dnf.History). The
+// history only adds hints: a history that cannot be read is a warning
+// naming it, and the packages are reported without hints. It is not a
+// package database: no package has it as PackageDB, and a layer with a
+// history but no rpm database has no packages.
+//
+// An rpmdb.sqlite is read together with the rpmdb.sqlite-wal beside it in
+// the same layer, if any: rpm uses SQLite's write-ahead logging, and a
+// transaction committed but not yet checkpointed into the database file is
+// only in the log. A log without its database in the layer is ignored.
 //
 // The PURL namespace is the distribution, which rpm does not record and the
 // layer may not say (a later layer that installs packages rewrites the
@@ -85,16 +111,21 @@ type Scanner struct{}
 
 var _ scanners.Scanner = Scanner{}
 
-// Info identifies the scanner: "rpm", version "1", a package scanner.
+// Info identifies the scanner: "rpm", version "2", a package scanner, file
+// matching version "2" (version 1 matched the databases only).
 func (Scanner) Info() scanners.Info {
-	return scanners.Info{Name: "rpm", Version: "1", Kind: scanners.KindPackage}
+	return scanners.Info{Name: "rpm", Version: "2", Kind: scanners.KindPackage, MatchVersion: "2"}
 }
 
-// Match reports whether path is Packages, Packages.db or rpmdb.sqlite in
-// var/lib/rpm or usr/lib/sysimage/rpm.
+// Match reports whether path is Packages, Packages.db, rpmdb.sqlite or
+// rpmdb.sqlite-wal in var/lib/rpm or usr/lib/sysimage/rpm, or one of dnf's
+// history databases (dnf.DNF4Path, dnf.DNF5Path).
 func (Scanner) Match(p string) bool {
 	dir, name := path.Split(p)
-	return slices.Contains(dbDirs, dir) && slices.Contains(dbNames, name)
+	if slices.Contains(dbDirs, dir) && (slices.Contains(dbNames, name) || name == walName) {
+		return true
+	}
+	return dnf.IsHistory(p)
 }
 
 // Scan reads each matched database, in path order, and returns its packages
@@ -102,13 +133,38 @@ func (Scanner) Match(p string) bool {
 func (Scanner) Scan(ctx context.Context, files []scanners.File) (*scanners.Result, error) {
 	files = slices.Clone(files)
 	slices.SortFunc(files, func(a, b scanners.File) int { return strings.Compare(a.Path(), b.Path()) })
-	res := &scanners.Result{}
-	seen := map[string]bool{}
+	var dbs, histories []scanners.File
+	wals := map[string]scanners.File{} // by the path of their database
 	for _, f := range files {
+		dir, name := path.Split(f.Path())
+		switch {
+		case dnf.IsHistory(f.Path()):
+			histories = append(histories, f)
+		case slices.Contains(dbDirs, dir) && name == walName:
+			wals[strings.TrimSuffix(f.Path(), "-wal")] = f
+		default:
+			dbs = append(dbs, f)
+		}
+	}
+	res := &scanners.Result{}
+	var repoids map[dnf.Key]string
+	if h := dnf.Pick(histories); h != nil && len(dbs) > 0 {
+		hist, err := dnf.Read(ctx, h)
+		switch {
+		case err == nil:
+			repoids = hist.Repoids
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("rpm: %w", ctx.Err())
+		default:
+			res.Warnings = append(res.Warnings, fmt.Sprintf("rpm: %v; packages get no repository hints", err))
+		}
+	}
+	seen := map[string]bool{}
+	for _, f := range dbs {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("rpm: %w", err)
 		}
-		infos, err := readDB(ctx, f)
+		infos, err := readDB(ctx, f, wals[f.Path()])
 		if err != nil {
 			return nil, fmt.Errorf("rpm: reading %s: %w", f.Path(), err)
 		}
@@ -121,6 +177,10 @@ func (Scanner) Scan(ctx context.Context, files []scanners.File) (*scanners.Resul
 			p, err := newPackage(in, f.Path(), ns)
 			if err != nil {
 				return nil, fmt.Errorf("rpm: %s: %w", f.Path(), err)
+			}
+			k := dnf.Key{Name: in.Name, Epoch: in.EpochNum(), Version: in.Version, Release: in.Release, Arch: in.Arch}
+			if id := repoids[k]; id != "" {
+				p.RepositoryHint = rhel.RepoidHint(id)
 			}
 			pkgs = append(pkgs, p)
 			if err := addOwned(in, seen); err != nil {

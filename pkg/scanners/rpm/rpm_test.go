@@ -64,9 +64,6 @@ var dbCases = []dbCase{
 // modes, "path\tmode" rows.
 func oracle(t *testing.T, fixture, backend string) (pkgs, files []string) {
 	t.Helper()
-	if _, err := os.Stat(rpmPath); err != nil {
-		t.Fatalf("the rpm oracle needs %s (Debian package rpm: apt-get install -y rpm): %v", rpmPath, err)
-	}
 	name := "rpmdb.sqlite"
 	if backend == "bdb_ro" {
 		name = "Packages"
@@ -79,13 +76,22 @@ func oracle(t *testing.T, fixture, backend string) (pkgs, files []string) {
 	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return oracleDir(t, dir, backend)
+}
+
+// oracleDir is oracle on the database in dir, which the caller made.
+func oracleDir(t *testing.T, dir, backend string) (pkgs, files []string) {
+	t.Helper()
+	if _, err := os.Stat(rpmPath); err != nil {
+		t.Fatalf("the rpm oracle needs %s (Debian package rpm: apt-get install -y rpm): %v", rpmPath, err)
+	}
 	run := func(qf string) []string {
 		cmd := exec.Command(rpmPath, "--dbpath", dir, "--define", "_db_backend "+backend, "-qa", "--qf", qf)
 		cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin", "HOME=" + dir}
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
-			t.Fatalf("rpm -qa on %s: %v: %s", fixture, err, stderr.String())
+			t.Fatalf("rpm -qa on %s: %v: %s", dir, err, stderr.String())
 		}
 		var rows []string
 		sc := bufio.NewScanner(&stdout)
@@ -344,23 +350,30 @@ func TestSpooled(t *testing.T) {
 }
 
 func TestInfoMatch(t *testing.T) {
-	if in := (Scanner{}).Info(); in != (scanners.Info{Name: "rpm", Version: "1", Kind: scanners.KindPackage}) {
+	if in := (Scanner{}).Info(); in != (scanners.Info{Name: "rpm", Version: "2", Kind: scanners.KindPackage, MatchVersion: "2"}) {
 		t.Errorf("Info() = %+v", in)
 	}
 	for p, want := range map[string]bool{
-		"var/lib/rpm/Packages":                 true,
-		"var/lib/rpm/Packages.db":              true,
-		"var/lib/rpm/rpmdb.sqlite":             true,
-		"usr/lib/sysimage/rpm/Packages":        true,
-		"usr/lib/sysimage/rpm/Packages.db":     true,
-		"usr/lib/sysimage/rpm/rpmdb.sqlite":    true,
-		"var/lib/rpm/rpmdb.sqlite-wal":         false,
-		"var/lib/rpm/Name":                     false,
-		"var/lib/rpm/sub/Packages":             false,
-		"x/var/lib/rpm/Packages":               false,
-		"/var/lib/rpm/Packages":                false,
-		"var/lib/dnf/history.sqlite":           false,
-		"usr/lib/sysimage/libdnf5/packages.db": false,
+		"var/lib/rpm/Packages":                                true,
+		"var/lib/rpm/Packages.db":                             true,
+		"var/lib/rpm/rpmdb.sqlite":                            true,
+		"usr/lib/sysimage/rpm/Packages":                       true,
+		"usr/lib/sysimage/rpm/Packages.db":                    true,
+		"usr/lib/sysimage/rpm/rpmdb.sqlite":                   true,
+		"var/lib/rpm/rpmdb.sqlite-wal":                        true,
+		"usr/lib/sysimage/rpm/rpmdb.sqlite-wal":               true,
+		"var/lib/dnf/history.sqlite":                          true,
+		"usr/lib/sysimage/libdnf5/transaction_history.sqlite": true,
+		"var/lib/rpm/rpmdb.sqlite-shm":                        false,
+		"var/lib/rpm/Packages-wal":                            false,
+		"var/lib/rpm/Name":                                    false,
+		"var/lib/rpm/sub/Packages":                            false,
+		"x/var/lib/rpm/Packages":                              false,
+		"/var/lib/rpm/Packages":                               false,
+		"var/lib/dnf/history.sqlite-wal":                      false,
+		"var/lib/dnf/rpmdb.sqlite-wal":                        false,
+		"usr/lib/sysimage/libdnf5/packages.db":                false,
+		"usr/lib/sysimage/libdnf5/history.sqlite":             false,
 	} {
 		if got := (Scanner{}).Match(p); got != want {
 			t.Errorf("Match(%q) = %v, want %v", p, got, want)

@@ -99,17 +99,18 @@ func detect(r io.ReaderAt, size int64) (format, error) {
 }
 
 // validate checks the database r (size bytes) of format f as described
-// above. For SQLite it needs the file's path (dsn) and reports whether the
+// above. For SQLite it needs the file's path (dsn) and the size of the
+// write-ahead log beside it (-1 when there is none), and reports whether the
 // database has a Packages table at all: one without is empty (rpm creates
 // the table when it opens such a file).
-func validate(ctx context.Context, f format, r io.ReaderAt, size int64, path string) (hasPackages bool, err error) {
+func validate(ctx context.Context, f format, r io.ReaderAt, size int64, path string, walSize int64) (hasPackages bool, err error) {
 	switch f {
 	case formatBDB:
 		return true, validateBDB(ctx, r, size)
 	case formatNDB:
 		return true, validateNDB(ctx, r, size)
 	case formatSQLite:
-		return validateSQLite(ctx, path, size)
+		return validateSQLite(ctx, path, size, walSize)
 	}
 	return false, errNotDB
 }
@@ -337,9 +338,20 @@ func validateNDB(ctx context.Context, r io.ReaderAt, size int64) error {
 
 // validateSQLite reads every blob of the Packages table of an rpmdb.sqlite,
 // read-only, and validates it as an rpm header. The blobs must add up to at
-// most the file. A database without a Packages table has no packages.
-func validateSQLite(ctx context.Context, path string, size int64) (bool, error) {
-	dsn := (&url.URL{Scheme: "file", Path: path, RawQuery: "mode=ro&immutable=1"}).String()
+// most the file and its write-ahead log. A database without a Packages
+// table has no packages.
+//
+// Without a log (walSize < 0) the file is opened immutable: SQLite reads it
+// alone, as go-rpmdb will. With one it is opened read-only but not
+// immutable, so that SQLite reads the log too (and builds its index in a
+// -shm file beside the private copy), as go-rpmdb will.
+func validateSQLite(ctx context.Context, path string, size, walSize int64) (bool, error) {
+	query := "mode=ro&immutable=1"
+	if walSize >= 0 {
+		query = "mode=ro"
+		size += walSize
+	}
+	dsn := (&url.URL{Scheme: "file", Path: path, RawQuery: query}).String()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return false, fmt.Errorf("SQLite: opening: %w", err)
