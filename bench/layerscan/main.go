@@ -84,7 +84,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(*sizes, *reps, *dir, *keep, *fixtures); err != nil {
+	if err := run(*sizes, *reps, *dir, *keep, *fixtures, *cpuprof); err != nil {
 		fmt.Fprintln(os.Stderr, "layerscan:", err)
 		os.Exit(1)
 	}
@@ -108,7 +108,7 @@ type measure struct {
 	ScanCPUNS map[string]int64 `json:"scan_cpu_ns,omitempty"`
 }
 
-func run(sizeList string, reps int, dir string, keep bool, fixtureDir string) error {
+func run(sizeList string, reps int, dir string, keep bool, fixtureDir, cpuprof string) error {
 	var sizes []int64
 	for _, s := range strings.Split(sizeList, ",") {
 		n, err := parseSize(strings.TrimSpace(s))
@@ -174,7 +174,11 @@ func run(sizeList string, reps int, dir string, keep bool, fixtureDir string) er
 				slices.Reverse(modes)
 			}
 			for _, mode := range modes {
-				m, err := runChildProcess(self, mode, path, info.digest, dir)
+				prof := ""
+				if cpuprof != "" {
+					prof = fmt.Sprintf("%s.%s.%d", cpuprof, mode, i+1)
+				}
+				m, err := runChildProcess(self, mode, path, info.digest, dir, prof)
 				if err != nil {
 					return err
 				}
@@ -245,8 +249,12 @@ func maxOf(ms []measure, f func(measure) int64) int64 {
 
 func secs(ns int64) float64 { return float64(ns) / 1e9 }
 
-func runChildProcess(self, mode, layer string, digest index.Digest, dir string) (measure, error) {
-	cmd := exec.Command(self, "-child", mode, "-layer", layer, "-digest", string(digest), "-dir", dir)
+func runChildProcess(self, mode, layer string, digest index.Digest, dir, cpuprof string) (measure, error) {
+	args := []string{"-child", mode, "-layer", layer, "-digest", string(digest), "-dir", dir}
+	if cpuprof != "" {
+		args = append(args, "-cpuprofile", cpuprof)
+	}
+	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -300,13 +300,15 @@ func Read(ctx context.Context, r io.Reader, want index.Digest, ss []scanners.Sca
 	default:
 		h = sha256.New()
 	}
+	ah := newAsyncHash(h)
+	defer ah.Close()
 	closed := new(atomic.Bool)
 	rd := &reader{
 		ctx:  ctx,
 		want: want,
 		ss:   ss,
 		opts: opts.withDefaults(),
-		src:  &source{ctx: ctx, r: r, h: h},
+		src:  &source{ctx: ctx, r: r, h: ah},
 		c: &Contents{
 			Digest: want,
 			Files:  make([][]scanners.File, len(ss)),
@@ -329,7 +331,7 @@ func Read(ctx context.Context, r io.Reader, want index.Digest, ss []scanners.Sca
 type source struct {
 	ctx    context.Context
 	r      io.Reader
-	h      hash.Hash
+	h      *asyncHash
 	n      int64
 	err    error // the reader's error, other than io.EOF
 	ctxErr error
@@ -961,7 +963,7 @@ func (r *reader) contentFailure(err error) error {
 // verify compares the digest of the bytes read with the expected one. cause,
 // when not nil, is a content error seen before.
 func (r *reader) verify(cause error) error {
-	got := r.want.Algorithm() + ":" + hex.EncodeToString(r.src.h.Sum(nil))
+	got := r.want.Algorithm() + ":" + hex.EncodeToString(r.src.h.Sum())
 	if got == string(r.want) {
 		return nil
 	}
