@@ -3,20 +3,14 @@ package rheldockerfile
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
-	"github.com/stevedore-dev/stevedore/internal/fixtures"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/layers"
 	"github.com/stevedore-dev/stevedore/pkg/rhel"
 	"github.com/stevedore-dev/stevedore/pkg/scanners"
 	"github.com/stevedore-dev/stevedore/pkg/scanners/scannertest"
@@ -26,31 +20,7 @@ import (
 // scanner and scans what it matched.
 func scanLayer(t *testing.T, name string) (*scanners.Result, []string) {
 	t.Helper()
-	p := fixtures.Path(t, "layers/"+name)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	c, err := layers.Read(context.Background(), f, index.Digest("sha256:"+hex.EncodeToString(sum[:])), []scanners.Scanner{Scanner{}}, layers.Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var paths []string
-	for _, f := range c.Files[0] {
-		paths = append(paths, f.Path())
-	}
-	res, err := Scanner{}.Scan(context.Background(), c.Files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, paths
+	return scannertest.ScanLayer(t, Scanner{}, "layers/"+name)
 }
 
 // TestLayers reads quay/claircore's RHEL test layers (rhel/testdata,

@@ -4,10 +4,16 @@ package scannertest
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/internal/fixtures"
+	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/layers"
 	"github.com/stevedore-dev/stevedore/pkg/scanners"
 )
 
@@ -51,3 +57,32 @@ type file struct {
 func (f *file) Path() string                 { return f.path }
 func (f *file) Size() int64                  { return f.size }
 func (f *file) Open() (io.ReadCloser, error) { return f.open() }
+
+// ScanLayer reads the layer fixture named name (a path under the shared
+// fixture corpus, "layers/claircore_layer-with-cpe.tar") through the real
+// layer reader with s alone, then scans what s matched. It returns the
+// result and the paths of the matched files. Any error fails the test.
+func ScanLayer(t testing.TB, s scanners.Scanner, name string) (*scanners.Result, []string) {
+	t.Helper()
+	p := fixtures.Path(t, name)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	c, err := layers.Read(context.Background(), bytes.NewReader(data), index.Digest("sha256:"+hex.EncodeToString(sum[:])),
+		[]scanners.Scanner{s}, layers.Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var paths []string
+	for _, f := range c.Files[0] {
+		paths = append(paths, f.Path())
+	}
+	res, err := s.Scan(context.Background(), c.Files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, paths
+}
