@@ -34,6 +34,7 @@ import (
 	"net/url"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -66,6 +67,26 @@ type Fetcher struct {
 	mp       metric.MeterProvider
 
 	hits, misses, corrupt metric.Int64Counter
+
+	// transports are the authenticated transports of the repositories
+	// layers were fetched from, reused for TransportTTL so that fetching
+	// the layers of an image does one auth handshake, not one per layer.
+	tmu        sync.Mutex
+	transports map[string]authTransport
+}
+
+// TransportTTL is how long the authenticated transport of a repository
+// (the registry's auth challenge answered, its bearer token) is reused
+// before credentials are resolved and the challenge answered again. A token
+// that expires sooner is refreshed by the transport itself on a 401.
+const TransportTTL = 5 * time.Minute
+
+// maxTransports bounds the transports kept; past it, the oldest go.
+const maxTransports = 256
+
+type authTransport struct {
+	rt   http.RoundTripper
+	made time.Time
 }
 
 // Option configures a Fetcher.
@@ -237,8 +258,42 @@ func permanentStatus(code int) bool {
 	return false
 }
 
-// registryTransport answers the registry's auth challenge for pulling repo.
+// registryTransport returns a transport authenticated for pulling from
+// repository repoPath of u's registry: one made less than TransportTTL ago,
+// or a new one.
 func (f *Fetcher) registryTransport(ctx context.Context, u *url.URL, repoPath string) (http.RoundTripper, error) {
+	key := u.Scheme + "://" + u.Host + "/" + repoPath
+	f.tmu.Lock()
+	t, ok := f.transports[key]
+	f.tmu.Unlock()
+	if ok && time.Since(t.made) < TransportTTL {
+		return t.rt, nil
+	}
+	rt, err := f.newRegistryTransport(ctx, u, repoPath)
+	if err != nil {
+		return nil, err
+	}
+	f.tmu.Lock()
+	defer f.tmu.Unlock()
+	if f.transports == nil {
+		f.transports = map[string]authTransport{}
+	}
+	if len(f.transports) >= maxTransports {
+		oldest := ""
+		for k, v := range f.transports {
+			if oldest == "" || v.made.Before(f.transports[oldest].made) {
+				oldest = k
+			}
+		}
+		delete(f.transports, oldest)
+	}
+	f.transports[key] = authTransport{rt: rt, made: time.Now()}
+	return rt, nil
+}
+
+// newRegistryTransport answers the registry's auth challenge for pulling
+// repo.
+func (f *Fetcher) newRegistryTransport(ctx context.Context, u *url.URL, repoPath string) (http.RoundTripper, error) {
 	var opts []name.Option
 	if u.Scheme == "http" || f.client.PlainHTTP(u.Host) {
 		opts = append(opts, name.Insecure)

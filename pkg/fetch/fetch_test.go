@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,5 +276,79 @@ func TestCredentialsPerRegistry(t *testing.T) {
 	got, err := readAll(t, fetch.New(fetch.WithClient(c)), layer)
 	if err != nil || string(got) != string(want) {
 		t.Fatalf("with credentials: %d bytes, %v", len(got), err)
+	}
+}
+
+// bearerAuth guards a registry the way Docker Hub and most registries do: a
+// request without the token is answered 401 with a Bearer challenge whose
+// realm is the token endpoint /token on the same host, which hands out tok.
+// It counts the pings (GET /v2/) and the token requests.
+func bearerAuth(tok string, pings, tokens *atomic.Int64) devregistry.Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.URL.Path == "/token":
+				tokens.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"token": %q}`, tok)
+				return
+			case r.URL.Path == "/v2/":
+				pings.Add(1)
+			}
+			if r.Header.Get("Authorization") != "Bearer "+tok {
+				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="test"`, r.Host))
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// The layers of one repository share one auth handshake (a ping and a
+// token); another repository, whose token has another scope, gets its own.
+func TestAuthHandshakeReused(t *testing.T) {
+	var pings, tokens atomic.Int64
+	var open atomic.Bool
+	srv := devregistry.NewTestServer(t, devregistry.WithMiddleware(func(next http.Handler) http.Handler {
+		guarded := bearerAuth("t0ken", &pings, &tokens)(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if open.Load() { // while pushing
+				next.ServeHTTP(w, r)
+				return
+			}
+			guarded.ServeHTTP(w, r)
+		})
+	}))
+	open.Store(true)
+	var app []*index.Layer
+	for i := range 3 {
+		_, _, l := pushLayer(t, srv, "app", fmt.Sprintf("ID=app%d\n", i))
+		app = append(app, l)
+	}
+	_, _, other := pushLayer(t, srv, "other", "ID=other\n")
+	open.Store(false)
+
+	f := fetch.New(fetch.WithClient(fast(regclient.Config{})), fetch.WithLogger(quiet))
+	for _, l := range app {
+		if _, err := readAll(t, f, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pings.Load() != 1 || tokens.Load() != 1 {
+		t.Errorf("3 layers of one repository: %d pings and %d token requests, want 1 and 1", pings.Load(), tokens.Load())
+	}
+	if _, err := readAll(t, f, other); err != nil {
+		t.Fatal(err)
+	}
+	if tokens.Load() != 2 {
+		t.Errorf("a second repository: %d token requests in all, want 2", tokens.Load())
+	}
+	// A new fetcher (another process) answers the challenge again.
+	if _, err := readAll(t, fetch.New(fetch.WithClient(fast(regclient.Config{})), fetch.WithLogger(quiet)), app[0]); err != nil {
+		t.Fatal(err)
+	}
+	if tokens.Load() != 3 {
+		t.Errorf("a new fetcher: %d token requests in all, want 3", tokens.Load())
 	}
 }
