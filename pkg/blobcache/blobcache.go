@@ -358,6 +358,11 @@ func (v *verifier) Read(p []byte) (int, error) {
 // Close implements io.Closer.
 func (v *verifier) Close() error { return v.f.Close() }
 
+// VerifiedDigest is the digest the reader checks the blob against: its last
+// Read fails with ErrCorrupt rather than return io.EOF when they differ
+// (layers.Verifier).
+func (v *verifier) VerifiedDigest() index.Digest { return v.d }
+
 // Tee returns a reader of src (blob d, of size bytes when size > 0) that
 // writes what is read into the cache as well. The blob is cached once src
 // has been read to its end and its bytes matched d; a blob larger than the

@@ -326,6 +326,15 @@ type cached struct {
 	once    sync.Once
 }
 
+// VerifiedDigest passes on the cache reader's: it checks the bytes it
+// delivers (layers.Verifier), so layers.Read need not hash them again.
+func (c *cached) VerifiedDigest() index.Digest {
+	if v, ok := c.ReadCloser.(interface{ VerifiedDigest() index.Digest }); ok {
+		return v.VerifiedDigest()
+	}
+	return ""
+}
+
 func (c *cached) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	if err != nil && errors.Is(err, ErrCacheCorrupt) {

@@ -23,6 +23,7 @@ import (
 	"github.com/stevedore-dev/stevedore/pkg/devregistry"
 	"github.com/stevedore-dev/stevedore/pkg/fetch"
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/layers"
 	"github.com/stevedore-dev/stevedore/pkg/regclient"
 	"github.com/stevedore-dev/stevedore/pkg/resolve"
 )
@@ -201,9 +202,19 @@ func TestCache(t *testing.T) {
 			t.Fatalf("%s: cached %v", s.name, cache.Contains(layer.Hash))
 		}
 	}
+	// A cached copy is served by a reader that checks it against its
+	// digest, so layers.Read does not hash it a second time.
+	rc, err := f.Open(context.Background(), layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := rc.(layers.Verifier); !ok || v.VerifiedDigest() != layer.Hash {
+		t.Errorf("the cached copy's reader %T is not a layers.Verifier of %s", rc, layer.Hash)
+	}
+	rc.Close()
 	m := counters(t, reader)
-	if m["stevedore.blobcache.hits"] != 3 || m["stevedore.blobcache.misses"] != 2 || m["stevedore.blobcache.verify_failures"] != 1 {
-		t.Fatalf("metrics %v, want 3 hits, 2 misses, 1 verify failure", m)
+	if m["stevedore.blobcache.hits"] != 4 || m["stevedore.blobcache.misses"] != 2 || m["stevedore.blobcache.verify_failures"] != 1 {
+		t.Fatalf("metrics %v, want 4 hits, 2 misses, 1 verify failure", m)
 	}
 	if m["stevedore.registry.bytes"] < 2*int64(len(want)) {
 		t.Fatalf("registry bytes %d, want at least the two fetches' %d", m["stevedore.registry.bytes"], 2*len(want))
