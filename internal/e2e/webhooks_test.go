@@ -28,6 +28,7 @@ import (
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/jobs"
 	"github.com/stevedore-dev/stevedore/pkg/node"
+	"github.com/stevedore-dev/stevedore/pkg/regclient"
 	"github.com/stevedore-dev/stevedore/pkg/webhooks"
 )
 
@@ -793,5 +794,42 @@ func TestQuayTagResolutionRetried(t *testing.T) {
 	waitFor(t, "the pending rows to go", 30*time.Second, func() bool { n, _, _ := rows(); return n == 0 })
 	if runs, _ := h.runs(p.digest); runs != 1 {
 		t.Fatalf("%d runs for two tags of one digest, want 1", runs)
+	}
+}
+
+// TestQuayPrivateRegistry: the tags of a registry that wants credentials
+// are resolved with the credentials Stevedore is configured with for it
+// (Registries.Hosts, --registries), the same ones its layers are fetched
+// with, not only with the Docker config's.
+func TestQuayPrivateRegistry(t *testing.T) {
+	var open atomic.Bool
+	open.Store(true) // while pushing
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("robot:s3cret"))
+	h := newHarness(t, devregistry.WithMiddleware(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !open.Load() && r.Header.Get("Authorization") != want {
+				w.Header().Set("WWW-Authenticate", `Basic realm="private"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}))
+	cfg := h.webhookConfig(1)
+	cfg.Registries.Hosts = map[string]regclient.Host{h.reg.Addr: {Username: "robot", Password: "s3cret"}}
+	h.start(cfg)
+	p := h.pushImage("private", "1.0", "private-pkg")
+	open.Store(false)
+
+	status, out := h.post("/webhooks/quay", map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("quay:"+whToken)), "Content-Type": "application/json"}, quayPush(p, "1.0"))
+	if status != http.StatusAccepted {
+		t.Fatalf("HTTP %d: %v", status, out)
+	}
+	if def, _ := out["deferred"].([]any); len(def) != 0 {
+		t.Fatalf("deferred %v: the tag was not resolved with the configured credentials", out["deferred"])
+	}
+	r := h.wait(p.digest)
+	if r.State != index.StateIndexFinished || len(r.Packages) != 1 {
+		t.Fatalf("state %s, %d packages: %s", r.State, len(r.Packages), r.Err)
 	}
 }

@@ -249,6 +249,19 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 		n.Dispatcher = dispatcher.New(n.Store, pub, cfg.Resolver, state, cfg.Logger, dispatcher.WithAllowlist(cfg.Registries.Allowlist))
 		n.Handler = httpapi.New(n.Dispatcher, n.Store, cfg.Logger, cfg.TracerProvider)
+		// Tag lookups use the registries' configuration, as fetches do
+		// (credentials per registry, plain HTTP, limits, Retry-After),
+		// with one attempt per request: a failed lookup is stored and
+		// retried by the webhooks' own backoff, not while the registry
+		// that sent the event waits for the answer.
+		if cfg.Webhooks.Keychain == nil {
+			cfg.Webhooks.Keychain = rc.Keychain()
+		}
+		if cfg.Webhooks.Transport == nil {
+			once := cfg.Registries
+			once.MaxAttempts = 1
+			cfg.Webhooks.Transport = regclient.New(once, regclient.WithLogger(cfg.Logger), regclient.WithMeterProvider(cfg.MeterProvider)).Transport()
+		}
 		n.Webhooks = webhooks.New(cfg.Webhooks, n.Dispatcher, pool, cfg.Logger, cfg.TracerProvider)
 		n.Handler = n.Webhooks.Mount(n.Handler)
 	}
