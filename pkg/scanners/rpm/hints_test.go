@@ -2,10 +2,8 @@ package rpm
 
 import (
 	"context"
-	"database/sql"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -33,32 +31,7 @@ const (
 // history copies a history fixture, runs stmts on it and returns its bytes.
 func history(t *testing.T, fixture string, stmts ...string) []byte {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "history.sqlite")
-	data, err := os.ReadFile(fixtures.Path(t, "rpm/"+fixture))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			db.Close()
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	if err := db.Close(); err != nil { // checkpoints the fixture's log into it
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return fixtures.DeriveSQLite(t, "rpm/"+fixture, stmts...)
 }
 
 // dnf4Mariner is the dnf4 fixture with two more transactions: the first

@@ -3,7 +3,6 @@ package dnf
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"errors"
 	"io"
 	"maps"
@@ -136,36 +135,6 @@ func TestFixtures(t *testing.T) {
 	if got := h.Repoids[Key{"tar", 2, "1.35", "5.fc42", "x86_64"}]; got != fedora {
 		t.Errorf("tar: %q", got)
 	}
-}
-
-// derive copies a fixture, runs stmts on the copy and returns its bytes.
-func derive(t testing.TB, name string, stmts ...string) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	p := filepath.Join(dir, "h.sqlite")
-	if err := os.WriteFile(p, fixture(t, name), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			db.Close()
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	// Closing the last connection checkpoints the fixtures' WAL into
-	// the file and removes it.
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // dnf4 and dnf5 statements that add a transaction, a repository, a package
@@ -329,7 +298,7 @@ func TestRules(t *testing.T) {
 			if tt.fixture == dnf5Fixture {
 				path = DNF5Path
 			}
-			h, err := readBytes(t, path, derive(t, tt.fixture, tt.stmts...))
+			h, err := readBytes(t, path, fixtures.DeriveSQLite(t, tt.fixture, tt.stmts...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -391,21 +360,21 @@ func TestBadInput(t *testing.T) {
 		{"header only", d4[:100], "not a dnf history database"},
 		{"an rpm database", fixture(t, "rpm/claircore_no_packages.sqlite"), "no trans_item table"},
 		{"an rpmdb.sqlite", fixture(t, "rpm/preflight_sqlite_rpmdb.sqlite"), "no trans_item table"},
-		{"no rpm table", derive(t, dnf4Fixture, "DROP TABLE rpm"), "dnf4 schema: no rpm table"},
-		{"rpm a view", derive(t, dnf4Fixture, "ALTER TABLE rpm RENAME TO rpm2", "CREATE VIEW rpm AS SELECT * FROM rpm2"), "dnf4 schema: no rpm table"},
-		{"no repoid column", derive(t, dnf4Fixture, "ALTER TABLE repo RENAME COLUMN repoid TO r"), "table repo has no column repoid"},
-		{"generated column", derive(t, dnf4Fixture,
+		{"no rpm table", fixtures.DeriveSQLite(t, dnf4Fixture, "DROP TABLE rpm"), "dnf4 schema: no rpm table"},
+		{"rpm a view", fixtures.DeriveSQLite(t, dnf4Fixture, "ALTER TABLE rpm RENAME TO rpm2", "CREATE VIEW rpm AS SELECT * FROM rpm2"), "dnf4 schema: no rpm table"},
+		{"no repoid column", fixtures.DeriveSQLite(t, dnf4Fixture, "ALTER TABLE repo RENAME COLUMN repoid TO r"), "table repo has no column repoid"},
+		{"generated column", fixtures.DeriveSQLite(t, dnf4Fixture,
 			"ALTER TABLE repo RENAME TO repo2",
 			"CREATE TABLE repo (id INTEGER PRIMARY KEY, r TEXT, repoid TEXT GENERATED ALWAYS AS (r || 'x'))",
 		), "generated"},
-		{"dnf5 without pkg_name", derive(t, dnf5Fixture, "DROP TABLE pkg_name"), "dnf5 schema: no pkg_name table"},
-		{"text epoch", derive(t, dnf4Fixture, "UPDATE rpm SET epoch = 'x' WHERE name = 'apr'"), "epoch is a string"},
-		{"NULL version", derive(t, dnf4Fixture, unconstrained("rpm", "UPDATE rpm SET version = NULL WHERE name = 'apr'")...), "version is NULL"},
-		{"long release", derive(t, dnf4Fixture, "UPDATE rpm SET release = printf('%.5000c', 'x') WHERE name = 'apr'"), "more than 4096"},
-		{"negative epoch", derive(t, dnf4Fixture, "UPDATE rpm SET epoch = -1 WHERE name = 'apr'"), "epoch -1 out of range"},
-		{"repoid not UTF-8", derive(t, dnf4Fixture, "UPDATE repo SET repoid = CAST(x'ff' AS TEXT) WHERE id = 1"), "not valid UTF-8"},
-		{"dangling name_id", derive(t, dnf5Fixture, "UPDATE rpm SET name_id = 9999 WHERE item_id = 1"), "name_id 9999 refers to no row"},
-		{"NULL action", derive(t, dnf4Fixture, unconstrained("trans_item", "UPDATE trans_item SET action = NULL WHERE id = 1")...), "action is NULL"},
+		{"dnf5 without pkg_name", fixtures.DeriveSQLite(t, dnf5Fixture, "DROP TABLE pkg_name"), "dnf5 schema: no pkg_name table"},
+		{"text epoch", fixtures.DeriveSQLite(t, dnf4Fixture, "UPDATE rpm SET epoch = 'x' WHERE name = 'apr'"), "epoch is a string"},
+		{"NULL version", fixtures.DeriveSQLite(t, dnf4Fixture, unconstrained("rpm", "UPDATE rpm SET version = NULL WHERE name = 'apr'")...), "version is NULL"},
+		{"long release", fixtures.DeriveSQLite(t, dnf4Fixture, "UPDATE rpm SET release = printf('%.5000c', 'x') WHERE name = 'apr'"), "more than 4096"},
+		{"negative epoch", fixtures.DeriveSQLite(t, dnf4Fixture, "UPDATE rpm SET epoch = -1 WHERE name = 'apr'"), "epoch -1 out of range"},
+		{"repoid not UTF-8", fixtures.DeriveSQLite(t, dnf4Fixture, "UPDATE repo SET repoid = CAST(x'ff' AS TEXT) WHERE id = 1"), "not valid UTF-8"},
+		{"dangling name_id", fixtures.DeriveSQLite(t, dnf5Fixture, "UPDATE rpm SET name_id = 9999 WHERE item_id = 1"), "name_id 9999 refers to no row"},
+		{"NULL action", fixtures.DeriveSQLite(t, dnf4Fixture, unconstrained("trans_item", "UPDATE trans_item SET action = NULL WHERE id = 1")...), "action is NULL"},
 	}
 	for _, frac := range []int{2, 3, 10} {
 		tests = append(tests, struct {

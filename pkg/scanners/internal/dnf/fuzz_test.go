@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/internal/fixtures"
 	"github.com/stevedore-dev/stevedore/pkg/scanners/scannertest"
 )
 
@@ -20,7 +21,7 @@ func small(f testing.TB, name string) []byte {
 	if name == dnf5Fixture {
 		names = "DELETE FROM pkg_name WHERE id NOT IN (SELECT name_id FROM rpm)"
 	}
-	return derive(f, name,
+	return fixtures.DeriveSQLite(f, name,
 		"DELETE FROM trans_item WHERE id > 3",
 		"DELETE FROM rpm WHERE item_id > 3",
 		"DELETE FROM item WHERE id > 3",
