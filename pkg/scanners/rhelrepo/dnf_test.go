@@ -2,9 +2,7 @@ package rhelrepo
 
 import (
 	"context"
-	"database/sql"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -40,31 +38,10 @@ func fixture(t *testing.T, name string) []byte {
 // removes every package installed from baseos.
 func removeBaseOS(t *testing.T) []byte {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "history.sqlite")
-	if err := os.WriteFile(p, fixture(t, "claircore_dnf4_history.sqlite"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	return fixtures.DeriveSQLite(t, "rpm/claircore_dnf4_history.sqlite",
 		`INSERT INTO trans (id, dt_begin, releasever, user_id, state) VALUES (3, 0, '9', 0, 1)`,
 		`INSERT INTO trans_item (trans_id, item_id, repo_id, action, reason, state)
-			SELECT 3, item_id, repo_id, 8, 2, 1 FROM trans_item WHERE repo_id = 2`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+			SELECT 3, item_id, repo_id, 8, 2, 1 FROM trans_item WHERE repo_id = 2`)
 }
 
 // TestDNF checks which source a layer's repositories come from: its content

@@ -456,3 +456,23 @@ func TestTempFiles(t *testing.T) {
 		t.Errorf("left in TMPDIR: %v, %v", left, err)
 	}
 }
+
+// BenchmarkRead reads claircore's dnf4 and dnf5 history fixtures (116 and
+// 136 KiB): what each of the two scanners that use a layer's history (rpm,
+// rhel-content-manifest) pays for it.
+func BenchmarkRead(b *testing.B) {
+	for _, name := range []string{dnf4Fixture, dnf5Fixture} {
+		path := DNF4Path
+		if name == dnf5Fixture {
+			path = DNF5Path
+		}
+		f := scannertest.File(path, fixture(b, name))
+		b.Run(filepath.Base(name), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Read(context.Background(), f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
