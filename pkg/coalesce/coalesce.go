@@ -21,6 +21,14 @@
 // removed by its package manager takes its files with it). A package's file
 // is owned when its Filepath is owned, or the .dist-info or .egg-info
 // directory holding it is.
+//
+// Language packages are given what claircore's indexer gives them, so that
+// Clair's matchers select and compare them (see pkg/ecosystem): the version
+// as claircore writes it (Go's standard library "1.22.1", not "go1.22.1"),
+// claircore's normalized version, one repository record per ecosystem that
+// their environments point at, and no distribution. Every package has a
+// source package, an empty one when none is known, as in claircore's
+// reports (Clair's matcher reads the source of every package it queries).
 package coalesce
 
 import (
@@ -31,9 +39,21 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stevedore-dev/stevedore/pkg/ecosystem"
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/rhel"
 )
+
+// Version is the version of the coalescer's rules: a change to what Coalesce
+// makes of the same stored scan results changes it. It is part of the
+// scanner-set state (pkg/indexer.State), so that reports coalesced under
+// older rules are stale and are coalesced again, from the stored results,
+// without fetching a layer.
+//
+// 2: language packages in claircore's form (repositories, normalized
+// versions, Go's standard library version, no distribution) and an empty
+// source package for packages without one.
+const Version = "2"
 
 // Layer is one layer's stored scan results.
 type Layer struct {
@@ -83,12 +103,15 @@ type Layer struct {
 //     database lists the package (same name, version, arch, kind, module
 //     and source); layers without the database do not break the run, a
 //     deletion of the database does. DistributionID is the image's
-//     distribution ("" when none). RepositoryIDs links rpm packages to
-//     the Red Hat repositories of the layer they were introduced in (see
-//     below); it is empty for other packages.
+//     distribution ("" when none, and for language packages).
+//     RepositoryIDs links rpm packages to the Red Hat repositories of the
+//     layer they were introduced in (see below), and language packages to
+//     their ecosystem's repository; it is empty for other packages.
 //   - Distributions: the first surviving distribution of the topmost layer
 //     that has one.
-//   - Repositories: the surviving repositories of all layers, deduplicated.
+//   - Repositories: the surviving repositories of all layers, deduplicated,
+//     then the repository of each language ecosystem that has packages in
+//     the report (ids after the others, in ecosystem.All order).
 //
 // Red Hat repositories (those whose Key satisfies rhel.IsRepositoryKey) are
 // linked to rpm packages as Clair's RHEL coalescer links them: a package
@@ -112,10 +135,81 @@ func Coalesce(manifest index.Digest, layers []Layer) *index.Report {
 
 	dels := deletionsOf(layers)
 	layers = dropOwned(layers, dels)
+	layers = languageForm(layers)
 	distID := coalesceDistribution(r, layers, dels)
 	links := coalesceRepositories(r, layers, dels)
 	coalescePackages(r, layers, dels, distID, links)
+	linkEcosystems(r)
+	for _, p := range r.Packages {
+		if p.Source == nil && len(r.Environments[p.ID]) > 0 {
+			p.Source = &index.Package{}
+		}
+	}
 	return r
+}
+
+// languageForm returns layers whose language packages have their version
+// and normalized version as claircore writes them (copies of the layers and
+// packages that change; the inputs are not modified).
+func languageForm(layers []Layer) []Layer {
+	var out []Layer
+	for j, l := range layers {
+		cloned := false
+		for i, p := range l.Packages {
+			e := ecosystem.Of(p)
+			if e == ecosystem.None {
+				continue
+			}
+			v := e.Version(p.Name, p.Version)
+			nv := p.NormalizedVersion
+			if nv == "" {
+				nv = e.NormalizedVersion(v)
+			}
+			if v == p.Version && nv == p.NormalizedVersion {
+				continue
+			}
+			if out == nil {
+				out = slices.Clone(layers)
+			}
+			if !cloned {
+				out[j].Packages = slices.Clone(l.Packages)
+				cloned = true
+			}
+			c := *p
+			c.Version, c.NormalizedVersion = v, nv
+			out[j].Packages[i] = &c
+		}
+	}
+	if out == nil {
+		return layers
+	}
+	return out
+}
+
+// linkEcosystems adds the repository of each language ecosystem with
+// packages in r, and points those packages' environments at it.
+func linkEcosystems(r *index.Report) {
+	byEco := map[ecosystem.Ecosystem][]*index.Package{}
+	for _, p := range r.Packages {
+		if e := ecosystem.Of(p); e != ecosystem.None && len(r.Environments[p.ID]) > 0 {
+			byEco[e] = append(byEco[e], p)
+		}
+	}
+	next := len(r.Repositories) + 1
+	for _, e := range ecosystem.All() {
+		if len(byEco[e]) == 0 {
+			continue
+		}
+		repo := e.Repository()
+		repo.ID = strconv.Itoa(next)
+		next++
+		r.Repositories[repo.ID] = repo
+		for _, p := range byEco[e] {
+			for _, env := range r.Environments[p.ID] {
+				env.RepositoryIDs = []string{repo.ID}
+			}
+		}
+	}
 }
 
 // dropOwned returns layers without the language packages whose file is
@@ -433,6 +527,12 @@ func coalescePackages(r *index.Report, layers []Layer, dels []deletions, distID 
 			IntroducedIn:   f.introduced,
 			DistributionID: distID,
 			RepositoryIDs:  repositoryIDs(f.pkg, f.db, links[f.layer]),
+		}
+		if f.pkg.Filepath != "" {
+			// A language package: claircore's language coalescers
+			// give it no distribution, and OS matchers must not
+			// select it (a gem "rake" is not Debian's "rake").
+			env.DistributionID = ""
 		}
 		envs := r.Environments[id]
 		if !slices.ContainsFunc(envs, func(e *index.Environment) bool {

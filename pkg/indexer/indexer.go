@@ -131,10 +131,11 @@ func New(ctx context.Context, cfg Config) (*Indexer, error) {
 // State is the scanner-set state of this indexer's scanners and enrichers.
 func (ix *Indexer) State() string { return ix.state }
 
-// State is the scanner-set state of a set of scanners and enrichers: a report
-// made under another state is stale.
+// State is the scanner-set state of a set of scanners and enrichers, and of
+// the coalescer's rules (coalesce.Version): a report made under another state
+// is stale.
 func State(ss []scanners.Scanner, es []enrichment.Enricher) string {
-	var infos []scanners.Info
+	infos := []scanners.Info{{Name: "coalesce", Version: coalesce.Version, Kind: "coalescer"}}
 	for _, s := range ss {
 		infos = append(infos, s.Info())
 	}
