@@ -23,9 +23,9 @@
 // directory holding it is.
 //
 // Language packages are given what claircore's indexer gives them, so that
-// Clair's matchers select and compare them (see pkg/ecosystem): the version
-// as claircore writes it (Go's standard library "1.22.1", not "go1.22.1"),
-// claircore's normalized version, one repository record per ecosystem that
+// Clair's matchers select and compare them (see pkg/ecosystem): the name and
+// version as claircore writes them (Go's standard library "1.22.1", not
+// "go1.22.1"; Python names in lower case), claircore's normalized version, one repository record per ecosystem that
 // their environments point at, and no distribution. Every package has a
 // source package, an empty one when none is known, as in claircore's
 // reports (Clair's matcher reads the source of every package it queries).
@@ -51,7 +51,7 @@ import (
 // without fetching a layer.
 //
 // 2: language packages in claircore's form (repositories, normalized
-// versions, Go's standard library version, no distribution) and an empty
+// versions, Go's standard library version, Python names, no distribution) and an empty
 // source package for packages without one.
 const Version = "2"
 
@@ -148,8 +148,8 @@ func Coalesce(manifest index.Digest, layers []Layer) *index.Report {
 	return r
 }
 
-// languageForm returns layers whose language packages have their version
-// and normalized version as claircore writes them (copies of the layers and
+// languageForm returns layers whose language packages have their name,
+// version and normalized version as claircore writes them (copies of the layers and
 // packages that change; the inputs are not modified).
 func languageForm(layers []Layer) []Layer {
 	var out []Layer
@@ -160,12 +160,12 @@ func languageForm(layers []Layer) []Layer {
 			if e == ecosystem.None {
 				continue
 			}
-			v := e.Version(p.Name, p.Version)
+			n, v := e.Name(p.Name), e.Version(p.Name, p.Version)
 			nv := p.NormalizedVersion
 			if nv == "" {
 				nv = e.NormalizedVersion(v)
 			}
-			if v == p.Version && nv == p.NormalizedVersion {
+			if n == p.Name && v == p.Version && nv == p.NormalizedVersion {
 				continue
 			}
 			if out == nil {
@@ -176,7 +176,7 @@ func languageForm(layers []Layer) []Layer {
 				cloned = true
 			}
 			c := *p
-			c.Version, c.NormalizedVersion = v, nv
+			c.Name, c.Version, c.NormalizedVersion = n, v, nv
 			out[j].Packages[i] = &c
 		}
 	}

@@ -26,7 +26,7 @@ func TestLanguagePackages(t *testing.T) {
 	}
 	stdlib := lang("stdlib", "go1.22.1", bin, "pkg:golang/stdlib@1.22.1")
 	mod := lang("golang.org/x/net", "v0.17.0", bin, "pkg:golang/golang.org/x/net@v0.17.0")
-	flask := lang("flask", "2.0.0", "usr/lib/python3/site-packages/Flask-2.0.0.dist-info/METADATA", "pkg:pypi/flask@2.0.0")
+	flask := lang("Flask", "2.0.0", "usr/lib/python3/site-packages/Flask-2.0.0.dist-info/METADATA", "pkg:pypi/flask@2.0.0")
 	guava := lang("guava", "27.0-jre", "opt/app.jar", "pkg:maven/com.google.guava/guava@27.0-jre")
 	r := Coalesce("sha256:0000000000000000000000000000000000000000000000000000000000000000", []Layer{
 		{Digest: d1, Packages: []*index.Package{deb, noSource}, Distributions: []*index.Distribution{{DID: "debian", Name: "Debian GNU/Linux", VersionID: "12"}}},

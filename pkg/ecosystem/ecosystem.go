@@ -13,7 +13,10 @@
 //     for Python packages (the python matcher selects records by this kind);
 //     none for Maven and RubyGems, whose matchers compare the version string;
 //   - the Go standard library's version as claircore writes it: "1.22.1",
-//     not the toolchain's "go1.22.1".
+//     not the toolchain's "go1.22.1";
+//   - Python package names as claircore writes them, in lower case (the
+//     matchers look names up as they are; claircore's OSV data for PyPI is
+//     matched against its scanner's lower-case names).
 //
 // A normalized version is written as claircore writes it on the wire:
 // "KIND:v0.v1.v2.v3.v4.v5.v6.v7.v8.v9", ten 32-bit integers. The integers
@@ -96,6 +99,16 @@ func (e Ecosystem) Repository() *index.Repository {
 		return &index.Repository{Name: "rubygems", URI: "https://rubygems.org/gems/"}
 	}
 	return nil
+}
+
+// Name returns a package's name as claircore writes it: a Python package's
+// in lower case (claircore does not otherwise normalize it: "_" stays), any
+// other unchanged.
+func (e Ecosystem) Name(name string) string {
+	if e == PyPI {
+		return strings.ToLower(name)
+	}
+	return name
 }
 
 // Version returns the version of package name as claircore writes it: the Go

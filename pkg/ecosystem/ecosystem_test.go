@@ -65,6 +65,25 @@ func TestRepository(t *testing.T) {
 	}
 }
 
+func TestName(t *testing.T) {
+	tests := []struct {
+		e          Ecosystem
+		name, want string
+	}{
+		{PyPI, "Flask", "flask"},
+		{PyPI, "typing_extensions", "typing_extensions"},
+		{PyPI, "pyOpenSSL", "pyopenssl"},
+		{NPM, "JSONStream", "JSONStream"},
+		{Maven, "com.google.guava:guava", "com.google.guava:guava"},
+		{Go, "github.com/BurntSushi/toml", "github.com/BurntSushi/toml"},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Name(tt.name); got != tt.want {
+			t.Errorf("%s.Name(%q) = %q, want %q", tt.e, tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestVersion(t *testing.T) {
 	tests := []struct {
 		e             Ecosystem
