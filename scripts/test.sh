@@ -6,7 +6,10 @@
 #      (dpkg-query, rpm);
 #   2. gofmt, go vet, staticcheck;
 #   3. go test -race -count=1 ./... ;
-#   4. a short fuzz smoke of every Fuzz target in the tree.
+#   4. compat/claircore, a module of its own (so that Stevedore does not
+#      depend on claircore): go vet and go test of Stevedore's reports
+#      against claircore's matchers;
+#   5. a short fuzz smoke of every Fuzz target in the tree.
 #
 # Environment:
 #   STEVEDORE_RACE=0        run the tests without the race detector
@@ -208,6 +211,14 @@ if [ "${status[0]}" -ne 0 ] || [ "${status[1]}" -ne 0 ]; then
 	failed "go test"
 fi
 
+# --- claircore compatibility ----------------------------------------------
+# Its own module: ./... above does not reach it, and its dependencies
+# (claircore) stay out of Stevedore's go.mod.
+say "compat/claircore: go vet ./... && go test -count=1 ./..."
+if ! (cd compat/claircore && go vet ./... && go test -count=1 ./...); then
+	failed "compat/claircore (Stevedore's reports against claircore's matchers)"
+fi
+
 # --- fuzz smoke ------------------------------------------------------------
 nfuzz=0
 if [ "$fuzztime" != 0 ] && [ "$fuzztime" != 0s ]; then
@@ -236,7 +247,7 @@ if [ "$fuzztime" != 0 ] && [ "$fuzztime" != 0s ]; then
 			fi
 		fi
 	done < <(grep -rEo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\([A-Za-z_][A-Za-z0-9_]* \*testing\.F\)' . |
-		grep -v -e '/testdata/' -e '^./vendor/' | sort -u)
+		grep -v -e '/testdata/' -e '^./vendor/' -e '^./compat/' | sort -u)
 else
 	say "fuzz smoke skipped (STEVEDORE_FUZZTIME=$fuzztime)"
 fi
@@ -248,6 +259,6 @@ if [ ${#failures[@]} -gt 0 ]; then
 	[ -z "$counts" ] || printf '%s\n' "$counts"
 	fail "$(IFS=';'; printf '%s' "${failures[*]}")"
 fi
-printf '\ntest.sh: all checks passed: gofmt, go vet, staticcheck, go test%s, fuzz smoke (%d targets)\n' \
+printf '\ntest.sh: all checks passed: gofmt, go vet, staticcheck, go test%s, compat/claircore, fuzz smoke (%d targets)\n' \
 	"${race:+ -race}" "$nfuzz"
 printf '%s\n' "$counts"
