@@ -135,8 +135,8 @@ func TestLanguageEcosystems(t *testing.T) {
 			},
 		)
 		want := []string{
-			"Flask 2.0.0 pkg:pypi/flask@2.0.0 " + sp + "Flask-2.0.0.dist-info/METADATA 0",
 			"click 8.0.0 pkg:pypi/click@8.0.0 " + sp + "click-8.0.0.dist-info/METADATA 0",
+			"flask 2.0.0 pkg:pypi/flask@2.0.0 " + sp + "Flask-2.0.0.dist-info/METADATA 0", // lower case, as claircore
 			"setuptools 51.3.3 pkg:pypi/setuptools@51.3.3 usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO 1",
 			"typing_extensions 4.4.0 pkg:pypi/typing-extensions@4.4.0 " + sp + "typing_extensions-4.4.0.dist-info/METADATA 1",
 		}
@@ -185,8 +185,8 @@ func TestLanguageEcosystems(t *testing.T) {
 			"binary_with_module_replacement (devel) pkg:golang/binary_with_module_replacement " + app,
 			"github.com/aquasecurity/test v1.0.0 pkg:golang/github.com/aquasecurity/test@v1.0.0 " + bin,
 			"github.com/golang/xerrors v0.0.0-20220907171357-04be3eba64a2 pkg:golang/github.com/golang/xerrors@v0.0.0-20220907171357-04be3eba64a2 " + app,
-			"stdlib go1.22.0 pkg:golang/stdlib@1.22.0 " + app,
-			"stdlib go1.22.1 pkg:golang/stdlib@1.22.1 " + bin,
+			"stdlib 1.22.0 pkg:golang/stdlib@1.22.0 " + app, // as claircore writes it
+			"stdlib 1.22.1 pkg:golang/stdlib@1.22.1 " + bin,
 		}
 		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
 			t.Errorf("got  %q\nwant %q", got, want)
