@@ -214,6 +214,44 @@ var images = []image{
 		want: []string{"rpm"},
 	},
 	{
+		name: "distroless debian 11",
+		layers: []layerSpec{{files: []entry{
+			file("etc/os-release", "osrelease/claircore_debian-distroless-11_os-release"),
+			file("var/lib/dpkg/status.d/libsqlite3-0", "dpkg/syft_status.d_libsqlite3-0"),
+		}}},
+		os:   mDebian,
+		want: []string{"dpkg"},
+	},
+	{
+		name: "opensuse leap 15",
+		layers: []layerSpec{{files: []entry{
+			file("etc/os-release", "osrelease/trivy_opensuseleap-15.2.1_os-release"),
+			file("usr/lib/sysimage/rpm/Packages.db", "rpm/go-rpmdb_sle15-bci_Packages.db"),
+		}}},
+		os:   mSUSE,
+		want: []string{"rpm"},
+	},
+	{
+		// Clair has no matcher for Rocky Linux nor Wolfi: their
+		// packages must not leak into another distribution's matcher.
+		name: "rocky linux 8",
+		layers: []layerSpec{{files: []entry{
+			file("etc/os-release", "osrelease/syft_rockylinux-from-os-release_os-release"),
+			file("var/lib/rpm/Packages", "rpm/go-rpmdb_libuuid_Packages"),
+		}}},
+		os:   "",
+		want: []string{"rpm"},
+	},
+	{
+		name: "wolfi",
+		layers: []layerSpec{{files: []entry{
+			file("etc/os-release", "osrelease/syft_wolfi_os-release"),
+			file("lib/apk/db/installed", "apk/syft_multiple-2_installed"),
+		}}},
+		os:   "",
+		want: []string{"apk"},
+	},
+	{
 		name: "photon 4",
 		layers: []layerSpec{{files: []entry{
 			file("etc/os-release", "osrelease/trivy_photon_os-release"),
