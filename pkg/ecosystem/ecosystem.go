@@ -38,18 +38,21 @@ import (
 // Ecosystem is a language-package ecosystem.
 type Ecosystem string
 
-// The ecosystems Clair's matchers know.
+// The ecosystems Clair's matchers know (named after their repositories), and
+// None for a package of none of them.
 const (
-	None   Ecosystem = ""
-	Go     Ecosystem = "go"
-	Maven  Ecosystem = "maven"
-	NPM    Ecosystem = "npm"
-	PyPI   Ecosystem = "pypi"
-	Gem    Ecosystem = "rubygems"
-	stdlib           = "stdlib"
+	None  Ecosystem = ""
+	Go    Ecosystem = "go"
+	Maven Ecosystem = "maven"
+	NPM   Ecosystem = "npm"
+	PyPI  Ecosystem = "pypi"
+	Gem   Ecosystem = "rubygems"
 )
 
-// All lists the ecosystems, in a fixed order.
+// stdlib is the name the Go scanner gives the standard library.
+const stdlib = "stdlib"
+
+// all lists the ecosystems, in a fixed order.
 var all = []Ecosystem{Go, Maven, NPM, PyPI, Gem}
 
 // All returns the ecosystems in a fixed order (a new slice each call).
