@@ -85,6 +85,8 @@ func TestBadRequestsGetClearErrors(t *testing.T) {
 		{"bad digest", "POST", "/indexer/api/v1/index_report", "application/json", `{"hash":"sha256:zz","layers":[]}`, 400, "manifest hash"},
 		{"no layers", "POST", "/indexer/api/v1/index_report", "application/json", `{"hash":"sha256:` + d64 + `","layers":[]}`, 400, "no layers"},
 		{"bad layer uri", "POST", "/indexer/api/v1/index_report", "application/json", `{"hash":"sha256:` + d64 + `","layers":[{"hash":"sha256:` + d64 + `","uri":"ftp://x"}]}`, 400, "layers[0].uri"},
+		{"malformed layer uri", "POST", "/indexer/api/v1/index_report", "application/json", `{"hash":"sha256:` + d64 + `","layers":[{"hash":"sha256:` + d64 + `","uri":"https://u:pw@r egistry/x"}]}`, 400, "layers[0].uri: not a valid URI"},
+		{"control character in a layer uri", "POST", "/indexer/api/v1/index_report", "application/json", `{"hash":"sha256:` + d64 + `","layers":[{"hash":"sha256:` + d64 + `","uri":"https://registry/x\u0000y"}]}`, 400, "layers[0].uri: control character"},
 		{"not json", "POST", "/indexer/api/v1/index_report", "text/plain", `hello`, 415, "Content-Type"},
 		{"too large", "POST", "/indexer/api/v1/index_report", "application/json", `{"hash":"` + strings.Repeat("a", 5<<20) + `"}`, 413, "larger than"},
 		{"unknown digest", "GET", "/indexer/api/v1/index_report/sha256:" + d64, "", ``, 404, "no index report"},

@@ -5,8 +5,10 @@
 package index
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -82,7 +84,8 @@ type Layer struct {
 const MaxLayers = 1024
 
 // Validate checks a manifest that came from outside: digests well formed,
-// at least one layer, URIs absolute http(s). The error names the field.
+// at least one layer, URIs absolute http(s) URLs that parse. The error
+// names the field and never quotes a URI (it may hold credentials).
 func (m *Manifest) Validate() error {
 	if m == nil {
 		return fmt.Errorf("manifest: missing")
@@ -103,9 +106,34 @@ func (m *Manifest) Validate() error {
 		if _, err := ParseDigest(string(l.Hash)); err != nil {
 			return fmt.Errorf("layers[%d].hash: %w", i, err)
 		}
-		if !strings.HasPrefix(l.URI, "http://") && !strings.HasPrefix(l.URI, "https://") {
-			return fmt.Errorf("layers[%d].uri: %q is not an absolute http(s) URI", i, l.URI)
+		if err := validateURI(l.URI); err != nil {
+			return fmt.Errorf("layers[%d].uri: %w", i, err)
 		}
+	}
+	return nil
+}
+
+// validateURI checks that uri is an absolute http(s) URL with a host that
+// an HTTP request can be made to. The error never quotes the URI itself,
+// which may hold a password.
+func validateURI(uri string) error {
+	if !strings.HasPrefix(uri, "http://") && !strings.HasPrefix(uri, "https://") {
+		return errors.New("not an absolute http(s) URI")
+	}
+	if i := strings.IndexFunc(uri, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return fmt.Errorf("control character %#02x at byte %d", uri[i], i)
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		// url.Error quotes the whole URI: keep only the reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("not a valid URI: %w", err)
+	}
+	if u.Hostname() == "" {
+		return errors.New("not a valid URI: no host")
 	}
 	return nil
 }

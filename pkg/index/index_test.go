@@ -51,6 +51,14 @@ func TestManifestValidate(t *testing.T) {
 		{"bad layer hash", &index.Manifest{Hash: d, Layers: []*index.Layer{{Hash: "sha256:1", URI: "https://r"}}}, "layers[0].hash"},
 		{"relative uri", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("/v2/x")}}, "layers[0].uri"},
 		{"file uri", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("file:///etc/passwd")}}, "layers[0].uri"},
+		{"uri with a space in the host", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://user:s3cret@r egistry/x")}}, "layers[0].uri: not a valid URI"},
+		{"uri with a bad port", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://user:s3cret@registry:port/x")}}, "layers[0].uri: not a valid URI"},
+		{"uri with a bad escape", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://registry/%zz")}}, "layers[0].uri: not a valid URI"},
+		{"uri with an unclosed IPv6 host", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://[::1/x")}}, "layers[0].uri: not a valid URI"},
+		{"uri without a host", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://:443/x")}}, "layers[0].uri: not a valid URI: no host"},
+		{"uri with a NUL", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://user:s3cret@r/x\x00y")}}, "layers[0].uri: control character 0x00 at byte 23"},
+		{"uri with a newline", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://r/x\ny")}}, "layers[0].uri: control character 0x0a"},
+		{"uri with DEL", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://r/x\x7f")}}, "layers[0].uri: control character 0x7f"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.m.Validate()
@@ -62,6 +70,11 @@ func TestManifestValidate(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+			// URIs and header values may hold credentials: an error
+			// never quotes them.
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Fatalf("the error %q quotes a secret", err)
 			}
 		})
 	}
