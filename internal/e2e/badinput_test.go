@@ -87,6 +87,7 @@ func TestBadRequestsGetClearErrors(t *testing.T) {
 		{"bad layer uri", "POST", "/indexer/api/v1/index_report", "application/json", `{"hash":"sha256:` + d64 + `","layers":[{"hash":"sha256:` + d64 + `","uri":"ftp://x"}]}`, 400, "layers[0].uri"},
 		{"malformed layer uri", "POST", "/indexer/api/v1/index_report", "application/json", `{"hash":"sha256:` + d64 + `","layers":[{"hash":"sha256:` + d64 + `","uri":"https://u:pw@r egistry/x"}]}`, 400, "layers[0].uri: not a valid URI"},
 		{"control character in a layer uri", "POST", "/indexer/api/v1/index_report", "application/json", `{"hash":"sha256:` + d64 + `","layers":[{"hash":"sha256:` + d64 + `","uri":"https://registry/x\u0000y"}]}`, 400, "layers[0].uri: control character"},
+		{"CR LF in a layer header", "POST", "/indexer/api/v1/index_report", "application/json", `{"hash":"sha256:` + d64 + `","layers":[{"hash":"sha256:` + d64 + `","uri":"https://registry/x","headers":{"Authorization":["Bearer x\r\nX-Evil: 1"]}}]}`, 400, `layers[0].headers["Authorization"][0]`},
 		{"not json", "POST", "/indexer/api/v1/index_report", "text/plain", `hello`, 415, "Content-Type"},
 		{"too large", "POST", "/indexer/api/v1/index_report", "application/json", `{"hash":"` + strings.Repeat("a", 5<<20) + `"}`, 413, "larger than"},
 		{"unknown digest", "GET", "/indexer/api/v1/index_report/sha256:" + d64, "", ``, 404, "no index report"},

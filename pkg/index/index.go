@@ -7,11 +7,15 @@ package index
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // State is the stage an index report is in. The report is stored at each
@@ -84,8 +88,9 @@ type Layer struct {
 const MaxLayers = 1024
 
 // Validate checks a manifest that came from outside: digests well formed,
-// at least one layer, URIs absolute http(s) URLs that parse. The error
-// names the field and never quotes a URI (it may hold credentials).
+// at least one layer, URIs absolute http(s) URLs that parse, header names
+// and values that an HTTP request can carry. The error names the field and
+// never quotes a URI or a header value (they may hold credentials).
 func (m *Manifest) Validate() error {
 	if m == nil {
 		return fmt.Errorf("manifest: missing")
@@ -108,6 +113,9 @@ func (m *Manifest) Validate() error {
 		}
 		if err := validateURI(l.URI); err != nil {
 			return fmt.Errorf("layers[%d].uri: %w", i, err)
+		}
+		if err := validateHeaders(l.Headers); err != nil {
+			return fmt.Errorf("layers[%d].headers%w", i, err)
 		}
 	}
 	return nil
@@ -134,6 +142,25 @@ func validateURI(uri string) error {
 	}
 	if u.Hostname() == "" {
 		return errors.New("not a valid URI: no host")
+	}
+	return nil
+}
+
+// validateHeaders checks that every header name is a valid HTTP token and
+// every value a valid field value (no CR, LF or other control byte), so a
+// request made with them cannot fail or be split. The error names the
+// header, never its value, which may be a credential. It starts with the
+// header's index ("[Name][0]: ...") to follow the field's name.
+func validateHeaders(h http.Header) error {
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return fmt.Errorf("[%q]: not a valid header name", name)
+		}
+		for j, v := range h[name] {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("[%q][%d]: the value holds a byte not allowed in a header value (CR, LF or another control character)", name, j)
+			}
+		}
 	}
 	return nil
 }
