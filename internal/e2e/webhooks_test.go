@@ -833,3 +833,62 @@ func TestQuayPrivateRegistry(t *testing.T) {
 		t.Fatalf("state %s, %d packages: %s", r.State, len(r.Packages), r.Err)
 	}
 }
+
+// TestWebhookRefusedByTheRegistryAllowlist: an event for a registry that
+// the webhook registries map but the registry allowlist (the one index
+// requests and layer URIs must pass) refuses is answered 403, whatever the
+// source, and queues nothing. GitHub's events, whose jobs are built from
+// the event's layer list, were answered 200 "ignored", so GitHub never sent
+// them again after the allowlist was fixed.
+func TestWebhookRefusedByTheRegistryAllowlist(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.webhookConfig(1)
+	if err := cfg.Registries.Allowlist.Set("registry.only.example"); err != nil {
+		t.Fatal(err)
+	}
+	h.start(cfg)
+	reg := h.reg.Addr
+	basicAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("stevedore:"+whToken))
+	ghcrHeaders := func(body string) map[string]string {
+		return map[string]string{"Content-Type": "application/json", "X-GitHub-Event": "package", "X-Hub-Signature-256": hubSignature(whSecret, []byte(body))}
+	}
+	for _, tc := range []struct {
+		name   string
+		path   string
+		body   func(p *pushed) string
+		header func(body string) map[string]string
+	}{
+		{"ghcr package with its layers", "/webhooks/ghcr", func(p *pushed) string { return ghcrPackage(p, "CONTAINER") }, ghcrHeaders},
+		{"distribution push by digest", "/webhooks/distribution", func(p *pushed) string { return envelope(distributionEvent(reg, p, "push", false)) },
+			func(string) map[string]string { return distHeaders(eventsV2) }},
+		{"distribution push with its layers", "/webhooks/distribution", func(p *pushed) string { return envelope(distributionEvent(reg, p, "push", true)) },
+			func(string) map[string]string { return distHeaders(eventsV2) }},
+		{"quay tag", "/webhooks/quay", func(p *pushed) string { return quayPush(p, p.tag) },
+			func(string) map[string]string {
+				return map[string]string{"Authorization": basicAuth, "Content-Type": "application/json"}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := "refused/" + strings.ReplaceAll(tc.name, " ", "-")
+			p := h.pushImage(repo, "1", "pkg")
+			body := tc.body(p)
+			h.reg.Counter().Reset()
+			status, out := h.post(tc.path, tc.header(body), body)
+			if status != http.StatusForbidden || out["code"] != "registry-not-allowed" {
+				t.Fatalf("HTTP %d %v, want 403 registry-not-allowed", status, out)
+			}
+			if msg, _ := out["message"].(string); !strings.Contains(msg, "STEVEDORE_REGISTRY_ALLOWLIST") {
+				t.Errorf("message %q does not say which setting to change", msg)
+			}
+			if n := h.count(`SELECT count(*) FROM index_report WHERE manifest_hash = $1`, string(p.digest)); n != 0 {
+				t.Fatalf("%s was queued", p.digest)
+			}
+			if n := h.count(`SELECT count(*) FROM webhook_pending`); n != 0 {
+				t.Fatalf("%d pending rows", n)
+			}
+			if n := h.reg.Counter().Requests(devregistry.ClassManifests); n != 0 {
+				t.Errorf("%d manifest requests to a registry that is not allowed", n)
+			}
+		})
+	}
+}
