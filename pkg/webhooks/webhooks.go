@@ -25,7 +25,9 @@
 // from it with no registry call; otherwise Dispatcher.IndexReference looks
 // the digest up (one manifest GET, or one per platform for an image index)
 // and queues one job per platform. Quay sends tags only: each is resolved to
-// a digest with a HEAD request first. A lookup that fails (registry down,
+// a digest with a HEAD request first; a tag the registry does not have (a
+// 404 to HEAD and GET) is ignored with the reason and never retried. A
+// lookup that fails otherwise (registry down,
 // timeout) is not lost: it is stored in Postgres (table webhook_pending) and
 // retried in the background with backoff by RunRetries (202 with the
 // reference under "deferred"). Retries of one event and many tags of one
@@ -51,6 +53,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
@@ -416,9 +419,21 @@ func (h *Handler) resolveTag(ctx context.Context, ref string) (string, error) {
 	}
 	d, gerr := remote.Get(tag, opts...)
 	if gerr != nil {
+		if notFound(herr) && notFound(gerr) {
+			// The tag (or its repository) does not exist: asking again
+			// does not help, so the reference is ignored, not retried.
+			return "", fmt.Errorf("resolve tag %s: no such tag in the registry (404): %w: %w", ref, resolve.ErrInvalid, gerr)
+		}
 		return "", fmt.Errorf("resolve tag %s: HEAD: %v; GET: %w", ref, herr, gerr)
 	}
 	return d.Digest.String(), nil
+}
+
+// notFound reports whether err is a registry's 404 answer (MANIFEST_UNKNOWN,
+// NAME_UNKNOWN, or a HEAD answer without a body).
+func notFound(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
 }
 
 // checkToken compares the credentials of an Authorization header with the
