@@ -177,9 +177,12 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		cfg.MaxDeliver = 5
 	}
 	n = &Node{log: cfg.Logger}
+	// A failure returns a nil *Node, so close what was opened through a
+	// copy of the pointer.
+	opened := n
 	defer func() {
 		if err != nil {
-			n.Close()
+			opened.Close()
 		}
 	}()
 
