@@ -107,7 +107,7 @@ func runScan(ctx context.Context, log *slog.Logger, args []string) error {
 			return err
 		}
 	}
-	tp, shutdown, err := telemetry.Setup(ctx, "stevedore")
+	tp, shutdown, err := telemetry.Setup(ctx, "stevedore", log)
 	if err != nil {
 		return err
 	}
