@@ -61,7 +61,7 @@ func main() {
 		reps     = flag.Int("reps", 3, "runs of each mode per layer")
 		dir      = flag.String("dir", "", "where to put the layers and spooled files (default: a new directory in the system's temporary directory)")
 		keep     = flag.Bool("keep", false, "keep the layers built")
-		fixtures = flag.String("fixtures", "", "the fixture corpus (default: <module root>/../shared/fixtures)")
+		fixtures = flag.String("fixtures", "", "the fixture corpus (default: <module root>/testdata/fixtures)")
 		child    = flag.String("child", "", "internal: run one mode (walk or scan) on -layer and print its measures")
 		layer    = flag.String("layer", "", "internal: the layer file of a child")
 		digest   = flag.String("digest", "", "internal: the layer's digest, for a scan child")
@@ -125,7 +125,7 @@ func run(sizeList string, reps int, dir string, keep bool, fixtureDir, cpuprof s
 		if err != nil {
 			return err
 		}
-		fixtureDir = filepath.Join(filepath.Dir(root), "shared", "fixtures")
+		fixtureDir = filepath.Join(root, "testdata", "fixtures")
 	}
 	if _, err := os.Stat(fixtureDir); err != nil {
 		return fmt.Errorf("the fixture corpus is needed for real jars and Go binaries: %w", err)

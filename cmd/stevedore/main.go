@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -75,9 +74,20 @@ func main() {
 	}
 }
 
+// scanRoles are the settings of stevedore scan: a worker with its own
+// embedded JetStream server, whose store is temporary.
+func scanRoles() config.Roles { return config.Roles{Worker: true, EmbeddedNATS: true} }
+
+// serveRoles are the settings of stevedore serve: every role, with an
+// embedded JetStream server that keeps its queue (pending jobs, scheduled
+// retries) across restarts.
+func serveRoles() config.Roles {
+	return config.Roles{Dispatcher: true, Worker: true, EmbeddedNATS: true, KeepNATSStore: true}
+}
+
 func runScan(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("stevedore scan", flag.ExitOnError)
-	roles := config.Roles{Worker: true, EmbeddedNATS: true}
+	roles := scanRoles()
 	opts := config.Register(fs, roles)
 	server := fs.String("server", os.Getenv("STEVEDORE_SERVER"), "a running dispatcher's URL (env STEVEDORE_SERVER); empty: run the pipeline in this process")
 	format := fs.String("format", "text", "output: text (summary) or json (IndexReport)")
@@ -97,7 +107,7 @@ func runScan(ctx context.Context, log *slog.Logger, args []string) error {
 			return err
 		}
 	}
-	tp, shutdown, err := telemetry.Setup(ctx, "stevedore")
+	tp, shutdown, err := telemetry.Setup(ctx, "stevedore", log)
 	if err != nil {
 		return err
 	}
@@ -111,20 +121,13 @@ func runScan(ctx context.Context, log *slog.Logger, args []string) error {
 
 func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("stevedore serve", flag.ExitOnError)
-	roles := config.Roles{Dispatcher: true, Worker: true, EmbeddedNATS: true}
+	roles := serveRoles()
 	opts := config.Register(fs, roles)
 	fs.Parse(args)
 	if err := opts.Validate(roles); err != nil {
 		return err
 	}
-	if opts.NATSURL == "" && opts.NATSStoreDir == "" {
-		// A server keeps its queue (pending jobs, scheduled retries)
-		// across restarts.
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return fmt.Errorf("--nats-store-dir: none given and no user cache dir: %w", err)
-		}
-		opts.NATSStoreDir = filepath.Join(dir, "stevedore", "jetstream")
+	if opts.NATSURL == "" {
 		log.Info("embedded JetStream store", "dir", opts.NATSStoreDir)
 	}
 	opts.Logger = log

@@ -112,7 +112,7 @@ func (h *harness) indexAndWait(m *index.Manifest) *index.Report {
 // the real pipeline (registry -> API -> JetStream -> worker -> Postgres),
 // built from the corpus's real files (aquasecurity/trivy, anchore/syft,
 // quay/claircore, google/osv-scalibr test data; see
-// shared/fixtures/SOURCES.md), and compares the stored report with what
+// testdata/fixtures/SOURCES.md), and compares the stored report with what
 // the files say.
 func TestLanguageEcosystems(t *testing.T) {
 	h := newHarness(t)

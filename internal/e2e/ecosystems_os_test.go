@@ -9,7 +9,7 @@ import (
 )
 
 // The OS side of the ecosystems, end to end (registry -> API -> JetStream
-// -> worker -> Postgres), on the corpus's real files (shared/fixtures; see
+// -> worker -> Postgres), on the corpus's real files (testdata/fixtures; see
 // its SOURCES.md): knqyf263/go-rpmdb's CBL-Mariner 2.0 rpmdb.sqlite and
 // aquasecurity/trivy's Mariner 2.0 os-release; trivy's alpine:3.10 layer
 // files; anchore/syft's distroless status.d entry; trivy's setuptools and

@@ -17,7 +17,7 @@ import (
 // ahead of time, as an air-gapped site does. Real files: claircore's RHEL
 // release files, content manifest, Dockerfile layer and dnf4 history
 // (quay/claircore, Apache-2.0), openshift-preflight's SQLite rpmdb
-// (Apache-2.0: tzdata). See shared/fixtures/SOURCES.md.
+// (Apache-2.0: tzdata). See testdata/fixtures/SOURCES.md.
 func TestRHELRepositories(t *testing.T) {
 	h := newHarness(t)
 	h.start(h.config(2, true))

@@ -833,3 +833,140 @@ func TestQuayPrivateRegistry(t *testing.T) {
 		t.Fatalf("state %s, %d packages: %s", r.State, len(r.Packages), r.Err)
 	}
 }
+
+// TestWebhookRefusedByTheRegistryAllowlist: an event for a registry that
+// the webhook registries map but the registry allowlist (the one index
+// requests and layer URIs must pass) refuses is answered 403, whatever the
+// source, and queues nothing. GitHub's events, whose jobs are built from
+// the event's layer list, were answered 200 "ignored", so GitHub never sent
+// them again after the allowlist was fixed.
+func TestWebhookRefusedByTheRegistryAllowlist(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.webhookConfig(1)
+	if err := cfg.Registries.Allowlist.Set("registry.only.example"); err != nil {
+		t.Fatal(err)
+	}
+	h.start(cfg)
+	reg := h.reg.Addr
+	basicAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("stevedore:"+whToken))
+	ghcrHeaders := func(body string) map[string]string {
+		return map[string]string{"Content-Type": "application/json", "X-GitHub-Event": "package", "X-Hub-Signature-256": hubSignature(whSecret, []byte(body))}
+	}
+	for _, tc := range []struct {
+		name   string
+		path   string
+		body   func(p *pushed) string
+		header func(body string) map[string]string
+	}{
+		{"ghcr package with its layers", "/webhooks/ghcr", func(p *pushed) string { return ghcrPackage(p, "CONTAINER") }, ghcrHeaders},
+		{"distribution push by digest", "/webhooks/distribution", func(p *pushed) string { return envelope(distributionEvent(reg, p, "push", false)) },
+			func(string) map[string]string { return distHeaders(eventsV2) }},
+		{"distribution push with its layers", "/webhooks/distribution", func(p *pushed) string { return envelope(distributionEvent(reg, p, "push", true)) },
+			func(string) map[string]string { return distHeaders(eventsV2) }},
+		{"quay tag", "/webhooks/quay", func(p *pushed) string { return quayPush(p, p.tag) },
+			func(string) map[string]string {
+				return map[string]string{"Authorization": basicAuth, "Content-Type": "application/json"}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := "refused/" + strings.ReplaceAll(tc.name, " ", "-")
+			p := h.pushImage(repo, "1", "pkg")
+			body := tc.body(p)
+			h.reg.Counter().Reset()
+			status, out := h.post(tc.path, tc.header(body), body)
+			if status != http.StatusForbidden || out["code"] != "registry-not-allowed" {
+				t.Fatalf("HTTP %d %v, want 403 registry-not-allowed", status, out)
+			}
+			if msg, _ := out["message"].(string); !strings.Contains(msg, "STEVEDORE_REGISTRY_ALLOWLIST") {
+				t.Errorf("message %q does not say which setting to change", msg)
+			}
+			if n := h.count(`SELECT count(*) FROM index_report WHERE manifest_hash = $1`, string(p.digest)); n != 0 {
+				t.Fatalf("%s was queued", p.digest)
+			}
+			if n := h.count(`SELECT count(*) FROM webhook_pending`); n != 0 {
+				t.Fatalf("%d pending rows", n)
+			}
+			if n := h.reg.Counter().Requests(devregistry.ClassManifests); n != 0 {
+				t.Errorf("%d manifest requests to a registry that is not allowed", n)
+			}
+		})
+	}
+}
+
+// TestQuayMissingTagIsNotRetried: a Quay event naming a tag the registry
+// does not have is answered with the tag ignored and its reason (a 404 is
+// permanent), beside the tags that exist; nothing is kept for retry. A tag
+// kept for retry after a registry failure that then answers 404 is given up
+// at the next attempt, not retried 20 times.
+func TestQuayMissingTagIsNotRetried(t *testing.T) {
+	var broken atomic.Bool
+	h := newHarness(t, devregistry.WithMiddleware(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if class, _, _ := devregistry.Classify(r.URL.Path); broken.Load() && class == devregistry.ClassManifests && r.Method != http.MethodPut {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"registry is in maintenance"}]}`)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}))
+	cfg := h.webhookConfig(1)
+	cfg.Webhooks.ResolveTimeout = 3 * time.Second
+	h.start(cfg)
+	p := h.pushImage("tags", "1.0", "tags-pkg")
+	header := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("quay:"+whToken)), "Content-Type": "application/json"}
+
+	status, out := h.post("/webhooks/quay", header, quayPush(p, "1.0", "no-such-tag"))
+	if status != http.StatusAccepted {
+		t.Fatalf("HTTP %d: %v", status, out)
+	}
+	if acc, _ := out["accepted"].([]any); len(acc) != 1 {
+		t.Fatalf("accepted %v, want the existing tag", out["accepted"])
+	}
+	ign, _ := out["ignored"].([]any)
+	if len(ign) != 1 || !strings.Contains(fmt.Sprint(ign[0]), "tags:no-such-tag") || !strings.Contains(fmt.Sprint(ign[0]), "no such tag") {
+		t.Fatalf("ignored %v, want the missing tag with its reason", out["ignored"])
+	}
+	if def, _ := out["deferred"].([]any); len(def) != 0 {
+		t.Fatalf("deferred %v: a missing tag is not retried", def)
+	}
+	if n := h.count(`SELECT count(*) FROM webhook_pending`); n != 0 {
+		t.Fatalf("%d pending rows for a missing tag", n)
+	}
+
+	// Only a missing tag: 200, ignored with the reason.
+	status, out = h.post("/webhooks/quay", header, quayPush(p, "gone"))
+	if ign, _ := out["ignored"].([]any); status != http.StatusOK || len(ign) != 1 {
+		t.Fatalf("HTTP %d %v, want 200 with the tag ignored", status, out)
+	}
+
+	// A tag kept for retry (the registry failed) and deleted meanwhile:
+	// the retry that gets the 404 gives up.
+	h.pushImage("tags", "temp", "tags-pkg")
+	broken.Store(true)
+	status, out = h.post("/webhooks/quay", header, quayPush(p, "temp"))
+	if def, _ := out["deferred"].([]any); status != http.StatusAccepted || len(def) != 1 {
+		t.Fatalf("HTTP %d %v, want the tag deferred", status, out)
+	}
+	ref, err := name.NewTag(h.reg.Ref("tags:temp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken.Store(false)
+	if err := remote.Delete(ref); err != nil {
+		t.Fatal(err)
+	}
+	var attempts int
+	var lastErr string
+	waitFor(t, "the pending tag to be given up", 30*time.Second, func() bool {
+		var givenUp bool
+		if err := h.pool.QueryRow(context.Background(), `SELECT attempts, last_error, given_up_at IS NOT NULL FROM webhook_pending`).Scan(&attempts, &lastErr, &givenUp); err != nil {
+			t.Fatal(err)
+		}
+		return givenUp
+	})
+	if attempts != 2 || !strings.Contains(lastErr, "no such tag") {
+		t.Fatalf("given up after %d attempts with %q; want 2 (the failure, then the 404)", attempts, lastErr)
+	}
+}

@@ -9,15 +9,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/internal/fixtures"
 	"github.com/stevedore-dev/stevedore/pkg/index"
 )
 
-// Fixtures used here (all from the shared corpus; see its SOURCES.md):
+// Fixtures used here (all from the corpus in testdata/fixtures; see its SOURCES.md):
 //   - apk/trivy_alpine-310_installed, apk/trivy_alpine-311_installed:
 //     aquasecurity/trivy at dc3c56eed58a (Apache-2.0), the apk databases of
 //     alpine:3.10 and alpine:3.11.
@@ -31,34 +31,11 @@ import (
 // The parsers below are deliberately minimal: they turn real databases into
 // the packages a scanner would report, to give the coalescer real data.
 
-// fixturePath returns the path of a file in the shared fixture corpus
-// (<repo root>/../shared/fixtures), failing the test when it is missing.
-func fixturePath(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("fixtures: no go.mod above the working directory; cannot find the fixture corpus for %s", rel)
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "fixtures", filepath.FromSlash(rel))
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("fixtures: %s is missing (expected the shared fixture corpus next to the repository): %v", rel, err)
-	}
-	return p
-}
-
+// readFixture returns the bytes of the corpus fixture rel (see
+// internal/fixtures); a missing fixture fails the test.
 func readFixture(t testing.TB, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(fixturePath(t, rel))
+	b, err := os.ReadFile(fixtures.Path(t, rel))
 	if err != nil {
 		t.Fatal(err)
 	}

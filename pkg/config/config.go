@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +30,8 @@ type Options struct {
 	reg registryFlags
 
 	envErrs []error
+	// natsStoreErr says why DefaultNATSStoreDir has no answer.
+	natsStoreErr error
 }
 
 // Roles says which settings a binary takes.
@@ -37,6 +40,22 @@ type Roles struct {
 	Worker     bool
 	// EmbeddedNATS allows running without NATS_URL.
 	EmbeddedNATS bool
+	// KeepNATSStore makes the embedded JetStream server keep its store
+	// (pending jobs, scheduled retries) across restarts: --nats-store-dir
+	// defaults to DefaultNATSStoreDir instead of a temporary directory.
+	KeepNATSStore bool
+}
+
+// DefaultNATSStoreDir is where a server that keeps its embedded JetStream
+// store puts it when --nats-store-dir is not given:
+// <user cache dir>/stevedore/jetstream (~/.cache/stevedore/jetstream on
+// Linux, or $XDG_CACHE_HOME/stevedore/jetstream).
+func DefaultNATSStoreDir() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no user cache dir for the embedded JetStream store: %w", err)
+	}
+	return filepath.Join(dir, "stevedore", "jetstream"), nil
 }
 
 // Register defines the flags for roles on fs, reading defaults from the
@@ -48,7 +67,14 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 	natsHelp := "NATS server URL, nats-server >= 2.12 with JetStream (env NATS_URL)"
 	if roles.EmbeddedNATS {
 		natsHelp += "; empty: embed a JetStream server in this process"
-		fs.StringVar(&o.NATSStoreDir, "nats-store-dir", os.Getenv("STEVEDORE_NATS_STORE_DIR"), "embedded JetStream store directory (env STEVEDORE_NATS_STORE_DIR; empty: a temporary one)")
+		storeDir, storeHelp := os.Getenv("STEVEDORE_NATS_STORE_DIR"), "embedded JetStream store directory (env STEVEDORE_NATS_STORE_DIR); empty: a temporary one, removed on exit"
+		if roles.KeepNATSStore {
+			storeHelp = "embedded JetStream store directory, kept across restarts (env STEVEDORE_NATS_STORE_DIR)"
+			if storeDir == "" {
+				storeDir, o.natsStoreErr = DefaultNATSStoreDir()
+			}
+		}
+		fs.StringVar(&o.NATSStoreDir, "nats-store-dir", storeDir, storeHelp)
 		fs.IntVar(&o.NATSPort, "nats-port", o.envInt("STEVEDORE_NATS_PORT", 0), "embedded NATS port on 127.0.0.1 (env STEVEDORE_NATS_PORT; 0: any free port)")
 	}
 	fs.StringVar(&o.NATSURL, "nats-url", os.Getenv("NATS_URL"), natsHelp)
@@ -92,6 +118,9 @@ func (o *Options) Validate(roles Roles) error {
 	}
 	if !roles.EmbeddedNATS && o.NATSURL == "" {
 		errs = append(errs, errors.New("--nats-url: required (or set NATS_URL), e.g. nats://127.0.0.1:4222"))
+	}
+	if roles.KeepNATSStore && o.NATSURL == "" && o.NATSStoreDir == "" && o.natsStoreErr != nil {
+		errs = append(errs, fmt.Errorf("--nats-store-dir: required (or set STEVEDORE_NATS_STORE_DIR): %w", o.natsStoreErr))
 	}
 	if o.NATSPort < 0 || o.NATSPort > 65535 {
 		errs = append(errs, fmt.Errorf("--nats-port: %d is not a port", o.NATSPort))

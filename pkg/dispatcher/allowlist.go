@@ -26,6 +26,13 @@ type Option func(*Dispatcher)
 // point workers at arbitrary hosts. An empty list allows every registry.
 func WithAllowlist(a regclient.Allowlist) Option { return func(d *Dispatcher) { d.allow = a } }
 
+// AllowsRegistry reports whether the allowlist lets requests name the
+// registry host (always, when no allowlist is set): the webhook endpoints
+// check an event's registry with it before they queue anything.
+func (d *Dispatcher) AllowsRegistry(host string) bool {
+	return len(d.allow) == 0 || d.allow.Allows(host)
+}
+
 // checkReference refuses an image reference to a registry not allowed.
 func (d *Dispatcher) checkReference(ref string) error {
 	if len(d.allow) == 0 {

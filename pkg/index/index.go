@@ -5,11 +5,17 @@
 package index
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // State is the stage an index report is in. The report is stored at each
@@ -82,7 +88,9 @@ type Layer struct {
 const MaxLayers = 1024
 
 // Validate checks a manifest that came from outside: digests well formed,
-// at least one layer, URIs absolute http(s). The error names the field.
+// at least one layer, URIs absolute http(s) URLs that parse, header names
+// and values that an HTTP request can carry. The error names the field and
+// never quotes a URI or a header value (they may hold credentials).
 func (m *Manifest) Validate() error {
 	if m == nil {
 		return fmt.Errorf("manifest: missing")
@@ -103,8 +111,55 @@ func (m *Manifest) Validate() error {
 		if _, err := ParseDigest(string(l.Hash)); err != nil {
 			return fmt.Errorf("layers[%d].hash: %w", i, err)
 		}
-		if !strings.HasPrefix(l.URI, "http://") && !strings.HasPrefix(l.URI, "https://") {
-			return fmt.Errorf("layers[%d].uri: %q is not an absolute http(s) URI", i, l.URI)
+		if err := validateURI(l.URI); err != nil {
+			return fmt.Errorf("layers[%d].uri: %w", i, err)
+		}
+		if err := validateHeaders(l.Headers); err != nil {
+			return fmt.Errorf("layers[%d].headers%w", i, err)
+		}
+	}
+	return nil
+}
+
+// validateURI checks that uri is an absolute http(s) URL with a host that
+// an HTTP request can be made to. The error never quotes the URI itself,
+// which may hold a password.
+func validateURI(uri string) error {
+	if !strings.HasPrefix(uri, "http://") && !strings.HasPrefix(uri, "https://") {
+		return errors.New("not an absolute http(s) URI")
+	}
+	if i := strings.IndexFunc(uri, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return fmt.Errorf("control character %#02x at byte %d", uri[i], i)
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		// url.Error quotes the whole URI: keep only the reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("not a valid URI: %w", err)
+	}
+	if u.Hostname() == "" {
+		return errors.New("not a valid URI: no host")
+	}
+	return nil
+}
+
+// validateHeaders checks that every header name is a valid HTTP token and
+// every value a valid field value (no CR, LF or other control byte), so a
+// request made with them cannot fail or be split. The error names the
+// header, never its value, which may be a credential. It starts with the
+// header's index ("[Name][0]: ...") to follow the field's name.
+func validateHeaders(h http.Header) error {
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return fmt.Errorf("[%q]: not a valid header name", name)
+		}
+		for j, v := range h[name] {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("[%q][%d]: the value holds a byte not allowed in a header value (CR, LF or another control character)", name, j)
+			}
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package index_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 
@@ -33,6 +34,7 @@ func TestParseDigest(t *testing.T) {
 func TestManifestValidate(t *testing.T) {
 	d := index.Digest("sha256:" + strings.Repeat("a", 64))
 	layer := func(uri string) *index.Layer { return &index.Layer{Hash: d, URI: uri} }
+	withHeaders := func(h http.Header) *index.Layer { return &index.Layer{Hash: d, URI: "https://r/x", Headers: h} }
 	many := make([]*index.Layer, index.MaxLayers+1)
 	for i := range many {
 		many[i] = layer("https://r/x")
@@ -51,6 +53,21 @@ func TestManifestValidate(t *testing.T) {
 		{"bad layer hash", &index.Manifest{Hash: d, Layers: []*index.Layer{{Hash: "sha256:1", URI: "https://r"}}}, "layers[0].hash"},
 		{"relative uri", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("/v2/x")}}, "layers[0].uri"},
 		{"file uri", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("file:///etc/passwd")}}, "layers[0].uri"},
+		{"uri with a space in the host", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://user:s3cret@r egistry/x")}}, "layers[0].uri: not a valid URI"},
+		{"uri with a bad port", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://user:s3cret@registry:port/x")}}, "layers[0].uri: not a valid URI"},
+		{"uri with a bad escape", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://registry/%zz")}}, "layers[0].uri: not a valid URI"},
+		{"uri with an unclosed IPv6 host", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://[::1/x")}}, "layers[0].uri: not a valid URI"},
+		{"uri without a host", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://:443/x")}}, "layers[0].uri: not a valid URI: no host"},
+		{"uri with a NUL", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://user:s3cret@r/x\x00y")}}, "layers[0].uri: control character 0x00 at byte 23"},
+		{"uri with a newline", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://r/x\ny")}}, "layers[0].uri: control character 0x0a"},
+		{"uri with DEL", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://r/x\x7f")}}, "layers[0].uri: control character 0x7f"},
+		{"ok headers", &index.Manifest{Hash: d, Layers: []*index.Layer{withHeaders(http.Header{"Authorization": {"Bearer s3cret"}, "X-Tab": {"a\tb"}})}}, ""},
+		{"header value with CR LF", &index.Manifest{Hash: d, Layers: []*index.Layer{layer("https://r/x"), withHeaders(http.Header{"Authorization": {"Bearer s3cret\r\nX-Evil: 1"}})}}, `layers[1].headers["Authorization"][0]: the value holds a byte not allowed`},
+		{"header value with LF", &index.Manifest{Hash: d, Layers: []*index.Layer{withHeaders(http.Header{"X-A": {"ok", "s3cret\n"}})}}, `layers[0].headers["X-A"][1]`},
+		{"header value with NUL", &index.Manifest{Hash: d, Layers: []*index.Layer{withHeaders(http.Header{"X-A": {"s3cret\x00"}})}}, `layers[0].headers["X-A"][0]`},
+		{"header name with a space", &index.Manifest{Hash: d, Layers: []*index.Layer{withHeaders(http.Header{"X A": {"s3cret"}})}}, `layers[0].headers["X A"]: not a valid header name`},
+		{"header name with CR LF", &index.Manifest{Hash: d, Layers: []*index.Layer{withHeaders(http.Header{"X\r\nY": {"s3cret"}})}}, `not a valid header name`},
+		{"empty header name", &index.Manifest{Hash: d, Layers: []*index.Layer{withHeaders(http.Header{"": {"s3cret"}})}}, `layers[0].headers[""]: not a valid header name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.m.Validate()
@@ -62,6 +79,11 @@ func TestManifestValidate(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+			// URIs and header values may hold credentials: an error
+			// never quotes them.
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Fatalf("the error %q quotes a secret", err)
 			}
 		})
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,39 +16,16 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/stevedore-dev/stevedore/internal/fixtures"
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/scanners"
 )
 
-// fixturePath returns the path of a file in the shared fixture corpus
-// (<repo root>/../shared/fixtures). It fails the test when the corpus is not
-// there: these tests depend on real data.
-func fixturePath(tb testing.TB, rel string) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatalf("fixtures: no go.mod above the working directory; cannot find the fixture corpus for %s", rel)
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "fixtures", filepath.FromSlash(rel))
-	if _, err := os.Stat(p); err != nil {
-		tb.Fatalf("fixtures: %s is missing (expected the shared fixture corpus at %s): %v", rel, filepath.Join(dir, "..", "shared", "fixtures"), err)
-	}
-	return p
-}
-
+// readFixture returns the bytes of the corpus fixture rel (see
+// internal/fixtures); a missing fixture fails the test.
 func readFixture(tb testing.TB, rel string) []byte {
 	tb.Helper()
-	b, err := os.ReadFile(fixturePath(tb, rel))
+	b, err := os.ReadFile(fixtures.Path(tb, rel))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -177,9 +177,12 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		cfg.MaxDeliver = 5
 	}
 	n = &Node{log: cfg.Logger}
+	// A failure returns a nil *Node, so close what was opened through a
+	// copy of the pointer.
+	opened := n
 	defer func() {
 		if err != nil {
-			n.Close()
+			opened.Close()
 		}
 	}()
 
@@ -432,12 +435,15 @@ func (n *Node) Serve(ctx context.Context, addr string) error {
 // RunProcess is a binary's whole life: tracing from the OTEL_* environment
 // (named service), Start, Serve on addr until ctx ends, Close.
 func RunProcess(ctx context.Context, service string, cfg Config, addr string) error {
-	tp, shutdown, err := telemetry.Setup(ctx, service)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	tp, shutdown, err := telemetry.Setup(ctx, service, cfg.Logger)
 	if err != nil {
 		return err
 	}
 	defer shutdown(context.Background())
-	mp, mshutdown, err := telemetry.SetupMetrics(ctx, service)
+	mp, mshutdown, err := telemetry.SetupMetrics(ctx, service, cfg.Logger)
 	if err != nil {
 		return err
 	}

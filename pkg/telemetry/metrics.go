@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"go.opentelemetry.io/contrib/exporters/autoexport"
@@ -21,7 +22,10 @@ import (
 // OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT, default
 // localhost:9464) or "console" export them, as autoexport reads them.
 // service names the process when OTEL_SERVICE_NAME is unset.
-func SetupMetrics(ctx context.Context, service string) (metric.MeterProvider, func(context.Context) error, error) {
+// OpenTelemetry's own failures go to log (see LogErrors; nil:
+// slog.Default()).
+func SetupMetrics(ctx context.Context, service string, log *slog.Logger) (metric.MeterProvider, func(context.Context) error, error) {
+	LogErrors(log)
 	if e := os.Getenv("OTEL_METRICS_EXPORTER"); e == "" || e == "none" {
 		mp := noop.NewMeterProvider()
 		otel.SetMeterProvider(mp)

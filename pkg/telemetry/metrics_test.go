@@ -19,7 +19,7 @@ func TestSetupMetrics(t *testing.T) {
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv("OTEL_METRICS_EXPORTER", tc.env)
-			mp, shutdown, err := telemetry.SetupMetrics(context.Background(), "test")
+			mp, shutdown, err := telemetry.SetupMetrics(context.Background(), "test", nil)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error %v, want error %v", err, tc.wantErr)
 			}

@@ -7,6 +7,7 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"go.opentelemetry.io/contrib/exporters/autoexport"
@@ -23,7 +24,10 @@ import (
 // Setup installs the tracer provider chosen by the environment as the global
 // one, with the W3C propagator, and returns it with a shutdown function that
 // flushes spans. service names the process when OTEL_SERVICE_NAME is unset.
-func Setup(ctx context.Context, service string) (trace.TracerProvider, func(context.Context) error, error) {
+// OpenTelemetry's own failures (an exporter that cannot export) go to log
+// (see LogErrors; nil: slog.Default()).
+func Setup(ctx context.Context, service string, log *slog.Logger) (trace.TracerProvider, func(context.Context) error, error) {
+	LogErrors(log)
 	otel.SetTextMapPropagator(jobs.Propagator())
 	if e := os.Getenv("OTEL_TRACES_EXPORTER"); e == "" || e == "none" {
 		tp := noop.NewTracerProvider()

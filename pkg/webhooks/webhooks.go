@@ -13,8 +13,9 @@
 // 401 otherwise, and nothing is queued. A source without a configured secret
 // is disabled: 404 saying which variable enables it. Then the body is bounded
 // (413), its Content-Type checked (415) and the payload parsed (400 with the
-// reason). An event naming a registry missing from the allowlist is refused
-// with 403 before anything is queued. A well-formed event that is not an
+// reason). An event naming a registry missing from the webhook registries,
+// or whose pull host the registry allowlist refuses, is refused with 403
+// before anything is queued. A well-formed event that is not an
 // image push (a pull, a blob, a deleted tag, an npm package) is answered 200
 // and ignored, so that the registry does not send it again.
 //
@@ -24,7 +25,9 @@
 // from it with no registry call; otherwise Dispatcher.IndexReference looks
 // the digest up (one manifest GET, or one per platform for an image index)
 // and queues one job per platform. Quay sends tags only: each is resolved to
-// a digest with a HEAD request first. A lookup that fails (registry down,
+// a digest with a HEAD request first; a tag the registry does not have (a
+// 404 to HEAD and GET) is ignored with the reason and never retried. A
+// lookup that fails otherwise (registry down,
 // timeout) is not lost: it is stored in Postgres (table webhook_pending) and
 // retried in the background with backoff by RunRetries (202 with the
 // reference under "deferred"). Retries of one event and many tags of one
@@ -50,6 +53,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
@@ -68,6 +72,9 @@ type Dispatcher interface {
 	// IndexReference resolves ref (one manifest per platform of an image
 	// index) and indexes each manifest.
 	IndexReference(ctx context.Context, ref, platform string) ([]dispatcher.Image, error)
+	// AllowsRegistry reports whether index requests may name the registry
+	// host (the registry allowlist, STEVEDORE_REGISTRY_ALLOWLIST).
+	AllowsRegistry(host string) bool
 }
 
 // Handler serves the webhook endpoints and retries the lookups that
@@ -278,6 +285,10 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, src Source, p *
 			h.refuse(w, r, src, http.StatusForbidden, "registry-not-allowed", fmt.Sprintf("registry %q is not allowed: add it to STEVEDORE_WEBHOOK_REGISTRIES (now %q)", t.Registry, h.cfg.Registries.String()))
 			return
 		}
+		if !h.d.AllowsRegistry(pull) {
+			h.refuse(w, r, src, http.StatusForbidden, "registry-not-allowed", notAllowedMessage(t.Registry, pull))
+			return
+		}
 		it, err := newItem(pull, t)
 		if err != nil {
 			h.refuse(w, r, src, http.StatusBadRequest, "bad-request", fmt.Sprintf("%s payload: %v", src, err))
@@ -296,6 +307,12 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, src Source, p *
 		switch {
 		case err == nil:
 			resp.Accepted = append(resp.Accepted, acc)
+		case errors.Is(err, dispatcher.ErrRegistryNotAllowed):
+			// Checked above; a registry the dispatcher refuses all the
+			// same is refused whole too, never ignored: the registry
+			// must send the event again once the allowlist is fixed.
+			h.refuse(w, r, src, http.StatusForbidden, "registry-not-allowed", fmt.Sprintf("%s: %v: add the registry to STEVEDORE_REGISTRY_ALLOWLIST", it.ref, err))
+			return
 		case errors.Is(err, resolve.ErrInvalid):
 			resp.Ignored = append(resp.Ignored, fmt.Sprintf("%s: %v", it.ref, err))
 		case r.Context().Err() != nil:
@@ -316,6 +333,15 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, src Source, p *
 	}
 	h.log.InfoContext(r.Context(), "webhook", "source", src, "accepted", len(resp.Accepted), "deferred", len(resp.Deferred), "ignored", len(resp.Ignored))
 	writeJSON(w, status, resp)
+}
+
+// notAllowedMessage says that the registry an event names (pulled from
+// pull) is refused by the registry allowlist, and what to change.
+func notAllowedMessage(registry, pull string) string {
+	if pull == registry {
+		return fmt.Sprintf("registry %q is not allowed: add it to STEVEDORE_REGISTRY_ALLOWLIST", registry)
+	}
+	return fmt.Sprintf("registry %q (pulled from %q) is not allowed: add %q to STEVEDORE_REGISTRY_ALLOWLIST", registry, pull, pull)
 }
 
 func newItem(pullHost string, t target) (item, error) {
@@ -393,9 +419,21 @@ func (h *Handler) resolveTag(ctx context.Context, ref string) (string, error) {
 	}
 	d, gerr := remote.Get(tag, opts...)
 	if gerr != nil {
+		if notFound(herr) && notFound(gerr) {
+			// The tag (or its repository) does not exist: asking again
+			// does not help, so the reference is ignored, not retried.
+			return "", fmt.Errorf("resolve tag %s: no such tag in the registry (404): %w: %w", ref, resolve.ErrInvalid, gerr)
+		}
 		return "", fmt.Errorf("resolve tag %s: HEAD: %v; GET: %w", ref, herr, gerr)
 	}
 	return d.Digest.String(), nil
+}
+
+// notFound reports whether err is a registry's 404 answer (MANIFEST_UNKNOWN,
+// NAME_UNKNOWN, or a HEAD answer without a body).
+func notFound(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
 }
 
 // checkToken compares the credentials of an Authorization header with the

@@ -30,6 +30,8 @@ type fakeDispatcher struct {
 	refs      []string
 	manifests []*index.Manifest
 	err       error
+	// refuse lists the registry hosts AllowsRegistry refuses.
+	refuse map[string]bool
 }
 
 func (f *fakeDispatcher) Index(ctx context.Context, m *index.Manifest) (*index.Report, bool, error) {
@@ -61,6 +63,8 @@ func (f *fakeDispatcher) calls() (refs []string, manifests []*index.Manifest) {
 	defer f.mu.Unlock()
 	return append([]string(nil), f.refs...), append([]*index.Manifest(nil), f.manifests...)
 }
+
+func (f *fakeDispatcher) AllowsRegistry(host string) bool { return !f.refuse[host] }
 
 func (f *fakeDispatcher) setErr(err error) {
 	f.mu.Lock()
@@ -259,6 +263,48 @@ func TestEndpoints(t *testing.T) {
 				if strings.Contains(logs.String(), s) || strings.Contains(w.Body.String(), s) {
 					t.Fatalf("a secret is in the log or the answer:\n%s\n%s", logs, w.Body)
 				}
+			}
+		})
+	}
+}
+
+// TestRegistryAllowlistRefuses: an event whose pull host the dispatcher's
+// registry allowlist refuses is answered 403, whatever the source, and
+// nothing is queued (it was 200 "ignored", which a registry never sends
+// again).
+func TestRegistryAllowlistRefuses(t *testing.T) {
+	var regs Registries
+	if err := regs.Set("example.com, ghcr.io=ghcr.pull.example"); err != nil {
+		t.Fatal(err)
+	}
+	bearer := map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/vnd.docker.distribution.events.v2+json"}
+	ghcr := map[string]string{"Content-Type": "application/json", "X-GitHub-Event": "package", "X-Hub-Signature-256": sign(testSecret, []byte(ghcrPackagePublished))}
+	for _, tc := range []struct {
+		name    string
+		fd      *fakeDispatcher
+		rq      request
+		message string
+	}{
+		{"ghcr, refused before anything is asked", &fakeDispatcher{refuse: map[string]bool{"ghcr.pull.example": true}},
+			request{path: "/webhooks/ghcr", header: ghcr, body: ghcrPackagePublished}, `registry "ghcr.io" (pulled from "ghcr.pull.example") is not allowed: add "ghcr.pull.example" to STEVEDORE_REGISTRY_ALLOWLIST`},
+		{"distribution, refused before anything is asked", &fakeDispatcher{refuse: map[string]bool{"example.com": true}},
+			request{path: "/webhooks/distribution", header: bearer, body: distributionV2Push}, `registry "example.com" is not allowed: add it to STEVEDORE_REGISTRY_ALLOWLIST`},
+		{"ghcr, refused by the dispatcher", &fakeDispatcher{err: fmt.Errorf("layers[0].uri: %w", dispatcher.ErrRegistryNotAllowed)},
+			request{path: "/webhooks/ghcr", header: ghcr, body: ghcrPackagePublished}, "registry not allowed"},
+		{"distribution, refused by the dispatcher", &fakeDispatcher{err: fmt.Errorf("reference: %w", dispatcher.ErrRegistryNotAllowed)},
+			request{path: "/webhooks/distribution", header: bearer, body: distributionV2Push}, "STEVEDORE_REGISTRY_ALLOWLIST"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := New(Config{Secrets: testSecrets(), Registries: regs}, tc.fd, nil, slog.New(slog.DiscardHandler), nil)
+			w, out := do(t, h, tc.rq)
+			if w.Code != http.StatusForbidden || out["code"] != "registry-not-allowed" {
+				t.Fatalf("HTTP %d %s, want 403 registry-not-allowed", w.Code, w.Body)
+			}
+			if msg, _ := out["message"].(string); !strings.Contains(msg, tc.message) {
+				t.Errorf("message %q does not say %q", msg, tc.message)
+			}
+			if refs, manifests := tc.fd.calls(); len(refs)+len(manifests) != 0 {
+				t.Errorf("queued %q and %d manifests", refs, len(manifests))
 			}
 		})
 	}

@@ -52,7 +52,7 @@ func TestInfoMatch(t *testing.T) {
 }
 
 // TestFixtures checks package counts (the P: line counts in
-// shared/fixtures/SOURCES.md) and spot values on the corpus's apk databases:
+// testdata/fixtures/SOURCES.md) and spot values on the corpus's apk databases:
 // google/osv-scalibr (scalibr_*), anchore/syft (syft_*) and
 // aquasecurity/trivy (trivy_*) test data.
 func TestFixtures(t *testing.T) {

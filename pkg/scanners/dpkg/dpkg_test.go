@@ -71,7 +71,7 @@ func TestInfoMatch(t *testing.T) {
 // TestFixtures checks counts and spot values on the corpus's dpkg
 // databases. Sources: quay/claircore (claircore_*), anchore/syft (syft_*),
 // aquasecurity/trivy (trivy_*), google/osv-scalibr (scalibr_*); counts from
-// shared/fixtures/SOURCES.md, where they are Package: lines, less the
+// testdata/fixtures/SOURCES.md, where they are Package: lines, less the
 // entries that are not installed or not packages, as noted.
 func TestFixtures(t *testing.T) {
 	type spot struct {

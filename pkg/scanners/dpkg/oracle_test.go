@@ -118,7 +118,7 @@ func diffRows(t *testing.T, got, want []string) {
 // the corpus, each copied in as an admin directory's status file, and on
 // this machine's own /var/lib/dpkg/status. Fixtures: quay/claircore
 // (claircore_*), anchore/syft (syft_*), aquasecurity/trivy (trivy_*) and
-// google/osv-scalibr (scalibr_*) test data; see shared/fixtures/SOURCES.md.
+// google/osv-scalibr (scalibr_*) test data; see testdata/fixtures/SOURCES.md.
 //
 // Where the two must disagree the case says so: both reject claircore's
 // vcpkg database (a stanza without Version) and syft's md5sums companion

@@ -128,7 +128,7 @@ func TestInfoMatch(t *testing.T) {
 
 // goFixtures are the corpus's Go binaries (aquasecurity/trivy and
 // google/osv-scalibr test data) with what `go version -m` prints for them
-// (and shared/fixtures/SOURCES.md says): main module, dependencies (as
+// (and testdata/fixtures/SOURCES.md says): main module, dependencies (as
 // built: a replaced module is its replacement), toolchain.
 var goFixtures = []struct {
 	fixture, path string

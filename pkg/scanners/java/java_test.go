@@ -56,7 +56,7 @@ func TestInfoMatch(t *testing.T) {
 // javaFixtures are the corpus's archives (aquasecurity/trivy, anchore/syft,
 // quay/claircore, google/osv-scalibr test data), placed at paths with the
 // file names they have upstream, and the packages expected: the
-// pom.properties listed in shared/fixtures/SOURCES.md (read with unzip),
+// pom.properties listed in testdata/fixtures/SOURCES.md (read with unzip),
 // and for the stub jars of claircore's inner.jar, the file names.
 var javaFixtures = []struct {
 	fixture, path string

@@ -49,7 +49,7 @@ func TestInfoMatch(t *testing.T) {
 
 // TestFixtures scans the corpus's installed manifests (aquasecurity/trivy's
 // npm "happy" tree and anchore/syft's pkg-json and pkg-lock test data; names
-// and versions from shared/fixtures/SOURCES.md) at the paths they had
+// and versions from testdata/fixtures/SOURCES.md) at the paths they had
 // upstream.
 func TestFixtures(t *testing.T) {
 	cases := []struct {

@@ -11,7 +11,7 @@ import (
 )
 
 // Release files from claircore, syft and trivy test data (Apache-2.0; see
-// shared/fixtures/SOURCES.md), each alone in a layer without os-release.
+// testdata/fixtures/SOURCES.md), each alone in a layer without os-release.
 func TestLegacyReleaseFiles(t *testing.T) {
 	for _, tc := range []struct {
 		fixture, path              string

@@ -35,7 +35,7 @@ func scanOne(t *testing.T, layerPath string, data []byte) (*index.Distribution, 
 // TestFixtures checks the distribution found in every os-release file of the
 // corpus. The files come from quay/claircore (claircore_*), anchore/syft
 // (syft_*) and aquasecurity/trivy (trivy_*) test data; see
-// shared/fixtures/SOURCES.md. The expectations were written by reading each
+// testdata/fixtures/SOURCES.md. The expectations were written by reading each
 // file.
 func TestFixtures(t *testing.T) {
 	type want struct {

@@ -45,7 +45,7 @@ func TestInfoMatch(t *testing.T) {
 
 // TestFixtures scans the corpus's core-metadata files (aquasecurity/trivy,
 // anchore/syft and google/osv-scalibr test data; names and versions from
-// shared/fixtures/SOURCES.md) at the paths they have in an image.
+// testdata/fixtures/SOURCES.md) at the paths they have in an image.
 func TestFixtures(t *testing.T) {
 	for _, tc := range []struct {
 		fixture, path       string

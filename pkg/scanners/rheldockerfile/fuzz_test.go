@@ -19,7 +19,7 @@ import (
 // panic, and that Scan reports exactly the component Component finds, or a
 // warning naming the file, never an error. Seeds: the Dockerfile of
 // quay/claircore's rhel/testdata/layer-with-cpe.tar (Apache-2.0;
-// shared/fixtures/SOURCES.md, layers/claircore_layer-with-cpe.tar) and
+// testdata/fixtures/SOURCES.md, layers/claircore_layer-with-cpe.tar) and
 // variants exercising each construct Labels understands.
 func FuzzLabels(f *testing.F) {
 	f.Add(tarMember(f, fixtures.Path(f, "layers/claircore_layer-with-cpe.tar"), "root/buildinfo/Dockerfile-name-1-1"))

@@ -24,7 +24,7 @@ func scanLayer(t *testing.T, name string) (*scanners.Result, []string) {
 }
 
 // TestLayers reads quay/claircore's RHEL test layers (rhel/testdata,
-// Apache-2.0; shared/fixtures/SOURCES.md). layer-with-cpe.tar holds
+// Apache-2.0; testdata/fixtures/SOURCES.md). layer-with-cpe.tar holds
 // root/buildinfo/Dockerfile-name-1-1:
 //
 //	from testimage:1

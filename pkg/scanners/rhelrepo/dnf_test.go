@@ -15,7 +15,7 @@ import (
 )
 
 // Fixtures: quay/claircore's dnf history test databases (Apache-2.0;
-// shared/fixtures/rpm, SOURCES.md): internal/dnf/testdata/dnf4/var/lib/dnf/
+// testdata/fixtures/rpm, SOURCES.md): internal/dnf/testdata/dnf4/var/lib/dnf/
 // history.sqlite, a RHEL 9 image whose packages came from two
 // repositories, and internal/dnf/testdata/dnf5/usr/lib/sysimage/libdnf5/
 // transaction_history.sqlite, a Fedora 42 image (one repository).

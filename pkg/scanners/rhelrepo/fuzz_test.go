@@ -13,7 +13,7 @@ import (
 // warning naming the file, never a panic or an error, and that Scan reports
 // exactly the distinct non-empty sets Parse finds, or, when the manifest
 // says from_dnf_hint, none (the layer has no dnf history). Seeds: the
-// manifests of quay/claircore's RHEL test layers (shared/fixtures/layers),
+// manifests of quay/claircore's RHEL test layers (testdata/fixtures/layers),
 // variants, and one as Konflux writes it.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("{\n    \"content_sets\": [\n        \"content-set-1\",\n        \"content-set-2\"\n    ]\n}"))

@@ -19,7 +19,7 @@ func scanLayer(t *testing.T, name string) (*scanners.Result, []string) {
 }
 
 // TestLayers reads quay/claircore's RHEL test layers (rhel/testdata,
-// Apache-2.0; shared/fixtures/SOURCES.md). claircore's expectations for the
+// Apache-2.0; testdata/fixtures/SOURCES.md). claircore's expectations for the
 // same layers: content-set-1 and content-set-2 for the embedded and the
 // RHCOS layers (before its CPE mapping), none for the layer without
 // manifests and for the invalid one.

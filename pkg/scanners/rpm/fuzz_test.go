@@ -35,7 +35,7 @@ func ndbWith(blob []byte) []byte {
 }
 
 // headerSeeds are real header blobs: quay/claircore's package.header and the
-// first packages of go-rpmdb's SLE 15 NDB database (shared/fixtures/rpm).
+// first packages of go-rpmdb's SLE 15 NDB database (testdata/fixtures/rpm).
 func headerSeeds(f testing.TB) [][]byte {
 	raw, err := os.ReadFile(fixtures.Path(f, "rpm/claircore_package.header"))
 	if err != nil {

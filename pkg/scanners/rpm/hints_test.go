@@ -19,7 +19,7 @@ import (
 // quay/claircore's dnf history databases (Apache-2.0),
 // internal/dnf/testdata/dnf4/var/lib/dnf/history.sqlite and
 // internal/dnf/testdata/dnf5/usr/lib/sysimage/libdnf5/
-// transaction_history.sqlite (shared/fixtures/rpm, SOURCES.md). The
+// transaction_history.sqlite (testdata/fixtures/rpm, SOURCES.md). The
 // histories record a RHEL 9 and a Fedora 42 image, none of whose packages
 // is in the Mariner database: the tests add transactions that install some
 // of its packages (pkg/scanners/internal/dnf tests the history rules).

@@ -22,8 +22,8 @@ import (
 	"github.com/stevedore-dev/stevedore/pkg/scanners/scannertest"
 )
 
-// Fixtures (shared/fixtures/rpm; provenance, licences and package counts in
-// shared/fixtures/SOURCES.md):
+// Fixtures (testdata/fixtures/rpm; provenance, licences and package counts in
+// testdata/fixtures/SOURCES.md):
 //   - go-rpmdb_*: knqyf263/go-rpmdb test data (MIT): the SLE 15 BCI NDB
 //     Packages.db (35 packages), the CBL-Mariner 2.0 rpmdb.sqlite (129), the
 //     Amazon Linux 2023 rpmdb.sqlite (103 + gpg-pubkey, from go-rpmdb PR 42)
@@ -207,7 +207,7 @@ func TestOracle(t *testing.T) {
 }
 
 // TestNDB compares the NDB fixture, which Debian's rpm cannot read (no ndb
-// backend), with the listing in shared/fixtures/reports/derived (made with
+// backend), with the listing in testdata/fixtures/reports/derived (made with
 // go-rpmdb v0.1.1 and equal to go-rpmdb's own expectation SLE15WithNDB()).
 func TestNDB(t *testing.T) {
 	c := dbCases[len(dbCases)-1]

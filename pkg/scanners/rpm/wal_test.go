@@ -16,7 +16,7 @@ import (
 )
 
 // walFixture is knqyf263/go-rpmdb's CBL-Mariner 2.0 rpmdb.sqlite (MIT;
-// shared/fixtures/rpm, SOURCES.md): 129 packages, in WAL mode as rpm
+// testdata/fixtures/rpm, SOURCES.md): 129 packages, in WAL mode as rpm
 // leaves it.
 const walFixture = "go-rpmdb_cbl-mariner-2.0_rpmdb.sqlite"
 

@@ -41,7 +41,7 @@ func TestInfoMatch(t *testing.T) {
 
 // TestFixtures scans the corpus's installed-gem specifications (anchore/syft,
 // aquasecurity/trivy and google/osv-scalibr test data; names and versions
-// from shared/fixtures/SOURCES.md).
+// from testdata/fixtures/SOURCES.md).
 func TestFixtures(t *testing.T) {
 	for _, tc := range []struct {
 		fixture, path, name, version string

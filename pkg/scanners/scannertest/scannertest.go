@@ -58,7 +58,7 @@ func (f *file) Path() string                 { return f.path }
 func (f *file) Size() int64                  { return f.size }
 func (f *file) Open() (io.ReadCloser, error) { return f.open() }
 
-// ScanLayer reads the layer fixture named name (a path under the shared
+// ScanLayer reads the layer fixture named name (a path under the
 // fixture corpus, "layers/claircore_layer-with-cpe.tar") through the real
 // layer reader with s alone, then scans what s matched. It returns the
 // result and the paths of the matched files. Any error fails the test.

@@ -18,7 +18,7 @@ import (
 	"github.com/stevedore-dev/stevedore/pkg/scanners/scannertest"
 )
 
-// Fixtures (shared/fixtures/rpm; SOURCES.md): quay/claircore's dnf history
+// Fixtures (testdata/fixtures/rpm; SOURCES.md): quay/claircore's dnf history
 // test databases (Apache-2.0), internal/dnf/testdata/dnf4/var/lib/dnf/
 // history.sqlite (a RHEL 9 image: 55 packages from two repositories in two
 // transactions) and internal/dnf/testdata/dnf5/usr/lib/sysimage/libdnf5/

@@ -35,7 +35,7 @@ func small(f testing.TB, name string) []byte {
 // FuzzHistory writes any bytes to a file and reads it as a history
 // database: a history or an error naming the file, never a panic, a hang
 // or an unbounded allocation. Seeds: quay/claircore's dnf4 and dnf5 history
-// databases (Apache-2.0, shared/fixtures/rpm/claircore_dnf{4,5}_*.sqlite),
+// databases (Apache-2.0, testdata/fixtures/rpm/claircore_dnf{4,5}_*.sqlite),
 // whole and cut down to three packages.
 func FuzzHistory(f *testing.F) {
 	for _, name := range []string{dnf4Fixture, dnf5Fixture} {
