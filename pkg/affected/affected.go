@@ -104,27 +104,32 @@ func (f *Finder) Affected(ctx context.Context, vulns []Vulnerability) (*Answer, 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		records := recordsOf(c)
-		pypi := strings.HasPrefix(c.Package.PURL, "pkg:pypi/")
-		seen := map[string]bool{}
-		for _, n := range []string{c.Package.Name, sourceName(c.Package)} {
-			if n == "" || seen[strings.ToLower(n)] {
+		for _, cp := range c.Packages {
+			if cp.Package == nil {
 				continue
 			}
-			seen[strings.ToLower(n)] = true
-			for _, v := range byName[strings.ToLower(n)] {
-				if hits[c.Manifest][v.ID] || !sameName(v.Package.Name, n, pypi) {
+			records := recordsOf(c, cp)
+			pypi := strings.HasPrefix(cp.Package.PURL, "pkg:pypi/")
+			seen := map[string]bool{}
+			for _, n := range []string{cp.Package.Name, sourceName(cp.Package)} {
+				if n == "" || seen[strings.ToLower(n)] {
 					continue
 				}
-				ok, known := f.decide(ctx, records, v)
-				if !known {
-					unknown[v.ID] = true
-				}
-				if ok {
-					if hits[c.Manifest] == nil {
-						hits[c.Manifest] = map[string]bool{}
+				seen[strings.ToLower(n)] = true
+				for _, v := range byName[strings.ToLower(n)] {
+					if hits[c.Manifest][v.ID] || !sameName(v.Package.Name, n, pypi) {
+						continue
 					}
-					hits[c.Manifest][v.ID] = true
+					ok, known := f.decide(ctx, records, v)
+					if !known {
+						unknown[v.ID] = true
+					}
+					if ok {
+						if hits[c.Manifest] == nil {
+							hits[c.Manifest] = map[string]bool{}
+						}
+						hits[c.Manifest][v.ID] = true
+					}
 				}
 			}
 		}
@@ -194,26 +199,27 @@ var purlRepos = map[string]*Repository{
 
 // recordsOf expands a candidate into claircore's index records: one per
 // (environment, repository), or per environment when it has no repository.
-func recordsOf(c *store.AffectedCandidate) []*Record {
+func recordsOf(c *store.AffectedCandidate, cp store.AffectedPackage) []*Record {
+	ip := cp.Package
 	p := &Package{
-		Name:              c.Package.Name,
-		Version:           c.Package.Version,
-		Kind:              c.Package.Kind,
-		NormalizedVersion: c.Package.NormalizedVersion,
-		Module:            c.Package.Module,
-		Arch:              c.Package.Arch,
-		CPE:               c.Package.CPE,
+		Name:              ip.Name,
+		Version:           ip.Version,
+		Kind:              ip.Kind,
+		NormalizedVersion: ip.NormalizedVersion,
+		Module:            ip.Module,
+		Arch:              ip.Arch,
+		CPE:               ip.CPE,
 	}
-	purlType, _, _ := strings.Cut(strings.TrimPrefix(c.Package.PURL, "pkg:"), "/")
+	purlType, _, _ := strings.Cut(strings.TrimPrefix(ip.PURL, "pkg:"), "/")
 	fallback := purlRepos[purlType]
-	if c.Package.PURL == "" {
+	if ip.PURL == "" {
 		fallback = nil
 	}
 	if fallback != nil && purlType == "pypi" && p.NormalizedVersion == "" {
 		// The python matcher selects on the version kind alone.
 		p.NormalizedVersion = "pep440:"
 	}
-	envs := c.Environments
+	envs := cp.Environments
 	if len(envs) == 0 {
 		envs = []*index.Environment{{}}
 	}

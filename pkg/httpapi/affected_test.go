@@ -183,3 +183,17 @@ func TestAffectedManifestsHTTP(t *testing.T) {
 		})
 	}
 }
+
+// FuzzNegotiate: any Accept header gets an offered media type or an error,
+// never a crash.
+func FuzzNegotiate(f *testing.F) {
+	for _, s := range []string{"", "application/json", "*/*;q=0.1, text/html", "application/*;q=0", "a/b;q=x", ",,,", "text/html;;;="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, accept string) {
+		mt, err := httpapi.NegotiateForTest([]string{accept})
+		if err == nil && mt != "application/vnd.clair.affected_manifests.v1+json" && mt != "application/json" {
+			t.Fatalf("Accept %q: %q is not offered", accept, mt)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,95 +14,132 @@ import (
 // match than the caller's bound.
 var ErrTooManyRows = errors.New("too many candidate packages")
 
-// AffectedCandidate is one package of a usable report whose name or source
-// name was asked for, with what the report says about where it was found.
+// AffectedCandidate is a usable report holding packages whose name or
+// source name was asked for: those packages, with what the report says
+// about where they were found.
 type AffectedCandidate struct {
 	// Manifest is the report's manifest digest.
 	Manifest index.Digest
-	// Package is the package as the report holds it (PURL included).
-	Package *index.Package
-	// Environments are the package's environments in the report.
-	Environments []*index.Environment
-	// Distributions and Repositories are the report's entries that the
-	// environments refer to, by id.
+	// Packages are the report's packages of the names asked for.
+	Packages []AffectedPackage
+	// Distributions and Repositories are the report's, by id.
 	Distributions map[string]*index.Distribution
 	Repositories  map[string]*index.Repository
 }
 
-// affectedQuery selects, from the reports in a terminal usable state
-// (IndexFinished, IndexPartial), the packages named (by name or source name,
-// in lower case) in $1, with their environments and the distributions and repositories
-// those refer to. The first two conditions are the partial GIN index of
-// migration 00007, written as it is so that the planner uses it.
-const affectedQuery = `
-SELECT r.manifest_hash, p.pkg, r.report->'environments'->p.id,
-       (SELECT jsonb_object_agg(d.key, d.value)
-          FROM jsonb_each(CASE WHEN jsonb_typeof(r.report->'distributions') = 'object' THEN r.report->'distributions' ELSE '{}'::jsonb END) AS d
-         WHERE d.key IN (SELECT e->>'distribution_id' FROM jsonb_array_elements(
-                   CASE WHEN jsonb_typeof(r.report->'environments'->p.id) = 'array' THEN r.report->'environments'->p.id ELSE '[]'::jsonb END) AS e)),
-       (SELECT jsonb_object_agg(x.key, x.value)
-          FROM jsonb_each(CASE WHEN jsonb_typeof(r.report->'repository') = 'object' THEN r.report->'repository' ELSE '{}'::jsonb END) AS x
-         WHERE x.key IN (SELECT jsonb_array_elements_text(e->'repository_ids') FROM jsonb_array_elements(
-                   CASE WHEN jsonb_typeof(r.report->'environments'->p.id) = 'array' THEN r.report->'environments'->p.id ELSE '[]'::jsonb END) AS e
-                 WHERE jsonb_typeof(e->'repository_ids') = 'array'))
-  FROM index_report r
- CROSS JOIN LATERAL jsonb_each(r.report->'packages') AS p(id, pkg)
- WHERE r.state IN ('IndexFinished', 'IndexPartial')
-   AND stevedore_report_package_names(r.report) && $1::text[]
-   AND jsonb_typeof(p.pkg) = 'object'
-   AND (lower(p.pkg->>'name') = ANY($1::text[]) OR lower(p.pkg->'source'->>'name') = ANY($1::text[]))
- LIMIT $2`
+// AffectedPackage is a package of a report, with its environments.
+type AffectedPackage struct {
+	// Package is the package as the report holds it (PURL included).
+	Package *index.Package `json:"package"`
+	// Environments are the package's environments in the report.
+	Environments []*index.Environment `json:"environments"`
+}
 
-// AffectedCandidates calls fn with each package, in a finished or partial
-// report, whose name or source name, in lower case, is one of names (which
-// must be in lower case). It reads at most
-// maxRows packages: more is ErrTooManyRows (fn has then seen maxRows of
-// them). Rows are streamed, so memory does not grow with their number.
-func (s *Store) AffectedCandidates(ctx context.Context, names []string, maxRows int, fn func(*AffectedCandidate) error) error {
+// affectedQuery selects the reports in a terminal usable state
+// (IndexFinished, IndexPartial) that hold packages named (by name or source
+// name, in lower case) in $1, with those packages, their environments and
+// the report's distributions and repositories. The innermost conditions are
+// the partial GIN index of migration 00007, written as it is so that the
+// planner uses it. The innermost query copies each report once ("|| '{}'")
+// so that the others do not decompress it again for each use, and the
+// environments are taken out once per report, not once per package (OFFSET
+// 0 keeps the planner from folding that query into the outer one, which
+// would take them out again for each package).
+const affectedQuery = `
+SELECT r.manifest_hash, p.pkg, r.envs->p.id, r.dists, r.repos
+  FROM (SELECT manifest_hash,
+               CASE WHEN jsonb_typeof(rep->'packages') = 'object' THEN rep->'packages' ELSE '{}'::jsonb END AS pkgs,
+               CASE WHEN jsonb_typeof(rep->'environments') = 'object' THEN rep->'environments' ELSE '{}'::jsonb END AS envs,
+               rep->'distributions' AS dists, rep->'repository' AS repos
+          FROM (SELECT manifest_hash, report || '{}'::jsonb AS rep
+                  FROM index_report
+                 WHERE state IN ('IndexFinished', 'IndexPartial')
+                   AND stevedore_report_package_names(report) && $1::text[]
+                 LIMIT $2) AS c
+        OFFSET 0) AS r
+ CROSS JOIN LATERAL jsonb_each(r.pkgs) AS p(id, pkg)
+ WHERE jsonb_typeof(p.pkg) = 'object'
+   AND (lower(p.pkg->>'name') IN (SELECT unnest($1::text[]))
+        OR lower(p.pkg->'source'->>'name') IN (SELECT unnest($1::text[])))`
+
+// AffectedCandidates calls fn with each report, finished or partial, that
+// holds packages whose name or source name, in lower case, is one of names
+// (which must be in lower case). It reads at most maxPackages packages:
+// more is ErrTooManyRows (fn has then seen some of them). Rows are
+// streamed, one report's packages in memory at a time.
+func (s *Store) AffectedCandidates(ctx context.Context, names []string, maxPackages int, fn func(*AffectedCandidate) error) error {
 	if len(names) == 0 {
 		return nil
 	}
-	if maxRows < 1 {
-		return fmt.Errorf("affected candidates: row bound %d: want at least 1", maxRows)
+	if maxPackages < 1 {
+		return fmt.Errorf("affected candidates: package bound %d: want at least 1", maxPackages)
 	}
-	rows, err := s.pool.Query(ctx, affectedQuery, names, maxRows+1)
+	rows, err := s.pool.Query(ctx, affectedQuery, names, maxPackages+1)
 	if err != nil {
 		return fmt.Errorf("affected candidates: %w", err)
 	}
 	defer rows.Close()
 	n := 0
-	for rows.Next() {
-		n++
-		if n > maxRows {
-			return fmt.Errorf("affected candidates: more than %d packages of %d names: %w", maxRows, len(names), ErrTooManyRows)
+	var cur *AffectedCandidate
+	var last string
+	var lastDists, lastRepos []byte
+	flush := func() error {
+		if cur == nil {
+			return nil
 		}
+		c := cur
+		cur = nil
+		return fn(c)
+	}
+	for rows.Next() {
 		var hash string
 		var pkg, envs, dists, repos []byte
 		if err := rows.Scan(&hash, &pkg, &envs, &dists, &repos); err != nil {
 			return fmt.Errorf("affected candidates: %w", err)
 		}
-		c := &AffectedCandidate{Manifest: index.Digest(hash)}
-		if err := json.Unmarshal(pkg, &c.Package); err != nil {
+		if n++; n > maxPackages {
+			return fmt.Errorf("affected candidates: more than %d packages of %d names: %w", maxPackages, len(names), ErrTooManyRows)
+		}
+		// The rows of a report come together (one report's packages are
+		// expanded at a time).
+		if hash != last || cur == nil {
+			if err := flush(); err != nil {
+				return err
+			}
+			cur = &AffectedCandidate{Manifest: index.Digest(hash)}
+			last = hash
+			lastDists, lastRepos = nil, nil
+		}
+		if !bytes.Equal(dists, lastDists) {
+			if err := unmarshalIfAny(dists, &cur.Distributions); err != nil {
+				return fmt.Errorf("affected candidates: stored report of %s: distributions: %w", hash, err)
+			}
+			lastDists = dists
+		}
+		if !bytes.Equal(repos, lastRepos) {
+			if err := unmarshalIfAny(repos, &cur.Repositories); err != nil {
+				return fmt.Errorf("affected candidates: stored report of %s: repository: %w", hash, err)
+			}
+			lastRepos = repos
+		}
+		ap := AffectedPackage{}
+		if err := json.Unmarshal(pkg, &ap.Package); err != nil {
 			return fmt.Errorf("affected candidates: stored report of %s: package: %w", hash, err)
 		}
-		for _, f := range []struct {
-			raw []byte
-			v   any
-			key string
-		}{{envs, &c.Environments, "environments"}, {dists, &c.Distributions, "distributions"}, {repos, &c.Repositories, "repositories"}} {
-			if len(f.raw) == 0 {
-				continue
-			}
-			if err := json.Unmarshal(f.raw, f.v); err != nil {
-				return fmt.Errorf("affected candidates: stored report of %s: package %q: %s: %w", hash, c.Package.Name, f.key, err)
-			}
+		if err := unmarshalIfAny(envs, &ap.Environments); err != nil {
+			return fmt.Errorf("affected candidates: stored report of %s: package %q: environments: %w", hash, ap.Package.Name, err)
 		}
-		if err := fn(c); err != nil {
-			return err
-		}
+		cur.Packages = append(cur.Packages, ap)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("affected candidates: %w", err)
 	}
-	return nil
+	return flush()
+}
+
+func unmarshalIfAny(raw []byte, v any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return json.Unmarshal(raw, v)
 }
