@@ -104,6 +104,9 @@ func (f *Finder) Affected(ctx context.Context, vulns []Vulnerability) (*Answer, 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if len(c.Skipped) > 0 {
+			f.log.WarnContext(ctx, "affected manifests: parts of a stored report could not be read; left out", "manifest", c.Manifest, "skipped", c.Skipped)
+		}
 		for _, cp := range c.Packages {
 			if cp.Package == nil {
 				continue

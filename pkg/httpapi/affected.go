@@ -121,17 +121,17 @@ func negotiate(accept []string, offers []string) (string, error) {
 			}
 			mt, params, err := mime.ParseMediaType(part)
 			if err != nil {
-				return "", fmt.Errorf("Accept %q: %v", part, err)
+				return "", fmt.Errorf("header Accept %q: %v", part, err)
 			}
 			typ, sub, ok := strings.Cut(mt, "/")
 			if !ok {
-				return "", fmt.Errorf("Accept %q: not a media range", part)
+				return "", fmt.Errorf("header Accept %q: not a media range", part)
 			}
 			q := 1.0
 			if qs, ok := params["q"]; ok {
 				q, err = strconv.ParseFloat(qs, 64)
 				if err != nil || q < 0 || q > 1 {
-					return "", fmt.Errorf("Accept %q: q=%q: want a number from 0 to 1", part, qs)
+					return "", fmt.Errorf("header Accept %q: q=%q: want a number from 0 to 1", part, qs)
 				}
 			}
 			ranges = append(ranges, rng{typ, sub, q})
@@ -160,5 +160,5 @@ func negotiate(accept []string, offers []string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("Accept %q: none of %s is acceptable: %w", strings.Join(accept, ", "), strings.Join(offers, ", "), errNotAcceptable)
+	return "", fmt.Errorf("header Accept %q: none of %s is acceptable: %w", strings.Join(accept, ", "), strings.Join(offers, ", "), errNotAcceptable)
 }

@@ -25,6 +25,10 @@ type AffectedCandidate struct {
 	// Distributions and Repositories are the report's, by id.
 	Distributions map[string]*index.Distribution
 	Repositories  map[string]*index.Repository
+	// Skipped says what of the stored report could not be read (a
+	// package, its environments, the distributions or repositories not
+	// in the shape Stevedore writes): it is left out, not fatal.
+	Skipped []string
 }
 
 // AffectedPackage is a package of a report, with its environments.
@@ -112,22 +116,26 @@ func (s *Store) AffectedCandidates(ctx context.Context, names []string, maxPacka
 		}
 		if !bytes.Equal(dists, lastDists) {
 			if err := unmarshalIfAny(dists, &cur.Distributions); err != nil {
-				return fmt.Errorf("affected candidates: stored report of %s: distributions: %w", hash, err)
+				cur.Distributions = nil
+				cur.Skipped = append(cur.Skipped, "distributions: "+err.Error())
 			}
 			lastDists = dists
 		}
 		if !bytes.Equal(repos, lastRepos) {
 			if err := unmarshalIfAny(repos, &cur.Repositories); err != nil {
-				return fmt.Errorf("affected candidates: stored report of %s: repository: %w", hash, err)
+				cur.Repositories = nil
+				cur.Skipped = append(cur.Skipped, "repository: "+err.Error())
 			}
 			lastRepos = repos
 		}
 		ap := AffectedPackage{}
-		if err := json.Unmarshal(pkg, &ap.Package); err != nil {
-			return fmt.Errorf("affected candidates: stored report of %s: package: %w", hash, err)
+		if err := json.Unmarshal(pkg, &ap.Package); err != nil || ap.Package == nil {
+			cur.Skipped = append(cur.Skipped, fmt.Sprintf("package %.200s: %v", pkg, err))
+			continue
 		}
 		if err := unmarshalIfAny(envs, &ap.Environments); err != nil {
-			return fmt.Errorf("affected candidates: stored report of %s: package %q: environments: %w", hash, ap.Package.Name, err)
+			cur.Skipped = append(cur.Skipped, fmt.Sprintf("package %q: environments: %v", ap.Package.Name, err))
+			ap.Environments = nil
 		}
 		cur.Packages = append(cur.Packages, ap)
 	}
