@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -247,10 +246,10 @@ func rhelVulnerable(r *Record, v *Vulnerability) (bool, error) {
 	case v.Package.Version != "":
 		bound = rpm.NewVersion(v.Package.Version)
 	default:
-		return archMatches(v.ArchOp, r.Package.Arch, v.Package.Arch), nil
+		return archMatches(v, r.Package.Arch), nil
 	}
 	c := have.Compare(bound)
-	return (c < 0 || (lessOrEqual && c == 0)) && archMatches(v.ArchOp, r.Package.Arch, v.Package.Arch), nil
+	return (c < 0 || (lessOrEqual && c == 0)) && archMatches(v, r.Package.Arch), nil
 }
 
 func unbindCPE(s string) (common.WellFormedName, error) {
@@ -262,20 +261,21 @@ func unbindCPE(s string) (common.WellFormedName, error) {
 
 // archMatches is claircore's ArchOp.Cmp: a vulnerability without an arch
 // matches every package; an installed package without one matches none.
-func archMatches(op ArchOp, have, want string) bool {
+func archMatches(v *Vulnerability, have string) bool {
+	want := v.Package.Arch
 	switch {
 	case want == "":
 		return true
 	case have == "":
 		return false
 	}
-	switch op {
+	switch v.ArchOp {
 	case ArchOpEquals:
 		return have == want
 	case ArchOpNotEquals:
 		return have != want
 	case ArchOpPatternMatch:
-		re, err := regexp.Compile(want)
+		re, err := v.archPattern()
 		return err == nil && re.MatchString(have)
 	}
 	return false

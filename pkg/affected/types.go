@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,21 @@ type Vulnerability struct {
 	FixedInVersion     string        `json:"fixed_in_version"`
 	Range              *Range        `json:"range,omitempty"`
 	ArchOp             ArchOp        `json:"arch_op,omitempty"`
+
+	// archRE is Package.Arch compiled, for the pattern-match op, once per
+	// vulnerability (nil with archErr set: not a valid pattern).
+	archRE   *regexp.Regexp
+	archErr  error
+	archDone bool
+}
+
+// archPattern returns the vulnerability's arch pattern, compiled once.
+func (v *Vulnerability) archPattern() (*regexp.Regexp, error) {
+	if !v.archDone {
+		v.archDone = true
+		v.archRE, v.archErr = regexp.Compile(v.Package.Arch)
+	}
+	return v.archRE, v.archErr
 }
 
 // Package is claircore's Package as a vulnerability names it.
