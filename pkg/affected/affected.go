@@ -89,6 +89,10 @@ func (f *Finder) Affected(ctx context.Context, vulns []Vulnerability) (*Answer, 
 			continue
 		}
 		ans.Vulnerabilities[v.ID] = echo(v)
+		if v.Invert {
+			f.log.DebugContext(ctx, "affected manifests: vulnerability asserts packages are not vulnerable (Invert); it affects nothing", "id", v.ID, "name", v.Name)
+			continue
+		}
 		if v.Package == nil || v.Package.Name == "" {
 			f.log.DebugContext(ctx, "affected manifests: vulnerability names no package; it affects nothing", "id", v.ID, "name", v.Name)
 			continue
@@ -275,6 +279,7 @@ func distOf(d *index.Distribution) *Distribution {
 // a package without an arch.
 func echo(v *Vulnerability) *Vulnerability {
 	e := *v
+	e.Invert = false
 	e.Package = echoPackage(v.Package, 0)
 	if e.Package != nil && e.ArchOp == ArchOpInvalid {
 		e.ArchOp = ArchOpEquals

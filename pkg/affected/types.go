@@ -12,7 +12,7 @@ import (
 
 // Vulnerability is a vulnerability as Clair's notifier sends it (claircore's
 // Vulnerability in JSON). Fields Clair sends that the answer's schema does
-// not know (Self, Aliases, Invert) are ignored.
+// not know (Self, Aliases) are ignored.
 type Vulnerability struct {
 	ID                 string        `json:"id"`
 	Updater            string        `json:"updater"`
@@ -28,6 +28,10 @@ type Vulnerability struct {
 	FixedInVersion     string        `json:"fixed_in_version"`
 	Range              *Range        `json:"range,omitempty"`
 	ArchOp             ArchOp        `json:"arch_op,omitempty"`
+	// Invert is claircore's untagged Invert: the vulnerability asserts
+	// that the packages it names are not vulnerable. It affects nothing
+	// and is not echoed.
+	Invert bool `json:"Invert,omitempty"`
 
 	// archRE is Package.Arch compiled, for the pattern-match op, once per
 	// vulnerability (nil with archErr set: not a valid pattern).

@@ -118,6 +118,7 @@ func TestAffectedManifestsHTTP(t *testing.T) {
 		{"Accept json", "application/json", "application/json", good, 200, "application/json", []string{"affects"}},
 		{"Accept by q", "application/json;q=0.5, application/vnd.clair.affected_manifests.v1+json", "", good, 200, "application/vnd.clair.affected_manifests.v1+json", []string{"affects"}},
 		{"Accept any", "*/*", "application/json", good, 200, "application/vnd.clair.affected_manifests.v1+json", []string{"affects"}},
+		{"inverted", "", "application/json", `{"vulnerabilities": [` + strings.Replace(musl("affects", "1.1.22-r4"), `"Invert": false`, `"Invert": true`, 1) + `]}`, 200, "application/vnd.clair.affected_manifests.v1+json", nil},
 		{"nothing affected", "", "application/json", `{"vulnerabilities": [` + musl("fixed", "1.1.22-r3") + `]}`, 200, "application/vnd.clair.affected_manifests.v1+json", nil},
 		{"empty list", "", "application/json", `{"vulnerabilities": []}`, 200, "application/vnd.clair.affected_manifests.v1+json", nil},
 		{"Accept refused", "text/html", "application/json", good, 406, "application/json", nil},
