@@ -72,6 +72,7 @@ func New(d *dispatcher.Dispatcher, st *store.Store, log *slog.Logger, tp trace.T
 	route("DELETE /indexer/api/v1/index_report/{digest}", s.deleteIndexReport)
 	route("DELETE /indexer/api/v1/index_report", s.deleteIndexReports)
 	route("GET /indexer/api/v1/index_state", s.getIndexState)
+	route("POST /indexer/api/v1/internal/affected_manifest/", s.postAffectedManifests)
 	route("POST /api/v1/index", s.postIndex)
 	route("GET /api/v1/partial", s.listPartial)
 	route("POST /api/v1/partial/{digest}/retry", s.retryPartial)
