@@ -475,15 +475,15 @@ func TestClairServePartialSwitch(t *testing.T) {
 	cfg.ClairServePartial = true
 	h.start(cfg)
 	m := h.push("rhel/partial:1", rhelFiles(t, "9"))
-	body, _ := json.Marshal(m)
-	a := h.do("POST", "/indexer/api/v1/index_report", nil, body)
-	if a.status != http.StatusCreated {
-		t.Fatalf("index: HTTP %d %s", a.status, a.body)
+	// Stevedore's Go client, blocking as Clair's clients do.
+	r, status, err := h.client.IndexManifestWait(context.Background(), m)
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("index: HTTP %d %v", status, err)
 	}
-	r := decodeReport(t, a.body)
 	if r.State != index.StateIndexPartial || !r.Success || len(r.Packages) != 1 {
 		t.Fatalf("served with the switch: state %s success %v, %d packages", r.State, r.Success, len(r.Packages))
 	}
+	a := h.do("GET", "/indexer/api/v1/index_report/"+string(m.Hash), nil, nil)
 	// Stevedore's fields stay off Clair's paths either way.
 	var raw map[string]any
 	json.Unmarshal(a.body, &raw)

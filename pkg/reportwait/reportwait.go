@@ -39,7 +39,11 @@ type Options struct {
 	// connection before its first read (default 5s): a watch never waits
 	// for a database that is down, it re-checks instead.
 	ReadyWait time.Duration
-	Logger    *slog.Logger
+	// Linger is how long the listening connection is kept once nobody
+	// waits (default 30s), so that requests one after the other do not
+	// each open one.
+	Linger time.Duration
+	Logger *slog.Logger
 }
 
 // Hub fans notifications out to waiters. The zero value is not usable: call
@@ -49,6 +53,7 @@ type Hub struct {
 	check     CheckFunc
 	recheck   time.Duration
 	readyWait time.Duration
+	linger    time.Duration
 	log       *slog.Logger
 
 	mu      sync.Mutex
@@ -56,6 +61,8 @@ type Hub struct {
 	// stop ends the running listener; nil when none runs.
 	stop  context.CancelFunc
 	ready chan struct{}
+	// idle stops the listener after Linger without waiters.
+	idle *time.Timer
 }
 
 type watch struct {
@@ -80,10 +87,13 @@ func newHub(connect func(context.Context) (*pgx.Conn, error), check CheckFunc, o
 	if o.ReadyWait <= 0 {
 		o.ReadyWait = 5 * time.Second
 	}
+	if o.Linger <= 0 {
+		o.Linger = 30 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Hub{connect: connect, check: check, recheck: o.Recheck, readyWait: o.ReadyWait, log: o.Logger,
+	return &Hub{connect: connect, check: check, recheck: o.Recheck, readyWait: o.ReadyWait, linger: o.Linger, log: o.Logger,
 		watches: map[index.Digest]*watch{}}
 }
 
@@ -111,6 +121,10 @@ func (h *Hub) Waiting() int {
 func (h *Hub) join(d index.Digest) *watch {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.idle != nil {
+		h.idle.Stop()
+		h.idle = nil
+	}
 	if h.stop == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		h.stop, h.ready = cancel, make(chan struct{})
@@ -140,12 +154,22 @@ func (h *Hub) leave(d index.Digest, w *watch) {
 	h.stopIdleLocked()
 }
 
-// stopIdleLocked ends the listener when nobody waits.
+// stopIdleLocked ends the listener once nobody has waited for Linger.
 func (h *Hub) stopIdleLocked() {
-	if len(h.watches) == 0 && h.stop != nil {
-		h.stop()
-		h.stop = nil
+	if len(h.watches) != 0 || h.stop == nil {
+		return
 	}
+	if h.idle != nil {
+		h.idle.Stop()
+	}
+	h.idle = time.AfterFunc(h.linger, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.watches) == 0 && h.stop != nil {
+			h.stop()
+			h.stop = nil
+		}
+	})
 }
 
 // run reads the report of d at first and after each wake-up until check says

@@ -18,13 +18,14 @@ import (
 // world is a database with a table of states standing for reports: a waiter
 // is done when its digest's state is terminal.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	checks atomic.Int64
 	hub    *Hub
+	app    string
 }
 
-func newWorld(t *testing.T, recheck time.Duration) *world {
+func newWorld(t testing.TB, recheck time.Duration) *world {
 	t.Helper()
 	w := &world{t: t, url: pgtest.URL(t)}
 	ctx := context.Background()
@@ -48,7 +49,17 @@ func newWorld(t *testing.T, recheck time.Duration) *world {
 		}
 		return index.NewReport(d, index.State(st)), index.State(st).Terminal(), nil
 	}
-	w.hub = New(pool, check, Options{Recheck: recheck})
+	// The hub's connections carry a name of their own, for the test that
+	// cuts the listener off.
+	w.app = fmt.Sprintf("reportwait-test-%d", time.Now().UnixNano())
+	w.hub = newHub(func(ctx context.Context) (*pgx.Conn, error) {
+		cfg, err := pgx.ParseConfig(w.url)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RuntimeParams["application_name"] = w.app
+		return pgx.ConnectConfig(ctx, cfg)
+	}, check, Options{Recheck: recheck})
 	return w
 }
 
@@ -150,8 +161,7 @@ func TestNotificationLostWhileReconnecting(t *testing.T) {
 	// notification nobody hears.
 	var killed int
 	err = conn.QueryRow(context.Background(), `
-SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
- WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid() AND datname = current_database()`).Scan(&killed)
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, w.app).Scan(&killed)
 	if err != nil || killed == 0 {
 		t.Fatalf("terminate the listener: %d, %v", killed, err)
 	}
@@ -197,5 +207,51 @@ func TestRecheckWithoutNotification(t *testing.T) {
 	w.set(d, index.StateIndexFinished, false)
 	if r := <-done; r == nil || r.State != index.StateIndexFinished {
 		t.Fatalf("got %v", r)
+	}
+}
+
+// BenchmarkWake measures, per report, the time from the committed write
+// (with its notification) to every waiter holding the report, and the
+// reads of the report it cost, for 1 and 50 waiters.
+//
+//	go test -run '^$' -bench Wake ./pkg/reportwait/
+func BenchmarkWake(b *testing.B) {
+	for _, n := range []int{1, 50} {
+		b.Run(fmt.Sprintf("waiters=%d", n), func(b *testing.B) {
+			w := newWorld(b, time.Hour)
+			conn, err := pgx.Connect(context.Background(), w.url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			var reads int64
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				d := digest(1000 + i)
+				before := w.checks.Load()
+				var wg sync.WaitGroup
+				for range n {
+					wg.Go(func() { w.hub.Wait(context.Background(), d) })
+				}
+				for w.checks.Load() == before {
+					time.Sleep(time.Millisecond)
+				}
+				b.StartTimer()
+				err := pgx.BeginFunc(context.Background(), conn, func(tx pgx.Tx) error {
+					if _, err := tx.Exec(context.Background(), `INSERT INTO waited VALUES ($1, 'IndexFinished')`, string(d)); err != nil {
+						return err
+					}
+					_, err := tx.Exec(context.Background(), `SELECT pg_notify($1, $2)`, store.ReportChannel, string(d))
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				wg.Wait()
+				reads += w.checks.Load() - before
+			}
+			b.ReportMetric(float64(reads)/float64(b.N), "reads/report")
+		})
 	}
 }
