@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/stevedore-dev/stevedore/internal/fixtures"
 	"github.com/stevedore-dev/stevedore/pkg/devregistry"
@@ -271,6 +273,8 @@ func TestQuaySequenceRHELWithoutEnrichmentData(t *testing.T) {
 	h := newHarness(t)
 	cfg := h.partialConfig(1, true, "")
 	cfg.Retry.Base, cfg.Retry.Max = time.Hour, time.Hour // only the import may start the retry
+	reader := sdkmetric.NewManualReader()
+	cfg.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	h.start(cfg)
 	m := h.push("rhel/app:1", rhelFiles(t, "8"))
 	body, _ := json.Marshal(m)
@@ -299,6 +303,17 @@ func TestQuaySequenceRHELWithoutEnrichmentData(t *testing.T) {
 	if native.State != index.StateIndexPartial || len(native.Partial) != 1 || native.Partial[0].Scanner != enrichment.RepositoryCPE ||
 		native.NextRetry == nil || native.Attempt != 1 {
 		t.Fatalf("native report: state %s, partial %+v, next retry %v, attempt %d", native.State, native.Partial, native.NextRetry, native.Attempt)
+	}
+	// The metrics say so too.
+	gauges := metricPoints(t, reader)
+	if got := gauges["stevedore.reports.partial waiting_for=rhel-repository-cpe"]; got != 1 {
+		t.Errorf("stevedore.reports.partial = %d, want 1 (all points: %v)", got, gauges)
+	}
+	if got := gauges["stevedore.reports.partial.max_attempt waiting_for=rhel-repository-cpe"]; got != 1 {
+		t.Errorf("stevedore.reports.partial.max_attempt = %d, want 1", got)
+	}
+	if got := gauges["stevedore.api.partial_served as=finished"]; got < 2 {
+		t.Errorf("stevedore.api.partial_served{as=finished} = %d, want the POST and the GET", got)
 	}
 	blobsBefore := h.reg.Counter().Requests(devregistry.ClassBlobs)
 	if blobsBefore == 0 {
@@ -491,4 +506,34 @@ func TestClairServePartialSwitch(t *testing.T) {
 	if fmt.Sprint(keys) != "[distributions environments err manifest_hash packages repository state success]" {
 		t.Fatalf("fields on Clair's path: %v", keys)
 	}
+}
+
+// metricPoints collects int64 sums and gauges as "name k=v ..." -> value.
+func metricPoints(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	add := func(name string, dps []metricdata.DataPoint[int64]) {
+		for _, dp := range dps {
+			key := name
+			for _, kv := range dp.Attributes.ToSlice() {
+				key += " " + string(kv.Key) + "=" + kv.Value.Emit()
+			}
+			out[key] += dp.Value
+		}
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				add(m.Name, d.DataPoints)
+			case metricdata.Gauge[int64]:
+				add(m.Name, d.DataPoints)
+			}
+		}
+	}
+	return out
 }
