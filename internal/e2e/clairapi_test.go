@@ -37,7 +37,7 @@ type contract struct {
 
 const clairSchemaBase = "https://clairproject.org/api/http/v1/"
 
-func loadContract(t *testing.T) *contract {
+func loadContract(t testing.TB) *contract {
 	t.Helper()
 	c := &contract{clair: map[string]*jsonschema.Schema{}, quay: map[string]*jsonschema.Schema{}}
 	comp := jsonschema.NewCompiler()
@@ -104,7 +104,7 @@ func loadContract(t *testing.T) *contract {
 // pkg/httpapi/clair.go and the README): package kind in lower case, and an
 // empty distribution CPE. Each checks that the file still says what it is
 // corrected for, so that an upstream fix is noticed.
-func overlayClair(t *testing.T, name string, doc any) {
+func overlayClair(t testing.TB, name string, doc any) {
 	t.Helper()
 	m, _ := doc.(map[string]any)
 	props, _ := m["properties"].(map[string]any)
@@ -127,7 +127,7 @@ func overlayClair(t *testing.T, name string, doc any) {
 
 // check validates an answer body against Clair's schema and Quay's
 // component for it ("index_report", "index_state" or "error").
-func (c *contract) check(t *testing.T, what string, body []byte) {
+func (c *contract) check(t testing.TB, what string, body []byte) {
 	t.Helper()
 	quayName := map[string]string{"index_report": "IndexReport", "index_state": "State", "error": "Error"}[what]
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
@@ -536,4 +536,18 @@ func metricPoints(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// checkClairAnswer validates what Clair's clients get for d (GET
+// index_report) against Clair's schemas and Quay's.
+func (h *harness) checkClairAnswer(d index.Digest) {
+	h.t.Helper()
+	if h.contract == nil {
+		h.contract = loadContract(h.t)
+	}
+	a := h.do("GET", "/indexer/api/v1/index_report/"+string(d), nil, nil)
+	if a.status != http.StatusOK {
+		h.t.Fatalf("GET index_report of %s: HTTP %d %s", d, a.status, a.body)
+	}
+	h.contract.check(h.t, "index_report", a.body)
 }

@@ -28,6 +28,8 @@ import (
 //     cpe.schema.json has no pattern for "".
 //   - A source package carries no "source" of its own: Quay's SourcePackage
 //     wants a string there, Clair's schema a package.
+//   - A CPE is served in a form cpe.schema.json accepts (clairCPE): a 2.3
+//     name cut short is completed, an unusable one left out.
 //   - Empty optional strings (package cpe, module, arch, normalized version;
 //     repository key, uri, cpe) are left out: Clair's schema checks a cpe's
 //     pattern, and claircore reads a missing field as its zero value.
@@ -137,10 +139,10 @@ func clairView(r *index.Report, servePartial bool) *clairReport {
 			continue
 		}
 		cp := &clairPackage{ID: p.ID, Name: p.Name, Version: p.Version, Kind: clairKind(p.Kind),
-			NormalizedVersion: p.NormalizedVersion, Module: p.Module, Arch: p.Arch, CPE: p.CPE}
+			NormalizedVersion: p.NormalizedVersion, Module: p.Module, Arch: p.Arch, CPE: clairCPE(p.CPE)}
 		if s := p.Source; s != nil {
 			cp.Source = &clairSource{ID: s.ID, Name: s.Name, Version: s.Version, Kind: clairKind(s.Kind),
-				NormalizedVersion: s.NormalizedVersion, Module: s.Module, Arch: s.Arch, CPE: s.CPE}
+				NormalizedVersion: s.NormalizedVersion, Module: s.Module, Arch: s.Arch, CPE: clairCPE(s.CPE)}
 		}
 		out.Packages[id] = cp
 	}
@@ -149,13 +151,13 @@ func clairView(r *index.Report, servePartial bool) *clairReport {
 			continue
 		}
 		out.Distributions[id] = &clairDistribution{ID: d.ID, DID: d.DID, Name: d.Name, Version: d.Version,
-			VersionCodeName: d.VersionCodeName, VersionID: d.VersionID, Arch: d.Arch, CPE: d.CPE, PrettyName: d.PrettyName}
+			VersionCodeName: d.VersionCodeName, VersionID: d.VersionID, Arch: d.Arch, CPE: clairCPE(d.CPE), PrettyName: d.PrettyName}
 	}
 	for id, rp := range r.Repositories {
 		if rp == nil {
 			continue
 		}
-		out.Repositories[id] = &clairRepository{ID: rp.ID, Name: rp.Name, Key: rp.Key, URI: rp.URI, CPE: rp.CPE}
+		out.Repositories[id] = &clairRepository{ID: rp.ID, Name: rp.Name, Key: rp.Key, URI: rp.URI, CPE: clairCPE(rp.CPE)}
 	}
 	for id, envs := range r.Environments {
 		ces := make([]*clairEnvironment, 0, len(envs))
