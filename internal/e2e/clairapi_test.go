@@ -520,7 +520,7 @@ func metricPoints(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 		for _, dp := range dps {
 			key := name
 			for _, kv := range dp.Attributes.ToSlice() {
-				key += " " + string(kv.Key) + "=" + kv.Value.Emit()
+				key += " " + string(kv.Key) + "=" + kv.Value.String()
 			}
 			out[key] += dp.Value
 		}
@@ -550,4 +550,48 @@ func (h *harness) checkClairAnswer(d index.Digest) {
 		h.t.Fatalf("GET index_report of %s: HTTP %d %s", d, a.status, a.body)
 	}
 	h.contract.check(h.t, "index_report", a.body)
+}
+
+// When the wait ends before the report is done, the answer is 202 with the
+// report as it is and Retry-After; the job goes on (once), and the next
+// request gets 201 with the finished report. Prefer: wait=N asks for a
+// shorter wait than the server's.
+func TestIndexWaitEnds(t *testing.T) {
+	c := loadContract(t)
+	hold := newHold()
+	h := newHarness(t, devregistry.WithMiddleware(hold.middleware))
+	h.start(h.config(1, true))
+	m := debianImage(h, "slow/app:1")
+	hold.set(string(m.Layers[0].Hash))
+	body, _ := json.Marshal(m)
+	a := h.do("POST", "/indexer/api/v1/index_report", http.Header{"Prefer": {"wait=1"}}, body)
+	if a.status != http.StatusAccepted || a.header.Get("Retry-After") == "" || a.header.Get("Preference-Applied") != "wait=1" {
+		t.Fatalf("wait ended: HTTP %d, Retry-After %q, Preference-Applied %q: %s", a.status, a.header.Get("Retry-After"), a.header.Get("Preference-Applied"), a.body)
+	}
+	c.check(t, "index_report", a.body)
+	checkClairHeaders(t, a, m.Hash, h.indexState())
+	if r := decodeReport(t, a.body); r.State.Terminal() {
+		t.Fatalf("the layer is held, yet the report is %s", r.State)
+	}
+	close(hold.open)
+	a = h.do("POST", "/indexer/api/v1/index_report", nil, body)
+	if a.status != http.StatusCreated {
+		t.Fatalf("after the layer came: HTTP %d %s", a.status, a.body)
+	}
+	if r := decodeReport(t, a.body); r.State != index.StateIndexFinished || len(r.Packages) != 3 {
+		t.Fatalf("after the layer came: state %s, %d packages", r.State, len(r.Packages))
+	}
+	if runs, finished := h.runs(m.Hash); runs != 1 || finished != 1 {
+		t.Fatalf("%d runs, %d final writes, want 1 and 1", runs, finished)
+	}
+}
+
+// indexState reads the server's index state.
+func (h *harness) indexState() string {
+	h.t.Helper()
+	var st struct{ State string }
+	if err := json.Unmarshal(h.do("GET", "/indexer/api/v1/index_state", nil, nil).body, &st); err != nil || st.State == "" {
+		h.t.Fatalf("index_state: %v %q", err, st.State)
+	}
+	return st.State
 }
