@@ -105,6 +105,7 @@ func (h *harness) indexAndWait(m *index.Manifest) *index.Report {
 	if r.State != index.StateIndexFinished || !r.Success {
 		h.t.Fatalf("state %s: %s", r.State, r.Err)
 	}
+	h.checkClairAnswer(m.Hash)
 	return r
 }
 

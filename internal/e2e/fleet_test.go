@@ -95,7 +95,11 @@ func metricSums(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 func (h *harness) postManifest(m *index.Manifest) int {
 	h.t.Helper()
 	body, _ := json.Marshal(m)
-	resp, err := http.Post(h.api.URL+"/indexer/api/v1/index_report", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest("POST", h.api.URL+"/indexer/api/v1/index_report", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	// Queue and return: these tests submit many manifests at once.
+	req.Header.Set("Prefer", "respond-async")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}

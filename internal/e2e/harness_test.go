@@ -33,6 +33,8 @@ type harness struct {
 	reg    *devregistry.Server
 	api    *httptest.Server
 	client *client.Client
+	// contract is loaded by checkClairAnswer.
+	contract *contract
 }
 
 func newHarness(t *testing.T, regOpts ...devregistry.Option) *harness {

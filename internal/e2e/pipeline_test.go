@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"sync"
@@ -76,8 +77,11 @@ func TestConcurrentDuplicateRequestsRunOneJob(t *testing.T) {
 		map[string][]byte{"usr/share/doc/x": []byte("x")},
 	)
 	body, _ := json.Marshal(m)
+	// 50 blocking POSTs, as Clair's clients send them: each waits for the
+	// report and answers 201 with it, and the job runs once.
 	var wg sync.WaitGroup
 	codes := make([]int, 50)
+	answers := make([][]byte, 50)
 	for i := range 50 {
 		wg.Add(1)
 		go func() {
@@ -87,14 +91,22 @@ func TestConcurrentDuplicateRequestsRunOneJob(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			resp.Body.Close()
+			defer resp.Body.Close()
 			codes[i] = resp.StatusCode
+			answers[i], _ = io.ReadAll(resp.Body)
 		}()
 	}
 	wg.Wait()
 	for i, c := range codes {
-		if c != http.StatusAccepted && c != http.StatusCreated {
-			t.Fatalf("request %d: HTTP %d", i, c)
+		if c != http.StatusCreated {
+			t.Fatalf("request %d: HTTP %d, want 201: %s", i, c, answers[i])
+		}
+		var got index.Report
+		if err := json.Unmarshal(answers[i], &got); err != nil || got.State != index.StateIndexFinished || len(got.Packages) != 2 {
+			t.Fatalf("request %d: %v: %s", i, err, answers[i])
+		}
+		if !bytes.Equal(answers[i], answers[0]) {
+			t.Fatalf("request %d answered another report:\n%s\nthan request 0:\n%s", i, answers[i], answers[0])
 		}
 	}
 	r := h.wait(m.Hash)
@@ -232,14 +244,14 @@ func TestIndexStateETag(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST with an old If-None-Match: HTTP %d, want 202", resp.StatusCode)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST with an old If-None-Match: HTTP %d, want 201", resp.StatusCode)
 	}
 	if r := h.wait(m.Hash); r.State != index.StateIndexFinished {
 		t.Fatalf("state %s", r.State)
 	}
-	// DELETE removes it; a second DELETE is 404.
-	for i, want := range []int{http.StatusNoContent, http.StatusNotFound} {
+	// DELETE removes it; a second DELETE is 204 too, as Clair answers.
+	for i, want := range []int{http.StatusNoContent, http.StatusNoContent} {
 		req, _ = http.NewRequest("DELETE", h.api.URL+"/indexer/api/v1/index_report/"+string(m.Hash), nil)
 		resp, err = http.DefaultClient.Do(req)
 		if err != nil {

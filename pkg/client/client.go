@@ -41,6 +41,10 @@ func (e *Error) Error() string {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) (int, error) {
+	return c.doHeader(ctx, method, path, nil, body, out)
+}
+
+func (c *Client) doHeader(ctx context.Context, method, path string, header http.Header, body, out any) (int, error) {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -52,6 +56,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (in
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
 	if err != nil {
 		return 0, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -84,15 +91,36 @@ func (c *Client) IndexReference(ctx context.Context, ref, platform string) (*htt
 	return out, err
 }
 
-// IndexManifest posts a Clair manifest; it returns the report as it is now.
+// IndexManifest posts a Clair manifest and returns at once (it asks for
+// "Prefer: respond-async"): the report as it is now, in Clair's shape.
 func (c *Client) IndexManifest(ctx context.Context, m *index.Manifest) (*index.Report, error) {
 	out := new(index.Report)
-	_, err := c.do(ctx, http.MethodPost, "/indexer/api/v1/index_report", m, out)
+	_, err := c.doHeader(ctx, http.MethodPost, "/indexer/api/v1/index_report", http.Header{"Prefer": {"respond-async"}}, m, out)
 	return out, err
 }
 
-// Report fetches the report of a manifest.
+// IndexManifestWait posts a Clair manifest as Clair's clients do: the server
+// answers once the report is terminal (201), or when its wait ends (202, the
+// report as it is then). It returns the report in Clair's shape and the
+// status. The client's own timeout (New's http.Client) must exceed the
+// server's wait.
+func (c *Client) IndexManifestWait(ctx context.Context, m *index.Manifest) (*index.Report, int, error) {
+	out := new(index.Report)
+	status, err := c.do(ctx, http.MethodPost, "/indexer/api/v1/index_report", m, out)
+	return out, status, err
+}
+
+// Report fetches the report of a manifest with Stevedore's fields (the
+// native endpoint): an IndexPartial report as it is, with its reasons,
+// attempt and next retry.
 func (c *Client) Report(ctx context.Context, d index.Digest) (*index.Report, error) {
+	out := new(index.Report)
+	_, err := c.do(ctx, http.MethodGet, "/api/v1/reports/"+string(d), nil, out)
+	return out, err
+}
+
+// ClairReport fetches the report of a manifest as Clair's clients see it.
+func (c *Client) ClairReport(ctx context.Context, d index.Digest) (*index.Report, error) {
 	out := new(index.Report)
 	_, err := c.do(ctx, http.MethodGet, "/indexer/api/v1/index_report/"+string(d), nil, out)
 	return out, err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/pkg/enrichment"
+	"github.com/stevedore-dev/stevedore/pkg/httpapi"
 
 	"github.com/stevedore-dev/stevedore/pkg/node"
 )
@@ -91,6 +92,8 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 			return nil
 		})
 		fs.DurationVar(&o.EnrichmentInterval, "enrichment-interval", o.envDuration("STEVEDORE_ENRICHMENT_INTERVAL", 6*time.Hour), "how often enrichment sources are asked (env STEVEDORE_ENRICHMENT_INTERVAL)")
+		fs.DurationVar(&o.IndexWait, "index-wait", o.envDuration("STEVEDORE_INDEX_WAIT", httpapi.DefaultIndexWait), "longest POST /indexer/api/v1/index_report waits for a report before answering 202 (env STEVEDORE_INDEX_WAIT; keep it below the client's timeout: Quay's is 600s)")
+		fs.BoolVar(&o.ClairServePartial, "clair-serve-partial", o.envBool("STEVEDORE_CLAIR_SERVE_PARTIAL", false), "serve IndexPartial reports as IndexPartial on Clair's paths instead of as IndexFinished (env STEVEDORE_CLAIR_SERVE_PARTIAL)")
 		fs.IntVar(&o.RequeueRate, "requeue-rate", o.envInt("STEVEDORE_REQUEUE_RATE", 10), "partial reports requeued per second when their data arrives (env STEVEDORE_REQUEUE_RATE)")
 		fs.IntVar(&o.ReindexRate, "reindex-rate", o.envInt("STEVEDORE_REINDEX_RATE", 5), "re-index jobs queued per second for reports made by an older scanner set (env STEVEDORE_REINDEX_RATE)")
 	}
@@ -144,6 +147,9 @@ func (o *Options) Validate(roles Roles) error {
 		if o.EnrichmentInterval < time.Second {
 			errs = append(errs, fmt.Errorf("--enrichment-interval: %s: want at least 1s", o.EnrichmentInterval))
 		}
+		if o.IndexWait < time.Second || o.IndexWait > time.Hour {
+			errs = append(errs, fmt.Errorf("--index-wait: %s: want 1s to 1h", o.IndexWait))
+		}
 		if o.RequeueRate < 1 {
 			errs = append(errs, fmt.Errorf("--requeue-rate: %d: want at least 1", o.RequeueRate))
 		}
@@ -194,6 +200,19 @@ func (o *Options) envInt(k string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (o *Options) envBool(k string, def bool) bool {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		o.envErrs = append(o.envErrs, fmt.Errorf("environment %s=%q: not true or false", k, v))
+		return def
+	}
+	return b
 }
 
 func (o *Options) envDuration(k string, def time.Duration) time.Duration {

@@ -26,10 +26,16 @@ func TestValidate(t *testing.T) {
 			[]string{"--workers: 0", "--lease-ttl: 10ms", "--max-deliver: 0"}},
 		{"malformed environment", worker, map[string]string{"STEVEDORE_WORKERS": "many", "STEVEDORE_ACK_WAIT": "soon"},
 			[]string{"--database-url=x", "--nats-url=y"}, []string{`STEVEDORE_WORKERS="many"`, `STEVEDORE_ACK_WAIT="soon"`}},
+		{"index wait out of range", config.Roles{Dispatcher: true}, nil, []string{"--database-url=x", "--nats-url=y", "--index-wait=500ms"}, []string{"--index-wait: 500ms"}},
+		{"index wait and partial switch from the environment", config.Roles{Dispatcher: true},
+			map[string]string{"STEVEDORE_INDEX_WAIT": "soon", "STEVEDORE_CLAIR_SERVE_PARTIAL": "maybe"},
+			[]string{"--database-url=x", "--nats-url=y"}, []string{`STEVEDORE_INDEX_WAIT="soon"`, `STEVEDORE_CLAIR_SERVE_PARTIAL="maybe"`}},
+		{"index wait and partial switch valid", config.Roles{Dispatcher: true},
+			map[string]string{"STEVEDORE_INDEX_WAIT": "2m", "STEVEDORE_CLAIR_SERVE_PARTIAL": "true"}, []string{"--database-url=x", "--nats-url=y"}, nil},
 		{"environment defaults", worker, map[string]string{"DATABASE_URL": "postgres://x", "NATS_URL": "nats://y", "STEVEDORE_WORKERS": "4"}, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"DATABASE_URL", "NATS_URL", "STEVEDORE_WORKERS", "STEVEDORE_ACK_WAIT"} {
+			for _, k := range []string{"DATABASE_URL", "NATS_URL", "STEVEDORE_WORKERS", "STEVEDORE_ACK_WAIT", "STEVEDORE_INDEX_WAIT", "STEVEDORE_CLAIR_SERVE_PARTIAL"} {
 				t.Setenv(k, tc.env[k])
 			}
 			fs := flag.NewFlagSet("test", flag.ContinueOnError)

@@ -1,20 +1,25 @@
 // Package httpapi serves the dispatcher's HTTP API: Clair's indexer API
-// (index_report and index_state, so that Clair's clients work unchanged) and
-// an image-reference endpoint.
+// (index_report and index_state, so that Clair's clients work unchanged),
+// Stevedore's native API (image references, full reports, partial reports)
+// and its OpenAPI document.
 //
-//	POST   /indexer/api/v1/index_report           Clair Manifest -> 201 (current report) or 202 (queued)
-//	GET    /indexer/api/v1/index_report/{digest}  the IndexReport, 404 if none
-//	DELETE /indexer/api/v1/index_report/{digest}  204, 404 if none
+//	POST   /indexer/api/v1/index_report           Clair Manifest -> 201 and the report once it is terminal
+//	                                              (202 at once with "Prefer: respond-async", or when the wait ends)
+//	GET    /indexer/api/v1/index_report/{digest}  the IndexReport in Clair's shape; ETag, 304; 404 if none
+//	DELETE /indexer/api/v1/index_report/{digest}  204 (also when there was nothing to delete)
 //	DELETE /indexer/api/v1/index_report           JSON array of digests -> the deleted ones
 //	GET    /indexer/api/v1/index_state            {"state": ...}, ETag; 304 on If-None-Match
-//	POST   /api/v1/index                          {"reference": "registry/repo:tag", "platform": ""}
+//	POST   /api/v1/index                          {"reference": "registry/repo:tag", "platform": ""} -> 202
+//	GET    /api/v1/reports/{digest}               the report with Stevedore's fields (partial reasons, attempt, next retry)
 //	GET    /api/v1/partial                        partial reports: reasons, attempts, next retry
 //	POST   /api/v1/partial/{digest}/retry         retry a partial report now
+//	GET    /openapi/v1                            this API's OpenAPI 3 document
 //	GET    /healthz
 //
 // POST index_report with If-None-Match equal to the current state answers
 // 412: the client already has reports for this scanner set. Errors are JSON
-// {"code": ..., "message": ...} with a message saying what was wrong.
+// {"code": ..., "message": ...} with a message saying what was wrong, on
+// every path, unknown paths (404) and methods (405, with Allow) included.
 package httpapi
 
 import (
@@ -28,16 +33,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stevedore-dev/stevedore/pkg/dispatcher"
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/jobs"
+	"github.com/stevedore-dev/stevedore/pkg/reportwait"
 	"github.com/stevedore-dev/stevedore/pkg/resolve"
 	"github.com/stevedore-dev/stevedore/pkg/store"
 )
@@ -50,21 +58,80 @@ type Server struct {
 	d     *dispatcher.Dispatcher
 	store *store.Store
 	log   *slog.Logger
+	opts  options
+	// routes are the patterns registered, in order (the OpenAPI test
+	// checks each is documented).
+	routes []string
+	// partialServed counts partial reports served on Clair's paths, by how.
+	partialServed metric.Int64Counter
 }
+
+// Option configures the API.
+type Option func(*options)
+
+type options struct {
+	waiter       Waiter
+	maxWait      time.Duration
+	servePartial bool
+	meter        metric.MeterProvider
+}
+
+// Waiter waits until the report of a manifest is terminal (pkg/reportwait).
+type Waiter interface {
+	Wait(ctx context.Context, d index.Digest) (*index.Report, error)
+}
+
+// DefaultIndexWait is how long POST index_report waits for a report by
+// default: below the 600 s Quay gives the request, so that Quay gets an
+// answer rather than a timeout.
+const DefaultIndexWait = 540 * time.Second
+
+// WithWaiter sets what POST index_report waits with. Without it, the API
+// waits with a reportwait.Hub on the store's pool.
+func WithWaiter(w Waiter) Option { return func(o *options) { o.waiter = w } }
+
+// WithIndexWait bounds how long POST index_report waits for a report
+// (default DefaultIndexWait). When the wait ends first the answer is 202
+// with the report as it is then (see postIndexReport).
+func WithIndexWait(d time.Duration) Option { return func(o *options) { o.maxWait = d } }
+
+// WithServePartial serves IndexPartial reports as they are on Clair's paths
+// (state IndexPartial) instead of as IndexFinished.
+func WithServePartial(b bool) Option { return func(o *options) { o.servePartial = b } }
+
+// WithMeterProvider sets where the API's metrics go (default: the global
+// provider).
+func WithMeterProvider(mp metric.MeterProvider) Option { return func(o *options) { o.meter = mp } }
 
 // New returns the API's handler, traced with otelhttp on tp (nil: the global
 // provider).
-func New(d *dispatcher.Dispatcher, st *store.Store, log *slog.Logger, tp trace.TracerProvider) http.Handler {
+func New(d *dispatcher.Dispatcher, st *store.Store, log *slog.Logger, tp trace.TracerProvider, opts ...Option) http.Handler {
+	_, h := newServer(d, st, log, tp, opts...)
+	return h
+}
+
+func newServer(d *dispatcher.Dispatcher, st *store.Store, log *slog.Logger, tp trace.TracerProvider, opts ...Option) (*Server, http.Handler) {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{d: d, store: st, log: log}
+	s := &Server{d: d, store: st, log: log, opts: options{maxWait: DefaultIndexWait}}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	if s.opts.meter == nil {
+		s.opts.meter = otel.GetMeterProvider()
+	}
+	if s.opts.waiter == nil && st != nil && d != nil {
+		s.opts.waiter = reportwait.New(st.Pool(), s.waitDone, reportwait.Options{Logger: log})
+	}
+	s.initMetrics()
 	mux := http.NewServeMux()
 	// Each route is traced on its own, so that spans are named by route.
 	route := func(pattern string, h http.HandlerFunc) {
+		s.routes = append(s.routes, pattern)
 		mux.Handle(pattern, otelhttp.NewHandler(h, pattern, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(jobs.Propagator())))
 	}
 	route("POST /indexer/api/v1/index_report", s.postIndexReport)
@@ -74,8 +141,11 @@ func New(d *dispatcher.Dispatcher, st *store.Store, log *slog.Logger, tp trace.T
 	route("GET /indexer/api/v1/index_state", s.getIndexState)
 	route("POST /indexer/api/v1/internal/affected_manifest/", s.postAffectedManifests)
 	route("POST /api/v1/index", s.postIndex)
+	route("GET /api/v1/reports/{digest}", s.getNativeReport)
 	route("GET /api/v1/partial", s.listPartial)
 	route("POST /api/v1/partial/{digest}/retry", s.retryPartial)
+	route("GET /openapi/v1", serveOpenAPI)
+	s.routes = append(s.routes, "GET /healthz")
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Pool().Ping(r.Context()); err != nil {
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "database: "+err.Error())
@@ -83,7 +153,60 @@ func New(d *dispatcher.Dispatcher, st *store.Store, log *slog.Logger, tp trace.T
 		}
 		w.Write([]byte("ok\n"))
 	})
-	return mux
+	return s, jsonFallback(mux)
+}
+
+// jsonFallback answers what mux has no route for (404) or no method for
+// (405, with its Allow header) with a JSON error, as every other answer.
+func jsonFallback(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// The mux's own answer: keep its status and Allow, not its text.
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusMethodNotAllowed:
+			if a := rec.header.Get("Allow"); a != "" {
+				w.Header().Set("Allow", a)
+			}
+			writeError(w, http.StatusMethodNotAllowed, "method-not-allowed",
+				fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, rec.header.Get("Allow")))
+		case http.StatusNotFound, 0:
+			writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no such endpoint: %s %s (see GET /openapi/v1)", r.Method, r.URL.Path))
+		default:
+			// A redirect (a cleaned path): pass it on as the mux made it.
+			for k, v := range rec.header {
+				if k != "Content-Type" && k != "Content-Length" {
+					w.Header()[k] = v
+				}
+			}
+			writeError(w, rec.status, "redirect", "see "+rec.header.Get("Location"))
+		}
+	})
+}
+
+// statusRecorder keeps the status and headers a handler writes and drops
+// its body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header { return r.header }
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return len(p), nil
 }
 
 type apiError struct {
@@ -92,19 +215,32 @@ type apiError struct {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Del("Link")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "application/json")
 	writeJSON(w, status, apiError{Code: code, Message: msg})
 }
 
+// writeJSON writes v as JSON, as application/json unless a Content-Type is
+// set already.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.Encode(v)
 }
 
-// decodeBody reads a JSON body into v with a size limit, a content-type
-// check, and errors that say where the JSON is wrong.
+// decodeBody reads a JSON body into v with the API's size limit, a
+// content-type check, and errors that say where the JSON is wrong.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	return decodeBodyLimit(w, r, v, MaxBodySize, "a JSON document")
+}
+
+// decodeBodyLimit is decodeBody with its own size limit and a description of
+// the document wanted, for the message when the body is empty.
+func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, limit int64, want string) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
@@ -112,7 +248,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 			return false
 		}
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxBodySize)
+	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(v); err != nil {
 		var syn *json.SyntaxError
@@ -130,7 +266,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			msg = "request body: invalid JSON: the document ends early"
 		case errors.Is(err, io.EOF):
-			msg = "request body is empty: want a JSON document"
+			msg = "request body is empty: want " + want
 		}
 		writeError(w, http.StatusBadRequest, "bad-request", msg)
 		return false
@@ -142,51 +278,6 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func etagMatches(header, state string) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimSpace(t)
-		t = strings.TrimPrefix(t, "W/")
-		if t == "*" || strings.Trim(t, `"`) == state {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) postIndexReport(w http.ResponseWriter, r *http.Request) {
-	state := s.d.State()
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, state) {
-		w.Header().Set("ETag", `"`+state+`"`)
-		writeError(w, http.StatusPreconditionFailed, "precondition-failed", "If-None-Match equals the current index state")
-		return
-	}
-	var m index.Manifest
-	if !decodeBody(w, r, &m) {
-		return
-	}
-	if err := m.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
-		return
-	}
-	rep, queued, err := s.d.Index(r.Context(), &m)
-	if errors.Is(err, dispatcher.ErrRegistryNotAllowed) {
-		writeError(w, http.StatusForbidden, "registry-not-allowed", err.Error())
-		return
-	}
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "index request", "digest", m.Hash, "error", err)
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not queue the manifest: "+err.Error())
-		return
-	}
-	w.Header().Set("Location", "/indexer/api/v1/index_report/"+string(m.Hash))
-	w.Header().Set("ETag", `"`+state+`"`)
-	status := http.StatusCreated
-	if queued {
-		status = http.StatusAccepted
-	}
-	writeJSON(w, status, rep)
-}
-
 func (s *Server) digestParam(w http.ResponseWriter, r *http.Request) (index.Digest, bool) {
 	d, err := index.ParseDigest(r.PathValue("digest"))
 	if err != nil {
@@ -194,40 +285,6 @@ func (s *Server) digestParam(w http.ResponseWriter, r *http.Request) (index.Dige
 		return "", false
 	}
 	return d, true
-}
-
-func (s *Server) getIndexReport(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.digestParam(w, r)
-	if !ok {
-		return
-	}
-	rep, err := s.store.Report(r.Context(), d)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no index report for %s", d))
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
-}
-
-func (s *Server) deleteIndexReport(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.digestParam(w, r)
-	if !ok {
-		return
-	}
-	found, err := s.store.DeleteManifest(r.Context(), d)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
-		return
-	}
-	if !found {
-		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no index report for %s", d))
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) deleteIndexReports(w http.ResponseWriter, r *http.Request) {
@@ -252,16 +309,6 @@ func (s *Server) deleteIndexReports(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, deleted)
-}
-
-func (s *Server) getIndexState(w http.ResponseWriter, r *http.Request) {
-	state := s.d.State()
-	w.Header().Set("ETag", `"`+state+`"`)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, state) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"state": state})
 }
 
 // IndexRequest is the body of POST /api/v1/index.

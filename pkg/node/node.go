@@ -103,6 +103,13 @@ type Config struct {
 	// AfterIndex is a test hook passed to the workers (see worker.Config).
 	AfterIndex func(ctx context.Context, r *index.Report)
 
+	// IndexWait bounds how long POST index_report waits for a report
+	// (default httpapi.DefaultIndexWait).
+	IndexWait time.Duration
+	// ClairServePartial serves IndexPartial reports as they are on Clair's
+	// paths, instead of as IndexFinished.
+	ClairServePartial bool
+
 	// Webhooks configures the registry webhook endpoints of the dispatcher
 	// role (pkg/webhooks); without secrets every endpoint is disabled.
 	Webhooks webhooks.Config
@@ -251,7 +258,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 			cfg.Resolver = resolve.New(resolve.WithRemoteOptions(rc.RemoteOptions()...))
 		}
 		n.Dispatcher = dispatcher.New(n.Store, pub, cfg.Resolver, state, cfg.Logger, dispatcher.WithAllowlist(cfg.Registries.Allowlist))
-		n.Handler = httpapi.New(n.Dispatcher, n.Store, cfg.Logger, cfg.TracerProvider)
+		apiOpts := []httpapi.Option{httpapi.WithServePartial(cfg.ClairServePartial), httpapi.WithMeterProvider(cfg.MeterProvider)}
+		if cfg.IndexWait > 0 {
+			apiOpts = append(apiOpts, httpapi.WithIndexWait(cfg.IndexWait))
+		}
+		n.Handler = httpapi.New(n.Dispatcher, n.Store, cfg.Logger, cfg.TracerProvider, apiOpts...)
 		// Tag lookups use the registries' configuration, as fetches do
 		// (credentials per registry, plain HTTP, limits, Retry-After),
 		// with one attempt per request: a failed lookup is stored and

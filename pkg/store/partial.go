@@ -106,3 +106,37 @@ UPDATE index_report SET retry_requested = false, requeued_at = now(), next_retry
 	}
 	return nil
 }
+
+// PartialStat summarises the partial reports waiting for one data set.
+type PartialStat struct {
+	WaitingFor string
+	Count      int64
+	MaxAttempt int64
+	// Overdue counts those whose next retry is more than a minute past.
+	Overdue int64
+}
+
+// PartialStats summarises stored partial reports by the data they wait for
+// ("" for none named), for metrics.
+func (s *Store) PartialStats(ctx context.Context) ([]PartialStat, error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT coalesce(w.data, ''), count(*), coalesce(max(r.attempt), 0),
+       count(*) FILTER (WHERE r.next_retry < now() - interval '1 minute')
+  FROM index_report r
+  LEFT JOIN LATERAL unnest(r.waiting_for) AS w(data) ON true
+ WHERE r.state = 'IndexPartial'
+ GROUP BY 1 ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("summarise partial reports: %w", err)
+	}
+	defer rows.Close()
+	var out []PartialStat
+	for rows.Next() {
+		var p PartialStat
+		if err := rows.Scan(&p.WaitingFor, &p.Count, &p.MaxAttempt, &p.Overdue); err != nil {
+			return nil, fmt.Errorf("summarise partial reports: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

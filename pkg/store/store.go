@@ -129,8 +129,20 @@ WHERE r.fence <= excluded.fence`,
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("write %s report for %s with fence %d: a newer fence wrote it: %w", r.State, r.Hash, f.Token, leases.ErrLost)
 	}
+	if r.State.Terminal() {
+		// In the same transaction: listeners hear of the report only once
+		// it is committed, and always when it is (pkg/reportwait).
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ReportChannel, string(r.Hash)); err != nil {
+			return fmt.Errorf("notify %s report for %s: %w", r.State, r.Hash, err)
+		}
+	}
 	return nil
 }
+
+// ReportChannel is the Postgres notification channel on which the digest of
+// every manifest whose report became terminal (IndexFinished, IndexPartial,
+// IndexError) is sent, in the transaction that writes the report.
+const ReportChannel = "stevedore_report_terminal"
 
 // DeleteManifest removes a manifest's report and the rows only it referenced
 // (its layer list and the layers no other manifest uses, with their scan
