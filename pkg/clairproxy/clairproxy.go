@@ -85,7 +85,7 @@ type Options struct {
 	Transport http.RoundTripper
 	// MatcherSetting and NotifierSetting name the settings in errors,
 	// e.g. "--clair-matcher-url (env STEVEDORE_CLAIR_MATCHER_URL)"
-	// (default: the flags).
+	// (default: the flags and variables of pkg/config).
 	MatcherSetting, NotifierSetting string
 }
 
@@ -99,10 +99,10 @@ func Mount(cfg Config, next http.Handler, opts Options) (http.Handler, error) {
 		opts.TracerProvider = otel.GetTracerProvider()
 	}
 	if opts.MatcherSetting == "" {
-		opts.MatcherSetting = "--clair-matcher-url"
+		opts.MatcherSetting = "--clair-matcher-url (env STEVEDORE_CLAIR_MATCHER_URL)"
 	}
 	if opts.NotifierSetting == "" {
-		opts.NotifierSetting = "--clair-notifier-url"
+		opts.NotifierSetting = "--clair-notifier-url (env STEVEDORE_CLAIR_NOTIFIER_URL)"
 	}
 	if opts.Transport == nil {
 		opts.Transport = otelhttp.NewTransport(&http.Transport{
@@ -162,7 +162,7 @@ func service(name, raw, setting string, opts Options) (http.Handler, error) {
 				return
 			}
 			log.WarnContext(r.Context(), "Clair service did not answer", "method", r.Method, "path", r.URL.Path, "error", err)
-			writeError(w, http.StatusBadGateway, "bad-gateway", fmt.Sprintf("the Clair %s (%s) did not answer: %v", name, setting, err))
+			writeError(w, http.StatusBadGateway, "bad-gateway", fmt.Sprintf("the Clair %s did not answer: %v (its address is set by %s)", name, err, setting))
 		},
 	}, nil
 }

@@ -184,7 +184,7 @@ func TestProxyErrors(t *testing.T) {
 		code, want   string
 	}{
 		{"notifier not configured", "/notifier/api/v1/notification/x", 503, "not-configured", "set --clair-notifier-url"},
-		{"matcher down", "/matcher/api/v1/vulnerability_report/sha256:00", 502, "bad-gateway", "the Clair matcher (--clair-matcher-url) did not answer"},
+		{"matcher down", "/matcher/api/v1/vulnerability_report/sha256:00", 502, "bad-gateway", "the Clair matcher did not answer: dial tcp"}, {"matcher down names its flag", "/matcher/x", 502, "bad-gateway", "set by --clair-matcher-url (env STEVEDORE_CLAIR_MATCHER_URL)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, body := send(t, srv, http.MethodGet, tc.target, "", "Bearer x")
