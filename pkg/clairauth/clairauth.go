@@ -292,7 +292,9 @@ func (a *authenticator) reject(w http.ResponseWriter, r *http.Request, code, rea
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusUnauthorized)
-	json.NewEncoder(w).Encode(Error{Code: "unauthorized", Message: reason})
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // the reason reads "<JWT ...>", not "\u003cJWT ...\u003e"
+	enc.Encode(Error{Code: "unauthorized", Message: reason})
 }
 
 // headerSafe keeps the characters RFC 6750 allows in error_description.
