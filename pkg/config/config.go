@@ -29,6 +29,8 @@ type Options struct {
 	sources []string
 	// reg holds the raw registry and blob-cache settings (registries.go).
 	reg registryFlags
+	// clair holds the raw authentication settings (clair.go).
+	clair clairFlags
 
 	envErrs []error
 	// natsStoreErr says why DefaultNATSStoreDir has no answer.
@@ -84,6 +86,7 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 		o.Dispatcher = true
 		fs.StringVar(&o.Addr, "addr", envString("STEVEDORE_ADDR", "127.0.0.1:8080"), "HTTP API listen address (env STEVEDORE_ADDR)")
 		o.registerWebhooks(fs)
+		o.registerClair(fs)
 		if v := os.Getenv("STEVEDORE_ENRICHMENT_SOURCES"); v != "" {
 			o.sources = strings.Split(v, ",")
 		}
@@ -115,6 +118,7 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 func (o *Options) Validate(roles Roles) error {
 	errs := append([]error(nil), o.envErrs...)
 	errs = append(errs, o.validateWebhooks()...)
+	errs = append(errs, o.validateClair()...)
 	errs = append(errs, o.validateRegistries(roles)...)
 	if o.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url: required (or set DATABASE_URL), e.g. postgres://user@127.0.0.1:5432/stevedore"))

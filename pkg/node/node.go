@@ -23,6 +23,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stevedore-dev/stevedore/pkg/blobcache"
+	"github.com/stevedore-dev/stevedore/pkg/clairauth"
+	"github.com/stevedore-dev/stevedore/pkg/clairproxy"
 	"github.com/stevedore-dev/stevedore/pkg/dispatcher"
 	"github.com/stevedore-dev/stevedore/pkg/enrichment"
 	"github.com/stevedore-dev/stevedore/pkg/fetch"
@@ -113,6 +115,16 @@ type Config struct {
 	// Webhooks configures the registry webhook endpoints of the dispatcher
 	// role (pkg/webhooks); without secrets every endpoint is disabled.
 	Webhooks webhooks.Config
+
+	// Auth authenticates the HTTP API's requests with Clair's pre-shared-key
+	// JWTs (pkg/clairauth); without a key the API is open. Exempt defaults
+	// to /healthz, /metrics and /webhooks/ (webhooks have secrets of their
+	// own).
+	Auth clairauth.Config
+	// Clair names the Clair matcher and notifier that /matcher/ and
+	// /notifier/ are passed to (pkg/clairproxy), so that Quay has one
+	// endpoint.
+	Clair clairproxy.Config
 
 	// Registries configures the registry client (pkg/regclient):
 	// credentials per registry, mirrors, plain HTTP, request limits,
@@ -278,6 +290,15 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 		n.Webhooks = webhooks.New(cfg.Webhooks, n.Dispatcher, pool, cfg.Logger, cfg.TracerProvider)
 		n.Handler = n.Webhooks.Mount(n.Handler)
+		if n.Handler, err = clairproxy.Mount(cfg.Clair, n.Handler, clairproxy.Options{Logger: cfg.Logger, TracerProvider: cfg.TracerProvider}); err != nil {
+			return nil, err
+		}
+		if cfg.Auth.Exempt == nil {
+			cfg.Auth.Exempt = []string{"/healthz", "/metrics", "/webhooks/"}
+		}
+		if n.Handler, err = clairauth.New(cfg.Auth, n.Handler, cfg.Logger); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Workers > 0 {
 		if cfg.Fetcher == nil {
