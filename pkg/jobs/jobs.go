@@ -5,9 +5,11 @@
 // digest (index.jobs.<hex>) and are published with an expected last sequence
 // of 0 for that subject, so a second publish while one is pending fails with
 // JetStream error 10071, which Publish reports as AlreadyQueued. A Nats-Msg-Id
-// of digest and scanner-set state also drops repeats inside the stream's
-// duplicate window (the ID also names the stored report's generation, so a
-// request after a failure is not taken for a repeat). Final idempotency lives in Postgres (the lease and the
+// of digest, scanner-set state and the job's generation (one per decision to
+// queue) drops a publish repeated after a lost answer. The decision itself is
+// made in Postgres under the report row's lock (store.Enqueue), serialised
+// with the worker's final write, so a request racing the end of a job queues
+// no second one. Final idempotency lives in Postgres (the lease and the
 // stored report).
 package jobs
 
@@ -58,10 +60,10 @@ type Job struct {
 	ScannerState string `json:"scanner_state"`
 	// RequestedAt is when the dispatcher queued the job.
 	RequestedAt time.Time `json:"requested_at"`
-	// Generation names the stored report the job was queued against (its
-	// last write time): it goes into the Nats-Msg-Id, so that repeats of
-	// one request are dropped but a request made after the report changed
-	// (for example after an IndexError) is not.
+	// Generation names the decision that queued the job (the dispatcher's
+	// is random, a re-index sweep's is its time): it goes into the
+	// Nats-Msg-Id, so that a publish repeated after a lost answer is
+	// dropped but a new decision is not.
 	Generation string `json:"generation,omitempty"`
 	// Force runs the job even when the stored report is current (a
 	// re-index an operator asked for): stored layer results are still
