@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/pkg/enrichment"
+	"github.com/stevedore-dev/stevedore/pkg/jobs"
+	"github.com/stevedore-dev/stevedore/pkg/leases"
 
 	"github.com/stevedore-dev/stevedore/pkg/node"
 )
@@ -73,8 +75,8 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 	}
 	if roles.Worker {
 		fs.IntVar(&o.Workers, "workers", o.envInt("STEVEDORE_WORKERS", 2), "jobs run at once (env STEVEDORE_WORKERS)")
-		fs.DurationVar(&o.LeaseTTL, "lease-ttl", o.envDuration("STEVEDORE_LEASE_TTL", 30*time.Second), "manifest lease duration, renewed every third of it (env STEVEDORE_LEASE_TTL)")
-		fs.DurationVar(&o.AckWait, "ack-wait", o.envDuration("STEVEDORE_ACK_WAIT", time.Minute), "JetStream ack wait; in-progress is signalled every third of it (env STEVEDORE_ACK_WAIT)")
+		fs.DurationVar(&o.LeaseTTL, "lease-ttl", o.envDuration("STEVEDORE_LEASE_TTL", leases.DefaultTTL), "manifest lease duration, renewed every third of it; a dead worker's job is taken over once it runs out (env STEVEDORE_LEASE_TTL)")
+		fs.DurationVar(&o.AckWait, "ack-wait", o.envDuration("STEVEDORE_ACK_WAIT", jobs.DefaultAckWait), "JetStream ack wait; in-progress is signalled every third of it; keep it no longer than --lease-ttl, or a dead worker's job waits for it (env STEVEDORE_ACK_WAIT)")
 		fs.IntVar(&o.MaxDeliver, "max-deliver", o.envInt("STEVEDORE_MAX_DELIVER", 5), "deliveries of one job before it is recorded as IndexError (env STEVEDORE_MAX_DELIVER)")
 		fs.DurationVar(&o.Retry.Base, "partial-retry-base", o.envDuration("STEVEDORE_PARTIAL_RETRY_BASE", 5*time.Minute), "first delay before a partial report is retried, doubled per attempt (env STEVEDORE_PARTIAL_RETRY_BASE)")
 		fs.DurationVar(&o.Retry.Max, "partial-retry-max", o.envDuration("STEVEDORE_PARTIAL_RETRY_MAX", 24*time.Hour), "longest delay between retries of a partial report (env STEVEDORE_PARTIAL_RETRY_MAX)")

@@ -127,12 +127,21 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	return s, nil
 }
 
+// DefaultAckWait is the workers' consumer's ack wait unless configured: how
+// long a delivered job may go without an ack or an in-progress signal (sent
+// every third of it) before it is redelivered. It is no longer than the
+// default lease TTL (30 s), so the job of a worker that died is redelivered
+// by the time its lease expires; a delivery that finds the lease still held
+// waits only for what is left of it. A longer ack wait delays that takeover.
+const DefaultAckWait = 30 * time.Second
+
 // ConsumerConfig configures the workers' durable consumer.
 type ConsumerConfig struct {
 	Stream string
 	Name   string
 	// AckWait is how long a delivered job may go without an ack or an
-	// in-progress signal before it is redelivered (default 60s).
+	// in-progress signal before it is redelivered (default
+	// DefaultAckWait).
 	AckWait time.Duration
 	// MaxDeliver bounds deliveries of one job (default 5).
 	MaxDeliver int
@@ -149,7 +158,7 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, cfg ConsumerCon
 		cfg.Name = DefaultConsumer
 	}
 	if cfg.AckWait == 0 {
-		cfg.AckWait = time.Minute
+		cfg.AckWait = DefaultAckWait
 	}
 	if cfg.MaxDeliver == 0 {
 		cfg.MaxDeliver = 5

@@ -67,8 +67,12 @@ type Manager struct {
 // Option configures a Manager.
 type Option func(*Manager)
 
-// WithTTL sets how long a lease lasts without renewal (default 30 s). Leases
-// are renewed every TTL/3.
+// DefaultTTL is how long a lease lasts without renewal unless WithTTL says
+// otherwise.
+const DefaultTTL = 30 * time.Second
+
+// WithTTL sets how long a lease lasts without renewal (default DefaultTTL).
+// Leases are renewed every TTL/3.
 func WithTTL(d time.Duration) Option { return func(m *Manager) { m.ttl = d } }
 
 // WithTracerProvider sets the tracer provider (default: the global one).
@@ -78,7 +82,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 
 // New returns a Manager that takes leases in the name of holder.
 func New(pool *pgxpool.Pool, holder string, opts ...Option) *Manager {
-	m := &Manager{pool: pool, holder: holder, ttl: 30 * time.Second, instance: newInstance(), live: map[string]int64{}}
+	m := &Manager{pool: pool, holder: holder, ttl: DefaultTTL, instance: newInstance(), live: map[string]int64{}}
 	for _, o := range opts {
 		o(m)
 	}

@@ -64,7 +64,9 @@ type Config struct {
 	// worker role.
 	Workers int
 
-	// LeaseTTL (default 30s), AckWait (default 60s), MaxDeliver (default 5).
+	// LeaseTTL (default leases.DefaultTTL, 30s), AckWait (default
+	// jobs.DefaultAckWait, 30s: a dead worker's job is taken over when its
+	// lease expires), MaxDeliver (default 5).
 	LeaseTTL   time.Duration
 	AckWait    time.Duration
 	MaxDeliver int
@@ -171,7 +173,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		cfg.Holder = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if cfg.AckWait == 0 {
-		cfg.AckWait = time.Minute
+		cfg.AckWait = jobs.DefaultAckWait
 	}
 	if cfg.MaxDeliver == 0 {
 		cfg.MaxDeliver = 5
@@ -233,7 +235,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.Enrichment = enrichment.NewStore(pool)
 	es := enrichers(n.Enrichment, cfg.EnrichmentMaxAge)
 	state := indexer.State(cfg.Scanners, es)
-	n.leases = leases.New(pool, cfg.Holder, leases.WithTTL(orDefault(cfg.LeaseTTL, 30*time.Second)), leases.WithTracerProvider(cfg.TracerProvider))
+	n.leases = leases.New(pool, cfg.Holder, leases.WithTTL(orDefault(cfg.LeaseTTL, leases.DefaultTTL)), leases.WithTracerProvider(cfg.TracerProvider))
 	pub := jobs.NewPublisher(n.JS, cfg.TracerProvider)
 	if cfg.MeterProvider == nil {
 		cfg.MeterProvider = otel.GetMeterProvider()

@@ -48,7 +48,7 @@ type Config struct {
 	// many messages are pulled ahead.
 	Concurrency int
 	// AckWait and MaxDeliver must match the consumer's (see
-	// jobs.ConsumerConfig); defaults 60s and 5.
+	// jobs.ConsumerConfig); defaults jobs.DefaultAckWait and 5.
 	AckWait    time.Duration
 	MaxDeliver int
 	// RetryBase is the first nak delay after a transient failure, doubled
@@ -79,7 +79,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Concurrency = 2
 	}
 	if cfg.AckWait <= 0 {
-		cfg.AckWait = time.Minute
+		cfg.AckWait = jobs.DefaultAckWait
 	}
 	if cfg.MaxDeliver <= 0 {
 		cfg.MaxDeliver = 5
