@@ -54,6 +54,7 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 		fs.IntVar(&o.NATSPort, "nats-port", o.envInt("STEVEDORE_NATS_PORT", 0), "embedded NATS port on 127.0.0.1 (env STEVEDORE_NATS_PORT; 0: any free port)")
 	}
 	fs.StringVar(&o.NATSURL, "nats-url", os.Getenv("NATS_URL"), natsHelp)
+	fs.IntVar(&o.NATSReplicas, "nats-replicas", o.envInt("STEVEDORE_NATS_REPLICAS", 0), "replicas of the job stream, 1 to 5 (env STEVEDORE_NATS_REPLICAS; 0: 3 when the NATS server is clustered, 1 when embedded or single)")
 	o.registerRegistries(fs, roles)
 	if roles.Dispatcher {
 		o.Dispatcher = true
@@ -94,6 +95,9 @@ func (o *Options) Validate(roles Roles) error {
 	}
 	if !roles.EmbeddedNATS && o.NATSURL == "" {
 		errs = append(errs, errors.New("--nats-url: required (or set NATS_URL), e.g. nats://127.0.0.1:4222"))
+	}
+	if o.NATSReplicas < 0 || o.NATSReplicas > 5 {
+		errs = append(errs, fmt.Errorf("--nats-replicas: %d: want 0 (automatic) or 1 to 5", o.NATSReplicas))
 	}
 	if o.NATSPort < 0 || o.NATSPort > 65535 {
 		errs = append(errs, fmt.Errorf("--nats-port: %d is not a port", o.NATSPort))

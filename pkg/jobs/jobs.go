@@ -92,7 +92,9 @@ func Decode(data []byte) (*Job, error) {
 // StreamConfig configures the job stream.
 type StreamConfig struct {
 	Name string
-	// Replicas for a clustered server (default 1).
+	// Replicas of the stream (and of the workers' consumer, which follows
+	// it). 0: DefaultReplicas for the connected server, 3 when it is part
+	// of a cluster, 1 otherwise (an embedded or single server).
 	Replicas int
 	// DuplicateWindow is how long a Nats-Msg-Id is remembered (default 2m).
 	DuplicateWindow time.Duration
@@ -106,7 +108,10 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 		cfg.Name = DefaultStream
 	}
 	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
+		cfg.Replicas = DefaultReplicas(js.Conn())
+	}
+	if cfg.Replicas < 1 || cfg.Replicas > 5 {
+		return nil, fmt.Errorf("create stream %s: %d replicas: want 1 to 5", cfg.Name, cfg.Replicas)
 	}
 	if cfg.DuplicateWindow == 0 {
 		cfg.DuplicateWindow = 2 * time.Minute
@@ -122,9 +127,20 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 		AllowMsgSchedules: true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create stream %s (needs nats-server >= 2.12 with JetStream): %w", cfg.Name, err)
+		return nil, fmt.Errorf("create stream %s with %d replicas (needs nats-server >= 2.12 with JetStream, and as many servers as replicas): %w", cfg.Name, cfg.Replicas, err)
 	}
 	return s, nil
+}
+
+// DefaultReplicas is the job stream's replica count for the server nc is
+// connected to: 3 when it is part of a cluster (so that losing one node
+// loses no job and stops no publish for longer than a leader election), 1
+// for a single or embedded server.
+func DefaultReplicas(nc *nats.Conn) int {
+	if nc != nil && nc.ConnectedClusterName() != "" {
+		return 3
+	}
+	return 1
 }
 
 // DefaultAckWait is the workers' consumer's ack wait unless configured: how
@@ -237,7 +253,7 @@ func (p *Publisher) Publish(ctx context.Context, j *Job) (Outcome, error) {
 	msg.Data = body
 	msg.Header.Set(HeaderAttempt, "1")
 	p.prop.Inject(ctx, HeaderCarrier(msg.Header))
-	ack, err := p.js.PublishMsg(ctx, msg,
+	ack, err := p.publish(ctx, msg,
 		jetstream.WithMsgID(string(d)+"/"+j.ScannerState+"/"+j.Generation),
 		jetstream.WithExpectLastSequencePerSubject(0))
 	if err != nil {
@@ -257,6 +273,56 @@ func (p *Publisher) Publish(ctx context.Context, j *Job) (Outcome, error) {
 	}
 	span.SetAttributes(attribute.String("stevedore.publish.outcome", out.String()))
 	return out, nil
+}
+
+// Publish retries: while a stream's leader is being elected (its node died)
+// nothing answers on the stream's subjects, or the answer times out. A
+// publish is tried again, each attempt bounded, until it is answered or
+// publishRetryFor (or the caller's deadline) has passed. Every attempt has
+// the same Nats-Msg-Id, so an attempt whose answer was lost but that was
+// stored makes the next one a duplicate, not a second message.
+const (
+	publishAttemptTimeout = 2 * time.Second
+	publishRetryFor       = 8 * time.Second
+	publishRetryWait      = 100 * time.Millisecond
+)
+
+// publish publishes msg, retrying while the stream does not answer.
+func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(ctx, publishRetryFor)
+	defer cancel()
+	wait := publishRetryWait
+	for attempt := 1; ; attempt++ {
+		actx, acancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		ack, err := p.js.PublishMsg(actx, msg, opts...)
+		acancel()
+		if err == nil || !unanswered(err) || ctx.Err() != nil {
+			if err != nil && attempt > 1 {
+				err = fmt.Errorf("%d attempts: %w", attempt, err)
+			}
+			return ack, err
+		}
+		trace.SpanFromContext(ctx).AddEvent("publish not answered; retrying", trace.WithAttributes(
+			attribute.Int("attempt", attempt), attribute.String("error", err.Error())))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%d attempts: %w", attempt, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// unanswered reports whether a publish failed for want of an answer from the
+// stream (no leader, a node down, a timeout), as opposed to an answer that
+// refused it.
+func unanswered(err error) bool {
+	var jsErr jetstream.JetStreamError
+	if errors.As(err, &jsErr) && jsErr.APIError() != nil && jsErr.APIError().Code == 503 {
+		return true // e.g. JetStream cluster not available, no leader
+	}
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // Propagator is the W3C trace-context and baggage propagator used across the

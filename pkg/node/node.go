@@ -57,6 +57,9 @@ type Config struct {
 	// NATSPort is the embedded server's port on 127.0.0.1 (default: any
 	// free port).
 	NATSPort int
+	// NATSReplicas is the job stream's replica count (0: 3 when the NATS
+	// server is part of a cluster, 1 for a single or embedded server).
+	NATSReplicas int
 
 	// Dispatcher enables the dispatcher role and its HTTP API.
 	Dispatcher bool
@@ -216,7 +219,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if _, err := jobs.EnsureStream(ctx, n.JS, jobs.StreamConfig{}); err != nil {
+	if _, err := jobs.EnsureStream(ctx, n.JS, jobs.StreamConfig{Replicas: cfg.NATSReplicas}); err != nil {
 		return nil, err
 	}
 
