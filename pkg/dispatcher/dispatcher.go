@@ -110,7 +110,10 @@ func (d *Dispatcher) Index(ctx context.Context, m *index.Manifest) (r *index.Rep
 	}
 	// Not current: decide again and publish under the report row's lock,
 	// serialised with the worker's final write (see store.Enqueue).
-	var out jobs.Outcome
+	var (
+		out       jobs.Outcome
+		published bool
+	)
 	r, queued, err = d.store.Enqueue(ctx, m.Hash, d.state, d.Current, func(ctx context.Context, stored *index.Report, fresh bool) (bool, error) {
 		gen, err := generation()
 		if err != nil {
@@ -122,14 +125,20 @@ func (d *Dispatcher) Index(ctx context.Context, m *index.Manifest) (r *index.Rep
 		if err != nil {
 			return false, fmt.Errorf("%w: %w", ErrQueueUnavailable, err)
 		}
-		// A job pending while the stored report is terminal is the one
-		// that wrote it, about to be acked: nothing new was queued.
-		return out != jobs.AlreadyQueued || fresh || !stored.State.Terminal(), nil
+		published = true
+		// A job pending while the stored report is IndexError is the
+		// one that wrote it, about to be terminated: nothing new was
+		// queued, and the report stays as it is (asking again later
+		// queues one). Otherwise a pending job will bring the report up
+		// to date.
+		return out != jobs.AlreadyQueued || fresh || stored.State != index.StateIndexError, nil
 	})
 	if err != nil {
 		return nil, false, err
 	}
-	d.log.InfoContext(ctx, "index job", "digest", m.Hash, "outcome", out.String(), "queued", queued)
+	if published {
+		d.log.InfoContext(ctx, "index job", "digest", m.Hash, "outcome", out.String(), "queued", queued)
+	}
 	return r, queued, nil
 }
 
