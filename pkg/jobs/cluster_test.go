@@ -8,24 +8,34 @@ import (
 	"github.com/stevedore-dev/stevedore/pkg/jobs"
 )
 
-// The stream's replicas default to 3 on a cluster and 1 on a single server.
+// The stream's replicas default to 3 on a cluster (an R1 stream made before
+// is scaled up) and 1 on a single server or a cluster too small for 3.
 func TestDefaultReplicas(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name    string
-		connect func(t *testing.T) *natstest.Cluster
-		want    int
+		name      string
+		connect   func(t *testing.T) *natstest.Cluster
+		existing  int // replicas of a stream made before; 0: none
+		want      int
+		clustered bool
 	}{
 		{"single", func(t *testing.T) *natstest.Cluster {
 			s := natstest.Start(t)
 			return &natstest.Cluster{NC: s.NC, JS: s.JS}
-		}, 1},
-		{"cluster of 3", func(t *testing.T) *natstest.Cluster { return natstest.StartCluster(t, 3) }, 3},
+		}, 0, 1, false},
+		{"cluster of 3", func(t *testing.T) *natstest.Cluster { return natstest.StartCluster(t, 3) }, 0, 3, true},
+		{"cluster of 3, R1 stream before", func(t *testing.T) *natstest.Cluster { return natstest.StartCluster(t, 3) }, 1, 3, true},
+		{"cluster of 2", func(t *testing.T) *natstest.Cluster { return natstest.StartCluster(t, 2) }, 0, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.connect(t)
-			if got := jobs.DefaultReplicas(c.NC); got != tc.want {
-				t.Fatalf("DefaultReplicas = %d, want %d", got, tc.want)
+			if got := jobs.DefaultReplicas(c.NC) == 3; got != tc.clustered {
+				t.Fatalf("DefaultReplicas = %d on a clustered=%v server", jobs.DefaultReplicas(c.NC), tc.clustered)
+			}
+			if tc.existing > 0 {
+				if _, err := jobs.EnsureStream(ctx, c.JS, jobs.StreamConfig{Replicas: tc.existing}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			s, err := jobs.EnsureStream(ctx, c.JS, jobs.StreamConfig{})
 			if err != nil {

@@ -107,7 +107,8 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	if cfg.Name == "" {
 		cfg.Name = DefaultStream
 	}
-	if cfg.Replicas == 0 {
+	auto := cfg.Replicas == 0
+	if auto {
 		cfg.Replicas = DefaultReplicas(js.Conn())
 	}
 	if cfg.Replicas < 1 || cfg.Replicas > 5 {
@@ -116,7 +117,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	if cfg.DuplicateWindow == 0 {
 		cfg.DuplicateWindow = 2 * time.Minute
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	sc := jetstream.StreamConfig{
 		Name:              cfg.Name,
 		Description:       "Stevedore index jobs",
 		Subjects:          []string{JobSubjects, RetrySubjects},
@@ -125,11 +126,34 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 		Replicas:          cfg.Replicas,
 		Duplicates:        cfg.DuplicateWindow,
 		AllowMsgSchedules: true,
-	})
+	}
+	s, err := js.CreateOrUpdateStream(ctx, sc)
+	if err != nil && auto && sc.Replicas > 1 && tooFewPeers(err) {
+		// A cluster of fewer JetStream servers than the default asks
+		// for: as many as it has would not survive losing one either,
+		// so take one (the caller logs the count it got).
+		sc.Replicas = 1
+		s, err = js.CreateOrUpdateStream(ctx, sc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s with %d replicas (needs nats-server >= 2.12 with JetStream, and as many servers as replicas): %w", cfg.Name, cfg.Replicas, err)
 	}
 	return s, nil
+}
+
+// tooFewPeers reports whether a stream could not be placed for want of
+// servers: no suitable peers (10005), insufficient resources (10023),
+// replicas not supported without a cluster (10074).
+func tooFewPeers(err error) bool {
+	var jsErr jetstream.JetStreamError
+	if !errors.As(err, &jsErr) || jsErr.APIError() == nil {
+		return false
+	}
+	switch jsErr.APIError().ErrorCode {
+	case 10005, 10023, 10074:
+		return true
+	}
+	return false
 }
 
 // DefaultReplicas is the job stream's replica count for the server nc is

@@ -219,9 +219,12 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if _, err := jobs.EnsureStream(ctx, n.JS, jobs.StreamConfig{Replicas: cfg.NATSReplicas}); err != nil {
+	stream, err := jobs.EnsureStream(ctx, n.JS, jobs.StreamConfig{Replicas: cfg.NATSReplicas})
+	if err != nil {
 		return nil, err
 	}
+	cfg.Logger.Info("job stream", "name", stream.CachedInfo().Config.Name, "replicas", stream.CachedInfo().Config.Replicas,
+		"cluster", n.nc.ConnectedClusterName())
 
 	if cfg.EnrichmentMaxAge == 0 {
 		cfg.EnrichmentMaxAge = 7 * 24 * time.Hour
