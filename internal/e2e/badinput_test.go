@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,5 +164,65 @@ func TestBadLayersFailTheirReportAndTheWorkerGoesOn(t *testing.T) {
 	}
 	if r := h.wait(m.Hash); r.State != index.StateIndexFinished || len(r.Packages) != 1 {
 		t.Fatalf("good manifest after bad ones: %s %q", r.State, r.Err)
+	}
+}
+
+// logBuffer collects a node's log lines, for tests that look for a warning.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Files whose names are not UTF-8 (Postgres refuses them in text columns,
+// SQLSTATE 22021) are skipped with a warning; the image indexes with the
+// rest, on the first run.
+func TestNonUTF8FileNamesAreSkippedWithAWarning(t *testing.T) {
+	h := newHarness(t)
+	logs := &logBuffer{}
+	cfg := h.config(1, true)
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	h.start(cfg)
+	m := h.push("utf8:1", map[string][]byte{
+		"etc/os-release":                                              osRelease("debian", "12"),
+		"var/lib/dpkg/status":                                         dpkgStatus("kept"),
+		"usr/lib/node_modules/\xc3\x28/package.json":                  []byte(`{"name":"bad","version":"1.0.0"}`),
+		"usr/lib/node_modules/good/package.json":                      []byte(`{"name":"good","version":"2.0.0"}`),
+		"usr/lib/python3/site-packages/b\xffd-1.0.dist-info/METADATA": []byte("Metadata-Version: 2.1\nName: bad\nVersion: 1.0\n\n"),
+		"app/\xff.jar":                                                []byte("not a jar"),
+	})
+	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	r := h.wait(m.Hash)
+	if r.State != index.StateIndexFinished {
+		t.Fatalf("state %s, err %q; want IndexFinished", r.State, r.Err)
+	}
+	var names []string
+	for _, p := range r.Packages {
+		names = append(names, p.Name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"good", "kept"}) {
+		t.Fatalf("packages %q, want good and kept", names)
+	}
+	if runs, _ := h.runs(m.Hash); runs != 1 {
+		t.Fatalf("%d runs, want 1 (no retry)", runs)
+	}
+	for _, name := range []string{`\\xc3(`, `b\\xffd-1.0.dist-info`, `app/\\xff.jar`} {
+		if !strings.Contains(logs.String(), name) || !strings.Contains(logs.String(), "not valid UTF-8") {
+			t.Errorf("no warning naming %s in the log:\n%s", name, logs.String())
+		}
 	}
 }

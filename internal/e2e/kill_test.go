@@ -14,6 +14,8 @@ import (
 
 	"github.com/stevedore-dev/stevedore/pkg/devregistry"
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/jobs"
+	"github.com/stevedore-dev/stevedore/pkg/leases"
 	"github.com/stevedore-dev/stevedore/pkg/node"
 )
 
@@ -31,11 +33,12 @@ func TestMain(m *testing.M) {
 func childWorker() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	// Unset: the defaults.
 	ttl, _ := time.ParseDuration(os.Getenv("CHILD_LEASE_TTL"))
 	ack, _ := time.ParseDuration(os.Getenv("CHILD_ACK_WAIT"))
 	n, err := node.Start(ctx, node.Config{
 		DatabaseURL: os.Getenv("DATABASE_URL"), NATSURL: os.Getenv("NATS_URL"),
-		Workers: 1, LeaseTTL: ttl, AckWait: ack, MaxDeliver: 4, Holder: "child",
+		Workers: 1, LeaseTTL: ttl, AckWait: ack, Holder: "child",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
@@ -67,6 +70,10 @@ func (g *gate) middleware(next http.Handler) http.Handler {
 	})
 }
 
+// A SIGKILLed worker's job is finished by another within the lease TTL plus
+// a few seconds, at the default settings (lease TTL, ack wait, max deliver):
+// the job is redelivered no later than the lease expires, and a delivery that
+// finds the lease still held waits for just what is left of it.
 func TestKilledWorkerIsReplacedAfterLeaseExpiry(t *testing.T) {
 	files := map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus("survivor")}
 	layer, err := devregistry.LayerFromFiles(files)
@@ -82,8 +89,7 @@ func TestKilledWorkerIsReplacedAfterLeaseExpiry(t *testing.T) {
 
 	// A worker in another process takes the job and hangs on the layer.
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "STEVEDORE_E2E_CHILD=worker", "DATABASE_URL="+h.dbURL, "NATS_URL="+h.nats.ClientURL(),
-		"CHILD_LEASE_TTL="+cfg.LeaseTTL.String(), "CHILD_ACK_WAIT="+cfg.AckWait.String())
+	cmd.Env = append(os.Environ(), "STEVEDORE_E2E_CHILD=worker", "DATABASE_URL="+h.dbURL, "NATS_URL="+h.nats.ClientURL())
 	cmd.Stderr = testWriter{t}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -105,9 +111,11 @@ func TestKilledWorkerIsReplacedAfterLeaseExpiry(t *testing.T) {
 	killedAt := time.Now()
 	close(g.open)
 
-	// A worker here finishes it, once the lease and the ack wait ran out.
-	h.start(h.config(1, false))
+	// A worker here, at the default settings, finishes it once the lease
+	// ran out.
+	h.start(node.Config{DatabaseURL: h.dbURL, NATSURL: h.nats.ClientURL(), Workers: 1, Logger: testLogger(t)})
 	r := h.wait(m.Hash)
+	took := time.Since(killedAt)
 	if r.State != index.StateIndexFinished || len(r.Packages) != 1 {
 		t.Fatalf("after the kill: state %s, %d packages, err %q", r.State, len(r.Packages), r.Err)
 	}
@@ -119,6 +127,11 @@ func TestKilledWorkerIsReplacedAfterLeaseExpiry(t *testing.T) {
 	if _, finished := h.runs(m.Hash); finished != 1 {
 		t.Fatalf("%d final writes, want 1", finished)
 	}
-	t.Logf("finished %s after the kill (lease ttl %s, ack wait %s, child fence %d, new fence %d)",
-		time.Since(killedAt).Round(time.Millisecond), cfg.LeaseTTL, cfg.AckWait, childFence, fence)
+	t.Logf("finished %s after the kill (default lease ttl %s, ack wait %s; child fence %d, new fence %d)",
+		took.Round(time.Millisecond), leases.DefaultTTL, jobs.DefaultAckWait, childFence, fence)
+	// A generous bound, not a speed measurement: the lease TTL plus a few
+	// seconds, far below the old 60 s ack wait.
+	if bound := leases.DefaultTTL + 10*time.Second; took > bound {
+		t.Fatalf("finished %s after the kill, want within the lease TTL plus a few seconds (%s)", took.Round(time.Millisecond), bound)
+	}
 }

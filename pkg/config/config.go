@@ -16,6 +16,8 @@ import (
 
 	"github.com/stevedore-dev/stevedore/pkg/enrichment"
 	"github.com/stevedore-dev/stevedore/pkg/httpapi"
+	"github.com/stevedore-dev/stevedore/pkg/jobs"
+	"github.com/stevedore-dev/stevedore/pkg/leases"
 
 	"github.com/stevedore-dev/stevedore/pkg/node"
 )
@@ -81,6 +83,7 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 		fs.IntVar(&o.NATSPort, "nats-port", o.envInt("STEVEDORE_NATS_PORT", 0), "embedded NATS port on 127.0.0.1 (env STEVEDORE_NATS_PORT; 0: any free port)")
 	}
 	fs.StringVar(&o.NATSURL, "nats-url", os.Getenv("NATS_URL"), natsHelp)
+	fs.IntVar(&o.NATSReplicas, "nats-replicas", o.envInt("STEVEDORE_NATS_REPLICAS", 0), "replicas of the job stream, 1 to 5 (env STEVEDORE_NATS_REPLICAS; 0: 3 when the NATS server is clustered, 1 when embedded or single)")
 	o.registerRegistries(fs, roles)
 	if roles.Dispatcher {
 		o.Dispatcher = true
@@ -105,8 +108,8 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 	}
 	if roles.Worker {
 		fs.IntVar(&o.Workers, "workers", o.envInt("STEVEDORE_WORKERS", 2), "jobs run at once (env STEVEDORE_WORKERS)")
-		fs.DurationVar(&o.LeaseTTL, "lease-ttl", o.envDuration("STEVEDORE_LEASE_TTL", 30*time.Second), "manifest lease duration, renewed every third of it (env STEVEDORE_LEASE_TTL)")
-		fs.DurationVar(&o.AckWait, "ack-wait", o.envDuration("STEVEDORE_ACK_WAIT", time.Minute), "JetStream ack wait; in-progress is signalled every third of it (env STEVEDORE_ACK_WAIT)")
+		fs.DurationVar(&o.LeaseTTL, "lease-ttl", o.envDuration("STEVEDORE_LEASE_TTL", leases.DefaultTTL), "manifest lease duration, renewed every third of it; a dead worker's job is taken over once it runs out (env STEVEDORE_LEASE_TTL)")
+		fs.DurationVar(&o.AckWait, "ack-wait", o.envDuration("STEVEDORE_ACK_WAIT", jobs.DefaultAckWait), "JetStream ack wait; in-progress is signalled every third of it; keep it no longer than --lease-ttl, or a dead worker's job waits for it (env STEVEDORE_ACK_WAIT)")
 		fs.IntVar(&o.MaxDeliver, "max-deliver", o.envInt("STEVEDORE_MAX_DELIVER", 5), "deliveries of one job before it is recorded as IndexError (env STEVEDORE_MAX_DELIVER)")
 		fs.DurationVar(&o.Retry.Base, "partial-retry-base", o.envDuration("STEVEDORE_PARTIAL_RETRY_BASE", 5*time.Minute), "first delay before a partial report is retried, doubled per attempt (env STEVEDORE_PARTIAL_RETRY_BASE)")
 		fs.DurationVar(&o.Retry.Max, "partial-retry-max", o.envDuration("STEVEDORE_PARTIAL_RETRY_MAX", 24*time.Hour), "longest delay between retries of a partial report (env STEVEDORE_PARTIAL_RETRY_MAX)")
@@ -128,6 +131,9 @@ func (o *Options) Validate(roles Roles) error {
 	}
 	if roles.KeepNATSStore && o.NATSURL == "" && o.NATSStoreDir == "" && o.natsStoreErr != nil {
 		errs = append(errs, fmt.Errorf("--nats-store-dir: required (or set STEVEDORE_NATS_STORE_DIR): %w", o.natsStoreErr))
+	}
+	if o.NATSReplicas < 0 || o.NATSReplicas > 5 {
+		errs = append(errs, fmt.Errorf("--nats-replicas: %d: want 0 (automatic) or 1 to 5", o.NATSReplicas))
 	}
 	if o.NATSPort < 0 || o.NATSPort > 65535 {
 		errs = append(errs, fmt.Errorf("--nats-port: %d is not a port", o.NATSPort))

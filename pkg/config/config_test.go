@@ -32,10 +32,12 @@ func TestValidate(t *testing.T) {
 			[]string{"--database-url=x", "--nats-url=y"}, []string{`STEVEDORE_INDEX_WAIT="soon"`, `STEVEDORE_CLAIR_SERVE_PARTIAL="maybe"`}},
 		{"index wait and partial switch valid", config.Roles{Dispatcher: true},
 			map[string]string{"STEVEDORE_INDEX_WAIT": "2m", "STEVEDORE_CLAIR_SERVE_PARTIAL": "true"}, []string{"--database-url=x", "--nats-url=y"}, nil},
+		{"bad replicas", worker, nil, []string{"--database-url=x", "--nats-url=y", "--nats-replicas=7"}, []string{"--nats-replicas: 7"}},
+		{"replicas from the environment", worker, map[string]string{"STEVEDORE_NATS_REPLICAS": "-1"}, []string{"--database-url=x", "--nats-url=y"}, []string{"--nats-replicas: -1"}},
 		{"environment defaults", worker, map[string]string{"DATABASE_URL": "postgres://x", "NATS_URL": "nats://y", "STEVEDORE_WORKERS": "4"}, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"DATABASE_URL", "NATS_URL", "STEVEDORE_WORKERS", "STEVEDORE_ACK_WAIT", "STEVEDORE_INDEX_WAIT", "STEVEDORE_CLAIR_SERVE_PARTIAL"} {
+			for _, k := range []string{"DATABASE_URL", "NATS_URL", "STEVEDORE_WORKERS", "STEVEDORE_ACK_WAIT", "STEVEDORE_INDEX_WAIT", "STEVEDORE_CLAIR_SERVE_PARTIAL", "STEVEDORE_NATS_REPLICAS"} {
 				t.Setenv(k, tc.env[k])
 			}
 			fs := flag.NewFlagSet("test", flag.ContinueOnError)

@@ -5,6 +5,8 @@ package dispatcher
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,20 +108,60 @@ func (d *Dispatcher) Index(ctx context.Context, m *index.Manifest) (r *index.Rep
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return nil, false, err
 	}
-	// Record the request first: if the publish fails the client is told,
-	// and the next request publishes again.
-	r, err = d.store.MarkQueued(ctx, m.Hash, d.state)
+	// Not current: decide again and publish under the report row's lock,
+	// serialised with the worker's final write (see store.Enqueue).
+	var (
+		out       jobs.Outcome
+		published bool
+	)
+	r, queued, err = d.store.Enqueue(ctx, m.Hash, d.state, d.Current, func(ctx context.Context, stored *index.Report, fresh bool) (bool, error) {
+		gen, err := generation()
+		if err != nil {
+			return false, err
+		}
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+		out, err = d.pub.Publish(pctx, &jobs.Job{Manifest: m, ScannerState: d.state, RequestedAt: time.Now().UTC(), Generation: gen})
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", ErrQueueUnavailable, err)
+		}
+		published = true
+		// A job pending while the stored report is IndexError is the
+		// one that wrote it, about to be terminated: nothing new was
+		// queued, and the report stays as it is (asking again later
+		// queues one). Otherwise a pending job will bring the report up
+		// to date.
+		return out != jobs.AlreadyQueued || fresh || stored.State != index.StateIndexError, nil
+	})
 	if err != nil {
 		return nil, false, err
 	}
-	out, err := d.pub.Publish(ctx, &jobs.Job{Manifest: m, ScannerState: d.state, RequestedAt: time.Now().UTC(),
-		Generation: r.UpdatedAt.UTC().Format(time.RFC3339Nano)})
-	if err != nil {
-		return nil, false, err
+	if published {
+		d.log.InfoContext(ctx, "index job", "digest", m.Hash, "outcome", out.String(), "queued", queued)
 	}
-	d.log.InfoContext(ctx, "index job", "digest", m.Hash, "outcome", out.String())
-	return r, true, nil
+	return r, queued, nil
 }
+
+// publishTimeout bounds a publish made under a report row's lock; it leaves
+// room for the publisher's retries through a NATS leader election.
+const publishTimeout = 15 * time.Second
+
+// generation names one decision to queue a job (it goes into the job's
+// Nats-Msg-Id): a publish retried after a lost answer is dropped as a
+// duplicate, while every new decision, made under the report row's lock, is
+// a new job unless one is pending.
+func generation() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("job generation: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// ErrQueueUnavailable is wrapped by the error of a request whose job could
+// not be published (NATS down, no stream leader): nothing was recorded, and
+// asking again later may work. The HTTP API answers it with 503.
+var ErrQueueUnavailable = errors.New("job queue unavailable")
 
 // Image is the outcome of indexing one platform of a reference.
 type Image struct {

@@ -343,6 +343,8 @@ func (s *Server) postIndex(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, dispatcher.ErrRegistryNotAllowed):
 			status, code = http.StatusForbidden, "registry-not-allowed"
+		case errors.Is(err, dispatcher.ErrQueueUnavailable):
+			status, code = http.StatusServiceUnavailable, "unavailable"
 		case errors.As(err, &te) && (te.StatusCode == http.StatusNotFound || te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden):
 			status, code = http.StatusNotFound, "not-found"
 		case errors.Is(err, resolve.ErrInvalid):

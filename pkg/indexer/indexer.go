@@ -48,10 +48,12 @@ var ErrScan = errors.New("scanner failed")
 
 // Permanent reports whether err will recur on retry with the same input: a
 // corrupt or mismatched layer, a blob that does not exist, a scanner that
-// cannot parse a file. Other errors (network, registry 5xx, database) are
-// worth retrying.
+// cannot parse a file, data that Postgres refuses (store.Permanent: an
+// SQLSTATE class such as 22, data exception). Other errors (network,
+// registry 5xx, a database that is down or restarting) are worth retrying.
 func Permanent(err error) bool {
-	return errors.Is(err, layers.ErrBadLayer) || errors.Is(err, fetch.ErrPermanent) || errors.Is(err, ErrScan)
+	return errors.Is(err, layers.ErrBadLayer) || errors.Is(err, fetch.ErrPermanent) || errors.Is(err, ErrScan) ||
+		store.Permanent(err)
 }
 
 // Fetcher opens layer blobs (pkg/fetch in production).

@@ -5,9 +5,11 @@
 // digest (index.jobs.<hex>) and are published with an expected last sequence
 // of 0 for that subject, so a second publish while one is pending fails with
 // JetStream error 10071, which Publish reports as AlreadyQueued. A Nats-Msg-Id
-// of digest and scanner-set state also drops repeats inside the stream's
-// duplicate window (the ID also names the stored report's generation, so a
-// request after a failure is not taken for a repeat). Final idempotency lives in Postgres (the lease and the
+// of digest, scanner-set state and the job's generation (one per decision to
+// queue) drops a publish repeated after a lost answer. The decision itself is
+// made in Postgres under the report row's lock (store.Enqueue), serialised
+// with the worker's final write, so a request racing the end of a job queues
+// no second one. Final idempotency lives in Postgres (the lease and the
 // stored report).
 package jobs
 
@@ -58,10 +60,10 @@ type Job struct {
 	ScannerState string `json:"scanner_state"`
 	// RequestedAt is when the dispatcher queued the job.
 	RequestedAt time.Time `json:"requested_at"`
-	// Generation names the stored report the job was queued against (its
-	// last write time): it goes into the Nats-Msg-Id, so that repeats of
-	// one request are dropped but a request made after the report changed
-	// (for example after an IndexError) is not.
+	// Generation names the decision that queued the job (the dispatcher's
+	// is random, a re-index sweep's is its time): it goes into the
+	// Nats-Msg-Id, so that a publish repeated after a lost answer is
+	// dropped but a new decision is not.
 	Generation string `json:"generation,omitempty"`
 	// Force runs the job even when the stored report is current (a
 	// re-index an operator asked for): stored layer results are still
@@ -90,7 +92,9 @@ func Decode(data []byte) (*Job, error) {
 // StreamConfig configures the job stream.
 type StreamConfig struct {
 	Name string
-	// Replicas for a clustered server (default 1).
+	// Replicas of the stream (and of the workers' consumer, which follows
+	// it). 0: DefaultReplicas for the connected server, 3 when it is part
+	// of a cluster, 1 otherwise (an embedded or single server).
 	Replicas int
 	// DuplicateWindow is how long a Nats-Msg-Id is remembered (default 2m).
 	DuplicateWindow time.Duration
@@ -103,13 +107,17 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	if cfg.Name == "" {
 		cfg.Name = DefaultStream
 	}
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
+	auto := cfg.Replicas == 0
+	if auto {
+		cfg.Replicas = DefaultReplicas(js.Conn())
+	}
+	if cfg.Replicas < 1 || cfg.Replicas > 5 {
+		return nil, fmt.Errorf("create stream %s: %d replicas: want 1 to 5", cfg.Name, cfg.Replicas)
 	}
 	if cfg.DuplicateWindow == 0 {
 		cfg.DuplicateWindow = 2 * time.Minute
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	sc := jetstream.StreamConfig{
 		Name:              cfg.Name,
 		Description:       "Stevedore index jobs",
 		Subjects:          []string{JobSubjects, RetrySubjects},
@@ -118,19 +126,62 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 		Replicas:          cfg.Replicas,
 		Duplicates:        cfg.DuplicateWindow,
 		AllowMsgSchedules: true,
-	})
+	}
+	s, err := js.CreateOrUpdateStream(ctx, sc)
+	if err != nil && auto && sc.Replicas > 1 && tooFewPeers(err) {
+		// A cluster of fewer JetStream servers than the default asks
+		// for: as many as it has would not survive losing one either,
+		// so take one (the caller logs the count it got).
+		sc.Replicas = 1
+		s, err = js.CreateOrUpdateStream(ctx, sc)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("create stream %s (needs nats-server >= 2.12 with JetStream): %w", cfg.Name, err)
+		return nil, fmt.Errorf("create stream %s with %d replicas (needs nats-server >= 2.12 with JetStream, and as many servers as replicas): %w", cfg.Name, cfg.Replicas, err)
 	}
 	return s, nil
 }
+
+// tooFewPeers reports whether a stream could not be placed for want of
+// servers: no suitable peers (10005), insufficient resources (10023),
+// replicas not supported without a cluster (10074).
+func tooFewPeers(err error) bool {
+	var jsErr jetstream.JetStreamError
+	if !errors.As(err, &jsErr) || jsErr.APIError() == nil {
+		return false
+	}
+	switch jsErr.APIError().ErrorCode {
+	case 10005, 10023, 10074:
+		return true
+	}
+	return false
+}
+
+// DefaultReplicas is the job stream's replica count for the server nc is
+// connected to: 3 when it is part of a cluster (so that losing one node
+// loses no job and stops no publish for longer than a leader election), 1
+// for a single or embedded server.
+func DefaultReplicas(nc *nats.Conn) int {
+	if nc != nil && nc.ConnectedClusterName() != "" {
+		return 3
+	}
+	return 1
+}
+
+// DefaultAckWait is the workers' consumer's ack wait unless configured: how
+// long a delivered job may go without an ack or an in-progress signal (sent
+// every third of it) before it is redelivered. It is no longer than the
+// default lease TTL (30 s), so the job of a worker that died is redelivered
+// by the time its lease expires; a delivery that finds the lease still held
+// waits only for what is left of it. A longer ack wait delays that takeover.
+const DefaultAckWait = 30 * time.Second
 
 // ConsumerConfig configures the workers' durable consumer.
 type ConsumerConfig struct {
 	Stream string
 	Name   string
 	// AckWait is how long a delivered job may go without an ack or an
-	// in-progress signal before it is redelivered (default 60s).
+	// in-progress signal before it is redelivered (default
+	// DefaultAckWait).
 	AckWait time.Duration
 	// MaxDeliver bounds deliveries of one job (default 5).
 	MaxDeliver int
@@ -147,7 +198,7 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, cfg ConsumerCon
 		cfg.Name = DefaultConsumer
 	}
 	if cfg.AckWait == 0 {
-		cfg.AckWait = time.Minute
+		cfg.AckWait = DefaultAckWait
 	}
 	if cfg.MaxDeliver == 0 {
 		cfg.MaxDeliver = 5
@@ -226,7 +277,7 @@ func (p *Publisher) Publish(ctx context.Context, j *Job) (Outcome, error) {
 	msg.Data = body
 	msg.Header.Set(HeaderAttempt, "1")
 	p.prop.Inject(ctx, HeaderCarrier(msg.Header))
-	ack, err := p.js.PublishMsg(ctx, msg,
+	ack, err := p.publish(ctx, msg,
 		jetstream.WithMsgID(string(d)+"/"+j.ScannerState+"/"+j.Generation),
 		jetstream.WithExpectLastSequencePerSubject(0))
 	if err != nil {
@@ -246,6 +297,56 @@ func (p *Publisher) Publish(ctx context.Context, j *Job) (Outcome, error) {
 	}
 	span.SetAttributes(attribute.String("stevedore.publish.outcome", out.String()))
 	return out, nil
+}
+
+// Publish retries: while a stream's leader is being elected (its node died)
+// nothing answers on the stream's subjects, or the answer times out. A
+// publish is tried again, each attempt bounded, until it is answered or
+// publishRetryFor (or the caller's deadline) has passed. Every attempt has
+// the same Nats-Msg-Id, so an attempt whose answer was lost but that was
+// stored makes the next one a duplicate, not a second message.
+const (
+	publishAttemptTimeout = 2 * time.Second
+	publishRetryFor       = 8 * time.Second
+	publishRetryWait      = 100 * time.Millisecond
+)
+
+// publish publishes msg, retrying while the stream does not answer.
+func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(ctx, publishRetryFor)
+	defer cancel()
+	wait := publishRetryWait
+	for attempt := 1; ; attempt++ {
+		actx, acancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		ack, err := p.js.PublishMsg(actx, msg, opts...)
+		acancel()
+		if err == nil || !unanswered(err) || ctx.Err() != nil {
+			if err != nil && attempt > 1 {
+				err = fmt.Errorf("%d attempts: %w", attempt, err)
+			}
+			return ack, err
+		}
+		trace.SpanFromContext(ctx).AddEvent("publish not answered; retrying", trace.WithAttributes(
+			attribute.Int("attempt", attempt), attribute.String("error", err.Error())))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%d attempts: %w", attempt, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// unanswered reports whether a publish failed for want of an answer from the
+// stream (no leader, a node down, a timeout), as opposed to an answer that
+// refused it.
+func unanswered(err error) bool {
+	var jsErr jetstream.JetStreamError
+	if errors.As(err, &jsErr) && jsErr.APIError() != nil && jsErr.APIError().Code == 503 {
+		return true // e.g. JetStream cluster not available, no leader
+	}
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // Propagator is the W3C trace-context and baggage propagator used across the

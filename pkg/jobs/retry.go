@@ -70,7 +70,7 @@ func (p *Publisher) Schedule(ctx context.Context, j *Job, attempt int, at time.T
 	msg.Header.Set(jetstream.ScheduleHeader, "@at "+at.UTC().Format(time.RFC3339Nano))
 	msg.Header.Set(HeaderAttempt, strconv.Itoa(attempt))
 	p.prop.Inject(ctx, HeaderCarrier(msg.Header))
-	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithScheduleTarget(JobSubject(d))); err != nil {
+	if _, err := p.publish(ctx, msg, jetstream.WithScheduleTarget(JobSubject(d))); err != nil {
 		span.RecordError(err)
 		return fmt.Errorf("schedule retry of %s at %s: %w", d, at.UTC().Format(time.RFC3339), err)
 	}

@@ -57,6 +57,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -585,6 +586,13 @@ func (r *reader) entry(tr *tar.Reader, n int, hdr *tar.Header) error {
 		return nil
 	}
 	if name == "." {
+		return nil
+	}
+	if !utf8.ValidString(name) {
+		// Names enter here, and only here: a name that is not UTF-8 could
+		// not be stored (Postgres text is UTF-8), so no scanner, whiteout
+		// or file list ever sees one.
+		r.warn("tar entry %d (%q): name is not valid UTF-8; skipped", n, hdr.Name)
 		return nil
 	}
 	dir, base := path.Dir(name), path.Base(name)

@@ -11,6 +11,8 @@ package leases
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -29,13 +31,21 @@ var ErrLost = errors.New("lease lost")
 
 // BusyError is returned by Acquire when another holder has the lease.
 type BusyError struct {
-	Digest    string
-	Holder    string
+	Digest string
+	// Holder names who holds it (the holder name given to New).
+	Holder string
+	// Self says the holder is this Manager: another run in this process
+	// holds the lease, live (a stale lease of its own is taken over).
+	Self      bool
 	Remaining time.Duration
 }
 
 func (e *BusyError) Error() string {
-	return fmt.Sprintf("lease on %s is held by %s for another %s", e.Digest, e.Holder, e.Remaining.Round(time.Millisecond))
+	who := e.Holder
+	if e.Self {
+		who = "this process (" + e.Holder + "), in another run"
+	}
+	return fmt.Sprintf("lease on %s is held by %s for another %s", e.Digest, who, e.Remaining.Round(time.Millisecond))
 }
 
 // Manager acquires leases for one holder (a worker replica).
@@ -44,13 +54,25 @@ type Manager struct {
 	holder string
 	ttl    time.Duration
 	tracer trace.Tracer
+	// instance tells this Manager's leases from those of another with the
+	// same holder name (another process, or a restarted one).
+	instance string
+
+	mu sync.Mutex
+	// live maps the digests this Manager holds a lease on (renewed, not
+	// released, not lost) to their fences; 0 while an Acquire is under way.
+	live map[string]int64
 }
 
 // Option configures a Manager.
 type Option func(*Manager)
 
-// WithTTL sets how long a lease lasts without renewal (default 30 s). Leases
-// are renewed every TTL/3.
+// DefaultTTL is how long a lease lasts without renewal unless WithTTL says
+// otherwise.
+const DefaultTTL = 30 * time.Second
+
+// WithTTL sets how long a lease lasts without renewal (default DefaultTTL).
+// Leases are renewed every TTL/3.
 func WithTTL(d time.Duration) Option { return func(m *Manager) { m.ttl = d } }
 
 // WithTracerProvider sets the tracer provider (default: the global one).
@@ -60,7 +82,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 
 // New returns a Manager that takes leases in the name of holder.
 func New(pool *pgxpool.Pool, holder string, opts ...Option) *Manager {
-	m := &Manager{pool: pool, holder: holder, ttl: 30 * time.Second}
+	m := &Manager{pool: pool, holder: holder, ttl: DefaultTTL, instance: newInstance(), live: map[string]int64{}}
 	for _, o := range opts {
 		o(m)
 	}
@@ -87,27 +109,46 @@ type Lease struct {
 }
 
 // Acquire takes the lease on digest, or returns a *BusyError when another
-// holder has an unexpired one. The lease is renewed in the background every
-// TTL/3 until Release; when a renewal finds it lost, or renewals keep failing
-// until the lease would have expired, the lease's context is cancelled with
-// ErrLost. The lease's context derives from ctx.
+// holder has an unexpired one. A lease this Manager took earlier but no
+// longer holds (lost to failed renewals, as across a Postgres restart, or
+// abandoned when its context ended) is taken over at once, with a new fence:
+// only a live lease of this Manager, or another's unexpired one, is busy.
+// The lease is renewed in the background every TTL/3 until Release; when a
+// renewal finds it lost, or renewals keep failing until the lease would have
+// expired, the lease's context is cancelled with ErrLost. The lease's context
+// derives from ctx.
 func (m *Manager) Acquire(ctx context.Context, digest string) (*Lease, error) {
 	parent := ctx
 	ctx, span := m.tracer.Start(ctx, "lease.acquire", trace.WithAttributes(attribute.String("stevedore.digest", digest)))
 	defer span.End()
+	m.mu.Lock()
+	_, live := m.live[digest]
+	if !live {
+		m.live[digest] = 0 // reserved until the row says
+	}
+	m.mu.Unlock()
 	var fence int64
 	err := m.pool.QueryRow(ctx, `
-INSERT INTO lease (digest, holder, fence, acquired_at, expires_at)
-VALUES ($1, $2, nextval('lease_fence_seq'), now(), now() + $3 * interval '1 millisecond')
+INSERT INTO lease (digest, holder, instance, fence, acquired_at, expires_at)
+VALUES ($1, $2, $4, nextval('lease_fence_seq'), now(), now() + $3 * interval '1 millisecond')
 ON CONFLICT (digest) DO UPDATE
-   SET holder = excluded.holder, fence = excluded.fence,
+   SET holder = excluded.holder, instance = excluded.instance, fence = excluded.fence,
        acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
- WHERE lease.expires_at <= now()
-RETURNING fence`, digest, m.holder, m.ttl.Milliseconds()).Scan(&fence)
+ WHERE lease.expires_at <= now() OR (lease.instance = excluded.instance AND NOT $5)
+RETURNING fence`, digest, m.holder, m.ttl.Milliseconds(), m.instance, live).Scan(&fence)
+	m.mu.Lock()
+	switch {
+	case err == nil:
+		m.live[digest] = fence
+	case !live && m.live[digest] == 0:
+		delete(m.live, digest)
+	}
+	m.mu.Unlock()
 	if errors.Is(err, pgx.ErrNoRows) {
 		busy := &BusyError{Digest: digest}
 		var remainingMS float64
-		err := m.pool.QueryRow(ctx, `SELECT holder, GREATEST(EXTRACT(EPOCH FROM expires_at - now()) * 1000, 0) FROM lease WHERE digest = $1`, digest).Scan(&busy.Holder, &remainingMS)
+		var instance string
+		err := m.pool.QueryRow(ctx, `SELECT holder, instance, GREATEST(EXTRACT(EPOCH FROM expires_at - now()) * 1000, 0) FROM lease WHERE digest = $1`, digest).Scan(&busy.Holder, &instance, &remainingMS)
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Released in between: the caller may try again at once.
 			return nil, busy
@@ -115,6 +156,7 @@ RETURNING fence`, digest, m.holder, m.ttl.Milliseconds()).Scan(&fence)
 		if err != nil {
 			return nil, fmt.Errorf("acquire lease on %s: read holder: %w", digest, err)
 		}
+		busy.Self = instance == m.instance
 		busy.Remaining = time.Duration(remainingMS * float64(time.Millisecond))
 		span.SetAttributes(attribute.Bool("stevedore.lease.busy", true))
 		return nil, busy
@@ -129,6 +171,22 @@ RETURNING fence`, digest, m.holder, m.ttl.Milliseconds()).Scan(&fence)
 	return l, nil
 }
 
+// newInstance returns a random name for a Manager.
+func newInstance() string {
+	var b [8]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// forget drops l from its Manager's live leases: it is no longer renewed.
+func (l *Lease) forget() {
+	l.m.mu.Lock()
+	defer l.m.mu.Unlock()
+	if l.m.live[l.Digest] == l.Fence {
+		delete(l.m.live, l.Digest)
+	}
+}
+
 // Context is cancelled when the lease is lost or released; context.Cause
 // tells which.
 func (l *Lease) Context() context.Context { return l.ctx }
@@ -140,6 +198,7 @@ func (l *Lease) Lost() bool { return errors.Is(context.Cause(l.ctx), ErrLost) }
 // caller's context is cancelled.
 func (l *Lease) keep() {
 	defer close(l.done)
+	defer l.forget()
 	ttl := l.m.ttl
 	t := time.NewTicker(ttl / 3)
 	defer t.Stop()

@@ -3,6 +3,7 @@ package leases_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,4 +131,77 @@ func TestExpiredLeaseIsTakenAndStaleWriteRefused(t *testing.T) {
 		t.Fatalf("new holder's lease row: n=%d err=%v", n, err)
 	}
 	lb.Release(ctx)
+}
+
+// A holder whose renewals failed (Postgres restarting) lost its lease by its
+// own clock while the row still says it holds it: its next Acquire takes it
+// over at once with a new fence, instead of waiting for the row to expire.
+// Another process with the same holder name, or a live lease of its own, is
+// still busy, and the error says who holds it.
+func TestOwnStaleLeaseIsRetaken(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	a := leases.New(pool, "worker-1", leases.WithTTL(900*time.Millisecond))
+	la, err := a.Acquire(ctx, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Renewals hang (the row is locked, as if the database were away) until
+	// the lease is lost by the holder's clock; the row is left unexpired.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE lease SET expires_at = now() + interval '1 hour' WHERE digest = $1`, digest); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-la.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("lease not lost while renewals failed")
+	}
+	if !la.Lost() {
+		t.Fatalf("lease ended with %v, want lost", context.Cause(la.Context()))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another process that happens to use the same holder name: busy.
+	other := leases.New(pool, "worker-1", leases.WithTTL(time.Hour))
+	_, err = other.Acquire(ctx, digest)
+	var busy *leases.BusyError
+	if !errors.As(err, &busy) || busy.Self || busy.Holder != "worker-1" {
+		t.Fatalf("another process: got %v (%+v), want busy, not self", err, busy)
+	}
+
+	// The holder itself retakes it, with a new fence; the old fence is dead.
+	la2, err := a.Acquire(ctx, digest)
+	if err != nil {
+		t.Fatalf("retake of an own stale lease: %v", err)
+	}
+	defer la2.Release(ctx)
+	if la2.Fence <= la.Fence {
+		t.Fatalf("fence did not grow: %d then %d", la.Fence, la2.Fence)
+	}
+	check, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leases.Check(ctx, check, digest, la.Fence); !errors.Is(err, leases.ErrLost) {
+		t.Fatalf("old fence: %v, want ErrLost", err)
+	}
+	check.Rollback(ctx)
+
+	// While that lease is live, a second Acquire of the same holder is busy,
+	// and says the holder is this process.
+	_, err = a.Acquire(ctx, digest)
+	if !errors.As(err, &busy) || !busy.Self || !strings.Contains(err.Error(), "this process (worker-1)") {
+		t.Fatalf("second acquire while live: got %v, want busy by this process", err)
+	}
+	// The old lease's late release does not free the new one.
+	la.Release(ctx)
+	if _, err := other.Acquire(ctx, digest); !errors.As(err, &busy) {
+		t.Fatalf("after the old lease's release: %v, want busy", err)
+	}
 }

@@ -59,6 +59,9 @@ type Config struct {
 	// NATSPort is the embedded server's port on 127.0.0.1 (default: any
 	// free port).
 	NATSPort int
+	// NATSReplicas is the job stream's replica count (0: 3 when the NATS
+	// server is part of a cluster, 1 for a single or embedded server).
+	NATSReplicas int
 
 	// Dispatcher enables the dispatcher role and its HTTP API.
 	Dispatcher bool
@@ -66,7 +69,9 @@ type Config struct {
 	// worker role.
 	Workers int
 
-	// LeaseTTL (default 30s), AckWait (default 60s), MaxDeliver (default 5).
+	// LeaseTTL (default leases.DefaultTTL, 30s), AckWait (default
+	// jobs.DefaultAckWait, 30s: a dead worker's job is taken over when its
+	// lease expires), MaxDeliver (default 5).
 	LeaseTTL   time.Duration
 	AckWait    time.Duration
 	MaxDeliver int
@@ -190,7 +195,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		cfg.Holder = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if cfg.AckWait == 0 {
-		cfg.AckWait = time.Minute
+		cfg.AckWait = jobs.DefaultAckWait
 	}
 	if cfg.MaxDeliver == 0 {
 		cfg.MaxDeliver = 5
@@ -236,9 +241,12 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if _, err := jobs.EnsureStream(ctx, n.JS, jobs.StreamConfig{}); err != nil {
+	stream, err := jobs.EnsureStream(ctx, n.JS, jobs.StreamConfig{Replicas: cfg.NATSReplicas})
+	if err != nil {
 		return nil, err
 	}
+	cfg.Logger.Info("job stream", "name", stream.CachedInfo().Config.Name, "replicas", stream.CachedInfo().Config.Replicas,
+		"cluster", n.nc.ConnectedClusterName())
 
 	if cfg.EnrichmentMaxAge == 0 {
 		cfg.EnrichmentMaxAge = 7 * 24 * time.Hour
@@ -255,7 +263,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.Enrichment = enrichment.NewStore(pool)
 	es := enrichers(n.Enrichment, cfg.EnrichmentMaxAge)
 	state := indexer.State(cfg.Scanners, es)
-	n.leases = leases.New(pool, cfg.Holder, leases.WithTTL(orDefault(cfg.LeaseTTL, 30*time.Second)), leases.WithTracerProvider(cfg.TracerProvider))
+	n.leases = leases.New(pool, cfg.Holder, leases.WithTTL(orDefault(cfg.LeaseTTL, leases.DefaultTTL)), leases.WithTracerProvider(cfg.TracerProvider))
 	pub := jobs.NewPublisher(n.JS, cfg.TracerProvider)
 	if cfg.MeterProvider == nil {
 		cfg.MeterProvider = otel.GetMeterProvider()

@@ -61,38 +61,82 @@ func (s *Store) Report(ctx context.Context, d index.Digest) (*index.Report, erro
 	return r, nil
 }
 
-// MarkQueued records that an index job for d was queued under scannerState,
-// and returns the report a client sees now: a new CheckManifest report when
-// there was none, an IndexError report reset to CheckManifest, or the stored
-// report unchanged (a stale or in-progress one keeps being served until the
-// worker replaces it).
-func (s *Store) MarkQueued(ctx context.Context, d index.Digest, scannerState string) (*index.Report, error) {
-	r := index.NewReport(d, index.StateCheckManifest)
-	r.ScannerState = scannerState
-	raw, err := json.Marshal(r)
+// Publish is called by Enqueue, under the lock of the manifest's report
+// row, to queue a job. stored is the report as it is (a new CheckManifest
+// report when there was none, fresh says so). It returns whether a job is
+// now pending for the manifest; an error or false leaves the row as it was.
+type Publish func(ctx context.Context, stored *index.Report, fresh bool) (queued bool, err error)
+
+// Enqueue decides whether manifest d needs a job and queues it, serialised
+// with the workers' writes of its report: it locks the report row (creating
+// a CheckManifest row when there is none), returns the stored report without
+// publishing when current says it needs no run, and otherwise calls publish
+// while still holding the lock. A worker's final write waits for the lock,
+// and the worker acks its job only after that write, so a request that races
+// the end of a job either sees the final report (and publishes nothing) or
+// publishes while that job is still pending (and queues nothing new: one
+// pending job per digest). What the request records (requested_at; an
+// IndexError report reset to CheckManifest; a new row) is committed only if
+// the publish queued a job, so a failed publish leaves no report waiting for
+// a job that does not exist.
+func (s *Store) Enqueue(ctx context.Context, d index.Digest, scannerState string, current func(*index.Report) bool, publish Publish) (r *index.Report, queued bool, err error) {
+	fresh := index.NewReport(d, index.StateCheckManifest)
+	fresh.ScannerState = scannerState
+	raw, err := json.Marshal(fresh)
 	if err != nil {
-		return nil, fmt.Errorf("mark %s queued: %w", d, err)
+		return nil, false, fmt.Errorf("queue %s: %w", d, err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("queue %s: %w", d, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var inserted bool
+	err = tx.QueryRow(ctx, `
+INSERT INTO index_report (manifest_hash, state, scanner_state, report, fence, requested_at)
+VALUES ($1, 'CheckManifest', $2, $3::jsonb || jsonb_build_object('updated_at', now()), 0, now())
+ON CONFLICT (manifest_hash) DO NOTHING
+RETURNING true`, string(d), scannerState, raw).Scan(&inserted)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, fmt.Errorf("queue %s: %w", d, err)
 	}
 	var out []byte
-	err = s.pool.QueryRow(ctx, `
-INSERT INTO index_report AS r (manifest_hash, state, scanner_state, report, fence, requested_at)
-VALUES ($1, 'CheckManifest', $2, $3::jsonb || jsonb_build_object('updated_at', now()), 0, now())
-ON CONFLICT (manifest_hash) DO UPDATE SET
-    requested_at  = now(),
-    state         = CASE WHEN r.state = 'IndexError' THEN 'CheckManifest' ELSE r.state END,
-    scanner_state = CASE WHEN r.state = 'IndexError' THEN excluded.scanner_state ELSE r.scanner_state END,
-    error         = CASE WHEN r.state = 'IndexError' THEN '' ELSE r.error END,
-    report        = CASE WHEN r.state = 'IndexError' THEN excluded.report ELSE r.report END,
-    updated_at    = CASE WHEN r.state = 'IndexError' THEN now() ELSE r.updated_at END
-RETURNING report`, string(d), scannerState, raw).Scan(&out)
-	if err != nil {
-		return nil, fmt.Errorf("mark %s queued: %w", d, err)
+	if err := tx.QueryRow(ctx, `SELECT report FROM index_report WHERE manifest_hash = $1 FOR UPDATE`, string(d)).Scan(&out); err != nil {
+		return nil, false, fmt.Errorf("queue %s: lock report: %w", d, err)
 	}
 	r = new(index.Report)
 	if err := json.Unmarshal(out, r); err != nil {
-		return nil, fmt.Errorf("mark %s queued: decode report: %w", d, err)
+		return nil, false, fmt.Errorf("queue %s: decode stored report: %w", d, err)
 	}
-	return r, nil
+	if !inserted && current(r) {
+		return r, false, nil
+	}
+	queued, err = publish(ctx, r, inserted)
+	if err != nil || !queued {
+		return r, false, err
+	}
+	err = tx.QueryRow(ctx, `
+UPDATE index_report AS r SET
+    requested_at  = now(),
+    state         = CASE WHEN r.state = 'IndexError' THEN 'CheckManifest' ELSE r.state END,
+    scanner_state = CASE WHEN r.state = 'IndexError' THEN $2 ELSE r.scanner_state END,
+    error         = CASE WHEN r.state = 'IndexError' THEN '' ELSE r.error END,
+    report        = CASE WHEN r.state = 'IndexError' THEN $3::jsonb || jsonb_build_object('updated_at', now()) ELSE r.report END,
+    updated_at    = CASE WHEN r.state = 'IndexError' THEN now() ELSE r.updated_at END
+WHERE manifest_hash = $1
+RETURNING report`, string(d), scannerState, raw).Scan(&out)
+	if err != nil {
+		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		// The job is queued; its worker writes the report.
+		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
+	}
+	r = new(index.Report)
+	if err := json.Unmarshal(out, r); err != nil {
+		return nil, false, fmt.Errorf("queue %s: decode report: %w", d, err)
+	}
+	return r, true, nil
 }
 
 // WriteReport stores r as the report of its manifest under fence f. It is

@@ -48,7 +48,7 @@ type Config struct {
 	// many messages are pulled ahead.
 	Concurrency int
 	// AckWait and MaxDeliver must match the consumer's (see
-	// jobs.ConsumerConfig); defaults 60s and 5.
+	// jobs.ConsumerConfig); defaults jobs.DefaultAckWait and 5.
 	AckWait    time.Duration
 	MaxDeliver int
 	// RetryBase is the first nak delay after a transient failure, doubled
@@ -79,7 +79,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Concurrency = 2
 	}
 	if cfg.AckWait <= 0 {
-		cfg.AckWait = time.Minute
+		cfg.AckWait = jobs.DefaultAckWait
 	}
 	if cfg.MaxDeliver <= 0 {
 		cfg.MaxDeliver = 5
@@ -172,8 +172,12 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	switch {
 	case errors.As(err, &busy):
 		delay := busy.Remaining + time.Duration(rand.Int64N(int64(time.Second)))
-		log.InfoContext(ctx, "manifest is leased by another worker; retrying later", "holder", busy.Holder, "delay", delay)
-		w.retryLater(ctx, msg, delivered, delay, "leased by "+busy.Holder+", which will finish it")
+		who := "another worker"
+		if busy.Self {
+			who = "this worker, in a run still under way"
+		}
+		log.InfoContext(ctx, "manifest is leased by "+who+"; retrying later", "holder", busy.Holder, "self", busy.Self, "delay", delay)
+		w.retryLater(ctx, msg, delivered, delay, busy.Error()+", which will finish it")
 		return
 	case err != nil:
 		log.ErrorContext(ctx, "acquire lease", "error", err)
