@@ -117,6 +117,8 @@ type Config struct {
 	BlobCacheSize int64
 	// MeterProvider receives the metrics (default: the global provider).
 	MeterProvider metric.MeterProvider
+	// HTTP bounds the connections of the HTTP API server (Serve).
+	HTTP HTTPTimeouts
 
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
@@ -144,6 +146,7 @@ type Node struct {
 	Updater *enrichment.Updater
 
 	leases        *leases.Manager
+	httpTimeouts  HTTPTimeouts
 	requeueRate   int
 	reindexRate   int
 	sweepInterval time.Duration
@@ -176,7 +179,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.MaxDeliver == 0 {
 		cfg.MaxDeliver = 5
 	}
-	n = &Node{log: cfg.Logger}
+	n = &Node{log: cfg.Logger, httpTimeouts: cfg.HTTP}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -404,7 +407,7 @@ func (n *Node) Serve(ctx context.Context, addr string) error {
 		if err != nil {
 			return fmt.Errorf("HTTP API: %w", err)
 		}
-		srv = &http.Server{Handler: n.Handler, ReadHeaderTimeout: 10 * time.Second}
+		srv = NewHTTPServer(n.Handler, n.httpTimeouts)
 		n.log.Info("HTTP API listening", "addr", ln.Addr().String())
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
