@@ -167,6 +167,11 @@ func (f *Fetcher) Open(ctx context.Context, l *index.Layer) (io.ReadCloser, erro
 	if m != nil && m[2] != string(l.Hash) {
 		return nil, fmt.Errorf("fetch layer %s: URI %q names blob %s: %w", l.Hash, l.URI, m[2], ErrPermanent)
 	}
+	if m != nil {
+		if err := regclient.ValidateRepository(m[1]); err != nil {
+			return nil, fmt.Errorf("fetch layer %s: URI %q: %w: %w", l.Hash, l.URI, err, ErrPermanent)
+		}
+	}
 	if f.cache != nil {
 		if rc, ok := f.cache.Get(l.Hash); ok {
 			f.hits.Add(ctx, 1)
@@ -234,7 +239,11 @@ func (f *Fetcher) get(ctx context.Context, l *index.Layer, u *url.URL, repo stri
 	}
 	resp, err := (&http.Client{Transport: rt}).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch layer %s from %s: %w", l.Hash, u.Host, err)
+		err = fmt.Errorf("fetch layer %s from %s: %w", l.Hash, u.Host, err)
+		if errors.Is(err, regclient.ErrInvalidName) {
+			err = fmt.Errorf("%w: %w", err, ErrPermanent)
+		}
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()

@@ -27,6 +27,9 @@ type roundTripper struct{ c *Client }
 // closed or read to its end.
 func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := t.c
+	if err := checkPath(req.URL); err != nil {
+		return nil, fmt.Errorf("registry %s: %w", req.URL.Host, err)
+	}
 	host := CanonicalHost(req.URL.Host)
 	hs := c.host(host)
 	if req.URL.Scheme == "https" && c.hosts[host].PlainHTTP {
