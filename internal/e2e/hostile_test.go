@@ -3,9 +3,14 @@ package e2e_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,3 +100,89 @@ func TestDotDotRepositoriesNeverReachTheRegistry(t *testing.T) {
 		t.Fatalf("the registry was asked %q", d)
 	}
 }
+
+// TestRedirectToAnInternalServiceIsRefused: a layer URI on a host that
+// redirects to a service on 127.0.0.1 (a listener standing for Postgres)
+// fails the report without connecting there, with or without an
+// allowlist, and the error reads the same whether the port is open or
+// closed.
+func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
+	open := newTCPCounter(t)
+	closedLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closedLn.Addr().(*net.TCPAddr).Port
+	closedLn.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// /to/<port>/... redirects to that port on 127.0.0.1.
+		port, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/to/"), "/")
+		http.Redirect(w, r, "http://127.0.0.1:"+port+"/", http.StatusFound)
+	}))
+	defer redirector.Close()
+	host := strings.TrimPrefix(redirector.URL, "http://")
+
+	for _, tc := range []struct {
+		name      string
+		allowlist []string
+		want      string
+	}{
+		{"no allowlist", nil, "loopback address"},
+		{"allowlist", []string{host}, "neither an allowed registry"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			cfg := h.config(1, true)
+			cfg.Registries.Allowlist = tc.allowlist
+			h.start(cfg)
+			errs := map[int]string{}
+			for i, port := range []int{open.port(), closedPort} {
+				l := &index.Layer{Hash: index.Digest(fmt.Sprintf("sha256:%064x", i+1)), URI: fmt.Sprintf("%s/to/%d/blob", redirector.URL, port)}
+				m := manifestOf(l)
+				if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
+					t.Fatal(err)
+				}
+				r := h.wait(m.Hash)
+				if r.State != index.StateIndexError || !strings.Contains(r.Err, tc.want) {
+					t.Fatalf("port %d: state %s err %q, want IndexError with %q", port, r.State, r.Err, tc.want)
+				}
+				errs[port] = strings.NewReplacer(strconv.Itoa(port), "PORT", string(l.Hash), "LAYER").Replace(r.Err)
+			}
+			if n := open.conns.Load(); n != 0 {
+				t.Fatalf("the postgres stand-in got %d connections", n)
+			}
+			if errs[open.port()] != errs[closedPort] {
+				t.Fatalf("the error tells an open port from a closed one:\n%s\n%s", errs[open.port()], errs[closedPort])
+			}
+		})
+	}
+}
+
+// tcpCounter is a listener standing for a service that must not be
+// reached: it counts the connections it accepts.
+type tcpCounter struct {
+	ln    net.Listener
+	conns atomic.Int32
+}
+
+func newTCPCounter(t *testing.T) *tcpCounter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &tcpCounter{ln: ln}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.conns.Add(1)
+			conn.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return c
+}
+
+func (c *tcpCounter) port() int { return c.ln.Addr().(*net.TCPAddr).Port }

@@ -51,6 +51,12 @@ func (o *Options) registerRegistries(fs *flag.FlagSet, roles Roles) {
 		}
 	}
 	fs.Var(&o.Registries.Allowlist, "registry-allowlist", "registries (host[:port], comma-separated) that index requests and layer URIs may name; others are refused with 403. Empty: every registry is allowed (env STEVEDORE_REGISTRY_ALLOWLIST)")
+	if v := os.Getenv("STEVEDORE_REGISTRY_REDIRECT_HOSTS"); v != "" {
+		if err := o.Registries.RedirectHosts.Set(v); err != nil {
+			o.envErrs = append(o.envErrs, fmt.Errorf("environment STEVEDORE_REGISTRY_REDIRECT_HOSTS: %w", err))
+		}
+	}
+	fs.Var(&o.Registries.RedirectHosts, "registry-redirect-hosts", "hosts (host, host:port or *.domain, comma-separated) that registries may redirect blob downloads to, such as object storage handing out presigned URLs; sent no credentials nor layer headers. Other redirects to another host are refused when there is an allowlist (env STEVEDORE_REGISTRY_REDIRECT_HOSTS)")
 	fs.StringVar(&r.plainHTTP, "registry-plain-http", os.Getenv("STEVEDORE_REGISTRY_PLAIN_HTTP"), "registries (host[:port], comma-separated) reached over plain HTTP (env STEVEDORE_REGISTRY_PLAIN_HTTP)")
 	if v := os.Getenv("STEVEDORE_REGISTRY_MIRRORS"); v != "" {
 		r.mirrors = strings.Split(v, ",")

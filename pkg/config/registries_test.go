@@ -56,10 +56,17 @@ func TestRegistrySettings(t *testing.T) {
 		{"missing file", worker, nil, []string{"--registry-config=" + filepath.Join(dir, "none.json")}, []string{"--registry-config", "no such file"}, nil},
 		{"bad environment", worker, map[string]string{"STEVEDORE_BLOB_CACHE_SIZE": "lots", "STEVEDORE_REGISTRY_ALLOWLIST": "https://x"}, nil,
 			[]string{"STEVEDORE_BLOB_CACHE_SIZE", "STEVEDORE_REGISTRY_ALLOWLIST"}, nil},
+		{"redirect hosts", worker, map[string]string{"STEVEDORE_REGISTRY_REDIRECT_HOSTS": "storage.example"}, []string{"--registry-redirect-hosts=*.s3.amazonaws.com,minio:9000"}, nil, func(t *testing.T, o *config.Options) {
+			r := o.Registries.RedirectHosts
+			if !r.Allows("storage.example:443") || !r.Allows("bucket.s3.amazonaws.com") || !r.Allows("minio:9000") || r.Allows("minio:9001") || r.Allows("s3.amazonaws.com.evil.example") {
+				t.Errorf("redirect hosts %v", r)
+			}
+		}},
+		{"bad redirect host", worker, map[string]string{"STEVEDORE_REGISTRY_REDIRECT_HOSTS": "https://x/y"}, nil, []string{"STEVEDORE_REGISTRY_REDIRECT_HOSTS"}, nil},
 		{"cache without a directory", worker, nil, []string{"--blob-cache-dir="}, []string{"--blob-cache-dir: required"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"STEVEDORE_REGISTRY_ALLOWLIST", "STEVEDORE_BLOB_CACHE_SIZE", "STEVEDORE_REGISTRY_MIRRORS", "STEVEDORE_REGISTRY_CONFIG"} {
+			for _, k := range []string{"STEVEDORE_REGISTRY_ALLOWLIST", "STEVEDORE_BLOB_CACHE_SIZE", "STEVEDORE_REGISTRY_MIRRORS", "STEVEDORE_REGISTRY_CONFIG", "STEVEDORE_REGISTRY_REDIRECT_HOSTS"} {
 				t.Setenv(k, tc.env[k])
 			}
 			fs := flag.NewFlagSet("test", flag.ContinueOnError)

@@ -240,7 +240,7 @@ func (f *Fetcher) get(ctx context.Context, l *index.Layer, u *url.URL, repo stri
 	resp, err := (&http.Client{Transport: rt}).Do(req)
 	if err != nil {
 		err = fmt.Errorf("fetch layer %s from %s: %w", l.Hash, u.Host, err)
-		if errors.Is(err, regclient.ErrInvalidName) {
+		if errors.Is(err, regclient.ErrInvalidName) || errors.Is(err, regclient.ErrNotAllowed) {
 			err = fmt.Errorf("%w: %w", err, ErrPermanent)
 		}
 		return nil, err

@@ -30,6 +30,18 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := checkPath(req.URL); err != nil {
 		return nil, fmt.Errorf("registry %s: %w", req.URL.Host, err)
 	}
+	// Every hop of a redirect is checked as the first request is; a hop
+	// to another host gets none of the headers the request was given, and
+	// its address is checked at dial time unless the host is explicitly
+	// allowed.
+	privateOK := true
+	if req.Response != nil {
+		var err error
+		if req, privateOK, err = c.redirectPolicy(req); err != nil {
+			return nil, err
+		}
+	}
+	req = req.WithContext(context.WithValue(req.Context(), dialPolicyKey{}, dialPolicy{privateOK: privateOK}))
 	host := CanonicalHost(req.URL.Host)
 	hs := c.host(host)
 	if req.URL.Scheme == "https" && c.hosts[host].PlainHTTP {
