@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -186,3 +187,63 @@ func newTCPCounter(t *testing.T) *tcpCounter {
 }
 
 func (c *tcpCounter) port() int { return c.ln.Addr().(*net.TCPAddr).Port }
+
+// TestStalledRegistryFreesTheWorker: a layer served a byte at a time (as a
+// hostile or broken registry does) fails its fetch with the reason, frees
+// the only worker for a normal image, and is retried with backoff until
+// the job gives up.
+func TestStalledRegistryFreesTheWorker(t *testing.T) {
+	var slowRequests atomic.Int32
+	good, err := devregistry.TarFromFiles(map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodGz := gz(t, good)
+	other, err := devregistry.TarFromFiles(map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowGz := gz(t, other)
+	blobs := newBlobServer(t)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		slowRequests.Add(1)
+		w.Header().Set("Content-Length", strconv.Itoa(len(slowGz)))
+		w.WriteHeader(http.StatusOK)
+		for i := range slowGz {
+			w.Write(slowGz[i : i+1])
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}))
+	defer slow.Close()
+
+	h := newHarness(t)
+	cfg := h.config(1, true)
+	cfg.BlobStall.Idle = time.Second
+	cfg.BlobStall.MinRate, cfg.BlobStall.Window = 1024, 500*time.Millisecond
+	h.start(cfg)
+
+	// The layer's digest is its content's: only the stall can fail it.
+	stalled := manifestOf(&index.Layer{Hash: index.Digest(fmt.Sprintf("sha256:%x", sha256.Sum256(slowGz))), URI: slow.URL + "/blob"})
+	if _, err := h.client.IndexManifest(context.Background(), stalled); err != nil {
+		t.Fatal(err)
+	}
+	normal := manifestOf(blobs.layer("good", goodGz, ""))
+	if _, err := h.client.IndexManifest(context.Background(), normal); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.wait(normal.Hash); r.State != index.StateIndexFinished {
+		t.Fatalf("normal image behind a stalled one: %s %q", r.State, r.Err)
+	}
+	r := h.wait(stalled.Hash)
+	if r.State != index.StateIndexError || !strings.Contains(r.Err, "download stalled") || !strings.Contains(r.Err, "under the minimum") {
+		t.Fatalf("stalled image: state %s err %q, want IndexError saying the download stalled", r.State, r.Err)
+	}
+	if n := slowRequests.Load(); n < 2 {
+		t.Fatalf("the stalled layer was fetched %d times, want retries", n)
+	}
+}

@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stevedore-dev/stevedore/pkg/config"
+	"github.com/stevedore-dev/stevedore/pkg/fetch"
+	"github.com/stevedore-dev/stevedore/pkg/regclient"
 )
 
 func TestRegistrySettings(t *testing.T) {
@@ -63,6 +66,18 @@ func TestRegistrySettings(t *testing.T) {
 			}
 		}},
 		{"bad redirect host", worker, map[string]string{"STEVEDORE_REGISTRY_REDIRECT_HOSTS": "https://x/y"}, nil, []string{"STEVEDORE_REGISTRY_REDIRECT_HOSTS"}, nil},
+		{"stall limits", worker, nil, []string{"--blob-idle-timeout=0", "--blob-min-rate=1MiB", "--blob-min-rate-window=2m"}, nil, func(t *testing.T, o *config.Options) {
+			if s := o.BlobStall; s.Idle >= 0 || s.MinRate != 1<<20 || s.Window != 2*time.Minute {
+				t.Errorf("stall limits %+v", s)
+			}
+		}},
+		{"stall defaults", worker, nil, nil, nil, func(t *testing.T, o *config.Options) {
+			if s := o.BlobStall; s.Idle != fetch.DefaultStallIdle || s.MinRate != fetch.DefaultMinRate || s.Window != fetch.DefaultStallWindow || o.Registries.ResponseHeaderTimeout != regclient.DefaultResponseHeaderTimeout {
+				t.Errorf("stall limits %+v, response timeout %s", s, o.Registries.ResponseHeaderTimeout)
+			}
+		}},
+		{"bad stall limits", worker, nil, []string{"--blob-idle-timeout=10ms", "--blob-min-rate-window=1ms", "--registry-response-timeout=1ms"},
+			[]string{"--blob-idle-timeout", "--blob-min-rate-window", "--registry-response-timeout"}, nil},
 		{"cache without a directory", worker, nil, []string{"--blob-cache-dir="}, []string{"--blob-cache-dir: required"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

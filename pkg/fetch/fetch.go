@@ -68,6 +68,8 @@ type Fetcher struct {
 
 	hits, misses, corrupt metric.Int64Counter
 
+	stall StallLimits
+
 	// transports are the authenticated transports of the repositories
 	// layers were fetched from, reused for TransportTTL so that fetching
 	// the layers of an image does one auth handshake, not one per layer.
@@ -125,6 +127,7 @@ func New(opts ...Option) *Fetcher {
 	if f.log == nil {
 		f.log = slog.Default()
 	}
+	f.stall = f.stall.withDefaults()
 	if f.mp == nil {
 		f.mp = otel.GetMeterProvider()
 	}
@@ -226,8 +229,12 @@ func (f *Fetcher) get(ctx context.Context, l *index.Layer, u *url.URL, repo stri
 			return nil, fmt.Errorf("fetch layer %s from %s: %w", l.Hash, u.Host, err)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	// The watchdog fails a download whose body stalls, so that a registry
+	// dripping bytes does not hold a worker.
+	wctx, wd := watch(ctx, f.stall, fmt.Sprintf("fetch layer %s from %s", l.Hash, u.Host))
+	req, err := http.NewRequestWithContext(wctx, http.MethodGet, u.String(), nil)
 	if err != nil {
+		wd.done()
 		return nil, fmt.Errorf("fetch layer %s: %w: %w", l.Hash, err, ErrPermanent)
 	}
 	if headers {
@@ -239,6 +246,10 @@ func (f *Fetcher) get(ctx context.Context, l *index.Layer, u *url.URL, repo stri
 	}
 	resp, err := (&http.Client{Transport: rt}).Do(req)
 	if err != nil {
+		wd.done()
+		if serr := stalled(wctx); serr != nil {
+			return nil, serr
+		}
 		err = fmt.Errorf("fetch layer %s from %s: %w", l.Hash, u.Host, err)
 		if errors.Is(err, regclient.ErrInvalidName) || errors.Is(err, regclient.ErrNotAllowed) {
 			err = fmt.Errorf("%w: %w", err, ErrPermanent)
@@ -246,6 +257,7 @@ func (f *Fetcher) get(ctx context.Context, l *index.Layer, u *url.URL, repo stri
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
+		defer wd.done()
 		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		err := fmt.Errorf("fetch layer %s from %s: HTTP %s: %q", l.Hash, u.Host, resp.Status, msg)
@@ -254,7 +266,8 @@ func (f *Fetcher) get(ctx context.Context, l *index.Layer, u *url.URL, repo stri
 		}
 		return nil, err
 	}
-	return resp.Body, nil
+	wd.start()
+	return &watchedBody{ReadCloser: resp.Body, ctx: wctx, w: wd}, nil
 }
 
 func permanentStatus(code int) bool {

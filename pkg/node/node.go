@@ -115,6 +115,10 @@ type Config struct {
 	// of compressed layer blobs (pkg/blobcache); size 0 disables it.
 	BlobCacheDir  string
 	BlobCacheSize int64
+	// BlobStall bounds how slowly a layer may download before the fetch
+	// fails (transient: the job is retried with backoff); zero fields take
+	// fetch's defaults, negative ones disable the rule.
+	BlobStall fetch.StallLimits
 	// MeterProvider receives the metrics (default: the global provider).
 	MeterProvider metric.MeterProvider
 	// HTTP bounds the connections of the HTTP API server (Serve).
@@ -273,7 +277,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 			if n.BlobCache, err = openBlobCache(cfg); err != nil {
 				return nil, err
 			}
-			cfg.Fetcher = fetch.New(fetch.WithClient(rc), fetch.WithCache(n.BlobCache), fetch.WithLogger(cfg.Logger), fetch.WithMeterProvider(cfg.MeterProvider))
+			cfg.Fetcher = fetch.New(fetch.WithClient(rc), fetch.WithCache(n.BlobCache), fetch.WithLogger(cfg.Logger), fetch.WithMeterProvider(cfg.MeterProvider), fetch.WithStallLimits(cfg.BlobStall))
 		}
 		ix, err := indexer.New(ctx, indexer.Config{
 			Store: n.Store, Fetcher: cfg.Fetcher, Scanners: cfg.Scanners, LayerOptions: cfg.LayerOptions,

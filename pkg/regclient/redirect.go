@@ -144,6 +144,7 @@ type dialPolicyKey struct{}
 // name resolution (a host name that resolves to 127.0.0.1 is caught).
 func (c *Client) baseTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = c.cfg.ResponseHeaderTimeout
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 		if p, ok := ctx.Value(dialPolicyKey{}).(dialPolicy); !ok || !p.privateOK {

@@ -56,6 +56,9 @@ const (
 	DefaultRetryBase     = 500 * time.Millisecond
 	DefaultRetryMax      = 30 * time.Second
 	DefaultMaxRetryAfter = time.Minute
+	// DefaultResponseHeaderTimeout is Config.ResponseHeaderTimeout's
+	// default.
+	DefaultResponseHeaderTimeout = 30 * time.Second
 )
 
 // Config configures a Client. Zero values take the defaults noted.
@@ -76,6 +79,11 @@ type Config struct {
 	// RetryBase is the first backoff delay, doubled after each attempt up
 	// to RetryMax (defaults 500ms and 30s), with up to 20% jitter added.
 	RetryBase, RetryMax time.Duration
+	// ResponseHeaderTimeout bounds the wait for a registry's answer to one
+	// attempt of a request, once it is sent (default 30s); a timeout is
+	// retried like a connection error. It applies to the default base
+	// transport only.
+	ResponseHeaderTimeout time.Duration
 	// RedirectHosts are the hosts (object storage) registries may redirect
 	// downloads to besides the allowed registries; see RedirectHosts.
 	RedirectHosts RedirectHosts
@@ -122,6 +130,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxRetryAfter <= 0 {
 		c.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if c.ResponseHeaderTimeout <= 0 {
+		c.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
 	}
 	return c
 }

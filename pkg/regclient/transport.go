@@ -191,7 +191,10 @@ func retryableStatus(code int) bool {
 // for: refused, reset, closed early, timed out, a temporary DNS failure. A
 // TLS or protocol error (a plain-HTTP server asked for HTTPS) is not.
 func retryableError(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	// The request's own context is checked by the caller; a
+	// DeadlineExceeded here is a transport timeout (net/http's wait for
+	// response headers matches it), worth another attempt.
+	if errors.Is(err, context.Canceled) {
 		return false
 	}
 	var dns *net.DNSError
