@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -246,4 +248,117 @@ func TestStalledRegistryFreesTheWorker(t *testing.T) {
 	if n := slowRequests.Load(); n < 2 {
 		t.Fatalf("the stalled layer was fetched %d times, want retries", n)
 	}
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestCredentialsNeverShown: a layer URI's user:password and a layer's
+// header values appear in no answer, no report error, no log line, and
+// are not kept in the stored job once it is finished.
+func TestCredentialsNeverShown(t *testing.T) {
+	const (
+		pass   = "s3cr3t-pass"
+		token  = "s3cr3t-token"
+		custom = "s3cr3t-custom"
+	)
+	secrets := []string{pass, token, custom}
+	headers := http.Header{"Authorization": {"Bearer " + token}, "X-Registry-Auth": {custom}}
+	// A hostile registry echoes what it was sent in its error.
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, "denied %s %s %s", r.Header.Get("Authorization"), r.Header.Get("X-Registry-Auth"), r.URL)
+	}))
+	defer echo.Close()
+	blobs := newBlobServer(t)
+	good, err := devregistry.TarFromFiles(map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var logs syncBuffer
+	h := newHarness(t)
+	cfg := h.config(1, true)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Registries.Allowlist = []string{strings.TrimPrefix(echo.URL, "http://"), strings.TrimPrefix(blobs.srv.URL, "http://")}
+	h.start(cfg)
+
+	withCreds := func(u string) string { return strings.Replace(u, "http://", "http://robot:"+pass+"@", 1) }
+	leak := func(where, text string) {
+		t.Helper()
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s shows %q: %s", where, s, text)
+			}
+		}
+	}
+	get := func(d index.Digest) string {
+		resp, err := http.Get(h.api.URL + "/indexer/api/v1/index_report/" + string(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+
+	// Refused by the registry, which echoes the credentials.
+	denied := manifestOf(&index.Layer{Hash: index.Digest("sha256:" + strings.Repeat("1", 64)), URI: withCreds(echo.URL) + "/v2/app/blobs/sha256:" + strings.Repeat("1", 64), Headers: headers})
+	// Fetched with its credentials, indexed.
+	l := blobs.layer("good", gz(t, good), "")
+	l.URI, l.Headers = withCreds(l.URI), headers
+	finished := manifestOf(l)
+	for _, m := range []*index.Manifest{denied, finished} {
+		if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := h.wait(denied.Hash); r.State != index.StateIndexError || !strings.Contains(r.Err, "401") {
+		t.Fatalf("denied: %s %q", r.State, r.Err)
+	} else {
+		leak("the report's error", r.Err)
+	}
+	if r := h.wait(finished.Hash); r.State != index.StateIndexFinished {
+		t.Fatalf("finished: %s %q", r.State, r.Err)
+	}
+	for _, m := range []*index.Manifest{denied, finished} {
+		leak("GET index_report", get(m.Hash))
+		var job string
+		if err := h.pool.QueryRow(context.Background(), `SELECT coalesce(job::text, '') FROM index_report WHERE manifest_hash = $1`, string(m.Hash)).Scan(&job); err != nil {
+			t.Fatal(err)
+		}
+		leak("the stored job", job)
+	}
+
+	// Bad URIs with credentials are refused without echoing them.
+	d64 := strings.Repeat("2", 64)
+	for _, uri := range []string{"ftp://robot:" + pass + "@x.example/y", "http://robot:" + pass + "@" + strings.TrimPrefix(blobs.srv.URL, "http://") + "/%zz"} {
+		body := `{"hash":"sha256:` + d64 + `","layers":[{"hash":"sha256:` + d64 + `","uri":"` + uri + `","headers":{"Authorization":["Bearer ` + token + `"]}}]}`
+		resp, err := http.Post(h.api.URL+"/indexer/api/v1/index_report", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("%s: HTTP %d, want an error", uri, resp.StatusCode)
+		}
+		leak(fmt.Sprintf("the answer to %s (HTTP %d)", uri, resp.StatusCode), string(b))
+	}
+	leak("the log", logs.String())
 }

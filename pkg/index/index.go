@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/pkg/redact"
 )
 
 // State is the stage an index report is in. The report is stored at each
@@ -104,7 +106,7 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("layers[%d].hash: %w", i, err)
 		}
 		if !strings.HasPrefix(l.URI, "http://") && !strings.HasPrefix(l.URI, "https://") {
-			return fmt.Errorf("layers[%d].uri: %q is not an absolute http(s) URI", i, l.URI)
+			return fmt.Errorf("layers[%d].uri: %q is not an absolute http(s) URI", i, redact.URL(l.URI))
 		}
 	}
 	return nil
