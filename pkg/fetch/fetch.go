@@ -344,7 +344,7 @@ func (f *Fetcher) newRegistryTransport(ctx context.Context, u *url.URL, repoPath
 	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, f.client.Transport(), []string{repo.Scope(transport.PullScope)})
 	if err != nil {
 		var te *transport.Error
-		if errors.As(err, &te) && permanentStatus(te.StatusCode) {
+		if errors.As(err, &te) && permanentStatus(te.StatusCode) || errors.Is(err, regclient.ErrNotAllowed) || errors.Is(err, regclient.ErrInvalidName) {
 			return nil, fmt.Errorf("%w: %w", err, ErrPermanent)
 		}
 		return nil, err

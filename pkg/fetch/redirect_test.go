@@ -182,3 +182,24 @@ func TestCheckAddress(t *testing.T) {
 		}
 	}
 }
+
+// A registry's auth challenge may name a token realm on another host:
+// with an allowlist, that host may not be a private address either.
+func TestTokenRealmOnAPrivateAddressIsRefused(t *testing.T) {
+	pg := newTCPCounter(t)
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://localhost:%d/token",service="reg"`, pg.port()))
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer reg.Close()
+	regHost := strings.TrimPrefix(reg.URL, "http://")
+	d := "sha256:" + strings.Repeat("a", 64)
+	f := fetch.New(fetch.WithClient(fast(regclient.Config{Allowlist: regclient.Allowlist{regHost}})), fetch.WithLogger(quiet))
+	_, err := readAll(t, f, &index.Layer{Hash: index.Digest(d), URI: reg.URL + "/v2/app/blobs/" + d})
+	if !errors.Is(err, regclient.ErrNotAllowed) || !errors.Is(err, fetch.ErrPermanent) {
+		t.Fatalf("got %v, want a permanent ErrNotAllowed", err)
+	}
+	if n := pg.conns.Load(); n != 0 {
+		t.Fatalf("the postgres stand-in got %d connections", n)
+	}
+}

@@ -34,7 +34,11 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	// to another host gets none of the headers the request was given, and
 	// its address is checked at dial time unless the host is explicitly
 	// allowed.
-	privateOK := true
+	// A first request may connect anywhere when there is no allowlist
+	// (the caller named the host) or when its host is explicitly allowed;
+	// with an allowlist, another host (a token realm a registry pointed
+	// to) may not reach a private address either.
+	privateOK := len(c.cfg.Allowlist) == 0 || c.explicit(req.URL.Host)
 	if req.Response != nil {
 		var err error
 		if req, privateOK, err = c.redirectPolicy(req); err != nil {
