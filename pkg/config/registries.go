@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/pkg/fetch"
 	"github.com/stevedore-dev/stevedore/pkg/regclient"
 )
 
@@ -23,6 +24,10 @@ type registryFlags struct {
 	plainHTTP string
 	mirrors   []string
 	cacheSize byteSize
+	// idle, minRate and window are the stall limits of layer downloads.
+	idle    time.Duration
+	minRate byteSize
+	window  time.Duration
 }
 
 // DefaultBlobCacheDir is the default blob cache directory: stevedore/blobs
@@ -51,6 +56,12 @@ func (o *Options) registerRegistries(fs *flag.FlagSet, roles Roles) {
 		}
 	}
 	fs.Var(&o.Registries.Allowlist, "registry-allowlist", "registries (host[:port], comma-separated) that index requests and layer URIs may name; others are refused with 403. Empty: every registry is allowed (env STEVEDORE_REGISTRY_ALLOWLIST)")
+	if v := os.Getenv("STEVEDORE_REGISTRY_REDIRECT_HOSTS"); v != "" {
+		if err := o.Registries.RedirectHosts.Set(v); err != nil {
+			o.envErrs = append(o.envErrs, fmt.Errorf("environment STEVEDORE_REGISTRY_REDIRECT_HOSTS: %w", err))
+		}
+	}
+	fs.Var(&o.Registries.RedirectHosts, "registry-redirect-hosts", "hosts (host, host:port or *.domain, comma-separated) that registries may redirect blob downloads to, such as object storage handing out presigned URLs; sent no credentials nor layer headers. Other redirects to another host are refused when there is an allowlist (env STEVEDORE_REGISTRY_REDIRECT_HOSTS)")
 	fs.StringVar(&r.plainHTTP, "registry-plain-http", os.Getenv("STEVEDORE_REGISTRY_PLAIN_HTTP"), "registries (host[:port], comma-separated) reached over plain HTTP (env STEVEDORE_REGISTRY_PLAIN_HTTP)")
 	if v := os.Getenv("STEVEDORE_REGISTRY_MIRRORS"); v != "" {
 		r.mirrors = strings.Split(v, ",")
@@ -62,9 +73,19 @@ func (o *Options) registerRegistries(fs *flag.FlagSet, roles Roles) {
 	fs.IntVar(&o.Registries.Concurrency, "registry-concurrency", o.envInt("STEVEDORE_REGISTRY_CONCURRENCY", regclient.DefaultConcurrency), "requests in flight to one registry at once, per process (env STEVEDORE_REGISTRY_CONCURRENCY)")
 	fs.IntVar(&o.Registries.MaxAttempts, "registry-max-attempts", o.envInt("STEVEDORE_REGISTRY_MAX_ATTEMPTS", regclient.DefaultMaxAttempts), "times a registry request is sent at most, retrying 5xx, 429 and connection errors with backoff (env STEVEDORE_REGISTRY_MAX_ATTEMPTS)")
 	fs.DurationVar(&o.Registries.MaxRetryAfter, "registry-max-retry-after", o.envDuration("STEVEDORE_REGISTRY_MAX_RETRY_AFTER", regclient.DefaultMaxRetryAfter), "longest Retry-After a registry can make requests wait; longer fails them for a later retry of the job (env STEVEDORE_REGISTRY_MAX_RETRY_AFTER)")
+	fs.DurationVar(&o.Registries.ResponseHeaderTimeout, "registry-response-timeout", o.envDuration("STEVEDORE_REGISTRY_RESPONSE_TIMEOUT", regclient.DefaultResponseHeaderTimeout), "longest wait for a registry's answer to one attempt of a request; a timeout is retried (env STEVEDORE_REGISTRY_RESPONSE_TIMEOUT)")
 	if !roles.Worker {
 		return
 	}
+	fs.DurationVar(&r.idle, "blob-idle-timeout", o.envDuration("STEVEDORE_BLOB_IDLE_TIMEOUT", fetch.DefaultStallIdle), "a layer download that receives nothing for this long fails (the job is retried with backoff); 0 disables (env STEVEDORE_BLOB_IDLE_TIMEOUT)")
+	r.minRate = fetch.DefaultMinRate
+	if v := os.Getenv("STEVEDORE_BLOB_MIN_RATE"); v != "" {
+		if err := r.minRate.Set(v); err != nil {
+			o.envErrs = append(o.envErrs, fmt.Errorf("environment STEVEDORE_BLOB_MIN_RATE=%q: %w", v, err))
+		}
+	}
+	fs.Var(&r.minRate, "blob-min-rate", "bytes a second (10KiB, 1MiB...) a layer download must average over each --blob-min-rate-window, or it fails (the job is retried with backoff); 0 disables (env STEVEDORE_BLOB_MIN_RATE)")
+	fs.DurationVar(&r.window, "blob-min-rate-window", o.envDuration("STEVEDORE_BLOB_MIN_RATE_WINDOW", fetch.DefaultStallWindow), "the window --blob-min-rate is averaged over (env STEVEDORE_BLOB_MIN_RATE_WINDOW)")
 	fs.StringVar(&o.BlobCacheDir, "blob-cache-dir", envString("STEVEDORE_BLOB_CACHE_DIR", DefaultBlobCacheDir()), "directory of the local cache of compressed layer blobs, one process per directory (env STEVEDORE_BLOB_CACHE_DIR)")
 	r.cacheSize = DefaultBlobCacheSize
 	if v := os.Getenv("STEVEDORE_BLOB_CACHE_SIZE"); v != "" {
@@ -122,7 +143,11 @@ func (o *Options) validateRegistries(roles Roles) []error {
 	if o.Registries.MaxRetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("--registry-max-retry-after: %s: want at least 1s", o.Registries.MaxRetryAfter))
 	}
+	if o.Registries.ResponseHeaderTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("--registry-response-timeout: %s: want at least 1s", o.Registries.ResponseHeaderTimeout))
+	}
 	if roles.Worker {
+		errs = append(errs, o.stallLimits()...)
 		o.BlobCacheSize = int64(r.cacheSize)
 		if o.BlobCacheSize > 0 && o.BlobCacheDir == "" {
 			errs = append(errs, errors.New("--blob-cache-dir: required with a cache size (or --blob-cache-size 0 to disable the cache)"))
@@ -161,4 +186,25 @@ func (b *byteSize) Set(v string) error {
 	}
 	*b = byteSize(n * mult)
 	return nil
+}
+
+// stallLimits checks the stall limits of layer downloads and fills
+// node.Config's (0 on a flag disables its rule: -1 for fetch).
+func (o *Options) stallLimits() []error {
+	r := &o.reg
+	var errs []error
+	if r.idle != 0 && r.idle < time.Second {
+		errs = append(errs, fmt.Errorf("--blob-idle-timeout: %s: want 0 (disabled) or at least 1s", r.idle))
+	}
+	if r.minRate > 0 && r.window < time.Second {
+		errs = append(errs, fmt.Errorf("--blob-min-rate-window: %s: want at least 1s", r.window))
+	}
+	o.BlobStall = fetch.StallLimits{Idle: r.idle, MinRate: int64(r.minRate), Window: r.window}
+	if r.idle == 0 {
+		o.BlobStall.Idle = -1
+	}
+	if r.minRate == 0 {
+		o.BlobStall.MinRate = -1
+	}
+	return errs
 }

@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stevedore-dev/stevedore/pkg/config"
+	"github.com/stevedore-dev/stevedore/pkg/fetch"
+	"github.com/stevedore-dev/stevedore/pkg/regclient"
 )
 
 func TestRegistrySettings(t *testing.T) {
@@ -56,10 +59,29 @@ func TestRegistrySettings(t *testing.T) {
 		{"missing file", worker, nil, []string{"--registry-config=" + filepath.Join(dir, "none.json")}, []string{"--registry-config", "no such file"}, nil},
 		{"bad environment", worker, map[string]string{"STEVEDORE_BLOB_CACHE_SIZE": "lots", "STEVEDORE_REGISTRY_ALLOWLIST": "https://x"}, nil,
 			[]string{"STEVEDORE_BLOB_CACHE_SIZE", "STEVEDORE_REGISTRY_ALLOWLIST"}, nil},
+		{"redirect hosts", worker, map[string]string{"STEVEDORE_REGISTRY_REDIRECT_HOSTS": "storage.example"}, []string{"--registry-redirect-hosts=*.s3.amazonaws.com,minio:9000"}, nil, func(t *testing.T, o *config.Options) {
+			r := o.Registries.RedirectHosts
+			if !r.Allows("storage.example:443") || !r.Allows("bucket.s3.amazonaws.com") || !r.Allows("minio:9000") || r.Allows("minio:9001") || r.Allows("s3.amazonaws.com.evil.example") {
+				t.Errorf("redirect hosts %v", r)
+			}
+		}},
+		{"bad redirect host", worker, map[string]string{"STEVEDORE_REGISTRY_REDIRECT_HOSTS": "https://x/y"}, nil, []string{"STEVEDORE_REGISTRY_REDIRECT_HOSTS"}, nil},
+		{"stall limits", worker, nil, []string{"--blob-idle-timeout=0", "--blob-min-rate=1MiB", "--blob-min-rate-window=2m"}, nil, func(t *testing.T, o *config.Options) {
+			if s := o.BlobStall; s.Idle >= 0 || s.MinRate != 1<<20 || s.Window != 2*time.Minute {
+				t.Errorf("stall limits %+v", s)
+			}
+		}},
+		{"stall defaults", worker, nil, nil, nil, func(t *testing.T, o *config.Options) {
+			if s := o.BlobStall; s.Idle != fetch.DefaultStallIdle || s.MinRate != fetch.DefaultMinRate || s.Window != fetch.DefaultStallWindow || o.Registries.ResponseHeaderTimeout != regclient.DefaultResponseHeaderTimeout {
+				t.Errorf("stall limits %+v, response timeout %s", s, o.Registries.ResponseHeaderTimeout)
+			}
+		}},
+		{"bad stall limits", worker, nil, []string{"--blob-idle-timeout=10ms", "--blob-min-rate-window=1ms", "--registry-response-timeout=1ms"},
+			[]string{"--blob-idle-timeout", "--blob-min-rate-window", "--registry-response-timeout"}, nil},
 		{"cache without a directory", worker, nil, []string{"--blob-cache-dir="}, []string{"--blob-cache-dir: required"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"STEVEDORE_REGISTRY_ALLOWLIST", "STEVEDORE_BLOB_CACHE_SIZE", "STEVEDORE_REGISTRY_MIRRORS", "STEVEDORE_REGISTRY_CONFIG"} {
+			for _, k := range []string{"STEVEDORE_REGISTRY_ALLOWLIST", "STEVEDORE_BLOB_CACHE_SIZE", "STEVEDORE_REGISTRY_MIRRORS", "STEVEDORE_REGISTRY_CONFIG", "STEVEDORE_REGISTRY_REDIRECT_HOSTS"} {
 				t.Setenv(k, tc.env[k])
 			}
 			fs := flag.NewFlagSet("test", flag.ContinueOnError)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/jobs"
+	"github.com/stevedore-dev/stevedore/pkg/redact"
 	"github.com/stevedore-dev/stevedore/pkg/regclient"
 	"github.com/stevedore-dev/stevedore/pkg/resolve"
 	"github.com/stevedore-dev/stevedore/pkg/store"
@@ -95,6 +96,19 @@ func (d *Dispatcher) RequeueWaiting(ctx context.Context, limit int) (int, error)
 // Index returns the report of m as it is now, and queues a job unless that
 // report is current. queued says whether a job is (now) pending.
 func (d *Dispatcher) Index(ctx context.Context, m *index.Manifest) (r *index.Report, queued bool, err error) {
+	// Errors are answered and logged: they show none of the layers'
+	// credentials (URI user information, header values).
+	defer func() {
+		if err != nil {
+			var secrets []string
+			for _, l := range m.Layers {
+				if l != nil {
+					secrets = append(secrets, redact.Secrets(l.URI, l.Headers)...)
+				}
+			}
+			err = redact.Error(err, secrets...)
+		}
+	}()
 	if err := m.Validate(); err != nil {
 		return nil, false, err
 	}

@@ -44,6 +44,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/pkg/blobcache"
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/redact"
 	"github.com/stevedore-dev/stevedore/pkg/regclient"
 )
 
@@ -67,6 +68,8 @@ type Fetcher struct {
 	mp       metric.MeterProvider
 
 	hits, misses, corrupt metric.Int64Counter
+
+	stall StallLimits
 
 	// transports are the authenticated transports of the repositories
 	// layers were fetched from, reused for TransportTTL so that fetching
@@ -125,6 +128,7 @@ func New(opts ...Option) *Fetcher {
 	if f.log == nil {
 		f.log = slog.Default()
 	}
+	f.stall = f.stall.withDefaults()
 	if f.mp == nil {
 		f.mp = otel.GetMeterProvider()
 	}
@@ -154,18 +158,34 @@ func (f *Fetcher) Cache() *blobcache.Cache { return f.cache }
 var blobPath = regexp.MustCompile(`^/v2/(.+)/blobs/((?:sha256|sha512):[a-f0-9]+)$`)
 
 // Open starts the download of layer l, or opens its cached copy, and
-// returns its body.
-func (f *Fetcher) Open(ctx context.Context, l *index.Layer) (io.ReadCloser, error) {
+// returns its body. Its errors, and those of the body's reads, show no
+// secret: the URI's user information and query values, and the values of
+// the layer's headers, are redacted (pkg/redact).
+func (f *Fetcher) Open(ctx context.Context, l *index.Layer) (rc io.ReadCloser, err error) {
+	secrets := redact.Secrets(l.URI, l.Headers)
+	defer func() {
+		if err != nil {
+			err = redact.Error(err, secrets...)
+		} else if rc != nil {
+			rc = &redactedBody{ReadCloser: rc, secrets: secrets}
+		}
+	}()
+	shown := redact.URL(l.URI)
 	u, err := url.Parse(l.URI)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("fetch layer %s: URI %q is not an absolute http(s) URL: %w", l.Hash, l.URI, ErrPermanent)
+		return nil, fmt.Errorf("fetch layer %s: URI %q is not an absolute http(s) URL: %w", l.Hash, shown, ErrPermanent)
 	}
 	if !f.client.Allowed(u.Host) {
 		return nil, fmt.Errorf("fetch layer %s: registry %s is not in the allowlist (%s): %w", l.Hash, u.Host, f.client.Config().Allowlist.String(), ErrPermanent)
 	}
 	m := blobPath.FindStringSubmatch(u.Path)
 	if m != nil && m[2] != string(l.Hash) {
-		return nil, fmt.Errorf("fetch layer %s: URI %q names blob %s: %w", l.Hash, l.URI, m[2], ErrPermanent)
+		return nil, fmt.Errorf("fetch layer %s: URI %q names blob %s: %w", l.Hash, shown, m[2], ErrPermanent)
+	}
+	if m != nil {
+		if err := regclient.ValidateRepository(m[1]); err != nil {
+			return nil, fmt.Errorf("fetch layer %s: URI %q: %w: %w", l.Hash, shown, err, ErrPermanent)
+		}
 	}
 	if f.cache != nil {
 		if rc, ok := f.cache.Get(l.Hash); ok {
@@ -200,7 +220,8 @@ func (f *Fetcher) openRemote(ctx context.Context, l *index.Layer, u *url.URL, m 
 			if ctx.Err() != nil {
 				return nil, err
 			}
-			f.log.InfoContext(ctx, "mirror could not serve a layer; trying the next source", "layer", l.Hash, "mirror", mirror.Host, "error", err)
+			f.log.InfoContext(ctx, "mirror could not serve a layer; trying the next source", "layer", l.Hash, "mirror", mirror.Host,
+				"error", redact.Error(err, redact.Secrets(l.URI, l.Headers)...))
 		}
 	}
 	repo := m[1]
@@ -221,8 +242,12 @@ func (f *Fetcher) get(ctx context.Context, l *index.Layer, u *url.URL, repo stri
 			return nil, fmt.Errorf("fetch layer %s from %s: %w", l.Hash, u.Host, err)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	// The watchdog fails a download whose body stalls, so that a registry
+	// dripping bytes does not hold a worker.
+	wctx, wd := watch(ctx, f.stall, fmt.Sprintf("fetch layer %s from %s", l.Hash, u.Host))
+	req, err := http.NewRequestWithContext(wctx, http.MethodGet, u.String(), nil)
 	if err != nil {
+		wd.done()
 		return nil, fmt.Errorf("fetch layer %s: %w: %w", l.Hash, err, ErrPermanent)
 	}
 	if headers {
@@ -234,9 +259,18 @@ func (f *Fetcher) get(ctx context.Context, l *index.Layer, u *url.URL, repo stri
 	}
 	resp, err := (&http.Client{Transport: rt}).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch layer %s from %s: %w", l.Hash, u.Host, err)
+		wd.done()
+		if serr := stalled(wctx); serr != nil {
+			return nil, serr
+		}
+		err = fmt.Errorf("fetch layer %s from %s: %w", l.Hash, u.Host, err)
+		if errors.Is(err, regclient.ErrInvalidName) || errors.Is(err, regclient.ErrNotAllowed) {
+			err = fmt.Errorf("%w: %w", err, ErrPermanent)
+		}
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
+		defer wd.done()
 		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		err := fmt.Errorf("fetch layer %s from %s: HTTP %s: %q", l.Hash, u.Host, resp.Status, msg)
@@ -245,7 +279,8 @@ func (f *Fetcher) get(ctx context.Context, l *index.Layer, u *url.URL, repo stri
 		}
 		return nil, err
 	}
-	return resp.Body, nil
+	wd.start()
+	return &watchedBody{ReadCloser: resp.Body, ctx: wctx, w: wd}, nil
 }
 
 func permanentStatus(code int) bool {
@@ -309,7 +344,7 @@ func (f *Fetcher) newRegistryTransport(ctx context.Context, u *url.URL, repoPath
 	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, f.client.Transport(), []string{repo.Scope(transport.PullScope)})
 	if err != nil {
 		var te *transport.Error
-		if errors.As(err, &te) && permanentStatus(te.StatusCode) {
+		if errors.As(err, &te) && permanentStatus(te.StatusCode) || errors.Is(err, regclient.ErrNotAllowed) || errors.Is(err, regclient.ErrInvalidName) {
 			return nil, fmt.Errorf("%w: %w", err, ErrPermanent)
 		}
 		return nil, err
@@ -339,6 +374,28 @@ func (c *cached) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	if err != nil && errors.Is(err, ErrCacheCorrupt) {
 		c.once.Do(func() { c.corrupt.Add(c.ctx, 1) })
+	}
+	return n, err
+}
+
+// redactedBody redacts the errors of a layer body's reads.
+type redactedBody struct {
+	io.ReadCloser
+	secrets []string
+}
+
+// VerifiedDigest passes on the wrapped reader's (see cached).
+func (b *redactedBody) VerifiedDigest() index.Digest {
+	if v, ok := b.ReadCloser.(interface{ VerifiedDigest() index.Digest }); ok {
+		return v.VerifiedDigest()
+	}
+	return ""
+}
+
+func (b *redactedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = redact.Error(err, b.secrets...)
 	}
 	return n, err
 }

@@ -139,8 +139,14 @@ type Config struct {
 	// of compressed layer blobs (pkg/blobcache); size 0 disables it.
 	BlobCacheDir  string
 	BlobCacheSize int64
+	// BlobStall bounds how slowly a layer may download before the fetch
+	// fails (transient: the job is retried with backoff); zero fields take
+	// fetch's defaults, negative ones disable the rule.
+	BlobStall fetch.StallLimits
 	// MeterProvider receives the metrics (default: the global provider).
 	MeterProvider metric.MeterProvider
+	// HTTP bounds the connections of the HTTP API server (Serve).
+	HTTP HTTPTimeouts
 
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
@@ -168,6 +174,7 @@ type Node struct {
 	Updater *enrichment.Updater
 
 	leases        *leases.Manager
+	httpTimeouts  HTTPTimeouts
 	requeueRate   int
 	reindexRate   int
 	sweepInterval time.Duration
@@ -200,7 +207,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.MaxDeliver == 0 {
 		cfg.MaxDeliver = 5
 	}
-	n = &Node{log: cfg.Logger}
+	n = &Node{log: cfg.Logger, httpTimeouts: cfg.HTTP}
 	// A failure returns a nil *Node, so close what was opened through a
 	// copy of the pointer.
 	opened := n
@@ -313,7 +320,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 			if n.BlobCache, err = openBlobCache(cfg); err != nil {
 				return nil, err
 			}
-			cfg.Fetcher = fetch.New(fetch.WithClient(rc), fetch.WithCache(n.BlobCache), fetch.WithLogger(cfg.Logger), fetch.WithMeterProvider(cfg.MeterProvider))
+			cfg.Fetcher = fetch.New(fetch.WithClient(rc), fetch.WithCache(n.BlobCache), fetch.WithLogger(cfg.Logger), fetch.WithMeterProvider(cfg.MeterProvider), fetch.WithStallLimits(cfg.BlobStall))
 		}
 		ix, err := indexer.New(ctx, indexer.Config{
 			Store: n.Store, Fetcher: cfg.Fetcher, Scanners: cfg.Scanners, LayerOptions: cfg.LayerOptions,
@@ -447,7 +454,7 @@ func (n *Node) Serve(ctx context.Context, addr string) error {
 		if err != nil {
 			return fmt.Errorf("HTTP API: %w", err)
 		}
-		srv = &http.Server{Handler: n.Handler, ReadHeaderTimeout: 10 * time.Second}
+		srv = NewHTTPServer(n.Handler, n.httpTimeouts)
 		n.log.Info("HTTP API listening", "addr", ln.Addr().String())
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -18,7 +18,14 @@
 //     others do not hammer the registry either;
 //   - plain-HTTP registries, and mirrors tried first for blobs, per host;
 //   - an allowlist of registries (see Allowlist), enforced by the dispatcher
-//     on what it accepts and by the fetcher on what it downloads.
+//     on what it accepts and by the fetcher on what it downloads;
+//   - redirects checked hop by hop: a hop to another host must be an
+//     allowed registry or a redirect host (see RedirectHosts) when there
+//     is an allowlist, gets none of the headers (credentials included) the
+//     request was given, and may not connect to a loopback, private,
+//     link-local or metadata address unless its host is explicitly
+//     allowed; the address is checked at dial time, after resolution, so
+//     a name that resolves to 127.0.0.1 is caught too.
 package regclient
 
 import (
@@ -49,6 +56,9 @@ const (
 	DefaultRetryBase     = 500 * time.Millisecond
 	DefaultRetryMax      = 30 * time.Second
 	DefaultMaxRetryAfter = time.Minute
+	// DefaultResponseHeaderTimeout is Config.ResponseHeaderTimeout's
+	// default.
+	DefaultResponseHeaderTimeout = 30 * time.Second
 )
 
 // Config configures a Client. Zero values take the defaults noted.
@@ -69,6 +79,14 @@ type Config struct {
 	// RetryBase is the first backoff delay, doubled after each attempt up
 	// to RetryMax (defaults 500ms and 30s), with up to 20% jitter added.
 	RetryBase, RetryMax time.Duration
+	// ResponseHeaderTimeout bounds the wait for a registry's answer to one
+	// attempt of a request, once it is sent (default 30s); a timeout is
+	// retried like a connection error. It applies to the default base
+	// transport only.
+	ResponseHeaderTimeout time.Duration
+	// RedirectHosts are the hosts (object storage) registries may redirect
+	// downloads to besides the allowed registries; see RedirectHosts.
+	RedirectHosts RedirectHosts
 	// MaxRetryAfter is the longest wait the client accepts from a
 	// registry's Retry-After (default 1m). When a registry asks for more,
 	// its requests fail at once with ErrThrottled (a transient error: the
@@ -113,6 +131,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxRetryAfter <= 0 {
 		c.MaxRetryAfter = DefaultMaxRetryAfter
 	}
+	if c.ResponseHeaderTimeout <= 0 {
+		c.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	}
 	return c
 }
 
@@ -142,6 +163,11 @@ func (c Config) Validate() error {
 	for _, h := range c.Allowlist {
 		if err := validHost(h); err != nil {
 			errs = append(errs, fmt.Errorf("allowlist entry %q: %w", h, err))
+		}
+	}
+	for _, h := range c.RedirectHosts {
+		if err := validRedirectHost(h); err != nil {
+			errs = append(errs, fmt.Errorf("redirect host %q: %w", h, err))
 		}
 	}
 	if c.Concurrency < 0 || c.MaxAttempts < 0 || c.RetryBase < 0 || c.RetryMax < 0 || c.MaxRetryAfter < 0 {
@@ -214,7 +240,10 @@ type options struct {
 }
 
 // WithBaseTransport sets the transport requests are finally sent with
-// (default: a clone of http.DefaultTransport, traced with otelhttp).
+// (default: a clone of http.DefaultTransport whose dialer refuses private
+// addresses to redirect hops, traced with otelhttp). A transport given
+// here dials as it likes: redirects are still checked against the
+// allowlist and stripped of headers, but addresses are not.
 func WithBaseTransport(rt http.RoundTripper) Option { return func(o *options) { o.base = rt } }
 
 // WithLogger sets the logger for throttling and retries (default
@@ -234,19 +263,20 @@ func New(cfg Config, opts ...Option) *Client {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.base == nil {
-		o.base = otelhttp.NewTransport(http.DefaultTransport.(*http.Transport).Clone())
-	}
 	if o.log == nil {
 		o.log = slog.Default()
 	}
 	if o.mp == nil {
 		o.mp = otel.GetMeterProvider()
 	}
-	c := &Client{cfg: cfg.WithDefaults(), base: o.base, log: o.log, hosts: map[string]Host{}, state: map[string]*hostState{}}
+	c := &Client{cfg: cfg.WithDefaults(), log: o.log, hosts: map[string]Host{}, state: map[string]*hostState{}}
 	for h, s := range cfg.Hosts {
 		c.hosts[CanonicalHost(h)] = s
 	}
+	if o.base == nil {
+		o.base = otelhttp.NewTransport(c.baseTransport())
+	}
+	c.base = o.base
 	meter := o.mp.Meter("github.com/stevedore-dev/stevedore/pkg/regclient")
 	// Instrument creation only fails on an invalid name; the names are
 	// constants, and a nil-safe no-op is used then.

@@ -27,6 +27,25 @@ type roundTripper struct{ c *Client }
 // closed or read to its end.
 func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := t.c
+	if err := checkPath(req.URL); err != nil {
+		return nil, fmt.Errorf("registry %s: %w", req.URL.Host, err)
+	}
+	// Every hop of a redirect is checked as the first request is; a hop
+	// to another host gets none of the headers the request was given, and
+	// its address is checked at dial time unless the host is explicitly
+	// allowed.
+	// A first request may connect anywhere when there is no allowlist
+	// (the caller named the host) or when its host is explicitly allowed;
+	// with an allowlist, another host (a token realm a registry pointed
+	// to) may not reach a private address either.
+	privateOK := len(c.cfg.Allowlist) == 0 || c.explicit(req.URL.Host)
+	if req.Response != nil {
+		var err error
+		if req, privateOK, err = c.redirectPolicy(req); err != nil {
+			return nil, err
+		}
+	}
+	req = req.WithContext(context.WithValue(req.Context(), dialPolicyKey{}, dialPolicy{privateOK: privateOK}))
 	host := CanonicalHost(req.URL.Host)
 	hs := c.host(host)
 	if req.URL.Scheme == "https" && c.hosts[host].PlainHTTP {
@@ -176,7 +195,10 @@ func retryableStatus(code int) bool {
 // for: refused, reset, closed early, timed out, a temporary DNS failure. A
 // TLS or protocol error (a plain-HTTP server asked for HTTPS) is not.
 func retryableError(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	// The request's own context is checked by the caller; a
+	// DeadlineExceeded here is a transport timeout (net/http's wait for
+	// response headers matches it), worth another attempt.
+	if errors.Is(err, context.Canceled) {
 		return false
 	}
 	var dns *net.DNSError

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/regclient"
 )
 
 // ErrInvalid marks a request that cannot be satisfied as asked: a malformed
@@ -65,7 +66,10 @@ type Image struct {
 // ("linux/amd64", "linux/arm64/v8") selects one entry of an image index; empty
 // means every platform. Attestation manifests ("unknown/unknown") are skipped.
 func (r *Resolver) Resolve(ctx context.Context, ref, platform string) ([]Image, error) {
-	parsed, err := name.ParseReference(ref)
+	// Every repository and reference is checked before any request: the
+	// transport (regclient) refuses a bad path too, but the caller is told
+	// here that the reference is invalid.
+	parsed, err := regclient.ParseReference(ref)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %q: %w: %w", ref, ErrInvalid, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/stevedore-dev/stevedore/pkg/client"
@@ -126,7 +125,7 @@ func startLocal(ctx context.Context, o Options) (stop func(), url string, err er
 		n.Close()
 		return nil, "", fmt.Errorf("scan: listen: %w", err)
 	}
-	srv := &http.Server{Handler: n.Handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := node.NewHTTPServer(n.Handler, cfg.HTTP)
 	go srv.Serve(ln)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -157,6 +157,10 @@ func writeReportExtra(ctx context.Context, tx pgx.Tx, f Fence, r *index.Report, 
 	if err != nil {
 		return fmt.Errorf("write report for %s: %w", r.Hash, err)
 	}
+	// The job is kept at rest without the request's credentials.
+	if job, err = withoutSecrets(job); err != nil {
+		return fmt.Errorf("write report for %s: %w", r.Hash, err)
+	}
 	tag, err := tx.Exec(ctx, `
 INSERT INTO index_report AS r (manifest_hash, state, scanner_state, report, fence, attempt, error, next_retry, waiting_for, job, updated_at)
 VALUES ($1, $2, $3, $4::jsonb || jsonb_build_object('updated_at', now()), $5, $6, $7, $8, $9, $10::jsonb, now())
