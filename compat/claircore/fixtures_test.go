@@ -17,8 +17,7 @@ const stevedoreModule = "github.com/stevedore-dev/stevedore"
 // internal/fixtures finds it, which this module cannot import (Go's
 // internal rule): from the root of the Stevedore repository (the nearest
 // directory above the working directory whose go.mod declares Stevedore's
-// module), at <root>/testdata/fixtures, else <root>/../shared/fixtures. A
-// missing fixture fails the test; it is never skipped.
+// module), at <root>/testdata/fixtures. A missing fixture fails the test; it is never skipped.
 func fixture(t testing.TB, rel string) string {
 	t.Helper()
 	if rel == "" || !filepath.IsLocal(filepath.FromSlash(rel)) {
@@ -28,19 +27,11 @@ func fixture(t testing.TB, rel string) string {
 	if err != nil {
 		t.Fatalf("fixtures: cannot locate fixture %q: %v", rel, err)
 	}
-	var tried []string
-	for _, dir := range []string{
-		filepath.Join(root, "testdata", "fixtures"),
-		filepath.Join(filepath.Dir(root), "shared", "fixtures"),
-	} {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		tried = append(tried, p)
+	p := filepath.Join(root, "testdata", "fixtures", filepath.FromSlash(rel))
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("fixtures: fixture %q is missing: looked for %s: %v", rel, p, err)
 	}
-	t.Fatalf("fixtures: fixture %q is missing: looked for %s", rel, strings.Join(tried, " and "))
-	return ""
+	return p
 }
 
 // repoRoot returns the nearest directory at or above the working directory

@@ -26,7 +26,7 @@ import (
 )
 
 // contract holds the published schemas every answer on Clair's paths must
-// validate against: Clair's JSON Schemas (../shared/fixtures/clair/schema)
+// validate against: Clair's JSON Schemas (testdata/fixtures/clair/schema)
 // and the components of the OpenAPI document Quay validates Clair's answers
 // with (quay-clair-v4.openapi.json), as Quay uses them (jsonschema, draft
 // 2020-12, "#/components/schemas/..." references).
