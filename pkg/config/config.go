@@ -27,6 +27,8 @@ type Options struct {
 	sources []string
 	// reg holds the raw registry and blob-cache settings (registries.go).
 	reg registryFlags
+	// lim holds the raw bounds of layer reading (limits.go).
+	lim limitFlags
 
 	envErrs []error
 }
@@ -53,6 +55,7 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 	}
 	fs.StringVar(&o.NATSURL, "nats-url", os.Getenv("NATS_URL"), natsHelp)
 	o.registerRegistries(fs, roles)
+	o.registerLimits(fs, roles)
 	if roles.Dispatcher {
 		o.Dispatcher = true
 		fs.StringVar(&o.Addr, "addr", envString("STEVEDORE_ADDR", "127.0.0.1:8080"), "HTTP API listen address (env STEVEDORE_ADDR)")
@@ -87,6 +90,7 @@ func (o *Options) Validate(roles Roles) error {
 	errs := append([]error(nil), o.envErrs...)
 	errs = append(errs, o.validateWebhooks()...)
 	errs = append(errs, o.validateRegistries(roles)...)
+	errs = append(errs, o.validateLimits(roles)...)
 	if o.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url: required (or set DATABASE_URL), e.g. postgres://user@127.0.0.1:5432/stevedore"))
 	}

@@ -77,7 +77,8 @@ type Config struct {
 	Fetcher indexer.Fetcher
 	// Resolver resolves image references (default resolve.New()).
 	Resolver *resolve.Resolver
-	// LayerOptions bound the layer reader.
+	// LayerOptions bound the layer reader; a nil ProcessSpool is a budget
+	// of layers.DefaultMaxProcessSpool for the node's workers.
 	LayerOptions layers.Options
 	// Holder names this node in leases (default host-pid).
 	Holder string
@@ -266,6 +267,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		n.Handler = n.Webhooks.Mount(n.Handler)
 	}
 	if cfg.Workers > 0 {
+		if cfg.LayerOptions.ProcessSpool == nil {
+			cfg.LayerOptions.ProcessSpool = layers.NewSpoolBudget(layers.DefaultMaxProcessSpool)
+		}
 		if cfg.Fetcher == nil {
 			if n.BlobCache, err = openBlobCache(cfg); err != nil {
 				return nil, err
