@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -129,5 +130,78 @@ func TestSpoolBombFailsItsReportWithBoundedDisk(t *testing.T) {
 	}
 	if r := h.wait(m.Hash); r.State != index.StateIndexFinished || len(r.Packages) != 1 {
 		t.Fatalf("good manifest after the bomb: %s %q", r.State, r.Err)
+	}
+}
+
+func npmManifests(prefix string, n int) map[string][]byte {
+	files := map[string][]byte{}
+	for i := range n {
+		files[fmt.Sprintf("app/node_modules/%s%d/package.json", prefix, i)] = fmt.Appendf(nil, `{"name":"%s%d","version":"1.0.0"}`, prefix, i)
+	}
+	return files
+}
+
+// TestPackageCapsFailTheirReport: a layer or a report with more packages
+// than --layer-max-packages or --report-max-packages ends IndexError with
+// the limit in the reason, once (not retried); at the limits a report is
+// finished whole.
+func TestPackageCapsFailTheirReport(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.config(1, true)
+	cfg.MaxLayerPackages = 50
+	cfg.MaxReportPackages = 80
+	h.start(cfg)
+	blobs := newBlobServer(t)
+	layer := func(name string, files map[string][]byte) *index.Layer {
+		t.Helper()
+		b, err := devregistry.TarFromFiles(files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return blobs.layer(name, gz(t, b), "")
+	}
+	var dpkg51, dpkg30 []string
+	for i := range 51 {
+		dpkg51 = append(dpkg51, fmt.Sprintf("d%d", i))
+	}
+	dpkg30 = dpkg51[:30]
+	for _, tc := range []struct {
+		name     string
+		layers   []*index.Layer
+		want     string // the reason; "": finished
+		packages int
+	}{
+		{name: "more package manifests than the layer limit",
+			layers: []*index.Layer{layer("npm51", npmManifests("a", 51))},
+			want:   "more than the limit of 50 files for scanner npm (--layer-max-packages)"},
+		{name: "more packages in one database than the layer limit",
+			layers: []*index.Layer{layer("dpkg51", map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus(dpkg51...)})},
+			want:   "51 packages, more than the limit of 50 per layer (--layer-max-packages)"},
+		{name: "more packages in the layers than the report limit",
+			layers: []*index.Layer{layer("npm45a", npmManifests("b", 45)), layer("npm45b", npmManifests("c", 45))},
+			want:   "its layers hold 90 packages, more than the limit of 80 per report (--report-max-packages)"},
+		{name: "at both limits",
+			layers:   []*index.Layer{layer("npm50", npmManifests("e", 50)), layer("dpkg30", map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus(dpkg30...)})},
+			packages: 80},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := manifestOf(tc.layers...)
+			if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			r := h.wait(m.Hash)
+			if tc.want == "" {
+				if r.State != index.StateIndexFinished || len(r.Packages) != tc.packages {
+					t.Fatalf("state %s, %d packages, err %q; want IndexFinished with %d", r.State, len(r.Packages), r.Err, tc.packages)
+				}
+				return
+			}
+			if r.State != index.StateIndexError || !strings.Contains(r.Err, tc.want) || len(r.Packages) != 0 {
+				t.Fatalf("state %s, %d packages, err %q; want IndexError with %q", r.State, len(r.Packages), r.Err, tc.want)
+			}
+			if runs, _ := h.runs(m.Hash); runs != 1 {
+				t.Errorf("%d runs, want 1: a report over a limit is not retried", runs)
+			}
+		})
 	}
 }

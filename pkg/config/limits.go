@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/stevedore-dev/stevedore/pkg/indexer"
 	"github.com/stevedore-dev/stevedore/pkg/layers"
 )
 
@@ -14,9 +15,9 @@ type limitFlags struct {
 	layerSpool, processSpool, uncompressed byteSize
 }
 
-// registerLimits defines the bounds on what reading one layer may cost
-// (worker role): disk for spooled files, per layer and per process, and
-// decompressed size.
+// registerLimits defines the bounds on what one layer or report may cost
+// (worker role): disk for spooled files, per layer and per process,
+// decompressed size, packages per layer and per report.
 func (o *Options) registerLimits(fs *flag.FlagSet, roles Roles) {
 	if !roles.Worker {
 		return
@@ -28,6 +29,10 @@ func (o *Options) registerLimits(fs *flag.FlagSet, roles Roles) {
 		"disk all the layers read at once by this process may use for spooled files; a layer that does not fit is retried later")
 	o.sizeFlag(fs, &l.uncompressed, "layer-max-uncompressed", "STEVEDORE_LAYER_MAX_UNCOMPRESSED", layers.DefaultMaxUncompressed,
 		"largest decompressed size of one layer; past it the report fails with the reason")
+	fs.IntVar(&o.MaxLayerPackages, "layer-max-packages", o.envInt("STEVEDORE_LAYER_MAX_PACKAGES", indexer.DefaultMaxLayerPackages),
+		"packages one scanner may find in one layer, and files it may be given; past it the report fails with the reason (env STEVEDORE_LAYER_MAX_PACKAGES)")
+	fs.IntVar(&o.MaxReportPackages, "report-max-packages", o.envInt("STEVEDORE_REPORT_MAX_PACKAGES", indexer.DefaultMaxReportPackages),
+		"packages of one report (all its layers); past it the report fails with the reason (env STEVEDORE_REPORT_MAX_PACKAGES)")
 	fs.StringVar(&o.LayerOptions.TempDir, "spool-dir", os.Getenv("STEVEDORE_SPOOL_DIR"), "directory of the spooled files (env STEVEDORE_SPOOL_DIR; empty: the system's temporary directory)")
 }
 
@@ -57,6 +62,12 @@ func (o *Options) validateLimits(roles Roles) []error {
 	}
 	if l.uncompressed < 1<<20 {
 		errs = append(errs, fmt.Errorf("--layer-max-uncompressed: %d: want at least 1MiB", l.uncompressed))
+	}
+	if o.MaxLayerPackages < 1 || o.MaxLayerPackages > 10_000_000 {
+		errs = append(errs, fmt.Errorf("--layer-max-packages: %d: want 1 to 10000000", o.MaxLayerPackages))
+	}
+	if o.MaxReportPackages < 1 || o.MaxReportPackages > 10_000_000 {
+		errs = append(errs, fmt.Errorf("--report-max-packages: %d: want 1 to 10000000", o.MaxReportPackages))
 	}
 	if d := o.LayerOptions.TempDir; d != "" {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
