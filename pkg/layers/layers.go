@@ -271,7 +271,7 @@ func (s *spool) grow(end int64) error {
 	}
 	if s.budget != nil {
 		if !s.budget.reserve(end - s.size) {
-			return fmt.Errorf("%w: %d of its %d bytes are spooled by other layers (--process-max-spool); try later",
+			return fmt.Errorf("%w: %d of its %d bytes are in use by the layers read at once (--process-max-spool); try later",
 				ErrSpoolBusy, s.budget.Used(), s.budget.Max())
 		}
 		s.reserved += end - s.size

@@ -142,7 +142,7 @@ func TestProcessSpoolBudget(t *testing.T) {
 	if !errors.Is(err, ErrSpoolBusy) || errors.Is(err, ErrBadLayer) {
 		t.Fatalf("second read while the first holds the budget: %v, want ErrSpoolBusy and not ErrBadLayer", err)
 	}
-	if !strings.Contains(err.Error(), "spooled by other layers (--process-max-spool)") {
+	if !strings.Contains(err.Error(), "in use by the layers read at once (--process-max-spool)") {
 		t.Errorf("error %q does not say why", err)
 	}
 	if got := budget.Used(); got != 80<<10 {
