@@ -76,6 +76,10 @@ type Cache struct {
 	lru     *list.List // of *entry, most recently used first
 	entries map[index.Digest]*list.Element
 	size    int64
+	// writing is the bytes of the blobs being written (temporary files):
+	// at most max, so the directory holds at most twice the cap whatever
+	// the number of blobs read at once.
+	writing int64
 }
 
 type entry struct {
@@ -430,11 +434,23 @@ func (c *Cache) create(d index.Digest) (*writer, error) {
 // errTooLarge stops the caching of a blob larger than the cap.
 var errTooLarge = errors.New("blob is larger than the cache's cap")
 
+// errBusy stops the caching of a blob while the blobs being written take
+// the cap.
+var errBusy = errors.New("the blobs being written to the cache already take its cap")
+
 func (w *writer) write(p []byte) error {
 	if w.n+int64(len(p)) > w.c.max {
 		return fmt.Errorf("%w of %d bytes", errTooLarge, w.c.max)
 	}
+	w.c.mu.Lock()
+	if w.c.writing+int64(len(p)) > w.c.max {
+		w.c.mu.Unlock()
+		return fmt.Errorf("%w of %d bytes", errBusy, w.c.max)
+	}
+	w.c.writing += int64(len(p))
+	w.c.mu.Unlock()
 	if _, err := w.f.Write(p); err != nil {
+		w.c.doneWriting(int64(len(p)))
 		return err
 	}
 	w.h.Write(p)
@@ -442,7 +458,16 @@ func (w *writer) write(p []byte) error {
 	return nil
 }
 
+// doneWriting gives back n bytes of the cap taken by a blob being written.
+func (c *Cache) doneWriting(n int64) {
+	c.mu.Lock()
+	c.writing -= n
+	c.mu.Unlock()
+}
+
 func (w *writer) abort() {
+	w.c.doneWriting(w.n)
+	w.n = 0
 	w.f.Close()
 	os.Remove(w.f.Name())
 }
@@ -457,6 +482,7 @@ func (w *writer) commit() error {
 		w.abort()
 		return fmt.Errorf("blob cache: put %s: sync: %w", w.d, err)
 	}
+	w.c.doneWriting(w.n)
 	if err := w.f.Close(); err != nil {
 		os.Remove(w.f.Name())
 		return fmt.Errorf("blob cache: put %s: close: %w", w.d, err)
@@ -492,7 +518,7 @@ func (t *tee) Read(p []byte) (int, error) {
 	if t.w != nil && n > 0 {
 		if werr := t.w.write(p[:n]); werr != nil {
 			level := slog.LevelWarn
-			if errors.Is(werr, errTooLarge) {
+			if errors.Is(werr, errTooLarge) || errors.Is(werr, errBusy) {
 				level = slog.LevelDebug
 			}
 			t.w.c.log.Log(context.Background(), level, "blob cache: this blob is not cached", "digest", t.w.d, "error", werr)

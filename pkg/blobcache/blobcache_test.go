@@ -352,3 +352,52 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestBlobsBeingWrittenStayUnderTheCap: blobs read at once through Tee
+// write temporary files of at most the cap in all; one that would go past
+// it is read to its end but not cached, and the first is cached whole.
+func TestBlobsBeingWrittenStayUnderTheCap(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir, 100)
+	a, da := blob(60, 1)
+	b, db := blob(60, 2)
+	ra := c.Tee(da, int64(len(a)), io.NopCloser(bytes.NewReader(a)))
+	rb := c.Tee(db, int64(len(b)), io.NopCloser(bytes.NewReader(b)))
+	// Both blobs read but for their EOF: both being written at once.
+	got := make([]byte, 60)
+	if _, err := io.ReadFull(ra, got); err != nil || !bytes.Equal(got, a) {
+		t.Fatalf("read a: %v", err)
+	}
+	if _, err := io.ReadFull(rb, got); err != nil || !bytes.Equal(got, b) {
+		t.Fatalf("read b: %v (the reader must get its bytes whatever the cache does)", err)
+	}
+	var temp int64
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".tmp-") {
+			fi, err := de.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			temp += fi.Size()
+		}
+	}
+	if temp > 100 {
+		t.Errorf("temporary files hold %d bytes, more than the cap of 100", temp)
+	}
+	for _, r := range []io.ReadCloser{ra, rb} {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+	}
+	if !c.Contains(da) || c.Contains(db) {
+		t.Errorf("cached a: %v, b: %v; want the first one only", c.Contains(da), c.Contains(db))
+	}
+	if got := files(t, dir); len(got) != 1 {
+		t.Errorf("files %v, want the first blob only", got)
+	}
+}

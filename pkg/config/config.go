@@ -33,6 +33,8 @@ type Options struct {
 	reg registryFlags
 	// clair holds the raw authentication settings (clair.go).
 	clair clairFlags
+	// lim holds the raw bounds of layer reading (limits.go).
+	lim limitFlags
 
 	envErrs []error
 	// natsStoreErr says why DefaultNATSStoreDir has no answer.
@@ -85,6 +87,7 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 	fs.StringVar(&o.NATSURL, "nats-url", os.Getenv("NATS_URL"), natsHelp)
 	fs.IntVar(&o.NATSReplicas, "nats-replicas", o.envInt("STEVEDORE_NATS_REPLICAS", 0), "replicas of the job stream, 1 to 5 (env STEVEDORE_NATS_REPLICAS; 0: 3 when the NATS server is clustered, 1 when embedded or single)")
 	o.registerRegistries(fs, roles)
+	o.registerLimits(fs, roles)
 	if roles.Dispatcher {
 		o.Dispatcher = true
 		fs.StringVar(&o.Addr, "addr", envString("STEVEDORE_ADDR", "127.0.0.1:8080"), "HTTP API listen address (env STEVEDORE_ADDR)")
@@ -123,6 +126,7 @@ func (o *Options) Validate(roles Roles) error {
 	errs = append(errs, o.validateWebhooks()...)
 	errs = append(errs, o.validateClair()...)
 	errs = append(errs, o.validateRegistries(roles)...)
+	errs = append(errs, o.validateLimits(roles)...)
 	if o.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url: required (or set DATABASE_URL), e.g. postgres://user@127.0.0.1:5432/stevedore"))
 	}

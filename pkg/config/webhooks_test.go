@@ -17,7 +17,7 @@ func TestWebhookSettings(t *testing.T) {
 	base := []string{"--database-url=postgres://x", "--nats-url=nats://y"}
 	envs := []string{"STEVEDORE_WEBHOOK_DISTRIBUTION_TOKEN", "STEVEDORE_WEBHOOK_HARBOR_TOKEN", "STEVEDORE_WEBHOOK_QUAY_TOKEN",
 		"STEVEDORE_WEBHOOK_ZOT_TOKEN", "STEVEDORE_WEBHOOK_GHCR_SECRET", "STEVEDORE_WEBHOOK_REGISTRIES", "STEVEDORE_WEBHOOK_RETRY_BASE",
-		"STEVEDORE_WEBHOOK_MAX_BODY", "STEVEDORE_WEBHOOK_ZOT_REGISTRY"}
+		"STEVEDORE_WEBHOOK_MAX_BODY", "STEVEDORE_WEBHOOK_ZOT_REGISTRY", "STEVEDORE_WEBHOOK_RETRY_RATE"}
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
@@ -65,6 +65,22 @@ func TestWebhookSettings(t *testing.T) {
 		{name: "malformed registries flag", args: []string{"--webhook-registries=x=y=z"}, want: []string{"-webhook-registries", `"y=z" is not a registry host`}},
 		{name: "bad numbers", args: []string{"--webhook-max-body=10", "--webhook-retry-base=1ms", "--webhook-max-attempts=0"},
 			want: []string{"--webhook-max-body: 10", "--webhook-retry-base 1ms", "--webhook-max-attempts: 0"}},
+		{name: "amplification bounds", env: map[string]string{"STEVEDORE_WEBHOOK_RETRY_RATE": "0.5"},
+			args: []string{"--webhook-max-targets=20", "--webhook-resolve-concurrency=3"},
+			check: func(t *testing.T, o *config.Options) {
+				if o.Webhooks.MaxTargets != 20 || o.Webhooks.ResolveConcurrency != 3 || o.Webhooks.RetryRate != 0.5 {
+					t.Errorf("max targets %d, concurrency %d, retry rate %g", o.Webhooks.MaxTargets, o.Webhooks.ResolveConcurrency, o.Webhooks.RetryRate)
+				}
+			}},
+		{name: "amplification defaults", check: func(t *testing.T, o *config.Options) {
+			if o.Webhooks.MaxTargets != webhooks.DefaultMaxTargets || o.Webhooks.ResolveConcurrency != webhooks.DefaultResolveConcurrency || o.Webhooks.RetryRate != webhooks.DefaultRetryRate {
+				t.Errorf("max targets %d, concurrency %d, retry rate %g", o.Webhooks.MaxTargets, o.Webhooks.ResolveConcurrency, o.Webhooks.RetryRate)
+			}
+		}},
+		{name: "bad amplification bounds", env: map[string]string{"STEVEDORE_WEBHOOK_RETRY_RATE": "fast"},
+			args: []string{"--webhook-max-targets=0", "--webhook-resolve-concurrency=1000"},
+			want: []string{"--webhook-max-targets: 0", "--webhook-resolve-concurrency: 1000", `STEVEDORE_WEBHOOK_RETRY_RATE="fast"`}},
+		{name: "zero retry rate", args: []string{"--webhook-retry-rate=0"}, want: []string{"--webhook-retry-rate: 0"}},
 		{name: "bad zot registry", env: map[string]string{"STEVEDORE_WEBHOOK_ZOT_REGISTRY": "http://zot/x"}, want: []string{"--webhook-zot-registry"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

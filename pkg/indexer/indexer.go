@@ -52,9 +52,15 @@ var ErrScan = errors.New("scanner failed")
 // SQLSTATE class such as 22, data exception). Other errors (network,
 // registry 5xx, a database that is down or restarting) are worth retrying.
 func Permanent(err error) bool {
-	return errors.Is(err, layers.ErrBadLayer) || errors.Is(err, fetch.ErrPermanent) || errors.Is(err, ErrScan) ||
+	return errors.Is(err, layers.ErrBadLayer) || errors.Is(err, layers.ErrLimit) || errors.Is(err, fetch.ErrPermanent) || errors.Is(err, ErrScan) ||
 		store.Permanent(err)
 }
+
+// Defaults of Config's package bounds.
+const (
+	DefaultMaxLayerPackages  = 50_000
+	DefaultMaxReportPackages = 50_000
+)
 
 // Fetcher opens layer blobs (pkg/fetch in production).
 type Fetcher interface {
@@ -66,8 +72,15 @@ type Config struct {
 	Store    *store.Store
 	Fetcher  Fetcher
 	Scanners []scanners.Scanner
-	// LayerOptions bound what the layer reader keeps.
+	// LayerOptions bound what the layer reader keeps. Its
+	// MaxFilesPerScanner is MaxLayerPackages when not set.
 	LayerOptions layers.Options
+	// MaxLayerPackages bounds the packages one scanner may find in one
+	// layer (default DefaultMaxLayerPackages), MaxReportPackages those of
+	// one report (default DefaultMaxReportPackages). Past either, the
+	// report is IndexError with the limit in the reason (an error
+	// wrapping layers.ErrLimit: permanent).
+	MaxLayerPackages, MaxReportPackages int
 	// Enrichers complete the coalesced report from data loaded ahead of
 	// time (pkg/enrichment), in order.
 	Enrichers []enrichment.Enricher
@@ -106,6 +119,18 @@ func New(ctx context.Context, cfg Config) (*Indexer, error) {
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 2
+	}
+	if cfg.MaxLayerPackages <= 0 {
+		cfg.MaxLayerPackages = DefaultMaxLayerPackages
+	}
+	if cfg.MaxReportPackages <= 0 {
+		cfg.MaxReportPackages = DefaultMaxReportPackages
+	}
+	if cfg.LayerOptions.MaxFilesPerScanner <= 0 {
+		// A package scanner finds about a package per file (a manifest
+		// each) or many in one (a database): its files are bounded by
+		// the same number.
+		cfg.LayerOptions.MaxFilesPerScanner = cfg.MaxLayerPackages
 	}
 	if cfg.TracerProvider == nil {
 		cfg.TracerProvider = otel.GetTracerProvider()
@@ -231,6 +256,15 @@ func (ix *Indexer) index(ctx context.Context, f store.Fence, m *index.Manifest, 
 	// Coalesce
 	if err := ix.transition(ctx, f, m.Hash, index.StateCoalesce, attempt); err != nil {
 		return nil, err
+	}
+	// Count before loading: a report over the limit is never built.
+	n, err := ix.cfg.Store.CountPackages(ctx, digests, ix.ids)
+	if err != nil {
+		return nil, err
+	}
+	if n > int64(ix.cfg.MaxReportPackages) {
+		return nil, fmt.Errorf("manifest %s: %w: its layers hold %d packages, more than the limit of %d per report (--report-max-packages)",
+			m.Hash, layers.ErrLimit, n, ix.cfg.MaxReportPackages)
 	}
 	stored, err := ix.cfg.Store.LoadLayerResults(ctx, digests, ix.ids)
 	if err != nil {
@@ -370,6 +404,10 @@ func (ix *Indexer) scanLayer(ctx context.Context, f store.Fence, l *index.Layer,
 				return ctx.Err()
 			}
 			return fmt.Errorf("layer %s: scanner %s %s: %w: %w", l.Hash, info.Name, info.Version, ErrScan, err)
+		}
+		if res != nil && len(res.Packages) > ix.cfg.MaxLayerPackages {
+			return fmt.Errorf("layer %s: scanner %s %s: %w: %d packages, more than the limit of %d per layer (--layer-max-packages)",
+				l.Hash, info.Name, info.Version, layers.ErrLimit, len(res.Packages), ix.cfg.MaxLayerPackages)
 		}
 		if res != nil {
 			for _, w := range res.Warnings {

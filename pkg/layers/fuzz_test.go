@@ -54,7 +54,9 @@ func FuzzRead(f *testing.F) {
 
 	tmp := f.TempDir() // every input must leave it empty; checked below
 	f.Fuzz(func(t *testing.T, blob []byte) {
-		opts := Options{MaxInMemory: 64, MaxTotalInMemory: 256, MaxFileSize: 1 << 20, MaxEntries: 1000, TempDir: tmp}
+		budget := NewSpoolBudget(64 << 10)
+		opts := Options{MaxInMemory: 64, MaxTotalInMemory: 256, MaxFileSize: 1 << 20, MaxEntries: 1000, TempDir: tmp,
+			MaxSpool: 16 << 10, ProcessSpool: budget, MaxUncompressed: 256 << 10, MaxFilesPerScanner: 50}
 		ss := []scanners.Scanner{everything(), exactly("os", "etc/os-release"), newSniffer()}
 
 		c, err := Read(context.Background(), bytes.NewReader(blob), sha256Digest(blob), ss, opts)
@@ -92,6 +94,9 @@ func FuzzRead(f *testing.F) {
 		}
 		if left, _ := os.ReadDir(tmp); len(left) != 0 {
 			t.Fatalf("%d temp files left", len(left))
+		}
+		if budget.Used() != 0 || budget.Peak() > opts.MaxSpool {
+			t.Fatalf("spool budget: %d used after Close, peak %d over the layer's limit of %d", budget.Used(), budget.Peak(), opts.MaxSpool)
 		}
 
 		// Any other digest: a mismatch, never Contents.

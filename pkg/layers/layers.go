@@ -27,6 +27,14 @@
 //   - errors.Is(err, ErrDigestMismatch): the bytes read do not hash to the
 //     expected digest. A caller reading from a local cache should evict the
 //     cached blob and fetch it again; from the registry, it is permanent.
+//   - errors.Is(err, ErrLimit) (with ErrBadLayer): the layer is over one of
+//     the bounds of Options: more to spool to disk than MaxSpool, more
+//     decompressed bytes than MaxUncompressed, more files for one scanner
+//     than MaxFilesPerScanner. The message names the limit. Permanent, like
+//     any ErrBadLayer.
+//   - errors.Is(err, ErrSpoolBusy): the process-wide spool budget
+//     (Options.ProcessSpool) is taken by other reads. Transient: retry
+//     later.
 //   - errors.Is(err, ErrRead): the io.Reader passed to Read failed (a network
 //     or disk error). The reader's own error is wrapped too, so errors.Is and
 //     errors.As see it. Transient: retry.
@@ -78,6 +86,13 @@ var (
 	// ErrRead is wrapped, together with the reader's own error, when the
 	// io.Reader given to Read fails. It is transient.
 	ErrRead = errors.New("reading the blob")
+	// ErrLimit is wrapped (together with ErrBadLayer) when a layer is over
+	// one of the bounds of Options.
+	ErrLimit = errors.New("layer over a limit")
+	// ErrSpoolBusy is wrapped when a file could not be spooled because
+	// the process-wide spool budget is in use by other reads. It is
+	// transient.
+	ErrSpoolBusy = errors.New("spool budget of the process in use")
 )
 
 // errUnsupported is the content error for a compression Read does not
@@ -90,6 +105,17 @@ const (
 	DefaultMaxInMemory      = 4 << 20
 	DefaultMaxTotalInMemory = 16 << 20
 	DefaultMaxEntries       = 5_000_000
+	// DefaultMaxSpool bounds the size of one read's spool file (1 GiB).
+	DefaultMaxSpool = 1 << 30
+	// DefaultMaxUncompressed bounds the decompressed size of a layer
+	// (32 GiB).
+	DefaultMaxUncompressed = 32 << 30
+	// DefaultMaxFilesPerScanner bounds the files of one layer handed to
+	// one scanner.
+	DefaultMaxFilesPerScanner = 100_000
+	// DefaultMaxProcessSpool is the size of a process's SpoolBudget when
+	// none is configured (4 GiB).
+	DefaultMaxProcessSpool = 4 << 30
 )
 
 // copyBufSize is the buffer for spooling a file: large writes, few system
@@ -128,6 +154,23 @@ type Options struct {
 	// MaxEntries is the number of tar entries after which Read gives up
 	// with an error wrapping ErrBadLayer (default 5,000,000).
 	MaxEntries int
+	// MaxSpool bounds the bytes one Read may spool to disk: the size of
+	// its spool file, which grows with every kept file that does not stay
+	// in memory, including files an entry later in the layer replaces
+	// (default 1 GiB). Past it Read fails with ErrLimit.
+	MaxSpool int64
+	// ProcessSpool, when set, is the budget shared by every Read of the
+	// process: what all their spool files may hold at once. A Read that
+	// would go past it fails with ErrSpoolBusy (transient); the bytes are
+	// given back when the Contents is closed.
+	ProcessSpool *SpoolBudget
+	// MaxUncompressed bounds the decompressed size of the layer (default
+	// 32 GiB). Past it Read fails with ErrLimit.
+	MaxUncompressed int64
+	// MaxFilesPerScanner bounds the files of one layer one scanner is
+	// given (default 100,000). Past it Read fails with ErrLimit: a
+	// scanner's results would be partial, and memory grows with them.
+	MaxFilesPerScanner int
 }
 
 func (o Options) withDefaults() Options {
@@ -145,6 +188,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = DefaultMaxEntries
+	}
+	if o.MaxSpool <= 0 {
+		o.MaxSpool = DefaultMaxSpool
+	}
+	if o.MaxUncompressed <= 0 {
+		o.MaxUncompressed = DefaultMaxUncompressed
+	}
+	if o.MaxFilesPerScanner <= 0 {
+		o.MaxFilesPerScanner = DefaultMaxFilesPerScanner
 	}
 	return o
 }
@@ -186,6 +238,7 @@ func (c *Contents) Close() error {
 	if c.spool == nil {
 		return nil
 	}
+	c.spool.release()
 	cerr := c.spool.f.Close()
 	if err := os.Remove(c.spool.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -200,7 +253,54 @@ func (c *Contents) Close() error {
 type spool struct {
 	f   *os.File
 	end int64 // where the next file goes
+	// size is the most the file held (end goes back when a file is
+	// dropped; its bytes are written over); max bounds it.
+	size, max int64
+	// budget is the process's, nil when there is none; reserved is what
+	// this spool holds of it.
+	budget   *SpoolBudget
+	reserved int64
 }
+
+// grow makes room for the spool to hold end bytes, within its bounds.
+func (s *spool) grow(end int64) error {
+	if end <= s.size {
+		return nil
+	}
+	if end > s.max {
+		return &limitError{what: "bytes spooled to disk", limit: s.max, setting: "--layer-max-spool"}
+	}
+	if s.budget != nil {
+		if !s.budget.reserve(end - s.size) {
+			return fmt.Errorf("%w: %d of its %d bytes are in use by the layers read at once (--process-max-spool); try later",
+				ErrSpoolBusy, s.budget.Used(), s.budget.Max())
+		}
+		s.reserved += end - s.size
+	}
+	s.size = end
+	return nil
+}
+
+// release gives the spool's bytes back to the process's budget.
+func (s *spool) release() {
+	if s.budget != nil {
+		s.budget.release(s.reserved)
+		s.reserved = 0
+	}
+}
+
+// limitError is a layer over one of the bounds of Options.
+type limitError struct {
+	what    string
+	limit   int64
+	setting string
+}
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("more than the limit of %d %s (%s)", e.limit, e.what, e.setting)
+}
+
+func (e *limitError) Unwrap() error { return ErrLimit }
 
 // spoolWriter writes at the end of the spool. It remembers a write error so
 // that it is not taken for a read error of the layer.
@@ -210,6 +310,12 @@ type spoolWriter struct {
 }
 
 func (w *spoolWriter) Write(p []byte) (int, error) {
+	if err := w.s.grow(w.s.end + int64(len(p))); err != nil {
+		if w.err == nil {
+			w.err = err
+		}
+		return 0, err
+	}
 	n, err := w.s.f.WriteAt(p, w.s.end)
 	w.s.end += int64(n)
 	if err != nil && w.err == nil {
@@ -372,10 +478,37 @@ func (s *source) Read(p []byte) (int, error) {
 type decoded struct {
 	r   io.Reader
 	n   int64
+	max int64 // the most bytes it may give
 	err error
 }
 
 func (d *decoded) Read(p []byte) (int, error) {
+	if le, ok := d.err.(*limitError); ok {
+		return 0, le
+	}
+	if d.n >= d.max {
+		// One byte more tells a stream of exactly max bytes from a
+		// longer one.
+		var one [1]byte
+		n, err := io.ReadFull(d.r, one[:])
+		switch {
+		case n > 0:
+			if d.err == nil {
+				d.err = &limitError{what: "decompressed bytes", limit: d.max, setting: "--layer-max-uncompressed"}
+			}
+			return 0, d.err
+		case err == io.EOF:
+			return 0, io.EOF
+		default:
+			if d.err == nil {
+				d.err = err
+			}
+			return 0, err
+		}
+	}
+	if int64(len(p)) > d.max-d.n {
+		p = p[:d.max-d.n]
+	}
 	n, err := d.r.Read(p)
 	d.n += int64(n)
 	if err != nil && err != io.EOF && d.err == nil {
@@ -500,7 +633,7 @@ func (r *reader) open() error {
 		r.format = "tar"
 		dr = r.br
 	}
-	r.dec = &decoded{r: dr}
+	r.dec = &decoded{r: dr, max: r.opts.MaxUncompressed}
 	return nil
 }
 
@@ -619,7 +752,7 @@ func (r *reader) entry(tr *tar.Reader, n int, hdr *tar.Header) error {
 	case tar.TypeReg, tar.TypeGNUSparse:
 		return r.regular(tr, n, name, hdr)
 	case tar.TypeLink:
-		r.hardlink(n, name, hdr)
+		return r.hardlink(n, name, hdr)
 	}
 	return nil
 }
@@ -644,13 +777,20 @@ func (r *reader) match(name string) []int {
 	return m
 }
 
-func (r *reader) add(name string, b *blob, matched []int) {
+func (r *reader) add(n int, name string, b *blob, matched []int) error {
+	for _, i := range matched {
+		if len(r.files[i]) >= r.opts.MaxFilesPerScanner {
+			return &entryError{n: n, name: name, err: &limitError{
+				what: "files for scanner " + r.ss[i].Info().Name, limit: int64(r.opts.MaxFilesPerScanner), setting: "--layer-max-packages"}}
+		}
+	}
 	r.kept[name] = b
 	for _, i := range matched {
 		f := &file{path: name, blob: b}
 		r.files[i] = append(r.files[i], f)
 		r.byPath[name] = append(r.byPath[name], f)
 	}
+	return nil
 }
 
 // conditional is a scanner that wants a file only if it contains marker.
@@ -723,7 +863,7 @@ func (r *reader) regular(tr *tar.Reader, n int, name string, hdr *tar.Header) er
 			if err != nil {
 				return &entryError{n: n, name: hdr.Name, err: &spoolError{fmt.Errorf("spooling: %w", err)}}
 			}
-			r.c.spool = &spool{f: f}
+			r.c.spool = &spool{f: f, max: r.opts.MaxSpool, budget: r.opts.ProcessSpool}
 		}
 		b.spool, b.off = r.c.spool, r.c.spool.end
 		w := &spoolWriter{s: r.c.spool}
@@ -740,7 +880,11 @@ func (r *reader) regular(tr *tar.Reader, n int, name string, hdr *tar.Header) er
 		if err == nil && copied < hdr.Size {
 			err = io.ErrUnexpectedEOF
 		}
-		if w.err != nil {
+		var le *limitError
+		switch {
+		case errors.As(w.err, &le):
+			return &entryError{n: n, name: hdr.Name, err: w.err}
+		case w.err != nil:
 			return &entryError{n: n, name: hdr.Name, err: &spoolError{fmt.Errorf("spooling to %s: %w", b.spool.f.Name(), w.err)}}
 		}
 		if err != nil {
@@ -761,8 +905,7 @@ func (r *reader) regular(tr *tar.Reader, n int, name string, hdr *tar.Header) er
 		r.drop(b)
 		return nil
 	}
-	r.add(name, b, matched)
-	return nil
+	return r.add(n, name, b, matched)
 }
 
 // sniff asks the FileMatcher scanners that did not match name by path
@@ -878,7 +1021,7 @@ func noEOF(err error) error {
 	return err
 }
 
-func (r *reader) hardlink(n int, name string, hdr *tar.Header) {
+func (r *reader) hardlink(n int, name string, hdr *tar.Header) error {
 	target, ok := cleanPath(hdr.Linkname)
 	var b *blob
 	if ok {
@@ -894,13 +1037,14 @@ func (r *reader) hardlink(n int, name string, hdr *tar.Header) {
 	}
 	switch {
 	case b != nil:
-		r.add(name, b, matched)
+		return r.add(n, name, b, matched)
 	case len(matched) == 0:
 	case !ok:
 		r.warn("tar entry %d (%q): hardlink target %q escapes the layer root; skipped", n, name, hdr.Linkname)
 	default:
 		r.warn("tar entry %d (%q): hardlink to %q, whose content was not kept (no scanner matched it, or it is not earlier in this layer); skipped", n, name, hdr.Linkname)
 	}
+	return nil
 }
 
 // drain reads the rest of the decompressed stream and then the rest of the
@@ -910,6 +1054,9 @@ func (r *reader) drain() error {
 		if _, err := io.Copy(io.Discard, r.dec); err != nil {
 			if e := r.transient(err); e != nil {
 				return e
+			}
+			if errors.Is(err, ErrLimit) {
+				return r.contentFailure(err)
 			}
 			// The tar ended cleanly; what follows it does not decompress.
 			// The digest still covers it, so it is only worth a warning.
@@ -954,7 +1101,7 @@ func (r *reader) contentFailure(err error) error {
 	var cerr error
 	var ee *entryError
 	switch {
-	case r.dec != nil && r.dec.err != nil && r.format != "tar":
+	case r.dec != nil && r.dec.err != nil && (r.format != "tar" || errors.Is(r.dec.err, ErrLimit)):
 		// The decompressor failed, whatever the tar reader made of it.
 		cerr = fmt.Errorf("%s: %w after %d bytes of the blob", r.format, r.dec.err, r.src.n)
 		if errors.As(err, &ee) {

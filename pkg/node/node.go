@@ -84,8 +84,13 @@ type Config struct {
 	Fetcher indexer.Fetcher
 	// Resolver resolves image references (default resolve.New()).
 	Resolver *resolve.Resolver
-	// LayerOptions bound the layer reader.
+	// LayerOptions bound the layer reader; a nil ProcessSpool is a budget
+	// of layers.DefaultMaxProcessSpool for the node's workers.
 	LayerOptions layers.Options
+	// MaxLayerPackages and MaxReportPackages bound the packages of one
+	// layer (per scanner) and of one report (defaults
+	// indexer.DefaultMaxLayerPackages, DefaultMaxReportPackages).
+	MaxLayerPackages, MaxReportPackages int
 	// Holder names this node in leases (default host-pid).
 	Holder string
 
@@ -316,6 +321,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 	}
 	if cfg.Workers > 0 {
+		if cfg.LayerOptions.ProcessSpool == nil {
+			cfg.LayerOptions.ProcessSpool = layers.NewSpoolBudget(layers.DefaultMaxProcessSpool)
+		}
 		if cfg.Fetcher == nil {
 			if n.BlobCache, err = openBlobCache(cfg); err != nil {
 				return nil, err
@@ -324,6 +332,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 		ix, err := indexer.New(ctx, indexer.Config{
 			Store: n.Store, Fetcher: cfg.Fetcher, Scanners: cfg.Scanners, LayerOptions: cfg.LayerOptions,
+			MaxLayerPackages: cfg.MaxLayerPackages, MaxReportPackages: cfg.MaxReportPackages,
 			Enrichers: es, Retry: cfg.Retry, Claims: layerclaim.New(n.leases), MeterProvider: cfg.MeterProvider,
 			TracerProvider: cfg.TracerProvider, Logger: cfg.Logger,
 		})

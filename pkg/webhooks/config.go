@@ -61,6 +61,12 @@ const (
 	DefaultRetryMax       = time.Hour
 	DefaultMaxAttempts    = 20
 	DefaultPollInterval   = 5 * time.Second
+	// DefaultMaxTargets bounds the images one event may name.
+	DefaultMaxTargets = 100
+	// DefaultResolveConcurrency bounds the lookups one event makes at once.
+	DefaultResolveConcurrency = 8
+	// DefaultRetryRate is the background lookups per second per registry.
+	DefaultRetryRate = 5
 	// MinSecretLength is the shortest secret Validate accepts.
 	MinSecretLength = 16
 )
@@ -91,6 +97,18 @@ type Config struct {
 	// MaxAttempts is the number of lookups after which a pending
 	// reference is given up (default 20); the row stays for inspection.
 	MaxAttempts int
+	// MaxTargets bounds the distinct images one event may name (default
+	// 100): an event naming more is refused whole with 413, nothing
+	// looked up or stored.
+	MaxTargets int
+	// ResolveConcurrency bounds the registry lookups one request makes at
+	// once (default 8), all under one ResolveTimeout.
+	ResolveConcurrency int
+	// RetryRate bounds the background retries of stored lookups, per
+	// registry and per process, in lookups per second (default 5; a
+	// lookup is a tag HEAD, and a GET when the HEAD fails, then the
+	// manifest's).
+	RetryRate float64
 	// PollInterval is how often the retry loop looks for due rows
 	// (default 5s, or RetryBase when smaller).
 	PollInterval time.Duration
@@ -176,6 +194,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.MaxTargets <= 0 {
+		c.MaxTargets = DefaultMaxTargets
+	}
+	if c.ResolveConcurrency <= 0 {
+		c.ResolveConcurrency = DefaultResolveConcurrency
+	}
+	if c.RetryRate <= 0 {
+		c.RetryRate = DefaultRetryRate
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = min(DefaultPollInterval, c.RetryBase)

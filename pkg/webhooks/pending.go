@@ -35,44 +35,51 @@ type pendingRow struct {
 
 var errNoDatabase = errors.New("no database to keep it in")
 
-// add records the first failed lookup of ref, retried after delay. A
+// addAll records the first failed lookups of one request, in one
+// statement: refs[i] failed with errs[i] and is retried after delay(1). A
 // reference already pending keeps its schedule; one that was given up is
-// started again.
-func (p *pendingStore) add(ctx context.Context, src Source, ref, lookupErr string, delay time.Duration) error {
+// started again. The references are distinct.
+func (p *pendingStore) addAll(ctx context.Context, src Source, refs, errs []string, delay func(int) time.Duration) error {
 	if p.pool == nil {
 		return errNoDatabase
 	}
+	delays := make([]float64, len(refs))
+	for i := range delays {
+		delays[i] = delay(1).Seconds()
+	}
 	_, err := p.pool.Exec(ctx, `
 INSERT INTO webhook_pending AS p (source, reference, attempts, last_error, next_attempt)
-VALUES ($1, $2, 1, $3, now() + make_interval(secs => $4))
+SELECT $1, r.ref, 1, r.err, now() + make_interval(secs => r.delay)
+  FROM unnest($2::text[], $3::text[], $4::float8[]) AS r(ref, err, delay)
 ON CONFLICT (reference) DO UPDATE SET
     last_error   = excluded.last_error,
     updated_at   = now(),
     attempts     = CASE WHEN p.given_up_at IS NULL THEN p.attempts ELSE 1 END,
     next_attempt = CASE WHEN p.given_up_at IS NULL THEN p.next_attempt ELSE excluded.next_attempt END,
     given_up_at  = NULL`,
-		string(src), ref, lookupErr, delay.Seconds())
+		string(src), refs, errs, delays)
 	if err != nil {
-		return fmt.Errorf("store pending webhook reference %s: %w", ref, err)
+		return fmt.Errorf("store %d pending webhook references (first %s): %w", len(refs), refs[0], err)
 	}
 	return nil
 }
 
 // claim takes the most overdue row that no other replica holds (FOR UPDATE
 // SKIP LOCKED) and moves its next attempt lease into the future, so that a
-// replica that dies mid-attempt only delays it. nil: nothing is due.
-func (p *pendingStore) claim(ctx context.Context, lease time.Duration) (*pendingRow, error) {
+// replica that dies mid-attempt only delays it. Rows of the registries in
+// skip (throttled) are left. nil: nothing is due.
+func (p *pendingStore) claim(ctx context.Context, lease time.Duration, skip []string) (*pendingRow, error) {
 	var row pendingRow
 	var src string
 	err := p.pool.QueryRow(ctx, `
 UPDATE webhook_pending SET next_attempt = now() + make_interval(secs => $1), updated_at = now()
 WHERE id = (
     SELECT id FROM webhook_pending
-    WHERE given_up_at IS NULL AND next_attempt <= now()
+    WHERE given_up_at IS NULL AND next_attempt <= now() AND `+registryKey+` <> ALL($2::text[])
     ORDER BY next_attempt
     LIMIT 1
     FOR UPDATE SKIP LOCKED)
-RETURNING id, source, reference, attempts`, lease.Seconds()).Scan(&row.ID, &src, &row.Reference, &row.Attempts)
+RETURNING id, source, reference, attempts`, lease.Seconds(), nonNil(skip)).Scan(&row.ID, &src, &row.Reference, &row.Attempts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -123,7 +130,9 @@ func (c *Config) backoff(n int) time.Duration {
 
 // RunRetries retries the stored lookups until ctx ends: every poll interval
 // it takes each due row (one replica per row: rows are claimed with FOR
-// UPDATE SKIP LOCKED, so every dispatcher replica can run the loop),
+// UPDATE SKIP LOCKED, so every dispatcher replica can run the loop), at most
+// RetryRate a second per registry (a registry over its rate is skipped
+// until it has one again, and the others' rows go on),
 // resolves and indexes the reference again, and then deletes the row or
 // records the failure, its error and the next attempt with backoff. After
 // MaxAttempts the row is kept, marked given up, for an operator to see; a
@@ -141,8 +150,10 @@ func (h *Handler) RunRetries(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		next := h.cfg.PollInterval
 		for ctx.Err() == nil {
-			did, err := h.retryOne(ctx)
+			skip, wait := h.limits.throttled(time.Now())
+			did, err := h.retryOne(ctx, skip)
 			if err != nil {
 				if ctx.Err() == nil {
 					h.log.ErrorContext(ctx, "webhook retries", "error", err)
@@ -150,17 +161,28 @@ func (h *Handler) RunRetries(ctx context.Context) {
 				break
 			}
 			if !did {
+				if len(skip) > 0 {
+					// Rows of a throttled registry may be due: look
+					// again when it has a retry allowed.
+					next = min(next, max(wait, time.Millisecond))
+				}
 				break
 			}
 		}
-		t.Reset(h.cfg.PollInterval)
+		t.Reset(next)
 	}
 }
 
 // retryOne retries one due row; false when none was due.
-func (h *Handler) retryOne(ctx context.Context) (bool, error) {
-	row, err := h.pending.claim(ctx, 2*h.cfg.ResolveTimeout+time.Minute)
+func (h *Handler) retryOne(ctx context.Context, skip []string) (bool, error) {
+	row, err := h.pending.claim(ctx, 2*h.cfg.ResolveTimeout+time.Minute, skip)
 	if err != nil || row == nil {
+		return false, err
+	}
+	// Usually at once: the registry was not throttled when the row was
+	// claimed (another goroutine of this process may have taken its
+	// retry since).
+	if err := h.limits.limiter(registryOf(row.Reference)).Wait(ctx); err != nil {
 		return false, err
 	}
 	ctx, span := h.tracer.Start(ctx, "webhooks.retry")
@@ -206,4 +228,11 @@ func (h *Handler) retryReference(ctx context.Context, ref string) ([]dispatcher.
 		ref = tag.Context().Digest(d).String()
 	}
 	return h.d.IndexReference(ctx, ref, "")
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -83,6 +83,7 @@ type Handler struct {
 	cfg     Config
 	d       Dispatcher
 	pending *pendingStore
+	limits  *retryLimits
 	log     *slog.Logger
 	tracer  trace.Tracer
 	mux     *http.ServeMux
@@ -102,6 +103,7 @@ func New(cfg Config, d Dispatcher, pool *pgxpool.Pool, log *slog.Logger, tp trac
 		cfg:     cfg.withDefaults(),
 		d:       d,
 		pending: &pendingStore{pool: pool},
+		limits:  newRetryLimits(cfg.withDefaults().RetryRate),
 		log:     log,
 		tracer:  tp.Tracer("github.com/stevedore-dev/stevedore/pkg/webhooks"),
 		mux:     http.NewServeMux(),
@@ -299,33 +301,13 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, src Source, p *
 			items = append(items, it)
 		}
 	}
+	if len(items) > h.cfg.MaxTargets {
+		h.refuse(w, r, src, http.StatusRequestEntityTooLarge, "too-many-targets", fmt.Sprintf("the event names %d images, more than the limit of %d per event (STEVEDORE_WEBHOOK_MAX_TARGETS): nothing was queued; send them in smaller events", len(items), h.cfg.MaxTargets))
+		return
+	}
 	resp := Response{Source: src, Ignored: p.Ignored}
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.ResolveTimeout)
-	defer cancel()
-	for _, it := range items {
-		acc, err := h.indexItem(ctx, it)
-		switch {
-		case err == nil:
-			resp.Accepted = append(resp.Accepted, acc)
-		case errors.Is(err, dispatcher.ErrRegistryNotAllowed):
-			// Checked above; a registry the dispatcher refuses all the
-			// same is refused whole too, never ignored: the registry
-			// must send the event again once the allowlist is fixed.
-			h.refuse(w, r, src, http.StatusForbidden, "registry-not-allowed", fmt.Sprintf("%s: %v: add the registry to STEVEDORE_REGISTRY_ALLOWLIST", it.ref, err))
-			return
-		case errors.Is(err, resolve.ErrInvalid):
-			resp.Ignored = append(resp.Ignored, fmt.Sprintf("%s: %v", it.ref, err))
-		case r.Context().Err() != nil:
-			return // the registry hung up
-		default:
-			if perr := h.pending.add(r.Context(), src, it.ref, err.Error(), h.cfg.backoff(1)); perr != nil {
-				h.log.ErrorContext(r.Context(), "webhook: cannot keep a failed lookup for retry", "source", src, "reference", it.ref, "lookup_error", err, "error", perr)
-				writeError(w, http.StatusServiceUnavailable, "unavailable", fmt.Sprintf("%s: %v; and it could not be kept for a retry: %v", it.ref, err, perr))
-				return
-			}
-			h.log.WarnContext(r.Context(), "webhook: lookup failed, retried later", "source", src, "reference", it.ref, "error", err)
-			resp.Deferred = append(resp.Deferred, Deferred{Reference: it.ref, Error: err.Error()})
-		}
+	if !h.indexAll(w, r, src, items, &resp) {
+		return
 	}
 	status := http.StatusOK
 	if len(resp.Accepted) > 0 || len(resp.Deferred) > 0 {

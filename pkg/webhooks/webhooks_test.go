@@ -458,7 +458,7 @@ func TestDeferredLookupIsRetried(t *testing.T) {
 	retry := func() bool {
 		t.Helper()
 		time.Sleep(40 * time.Millisecond) // past the backoff
-		did, err := h.retryOne(context.Background())
+		did, err := h.retryOne(context.Background(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

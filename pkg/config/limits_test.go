@@ -1,0 +1,78 @@
+package config_test
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/pkg/config"
+	"github.com/stevedore-dev/stevedore/pkg/indexer"
+	"github.com/stevedore-dev/stevedore/pkg/layers"
+)
+
+func TestLimits(t *testing.T) {
+	worker := config.Roles{Worker: true}
+	base := []string{"--database-url=postgres://x", "--nats-url=nats://y"}
+	envs := []string{"STEVEDORE_LAYER_MAX_SPOOL", "STEVEDORE_PROCESS_MAX_SPOOL", "STEVEDORE_LAYER_MAX_UNCOMPRESSED", "STEVEDORE_SPOOL_DIR", "STEVEDORE_LAYER_MAX_PACKAGES", "STEVEDORE_REPORT_MAX_PACKAGES"}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name                   string
+		env                    map[string]string
+		args                   []string
+		spool, process, uncomp int64
+		layerPkgs, reportPkgs  int
+		want                   []string // substrings of the error; none: valid
+	}{
+		{name: "defaults", spool: layers.DefaultMaxSpool, process: layers.DefaultMaxProcessSpool, uncomp: layers.DefaultMaxUncompressed,
+			layerPkgs: indexer.DefaultMaxLayerPackages, reportPkgs: indexer.DefaultMaxReportPackages},
+		{name: "package caps", args: []string{"--layer-max-packages=5000"}, env: map[string]string{"STEVEDORE_REPORT_MAX_PACKAGES": "7000"},
+			spool: layers.DefaultMaxSpool, process: layers.DefaultMaxProcessSpool, uncomp: layers.DefaultMaxUncompressed, layerPkgs: 5000, reportPkgs: 7000},
+		{name: "bad package caps", args: []string{"--layer-max-packages=0", "--report-max-packages=-1"},
+			want: []string{"--layer-max-packages: 0: want 1 to 10000000", "--report-max-packages: -1"}},
+		{name: "flags", args: []string{"--layer-max-spool=64MiB", "--process-max-spool=1GiB", "--layer-max-uncompressed=2GiB", "--spool-dir=" + dir},
+			spool: 64 << 20, process: 1 << 30, uncomp: 2 << 30, layerPkgs: indexer.DefaultMaxLayerPackages, reportPkgs: indexer.DefaultMaxReportPackages},
+		{name: "environment", env: map[string]string{"STEVEDORE_LAYER_MAX_SPOOL": "100MiB", "STEVEDORE_PROCESS_MAX_SPOOL": "200MiB", "STEVEDORE_LAYER_MAX_UNCOMPRESSED": "3GiB"},
+			spool: 100 << 20, process: 200 << 20, uncomp: 3 << 30, layerPkgs: indexer.DefaultMaxLayerPackages, reportPkgs: indexer.DefaultMaxReportPackages},
+		{name: "malformed environment", env: map[string]string{"STEVEDORE_LAYER_MAX_SPOOL": "lots"}, want: []string{`STEVEDORE_LAYER_MAX_SPOOL="lots"`}},
+		{name: "too small", args: []string{"--layer-max-spool=10", "--layer-max-uncompressed=1KiB"},
+			want: []string{"--layer-max-spool: 10: want at least 1MiB", "--layer-max-uncompressed: 1024: want at least 1MiB"}},
+		{name: "process below layer", args: []string{"--layer-max-spool=2GiB", "--process-max-spool=1GiB"},
+			want: []string{"--process-max-spool: 1073741824: want at least --layer-max-spool (2147483648)"}},
+		{name: "spool dir missing", args: []string{"--spool-dir=" + dir + "/absent"}, want: []string{"--spool-dir"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range envs {
+				t.Setenv(k, tc.env[k])
+			}
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			o := config.Register(fs, worker)
+			if err := fs.Parse(append(append([]string(nil), base...), tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			err := o.Validate(worker)
+			if len(tc.want) > 0 {
+				if err == nil {
+					t.Fatalf("valid, want errors %q", tc.want)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			lo := o.LayerOptions
+			if lo.MaxSpool != tc.spool || lo.ProcessSpool == nil || lo.ProcessSpool.Max() != tc.process || lo.MaxUncompressed != tc.uncomp {
+				t.Fatalf("layer options: spool %d, process %v, uncompressed %d; want %d, %d, %d", lo.MaxSpool, lo.ProcessSpool, lo.MaxUncompressed, tc.spool, tc.process, tc.uncomp)
+			}
+			if o.MaxLayerPackages != tc.layerPkgs || o.MaxReportPackages != tc.reportPkgs {
+				t.Fatalf("package caps: layer %d, report %d; want %d, %d", o.MaxLayerPackages, o.MaxReportPackages, tc.layerPkgs, tc.reportPkgs)
+			}
+		})
+	}
+}
