@@ -2,6 +2,7 @@ package all_test
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -288,13 +289,7 @@ func TestGuardOneMorePackage(t *testing.T) {
 	// The fixture the guard must name: the first (in order) of the corpus
 	// in which dpkg found packages.
 	var first string
-	for _, c := range slices.Sorted(func(yield func(string) bool) {
-		for c := range recDpkg.Outputs {
-			if !yield(c) {
-				return
-			}
-		}
-	}) {
+	for _, c := range slices.Sorted(maps.Keys(recDpkg.Outputs)) {
 		if s := recDpkg.Outputs[c].Summary; strings.Contains(s, " packages=") && !strings.Contains(s, " packages=0 ") {
 			first = c
 			break
