@@ -10,11 +10,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/stevedore-dev/stevedore/pkg/client"
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/indexer"
 	"github.com/stevedore-dev/stevedore/pkg/node"
 	"github.com/stevedore-dev/stevedore/pkg/summary"
 )
@@ -27,22 +32,94 @@ type Options struct {
 	Node   node.Config
 	// Platform selects one platform of an image index ("linux/amd64").
 	Platform string
-	// JSON prints the IndexReports instead of a summary.
-	JSON bool
-	// Top bounds the packages listed in the summary (0: all).
+	// Format names the output format, one of FormatNames (default
+	// "table").
+	Format string
+	// Top bounds the packages listed in the table (0: all).
 	Top int
 	// Timeout bounds the wait for each report.
 	Timeout time.Duration
 	Logger  *slog.Logger
+	// Progress, when it is enabled (a terminal), shows what is fetched and
+	// scanned while Run waits.
+	Progress *Progress
 }
 
 // ErrIndexFailed is returned when a report ended in IndexError.
 var ErrIndexFailed = errors.New("indexing failed")
 
-// Run indexes refs, waits for their reports and writes them to out.
+// Image is one indexed manifest of a scanned reference.
+type Image struct {
+	// Ref is the reference as given; Platform the manifest's platform in
+	// an image index ("" for a single manifest).
+	Ref, Platform string
+	Report        *index.Report
+}
+
+// Title names the image for people: the reference and its platform.
+func (i Image) Title() string {
+	if i.Platform != "" {
+		return i.Ref + " (" + i.Platform + ")"
+	}
+	return i.Ref
+}
+
+// Format writes the reports of the scanned images in one output format.
+type Format func(w io.Writer, images []Image) error
+
+// formats are Run's output formats by --format name; an SBOM format is one
+// more entry.
+func formats(o Options) map[string]Format {
+	return map[string]Format{
+		"table": func(w io.Writer, images []Image) error { return writeTable(w, images, o.Top) },
+		"json":  writeJSON,
+	}
+}
+
+// FormatNames are the names Options.Format takes, sorted.
+func FormatNames() []string { return slices.Sorted(maps.Keys(formats(Options{}))) }
+
+// writeTable writes a summary and package table per image.
+func writeTable(w io.Writer, images []Image, top int) error {
+	for i, img := range images {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if err := summary.Write(w, img.Title(), img.Report, top); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeJSON writes the native report (IndexReport with Stevedore's
+// fields): one object for one image, an array for several.
+func writeJSON(w io.Writer, images []Image) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if len(images) == 1 {
+		return enc.Encode(images[0].Report)
+	}
+	reports := make([]*index.Report, len(images))
+	for i, img := range images {
+		reports[i] = img.Report
+	}
+	return enc.Encode(reports)
+}
+
+// Run indexes refs, waits for their reports and writes them to out in
+// o.Format. A report that ended in IndexError is written too, and its
+// reason returned (wrapping ErrIndexFailed).
 func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 	if len(refs) == 0 {
 		return errors.New("scan: no image reference given")
+	}
+	if o.Format == "" {
+		o.Format = "table"
+	}
+	format, ok := formats(o)[o.Format]
+	if !ok {
+		return fmt.Errorf("scan: format %q: want one of %s", o.Format, strings.Join(FormatNames(), ", "))
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -52,6 +129,15 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 	}
 	base := o.Server
 	if base == "" {
+		if o.Progress.Enabled() {
+			wrap := o.Node.WrapFetcher
+			o.Node.WrapFetcher = func(f indexer.Fetcher) indexer.Fetcher {
+				if wrap != nil {
+					f = wrap(f)
+				}
+				return o.Progress.Wrap(f)
+			}
+		}
 		stop, url, err := startLocal(ctx, o)
 		if err != nil {
 			return err
@@ -59,10 +145,25 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 		defer stop()
 		base = url
 	}
+	o.Progress.SetLabel(refs[0])
+	pctx, cancelProgress := context.WithCancel(ctx)
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		o.Progress.Run(pctx, 100*time.Millisecond)
+	}()
+	// The status line is cleared before the output is written, or on an
+	// early return.
+	stopProgress := sync.OnceFunc(func() {
+		cancelProgress()
+		<-progressDone
+	})
+	defer stopProgress()
 	c := client.New(base, nil)
-	var reports []*index.Report
+	var images []Image
 	var failed error
 	for _, ref := range refs {
+		o.Progress.SetLabel(ref)
 		resp, err := c.IndexReference(ctx, ref, o.Platform)
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", ref, err)
@@ -78,29 +179,12 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 			if r.State == index.StateIndexError {
 				failed = errors.Join(failed, fmt.Errorf("%s (%s): %w: %s", ref, m.Digest, ErrIndexFailed, r.Err))
 			}
-			reports = append(reports, r)
-			if !o.JSON {
-				title := ref
-				if m.Platform != "" {
-					title += " (" + m.Platform + ")"
-				}
-				if err := summary.Write(out, title, r, o.Top); err != nil {
-					return err
-				}
-				fmt.Fprintln(out)
-			}
+			images = append(images, Image{Ref: ref, Platform: m.Platform, Report: r})
 		}
 	}
-	if o.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		var v any = reports
-		if len(reports) == 1 {
-			v = reports[0]
-		}
-		if err := enc.Encode(v); err != nil {
-			return err
-		}
+	stopProgress()
+	if err := format(out, images); err != nil {
+		return fmt.Errorf("scan: write %s: %w", o.Format, err)
 	}
 	return failed
 }
