@@ -5,6 +5,7 @@ package scan
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,10 +13,13 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/stevedore-dev/stevedore/pkg/client"
 	"github.com/stevedore-dev/stevedore/pkg/index"
@@ -128,6 +132,7 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 		o.Timeout = 30 * time.Minute
 	}
 	base := o.Server
+	var hc *http.Client
 	if base == "" {
 		if o.Progress.Enabled() {
 			wrap := o.Node.WrapFetcher
@@ -138,12 +143,12 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 				return o.Progress.Wrap(f)
 			}
 		}
-		stop, url, err := startLocal(ctx, o)
+		stop, url, localClient, err := startLocal(ctx, o)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		base = url
+		base, hc = url, localClient
 	}
 	o.Progress.SetLabel(refs[0])
 	pctx, cancelProgress := context.WithCancel(ctx)
@@ -159,7 +164,7 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 		<-progressDone
 	})
 	defer stopProgress()
-	c := client.New(base, nil)
+	c := client.New(base, hc)
 	var images []Image
 	var failed error
 	for _, ref := range refs {
@@ -189,9 +194,15 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 	return failed
 }
 
+// localIssuer is the iss claim of the tokens Run signs for its in-process
+// API.
+const localIssuer = "stevedore-scan"
+
 // startLocal runs a node with the dispatcher role, workers and an embedded
-// JetStream server, its API on a loopback port.
-func startLocal(ctx context.Context, o Options) (stop func(), url string, err error) {
+// JetStream server, its API on a loopback port. Unless o.Node sets a key,
+// the API takes only tokens signed with a random key of this run, which the
+// returned client signs: other local users cannot use it while it runs.
+func startLocal(ctx context.Context, o Options) (stop func(), url string, hc *http.Client, err error) {
 	cfg := o.Node
 	cfg.Dispatcher = true
 	if cfg.Workers == 0 {
@@ -200,14 +211,20 @@ func startLocal(ctx context.Context, o Options) (stop func(), url string, err er
 	if cfg.Logger == nil {
 		cfg.Logger = o.Logger
 	}
+	if !cfg.Auth.Enabled() {
+		key := make([]byte, 32)
+		rand.Read(key)
+		cfg.Auth.Key, cfg.Auth.Issuers = key, []string{localIssuer}
+		hc = &http.Client{Timeout: 2 * time.Minute, Transport: &signer{key: key, next: http.DefaultTransport}}
+	}
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		n.Close()
-		return nil, "", fmt.Errorf("scan: listen: %w", err)
+		return nil, "", nil, fmt.Errorf("scan: listen: %w", err)
 	}
 	srv := node.NewHTTPServer(n.Handler, cfg.HTTP)
 	go srv.Serve(ln)
@@ -224,5 +241,24 @@ func startLocal(ctx context.Context, o Options) (stop func(), url string, err er
 		<-done
 		srv.Close()
 		n.Close()
-	}, "http://" + ln.Addr().String(), nil
+	}, "http://" + ln.Addr().String(), hc, nil
+}
+
+// signer adds a fresh short-lived HS256 token to each request.
+type signer struct {
+	key  []byte
+	next http.RoundTripper
+}
+
+func (s *signer) RoundTrip(r *http.Request) (*http.Response, error) {
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Issuer: localIssuer, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
+	}).SignedString(s.key)
+	if err != nil {
+		return nil, fmt.Errorf("scan: sign a token for the in-process API: %w", err)
+	}
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return s.next.RoundTrip(r)
 }
