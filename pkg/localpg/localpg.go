@@ -93,10 +93,11 @@ func (c *Cluster) Message() string {
 	case c.Started:
 		what = "started"
 	}
-	return fmt.Sprintf("no DATABASE_URL: %s the private PostgreSQL cluster in %s (stop it: %s)", what, c.Dir, c.stopCommand())
+	return fmt.Sprintf("no DATABASE_URL: %s the private PostgreSQL cluster in %s", what, c.Dir)
 }
 
-func (c *Cluster) stopCommand() string {
+// StopCommand is the shell command that stops the cluster.
+func (c *Cluster) StopCommand() string {
 	cmd := filepath.Join(c.BinDir, "pg_ctl") + " -D " + filepath.Join(c.Dir, "data") + " stop"
 	if c.runAs != "" {
 		cmd = "runuser -u " + c.runAs + " -- " + cmd

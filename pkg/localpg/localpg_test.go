@@ -90,6 +90,9 @@ func TestEnsureCreatesThenReuses(t *testing.T) {
 		if !strings.Contains(c.URL, "host="+strings.ReplaceAll(dir, "/", "%2F")) || strings.Contains(c.URL, "127.0.0.1") {
 			t.Errorf("%s: URL %s is not the socket in %s", s.name, c.URL, dir)
 		}
+		if cmd := c.StopCommand(); !strings.Contains(cmd, "pg_ctl -D "+filepath.Join(dir, "data")+" stop") {
+			t.Errorf("%s: stop command %q", s.name, cmd)
+		}
 		if msg := c.Message(); !strings.Contains(msg, dir) || strings.Contains(msg, "\n") {
 			t.Errorf("%s: message %q: want one line naming %s", s.name, msg, dir)
 		}

@@ -29,7 +29,8 @@ type Progress struct {
 	on    bool
 	start time.Time
 
-	fetching, scanned, bytes atomic.Int64
+	// size sums the known sizes of the layers opened.
+	fetching, scanned, bytes, size atomic.Int64
 
 	mu    sync.Mutex
 	label string
@@ -84,8 +85,11 @@ func (p *Progress) Line(d time.Duration) string {
 	spin := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}[frame%10]
 	parts := []string{spin + " scanning " + label}
 	if local {
-		parts = append(parts, fmt.Sprintf("layers: %d scanned, %d fetching", p.scanned.Load(), p.fetching.Load()),
-			humanize.IBytes(uint64(p.bytes.Load())))
+		bytes := humanize.IBytes(uint64(p.bytes.Load()))
+		if size := p.size.Load(); size > 0 {
+			bytes += " / " + humanize.IBytes(uint64(size))
+		}
+		parts = append(parts, fmt.Sprintf("layers: %d scanned, %d fetching", p.scanned.Load(), p.fetching.Load()), bytes)
 	} else {
 		parts = append(parts, "waiting for the server")
 	}
@@ -162,6 +166,9 @@ func (c *countingFetcher) Open(ctx context.Context, l *index.Layer) (io.ReadClos
 		return nil, err
 	}
 	c.p.fetching.Add(1)
+	if l.Size > 0 {
+		c.p.size.Add(l.Size)
+	}
 	return &countingReader{ReadCloser: rc, p: c.p}, nil
 }
 
