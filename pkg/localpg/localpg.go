@@ -308,6 +308,9 @@ func (c *Cluster) initdb(ctx context.Context, data string) error {
 		return fmt.Errorf("private PostgreSQL cluster: %w", err)
 	}
 	if err := c.run(ctx, "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-instructions"); err != nil {
+		if c.runAs != "" {
+			return fmt.Errorf("initdb of the private PostgreSQL cluster in %s (as user %s, who must be able to enter every directory above it): %w", c.Dir, c.runAs, err)
+		}
 		return fmt.Errorf("initdb of the private PostgreSQL cluster in %s: %w", c.Dir, err)
 	}
 	conf := fmt.Sprintf(`

@@ -25,10 +25,16 @@ func Type(p *index.Package) string {
 	}
 	t, _, _ := strings.Cut(rest, "/")
 	t = strings.ToLower(t)
-	switch {
-	case t == "golang":
+	if t == "golang" {
 		return "go"
-	case t == "" || strings.ContainsAny(t, "?@#"):
+	}
+	// The purl spec's type: a letter, then letters, digits, ".", "+", "-".
+	for i, c := range t {
+		if !(c >= 'a' && c <= 'z' || i > 0 && (c >= '0' && c <= '9' || c == '.' || c == '+' || c == '-')) {
+			return "other"
+		}
+	}
+	if t == "" {
 		return "other"
 	}
 	return t

@@ -119,3 +119,28 @@ func TestType(t *testing.T) {
 		}
 	}
 }
+
+// Whatever an image's package fields hold, the summary is written, and no
+// control character of theirs reaches the terminal.
+func FuzzWrite(f *testing.F) {
+	f.Add("libc6", "2.36-9", "pkg:deb/debian/libc6@2.36-9", "var/lib/dpkg/status", "Debian 12")
+	f.Add("x\x1b[2J", "1\n2", "pkg:\t/", "a\rb", "\x00")
+	f.Fuzz(func(t *testing.T, name, version, purl, db, dist string) {
+		r := index.NewReport("sha256:"+index.Digest(strings.Repeat("c", 64)), index.StateIndexFinished)
+		r.Distributions["1"] = &index.Distribution{ID: "1", PrettyName: dist}
+		r.Packages["1"] = &index.Package{ID: "1", Name: name, Version: version, PURL: purl}
+		r.Environments["1"] = []*index.Environment{{PackageDB: db}}
+		var b strings.Builder
+		if err := summary.Write(&b, "title", r, 0); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range b.String() {
+			if c != '\n' && (c < 0x20 || c == 0x7f) {
+				t.Fatalf("control character %q in the summary:\n%q", c, b.String())
+			}
+		}
+		if typ := summary.Type(r.Packages["1"]); typ == "" || strings.ContainsAny(typ, "/?@# \t\n") {
+			t.Fatalf("Type(%q) = %q", purl, typ)
+		}
+	})
+}
