@@ -7,12 +7,14 @@
 #   scripts/demo.sh --format json ...  flags (words starting with -) go to
 #                                      `stevedore scan` (REFs are host/name:tag)
 #
-# It installs what is missing (PostgreSQL through scripts/ensure-postgres.sh;
-# debootstrap), builds the root filesystem once with debootstrap (cached in
-# ${XDG_CACHE_HOME:-$HOME/.cache}/stevedore, about a minute the first time),
-# builds the binaries, starts stevedore-registry on a free loopback port with
-# the image pushed as debian:bookworm, and runs `stevedore scan` on it: the
-# whole pipeline (embedded NATS JetStream, workers, Postgres) in one process.
+# It installs what is missing (PostgreSQL with apt-get when root and it is
+# not installed; debootstrap), builds the root filesystem once with
+# debootstrap (cached in ${XDG_CACHE_HOME:-$HOME/.cache}/stevedore, about a
+# minute the first time), builds the binaries, starts stevedore-registry on a
+# free loopback port with the image pushed as debian:bookworm, and runs
+# `stevedore scan` on it: the whole pipeline (embedded NATS JetStream,
+# workers, Postgres) in one process. Without DATABASE_URL, `stevedore scan`
+# runs a private PostgreSQL cluster of its own (created once, then reused).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,7 +34,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
 	a=${args[i]}
 	case $a in
 	-h | --help)
-		sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	-*=* | --) flags+=("$a") ;;
@@ -63,9 +65,27 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-say "PostgreSQL"
-eval "$(scripts/ensure-postgres.sh)"
-export DATABASE_URL
+# PostgreSQL: with DATABASE_URL set, stevedore scan uses that server;
+# without, it runs a private cluster of its own from the local installation
+# (pkg/localpg), which only has to be installed.
+if [ -n "${DATABASE_URL:-}" ]; then
+	say "PostgreSQL: DATABASE_URL is set, stevedore scan uses it"
+else
+	have_pg=
+	for d in $(printf '%s\n' "$PATH" | tr ':' '\n') /usr/lib/postgresql/*/bin; do
+		if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
+			have_pg=$d
+			break
+		fi
+	done
+	if [ -z "$have_pg" ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+		say "PostgreSQL is not installed: apt-get install postgresql (running as root)"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update >&2 || true
+		apt-get install -y postgresql >&2 || die "apt-get install postgresql failed"
+	fi
+	# Otherwise stevedore scan says how to install it.
+fi
 
 say "building the binaries"
 bin=$tmp/bin

@@ -6,19 +6,26 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/stevedore-dev/stevedore/pkg/admin"
 	"github.com/stevedore-dev/stevedore/pkg/config"
 	"github.com/stevedore-dev/stevedore/pkg/enrichment"
+	"github.com/stevedore-dev/stevedore/pkg/localpg"
 	"github.com/stevedore-dev/stevedore/pkg/node"
 	"github.com/stevedore-dev/stevedore/pkg/scan"
 	"github.com/stevedore-dev/stevedore/pkg/store"
@@ -28,7 +35,8 @@ import (
 const usage = `usage: stevedore <command> [flags]
 
 commands:
-  scan REF...                       index images and print a summary (or --format json)
+  scan REF...                       index images and print what is inside (--format table|json);
+                                    without a database URL it runs a private PostgreSQL cluster
   serve                             run a single-node server (embedded JetStream, HTTP API, workers)
   state                             print the scanner-set state of this build
   enrichment import NAME FILE       load enrichment data from a file (air-gapped sites)
@@ -43,36 +51,50 @@ The enrichment and partial commands need only the database (--database-url or DA
 `
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the command line: it returns the exit status, 0 on success, 1 with
+// the reason on stderr on failure, 2 for a usage error.
+func run(ctx context.Context, args []string, stdout, stderr *os.File) int {
+	if len(args) < 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var err error
-	switch os.Args[1] {
+	switch args[0] {
 	case "scan":
-		err = runScan(ctx, log, os.Args[2:])
+		err = runScan(ctx, args[1:], stdout, stderr)
 	case "serve":
-		err = runServe(ctx, log, os.Args[2:])
+		err = runServe(ctx, log, args[1:])
 	case "enrichment", "partial":
-		err = runAdmin(ctx, os.Args[1], os.Args[2:])
+		err = runAdmin(ctx, args[0], args[1:])
 	case "reindex":
-		err = runReindex(ctx, os.Args[2:])
+		err = runReindex(ctx, args[1:])
 	case "state":
-		fmt.Println(node.State(nil))
+		fmt.Fprintln(stdout, node.State(nil))
 	case "-h", "--help", "help":
-		fmt.Print(usage)
+		fmt.Fprint(stdout, usage)
 	default:
-		fmt.Fprintf(os.Stderr, "stevedore: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
+		fmt.Fprintf(stderr, "stevedore: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, errUsage) {
+		return 2
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "stevedore:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "stevedore:", err)
+		return 1
 	}
+	return 0
 }
+
+// errUsage is returned after a usage error has been printed.
+var errUsage = errors.New("usage")
 
 // scanRoles are the settings of stevedore scan: a worker with its own
 // embedded JetStream server, whose store is temporary.
@@ -85,24 +107,81 @@ func serveRoles() config.Roles {
 	return config.Roles{Dispatcher: true, Worker: true, EmbeddedNATS: true, KeepNATSStore: true}
 }
 
-func runScan(ctx context.Context, log *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("stevedore scan", flag.ExitOnError)
+// verbosity is -v, counted: each -v raises it by one.
+type verbosity int
+
+func (v *verbosity) String() string   { return strconv.Itoa(int(*v)) }
+func (v *verbosity) IsBoolFlag() bool { return true }
+func (v *verbosity) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	if b {
+		*v++
+	}
+	return nil
+}
+
+// logLevel is the level of stevedore scan's logs: warnings and errors by
+// default, info with -v, debug with -vv.
+func logLevel(v verbosity) slog.Level {
+	switch {
+	case v >= 2:
+		return slog.LevelDebug
+	case v == 1:
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
+}
+
+func runScan(ctx context.Context, args []string, stdout, stderr *os.File) error {
+	fs := flag.NewFlagSet("stevedore scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	roles := scanRoles()
 	opts := config.Register(fs, roles)
 	server := fs.String("server", os.Getenv("STEVEDORE_SERVER"), "a running dispatcher's URL (env STEVEDORE_SERVER); empty: run the pipeline in this process")
-	format := fs.String("format", "text", "output: text (summary) or json (IndexReport)")
+	format := fs.String("format", "table", "output: "+strings.Join(scan.FormatNames(), ", ")+" (json: the IndexReport)")
+	output := fs.String("output", "", "write the output to this file instead of stdout")
+	fs.StringVar(output, "o", "", "short for --output")
 	platform := fs.String("platform", "", "one platform of a multi-platform image, e.g. linux/amd64 (default: all)")
-	top := fs.Int("top", 25, "packages listed in the summary (0: all)")
+	top := fs.Int("top", 0, "packages listed in the table (0: all)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for each report")
+	pgDir := fs.String("postgres-dir", os.Getenv("STEVEDORE_POSTGRES_DIR"), "without --database-url: the private PostgreSQL cluster's directory (env STEVEDORE_POSTGRES_DIR; default "+defaultPGDir()+")")
+	var verbose verbosity
+	fs.Var(&verbose, "v", "more output: -v info logs, -vv (or -v -v) debug logs; default: warnings and errors only")
+	vv := fs.Bool("vv", false, "debug logs (same as -v -v)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: stevedore scan [flags] REF...")
 		fs.PrintDefaults()
 	}
-	fs.Parse(args)
-	if *format != "text" && *format != "json" {
-		return fmt.Errorf("--format: %q: want text or json", *format)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
 	}
+	if *vv {
+		verbose = 2
+	}
+	if !slices.Contains(scan.FormatNames(), *format) {
+		return fmt.Errorf("--format: %q: want one of %s", *format, strings.Join(scan.FormatNames(), ", "))
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	progress := scan.NewProgress(stderr)
+	log := slog.New(slog.NewTextHandler(progress.LogWriter(stderr), &slog.HandlerOptions{Level: logLevel(verbose)}))
 	if *server == "" {
+		if opts.DatabaseURL == "" {
+			c, err := localpg.Ensure(ctx, localpg.Options{Dir: *pgDir})
+			if err != nil {
+				return fmt.Errorf("no --database-url or DATABASE_URL, and no private PostgreSQL cluster: %w", err)
+			}
+			fmt.Fprintln(stderr, "stevedore:", c.Message())
+			opts.DatabaseURL = c.URL
+		}
 		if err := opts.Validate(roles); err != nil {
 			return err
 		}
@@ -113,10 +192,54 @@ func runScan(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	defer shutdown(context.Background())
 	opts.Logger, opts.TracerProvider = log, tp
-	return scan.Run(ctx, scan.Options{
-		Server: *server, Node: opts.Config, Platform: *platform, JSON: *format == "json",
-		Top: *top, Timeout: *timeout, Logger: log,
-	}, fs.Args(), os.Stdout)
+	var out bytes.Buffer
+	err = scan.Run(ctx, scan.Options{
+		Server: *server, Node: opts.Config, Platform: *platform, Format: *format,
+		Top: *top, Timeout: *timeout, Logger: log, Progress: progress,
+	}, fs.Args(), &out)
+	if out.Len() > 0 {
+		if werr := writeOutput(*output, stdout, out.Bytes()); werr != nil {
+			return errors.Join(err, werr)
+		}
+	}
+	return err
+}
+
+// writeOutput writes b to stdout, or to the file named (through a
+// temporary file renamed into place, so that a failed write leaves no
+// half file).
+func writeOutput(name string, stdout io.Writer, b []byte) error {
+	if name == "" || name == "-" {
+		_, err := stdout.Write(b)
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
+	if err != nil {
+		return fmt.Errorf("--output: %w", err)
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), name)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("--output %s: %w", name, err)
+	}
+	return nil
+}
+
+func defaultPGDir() string {
+	d, err := localpg.DefaultDir()
+	if err != nil {
+		return "<user cache dir>/stevedore/postgres"
+	}
+	return d
 }
 
 func runServe(ctx context.Context, log *slog.Logger, args []string) error {

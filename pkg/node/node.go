@@ -82,6 +82,9 @@ type Config struct {
 	Scanners []scanners.Scanner
 	// Fetcher opens layers (default fetch.New()).
 	Fetcher indexer.Fetcher
+	// WrapFetcher, when set, wraps the workers' fetcher (stevedore scan
+	// counts layers and bytes with it for its progress display).
+	WrapFetcher func(indexer.Fetcher) indexer.Fetcher
 	// Resolver resolves image references (default resolve.New()).
 	Resolver *resolve.Resolver
 	// LayerOptions bound the layer reader; a nil ProcessSpool is a budget
@@ -329,6 +332,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 				return nil, err
 			}
 			cfg.Fetcher = fetch.New(fetch.WithClient(rc), fetch.WithCache(n.BlobCache), fetch.WithLogger(cfg.Logger), fetch.WithMeterProvider(cfg.MeterProvider), fetch.WithStallLimits(cfg.BlobStall))
+		}
+		if cfg.WrapFetcher != nil {
+			cfg.Fetcher = cfg.WrapFetcher(cfg.Fetcher)
 		}
 		ix, err := indexer.New(ctx, indexer.Config{
 			Store: n.Store, Fetcher: cfg.Fetcher, Scanners: cfg.Scanners, LayerOptions: cfg.LayerOptions,

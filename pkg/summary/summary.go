@@ -1,5 +1,6 @@
-// Package summary renders an IndexReport for people: the distribution,
-// package counts by database, and the packages.
+// Package summary renders an IndexReport for people: the distribution, the
+// package count per ecosystem, and a package table (name, version, type,
+// location), grouped by ecosystem.
 package summary
 
 import (
@@ -7,13 +8,65 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/stevedore-dev/stevedore/pkg/index"
 )
 
-// Write prints a readable summary of r; top bounds the package list (0: all).
+// Type is the ecosystem of p as a short name: its package URL's type
+// ("deb", "npm", "maven", "pypi", "rpm", "apk", "gem"; "go" for golang),
+// or "other" without one.
+func Type(p *index.Package) string {
+	rest, ok := strings.CutPrefix(p.PURL, "pkg:")
+	if !ok {
+		return "other"
+	}
+	t, _, _ := strings.Cut(rest, "/")
+	t = strings.ToLower(t)
+	if t == "golang" {
+		return "go"
+	}
+	// The purl spec's type: a letter, then letters, digits, ".", "+", "-".
+	for i, c := range t {
+		if !(c >= 'a' && c <= 'z' || i > 0 && (c >= '0' && c <= '9' || c == '.' || c == '+' || c == '-')) {
+			return "other"
+		}
+	}
+	if t == "" {
+		return "other"
+	}
+	return t
+}
+
+// Count is the number of packages of one ecosystem.
+type Count struct {
+	Type string
+	N    int
+}
+
+// Counts are r's packages per ecosystem, most first (ties by name).
+func Counts(r *index.Report) []Count {
+	by := map[string]int{}
+	for _, p := range r.Packages {
+		by[Type(p)]++
+	}
+	out := make([]Count, 0, len(by))
+	for t, n := range by {
+		out = append(out, Count{t, n})
+	}
+	slices.SortFunc(out, func(a, b Count) int {
+		if c := cmp.Compare(b.N, a.N); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Type, b.Type)
+	})
+	return out
+}
+
+// Write prints a readable summary of r; top bounds the package table (0:
+// all).
 func Write(w io.Writer, title string, r *index.Report, top int) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Image:\t%s\n", title)
@@ -41,52 +94,90 @@ func Write(w io.Writer, title string, r *index.Report, top int) error {
 		if name == "" {
 			name = d.Name + " " + d.Version
 		}
-		fmt.Fprintf(tw, "Distribution:\t%s\t[%s %s]\n", name, d.DID, d.VersionID)
+		fmt.Fprintf(tw, "Distribution:\t%s  [%s %s]\n", clean(name), clean(d.DID), clean(d.VersionID))
 	}
-	byDB := map[string]int{}
 	sources := map[string]bool{}
-	for id, envs := range r.Environments {
-		for _, e := range envs {
-			byDB[e.PackageDB]++
-		}
-		if p := r.Packages[id]; p != nil && p.Source != nil {
+	for _, p := range r.Packages {
+		if p.Source != nil {
 			sources[p.Source.Name] = true
 		}
 	}
-	fmt.Fprintf(tw, "Packages:\t%d (from %d source packages)\n", len(r.Packages), len(sources))
-	dbs := make([]string, 0, len(byDB))
-	for db := range byDB {
-		dbs = append(dbs, db)
+	counts := Counts(r)
+	parts := make([]string, len(counts))
+	for i, c := range counts {
+		parts[i] = fmt.Sprintf("%s %d", c.Type, c.N)
 	}
-	slices.Sort(dbs)
-	for _, db := range dbs {
-		fmt.Fprintf(tw, "\t%d in %s\n", byDB[db], db)
+	line := fmt.Sprintf("%d", len(r.Packages))
+	if len(parts) > 0 {
+		line += ": " + strings.Join(parts, ", ")
 	}
+	if len(sources) > 0 {
+		line += fmt.Sprintf(" (from %d source packages)", len(sources))
+	}
+	fmt.Fprintf(tw, "Packages:\t%s\n", line)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	pkgs := sortedValues(r.Packages, func(p *index.Package) string { return p.Name + "\x00" + p.Version })
-	if len(pkgs) == 0 {
+	if len(r.Packages) == 0 {
 		return nil
 	}
-	shown := pkgs
-	if top > 0 && len(pkgs) > top {
-		shown = pkgs[:top]
+	type row struct{ name, version, typ, location string }
+	rows := make([]row, 0, len(r.Packages))
+	rank := map[string]int{}
+	for i, c := range counts {
+		rank[c.Type] = i
+	}
+	for id, p := range r.Packages {
+		rows = append(rows, row{p.Name, p.Version, Type(p), location(r.Environments[id])})
+	}
+	slices.SortFunc(rows, func(a, b row) int {
+		return cmp.Or(cmp.Compare(rank[a.typ], rank[b.typ]), cmp.Compare(a.name, b.name),
+			cmp.Compare(a.version, b.version), cmp.Compare(a.location, b.location))
+	})
+	shown := rows
+	if top > 0 && len(rows) > top {
+		shown = rows[:top]
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tVERSION\tARCH\tSOURCE")
-	for _, p := range shown {
-		src := ""
-		if p.Source != nil && (p.Source.Name != p.Name || p.Source.Version != p.Version) {
-			src = p.Source.Name + " " + p.Source.Version
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Version, p.Arch, src)
+	fmt.Fprintln(tw, "NAME\tVERSION\tTYPE\tLOCATION")
+	for _, r := range shown {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clean(r.name), clean(r.version), r.typ, clean(r.location))
 	}
-	if len(shown) < len(pkgs) {
-		fmt.Fprintf(tw, "... and %d more (--top 0 lists all, --format json gives the report)\n", len(pkgs)-len(shown))
+	if len(shown) < len(rows) {
+		fmt.Fprintf(tw, "... and %d more (--top 0 lists all, --format json gives the report)\n", len(rows)-len(shown))
 	}
 	return tw.Flush()
+}
+
+// location is where a package was found: its first package database or
+// manifest, and how many other places hold it.
+func location(envs []*index.Environment) string {
+	var paths []string
+	for _, e := range envs {
+		if e.PackageDB != "" && !slices.Contains(paths, e.PackageDB) {
+			paths = append(paths, e.PackageDB)
+		}
+	}
+	slices.Sort(paths)
+	switch len(paths) {
+	case 0:
+		return ""
+	case 1:
+		return paths[0]
+	}
+	return fmt.Sprintf("%s (+%d more)", paths[0], len(paths)-1)
+}
+
+// clean keeps a field from an image on one table cell: control characters
+// (tabs, newlines, terminal escapes) become spaces.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func sortedValues[T any](m map[string]T, key func(T) string) []T {
