@@ -1,0 +1,507 @@
+package sbom_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	cdx "github.com/CycloneDX/cyclonedx-go"
+	"github.com/spdx/tools-golang/spdx"
+
+	"github.com/stevedore-dev/stevedore/internal/fixtures"
+	"github.com/stevedore-dev/stevedore/internal/sbomcheck"
+	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/sbom"
+)
+
+// fixtureReport reads one of claircore's index reports from the corpus.
+func fixtureReport(t *testing.T, name string) *index.Report {
+	t.Helper()
+	raw, err := os.ReadFile(fixtures.Path(t, "reports/"+name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := new(index.Report)
+	if err := json.Unmarshal(raw, r); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return r
+}
+
+const (
+	layer1 = index.Digest("sha256:1111111111111111111111111111111111111111111111111111111111111111")
+	layer2 = index.Digest("sha256:2222222222222222222222222222222222222222222222222222222222222222")
+)
+
+// stevedoreReport is a report as Stevedore writes them: purls, source
+// packages, an OS and a language package, two layers; partial when asked.
+func stevedoreReport(partial bool) *index.Report {
+	r := index.NewReport("sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", index.StateIndexFinished)
+	r.Success = true
+	r.ScannerState = "scanners-v1"
+	r.UpdatedAt = time.Date(2026, 11, 30, 12, 34, 56, 789, time.UTC)
+	r.Distributions["1"] = &index.Distribution{ID: "1", DID: "debian", Name: "Debian GNU/Linux", Version: "12 (bookworm)",
+		VersionCodeName: "bookworm", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)", CPE: "cpe:2.3:o:debian:debian_linux:12:*:*:*:*:*:*:*"}
+	src := &index.Package{ID: "3", Name: "glibc", Version: "2.36-9", Kind: index.KindSource}
+	r.Packages["1"] = &index.Package{ID: "1", Name: "libc6", Version: "2.36-9", Kind: index.KindBinary, Arch: "amd64", Source: src,
+		PURL: "pkg:deb/debian/libc6@2.36-9?arch=amd64&distro=debian-12&upstream=glibc"}
+	r.Packages["2"] = &index.Package{ID: "2", Name: "express", Version: "4.18.2", Kind: index.KindBinary,
+		Source: &index.Package{}, PURL: "pkg:npm/express@4.18.2"}
+	r.Packages["4"] = &index.Package{ID: "4", Name: "libc-bin", Version: "2.36-9", Kind: index.KindBinary, Arch: "amd64", Source: src,
+		PURL: "pkg:deb/debian/libc-bin@2.36-9?arch=amd64&distro=debian-12&upstream=glibc"}
+	r.Environments["1"] = []*index.Environment{{PackageDB: "var/lib/dpkg/status", IntroducedIn: layer1, DistributionID: "1"}}
+	r.Environments["4"] = []*index.Environment{{PackageDB: "var/lib/dpkg/status", IntroducedIn: layer1, DistributionID: "1"}}
+	r.Environments["2"] = []*index.Environment{
+		{PackageDB: "app/node_modules/express/package.json", IntroducedIn: layer2},
+		{PackageDB: "opt/old/node_modules/express/package.json", IntroducedIn: layer1},
+	}
+	if partial {
+		r.State = index.StateIndexPartial
+		r.Partial = []index.PartialReason{{Scanner: "rhel-repos", Reason: "repository-to-CPE mapping not loaded yet"}}
+		next := r.UpdatedAt.Add(time.Hour)
+		r.NextRetry = &next
+	}
+	return r
+}
+
+type testCase struct {
+	name string
+	rep  *index.Report
+	opts sbom.Options
+}
+
+func cases(t *testing.T) []testCase {
+	return []testCase{
+		{"stevedore", stevedoreReport(false), sbom.Options{Name: "registry.example/app:1", ToolVersion: "test"}},
+		{"stevedore-partial", stevedoreReport(true), sbom.Options{}},
+		{"claircore-debian-10", fixtureReport(t, "claircore_docker.io-library-debian-10.index.json"), sbom.Options{}},
+		{"claircore-buster-jackson", fixtureReport(t, "claircore_indexreport-buster-jackson-databind.json"), sbom.Options{}},
+		{"claircore-rhacs-rhel8", fixtureReport(t, "claircore_rhacs-main-rhel8.index.json"), sbom.Options{}},
+		{"claircore-clair-rhel8", fixtureReport(t, "claircore_clair-rhel8-v3.5.5-4-indexreport.json"), sbom.Options{}},
+	}
+}
+
+func encode(t *testing.T, rep *index.Report, format string, opts sbom.Options) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := sbom.Encode(context.Background(), &b, rep, format, opts); err != nil {
+		t.Fatalf("Encode %s: %v", format, err)
+	}
+	return b.Bytes()
+}
+
+// TestEncode exports every test report in both formats and checks each
+// output with the schemas, the libraries' decoders, and against the report
+// (see CheckSPDX, CheckCycloneDX); then has the CycloneDX JavaScript library
+// validate every CycloneDX output.
+func TestEncode(t *testing.T) {
+	c := sbomcheck.New(t)
+	dir := t.TempDir()
+	var cdxFiles []string
+	for _, tc := range cases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			s := encode(t, tc.rep, sbom.FormatSPDXJSON, tc.opts)
+			CheckSPDX(t, tc.rep, c.SPDX(t, s))
+			b := encode(t, tc.rep, sbom.FormatCycloneDXJSON, tc.opts)
+			CheckCycloneDX(t, tc.rep, c.CycloneDX(t, b))
+			f := filepath.Join(dir, tc.name+".cdx.json")
+			if err := os.WriteFile(f, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cdxFiles = append(cdxFiles, f)
+		})
+	}
+	sbomcheck.NodeValidateCycloneDX(t, cdxFiles...)
+}
+
+// TestDeterministic checks that the same report, read again (its maps in
+// another order), exports to the same bytes, and that the documents carry
+// the report's time and ids derived from its digest and content.
+func TestDeterministic(t *testing.T) {
+	for _, tc := range cases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, format := range sbom.Formats {
+				first := encode(t, tc.rep, format, tc.opts)
+				raw, err := json.Marshal(tc.rep)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for range 5 {
+					again := new(index.Report)
+					if err := json.Unmarshal(raw, again); err != nil {
+						t.Fatal(err)
+					}
+					if got := encode(t, again, format, tc.opts); !bytes.Equal(got, first) {
+						t.Fatalf("%s: a second export differs:\n%s\n---\n%s", format, first, got)
+					}
+				}
+			}
+		})
+	}
+	// Content ids: a package keeps its id when another package is added.
+	a, b := stevedoreReport(false), stevedoreReport(false)
+	b.Packages["9"] = &index.Package{ID: "9", Name: "aaa", Version: "1", Kind: index.KindBinary, Source: &index.Package{}}
+	b.Environments["9"] = []*index.Environment{{PackageDB: "var/lib/dpkg/status", IntroducedIn: layer2}}
+	refs := func(r *index.Report) map[string]string {
+		bom, err := sbom.CycloneDX(r, sbom.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, c := range *bom.Components {
+			m[c.Name+"@"+c.Version] = c.BOMRef
+		}
+		return m
+	}
+	ra, rb := refs(a), refs(b)
+	for k, v := range ra {
+		if rb[k] != v {
+			t.Errorf("%s: bom-ref %s, %s after another package was added", k, v, rb[k])
+		}
+	}
+	if len(rb) != len(ra)+1 {
+		t.Errorf("%d components, want %d", len(rb), len(ra)+1)
+	}
+	// Fixed metadata.
+	rep := stevedoreReport(false)
+	bom, err := sbom.CycloneDX(rep, sbom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bom.Metadata.Timestamp != "2026-11-30T12:34:56Z" {
+		t.Errorf("timestamp %s, want the report's updated_at", bom.Metadata.Timestamp)
+	}
+	if !strings.HasPrefix(bom.SerialNumber, "urn:uuid:") {
+		t.Errorf("serial number %q", bom.SerialNumber)
+	}
+	doc, err := sbom.SPDX(rep, sbom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sbom.NamespacePrefix + "sha256/" + rep.Hash.Hex(); doc.DocumentNamespace != want {
+		t.Errorf("namespace %s, want %s", doc.DocumentNamespace, want)
+	}
+	if doc.CreationInfo.Created != "2026-11-30T12:34:56Z" {
+		t.Errorf("created %s", doc.CreationInfo.Created)
+	}
+	other := stevedoreReport(false)
+	other.Hash = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	bom2, err := sbom.CycloneDX(other, sbom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bom2.SerialNumber == bom.SerialNumber {
+		t.Errorf("two manifests have the serial number %s", bom.SerialNumber)
+	}
+}
+
+func TestEncodeErrors(t *testing.T) {
+	running := stevedoreReport(false)
+	running.State = index.StateScanLayers
+	failed := stevedoreReport(false)
+	failed.State, failed.Err = index.StateIndexError, "fetch: 404"
+	bad := stevedoreReport(false)
+	bad.Hash = "sha256:xyz"
+	for _, tc := range []struct {
+		name, format string
+		rep          *index.Report
+		want         string
+	}{
+		{"unknown format", "spdx-tag-value", stevedoreReport(false), "unknown SBOM format"},
+		{"empty format", "", stevedoreReport(false), "unknown SBOM format"},
+		{"no report", sbom.FormatSPDXJSON, nil, "no report"},
+		{"not finished", sbom.FormatCycloneDXJSON, running, "not finished"},
+		{"index error", sbom.FormatSPDXJSON, failed, "index error"},
+		{"bad digest", sbom.FormatCycloneDXJSON, bad, "invalid digest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			err := sbom.Encode(context.Background(), &b, tc.rep, tc.format, sbom.Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+			if b.Len() != 0 {
+				t.Errorf("wrote %d bytes on error", b.Len())
+			}
+		})
+	}
+	if _, err := sbom.MediaType("xml"); !errors.Is(err, sbom.ErrFormat) {
+		t.Errorf("MediaType(xml): %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := sbom.Encode(ctx, new(bytes.Buffer), stevedoreReport(false), sbom.FormatSPDXJSON, sbom.Options{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: %v", err)
+	}
+}
+
+// pkgID is a package as both formats and the report name it.
+type pkgID struct {
+	Name, Version, PURL string
+	Source              bool
+}
+
+// location is where a package was found.
+type location struct{ Path, Layer string }
+
+// sourceOf is the report's source package of p (by id when the report has
+// it, else the embedded copy), nil when none is named.
+func sourceOf(rep *index.Report, p *index.Package) *index.Package {
+	s := p.Source
+	if s == nil || p.Kind == index.KindSource {
+		return nil
+	}
+	if full := rep.Packages[s.ID]; s.ID != "" && full != nil && full.Name == s.Name {
+		s = full
+	}
+	if s.Name == "" {
+		return nil
+	}
+	return s
+}
+
+// wantPackages is the report's package set: its packages and their
+// source packages (with a name), counted by distinct content (the same
+// name and version for two architectures are two packages); per package
+// its locations; per package its source.
+func wantPackages(rep *index.Report) (all map[pkgID]int, locs map[pkgID][]location, sources map[pkgID]pkgID) {
+	all, locs, sources = map[pkgID]int{}, map[pkgID][]location{}, map[pkgID]pkgID{}
+	seen := map[string]bool{}
+	note := func(p *index.Package) pkgID {
+		k := pkgID{p.Name, p.Version, p.PURL, p.Kind == index.KindSource}
+		var src [2]string
+		if p.Source != nil {
+			src = [2]string{p.Source.Name, p.Source.Version}
+		}
+		content, _ := json.Marshal([]any{p.Name, p.Version, p.Kind, p.Arch, p.Module, p.CPE, p.PURL, src})
+		if !seen[string(content)] {
+			seen[string(content)] = true
+			all[k]++
+		}
+		return k
+	}
+	for id, p := range rep.Packages {
+		k := note(p)
+		for _, e := range rep.Environments[id] {
+			l := location{e.PackageDB, string(e.IntroducedIn)}
+			if !slices.Contains(locs[k], l) {
+				locs[k] = append(locs[k], l)
+			}
+		}
+		if s := sourceOf(rep, p); s != nil {
+			c := *s
+			c.Kind = index.KindSource
+			sources[k] = note(&c)
+		}
+	}
+	for _, l := range locs {
+		sortLocs(l)
+	}
+	return all, locs, sources
+}
+
+func sortLocs(l []location) {
+	slices.SortFunc(l, func(a, b location) int { return strings.Compare(a.Path+"\x00"+a.Layer, b.Path+"\x00"+b.Layer) })
+}
+
+func pkgIDs(m map[pkgID]int) []string {
+	var s []string
+	for k, n := range m {
+		s = append(s, fmt.Sprintf("%s@%s %s source=%v x%d", k.Name, k.Version, k.PURL, k.Source, n))
+	}
+	slices.Sort(s)
+	return s
+}
+
+// CheckCycloneDX checks a decoded BOM against its report: the same package
+// set with purls, versions, sources and locations; one operating-system
+// component per distribution; the image contains every binary package;
+// the partial marks exactly when the report is partial.
+func CheckCycloneDX(t *testing.T, rep *index.Report, bom *cdx.BOM) {
+	t.Helper()
+	all, locs, sources := wantPackages(rep)
+	got := map[pkgID]int{}
+	gotLocs := map[pkgID][]location{}
+	gotSources := map[pkgID]pkgID{}
+	byRef := map[string]pkgID{}
+	oses := 0
+	var binaries []string
+	for _, c := range *bom.Components {
+		if c.Type == cdx.ComponentTypeOS {
+			oses++
+			continue
+		}
+		props := map[string]string{}
+		for _, p := range *c.Properties {
+			props[p.Name] = p.Value
+		}
+		k := pkgID{c.Name, c.Version, c.PackageURL, props["stevedore:package:kind"] == "source"}
+		got[k]++
+		byRef[c.BOMRef] = k
+		if !k.Source {
+			binaries = append(binaries, c.BOMRef)
+		}
+		for i := 0; ; i++ {
+			p, ok := props["stevedore:location:"+strconv.Itoa(i)+":path"]
+			if !ok {
+				break
+			}
+			l := location{p, props["stevedore:location:"+strconv.Itoa(i)+":layer"]}
+			if !slices.Contains(gotLocs[k], l) {
+				gotLocs[k] = append(gotLocs[k], l)
+			}
+		}
+		if c.Evidence != nil && len(*c.Evidence.Occurrences) != len(gotLocs[k]) && got[k] == 1 {
+			t.Errorf("%v: %d occurrences, %d location properties", k, len(*c.Evidence.Occurrences), len(gotLocs[k]))
+		}
+		if s := props["stevedore:package:source"]; s != "" {
+			gotSources[k] = pkgID{Name: s} // resolved below
+			if c.Pedigree == nil || len(*c.Pedigree.Ancestors) != 1 {
+				t.Errorf("%v: a source but no pedigree ancestor", k)
+			}
+		}
+	}
+	for k, s := range gotSources {
+		gotSources[k] = byRef[s.Name]
+	}
+	if !maps.Equal(got, all) {
+		t.Errorf("packages:\n got %v\nwant %v", pkgIDs(got), pkgIDs(all))
+	}
+	for _, l := range gotLocs {
+		sortLocs(l)
+	}
+	for k, l := range locs {
+		if !slices.Equal(gotLocs[k], l) {
+			t.Errorf("%v: locations %v, want %v", k, gotLocs[k], l)
+		}
+	}
+	if !maps.Equal(gotSources, sources) {
+		t.Errorf("sources:\n got %v\nwant %v", gotSources, sources)
+	}
+	if oses != len(rep.Distributions) {
+		t.Errorf("%d operating-system components, want %d", oses, len(rep.Distributions))
+	}
+	var contains []string
+	for _, d := range *bom.Dependencies {
+		if d.Ref == bom.Metadata.Component.BOMRef {
+			contains = *d.Dependencies
+		}
+	}
+	for _, b := range binaries {
+		if !slices.Contains(contains, b) {
+			t.Errorf("the image does not list %s (%v)", b, byRef[b])
+		}
+	}
+	if bom.Metadata.Component.Type != cdx.ComponentTypeContainer || bom.Metadata.Component.Version != string(rep.Hash) {
+		t.Errorf("metadata component %+v", bom.Metadata.Component)
+	}
+	partial := false
+	for _, p := range *bom.Metadata.Properties {
+		if p.Name == "stevedore:report:partial" && p.Value == "true" {
+			partial = true
+		}
+	}
+	if want := rep.State == index.StateIndexPartial; partial != want || (bom.Compositions != nil) != want {
+		t.Errorf("partial property %v, compositions %v; report state %s", partial, bom.Compositions != nil, rep.State)
+	}
+}
+
+// CheckSPDX is CheckCycloneDX for an SPDX document.
+func CheckSPDX(t *testing.T, rep *index.Report, doc *spdx.Document) {
+	t.Helper()
+	all, locs, sources := wantPackages(rep)
+	got := map[pkgID]int{}
+	byID := map[string]pkgID{}
+	oses, images := 0, 0
+	for _, p := range doc.Packages {
+		switch p.PrimaryPackagePurpose {
+		case "OPERATING_SYSTEM":
+			oses++
+			continue
+		case "CONTAINER":
+			images++
+			if p.PackageVersion != string(rep.Hash) {
+				t.Errorf("image version %s", p.PackageVersion)
+			}
+			continue
+		}
+		purl := ""
+		for _, r := range p.PackageExternalReferences {
+			if r.RefType == "purl" {
+				purl = r.Locator
+			}
+		}
+		k := pkgID{p.PackageName, p.PackageVersion, purl, p.PrimaryPackagePurpose == "SOURCE"}
+		got[k]++
+		byID[string(p.PackageSPDXIdentifier)] = k
+		if all[k] == 1 {
+			for _, l := range locs[k] {
+				if !strings.Contains(p.PackageSourceInfo, l.Path+" in layer "+l.Layer) {
+					t.Errorf("%v: sourceInfo %q does not name %v", k, p.PackageSourceInfo, l)
+				}
+			}
+		}
+	}
+	if !maps.Equal(got, all) {
+		t.Errorf("packages:\n got %v\nwant %v", pkgIDs(got), pkgIDs(all))
+	}
+	if images != 1 || oses != len(rep.Distributions) {
+		t.Errorf("%d images, %d operating systems (want 1, %d)", images, oses, len(rep.Distributions))
+	}
+	gotSources := map[pkgID]pkgID{}
+	contained := map[pkgID]bool{}
+	describes := 0
+	for _, r := range doc.Relationships {
+		a, b := string(r.RefA.ElementRefID), string(r.RefB.ElementRefID)
+		switch r.Relationship {
+		case "GENERATED_FROM":
+			gotSources[byID[a]] = byID[b]
+		case "CONTAINS":
+			if a == "Image" {
+				if k, ok := byID[b]; ok {
+					contained[k] = true
+				}
+			}
+		case "DESCRIBES":
+			if a == "DOCUMENT" && b == "Image" {
+				describes++
+			}
+		}
+	}
+	if describes != 1 {
+		t.Errorf("%d DESCRIBES relationships from the document to the image", describes)
+	}
+	if !maps.Equal(gotSources, sources) {
+		t.Errorf("GENERATED_FROM:\n got %v\nwant %v", gotSources, sources)
+	}
+	for id, p := range rep.Packages {
+		k := pkgID{p.Name, p.Version, p.PURL, false}
+		if p.Kind != index.KindSource && len(rep.Environments[id]) > 0 && !contained[k] {
+			t.Errorf("the image does not CONTAIN %v", k)
+		}
+	}
+	partial := rep.State == index.StateIndexPartial
+	if got := strings.Contains(doc.DocumentComment, "partial index report"); got != partial {
+		t.Errorf("document comment %q; report state %s", doc.DocumentComment, rep.State)
+	}
+	if got := len(doc.Annotations) == 1 && strings.Contains(doc.Annotations[0].AnnotationComment, "partial"); got != partial {
+		t.Errorf("annotations %v; report state %s", doc.Annotations, rep.State)
+	}
+	if partial {
+		for _, r := range rep.Partial {
+			if !strings.Contains(doc.DocumentComment, r.Scanner) {
+				t.Errorf("the comment does not name %s", r.Scanner)
+			}
+		}
+	}
+}
