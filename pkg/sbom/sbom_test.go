@@ -237,3 +237,27 @@ func TestEncodeErrors(t *testing.T) {
 		t.Errorf("cancelled context: %v", err)
 	}
 }
+
+// BenchmarkEncode exports claircore's RHACS report (544 packages).
+func BenchmarkEncode(b *testing.B) {
+	raw, err := os.ReadFile(fixtures.Path(b, "reports/claircore_rhacs-main-rhel8.index.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rep := new(index.Report)
+	if err := json.Unmarshal(raw, rep); err != nil {
+		b.Fatal(err)
+	}
+	for _, format := range sbom.Formats {
+		b.Run(format, func(b *testing.B) {
+			var out bytes.Buffer
+			for b.Loop() {
+				out.Reset()
+				if err := sbom.Encode(context.Background(), &out, rep, format, sbom.Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(out.Len()), "bytes/doc")
+		})
+	}
+}
