@@ -2,8 +2,9 @@
 # scripts/test.sh: the whole test suite, what CI runs.
 #
 #   1. a PostgreSQL server (scripts/ensure-postgres.sh; DATABASE_URL is
-#      exported for the tests) and the oracles some tests compare with
-#      (dpkg-query, rpm);
+#      exported for the tests), the oracles some tests compare with
+#      (dpkg-query, rpm) and the npm packages of the SBOM tests' CycloneDX
+#      consumer (node, npm ci into the cache);
 #   2. gofmt, go vet, staticcheck;
 #   3. go test -race -count=1 ./... , and the same in each module of its
 #      own under compat/ (checks against other projects' code, which the
@@ -74,6 +75,28 @@ command -v rpm >/dev/null 2>&1 || apt_install rpm
 # PyJWT, the library Quay signs its Clair requests with (pkg/clairauth's
 # tests make tokens with it); Debian's python3, not another one on PATH.
 /usr/bin/python3 -c 'import jwt' >/dev/null 2>&1 || apt_install python3-jwt
+# The independent consumer of the SBOM export's CycloneDX output
+# (internal/sbomcheck): @cyclonedx/cyclonedx-library from the npm registry,
+# installed with npm ci from its lock file into the cache, in the directory
+# the Go tests look in (named by the lock file's hash).
+command -v node >/dev/null 2>&1 || apt_install nodejs
+command -v npm >/dev/null 2>&1 || apt_install npm
+npmlock=internal/sbomcheck/testdata/npm/package-lock.json
+STEVEDORE_NPM_DIR=$cache/npm-$(sha256sum "$npmlock" | cut -c1-12)
+if [ ! -f "$STEVEDORE_NPM_DIR/node_modules/@cyclonedx/cyclonedx-library/package.json" ]; then
+	say "npm ci: @cyclonedx/cyclonedx-library into $STEVEDORE_NPM_DIR"
+	mkdir -p "$cache"
+	npmtmp=$(mktemp -d "$cache/.npm-install-XXXXXX")
+	cp internal/sbomcheck/testdata/npm/package.json "$npmlock" "$npmtmp/"
+	npm ci --prefix "$npmtmp" --no-audit --no-fund --loglevel=error >&2 ||
+		fail "npm ci of the CycloneDX consumer's packages (internal/sbomcheck/testdata/npm)"
+	if [ -e "$STEVEDORE_NPM_DIR" ]; then
+		rm -rf "$npmtmp" # installed meanwhile by a test
+	else
+		mv "$npmtmp" "$STEVEDORE_NPM_DIR"
+	fi
+fi
+export STEVEDORE_NPM_DIR
 
 # --- static checks ---------------------------------------------------------
 say "gofmt"

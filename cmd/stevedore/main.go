@@ -35,7 +35,7 @@ import (
 const usage = `usage: stevedore <command> [flags]
 
 commands:
-  scan REF...                       index images and print what is inside (--format table|json);
+  scan REF...                       index images and print what is inside (--format table|json|spdx-json|cyclonedx-json);
                                     without a database URL it runs a private PostgreSQL cluster
   serve                             run a single-node server (embedded JetStream, HTTP API, workers)
   state                             print the scanner-set state of this build

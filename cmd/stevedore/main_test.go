@@ -133,7 +133,7 @@ func TestScanCommandLine(t *testing.T) {
 			},
 		},
 		{name: "image not found", args: []string{"scan", missing}, wantCode: 1, wantErr: []string{"stevedore: scan " + missing}},
-		{name: "unknown format", args: []string{"scan", "--format", "xml", ref}, wantCode: 1, wantErr: []string{`--format: "xml": want one of json, table`}},
+		{name: "unknown format", args: []string{"scan", "--format", "xml", ref}, wantCode: 1, wantErr: []string{`--format: "xml": want one of cyclonedx-json, json, spdx-json, table`}},
 		{name: "no reference", args: []string{"scan"}, wantCode: 2, wantErr: []string{"usage: stevedore scan"}},
 		{name: "unknown flag", args: []string{"scan", "--bogus", ref}, wantCode: 2, wantErr: []string{"flag provided but not defined: -bogus"}},
 	} {

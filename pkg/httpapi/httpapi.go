@@ -11,6 +11,7 @@
 //	GET    /indexer/api/v1/index_state            {"state": ...}, ETag; 304 on If-None-Match
 //	POST   /api/v1/index                          {"reference": "registry/repo:tag", "platform": ""} -> 202
 //	GET    /api/v1/reports/{digest}               the report with Stevedore's fields (partial reasons, attempt, next retry)
+//	GET    /api/v1/reports/{digest}/sbom          the report as an SBOM: ?format=spdx-json|cyclonedx-json (pkg/sbom)
 //	GET    /api/v1/partial                        partial reports: reasons, attempts, next retry
 //	POST   /api/v1/partial/{digest}/retry         retry a partial report now
 //	GET    /openapi/v1                            this API's OpenAPI 3 document
@@ -142,6 +143,7 @@ func newServer(d *dispatcher.Dispatcher, st *store.Store, log *slog.Logger, tp t
 	route("POST /indexer/api/v1/internal/affected_manifest/", s.postAffectedManifests)
 	route("POST /api/v1/index", s.postIndex)
 	route("GET /api/v1/reports/{digest}", s.getNativeReport)
+	route("GET /api/v1/reports/{digest}/sbom", s.getSBOM)
 	route("GET /api/v1/partial", s.listPartial)
 	route("POST /api/v1/partial/{digest}/retry", s.retryPartial)
 	route("GET /openapi/v1", serveOpenAPI)

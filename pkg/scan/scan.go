@@ -25,6 +25,7 @@ import (
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/indexer"
 	"github.com/stevedore-dev/stevedore/pkg/node"
+	"github.com/stevedore-dev/stevedore/pkg/sbom"
 	"github.com/stevedore-dev/stevedore/pkg/summary"
 )
 
@@ -75,8 +76,22 @@ type Format func(w io.Writer, images []Image) error
 // more entry.
 func formats(o Options) map[string]Format {
 	return map[string]Format{
-		"table": func(w io.Writer, images []Image) error { return writeTable(w, images, o.Top) },
-		"json":  writeJSON,
+		"table":                  func(w io.Writer, images []Image) error { return writeTable(w, images, o.Top) },
+		"json":                   writeJSON,
+		sbom.FormatSPDXJSON:      writeSBOM(sbom.FormatSPDXJSON),
+		sbom.FormatCycloneDXJSON: writeSBOM(sbom.FormatCycloneDXJSON),
+	}
+}
+
+// writeSBOM writes the SBOM of one image in format. An SBOM describes one
+// image: a reference naming several platforms needs --platform.
+func writeSBOM(format string) Format {
+	return func(w io.Writer, images []Image) error {
+		if len(images) != 1 {
+			return fmt.Errorf("--format %s: the reference names %d platform images and an SBOM describes one: choose it with --platform", format, len(images))
+		}
+		img := images[0]
+		return sbom.Encode(context.Background(), w, img.Report, format, sbom.Options{Name: img.Title()})
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/stevedore-dev/stevedore/internal/pgtest"
+	"github.com/stevedore-dev/stevedore/internal/sbomcheck"
 	"github.com/stevedore-dev/stevedore/pkg/devregistry"
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/node"
@@ -82,6 +83,33 @@ func TestScanInProcess(t *testing.T) {
 				t.Fatalf("report: state %s, %d packages, scanner state %q", r.State, len(r.Packages), r.ScannerState)
 			}
 		}},
+		{"spdx-json", func(t *testing.T, out []byte) {
+			doc := sbomcheck.New(t).SPDX(t, out) // schema-valid and decodable
+			names := map[string]bool{}
+			for _, p := range doc.Packages {
+				names[p.PackageName] = true
+			}
+			for _, want := range []string{"libc6", "express"} {
+				if !names[want] {
+					t.Errorf("SPDX document lacks package %s (has %v)", want, names)
+				}
+			}
+			if !strings.Contains(doc.DocumentName, ref) {
+				t.Errorf("SPDX document name %q does not name %s", doc.DocumentName, ref)
+			}
+		}},
+		{"cyclonedx-json", func(t *testing.T, out []byte) {
+			bom := sbomcheck.New(t).CycloneDX(t, out)
+			names := map[string]bool{}
+			for _, c := range *bom.Components {
+				names[c.Name] = true
+			}
+			for _, want := range []string{"libc6", "express"} {
+				if !names[want] {
+					t.Errorf("CycloneDX BOM lacks component %s (has %v)", want, names)
+				}
+			}
+		}},
 	} {
 		t.Run(tc.format, func(t *testing.T) {
 			var out bytes.Buffer
@@ -107,7 +135,7 @@ func TestScanRejects(t *testing.T) {
 		want string
 	}{
 		{"no reference", scan.Options{}, nil, "no image reference"},
-		{"unknown format", scan.Options{Format: "xml"}, []string{"example.com/a:1"}, `format "xml": want one of json, table`},
+		{"unknown format", scan.Options{Format: "xml"}, []string{"example.com/a:1"}, `format "xml": want one of cyclonedx-json, json, spdx-json, table`},
 	} {
 		err := scan.Run(context.Background(), tc.o, tc.refs, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

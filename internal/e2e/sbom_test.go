@@ -1,0 +1,209 @@
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/internal/sbomcheck"
+	"github.com/stevedore-dev/stevedore/pkg/enrichment"
+	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/sbom"
+)
+
+// TestSBOM indexes images built from the corpus's real files through the
+// pipeline and exports their reports through the API,
+// GET /api/v1/reports/{digest}/sbom, in both formats: every answer
+// validates against the official schemas, decodes with the formats' own Go
+// libraries with the package set of the native report (purls, versions,
+// sources, layers, paths), and the CycloneDX ones pass
+// @cyclonedx/cyclonedx-library's validator. Two exports are the same bytes;
+// a partial report's SBOM says it is partial.
+func TestSBOM(t *testing.T) {
+	h := newHarness(t)
+	// A repository-to-CPE source nothing listens on: RHEL images end
+	// IndexPartial; the others are not affected.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	h.start(h.partialConfig(2, true, "http://"+addr+"/repository-to-cpe.json"))
+	check := sbomcheck.New(t)
+	dir := t.TempDir()
+	var cdxFiles []string
+
+	nm := "app/node_modules/"
+	ubuntu := h.push("sbom/ubuntu-node:1",
+		map[string][]byte{
+			"etc/os-release":      fixture(t, "osrelease/claircore_ubuntu-18.04_os-release"),
+			"var/lib/dpkg/status": fixture(t, "dpkg/trivy_valid.status"),
+		},
+		map[string][]byte{
+			nm + "cowsay/package.json":                                              fixture(t, "npm/syft_cowsay_package.json"),
+			nm + "@actions/core/package.json":                                       fixture(t, "npm/syft_actions-core_package.json"),
+			"usr/local/lib/python3.11/dist-packages/Flask-2.0.0.dist-info/METADATA": fixture(t, "python/trivy_Flask-2.0.0.dist-info_METADATA"),
+		})
+	alpine := h.push("sbom/alpine:3.10", map[string][]byte{
+		"etc/os-release":       fixture(t, "osrelease/trivy_alpine-310_os-release"),
+		"lib/apk/db/installed": fixture(t, "apk/trivy_alpine-310_installed"),
+	})
+	rhel := h.push("sbom/rhel8:1", rhelFiles(t, "8"))
+
+	// where is a package the SBOM must place: its purl's start, the file
+	// it was read from, the layer (index in the manifest) and its source.
+	type where struct {
+		purl, path string
+		layer      int
+		source     string
+	}
+	for _, tc := range []struct {
+		name    string
+		m       *index.Manifest
+		partial bool
+		want    []where
+	}{
+		{"ubuntu-node", ubuntu, false, []where{
+			{"pkg:deb/ubuntu/fdisk@", "var/lib/dpkg/status", 0, "util-linux"},
+			{"pkg:npm/cowsay@1.4.0", nm + "cowsay/package.json", 1, ""},
+			{"pkg:pypi/flask@2.0.0", "usr/local/lib/python3.11/dist-packages/Flask-2.0.0.dist-info/METADATA", 1, ""},
+		}},
+		{"alpine", alpine, false, []where{{"pkg:apk/alpine/musl@", "lib/apk/db/installed", 0, "musl"}}},
+		{"rhel-partial", rhel, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := h.client.IndexManifest(t.Context(), tc.m); err != nil {
+				t.Fatal(err)
+			}
+			if r := h.wait(tc.m.Hash); r.State == index.StateIndexError || (r.State == index.StateIndexPartial) != tc.partial {
+				t.Fatalf("state %s (partial %v), want partial %v", r.State, r.Partial, tc.partial)
+			}
+			a := h.do("GET", "/api/v1/reports/"+string(tc.m.Hash), nil, nil)
+			if a.status != http.StatusOK {
+				t.Fatalf("native report: %d %s", a.status, a.body)
+			}
+			rep := new(index.Report)
+			if err := json.Unmarshal(a.body, rep); err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Packages) == 0 {
+				t.Fatal("the report has no packages")
+			}
+			withPURL := 0
+			for _, p := range rep.Packages {
+				if p.PURL != "" {
+					withPURL++
+				}
+			}
+			if withPURL == 0 {
+				t.Fatal("no package of the native report has a purl")
+			}
+
+			path := "/api/v1/reports/" + string(tc.m.Hash) + "/sbom?format="
+			get := func(format string) []byte {
+				t.Helper()
+				a := h.do("GET", path+format, nil, nil)
+				want, _ := sbom.MediaType(format)
+				if a.status != http.StatusOK || a.header.Get("Content-Type") != want {
+					t.Fatalf("%s: %d %s %s", format, a.status, a.header.Get("Content-Type"), a.body)
+				}
+				// Deterministic: a second export is the same bytes,
+				// and its ETag answers 304.
+				b := h.do("GET", path+format, nil, nil)
+				if !bytes.Equal(a.body, b.body) {
+					t.Fatalf("%s: two exports differ", format)
+				}
+				if c := h.do("GET", path+format, http.Header{"If-None-Match": {a.header.Get("ETag")}}, nil); c.status != http.StatusNotModified {
+					t.Errorf("%s: If-None-Match with the ETag: %d", format, c.status)
+				}
+				return a.body
+			}
+			doc := check.SPDX(t, get(sbom.FormatSPDXJSON))
+			sbomcheck.CheckSPDX(t, rep, doc)
+			cb := get(sbom.FormatCycloneDXJSON)
+			bom := check.CycloneDX(t, cb)
+			sbomcheck.CheckCycloneDX(t, rep, bom)
+			f := filepath.Join(dir, tc.name+".cdx.json")
+			if err := os.WriteFile(f, cb, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cdxFiles = append(cdxFiles, f)
+
+			// The layer of every package is one of the image's.
+			layers := map[string]bool{}
+			for _, l := range tc.m.Layers {
+				layers[string(l.Hash)] = true
+			}
+			for _, c := range *bom.Components {
+				if c.Properties == nil {
+					continue
+				}
+				for _, p := range *c.Properties {
+					if strings.HasSuffix(p.Name, ":layer") && !layers[p.Value] {
+						t.Errorf("%s: layer %s is not one of the image's", c.Name, p.Value)
+					}
+				}
+			}
+			for _, w := range tc.want {
+				found := false
+				for _, c := range *bom.Components {
+					if !strings.HasPrefix(c.PackageURL, w.purl) || c.Properties == nil {
+						continue
+					}
+					props := map[string]string{}
+					for _, p := range *c.Properties {
+						props[p.Name] = p.Value
+					}
+					src := ""
+					if ref := props["stevedore:package:source"]; ref != "" {
+						for _, s := range *bom.Components {
+							if s.BOMRef == ref {
+								src = s.Name
+							}
+						}
+					}
+					found = props["stevedore:location:0:path"] == w.path &&
+						props["stevedore:location:0:layer"] == string(tc.m.Layers[w.layer].Hash) && src == w.source
+					if !found {
+						t.Errorf("%s: properties %v, source %q; want %+v", c.PackageURL, props, src, w)
+					}
+					break
+				}
+				if !found {
+					t.Errorf("no component places %+v", w)
+				}
+			}
+			if tc.partial && !strings.Contains(doc.DocumentComment, enrichment.RepositoryCPE) {
+				t.Errorf("the partial SBOM's comment does not name %s: %q", enrichment.RepositoryCPE, doc.DocumentComment)
+			}
+		})
+	}
+	sbomcheck.NodeValidateCycloneDX(t, cdxFiles...)
+
+	t.Run("errors", func(t *testing.T) {
+		base := "/api/v1/reports/" + string(ubuntu.Hash) + "/sbom"
+		for _, tc := range []struct {
+			path string
+			want int
+			code string
+		}{
+			{base, http.StatusBadRequest, "bad-request"},
+			{base + "?format=spdx-tag-value", http.StatusBadRequest, "bad-request"},
+			{base + "?format=spdx-json&format=cyclonedx-json", http.StatusBadRequest, "bad-request"},
+			{"/api/v1/reports/sha256:nothex/sbom?format=spdx-json", http.StatusBadRequest, "bad-request"},
+			{"/api/v1/reports/sha256:" + strings.Repeat("0", 64) + "/sbom?format=spdx-json", http.StatusNotFound, "not-found"},
+		} {
+			a := h.do("GET", tc.path, nil, nil)
+			var e struct{ Code, Message string }
+			if err := json.Unmarshal(a.body, &e); err != nil || a.status != tc.want || e.Code != tc.code || e.Message == "" {
+				t.Errorf("GET %s: %d %s, want %d %s", tc.path, a.status, a.body, tc.want, tc.code)
+			}
+		}
+	})
+}
