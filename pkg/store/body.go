@@ -161,4 +161,3 @@ func encodeStored(r *index.Report, updatedJSON []byte) ([]reportbody.Body, error
 	}
 	return out, nil
 }
-
