@@ -116,48 +116,66 @@ func (s *Store) StoreBodies(ctx context.Context, r *index.Report, bodies []repor
 // writeBodies replaces the stored answers of manifest d with bodies, the
 // encodings of its report as stored now.
 func writeBodies(ctx context.Context, tx pgx.Tx, d index.Digest, bodies []reportbody.Body) error {
-	if _, err := tx.Exec(ctx, `DELETE FROM report_body WHERE manifest_hash = $1`, string(d)); err != nil {
-		return fmt.Errorf("remove the stored answers of %s: %w", d, err)
+	if err := deleteBodies(ctx, tx, d); err != nil {
+		return err
 	}
 	for _, b := range bodies {
-		n := (len(b.Data) + BodyChunkSize - 1) / BodyChunkSize
-		var id int64
-		err := tx.QueryRow(ctx, `
-INSERT INTO report_body (manifest_hash, view, state, etag, size, chunks, report_updated_at)
-SELECT $1, $2, r.state, $3, $4, $5, r.updated_at FROM index_report r WHERE r.manifest_hash = $1
-RETURNING id`, string(d), b.View, b.ETag, len(b.Data), n).Scan(&id)
-		if err != nil {
-			return fmt.Errorf("store the %s answer of %s: %w", b.View, d, err)
-		}
-		rows := make([][]any, 0, n)
-		for i := 0; i < n; i++ {
-			end := min((i+1)*BodyChunkSize, len(b.Data))
-			rows = append(rows, []any{id, i, b.Data[i*BodyChunkSize : end]})
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"report_body_chunk"}, []string{"body_id", "seq", "data"}, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("store the %s answer of %s: %w", b.View, d, err)
+		if err := writeBody(ctx, tx, d, b); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// encodeStored returns the answers stored for r, a terminal report just
-// written with its report's updated_at given as the JSON the row holds
-// (updatedJSON): r is encoded as it will be read back.
-func encodeStored(r *index.Report, updatedJSON []byte) ([]reportbody.Body, error) {
+// deleteBodies removes the stored answers of manifest d.
+func deleteBodies(ctx context.Context, tx pgx.Tx, d index.Digest) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM report_body WHERE manifest_hash = $1`, string(d)); err != nil {
+		return fmt.Errorf("remove the stored answers of %s: %w", d, err)
+	}
+	return nil
+}
+
+// writeBody stores b, an answer of manifest d's report as stored now, in
+// chunks of BodyChunkSize.
+func writeBody(ctx context.Context, tx pgx.Tx, d index.Digest, b reportbody.Body) error {
+	n := (len(b.Data) + BodyChunkSize - 1) / BodyChunkSize
+	var id int64
+	err := tx.QueryRow(ctx, `
+INSERT INTO report_body (manifest_hash, view, state, etag, size, chunks, report_updated_at)
+SELECT $1, $2, r.state, $3, $4, $5, r.updated_at FROM index_report r WHERE r.manifest_hash = $1
+RETURNING id`, string(d), b.View, b.ETag, len(b.Data), n).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("store the %s answer of %s: %w", b.View, d, err)
+	}
+	rows := make([][]any, 0, n)
+	for i := range n {
+		end := min((i+1)*BodyChunkSize, len(b.Data))
+		rows = append(rows, []any{id, i, b.Data[i*BodyChunkSize : end]})
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"report_body_chunk"}, []string{"body_id", "seq", "data"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("store the %s answer of %s: %w", b.View, d, err)
+	}
+	return nil
+}
+
+// writeStored stores the answers of r, a terminal report just written, whose
+// row holds updatedJSON as its updated_at: r is encoded as it will be read
+// back. One answer is encoded at a time, to hold one in memory at most.
+func writeStored(ctx context.Context, tx pgx.Tx, r *index.Report, updatedJSON []byte) error {
 	var at time.Time
 	if err := json.Unmarshal(updatedJSON, &at); err != nil {
-		return nil, fmt.Errorf("read back updated_at %s: %w", updatedJSON, err)
+		return fmt.Errorf("store the answers of %s: read back updated_at %s: %w", r.Hash, updatedJSON, err)
 	}
 	served := *r
 	served.UpdatedAt = at
-	var out []reportbody.Body
 	for _, v := range reportbody.Stored(&served) {
 		b, err := reportbody.Encode(&served, v)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, b)
+		if err := writeBody(ctx, tx, r.Hash, b); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/leases"
-	"github.com/stevedore-dev/stevedore/pkg/reportbody"
 	"github.com/stevedore-dev/stevedore/pkg/scanners"
 )
 
@@ -183,16 +182,13 @@ RETURNING r.report->'updated_at'`,
 	// The answers the API serves are stored with a terminal report, in
 	// this transaction (pkg/reportbody); any other write removes those of
 	// the report it replaces.
-	var bodies []reportbody.Body
-	if r.State.Terminal() {
-		if bodies, err = encodeStored(r, updated); err != nil {
-			return fmt.Errorf("write %s report for %s: %w", r.State, r.Hash, err)
-		}
-	}
-	if err := writeBodies(ctx, tx, r.Hash, bodies); err != nil {
+	if err := deleteBodies(ctx, tx, r.Hash); err != nil {
 		return err
 	}
 	if r.State.Terminal() {
+		if err := writeStored(ctx, tx, r, updated); err != nil {
+			return err
+		}
 		// In the same transaction: listeners hear of the report only once
 		// it is committed, and always when it is (pkg/reportwait).
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ReportChannel, string(r.Hash)); err != nil {
