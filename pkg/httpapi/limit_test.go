@@ -3,6 +3,9 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,4 +71,30 @@ func TestAnswerLimiterBoundsBytes(t *testing.T) {
 	} else {
 		r()
 	}
+}
+
+// ifNoneMatch gives quoted tags only, and agrees with etagMatches on
+// whether a tag is named.
+func FuzzIfNoneMatch(f *testing.F) {
+	for _, s := range []string{`"abc"`, `W/"abc", "def"`, "*", `"a",,  ,W/`, `""`, strings.Repeat(`"x",`, 100)} {
+		f.Add(s, `"abc"`)
+	}
+	f.Fuzz(func(t *testing.T, header, etag string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("If-None-Match", header)
+		tags, anyTag := ifNoneMatch(r)
+		for _, tg := range tags {
+			if len(tg) < 2 || tg[0] != '"' || tg[len(tg)-1] != '"' {
+				t.Fatalf("tag %q is not quoted", tg)
+			}
+		}
+		want := `"` + strings.Trim(etag, `"`) + `"`
+		if strings.Trim(etag, `"`) == "" || strings.ContainsAny(etag, ", ") || strings.HasPrefix(etag, "W/") {
+			return
+		}
+		named := anyTag || slices.Contains(tags, want)
+		if named != etagMatches(header, want) {
+			t.Fatalf("If-None-Match %q, ETag %s: parsed %v (any %v), etagMatches %v", header, want, tags, anyTag, etagMatches(header, want))
+		}
+	})
 }
