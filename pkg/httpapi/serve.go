@@ -85,6 +85,9 @@ func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, d index.Dig
 	h.Set("Content-Length", strconv.FormatInt(b.Size, 10))
 	h.Set("ETag", b.ETag)
 	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return
+	}
 	chunk := b.First
 	for seq := 0; seq < b.Chunks; seq++ {
 		if seq > 0 {
