@@ -68,10 +68,10 @@ func ifNoneMatch(r *http.Request) (tags []string, any bool) {
 }
 
 // serveStored answers with a stored answer of a report, streamed chunk by
-// chunk with its Content-Length, under the answer limiter. The headers set
-// on w are kept. An error once the body has begun aborts the connection
+// chunk with its Content-Length, under the answer limiter, and etag as its
+// ETag unless it is "". The headers set on w are kept. An error once the body has begun aborts the connection
 // (the client sees a short body) and is logged.
-func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, d index.Digest, status int, ct string, b *store.Body) {
+func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, d index.Digest, status int, ct, etag string, b *store.Body) {
 	release, err := s.answers.acquire(r.Context(), min(b.Size, store.BodyChunkSize))
 	if err != nil {
 		if r.Context().Err() == nil {
@@ -83,7 +83,9 @@ func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, d index.Dig
 	h := w.Header()
 	h.Set("Content-Type", ct)
 	h.Set("Content-Length", strconv.FormatInt(b.Size, 10))
-	h.Set("ETag", b.ETag)
+	if etag != "" {
+		h.Set("ETag", etag)
+	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return
@@ -158,7 +160,7 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request, offers, vie
 		return
 	case err == nil:
 		s.countPartial(r, b.State, views)
-		s.serveStored(w, r, d, http.StatusOK, ct, b)
+		s.serveStored(w, r, d, http.StatusOK, ct, b.ETag, b)
 		return
 	case !errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stevedore-dev/stevedore/internal/pgtest"
+	"github.com/stevedore-dev/stevedore/pkg/dispatcher"
 	"github.com/stevedore-dev/stevedore/pkg/httpapi"
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/leases"
@@ -245,5 +246,35 @@ func TestReportWithoutStoredAnswers(t *testing.T) {
 	a := get(t, srv, "/api/v1/reports/"+string(q), nil)
 	if w := want(t, st, q, reportbody.ViewNative); a.status != http.StatusOK || !bytes.Equal(a.body, w.Data) {
 		t.Fatalf("queued report: HTTP %d %s", a.status, a.body)
+	}
+}
+
+// A POST index_report for a current report answers 201 with its stored
+// answer, the index state as its ETag, Location and Links, as Clair does.
+func TestWarmPostServesTheStoredAnswer(t *testing.T) {
+	pool := pgtest.Pool(t)
+	st := store.New(pool)
+	const state = "scanners-1"
+	srv := httptest.NewServer(httpapi.New(dispatcher.New(st, nil, nil, state, nil), st, nil, nil))
+	defer srv.Close()
+	d := index.Digest(fmt.Sprintf("sha256:%064x", 11))
+	r := bigReport(d, 3000)
+	r.ScannerState = state
+	finish(t, pool, r)
+	m, _ := json.Marshal(&index.Manifest{Hash: d, Layers: []*index.Layer{{Hash: index.Digest(fmt.Sprintf("sha256:%064x", 12)), URI: "https://r.example/v2/a/blobs/x"}}})
+	resp, err := srv.Client().Post(srv.URL+"/indexer/api/v1/index_report", "application/json", bytes.NewReader(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := want(t, st, d, reportbody.ViewClair)
+	if resp.StatusCode != http.StatusCreated || !bytes.Equal(body, w.Data) || resp.Header.Get("ETag") != `"`+state+`"` ||
+		resp.Header.Get("Location") != "/indexer/api/v1/index_report/"+string(d) || len(resp.Header.Values("Link")) != 2 {
+		t.Fatalf("warm POST: HTTP %d, ETag %q, Location %q, Links %q, body equal to the stored answer: %v",
+			resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Location"), resp.Header.Values("Link"), bytes.Equal(body, w.Data))
 	}
 }
