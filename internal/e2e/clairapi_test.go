@@ -23,6 +23,8 @@ import (
 	"github.com/stevedore-dev/stevedore/pkg/devregistry"
 	"github.com/stevedore-dev/stevedore/pkg/enrichment"
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/reportbody"
+	"github.com/stevedore-dev/stevedore/pkg/store"
 )
 
 // contract holds the published schemas every answer on Clair's paths must
@@ -414,6 +416,7 @@ func TestClairAnswersValidate(t *testing.T) {
 	if inst, _ := jsonschema.UnmarshalJSON(bytes.NewReader(upper)); bytes.Equal(upper, a.body) || c.clair["index_report"].Validate(inst) == nil {
 		t.Fatal("Clair's schema (with the lower-case correction) accepts an upper-case kind")
 	}
+	h.checkStoredAnswer(m.Hash, a)
 	etag := a.header.Get("ETag")
 	a = h.do("GET", "/indexer/api/v1/index_report/"+string(m.Hash), http.Header{"If-None-Match": {etag}}, nil)
 	if a.status != http.StatusNotModified || len(a.body) != 0 {
@@ -499,6 +502,7 @@ func TestClairServePartialSwitch(t *testing.T) {
 		t.Fatalf("served with the switch: state %s success %v, %d packages", r.State, r.Success, len(r.Packages))
 	}
 	a := h.do("GET", "/indexer/api/v1/index_report/"+string(m.Hash), nil, nil)
+	h.checkStoredAnswer(m.Hash, a)
 	// Stevedore's fields stay off Clair's paths either way.
 	var raw map[string]any
 	json.Unmarshal(a.body, &raw)
@@ -550,6 +554,42 @@ func (h *harness) checkClairAnswer(d index.Digest) {
 		h.t.Fatalf("GET index_report of %s: HTTP %d %s", d, a.status, a.body)
 	}
 	h.contract.check(h.t, "index_report", a.body)
+	h.checkStoredAnswer(d, a)
+}
+
+// checkStoredAnswer checks that a, a GET index_report of the terminal report
+// of d, was its answer stored with the report, and that this stored answer
+// is byte for byte Clair's view of the report as the store reads it back
+// (what the API served before answers were stored).
+func (h *harness) checkStoredAnswer(d index.Digest, a answer) {
+	h.t.Helper()
+	ctx := context.Background()
+	rep, err := store.New(h.pool).Report(ctx, d)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var served struct{ State index.State }
+	if err := json.Unmarshal(a.body, &served); err != nil {
+		h.t.Fatal(err)
+	}
+	view := reportbody.ClairViewOf(rep, served.State == index.StateIndexPartial)
+	var stored []byte
+	var etag string
+	err = h.pool.QueryRow(ctx, `
+SELECT b.etag, string_agg(c.data, ''::bytea ORDER BY c.seq)
+  FROM report_body b JOIN report_body_chunk c ON c.body_id = b.id
+ WHERE b.manifest_hash = $1 AND b.view = $2 GROUP BY b.etag`, string(d), view).Scan(&etag, &stored)
+	if err != nil {
+		h.t.Fatalf("stored %s answer of %s: %v", view, d, err)
+	}
+	want, err := reportbody.Clair(rep, view == reportbody.ViewClairPartial)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if !bytes.Equal(stored, want) || !bytes.Equal(a.body, stored) || a.header.Get("ETag") != etag || etag != reportbody.ETag(rep, view) {
+		h.t.Fatalf("stored %s answer of %s (%d bytes, ETag %s) differs from Clair's view of the stored report (%d bytes, ETag %s) or from the answer served (%d bytes, ETag %s)",
+			view, d, len(stored), etag, len(want), reportbody.ETag(rep, view), len(a.body), a.header.Get("ETag"))
+	}
 }
 
 // When the wait ends before the report is done, the answer is 202 with the

@@ -5,24 +5,32 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/stevedore-dev/stevedore/pkg/httpapi"
 	"github.com/stevedore-dev/stevedore/pkg/indexer"
 	"github.com/stevedore-dev/stevedore/pkg/layers"
+	"github.com/stevedore-dev/stevedore/pkg/store"
 )
 
 // limitFlags holds the raw bounds of the worker role's layer reading until
 // Validate puts them into node.Config's LayerOptions.
 type limitFlags struct {
 	layerSpool, processSpool, uncompressed byteSize
+	// answerBytes bounds the report answers in memory (dispatcher role).
+	answerBytes byteSize
 }
 
 // registerLimits defines the bounds on what one layer or report may cost
 // (worker role): disk for spooled files, per layer and per process,
 // decompressed size, packages per layer and per report.
 func (o *Options) registerLimits(fs *flag.FlagSet, roles Roles) {
+	l := &o.lim
+	if roles.Dispatcher {
+		o.sizeFlag(fs, &l.answerBytes, "answer-max-bytes", "STEVEDORE_ANSWER_MAX_BYTES", httpapi.DefaultAnswerBytes,
+			"bytes of report answers the API holds in memory at once: a stored report streamed weighs one 256KiB chunk at most, one encoded for its request its size; a request waits for room")
+	}
 	if !roles.Worker {
 		return
 	}
-	l := &o.lim
 	o.sizeFlag(fs, &l.layerSpool, "layer-max-spool", "STEVEDORE_LAYER_MAX_SPOOL", layers.DefaultMaxSpool,
 		"disk one layer's read may use for the files scanners asked for that do not stay in memory; past it the report fails with the reason")
 	o.sizeFlag(fs, &l.processSpool, "process-max-spool", "STEVEDORE_PROCESS_MAX_SPOOL", layers.DefaultMaxProcessSpool,
@@ -49,11 +57,17 @@ func (o *Options) sizeFlag(fs *flag.FlagSet, v *byteSize, name, env string, def 
 
 // validateLimits checks the bounds and fills node.Config's LayerOptions.
 func (o *Options) validateLimits(roles Roles) []error {
-	if !roles.Worker {
-		return nil
-	}
 	var errs []error
 	l := &o.lim
+	if roles.Dispatcher {
+		if l.answerBytes < store.BodyChunkSize {
+			errs = append(errs, fmt.Errorf("--answer-max-bytes: %d: want at least %s (one chunk of a stored answer)", l.answerBytes, formatSize(store.BodyChunkSize)))
+		}
+		o.AnswerBytes = int64(l.answerBytes)
+	}
+	if !roles.Worker {
+		return errs
+	}
 	if l.layerSpool < 1<<20 {
 		errs = append(errs, fmt.Errorf("--layer-max-spool: %d: want at least 1MiB", l.layerSpool))
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/pkg/config"
+	"github.com/stevedore-dev/stevedore/pkg/httpapi"
 	"github.com/stevedore-dev/stevedore/pkg/indexer"
 	"github.com/stevedore-dev/stevedore/pkg/layers"
 )
@@ -72,6 +73,42 @@ func TestLimits(t *testing.T) {
 			}
 			if o.MaxLayerPackages != tc.layerPkgs || o.MaxReportPackages != tc.reportPkgs {
 				t.Fatalf("package caps: layer %d, report %d; want %d, %d", o.MaxLayerPackages, o.MaxReportPackages, tc.layerPkgs, tc.reportPkgs)
+			}
+		})
+	}
+}
+
+func TestAnswerMaxBytes(t *testing.T) {
+	roles := config.Roles{Dispatcher: true, EmbeddedNATS: true}
+	for _, tc := range []struct {
+		name string
+		env  string
+		args []string
+		want int64
+		err  string
+	}{
+		{name: "default", want: httpapi.DefaultAnswerBytes},
+		{name: "flag", args: []string{"--answer-max-bytes=16MiB"}, want: 16 << 20},
+		{name: "environment", env: "1GiB", want: 1 << 30},
+		{name: "below one chunk", args: []string{"--answer-max-bytes=1KiB"}, err: "--answer-max-bytes: 1024: want at least 256KiB"},
+		{name: "malformed environment", env: "much", err: `STEVEDORE_ANSWER_MAX_BYTES="much"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("STEVEDORE_ANSWER_MAX_BYTES", tc.env)
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			o := config.Register(fs, roles)
+			if err := fs.Parse(append([]string{"--database-url=postgres://x"}, tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			err := o.Validate(roles)
+			switch {
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("error %v, want one mentioning %q", err, tc.err)
+			case tc.err == "" && err != nil:
+				t.Fatal(err)
+			case tc.err == "" && o.AnswerBytes != tc.want:
+				t.Fatalf("AnswerBytes %d, want %d", o.AnswerBytes, tc.want)
 			}
 		})
 	}

@@ -65,6 +65,8 @@ type Server struct {
 	routes []string
 	// partialServed counts partial reports served on Clair's paths, by how.
 	partialServed metric.Int64Counter
+	// answers bounds the bytes of report answers in memory at once.
+	answers *answerLimiter
 }
 
 // Option configures the API.
@@ -75,6 +77,7 @@ type options struct {
 	maxWait      time.Duration
 	servePartial bool
 	meter        metric.MeterProvider
+	answerBytes  int64
 }
 
 // Waiter waits until the report of a manifest is terminal (pkg/reportwait).
@@ -100,6 +103,13 @@ func WithIndexWait(d time.Duration) Option { return func(o *options) { o.maxWait
 // (state IndexPartial) instead of as IndexFinished.
 func WithServePartial(b bool) Option { return func(o *options) { o.servePartial = b } }
 
+// WithAnswerBytes bounds the bytes of report answers held in memory at
+// once (default DefaultAnswerBytes): a stored answer streamed weighs one
+// chunk (store.BodyChunkSize) at most, an answer encoded for its request
+// its size. A request waits, until its context ends, for its answer's
+// weight to be free.
+func WithAnswerBytes(n int64) Option { return func(o *options) { o.answerBytes = n } }
+
 // WithMeterProvider sets where the API's metrics go (default: the global
 // provider).
 func WithMeterProvider(mp metric.MeterProvider) Option { return func(o *options) { o.meter = mp } }
@@ -118,10 +128,11 @@ func newServer(d *dispatcher.Dispatcher, st *store.Store, log *slog.Logger, tp t
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{d: d, store: st, log: log, opts: options{maxWait: DefaultIndexWait}}
+	s := &Server{d: d, store: st, log: log, opts: options{maxWait: DefaultIndexWait, answerBytes: DefaultAnswerBytes}}
 	for _, o := range opts {
 		o(&s.opts)
 	}
+	s.answers = newAnswerLimiter(s.opts.answerBytes)
 	if s.opts.meter == nil {
 		s.opts.meter = otel.GetMeterProvider()
 	}

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/pkg/dispatcher"
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/reportbody"
 	"github.com/stevedore-dev/stevedore/pkg/store"
 )
 
@@ -62,6 +61,19 @@ func (s *Server) postIndexReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
 		return
 	}
+	h := w.Header()
+	loc := indexReportPath + string(m.Hash)
+	links := []string{fmt.Sprintf(`<%s>; rel="%s"`, loc, relIndexReport), fmt.Sprintf(`<%s>; rel="%s"`, vulnerabilityPath+string(m.Hash), relVulnerabilityReport)}
+	if b, ok := s.currentStored(r.Context(), &m); ok {
+		// A current report: its stored answer, streamed, as Index would
+		// have answered it (201, nothing queued).
+		h.Set("Location", loc)
+		h["Link"] = links
+		h.Set("ETag", etag)
+		s.countPartial(r, b.State, reportbody.ClairViews(s.opts.servePartial))
+		s.serveStored(w, r, m.Hash, http.StatusCreated, "application/json", "", b)
+		return
+	}
 	prefs := parsePrefer(r.Header.Values("Prefer"))
 	rep, queued, err := s.d.Index(r.Context(), &m)
 	if errors.Is(err, dispatcher.ErrRegistryNotAllowed) {
@@ -73,11 +85,8 @@ func (s *Server) postIndexReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not queue the manifest: "+err.Error())
 		return
 	}
-	h := w.Header()
-	loc := indexReportPath + string(m.Hash)
 	h.Set("Location", loc)
-	h.Add("Link", fmt.Sprintf(`<%s>; rel="%s"`, loc, relIndexReport))
-	h.Add("Link", fmt.Sprintf(`<%s>; rel="%s"`, vulnerabilityPath+string(m.Hash), relVulnerabilityReport))
+	h["Link"] = links
 	h.Set("ETag", etag)
 	if !queued {
 		s.writeClair(w, r, http.StatusCreated, rep)
@@ -139,26 +148,34 @@ func (s *Server) waitDone(ctx context.Context, d index.Digest) (*index.Report, b
 	return r, r.State == index.StateIndexError || s.d.Current(r), nil
 }
 
-// writeClair writes r in Clair's shape.
-func (s *Server) writeClair(w http.ResponseWriter, r *http.Request, status int, rep *index.Report) {
-	if rep.State == index.StateIndexPartial {
-		as := "finished"
-		if s.opts.servePartial {
-			as = "partial"
-		}
-		s.partialServed.Add(r.Context(), 1, metric.WithAttributes(attribute.String("as", as)))
+// currentStored returns the stored answer on Clair's paths of m's report
+// when that report is current (Dispatcher.Current) and m's layers are
+// allowed: one query, no report decoded.
+func (s *Server) currentStored(ctx context.Context, m *index.Manifest) (*store.Body, bool) {
+	if s.d == nil || !s.d.Allowed(m) {
+		return nil, false
 	}
-	writeJSON(w, status, clairView(rep, s.opts.servePartial))
+	b, err := s.store.OpenBody(ctx, m.Hash, reportbody.ClairViews(s.opts.servePartial), nil, false)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.WarnContext(ctx, "read a stored answer; asking the dispatcher", "digest", m.Hash, "error", err)
+		}
+		return nil, false
+	}
+	rep := &index.Report{Hash: m.Hash, State: b.State, ScannerState: b.ScannerState, NextRetry: b.NextRetry}
+	return b, s.d.Current(rep)
 }
 
-// reportETag is the entity tag of a report served in a view: it changes
-// whenever the stored report is written again (a retried partial replaced
-// by the complete report, a re-index), and between views and settings.
-func reportETag(r *index.Report, view string) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "v1\x00%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d", view, r.Hash, r.UpdatedAt.UTC().Format(time.RFC3339Nano),
-		r.State, r.ScannerState, r.Attempt, len(r.Packages))
-	return `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
+// writeClair writes r in Clair's shape, encoded for this request (the
+// report is in memory already).
+func (s *Server) writeClair(w http.ResponseWriter, r *http.Request, status int, rep *index.Report) {
+	s.countPartial(r, rep.State, reportbody.ClairViews(s.opts.servePartial))
+	data, err := reportbody.Clair(rep, s.opts.servePartial)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal-error", fmt.Sprintf("encode the report of %s: %v", rep.Hash, err))
+		return
+	}
+	s.serveEncoded(w, r, status, "application/json", "", data)
 }
 
 // negotiate picks the answer's media type among offers, or answers 415
@@ -176,58 +193,15 @@ func negotiate(w http.ResponseWriter, r *http.Request, offers []string) (string,
 	return ct, true
 }
 
-// serveReport answers a GET of a report in a view, with its ETag and a 304
-// when If-None-Match names it.
-func (s *Server) serveReport(w http.ResponseWriter, r *http.Request, offers []string, view string, body func(*index.Report) any) {
-	d, ok := s.digestParam(w, r)
-	if !ok {
-		return
-	}
-	ct, ok := negotiate(w, r, offers)
-	if !ok {
-		return
-	}
-	rep, err := s.store.Report(r.Context(), d)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no index report for %s", d))
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
-		return
-	}
-	etag := reportETag(rep, view)
-	w.Header().Set("ETag", etag)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	w.Header().Set("Content-Type", ct)
-	writeJSON(w, http.StatusOK, body(rep))
-}
-
 func (s *Server) getIndexReport(w http.ResponseWriter, r *http.Request) {
-	view := "clair"
-	if s.opts.servePartial {
-		view = "clair-partial"
-	}
-	s.serveReport(w, r, indexReportTypes, view, func(rep *index.Report) any {
-		if rep.State == index.StateIndexPartial {
-			as := "finished"
-			if s.opts.servePartial {
-				as = "partial"
-			}
-			s.partialServed.Add(r.Context(), 1, metric.WithAttributes(attribute.String("as", as)))
-		}
-		return clairView(rep, s.opts.servePartial)
-	})
+	s.serveReport(w, r, indexReportTypes, reportbody.ClairViews(s.opts.servePartial))
 }
 
 // getNativeReport serves the report with Stevedore's fields: the scanner
 // state that made it, when it was written, the attempt, and for a partial
 // report its reasons and next retry, with package URLs.
 func (s *Server) getNativeReport(w http.ResponseWriter, r *http.Request) {
-	s.serveReport(w, r, []string{"application/json"}, "native", func(rep *index.Report) any { return rep })
+	s.serveReport(w, r, []string{"application/json"}, []string{reportbody.ViewNative})
 }
 
 // deleteIndexReport answers 204 whether or not there was a report, as Clair

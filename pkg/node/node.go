@@ -124,6 +124,9 @@ type Config struct {
 	// ClairServePartial serves IndexPartial reports as they are on Clair's
 	// paths, instead of as IndexFinished.
 	ClairServePartial bool
+	// AnswerBytes bounds the bytes of report answers the API holds in
+	// memory at once (default httpapi.DefaultAnswerBytes).
+	AnswerBytes int64
 
 	// Webhooks configures the registry webhook endpoints of the dispatcher
 	// role (pkg/webhooks); without secrets every endpoint is disabled.
@@ -296,6 +299,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		apiOpts := []httpapi.Option{httpapi.WithServePartial(cfg.ClairServePartial), httpapi.WithMeterProvider(cfg.MeterProvider)}
 		if cfg.IndexWait > 0 {
 			apiOpts = append(apiOpts, httpapi.WithIndexWait(cfg.IndexWait))
+		}
+		if cfg.AnswerBytes > 0 {
+			apiOpts = append(apiOpts, httpapi.WithAnswerBytes(cfg.AnswerBytes))
 		}
 		n.Handler = httpapi.New(n.Dispatcher, n.Store, cfg.Logger, cfg.TracerProvider, apiOpts...)
 		// Tag lookups use the registries' configuration, as fetches do

@@ -161,7 +161,8 @@ func writeReportExtra(ctx context.Context, tx pgx.Tx, f Fence, r *index.Report, 
 	if job, err = withoutSecrets(job); err != nil {
 		return fmt.Errorf("write report for %s: %w", r.Hash, err)
 	}
-	tag, err := tx.Exec(ctx, `
+	var updated []byte
+	err = tx.QueryRow(ctx, `
 INSERT INTO index_report AS r (manifest_hash, state, scanner_state, report, fence, attempt, error, next_retry, waiting_for, job, updated_at)
 VALUES ($1, $2, $3, $4::jsonb || jsonb_build_object('updated_at', now()), $5, $6, $7, $8, $9, $10::jsonb, now())
 ON CONFLICT (manifest_hash) DO UPDATE SET
@@ -169,15 +170,25 @@ ON CONFLICT (manifest_hash) DO UPDATE SET
     fence = excluded.fence, attempt = excluded.attempt, error = excluded.error,
     next_retry = excluded.next_retry, waiting_for = excluded.waiting_for,
     job = coalesce(excluded.job, r.job), updated_at = now()
-WHERE r.fence <= excluded.fence`,
-		string(r.Hash), string(r.State), r.ScannerState, raw, f.Token, r.Attempt, r.Err, r.NextRetry, nonNil(waitingFor), nullJSON(job))
+WHERE r.fence <= excluded.fence
+RETURNING r.report->'updated_at'`,
+		string(r.Hash), string(r.State), r.ScannerState, raw, f.Token, r.Attempt, r.Err, r.NextRetry, nonNil(waitingFor), nullJSON(job)).Scan(&updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("write %s report for %s with fence %d: a newer fence wrote it: %w", r.State, r.Hash, f.Token, leases.ErrLost)
+	}
 	if err != nil {
 		return fmt.Errorf("write %s report for %s: %w", r.State, r.Hash, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("write %s report for %s with fence %d: a newer fence wrote it: %w", r.State, r.Hash, f.Token, leases.ErrLost)
+	// The answers the API serves are stored with a terminal report, in
+	// this transaction (pkg/reportbody); any other write removes those of
+	// the report it replaces.
+	if err := deleteBodies(ctx, tx, r.Hash); err != nil {
+		return err
 	}
 	if r.State.Terminal() {
+		if err := writeStored(ctx, tx, r, updated); err != nil {
+			return err
+		}
 		// In the same transaction: listeners hear of the report only once
 		// it is committed, and always when it is (pkg/reportwait).
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ReportChannel, string(r.Hash)); err != nil {

@@ -1,4 +1,4 @@
-package httpapi
+package reportbody
 
 import (
 	"github.com/stevedore-dev/stevedore/pkg/index"

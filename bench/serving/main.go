@@ -1,0 +1,297 @@
+// Command serving measures the API's serving throughput on a finished
+// report (issue 13, goal 4): requests per second and latency percentiles of
+// GET index_report, a conditional GET of it (304), a warm POST index_report
+// (the report is current: 201 at once), GET of the native report, and GET
+// index_state, each from -clients concurrent clients, in one run, with the
+// ratios to index_state's throughput.
+//
+// The API runs in this process (httpapi.New with a dispatcher and the real
+// store, on a fresh schema of DATABASE_URL, the pool's default size) on a
+// loopback listener; the report (-packages packages, Debian-like) is
+// written through the store as a worker writes it. The endpoints are
+// measured in -rounds interleaved rounds of -duration each.
+//
+//	go run ./bench/serving
+//	go run ./bench/serving -clients 20 -packages 182 -duration 3s -rounds 3
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stevedore-dev/stevedore/pkg/dispatcher"
+	"github.com/stevedore-dev/stevedore/pkg/httpapi"
+	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/leases"
+	"github.com/stevedore-dev/stevedore/pkg/store"
+)
+
+const scannerState = "bench-scanner-state"
+
+func main() {
+	var (
+		clients  = flag.Int("clients", 20, "concurrent clients")
+		packages = flag.Int("packages", 182, "packages of the report")
+		duration = flag.Duration("duration", 3*time.Second, "time per endpoint per round")
+		rounds   = flag.Int("rounds", 3, "interleaved rounds")
+		dbURL    = flag.String("database-url", envOr("DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"), "Postgres; a fresh schema is used and dropped (env DATABASE_URL)")
+	)
+	flag.Parse()
+	if err := run(*clients, *packages, *duration, *rounds, *dbURL); err != nil {
+		fmt.Fprintln(os.Stderr, "serving:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+type endpoint struct {
+	name   string
+	method string
+	path   string
+	header http.Header
+	body   []byte
+	status int
+}
+
+type result struct {
+	n         int
+	elapsed   time.Duration
+	latencies []time.Duration
+	bytes     int64
+}
+
+func run(clients, packages int, duration time.Duration, rounds int, dbURL string) error {
+	ctx := context.Background()
+	schemaURL, drop, err := freshSchema(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	pool, err := store.Connect(ctx, schemaURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	st := store.New(pool)
+	d := index.Digest("sha256:" + hex.EncodeToString(randBytes(32)))
+	layer := index.Digest("sha256:" + hex.EncodeToString(randBytes(32)))
+	rep := debianReport(d, layer, packages)
+	l, err := leases.New(pool, "bench", leases.WithTTL(time.Minute)).Acquire(ctx, string(d))
+	if err != nil {
+		return err
+	}
+	f := store.Fence{Digest: d, Token: l.Fence}
+	m := &index.Manifest{Hash: d, Layers: []*index.Layer{{Hash: layer, URI: "https://registry.example.com/v2/app/blobs/" + string(layer), Headers: map[string][]string{}}}}
+	if err := st.PutManifest(ctx, f, m); err != nil {
+		return err
+	}
+	if err := st.FinishManifest(ctx, f, rep, nil, nil, nil); err != nil {
+		return err
+	}
+	l.Release(ctx)
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	disp := dispatcher.New(st, nil, nil, scannerState, log)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: httpapi.New(disp, st, log, nil), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2}}
+
+	mbody, _ := json.Marshal(m)
+	eps := []endpoint{
+		{name: "GET index_state", method: "GET", path: "/indexer/api/v1/index_state", status: 200},
+		{name: "GET index_report", method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 200},
+		{name: "GET index_report, If-None-Match (304)", method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 304},
+		{name: "POST index_report, current (201)", method: "POST", path: "/indexer/api/v1/index_report", body: mbody,
+			header: http.Header{"Content-Type": {"application/json"}}, status: 201},
+		{name: "GET /api/v1/reports (native)", method: "GET", path: "/api/v1/reports/" + string(d), status: 200},
+	}
+	first, err := do(client, base, eps[1])
+	if err != nil {
+		return err
+	}
+	eps[2].header = http.Header{"If-None-Match": {first.Header.Get("ETag")}}
+	for _, ep := range eps {
+		if _, err := do(client, base, ep); err != nil {
+			return err
+		}
+	}
+	results := make([]result, len(eps))
+	for range rounds {
+		for i, ep := range eps {
+			r, err := load(client, base, ep, clients, duration)
+			if err != nil {
+				return err
+			}
+			results[i].n += r.n
+			results[i].elapsed += r.elapsed
+			results[i].bytes += r.bytes
+			results[i].latencies = append(results[i].latencies, r.latencies...)
+		}
+	}
+	fmt.Printf("report: %d packages; %d clients, %d rounds of %s per endpoint\n", packages, clients, rounds, duration)
+	fmt.Printf("%-40s %10s %9s %9s %9s %12s\n", "endpoint", "req/s", "p50 ms", "p99 ms", "bytes", "÷ index_state")
+	stateRate := float64(results[0].n) / results[0].elapsed.Seconds()
+	for i, ep := range eps {
+		r := results[i]
+		rate := float64(r.n) / r.elapsed.Seconds()
+		slices.Sort(r.latencies)
+		fmt.Printf("%-40s %10.0f %9.2f %9.2f %9d %12.3f\n", ep.name, rate, ms(pct(r.latencies, 0.50)), ms(pct(r.latencies, 0.99)), r.bytes/int64(max(r.n, 1)), rate/stateRate)
+	}
+	return nil
+}
+
+func do(client *http.Client, base string, ep endpoint) (*http.Response, error) {
+	req, err := http.NewRequest(ep.method, base+ep.path, bytes.NewReader(ep.body))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range ep.header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != ep.status {
+		return nil, fmt.Errorf("%s: HTTP %d, want %d", ep.name, resp.StatusCode, ep.status)
+	}
+	resp.ContentLength = n
+	return resp, nil
+}
+
+// load runs ep from clients goroutines for d.
+func load(client *http.Client, base string, ep endpoint, clients int, d time.Duration) (result, error) {
+	var (
+		mu  sync.Mutex
+		out result
+		wg  sync.WaitGroup
+		bad error
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for range clients {
+		wg.Go(func() {
+			var lat []time.Duration
+			var bytes int64
+			for time.Now().Before(deadline) {
+				t := time.Now()
+				resp, err := do(client, base, ep)
+				if err != nil {
+					mu.Lock()
+					bad = errors.Join(bad, err)
+					mu.Unlock()
+					return
+				}
+				lat = append(lat, time.Since(t))
+				bytes += resp.ContentLength
+			}
+			mu.Lock()
+			out.latencies = append(out.latencies, lat...)
+			out.n += len(lat)
+			out.bytes += bytes
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	out.elapsed = time.Since(start)
+	return out, bad
+}
+
+func pct(s []time.Duration, p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// debianReport is a finished report of n Debian-like packages, each with
+// its source package and environment.
+func debianReport(d, layer index.Digest, n int) *index.Report {
+	r := index.NewReport(d, index.StateIndexFinished)
+	r.Success = true
+	r.ScannerState = scannerState
+	r.Distributions["1"] = &index.Distribution{ID: "1", DID: "debian", Name: "Debian GNU/Linux", Version: "12 (bookworm)",
+		VersionCodeName: "bookworm", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)", CPE: "cpe:2.3:o:debian:debian_linux:12:*:*:*:*:*:*:*"}
+	for i := range n {
+		id := strconv.Itoa(i + 1)
+		name := fmt.Sprintf("libexample%d-%d", i%37, i)
+		v := fmt.Sprintf("%d.%d.%d-%d+deb12u%d", 1+i%5, i%13, i%7, 1+i%3, i%4)
+		r.Packages[id] = &index.Package{ID: id, Name: name, Version: v, Kind: index.KindBinary, Arch: "amd64",
+			Source: &index.Package{Name: fmt.Sprintf("example%d", i%37), Version: v, Kind: index.KindSource},
+			PURL:   fmt.Sprintf("pkg:deb/debian/%s@%s?arch=amd64&distro=debian-12", name, url.QueryEscape(v))}
+		r.Environments[id] = []*index.Environment{{PackageDB: "var/lib/dpkg/status", IntroducedIn: layer, DistributionID: "1"}}
+	}
+	return r
+}
+
+// freshSchema creates a schema and returns a URL selecting it.
+func freshSchema(ctx context.Context, base string) (string, func(), error) {
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres at %s (set DATABASE_URL): %w", base, err)
+	}
+	defer conn.Close(ctx)
+	schema := "servingbench_" + hex.EncodeToString(randBytes(4))
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, fmt.Errorf("create schema: %w", err)
+	}
+	drop := func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
+}
