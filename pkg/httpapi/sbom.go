@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/pkg/reportbody"
 	"github.com/stevedore-dev/stevedore/pkg/sbom"
 	"github.com/stevedore-dev/stevedore/pkg/store"
 )
@@ -56,7 +57,7 @@ func (s *Server) getSBOM(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("the report of %s is in state %s: ask again when it is finished", d, rep.State))
 		return
 	}
-	etag := reportETag(rep, "sbom-"+format)
+	etag := reportbody.ETag(rep, "sbom-"+format)
 	w.Header().Set("ETag", etag)
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
