@@ -14,6 +14,7 @@ import (
 	"io"
 	"log"
 	"maps"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -40,6 +41,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/jackc/pgx/v5"
 	"github.com/quay/clair/v4/httptransport/client"
+	notifierpkg "github.com/quay/clair/v4/notifier"
 	"github.com/quay/claircore"
 )
 
@@ -77,7 +79,9 @@ func TestQuayOperatorWithRealClients(t *testing.T) {
 
 	stevedoreDB := createDatabase(ctx, t, "stevedore")
 	clairDB := createDatabase(ctx, t, "clair")
+	notifierDB := createDatabase(ctx, t, "notifier")
 	stevedoreAddr, matcherAddr, introspectionAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	notifierAddr, notifierIntrospectionAddr := freeAddr(t), freeAddr(t)
 	// Clair's clients reach Stevedore through a recording proxy, to check
 	// the exchanges: clairctl's and the matcher's.
 	rec := newRecorder(t, "http://"+stevedoreAddr)
@@ -107,7 +111,7 @@ func TestQuayOperatorWithRealClients(t *testing.T) {
 		filepath.Join(bin, "stevedore"), "serve",
 		"--addr="+stevedoreAddr, "--database-url="+stevedoreDB,
 		"--nats-store-dir="+filepath.Join(work, "nats"), "--blob-cache-dir="+filepath.Join(work, "blobs"),
-		"--clair-matcher-url=http://"+matcherAddr)
+		"--clair-matcher-url=http://"+matcherAddr, "--clair-notifier-url=http://"+notifierAddr)
 	waitReady(ctx, t, "stevedore", "http://"+stevedoreAddr+"/healthz", stevedore)
 
 	// Clair's matcher: deploy/clair/matcher.yaml's settings with this
@@ -132,7 +136,8 @@ matcher:
 
 	// The advisories, imported with clairctl as an operator without
 	// internet access does (export-updaters on a connected machine,
-	// import-updaters here).
+	// import-updaters here). Debian's come in two update operations, the
+	// second adding glibc's bookworm advisory, for the notifier below.
 	run(ctx, t, env, filepath.Join(bin, "clairctl"), "--config", clairConfig, "import-updaters", filepath.Join("testdata", "updates.jsonl"))
 
 	// clairctl report against Stevedore as its only endpoint, signing as
@@ -214,6 +219,116 @@ matcher:
 		b, _ = json.Marshal(am)
 		t.Logf("answered: %s", b)
 	}
+
+	// Clair's notifier, as compose's clair profile runs it: it finds the
+	// advisory Debian's second update added, asks Stevedore which manifests
+	// it affects, and calls Quay's webhook; Quay then reads the
+	// notification through Stevedore's /notifier/ and deletes it. Clair
+	// polls and delivers at most once a minute: this takes two.
+	hooks := make(chan []byte, 10)
+	quay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil || r.Method != http.MethodPost {
+			http.Error(w, "bad webhook", http.StatusBadRequest)
+			return
+		}
+		select {
+		case hooks <- b:
+		default:
+		}
+	}))
+	t.Cleanup(quay.Close)
+	notifierConfig := filepath.Join(work, "notifier.yaml")
+	writeFile(t, notifierConfig, fmt.Sprintf(`http_listen_addr: %q
+introspection_addr: %q
+log_level: info
+auth:
+  psk:
+    key: %q
+    iss: ["quay", "clairctl"]
+notifier:
+  connstring: %q
+  indexer_addr: %q
+  matcher_addr: %q
+  migrations: true
+  poll_interval: 1m
+  delivery_interval: 1m
+  webhook:
+    target: %q
+    callback: %q
+`, notifierAddr, notifierIntrospectionAddr, psk, notifierDB, stevedoreURL+"/", "http://"+matcherAddr+"/",
+		quay.URL+"/secscan/notification", stevedoreURL+"/notifier/api/v1/notification/"))
+	rec.take()
+	notifier := start(t, "clair notifier", env, filepath.Join(bin, "clair"), "-conf", notifierConfig, "-mode", "notifier")
+	waitReady(ctx, t, "clair notifier", "http://"+notifierIntrospectionAddr+"/readyz", stevedore, matcher, notifier)
+	var hook []byte
+	select {
+	case hook = <-hooks:
+	case <-notifier.exited:
+		t.Fatalf("clair notifier exited: %v", notifier.err)
+	case <-time.After(4 * time.Minute):
+		t.Fatal("no webhook from Clair's notifier in 4 minutes (it polls and delivers once a minute)")
+	}
+	var cb notifierpkg.Callback
+	if err := json.Unmarshal(hook, &cb); err != nil {
+		t.Fatalf("webhook body %s: %v", hook, err)
+	}
+	// The callback names the notification (Clair joins the configured URL
+	// and its id).
+	page := quayGet(ctx, t, raw, http.MethodGet, cb.Callback.String())
+	var np struct {
+		Notifications []notifierpkg.Notification `json:"notifications"`
+	}
+	if err := json.Unmarshal(page, &np); err != nil {
+		t.Fatalf("notification page %s: %v", page, err)
+	}
+	if len(np.Notifications) != 1 {
+		t.Fatalf("notification page: %d notifications, want 1: %s", len(np.Notifications), page)
+	}
+	n := np.Notifications[0]
+	if n.Manifest.String() != digest || n.Reason != notifierpkg.Added || n.Vulnerability.Name != "CVE-2023-4911" ||
+		n.Vulnerability.Distribution == nil || n.Vulnerability.Distribution.VersionCodeName != "bookworm" {
+		t.Errorf("notification: %s, want CVE-2023-4911 (bookworm) added for %s", page, digest)
+	}
+	quayGet(ctx, t, raw, http.MethodDelete, cb.Callback.String())
+	got := rec.take()
+	for _, want := range []exchange{
+		{"clair-intraservice", http.MethodPost, "/indexer/api/v1/internal/affected_manifest/", http.StatusOK},
+		{"quay", http.MethodGet, "/notifier/api/v1/notification/" + cb.NotificationID.String(), http.StatusOK},
+		{"quay", http.MethodDelete, "/notifier/api/v1/notification/" + cb.NotificationID.String(), http.StatusOK},
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("notifications: no exchange %v among %v", want, got)
+		}
+	}
+}
+
+// quayGet sends a request as Quay does (its JWT: iss quay, five minutes),
+// expects 200 and returns the body.
+func quayGet(ctx context.Context, t *testing.T, key []byte, method, u string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (signer{key: key, issuer: "quay"}).Sign(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: %s %s", method, u, res.Status, b)
+	}
+	return b
 }
 
 // exchange is one request to Stevedore and its answer's status.
@@ -240,12 +355,16 @@ func newRecorder(t *testing.T, target string) *recorder {
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e := exchange{Issuer: issuerOf(r), Method: r.Method, Path: r.URL.Path}
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		// Recorded as the answer's header goes out: before the client
+		// can have it.
+		sw := &statusWriter{ResponseWriter: w, onHeader: func(status int) {
+			e.Status = status
+			rec.mu.Lock()
+			rec.log = append(rec.log, e)
+			rec.mu.Unlock()
+		}}
 		proxy.ServeHTTP(sw, r)
-		e.Status = sw.status
-		rec.mu.Lock()
-		rec.log = append(rec.log, e)
-		rec.mu.Unlock()
+		sw.header(http.StatusOK)
 	}))
 	t.Cleanup(srv.Close)
 	rec.URL = srv.URL
@@ -279,15 +398,29 @@ func issuerOf(r *http.Request) string {
 	return cl.Issuer
 }
 
-// statusWriter notes the status of an answer.
+// statusWriter calls onHeader with an answer's status before its header
+// goes out.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	onHeader func(status int)
+	done     bool
+}
+
+func (w *statusWriter) header(status int) {
+	if !w.done {
+		w.done = true
+		w.onHeader(status)
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
+	w.header(code)
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.header(http.StatusOK)
+	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -366,7 +499,10 @@ func unaffecting(t *testing.T) []claircore.Vulnerability {
 			t.Fatalf("testdata/updates.jsonl: %v", err)
 		}
 		v := e.Vuln
-		if (v.Dist != nil && v.Dist.VersionCodeName == "bullseye") || v.Name == "CVE-2018-1000656" {
+		dup := slices.ContainsFunc(vs, func(o claircore.Vulnerability) bool {
+			return o.Name == v.Name && codename(&o) == codename(&v)
+		})
+		if !dup && (codename(&v) == "bullseye" || v.Name == "CVE-2018-1000656") {
 			v.ID = fmt.Sprintf("unaffecting-%d", len(vs))
 			vs = append(vs, v)
 		}
@@ -378,6 +514,14 @@ func unaffecting(t *testing.T) []claircore.Vulnerability {
 		t.Fatalf("testdata/updates.jsonl: %d advisories that do not apply, want 2", len(vs))
 	}
 	return vs
+}
+
+// codename is the release code name of a vulnerability's distribution.
+func codename(v *claircore.Vulnerability) string {
+	if v.Dist == nil {
+		return ""
+	}
+	return v.Dist.VersionCodeName
 }
 
 // signer signs requests as Clair's services do (internal/httputil.Signer):
@@ -461,15 +605,25 @@ func createDatabase(ctx context.Context, t *testing.T, prefix string) string {
 	return u.String()
 }
 
-// freeAddr returns a 127.0.0.1 address with a port free a moment ago.
+// freeAddr returns a 127.0.0.1 address with a port free a moment ago, for
+// a program of the test to listen on. The port is below Linux's ephemeral
+// range (32768 and up by default), so that no port the kernel hands out
+// meanwhile (to a listener on port 0, such as Stevedore's embedded NATS
+// server, or to an outgoing connection) takes it before the program binds.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := 20000 + mrand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port found between 20000 and 32000")
+	return ""
 }
 
 // process is a started program whose exit is watched.
