@@ -8,7 +8,10 @@
 // indexer_addr pointing at Stevedore and its own fresh database, advisories
 // imported offline with clairctl import-updaters (testdata/updates.jsonl),
 // and clairctl report against Stevedore as its only endpoint. Clair's Go
-// client then asks Stevedore for affected manifests as Clair's notifier does.
+// client then asks Stevedore for affected manifests as Clair's notifier does,
+// and Clair's notifier runs: it learns about a new advisory, asks Stevedore
+// which manifests it affects, and calls a stand-in for Quay's webhook. The
+// notification is then read and deleted through Stevedore's /notifier/.
 //
 // It is a module of its own so that the product does not depend on Clair.
 // Stevedore is not imported but built and run: Clair v4.9.0 needs an older
