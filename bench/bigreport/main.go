@@ -24,8 +24,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -33,7 +31,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +44,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
 	"github.com/stevedore-dev/stevedore/pkg/devregistry"
 	"github.com/stevedore-dev/stevedore/pkg/resolve"
 )
@@ -106,7 +104,7 @@ func run(packages, clients int, dbURL string, extra []string, verbose bool) erro
 	}
 	digest := string(imgs[0].Manifest.Hash)
 
-	schemaURL, drop, err := freshSchema(ctx, dbURL)
+	schemaURL, drop, err := benchdb.FreshSchema(ctx, dbURL, "bigreport")
 	if err != nil {
 		return err
 	}
@@ -283,35 +281,4 @@ func waitTerminal(ctx context.Context, dbURL, digest string) (state, reason stri
 		time.Sleep(200 * time.Millisecond)
 	}
 	return "", "", errors.New("the report was not terminal in time")
-}
-
-// freshSchema creates a schema and returns a URL selecting it.
-func freshSchema(ctx context.Context, base string) (string, func(), error) {
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return "", nil, fmt.Errorf("postgres at %s (set DATABASE_URL): %w", base, err)
-	}
-	defer conn.Close(ctx)
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	schema := "bigreport_" + hex.EncodeToString(rnd[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		return "", nil, fmt.Errorf("create schema: %w", err)
-	}
-	drop := func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
 }

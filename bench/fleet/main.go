@@ -33,8 +33,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,7 +40,6 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -58,6 +55,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
 	"github.com/stevedore-dev/stevedore/pkg/devregistry"
 	"github.com/stevedore-dev/stevedore/pkg/index"
 	"github.com/stevedore-dev/stevedore/pkg/node"
@@ -402,7 +400,7 @@ func floor(fx *fixture) (unique, all time.Duration, err error) {
 // fleet runs one fleet shape: a dispatcher here, procs worker processes of
 // workers jobs each; the cold run, then the warm re-index.
 func fleet(ctx context.Context, log *slog.Logger, srv *devregistry.Server, fx *fixture, baseURL, tmp, name string, procs, workers int, verbose bool) ([]result, error) {
-	dbURL, drop, err := freshSchema(ctx, baseURL)
+	dbURL, drop, err := benchdb.FreshSchema(ctx, baseURL, "fleet")
 	if err != nil {
 		return nil, err
 	}
@@ -505,37 +503,6 @@ func fleet(ctx context.Context, log *slog.Logger, srv *devregistry.Server, fx *f
 		bytes: srv.Counter().BlobBytes(), base: srv.Counter().BlobFetches(string(fx.base.Hash))}
 	warm.ratio = float64(warm.bytes) / float64(fx.uniqueBytes())
 	return []result{cold, warm}, nil
-}
-
-// freshSchema creates a schema for one fleet and returns a URL selecting it.
-func freshSchema(ctx context.Context, base string) (string, func(), error) {
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return "", nil, fmt.Errorf("postgres at %s (set DATABASE_URL): %w", base, err)
-	}
-	defer conn.Close(ctx)
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	schema := "fleet_" + hex.EncodeToString(rnd[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		return "", nil, fmt.Errorf("create schema: %w", err)
-	}
-	drop := func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return base + " search_path=" + schema, drop, nil
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
 }
 
 func reportFences(ctx context.Context, st *store.Store, ms []*index.Manifest) (map[index.Digest]int64, error) {

@@ -35,8 +35,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
 	"github.com/stevedore-dev/stevedore/pkg/dispatcher"
 	"github.com/stevedore-dev/stevedore/pkg/httpapi"
 	"github.com/stevedore-dev/stevedore/pkg/index"
@@ -86,7 +85,7 @@ type result struct {
 
 func run(clients, packages int, duration time.Duration, rounds int, dbURL string) error {
 	ctx := context.Background()
-	schemaURL, drop, err := freshSchema(ctx, dbURL)
+	schemaURL, drop, err := benchdb.FreshSchema(ctx, dbURL, "servingbench")
 	if err != nil {
 		return err
 	}
@@ -265,33 +264,4 @@ func debianReport(d, layer index.Digest, n int) *index.Report {
 		r.Environments[id] = []*index.Environment{{PackageDB: "var/lib/dpkg/status", IntroducedIn: layer, DistributionID: "1"}}
 	}
 	return r
-}
-
-// freshSchema creates a schema and returns a URL selecting it.
-func freshSchema(ctx context.Context, base string) (string, func(), error) {
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return "", nil, fmt.Errorf("postgres at %s (set DATABASE_URL): %w", base, err)
-	}
-	defer conn.Close(ctx)
-	schema := "servingbench_" + hex.EncodeToString(randBytes(4))
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		return "", nil, fmt.Errorf("create schema: %w", err)
-	}
-	drop := func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
 }

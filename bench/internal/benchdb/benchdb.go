@@ -1,0 +1,46 @@
+// Package benchdb gives the bench commands a Postgres schema of their own.
+package benchdb
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// FreshSchema creates a schema named prefix_<random> in the database at base
+// and returns a connection string selecting it, and a function that drops it.
+// A base that is not a postgres:// URL (a key=value string) gets the
+// search_path appended.
+func FreshSchema(ctx context.Context, base, prefix string) (string, func(), error) {
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres at %s (set DATABASE_URL): %w", base, err)
+	}
+	defer conn.Close(ctx)
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	schema := prefix + "_" + hex.EncodeToString(rnd[:])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, fmt.Errorf("create schema %s: %w", schema, err)
+	}
+	drop := func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return base + " search_path=" + schema, drop, nil
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
+}
