@@ -67,7 +67,7 @@ trap 'exit 143' TERM
 
 # PostgreSQL: with DATABASE_URL set, stevedore scan uses that server;
 # without, it runs a private cluster of its own from the local installation
-# (pkg/localpg), which only has to be installed.
+# (internal/cli/localpg), which only has to be installed.
 if [ -n "${DATABASE_URL:-}" ]; then
 	say "PostgreSQL: DATABASE_URL is set, stevedore scan uses it"
 else

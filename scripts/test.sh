@@ -72,24 +72,24 @@ apt_install() {
 }
 command -v dpkg-query >/dev/null 2>&1 || apt_install dpkg
 command -v rpm >/dev/null 2>&1 || apt_install rpm
-# PyJWT, the library Quay signs its Clair requests with (pkg/clairauth's
+# PyJWT, the library Quay signs its Clair requests with (internal/api/clairauth's
 # tests make tokens with it); Debian's python3, not another one on PATH.
 /usr/bin/python3 -c 'import jwt' >/dev/null 2>&1 || apt_install python3-jwt
 # The independent consumer of the SBOM export's CycloneDX output
-# (internal/sbomcheck): @cyclonedx/cyclonedx-library from the npm registry,
+# (internal/testing/sbomcheck): @cyclonedx/cyclonedx-library from the npm registry,
 # installed with npm ci from its lock file into the cache, in the directory
 # the Go tests look in (named by the lock file's hash).
 command -v node >/dev/null 2>&1 || apt_install nodejs
 command -v npm >/dev/null 2>&1 || apt_install npm
-npmlock=internal/sbomcheck/testdata/npm/package-lock.json
+npmlock=internal/testing/sbomcheck/testdata/npm/package-lock.json
 STEVEDORE_NPM_DIR=$cache/npm-$(sha256sum "$npmlock" | cut -c1-12)
 if [ ! -f "$STEVEDORE_NPM_DIR/node_modules/@cyclonedx/cyclonedx-library/package.json" ]; then
 	say "npm ci: @cyclonedx/cyclonedx-library into $STEVEDORE_NPM_DIR"
 	mkdir -p "$cache"
 	npmtmp=$(mktemp -d "$cache/.npm-install-XXXXXX")
-	cp internal/sbomcheck/testdata/npm/package.json "$npmlock" "$npmtmp/"
+	cp internal/testing/sbomcheck/testdata/npm/package.json "$npmlock" "$npmtmp/"
 	npm ci --prefix "$npmtmp" --no-audit --no-fund --loglevel=error >&2 ||
-		fail "npm ci of the CycloneDX consumer's packages (internal/sbomcheck/testdata/npm)"
+		fail "npm ci of the CycloneDX consumer's packages (internal/testing/sbomcheck/testdata/npm)"
 	if [ -e "$STEVEDORE_NPM_DIR" ]; then
 		rm -rf "$npmtmp" # installed meanwhile by a test
 	else

@@ -5,7 +5,7 @@
 // the server to 3.09 GB).
 //
 // It builds that layer (streamed: only the ~4 MB compressed blob is kept),
-// pushes it as an image to an in-process registry (pkg/devregistry), builds
+// pushes it as an image to an in-process registry (internal/testing/devregistry), builds
 // and starts `stevedore serve` as a child process (embedded JetStream, one
 // worker, no blob cache, a fresh Postgres schema of DATABASE_URL), asks it
 // to index the image (POST /api/v1/index), waits for the report to be
@@ -45,8 +45,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/resolve"
+	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 )
 
 func main() {

@@ -4,7 +4,7 @@
 // scanned it before.
 //
 // It serves, from an in-process registry that counts the bytes it serves
-// (pkg/devregistry), 20 images that share one real base layer (the Debian
+// (internal/testing/devregistry), 20 images that share one real base layer (the Debian
 // bookworm minbase root filesystem of scripts/build-debian-rootfs.sh, ~47
 // MB, cached in ~/.cache/stevedore and built when missing) with a small
 // distinct top layer each, and one multi-layer image (the same base and
@@ -56,11 +56,11 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/node"
-	"github.com/stevedore-dev/stevedore/pkg/resolve"
-	"github.com/stevedore-dev/stevedore/pkg/store"
+	"github.com/stevedore-dev/stevedore/internal/app"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 const childEnv = "STEVEDORE_FLEET_CHILD"
@@ -103,12 +103,12 @@ func envOr(k, def string) string {
 
 // fixture is what the registry serves.
 type fixture struct {
-	manifests []*index.Manifest
-	base      index.Layer
+	manifests []*report.Manifest
+	base      report.Layer
 	// unique are the distinct layers, with their sizes.
-	unique map[index.Digest]int64
+	unique map[report.Digest]int64
 	// files hold each layer's compressed bytes, for the floor.
-	files map[index.Digest]string
+	files map[report.Digest]string
 }
 
 func (f *fixture) uniqueBytes() int64 {
@@ -249,7 +249,7 @@ func build(ctx context.Context, srv *devregistry.Server, basePath string, nImage
 	if err != nil {
 		return nil, fmt.Errorf("base layer %s: %w", basePath, err)
 	}
-	fx := &fixture{unique: map[index.Digest]int64{}, files: map[index.Digest]string{}}
+	fx := &fixture{unique: map[report.Digest]int64{}, files: map[report.Digest]string{}}
 	record := func(l v1.Layer, file string) error {
 		d, err := l.Digest()
 		if err != nil {
@@ -259,8 +259,8 @@ func build(ctx context.Context, srv *devregistry.Server, basePath string, nImage
 		if err != nil {
 			return err
 		}
-		fx.unique[index.Digest(d.String())] = size
-		fx.files[index.Digest(d.String())] = file
+		fx.unique[report.Digest(d.String())] = size
+		fx.files[report.Digest(d.String())] = file
 		return nil
 	}
 	if err := record(baseLayer, basePath); err != nil {
@@ -411,7 +411,7 @@ func fleet(ctx context.Context, log *slog.Logger, srv *devregistry.Server, fx *f
 	}
 	nctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n, err := node.Start(nctx, node.Config{
+	n, err := app.Start(nctx, app.Config{
 		DatabaseURL: dbURL, NATSStoreDir: filepath.Join(dir, "nats"), Dispatcher: true,
 		ReindexRate: 1000, SweepInterval: 100 * time.Millisecond, Logger: log,
 	})
@@ -505,8 +505,8 @@ func fleet(ctx context.Context, log *slog.Logger, srv *devregistry.Server, fx *f
 	return []result{cold, warm}, nil
 }
 
-func reportFences(ctx context.Context, st *store.Store, ms []*index.Manifest) (map[index.Digest]int64, error) {
-	out := map[index.Digest]int64{}
+func reportFences(ctx context.Context, st *postgres.Store, ms []*report.Manifest) (map[report.Digest]int64, error) {
+	out := map[report.Digest]int64{}
 	for _, m := range ms {
 		var f int64
 		if err := st.Pool().QueryRow(ctx, `SELECT fence FROM index_report WHERE manifest_hash = $1`, string(m.Hash)).Scan(&f); err != nil {
@@ -519,7 +519,7 @@ func reportFences(ctx context.Context, st *store.Store, ms []*index.Manifest) (m
 
 // waitFinished polls until every report is finished, written by a newer
 // fence than in after (when given).
-func waitFinished(ctx context.Context, st *store.Store, ms []*index.Manifest, after map[index.Digest]int64) error {
+func waitFinished(ctx context.Context, st *postgres.Store, ms []*report.Manifest, after map[report.Digest]int64) error {
 	deadline := time.Now().Add(15 * time.Minute)
 	for {
 		left := 0
@@ -532,10 +532,10 @@ func waitFinished(ctx context.Context, st *store.Store, ms []*index.Manifest, af
 				left++
 			case err != nil:
 				return err
-			case state == string(index.StateIndexError):
+			case state == string(report.StateIndexError):
 				r, _ := st.Report(ctx, m.Hash)
 				return fmt.Errorf("%s: IndexError: %s", m.Hash, r.Err)
-			case state != string(index.StateIndexFinished) || (after != nil && fence <= after[m.Hash]):
+			case state != string(report.StateIndexFinished) || (after != nil && fence <= after[m.Hash]):
 				left++
 			}
 		}
@@ -567,7 +567,7 @@ func child() error {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("process", os.Getenv("FLEET_HOLDER"))
-	n, err := node.Start(ctx, node.Config{
+	n, err := app.Start(ctx, app.Config{
 		DatabaseURL: os.Getenv("DATABASE_URL"), NATSURL: os.Getenv("NATS_URL"), Workers: workers,
 		Holder: os.Getenv("FLEET_HOLDER"), BlobCacheDir: os.Getenv("FLEET_CACHE_DIR"), BlobCacheSize: 4 << 30, Logger: log,
 	})

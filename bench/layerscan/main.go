@@ -12,7 +12,7 @@
 // its own (so that their peak RSS does not mix), several times, alternating:
 //
 //   - walk: gzip-decompress and walk the tar headers, nothing else;
-//   - scan: layers.Read with scanners/all.Default() (hash, decompress,
+//   - scan: layer.Read with scanners/all.Default() (hash, decompress,
 //     walk, match, keep, verify the digest) and every scanner's Scan.
 //
 // and prints, per layer, the median CPU and wall time of each mode, their
@@ -50,22 +50,22 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/layers"
-	"github.com/stevedore-dev/stevedore/pkg/scanners/all"
+	"github.com/stevedore-dev/stevedore/internal/layer"
+	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner/all"
 )
 
 func main() {
 	var (
-		sizes    = flag.String("sizes", "256MiB,1GiB", "uncompressed sizes of the layers to build, comma-separated")
-		reps     = flag.Int("reps", 3, "runs of each mode per layer")
-		dir      = flag.String("dir", "", "where to put the layers and spooled files (default: a new directory in the system's temporary directory)")
-		keep     = flag.Bool("keep", false, "keep the layers built")
-		fixtures = flag.String("fixtures", "", "the fixture corpus (default: <module root>/testdata/fixtures)")
-		child    = flag.String("child", "", "internal: run one mode (walk or scan) on -layer and print its measures")
-		layer    = flag.String("layer", "", "internal: the layer file of a child")
-		digest   = flag.String("digest", "", "internal: the layer's digest, for a scan child")
-		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of each child to this file, suffixed with the mode and the run")
+		sizes     = flag.String("sizes", "256MiB,1GiB", "uncompressed sizes of the layers to build, comma-separated")
+		reps      = flag.Int("reps", 3, "runs of each mode per layer")
+		dir       = flag.String("dir", "", "where to put the layers and spooled files (default: a new directory in the system's temporary directory)")
+		keep      = flag.Bool("keep", false, "keep the layers built")
+		fixtures  = flag.String("fixtures", "", "the fixture corpus (default: <module root>/testdata/fixtures)")
+		child     = flag.String("child", "", "internal: run one mode (walk or scan) on -layer and print its measures")
+		layerFile = flag.String("layer", "", "internal: the layer file of a child")
+		digest    = flag.String("digest", "", "internal: the layer's digest, for a scan child")
+		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of each child to this file, suffixed with the mode and the run")
 	)
 	flag.Parse()
 	if *child != "" {
@@ -78,7 +78,7 @@ func main() {
 			pprof.StartCPUProfile(f)
 			defer pprof.StopCPUProfile()
 		}
-		if err := runChild(*child, *layer, index.Digest(*digest), *dir); err != nil {
+		if err := runChild(*child, *layerFile, report.Digest(*digest), *dir); err != nil {
 			fmt.Fprintln(os.Stderr, "layerscan child:", err)
 			os.Exit(1)
 		}
@@ -102,7 +102,7 @@ type measure struct {
 	Kept         int    `json:"kept"`
 	Packages     int    `json:"packages"`
 	Warnings     int    `json:"warnings"`
-	// ReadCPUNS is the CPU time of layers.Read alone, ScanCPUNS that of
+	// ReadCPUNS is the CPU time of layer.Read alone, ScanCPUNS that of
 	// each scanner's Scan (scan mode).
 	ReadCPUNS int64            `json:"read_cpu_ns,omitempty"`
 	ScanCPUNS map[string]int64 `json:"scan_cpu_ns,omitempty"`
@@ -249,8 +249,8 @@ func maxOf(ms []measure, f func(measure) int64) int64 {
 
 func secs(ns int64) float64 { return float64(ns) / 1e9 }
 
-func runChildProcess(self, mode, layer string, digest index.Digest, dir, cpuprof string) (measure, error) {
-	args := []string{"-child", mode, "-layer", layer, "-digest", string(digest), "-dir", dir}
+func runChildProcess(self, mode, layerFile string, digest report.Digest, dir, cpuprof string) (measure, error) {
+	args := []string{"-child", mode, "-layer", layerFile, "-digest", string(digest), "-dir", dir}
 	if cpuprof != "" {
 		args = append(args, "-cpuprofile", cpuprof)
 	}
@@ -268,8 +268,8 @@ func runChildProcess(self, mode, layer string, digest index.Digest, dir, cpuprof
 }
 
 // runChild runs one mode on the layer file and prints its measures as JSON.
-func runChild(mode, layer string, digest index.Digest, dir string) error {
-	f, err := os.Open(layer)
+func runChild(mode, layerFile string, digest report.Digest, dir string) error {
+	f, err := os.Open(layerFile)
 	if err != nil {
 		return err
 	}
@@ -304,7 +304,7 @@ func runChild(mode, layer string, digest index.Digest, dir string) error {
 		if mode == "read" {
 			ss = nil // the layer reader alone: hash, decompress, walk, verify
 		}
-		c, err := layers.Read(context.Background(), r, digest, ss, layers.Options{TempDir: dir})
+		c, err := layer.Read(context.Background(), r, digest, ss, layer.Options{TempDir: dir})
 		if err != nil {
 			return err
 		}
@@ -534,7 +534,7 @@ func isGo(p string) bool {
 
 // built is what build made.
 type built struct {
-	digest                   index.Digest
+	digest                   report.Digest
 	compressed, uncompressed int64
 	files                    int
 	mix                      string
@@ -651,7 +651,7 @@ func build(path string, size int64, src *sources) (built, error) {
 		mix = append(mix, fmt.Sprintf("%s %d", k, b.counts[k]))
 	}
 	return built{
-		digest:       index.Digest("sha256:" + hex.EncodeToString(h.Sum(nil))),
+		digest:       report.Digest("sha256:" + hex.EncodeToString(h.Sum(nil))),
 		compressed:   cw.n,
 		uncompressed: uw.n,
 		files:        b.files,

@@ -5,7 +5,7 @@
 // index_state, each from -clients concurrent clients, in one run, with the
 // ratios to index_state's throughput.
 //
-// The API runs in this process (httpapi.New with a dispatcher and the real
+// The API runs in this process (api.New with a dispatcher and the real
 // store, on a fresh schema of DATABASE_URL, the pool's default size) on a
 // loopback listener; the report (-packages packages, Debian-like) is
 // written through the store as a worker writes it. The endpoints are
@@ -36,11 +36,11 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
-	"github.com/stevedore-dev/stevedore/pkg/dispatcher"
-	"github.com/stevedore-dev/stevedore/pkg/httpapi"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/leases"
-	"github.com/stevedore-dev/stevedore/pkg/store"
+	"github.com/stevedore-dev/stevedore/internal/api"
+	"github.com/stevedore-dev/stevedore/internal/intake"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 const scannerState = "bench-scanner-state"
@@ -90,21 +90,21 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL string
 		return err
 	}
 	defer drop()
-	pool, err := store.Connect(ctx, schemaURL)
+	pool, err := postgres.Connect(ctx, schemaURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	st := store.New(pool)
-	d := index.Digest("sha256:" + hex.EncodeToString(randBytes(32)))
-	layer := index.Digest("sha256:" + hex.EncodeToString(randBytes(32)))
+	st := postgres.New(pool)
+	d := report.Digest("sha256:" + hex.EncodeToString(randBytes(32)))
+	layer := report.Digest("sha256:" + hex.EncodeToString(randBytes(32)))
 	rep := debianReport(d, layer, packages)
 	l, err := leases.New(pool, "bench", leases.WithTTL(time.Minute)).Acquire(ctx, string(d))
 	if err != nil {
 		return err
 	}
-	f := store.Fence{Digest: d, Token: l.Fence}
-	m := &index.Manifest{Hash: d, Layers: []*index.Layer{{Hash: layer, URI: "https://registry.example.com/v2/app/blobs/" + string(layer), Headers: map[string][]string{}}}}
+	f := postgres.Fence{Digest: d, Token: l.Fence}
+	m := &report.Manifest{Hash: d, Layers: []*report.Layer{{Hash: layer, URI: "https://registry.example.com/v2/app/blobs/" + string(layer), Headers: map[string][]string{}}}}
 	if err := st.PutManifest(ctx, f, m); err != nil {
 		return err
 	}
@@ -114,12 +114,12 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL string
 	l.Release(ctx)
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	disp := dispatcher.New(st, nil, nil, scannerState, log)
+	disp := intake.New(st, nil, nil, scannerState, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: httpapi.New(disp, st, log, nil), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: api.New(disp, st, log, nil), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()
@@ -248,20 +248,20 @@ func randBytes(n int) []byte {
 
 // debianReport is a finished report of n Debian-like packages, each with
 // its source package and environment.
-func debianReport(d, layer index.Digest, n int) *index.Report {
-	r := index.NewReport(d, index.StateIndexFinished)
+func debianReport(d, layer report.Digest, n int) *report.Report {
+	r := report.NewReport(d, report.StateIndexFinished)
 	r.Success = true
 	r.ScannerState = scannerState
-	r.Distributions["1"] = &index.Distribution{ID: "1", DID: "debian", Name: "Debian GNU/Linux", Version: "12 (bookworm)",
+	r.Distributions["1"] = &report.Distribution{ID: "1", DID: "debian", Name: "Debian GNU/Linux", Version: "12 (bookworm)",
 		VersionCodeName: "bookworm", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)", CPE: "cpe:2.3:o:debian:debian_linux:12:*:*:*:*:*:*:*"}
 	for i := range n {
 		id := strconv.Itoa(i + 1)
 		name := fmt.Sprintf("libexample%d-%d", i%37, i)
 		v := fmt.Sprintf("%d.%d.%d-%d+deb12u%d", 1+i%5, i%13, i%7, 1+i%3, i%4)
-		r.Packages[id] = &index.Package{ID: id, Name: name, Version: v, Kind: index.KindBinary, Arch: "amd64",
-			Source: &index.Package{Name: fmt.Sprintf("example%d", i%37), Version: v, Kind: index.KindSource},
+		r.Packages[id] = &report.Package{ID: id, Name: name, Version: v, Kind: report.KindBinary, Arch: "amd64",
+			Source: &report.Package{Name: fmt.Sprintf("example%d", i%37), Version: v, Kind: report.KindSource},
 			PURL:   fmt.Sprintf("pkg:deb/debian/%s@%s?arch=amd64&distro=debian-12", name, url.QueryEscape(v))}
-		r.Environments[id] = []*index.Environment{{PackageDB: "var/lib/dpkg/status", IntroducedIn: layer, DistributionID: "1"}}
+		r.Environments[id] = []*report.Environment{{PackageDB: "var/lib/dpkg/status", IntroducedIn: layer, DistributionID: "1"}}
 	}
 	return r
 }

@@ -4,6 +4,6 @@
 // balancer; run cmd/worker replicas to do the indexing.
 package main
 
-import "github.com/stevedore-dev/stevedore/pkg/config"
+import "github.com/stevedore-dev/stevedore/internal/config"
 
 func main() { config.Main("stevedore-dispatcher", config.Roles{Dispatcher: true}) }

@@ -20,7 +20,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 )
 
 type pushList []string

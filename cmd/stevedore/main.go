@@ -22,14 +22,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/pkg/admin"
-	"github.com/stevedore-dev/stevedore/pkg/config"
-	"github.com/stevedore-dev/stevedore/pkg/enrichment"
-	"github.com/stevedore-dev/stevedore/pkg/localpg"
-	"github.com/stevedore-dev/stevedore/pkg/node"
-	"github.com/stevedore-dev/stevedore/pkg/scan"
-	"github.com/stevedore-dev/stevedore/pkg/store"
-	"github.com/stevedore-dev/stevedore/pkg/telemetry"
+	"github.com/stevedore-dev/stevedore/internal/app"
+	"github.com/stevedore-dev/stevedore/internal/cli"
+	"github.com/stevedore-dev/stevedore/internal/cli/admin"
+	"github.com/stevedore-dev/stevedore/internal/cli/localpg"
+	"github.com/stevedore-dev/stevedore/internal/config"
+	"github.com/stevedore-dev/stevedore/internal/enrich"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/telemetry"
 )
 
 const usage = `usage: stevedore <command> [flags]
@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr *os.File) int {
 	case "reindex":
 		err = runReindex(ctx, args[1:])
 	case "state":
-		fmt.Fprintln(stdout, node.State(nil))
+		fmt.Fprintln(stdout, app.State(nil))
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -141,7 +141,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr *os.File) error 
 	roles := scanRoles()
 	opts := config.Register(fs, roles)
 	server := fs.String("server", os.Getenv("STEVEDORE_SERVER"), "a running dispatcher's URL (env STEVEDORE_SERVER); empty: run the pipeline in this process")
-	format := fs.String("format", "table", "output: "+strings.Join(scan.FormatNames(), ", ")+" (json: the IndexReport)")
+	format := fs.String("format", "table", "output: "+strings.Join(cli.FormatNames(), ", ")+" (json: the IndexReport)")
 	output := fs.String("output", "", "write the output to this file instead of stdout")
 	fs.StringVar(output, "o", "", "short for --output")
 	platform := fs.String("platform", "", "one platform of a multi-platform image, e.g. linux/amd64 (default: all)")
@@ -164,14 +164,14 @@ func runScan(ctx context.Context, args []string, stdout, stderr *os.File) error 
 	if *vv {
 		verbose = 2
 	}
-	if !slices.Contains(scan.FormatNames(), *format) {
-		return fmt.Errorf("--format: %q: want one of %s", *format, strings.Join(scan.FormatNames(), ", "))
+	if !slices.Contains(cli.FormatNames(), *format) {
+		return fmt.Errorf("--format: %q: want one of %s", *format, strings.Join(cli.FormatNames(), ", "))
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return errUsage
 	}
-	progress := scan.NewProgress(stderr)
+	progress := cli.NewProgress(stderr)
 	log := slog.New(slog.NewTextHandler(progress.LogWriter(stderr), &slog.HandlerOptions{Level: logLevel(verbose)}))
 	if *server == "" {
 		if opts.DatabaseURL == "" {
@@ -193,7 +193,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr *os.File) error 
 	defer shutdown(context.Background())
 	opts.Logger, opts.TracerProvider = log, tp
 	var out bytes.Buffer
-	err = scan.Run(ctx, scan.Options{
+	err = cli.Run(ctx, cli.Options{
 		Server: *server, Node: opts.Config, Platform: *platform, Format: *format,
 		Top: *top, Timeout: *timeout, Logger: log, Progress: progress,
 	}, fs.Args(), &out)
@@ -254,7 +254,7 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 		log.Info("embedded JetStream store", "dir", opts.NATSStoreDir)
 	}
 	opts.Logger = log
-	return node.RunProcess(ctx, "stevedore", opts.Config, opts.Addr)
+	return app.RunProcess(ctx, "stevedore", opts.Config, opts.Addr)
 }
 
 func runAdmin(ctx context.Context, group string, args []string) error {
@@ -267,7 +267,7 @@ func runAdmin(ctx context.Context, group string, args []string) error {
 	if len(rest) > 0 {
 		rest = rest[1:]
 	}
-	pool, err := store.Connect(ctx, *dbURL)
+	pool, err := postgres.Connect(ctx, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -277,16 +277,16 @@ func runAdmin(ctx context.Context, group string, args []string) error {
 		if len(rest) != 2 {
 			return fmt.Errorf("usage: stevedore enrichment import NAME FILE")
 		}
-		return admin.ImportEnrichment(ctx, enrichment.NewStore(pool), rest[0], rest[1], os.Stdout)
+		return admin.ImportEnrichment(ctx, enrich.NewStore(pool), rest[0], rest[1], os.Stdout)
 	case "enrichment status":
-		return admin.EnrichmentStatus(ctx, enrichment.NewStore(pool), os.Stdout)
+		return admin.EnrichmentStatus(ctx, enrich.NewStore(pool), os.Stdout)
 	case "partial list":
-		return admin.ListPartial(ctx, store.New(pool), *limit, os.Stdout)
+		return admin.ListPartial(ctx, postgres.New(pool), *limit, os.Stdout)
 	case "partial retry":
 		if len(rest) == 0 {
 			return errors.New("partial retry: give one or more manifest digests (stevedore partial retry DIGEST [DIGEST ...])")
 		}
-		return admin.RetryPartial(ctx, store.New(pool), rest, os.Stdout)
+		return admin.RetryPartial(ctx, postgres.New(pool), rest, os.Stdout)
 	}
 	fmt.Fprint(os.Stderr, usage)
 	return fmt.Errorf("unknown command %q (commands above)", "stevedore "+group+" "+sub)
@@ -303,10 +303,10 @@ func runReindex(ctx context.Context, args []string) error {
 	all := fs.Bool("all", false, "re-index every finished report")
 	stale := fs.Bool("stale", false, "re-index now every report made by an older scanner set")
 	fs.Parse(args)
-	pool, err := store.Connect(ctx, *dbURL)
+	pool, err := postgres.Connect(ctx, *dbURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	return admin.Reindex(ctx, store.New(pool), digests, *all, *stale, node.State(nil), os.Stdout)
+	return admin.Reindex(ctx, postgres.New(pool), digests, *all, *stale, app.State(nil), os.Stdout)
 }

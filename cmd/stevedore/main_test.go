@@ -10,11 +10,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/internal/pgtest"
-	"github.com/stevedore-dev/stevedore/pkg/config"
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/localpg"
+	"github.com/stevedore-dev/stevedore/internal/cli/localpg"
+	"github.com/stevedore-dev/stevedore/internal/config"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // TestNATSStoreDirHelp: each command's --nats-store-dir help says what
@@ -126,8 +126,8 @@ func TestScanCommandLine(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var r index.Report
-				if err := json.Unmarshal(b, &r); err != nil || r.State != index.StateIndexFinished || len(r.Packages) != 2 {
+				var r report.Report
+				if err := json.Unmarshal(b, &r); err != nil || r.State != report.StateIndexFinished || len(r.Packages) != 2 {
 					t.Fatalf("--output file: %v, %+v", err, r)
 				}
 			},

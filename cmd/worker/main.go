@@ -4,6 +4,6 @@
 // replicas as the registry and database can feed.
 package main
 
-import "github.com/stevedore-dev/stevedore/pkg/config"
+import "github.com/stevedore-dev/stevedore/internal/config"
 
 func main() { config.Main("stevedore-worker", config.Roles{Worker: true}) }

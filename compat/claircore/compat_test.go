@@ -24,12 +24,12 @@ import (
 	"github.com/quay/claircore/pkg/pep440"
 	"github.com/quay/claircore/toolkit/types"
 
-	"github.com/stevedore-dev/stevedore/pkg/coalesce"
-	"github.com/stevedore-dev/stevedore/pkg/ecosystem"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/layers"
-	"github.com/stevedore-dev/stevedore/pkg/scanners"
-	"github.com/stevedore-dev/stevedore/pkg/scanners/all"
+	"github.com/stevedore-dev/stevedore/internal/ecosystem"
+	"github.com/stevedore-dev/stevedore/internal/indexer/coalesce"
+	"github.com/stevedore-dev/stevedore/internal/layer"
+	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/all"
 )
 
 // The matchers' names (claircore v1.5.54).
@@ -264,7 +264,7 @@ var images = []image{
 
 // TestMatchersSelectStevedoreRecords builds Stevedore's report of each
 // image with Stevedore's layer reader, scanners and coalescer, serialises it
-// as Stevedore serves it (encoding/json of index.Report), decodes it as
+// as Stevedore serves it (encoding/json of report.Report), decodes it as
 // claircore's IndexReport, and runs the Filter of every matcher Clair runs
 // by default, and of the nodejs matcher, over its IndexRecords: each
 // package must be selected by exactly the matcher of its ecosystem (a
@@ -344,7 +344,7 @@ func TestMatchersSelectStevedoreRecords(t *testing.T) {
 
 // expected returns the matchers that must select a record, sorted, and the
 // package's kind.
-func expected(t *testing.T, img image, sp *index.Package, rec *claircore.IndexRecord) ([]string, string) {
+func expected(t *testing.T, img image, sp *report.Package, rec *claircore.IndexRecord) ([]string, string) {
 	t.Helper()
 	if e := ecosystem.Of(sp); e != ecosystem.None {
 		if e == ecosystem.PyPI {
@@ -424,7 +424,7 @@ func validSemver(matcher, v string) bool {
 // indexer computes from the same version: Go's standard library without
 // "go", Python names in lower case, and the normalized version claircore's scanner of the ecosystem
 // sets (none for Maven and RubyGems, and for OS packages here).
-func checkNormalized(t *testing.T, sp *index.Package, p *claircore.Package) {
+func checkNormalized(t *testing.T, sp *report.Package, p *claircore.Package) {
 	t.Helper()
 	var want claircore.Version
 	switch e := ecosystem.Of(sp); e {
@@ -480,7 +480,7 @@ func clairMatchers(t *testing.T, ctx context.Context) []driver.Matcher {
 
 // buildReport reads the image's layers with Stevedore's layer reader and
 // default scanners and coalesces their results as the indexer does.
-func buildReport(t *testing.T, ctx context.Context, img image) *index.Report {
+func buildReport(t *testing.T, ctx context.Context, img image) *report.Report {
 	t.Helper()
 	ss := all.Default()
 	var cl []coalesce.Layer
@@ -488,9 +488,9 @@ func buildReport(t *testing.T, ctx context.Context, img image) *index.Report {
 	for i, spec := range img.layers {
 		blob := layerBlob(t, spec)
 		sum := sha256.Sum256(blob)
-		d := index.Digest("sha256:" + hex.EncodeToString(sum[:]))
+		d := report.Digest("sha256:" + hex.EncodeToString(sum[:]))
 		digests = append(digests, string(d))
-		contents, err := layers.Read(ctx, bytes.NewReader(blob), d, ss, layers.Options{TempDir: t.TempDir()})
+		contents, err := layer.Read(ctx, bytes.NewReader(blob), d, ss, layer.Options{TempDir: t.TempDir()})
 		if err != nil {
 			t.Fatalf("layer %d: %v", i, err)
 		}
@@ -500,7 +500,7 @@ func buildReport(t *testing.T, ctx context.Context, img image) *index.Report {
 			if err != nil {
 				t.Fatalf("layer %d: scanner %s: %v", i, s.Info().Name, err)
 			}
-			if s.Info().Kind == scanners.KindPackage {
+			if s.Info().Kind == scanner.KindPackage {
 				for _, f := range contents.Files[k] {
 					l.PackageDBs = append(l.PackageDBs, f.Path())
 				}
@@ -517,7 +517,7 @@ func buildReport(t *testing.T, ctx context.Context, img image) *index.Report {
 		cl = append(cl, l)
 	}
 	sum := sha256.Sum256([]byte(strings.Join(digests, "\n")))
-	return coalesce.Coalesce(index.Digest("sha256:"+hex.EncodeToString(sum[:])), cl)
+	return coalesce.Coalesce(report.Digest("sha256:"+hex.EncodeToString(sum[:])), cl)
 }
 
 // layerBlob returns a layer's bytes: a real layer of the corpus, or a tar

@@ -14,7 +14,7 @@ const stevedoreModule = "github.com/stevedore-dev/stevedore"
 
 // fixture returns the absolute path of fixture rel (slash-separated,
 // relative to the fixtures corpus). The corpus is found as Stevedore's
-// internal/fixtures finds it, which this module cannot import (Go's
+// internal/testing/fixtures finds it, which this module cannot import (Go's
 // internal rule): from the root of the Stevedore repository (the nearest
 // directory above the working directory whose go.mod declares Stevedore's
 // module), at <root>/testdata/fixtures. A missing fixture fails the test; it is never skipped.

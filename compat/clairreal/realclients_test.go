@@ -48,7 +48,7 @@ import (
 // root is the repository's root.
 const root = "../.."
 
-// defaultDatabaseURL is internal/pgtest's, used when DATABASE_URL is not set.
+// defaultDatabaseURL is internal/testing/pgtest's, used when DATABASE_URL is not set.
 const defaultDatabaseURL = "postgres://127.0.0.1:5432/test?sslmode=disable"
 
 // TestQuayOperatorWithRealClients plays what a Quay operator does with

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // TestAffectedManifests indexes real Alpine 3.10 images through the
@@ -36,7 +36,7 @@ func TestAffectedManifests(t *testing.T) {
 	with := h.push("alpine/with:3.10", base)
 	without := h.push("alpine/without:3.10", base, map[string][]byte{"lib/apk/db/installed": []byte(strings.Join(withoutMusl, "\n\n"))})
 	h.indexAndWait(with)
-	if r := h.indexAndWait(without); slices.ContainsFunc(mapValues(r.Packages), func(p *index.Package) bool { return p.Name == "musl" }) {
+	if r := h.indexAndWait(without); slices.ContainsFunc(mapValues(r.Packages), func(p *report.Package) bool { return p.Name == "musl" }) {
 		t.Fatal("the upper layer's database still lists musl")
 	}
 

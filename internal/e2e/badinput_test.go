@@ -16,8 +16,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // blobServer serves raw blobs at /blobs/<name>, for manifests whose layers
@@ -46,14 +46,14 @@ func newBlobServer(t *testing.T) *blobServer {
 
 // layer serves data and returns a layer entry claiming digest claim (empty:
 // data's true digest).
-func (b *blobServer) layer(name string, data []byte, claim string) *index.Layer {
+func (b *blobServer) layer(name string, data []byte, claim string) *report.Layer {
 	b.mu.Lock()
 	b.blobs[name] = data
 	b.mu.Unlock()
 	if claim == "" {
 		claim = fmt.Sprintf("sha256:%x", sha256.Sum256(data))
 	}
-	return &index.Layer{Hash: index.Digest(claim), URI: b.srv.URL + "/blobs/" + name}
+	return &report.Layer{Hash: report.Digest(claim), URI: b.srv.URL + "/blobs/" + name}
 }
 
 func gz(t *testing.T, data []byte) []byte {
@@ -64,12 +64,12 @@ func gz(t *testing.T, data []byte) []byte {
 	return buf.Bytes()
 }
 
-func manifestOf(ls ...*index.Layer) *index.Manifest {
+func manifestOf(ls ...*report.Layer) *report.Manifest {
 	h := sha256.New()
 	for _, l := range ls {
 		io.WriteString(h, string(l.Hash))
 	}
-	return &index.Manifest{Hash: index.Digest(fmt.Sprintf("sha256:%x", h.Sum(nil))), Layers: ls}
+	return &report.Manifest{Hash: report.Digest(fmt.Sprintf("sha256:%x", h.Sum(nil))), Layers: ls}
 }
 
 func TestBadRequestsGetClearErrors(t *testing.T) {
@@ -134,14 +134,14 @@ func TestBadLayersFailTheirReportAndTheWorkerGoesOn(t *testing.T) {
 	otherDigest := "sha256:" + strings.Repeat("b", 64)
 	for _, tc := range []struct {
 		name  string
-		layer *index.Layer
+		layer *report.Layer
 		want  string
 	}{
 		{"digest mismatch", blobs.layer("mismatch", goodGz, otherDigest), "digest mismatch"},
 		{"truncated gzip", blobs.layer("truncated", goodGz[:len(goodGz)/2], ""), "unexpected EOF"},
 		{"not a layer", blobs.layer("garbage", []byte("this is not a tar file at all, not even close......................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................"), ""), "layer"},
 		{"corrupt status file", blobs.layer("corrupt-status", gz(t, corruptStatus), ""), "var/lib/dpkg/status"},
-		{"missing blob", &index.Layer{Hash: index.Digest(otherDigest), URI: blobs.srv.URL + "/blobs/absent"}, "404"},
+		{"missing blob", &report.Layer{Hash: report.Digest(otherDigest), URI: blobs.srv.URL + "/blobs/absent"}, "404"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := manifestOf(tc.layer)
@@ -149,7 +149,7 @@ func TestBadLayersFailTheirReportAndTheWorkerGoesOn(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := h.wait(m.Hash)
-			if r.State != index.StateIndexError || !strings.Contains(r.Err, tc.want) {
+			if r.State != report.StateIndexError || !strings.Contains(r.Err, tc.want) {
 				t.Fatalf("state %s err %q, want IndexError with %q", r.State, r.Err, tc.want)
 			}
 			if r.Success {
@@ -162,7 +162,7 @@ func TestBadLayersFailTheirReportAndTheWorkerGoesOn(t *testing.T) {
 	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	if r := h.wait(m.Hash); r.State != index.StateIndexFinished || len(r.Packages) != 1 {
+	if r := h.wait(m.Hash); r.State != report.StateIndexFinished || len(r.Packages) != 1 {
 		t.Fatalf("good manifest after bad ones: %s %q", r.State, r.Err)
 	}
 }
@@ -206,7 +206,7 @@ func TestNonUTF8FileNamesAreSkippedWithAWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.wait(m.Hash)
-	if r.State != index.StateIndexFinished {
+	if r.State != report.StateIndexFinished {
 		t.Fatalf("state %s, err %q; want IndexFinished", r.State, r.Err)
 	}
 	var names []string

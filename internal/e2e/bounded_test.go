@@ -12,9 +12,9 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/layers"
+	"github.com/stevedore-dev/stevedore/internal/layer"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // spoolBomb is a layer of members gzip members, each a tar entry of a
@@ -79,9 +79,9 @@ func TestSpoolBombFailsItsReportWithBoundedDisk(t *testing.T) {
 	const spoolLimit = 64 << 20
 	h := newHarness(t)
 	spoolDir := t.TempDir()
-	budget := layers.NewSpoolBudget(256 << 20)
+	budget := layer.NewSpoolBudget(256 << 20)
 	cfg := h.config(1, true)
-	cfg.LayerOptions = layers.Options{TempDir: spoolDir, MaxSpool: spoolLimit, ProcessSpool: budget}
+	cfg.LayerOptions = layer.Options{TempDir: spoolDir, MaxSpool: spoolLimit, ProcessSpool: budget}
 	h.start(cfg)
 	blobs := newBlobServer(t)
 	bomb := spoolBomb(t, 40, 250<<20)
@@ -98,7 +98,7 @@ func TestSpoolBombFailsItsReportWithBoundedDisk(t *testing.T) {
 	written := bytesWritten(t) - before
 
 	want := "more than the limit of 67108864 bytes spooled to disk (--layer-max-spool)"
-	if r.State != index.StateIndexError || !strings.Contains(r.Err, want) || !strings.Contains(r.Err, "var/lib/dpkg/status") {
+	if r.State != report.StateIndexError || !strings.Contains(r.Err, want) || !strings.Contains(r.Err, "var/lib/dpkg/status") {
 		t.Fatalf("state %s err %q, want IndexError with %q", r.State, r.Err, want)
 	}
 	// The spooled bytes, the blob served to the worker, the API's and
@@ -128,7 +128,7 @@ func TestSpoolBombFailsItsReportWithBoundedDisk(t *testing.T) {
 	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	if r := h.wait(m.Hash); r.State != index.StateIndexFinished || len(r.Packages) != 1 {
+	if r := h.wait(m.Hash); r.State != report.StateIndexFinished || len(r.Packages) != 1 {
 		t.Fatalf("good manifest after the bomb: %s %q", r.State, r.Err)
 	}
 }
@@ -152,7 +152,7 @@ func TestPackageCapsFailTheirReport(t *testing.T) {
 	cfg.MaxReportPackages = 80
 	h.start(cfg)
 	blobs := newBlobServer(t)
-	layer := func(name string, files map[string][]byte) *index.Layer {
+	layer := func(name string, files map[string][]byte) *report.Layer {
 		t.Helper()
 		b, err := devregistry.TarFromFiles(files)
 		if err != nil {
@@ -167,21 +167,21 @@ func TestPackageCapsFailTheirReport(t *testing.T) {
 	dpkg30 = dpkg51[:30]
 	for _, tc := range []struct {
 		name     string
-		layers   []*index.Layer
+		layers   []*report.Layer
 		want     string // the reason; "": finished
 		packages int
 	}{
 		{name: "more package manifests than the layer limit",
-			layers: []*index.Layer{layer("npm51", npmManifests("a", 51))},
+			layers: []*report.Layer{layer("npm51", npmManifests("a", 51))},
 			want:   "more than the limit of 50 files for scanner npm (--layer-max-packages)"},
 		{name: "more packages in one database than the layer limit",
-			layers: []*index.Layer{layer("dpkg51", map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus(dpkg51...)})},
+			layers: []*report.Layer{layer("dpkg51", map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus(dpkg51...)})},
 			want:   "51 packages, more than the limit of 50 per layer (--layer-max-packages)"},
 		{name: "more packages in the layers than the report limit",
-			layers: []*index.Layer{layer("npm45a", npmManifests("b", 45)), layer("npm45b", npmManifests("c", 45))},
+			layers: []*report.Layer{layer("npm45a", npmManifests("b", 45)), layer("npm45b", npmManifests("c", 45))},
 			want:   "its layers hold 90 packages, more than the limit of 80 per report (--report-max-packages)"},
 		{name: "at both limits",
-			layers:   []*index.Layer{layer("npm50", npmManifests("e", 50)), layer("dpkg30", map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus(dpkg30...)})},
+			layers:   []*report.Layer{layer("npm50", npmManifests("e", 50)), layer("dpkg30", map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus(dpkg30...)})},
 			packages: 80},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,12 +191,12 @@ func TestPackageCapsFailTheirReport(t *testing.T) {
 			}
 			r := h.wait(m.Hash)
 			if tc.want == "" {
-				if r.State != index.StateIndexFinished || len(r.Packages) != tc.packages {
+				if r.State != report.StateIndexFinished || len(r.Packages) != tc.packages {
 					t.Fatalf("state %s, %d packages, err %q; want IndexFinished with %d", r.State, len(r.Packages), r.Err, tc.packages)
 				}
 				return
 			}
-			if r.State != index.StateIndexError || !strings.Contains(r.Err, tc.want) || len(r.Packages) != 0 {
+			if r.State != report.StateIndexError || !strings.Contains(r.Err, tc.want) || len(r.Packages) != 0 {
 				t.Fatalf("state %s, %d packages, err %q; want IndexError with %q", r.State, len(r.Packages), r.Err, tc.want)
 			}
 			if runs, _ := h.runs(m.Hash); runs != 1 {

@@ -19,12 +19,12 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/stevedore-dev/stevedore/internal/fixtures"
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/enrichment"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/reportbody"
-	"github.com/stevedore-dev/stevedore/pkg/store"
+	"github.com/stevedore-dev/stevedore/internal/api/reportbody"
+	"github.com/stevedore-dev/stevedore/internal/enrich"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // contract holds the published schemas every answer on Clair's paths must
@@ -103,7 +103,7 @@ func loadContract(t testing.TB) *contract {
 
 // overlayClair applies, to Clair's schemas as published, the two
 // corrections Clair's own implementation makes necessary (see
-// pkg/httpapi/clair.go and the README): package kind in lower case, and an
+// internal/api/clair.go and the README): package kind in lower case, and an
 // empty distribution CPE. Each checks that the file still says what it is
 // corrected for, so that an upstream fix is noticed.
 func overlayClair(t testing.TB, name string, doc any) {
@@ -176,16 +176,16 @@ func (h *harness) do(method, path string, header http.Header, body []byte) answe
 	return answer{resp.StatusCode, resp.Header, b}
 }
 
-func decodeReport(t *testing.T, b []byte) *index.Report {
+func decodeReport(t *testing.T, b []byte) *report.Report {
 	t.Helper()
-	r := new(index.Report)
+	r := new(report.Report)
 	if err := json.Unmarshal(b, r); err != nil {
 		t.Fatalf("report: %v: %s", err, b)
 	}
 	return r
 }
 
-func debianImage(h *harness, tag string) *index.Manifest {
+func debianImage(h *harness, tag string) *report.Manifest {
 	return h.push(tag,
 		map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus("libc6", "base-files")},
 		map[string][]byte{"var/lib/dpkg/status": dpkgStatus("libc6", "base-files", "curl")},
@@ -194,7 +194,7 @@ func debianImage(h *harness, tag string) *index.Manifest {
 
 // checkClairHeaders checks the headers Clair sets on a POST index_report
 // answer.
-func checkClairHeaders(t *testing.T, a answer, d index.Digest, state string) {
+func checkClairHeaders(t *testing.T, a answer, d report.Digest, state string) {
 	t.Helper()
 	if got := a.header.Get("ETag"); got != `"`+state+`"` {
 		t.Errorf("ETag %q, want the quoted index state %q", got, state)
@@ -238,7 +238,7 @@ func TestQuaySequence(t *testing.T) {
 	c.check(t, "index_report", a.body)
 	checkClairHeaders(t, a, m.Hash, st.State)
 	r := decodeReport(t, a.body)
-	if r.State != index.StateIndexFinished || !r.Success || len(r.Packages) != 3 || len(r.Distributions) != 1 {
+	if r.State != report.StateIndexFinished || !r.Success || len(r.Packages) != 3 || len(r.Distributions) != 1 {
 		t.Fatalf("index answer: state %s success %v, %d packages, %d distributions", r.State, r.Success, len(r.Packages), len(r.Distributions))
 	}
 	for _, p := range r.Packages {
@@ -287,7 +287,7 @@ func TestQuaySequenceRHELWithoutEnrichmentData(t *testing.T) {
 	}
 	c.check(t, "index_report", a.body)
 	served := decodeReport(t, a.body)
-	if served.State != index.StateIndexFinished || !served.Success || len(served.Packages) != 1 || len(served.Repositories) != 2 {
+	if served.State != report.StateIndexFinished || !served.Success || len(served.Packages) != 1 || len(served.Repositories) != 2 {
 		t.Fatalf("served: state %s success %v, %d packages, %d repositories", served.State, served.Success, len(served.Packages), len(served.Repositories))
 	}
 	for _, repo := range served.Repositories {
@@ -302,7 +302,7 @@ func TestQuaySequenceRHELWithoutEnrichmentData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if native.State != index.StateIndexPartial || len(native.Partial) != 1 || native.Partial[0].Scanner != enrichment.RepositoryCPE ||
+	if native.State != report.StateIndexPartial || len(native.Partial) != 1 || native.Partial[0].Scanner != enrich.RepositoryCPE ||
 		native.NextRetry == nil || native.Attempt != 1 {
 		t.Fatalf("native report: state %s, partial %+v, next retry %v, attempt %d", native.State, native.Partial, native.NextRetry, native.Attempt)
 	}
@@ -325,12 +325,12 @@ func TestQuaySequenceRHELWithoutEnrichmentData(t *testing.T) {
 
 	// The mapping is imported (as `stevedore enrichment import` does): the
 	// sweep requeues the report, the retry completes it.
-	if _, err := enrichment.NewStore(h.pool).Load(context.Background(), enrichment.RepositoryCPE, "file:///repository-to-cpe.json", "", "", []byte(contentSetMapping)); err != nil {
+	if _, err := enrich.NewStore(h.pool).Load(context.Background(), enrich.RepositoryCPE, "file:///repository-to-cpe.json", "", "", []byte(contentSetMapping)); err != nil {
 		t.Fatal(err)
 	}
 	h.waitFor("the retry to complete the report", 60*time.Second, func() bool {
 		r, err := h.client.Report(context.Background(), m.Hash)
-		return err == nil && r.State == index.StateIndexFinished
+		return err == nil && r.State == report.StateIndexFinished
 	})
 	a = h.do("GET", "/indexer/api/v1/index_report/"+string(m.Hash), nil, nil)
 	c.check(t, "index_report", a.body)
@@ -430,14 +430,14 @@ func TestClairAnswersValidate(t *testing.T) {
 
 	// An error report.
 	blobs := newBlobServer(t)
-	bad := manifestOf(&index.Layer{Hash: index.Digest("sha256:" + strings.Repeat("c", 64)), URI: blobs.srv.URL + "/blobs/absent"})
+	bad := manifestOf(&report.Layer{Hash: report.Digest("sha256:" + strings.Repeat("c", 64)), URI: blobs.srv.URL + "/blobs/absent"})
 	badBody, _ := json.Marshal(bad)
 	a = h.do("POST", "/indexer/api/v1/index_report", nil, badBody)
 	if a.status != http.StatusCreated {
 		t.Fatalf("index of a missing blob: HTTP %d %s", a.status, a.body)
 	}
 	c.check(t, "index_report", a.body)
-	if r := decodeReport(t, a.body); r.State != index.StateIndexError || r.Success || r.Err == "" {
+	if r := decodeReport(t, a.body); r.State != report.StateIndexError || r.Success || r.Err == "" {
 		t.Fatalf("error report: state %s success %v err %q", r.State, r.Success, r.Err)
 	}
 
@@ -498,7 +498,7 @@ func TestClairServePartialSwitch(t *testing.T) {
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("index: HTTP %d %v", status, err)
 	}
-	if r.State != index.StateIndexPartial || !r.Success || len(r.Packages) != 1 {
+	if r.State != report.StateIndexPartial || !r.Success || len(r.Packages) != 1 {
 		t.Fatalf("served with the switch: state %s success %v, %d packages", r.State, r.Success, len(r.Packages))
 	}
 	a := h.do("GET", "/indexer/api/v1/index_report/"+string(m.Hash), nil, nil)
@@ -544,7 +544,7 @@ func metricPoints(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 
 // checkClairAnswer validates what Clair's clients get for d (GET
 // index_report) against Clair's schemas and Quay's.
-func (h *harness) checkClairAnswer(d index.Digest) {
+func (h *harness) checkClairAnswer(d report.Digest) {
 	h.t.Helper()
 	if h.contract == nil {
 		h.contract = loadContract(h.t)
@@ -561,18 +561,18 @@ func (h *harness) checkClairAnswer(d index.Digest) {
 // of d, was its answer stored with the report, and that this stored answer
 // is byte for byte Clair's view of the report as the store reads it back
 // (what the API served before answers were stored).
-func (h *harness) checkStoredAnswer(d index.Digest, a answer) {
+func (h *harness) checkStoredAnswer(d report.Digest, a answer) {
 	h.t.Helper()
 	ctx := context.Background()
-	rep, err := store.New(h.pool).Report(ctx, d)
+	rep, err := postgres.New(h.pool).Report(ctx, d)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var served struct{ State index.State }
+	var served struct{ State report.State }
 	if err := json.Unmarshal(a.body, &served); err != nil {
 		h.t.Fatal(err)
 	}
-	view := reportbody.ClairViewOf(rep, served.State == index.StateIndexPartial)
+	view := reportbody.ClairViewOf(rep, served.State == report.StateIndexPartial)
 	var stored []byte
 	var etag string
 	err = h.pool.QueryRow(ctx, `
@@ -618,7 +618,7 @@ func TestIndexWaitEnds(t *testing.T) {
 	if a.status != http.StatusCreated {
 		t.Fatalf("after the layer came: HTTP %d %s", a.status, a.body)
 	}
-	if r := decodeReport(t, a.body); r.State != index.StateIndexFinished || len(r.Packages) != 3 {
+	if r := decodeReport(t, a.body); r.State != report.StateIndexFinished || len(r.Packages) != 3 {
 		t.Fatalf("after the layer came: state %s, %d packages", r.State, len(r.Packages))
 	}
 	if runs, finished := h.runs(m.Hash); runs != 1 || finished != 1 {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/stevedore-dev/stevedore/pkg/clairauth"
-	"github.com/stevedore-dev/stevedore/pkg/clairproxy"
+	"github.com/stevedore-dev/stevedore/internal/api/clairauth"
+	"github.com/stevedore-dev/stevedore/internal/api/clairproxy"
 )
 
 // clairPSK is a pre-shared key as Quay's SECURITY_SCANNER_V4_PSK and Clair's

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/natstest"
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/jobs"
+	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/natstest"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // On a 3-node NATS cluster the job stream has 3 replicas: killing the
@@ -23,7 +23,7 @@ func TestStreamLeaderDeathLosesNoJob(t *testing.T) {
 	cfg := h.config(2, true)
 	cfg.NATSURL = c.URLs()
 	h.start(cfg)
-	s, err := c.JS.Stream(context.Background(), jobs.DefaultStream)
+	s, err := c.JS.Stream(context.Background(), queue.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestStreamLeaderDeathLosesNoJob(t *testing.T) {
 	}
 
 	const images = 10
-	var ms []*index.Manifest
+	var ms []*report.Manifest
 	base := baseFiles(7)
 	for i := range images {
 		ms = append(ms, h.push(fmt.Sprintf("cluster:%d", i), base, topFiles(i)))
@@ -49,7 +49,7 @@ func TestStreamLeaderDeathLosesNoJob(t *testing.T) {
 		info, err := s.Info(context.Background())
 		return err == nil && info.State.Msgs == images/2 && h.reg.Counter().InFlight() > 0
 	})
-	leader := c.StreamLeader(jobs.DefaultStream)
+	leader := c.StreamLeader(queue.DefaultStream)
 	if leader < 0 {
 		t.Fatal("no stream leader")
 	}
@@ -63,7 +63,7 @@ func TestStreamLeaderDeathLosesNoJob(t *testing.T) {
 	close(hold.open)
 	for i, m := range ms {
 		r := h.wait(m.Hash)
-		if r.State != index.StateIndexFinished {
+		if r.State != report.StateIndexFinished {
 			t.Fatalf("image %d: state %s, err %q", i, r.State, r.Err)
 		}
 		if _, finished := h.runs(m.Hash); finished != 1 {
@@ -75,5 +75,5 @@ func TestStreamLeaderDeathLosesNoJob(t *testing.T) {
 		t.Fatalf("indexing finished %s after the kill, want within a minute", took.Round(time.Millisecond))
 	}
 	t.Logf("stream leader n%d killed; new leader n%d; all %d images finished %s after the kill",
-		leader, c.StreamLeader(jobs.DefaultStream), images, time.Since(killedAt).Round(time.Millisecond))
+		leader, c.StreamLeader(queue.DefaultStream), images, time.Since(killedAt).Round(time.Millisecond))
 }

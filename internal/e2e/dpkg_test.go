@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // TestDpkgDatabaseOfThisMachine indexes a layer made from this machine's own
@@ -55,7 +55,7 @@ func TestDpkgDatabaseOfThisMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.wait(m.Hash)
-	if r.State != index.StateIndexFinished {
+	if r.State != report.StateIndexFinished {
 		t.Fatalf("state %s: %s", r.State, r.Err)
 	}
 	var got []string

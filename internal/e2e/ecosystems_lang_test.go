@@ -15,10 +15,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/stevedore-dev/stevedore/internal/fixtures"
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/resolve"
+	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // tarFile is a member of a hand-made layer: unlike h.push's layers, it has
@@ -31,7 +31,7 @@ type tarFile struct {
 
 // pushTars pushes an image whose layers are the given files, with their
 // modes, and returns its manifest as the dispatcher's resolver sees it.
-func (h *harness) pushTars(repoTag string, layers ...[]tarFile) *index.Manifest {
+func (h *harness) pushTars(repoTag string, layers ...[]tarFile) *report.Manifest {
 	h.t.Helper()
 	var ls []v1.Layer
 	for _, files := range layers {
@@ -77,7 +77,7 @@ func fixture(t *testing.T, rel string) []byte {
 
 // reported lists a report's packages as "name version purl db layer#",
 // sorted; layer# is the index in m of the layer that introduced it.
-func reported(r *index.Report, m *index.Manifest) []string {
+func reported(r *report.Report, m *report.Manifest) []string {
 	var out []string
 	for id, p := range r.Packages {
 		for _, e := range r.Environments[id] {
@@ -96,13 +96,13 @@ func reported(r *index.Report, m *index.Manifest) []string {
 
 // index indexes m through the API and waits for its report, which must be
 // IndexFinished.
-func (h *harness) indexAndWait(m *index.Manifest) *index.Report {
+func (h *harness) indexAndWait(m *report.Manifest) *report.Report {
 	h.t.Helper()
 	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
 		h.t.Fatal(err)
 	}
 	r := h.wait(m.Hash)
-	if r.State != index.StateIndexFinished || !r.Success {
+	if r.State != report.StateIndexFinished || !r.Success {
 		h.t.Fatalf("state %s: %s", r.State, r.Err)
 	}
 	h.checkClairAnswer(m.Hash)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // The OS side of the ecosystems, end to end (registry -> API -> JetStream
@@ -16,7 +16,7 @@ import (
 // Flask metadata.
 
 // dist returns the report's one distribution.
-func dist(t *testing.T, r *index.Report) *index.Distribution {
+func dist(t *testing.T, r *report.Report) *report.Distribution {
 	t.Helper()
 	if len(r.Distributions) != 1 {
 		t.Fatalf("%d distributions, want 1", len(r.Distributions))
@@ -28,8 +28,8 @@ func dist(t *testing.T, r *index.Report) *index.Distribution {
 }
 
 // byName returns the report's packages of that name.
-func byName(r *index.Report, name string) []*index.Package {
-	var out []*index.Package
+func byName(r *report.Report, name string) []*report.Package {
+	var out []*report.Package
 	for _, p := range r.Packages {
 		if p.Name == name {
 			out = append(out, p)
@@ -40,10 +40,10 @@ func byName(r *index.Report, name string) []*index.Package {
 
 // binaries lists "name version arch" of the report's binary packages,
 // sorted.
-func binaries(r *index.Report) []string {
+func binaries(r *report.Report) []string {
 	var out []string
 	for _, p := range r.Packages {
-		if p.Kind == index.KindBinary {
+		if p.Kind == report.KindBinary {
 			out = append(out, p.Name+" "+p.Version+" "+p.Arch)
 		}
 	}

@@ -19,9 +19,9 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/regclient"
+	"github.com/stevedore-dev/stevedore/internal/registry"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // baseFiles is a base layer's content: a distribution, a package database
@@ -92,7 +92,7 @@ func metricSums(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 	return out
 }
 
-func (h *harness) postManifest(m *index.Manifest) int {
+func (h *harness) postManifest(m *report.Manifest) int {
 	h.t.Helper()
 	body, _ := json.Marshal(m)
 	req, _ := http.NewRequest("POST", h.api.URL+"/indexer/api/v1/index_report", bytes.NewReader(body))
@@ -124,7 +124,7 @@ func TestSharedBaseIsFetchedOnce(t *testing.T) {
 		h.start(wc)
 	}
 	base := baseFiles(1)
-	var ms []*index.Manifest
+	var ms []*report.Manifest
 	for i := range 20 {
 		ms = append(ms, h.push(fmt.Sprintf("shared/app%d:1", i), base, topFiles(i)))
 	}
@@ -142,7 +142,7 @@ func TestSharedBaseIsFetchedOnce(t *testing.T) {
 	})
 	close(hold.open)
 	for _, m := range ms {
-		if r := h.wait(m.Hash); r.State != index.StateIndexFinished || len(r.Packages) != 2 {
+		if r := h.wait(m.Hash); r.State != report.StateIndexFinished || len(r.Packages) != 2 {
 			t.Fatalf("%s: state %s, %d packages, %q", m.Hash, r.State, len(r.Packages), r.Err)
 		}
 	}
@@ -201,8 +201,8 @@ func TestSecondWorkerProcessDoesNotRefetch(t *testing.T) {
 	})
 	time.Sleep(300 * time.Millisecond) // let the other job reach the claim too
 	close(hold.open)
-	for _, m := range []*index.Manifest{m1, m2} {
-		if r := h.wait(m.Hash); r.State != index.StateIndexFinished || len(r.Packages) != 2 {
+	for _, m := range []*report.Manifest{m1, m2} {
+		if r := h.wait(m.Hash); r.State != report.StateIndexFinished || len(r.Packages) != 2 {
 			t.Fatalf("%s: state %s, %q", m.Hash, r.State, r.Err)
 		}
 	}
@@ -232,7 +232,7 @@ func TestCorruptCacheFileIsCaughtAndReplaced(t *testing.T) {
 	m := h.push("cache/app:1", baseFiles(3), topFiles(1))
 	base := m.Layers[0].Hash
 	h.postManifest(m)
-	if r := h.wait(m.Hash); r.State != index.StateIndexFinished {
+	if r := h.wait(m.Hash); r.State != report.StateIndexFinished {
 		t.Fatalf("state %s %q", r.State, r.Err)
 	}
 	if !n.BlobCache.Contains(base) {
@@ -258,7 +258,7 @@ func TestCorruptCacheFileIsCaughtAndReplaced(t *testing.T) {
 
 	h.postManifest(m)
 	r := h.wait(m.Hash)
-	if r.State != index.StateIndexFinished || len(r.Packages) != 2 {
+	if r.State != report.StateIndexFinished || len(r.Packages) != 2 {
 		t.Fatalf("after tampering: state %s, %d packages, %q", r.State, len(r.Packages), r.Err)
 	}
 	if got := h.reg.Counter().BlobFetches(string(base)); got != 2 {
@@ -321,7 +321,7 @@ func TestRetryAfterIsWaitedFor(t *testing.T) {
 	mu.Unlock()
 	h.reg.Counter().Reset()
 	h.postManifest(m)
-	if r := h.wait(m.Hash); r.State != index.StateIndexFinished {
+	if r := h.wait(m.Hash); r.State != report.StateIndexFinished {
 		t.Fatalf("state %s %q", r.State, r.Err)
 	}
 	gets := blobLog(h, target)
@@ -364,7 +364,7 @@ func TestServerErrorsAreRetried(t *testing.T) {
 	target = string(m.Layers[0].Hash)
 	mu.Unlock()
 	h.postManifest(m)
-	if r := h.wait(m.Hash); r.State != index.StateIndexFinished {
+	if r := h.wait(m.Hash); r.State != report.StateIndexFinished {
 		t.Fatalf("state %s %q", r.State, r.Err)
 	}
 	var st []int
@@ -385,12 +385,12 @@ func TestServerErrorsAreRetried(t *testing.T) {
 func TestRegistryOutsideAllowlistIsRefused(t *testing.T) {
 	h := newHarness(t)
 	cfg := h.config(1, true)
-	cfg.Registries = regclient.Config{Allowlist: regclient.Allowlist{h.reg.Addr}}
+	cfg.Registries = registry.Config{Allowlist: registry.Allowlist{h.reg.Addr}}
 	h.start(cfg)
 	m := h.push("allowed/app:1", topFiles(1))
-	evil := &index.Manifest{Hash: index.Digest("sha256:" + strings.Repeat("e", 64)), Layers: []*index.Layer{
+	evil := &report.Manifest{Hash: report.Digest("sha256:" + strings.Repeat("e", 64)), Layers: []*report.Layer{
 		{Hash: m.Layers[0].Hash, URI: m.Layers[0].URI},
-		{Hash: index.Digest("sha256:" + strings.Repeat("f", 64)), URI: "https://169.254.169.254/v2/x/blobs/sha256:" + strings.Repeat("f", 64)},
+		{Hash: report.Digest("sha256:" + strings.Repeat("f", 64)), URI: "https://169.254.169.254/v2/x/blobs/sha256:" + strings.Repeat("f", 64)},
 	}}
 	evilBody, _ := json.Marshal(evil)
 	for _, tc := range []struct {
@@ -419,7 +419,7 @@ func TestRegistryOutsideAllowlistIsRefused(t *testing.T) {
 			}
 		})
 	}
-	if r := h.wait(m.Hash); r.State != index.StateIndexFinished {
+	if r := h.wait(m.Hash); r.State != report.StateIndexFinished {
 		t.Fatalf("allowed image: state %s %q", r.State, r.Err)
 	}
 	if n := h.count(`SELECT count(*) FROM index_report WHERE manifest_hash = $1`, string(evil.Hash)); n != 0 {

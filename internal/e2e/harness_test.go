@@ -14,14 +14,14 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/stevedore-dev/stevedore/internal/natstest"
-	"github.com/stevedore-dev/stevedore/internal/pgtest"
-	"github.com/stevedore-dev/stevedore/pkg/client"
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/node"
-	"github.com/stevedore-dev/stevedore/pkg/resolve"
-	"github.com/stevedore-dev/stevedore/pkg/store"
+	"github.com/stevedore-dev/stevedore/client"
+	"github.com/stevedore-dev/stevedore/internal/app"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/natstest"
+	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // harness is one test's world: a schema, a JetStream server, a registry.
@@ -41,7 +41,7 @@ func newHarness(t *testing.T, regOpts ...devregistry.Option) *harness {
 	t.Helper()
 	h := &harness{t: t, dbURL: pgtest.URL(t)}
 	ctx := context.Background()
-	pool, err := store.Connect(ctx, h.dbURL)
+	pool, err := postgres.Connect(ctx, h.dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +65,8 @@ CREATE TRIGGER report_log_update AFTER UPDATE ON index_report FOR EACH ROW
 
 // config is a node config on the harness's database and NATS server, with
 // short timings.
-func (h *harness) config(workers int, dispatcher bool) node.Config {
-	return node.Config{
+func (h *harness) config(workers int, dispatcher bool) app.Config {
+	return app.Config{
 		DatabaseURL: h.dbURL,
 		NATSURL:     h.nats.ClientURL(),
 		Dispatcher:  dispatcher,
@@ -81,7 +81,7 @@ func (h *harness) config(workers int, dispatcher bool) node.Config {
 
 // start runs a node until the test ends. With the dispatcher role its API is
 // served and h.client talks to it.
-func (h *harness) start(cfg node.Config) *node.Node {
+func (h *harness) start(cfg app.Config) *app.Node {
 	h.t.Helper()
 	n, _ := h.startStoppable(cfg)
 	return n
@@ -90,10 +90,10 @@ func (h *harness) start(cfg node.Config) *node.Node {
 // startStoppable is start with a function that stops the node before the
 // test ends (it is safe to call more than once). A stopped node's API stays
 // h.api if it was the first: start another dispatcher and set h.api anew.
-func (h *harness) startStoppable(cfg node.Config) (*node.Node, func()) {
+func (h *harness) startStoppable(cfg app.Config) (*app.Node, func()) {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	n, err := node.Start(ctx, cfg)
+	n, err := app.Start(ctx, cfg)
 	if err != nil {
 		cancel()
 		h.t.Fatal(err)
@@ -122,7 +122,7 @@ func (h *harness) startStoppable(cfg node.Config) (*node.Node, func()) {
 
 // push pushes an image made of layers built from files and returns its
 // manifest as the dispatcher's resolver sees it.
-func (h *harness) push(repoTag string, layers ...map[string][]byte) *index.Manifest {
+func (h *harness) push(repoTag string, layers ...map[string][]byte) *report.Manifest {
 	h.t.Helper()
 	var ls []v1.Layer
 	for _, files := range layers {
@@ -144,11 +144,11 @@ func (h *harness) push(repoTag string, layers ...map[string][]byte) *index.Manif
 }
 
 // wait polls the report of d until it is terminal.
-func (h *harness) wait(d index.Digest) *index.Report {
+func (h *harness) wait(d report.Digest) *report.Report {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	st := store.New(h.pool)
+	st := postgres.New(h.pool)
 	for {
 		r, err := st.Report(ctx, d)
 		if err == nil && r.State.Terminal() {
@@ -174,7 +174,7 @@ func (h *harness) count(sql string, args ...any) int {
 
 // runs counts the index runs of d by workers (CheckManifest written under a
 // lease) and its final writes.
-func (h *harness) runs(d index.Digest) (runs, finished int) {
+func (h *harness) runs(d report.Digest) (runs, finished int) {
 	runs = h.count(`SELECT count(*) FROM report_log WHERE manifest_hash = $1 AND state = 'CheckManifest' AND fence > 0`, string(d))
 	finished = h.count(`SELECT count(*) FROM report_log WHERE manifest_hash = $1 AND state = 'IndexFinished'`, string(d))
 	return runs, finished

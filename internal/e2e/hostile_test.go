@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // pathLog records the paths a registry is asked for.
@@ -71,10 +71,10 @@ func TestDotDotRepositoriesNeverReachTheRegistry(t *testing.T) {
 
 	// A Clair manifest whose layer URI names such a repository: refused at
 	// once, or its report ends IndexError without a fetch.
-	m := &index.Manifest{Hash: index.Digest("sha256:" + strings.Repeat("d", 64)), Layers: []*index.Layer{{
-		Hash: index.Digest("sha256:" + d64), URI: h.reg.URL() + "/v2/../../x/blobs/sha256:" + d64}}}
+	m := &report.Manifest{Hash: report.Digest("sha256:" + strings.Repeat("d", 64)), Layers: []*report.Layer{{
+		Hash: report.Digest("sha256:" + d64), URI: h.reg.URL() + "/v2/../../x/blobs/sha256:" + d64}}}
 	if _, err := h.client.IndexManifest(context.Background(), m); err == nil {
-		if r := h.wait(m.Hash); r.State != index.StateIndexError || !strings.Contains(r.Err, "repository") {
+		if r := h.wait(m.Hash); r.State != report.StateIndexError || !strings.Contains(r.Err, "repository") {
 			t.Errorf("layer URI with ..: state %s err %q, want IndexError naming the repository", r.State, r.Err)
 		}
 	} else if !strings.Contains(err.Error(), "400") {
@@ -83,7 +83,7 @@ func TestDotDotRepositoriesNeverReachTheRegistry(t *testing.T) {
 
 	// Webhooks: a Distribution event and a Quay push naming such a
 	// repository queue nothing and ask the registry nothing.
-	p := &pushed{repo: "../../x", tag: "1", digest: index.Digest("sha256:" + strings.Repeat("e", 64)),
+	p := &pushed{repo: "../../x", tag: "1", digest: report.Digest("sha256:" + strings.Repeat("e", 64)),
 		mediaType: "application/vnd.oci.image.manifest.v1+json", raw: []byte(`{}`)}
 	status, out := h.post("/webhooks/distribution", distHeaders(eventsV2), envelope(distributionEvent(h.reg.Addr, p, "push", false)))
 	if status >= 500 {
@@ -140,13 +140,13 @@ func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
 			h.start(cfg)
 			errs := map[int]string{}
 			for i, port := range []int{open.port(), closedPort} {
-				l := &index.Layer{Hash: index.Digest(fmt.Sprintf("sha256:%064x", i+1)), URI: fmt.Sprintf("%s/to/%d/blob", redirector.URL, port)}
+				l := &report.Layer{Hash: report.Digest(fmt.Sprintf("sha256:%064x", i+1)), URI: fmt.Sprintf("%s/to/%d/blob", redirector.URL, port)}
 				m := manifestOf(l)
 				if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
 					t.Fatal(err)
 				}
 				r := h.wait(m.Hash)
-				if r.State != index.StateIndexError || !strings.Contains(r.Err, tc.want) {
+				if r.State != report.StateIndexError || !strings.Contains(r.Err, tc.want) {
 					t.Fatalf("port %d: state %s err %q, want IndexError with %q", port, r.State, r.Err, tc.want)
 				}
 				errs[port] = strings.NewReplacer(strconv.Itoa(port), "PORT", string(l.Hash), "LAYER").Replace(r.Err)
@@ -230,7 +230,7 @@ func TestStalledRegistryFreesTheWorker(t *testing.T) {
 	h.start(cfg)
 
 	// The layer's digest is its content's: only the stall can fail it.
-	stalled := manifestOf(&index.Layer{Hash: index.Digest(fmt.Sprintf("sha256:%x", sha256.Sum256(slowGz))), URI: slow.URL + "/blob"})
+	stalled := manifestOf(&report.Layer{Hash: report.Digest(fmt.Sprintf("sha256:%x", sha256.Sum256(slowGz))), URI: slow.URL + "/blob"})
 	if _, err := h.client.IndexManifest(context.Background(), stalled); err != nil {
 		t.Fatal(err)
 	}
@@ -238,11 +238,11 @@ func TestStalledRegistryFreesTheWorker(t *testing.T) {
 	if _, err := h.client.IndexManifest(context.Background(), normal); err != nil {
 		t.Fatal(err)
 	}
-	if r := h.wait(normal.Hash); r.State != index.StateIndexFinished {
+	if r := h.wait(normal.Hash); r.State != report.StateIndexFinished {
 		t.Fatalf("normal image behind a stalled one: %s %q", r.State, r.Err)
 	}
 	r := h.wait(stalled.Hash)
-	if r.State != index.StateIndexError || !strings.Contains(r.Err, "download stalled") || !strings.Contains(r.Err, "under the minimum") {
+	if r.State != report.StateIndexError || !strings.Contains(r.Err, "download stalled") || !strings.Contains(r.Err, "under the minimum") {
 		t.Fatalf("stalled image: state %s err %q, want IndexError saying the download stalled", r.State, r.Err)
 	}
 	if n := slowRequests.Load(); n < 2 {
@@ -307,7 +307,7 @@ func TestCredentialsNeverShown(t *testing.T) {
 			}
 		}
 	}
-	get := func(d index.Digest) string {
+	get := func(d report.Digest) string {
 		resp, err := http.Get(h.api.URL + "/indexer/api/v1/index_report/" + string(d))
 		if err != nil {
 			t.Fatal(err)
@@ -318,25 +318,25 @@ func TestCredentialsNeverShown(t *testing.T) {
 	}
 
 	// Refused by the registry, which echoes the credentials.
-	denied := manifestOf(&index.Layer{Hash: index.Digest("sha256:" + strings.Repeat("1", 64)), URI: withCreds(echo.URL) + "/v2/app/blobs/sha256:" + strings.Repeat("1", 64), Headers: headers})
+	denied := manifestOf(&report.Layer{Hash: report.Digest("sha256:" + strings.Repeat("1", 64)), URI: withCreds(echo.URL) + "/v2/app/blobs/sha256:" + strings.Repeat("1", 64), Headers: headers})
 	// Fetched with its credentials, indexed.
 	l := blobs.layer("good", gz(t, good), "")
 	l.URI, l.Headers = withCreds(l.URI), headers
 	finished := manifestOf(l)
-	for _, m := range []*index.Manifest{denied, finished} {
+	for _, m := range []*report.Manifest{denied, finished} {
 		if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if r := h.wait(denied.Hash); r.State != index.StateIndexError || !strings.Contains(r.Err, "401") {
+	if r := h.wait(denied.Hash); r.State != report.StateIndexError || !strings.Contains(r.Err, "401") {
 		t.Fatalf("denied: %s %q", r.State, r.Err)
 	} else {
 		leak("the report's error", r.Err)
 	}
-	if r := h.wait(finished.Hash); r.State != index.StateIndexFinished {
+	if r := h.wait(finished.Hash); r.State != report.StateIndexFinished {
 		t.Fatalf("finished: %s %q", r.State, r.Err)
 	}
-	for _, m := range []*index.Manifest{denied, finished} {
+	for _, m := range []*report.Manifest{denied, finished} {
 		leak("GET index_report", get(m.Hash))
 		var job string
 		if err := h.pool.QueryRow(context.Background(), `SELECT coalesce(job::text, '') FROM index_report WHERE manifest_hash = $1`, string(m.Hash)).Scan(&job); err != nil {

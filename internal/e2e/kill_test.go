@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/jobs"
-	"github.com/stevedore-dev/stevedore/pkg/leases"
-	"github.com/stevedore-dev/stevedore/pkg/node"
+	"github.com/stevedore-dev/stevedore/internal/app"
+	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
+	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // TestMain lets the test binary run as a worker process for the kill test.
@@ -36,7 +36,7 @@ func childWorker() int {
 	// Unset: the defaults.
 	ttl, _ := time.ParseDuration(os.Getenv("CHILD_LEASE_TTL"))
 	ack, _ := time.ParseDuration(os.Getenv("CHILD_ACK_WAIT"))
-	n, err := node.Start(ctx, node.Config{
+	n, err := app.Start(ctx, app.Config{
 		DatabaseURL: os.Getenv("DATABASE_URL"), NATSURL: os.Getenv("NATS_URL"),
 		Workers: 1, LeaseTTL: ttl, AckWait: ack, Holder: "child",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
@@ -113,10 +113,10 @@ func TestKilledWorkerIsReplacedAfterLeaseExpiry(t *testing.T) {
 
 	// A worker here, at the default settings, finishes it once the lease
 	// ran out.
-	h.start(node.Config{DatabaseURL: h.dbURL, NATSURL: h.nats.ClientURL(), Workers: 1, Logger: testLogger(t)})
+	h.start(app.Config{DatabaseURL: h.dbURL, NATSURL: h.nats.ClientURL(), Workers: 1, Logger: testLogger(t)})
 	r := h.wait(m.Hash)
 	took := time.Since(killedAt)
-	if r.State != index.StateIndexFinished || len(r.Packages) != 1 {
+	if r.State != report.StateIndexFinished || len(r.Packages) != 1 {
 		t.Fatalf("after the kill: state %s, %d packages, err %q", r.State, len(r.Packages), r.Err)
 	}
 	var fence int64
@@ -128,7 +128,7 @@ func TestKilledWorkerIsReplacedAfterLeaseExpiry(t *testing.T) {
 		t.Fatalf("%d final writes, want 1", finished)
 	}
 	t.Logf("finished %s after the kill (default lease ttl %s, ack wait %s; child fence %d, new fence %d)",
-		took.Round(time.Millisecond), leases.DefaultTTL, jobs.DefaultAckWait, childFence, fence)
+		took.Round(time.Millisecond), leases.DefaultTTL, queue.DefaultAckWait, childFence, fence)
 	// A generous bound, not a speed measurement: the lease TTL plus a few
 	// seconds, far below the old 60 s ack wait.
 	if bound := leases.DefaultTTL + 10*time.Second; took > bound {

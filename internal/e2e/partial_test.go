@@ -17,11 +17,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/stevedore-dev/stevedore/internal/fixtures"
-	"github.com/stevedore-dev/stevedore/pkg/enrichment"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/jobs"
-	"github.com/stevedore-dev/stevedore/pkg/node"
+	"github.com/stevedore-dev/stevedore/internal/app"
+	"github.com/stevedore-dev/stevedore/internal/enrich"
+	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // rhelFiles is a RHEL-like image: a real RHEL release file and a real
@@ -76,13 +76,13 @@ const contentSetMapping = `{"data": {
 
 // partialConfig is a node config with short partial-retry timings and the
 // repository-to-CPE mapping fetched from url.
-func (h *harness) partialConfig(workers int, dispatcher bool, url string) node.Config {
+func (h *harness) partialConfig(workers int, dispatcher bool, url string) app.Config {
 	cfg := h.config(workers, dispatcher)
 	cfg.Retry.Base, cfg.Retry.Max = time.Second, 2*time.Second
 	cfg.SweepInterval = 200 * time.Millisecond
 	cfg.EnrichmentInterval = time.Second
 	if url != "" {
-		cfg.EnrichmentSources = []enrichment.Source{{Name: enrichment.RepositoryCPE, URL: url}}
+		cfg.EnrichmentSources = []enrich.Source{{Name: enrich.RepositoryCPE, URL: url}}
 	}
 	return cfg
 }
@@ -92,7 +92,7 @@ func (h *harness) waitFor(what string, d time.Duration, cond func() bool) {
 	waitFor(h.t, what, d, cond)
 }
 
-func (h *harness) report(d index.Digest) *index.Report {
+func (h *harness) report(d report.Digest) *report.Report {
 	h.t.Helper()
 	r, err := h.client.Report(context.Background(), d)
 	if err != nil {
@@ -117,7 +117,7 @@ func TestReindexStormIsGone(t *testing.T) {
 	ln.Close()
 	n := h.start(h.partialConfig(2, true, "http://"+addr+"/repository-to-cpe.json"))
 
-	var ms []*index.Manifest
+	var ms []*report.Manifest
 	for _, rel := range []string{"7", "8", "9"} {
 		ms = append(ms, h.push("rhel"+rel+":1", rhelFiles(t, rel)))
 	}
@@ -129,7 +129,7 @@ func TestReindexStormIsGone(t *testing.T) {
 	}
 	for _, m := range ms {
 		r := h.wait(m.Hash)
-		if r.State != index.StateIndexPartial || len(r.Partial) != 1 || r.Partial[0].Scanner != enrichment.RepositoryCPE {
+		if r.State != report.StateIndexPartial || len(r.Partial) != 1 || r.Partial[0].Scanner != enrich.RepositoryCPE {
 			t.Fatalf("%s: state %s, partial %+v, err %q", m.Hash, r.State, r.Partial, r.Err)
 		}
 		if len(r.Packages) != 1 || len(r.Distributions) != 1 || len(r.Repositories) != 2 || r.NextRetry == nil {
@@ -144,7 +144,7 @@ func TestReindexStormIsGone(t *testing.T) {
 	// A client asking again gets the stored partial (served as finished on
 	// Clair's path) and queues nothing.
 	r, err := h.client.IndexManifest(ctx, ms[0])
-	if err != nil || r.State != index.StateIndexFinished || !r.Success {
+	if err != nil || r.State != report.StateIndexFinished || !r.Success {
 		t.Fatalf("request for a partial manifest: %v %v", r, err)
 	}
 
@@ -174,7 +174,7 @@ func TestReindexStormIsGone(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	for _, m := range ms {
 		h.waitFor("IndexFinished after the mapping came back", 60*time.Second, func() bool {
-			return h.report(m.Hash).State == index.StateIndexFinished
+			return h.report(m.Hash).State == report.StateIndexFinished
 		})
 		r := h.report(m.Hash)
 		var cpes []string
@@ -201,7 +201,7 @@ func TestReindexStormIsGone(t *testing.T) {
 		}
 		total += runs
 	}
-	cons, err := n.JS.Consumer(ctx, jobs.DefaultStream, jobs.DefaultConsumer)
+	cons, err := n.JS.Consumer(ctx, queue.DefaultStream, queue.DefaultConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,17 +216,17 @@ func TestReindexStormIsGone(t *testing.T) {
 }
 
 // retrySubjectCount counts messages (schedules) pending on d's retry subject.
-func retrySubjectCount(t *testing.T, js jetstream.JetStream, d index.Digest) int {
+func retrySubjectCount(t *testing.T, js jetstream.JetStream, d report.Digest) int {
 	t.Helper()
-	s, err := js.Stream(context.Background(), jobs.DefaultStream)
+	s, err := js.Stream(context.Background(), queue.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(jobs.RetrySubject(d)))
+	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(queue.RetrySubject(d)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return int(info.State.Subjects[jobs.RetrySubject(d)])
+	return int(info.State.Subjects[queue.RetrySubject(d)])
 }
 
 func TestScheduledRetriesSurviveANATSRestart(t *testing.T) {
@@ -238,7 +238,7 @@ func TestScheduledRetriesSurviveANATSRestart(t *testing.T) {
 	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	if r := h.wait(m.Hash); r.State != index.StateIndexPartial || r.Attempt != 1 {
+	if r := h.wait(m.Hash); r.State != report.StateIndexPartial || r.Attempt != 1 {
 		t.Fatalf("state %s attempt %d", r.State, r.Attempt)
 	}
 	if c := retrySubjectCount(t, n.JS, m.Hash); c != 1 {
@@ -248,7 +248,7 @@ func TestScheduledRetriesSurviveANATSRestart(t *testing.T) {
 	// The retry still fires, from the restarted server's store.
 	h.waitFor("the scheduled retry after the restart", 60*time.Second, func() bool {
 		r, err := h.client.Report(context.Background(), m.Hash)
-		return err == nil && r.Attempt >= 2 && r.State == index.StateIndexPartial
+		return err == nil && r.Attempt >= 2 && r.State == report.StateIndexPartial
 	})
 }
 
@@ -282,7 +282,7 @@ func TestCrashBetweenPartialAndAck(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
 		t.Fatalf("child did not crash after storing the partial report: %v", err)
 	}
-	if r := h.report(m.Hash); r.State != index.StateIndexPartial {
+	if r := h.report(m.Hash); r.State != report.StateIndexPartial {
 		t.Fatalf("after the crash: state %s", r.State)
 	}
 	if c := retrySubjectCount(t, n.JS, m.Hash); c != 0 {
@@ -293,7 +293,7 @@ func TestCrashBetweenPartialAndAck(t *testing.T) {
 	h.waitFor("the retry to be scheduled by the surviving worker", 30*time.Second, func() bool {
 		return retrySubjectCount(t, n.JS, m.Hash) == 1
 	})
-	cons, _ := n.JS.Consumer(context.Background(), jobs.DefaultStream, jobs.DefaultConsumer)
+	cons, _ := n.JS.Consumer(context.Background(), queue.DefaultStream, queue.DefaultConsumer)
 	h.waitFor("the job to be acked", 30*time.Second, func() bool {
 		info, err := cons.Info(context.Background())
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
@@ -316,12 +316,12 @@ func crashAfterPartial() int {
 	ttl, _ := time.ParseDuration(os.Getenv("CHILD_LEASE_TTL"))
 	ack, _ := time.ParseDuration(os.Getenv("CHILD_ACK_WAIT"))
 	ctx := context.Background()
-	n, err := node.Start(ctx, node.Config{
+	n, err := app.Start(ctx, app.Config{
 		DatabaseURL: os.Getenv("DATABASE_URL"), NATSURL: os.Getenv("NATS_URL"),
 		Workers: 1, LeaseTTL: ttl, AckWait: ack, MaxDeliver: 4, Holder: "crasher",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
-		AfterIndex: func(_ context.Context, r *index.Report) {
-			if r.State == index.StateIndexPartial {
+		AfterIndex: func(_ context.Context, r *report.Report) {
+			if r.State == report.StateIndexPartial {
 				syscall.Exit(3)
 			}
 		},

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/jobs"
+	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 func TestIndexesAnImageEndToEnd(t *testing.T) {
@@ -31,7 +31,7 @@ func TestIndexesAnImageEndToEnd(t *testing.T) {
 		t.Fatalf("index response %+v", resp)
 	}
 	r := h.wait(resp.Manifests[0].Digest)
-	if r.State != index.StateIndexFinished || !r.Success {
+	if r.State != report.StateIndexFinished || !r.Success {
 		t.Fatalf("state %s err %q", r.State, r.Err)
 	}
 	if len(r.Distributions) != 1 {
@@ -64,7 +64,7 @@ func TestIndexesAnImageEndToEnd(t *testing.T) {
 	}
 	// The API serves the same report.
 	got, err := h.client.Report(context.Background(), r.Hash)
-	if err != nil || got.State != index.StateIndexFinished || len(got.Packages) != 3 {
+	if err != nil || got.State != report.StateIndexFinished || len(got.Packages) != 3 {
 		t.Fatalf("GET report: %+v %v", got, err)
 	}
 }
@@ -101,8 +101,8 @@ func TestConcurrentDuplicateRequestsRunOneJob(t *testing.T) {
 		if c != http.StatusCreated {
 			t.Fatalf("request %d: HTTP %d, want 201: %s", i, c, answers[i])
 		}
-		var got index.Report
-		if err := json.Unmarshal(answers[i], &got); err != nil || got.State != index.StateIndexFinished || len(got.Packages) != 2 {
+		var got report.Report
+		if err := json.Unmarshal(answers[i], &got); err != nil || got.State != report.StateIndexFinished || len(got.Packages) != 2 {
 			t.Fatalf("request %d: %v: %s", i, err, answers[i])
 		}
 		if !bytes.Equal(answers[i], answers[0]) {
@@ -110,7 +110,7 @@ func TestConcurrentDuplicateRequestsRunOneJob(t *testing.T) {
 		}
 	}
 	r := h.wait(m.Hash)
-	if r.State != index.StateIndexFinished {
+	if r.State != report.StateIndexFinished {
 		t.Fatalf("state %s: %s", r.State, r.Err)
 	}
 	runs, finished := h.runs(m.Hash)
@@ -122,7 +122,7 @@ func TestConcurrentDuplicateRequestsRunOneJob(t *testing.T) {
 			t.Errorf("layer %s fetched %d times, want 1", l.Hash, got)
 		}
 	}
-	cons, err := n.JS.Consumer(context.Background(), jobs.DefaultStream, jobs.DefaultConsumer)
+	cons, err := n.JS.Consumer(context.Background(), queue.DefaultStream, queue.DefaultConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,10 +141,10 @@ func TestConcurrentDuplicateRequestsRunOneJob(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got index.Report
+		var got report.Report
 		json.NewDecoder(resp.Body).Decode(&got)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated || got.State != index.StateIndexFinished {
+		if resp.StatusCode != http.StatusCreated || got.State != report.StateIndexFinished {
 			t.Fatalf("request after finish: HTTP %d state %s", resp.StatusCode, got.State)
 		}
 	}
@@ -161,7 +161,7 @@ func TestThreeWorkersIndexEachManifestOnce(t *testing.T) {
 		// connection.
 		h.start(h.config(2, false))
 	}
-	var ms []*index.Manifest
+	var ms []*report.Manifest
 	for i := range 30 {
 		ms = append(ms, h.push(fmt.Sprintf("img%d:1", i),
 			map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus(fmt.Sprintf("pkg%d", i))},
@@ -182,7 +182,7 @@ func TestThreeWorkersIndexEachManifestOnce(t *testing.T) {
 	wg.Wait()
 	for _, m := range ms {
 		r := h.wait(m.Hash)
-		if r.State != index.StateIndexFinished || len(r.Packages) != 1 {
+		if r.State != report.StateIndexFinished || len(r.Packages) != 1 {
 			t.Fatalf("%s: state %s, %d packages, err %q", m.Hash, r.State, len(r.Packages), r.Err)
 		}
 		runs, finished := h.runs(m.Hash)
@@ -247,7 +247,7 @@ func TestIndexStateETag(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST with an old If-None-Match: HTTP %d, want 201", resp.StatusCode)
 	}
-	if r := h.wait(m.Hash); r.State != index.StateIndexFinished {
+	if r := h.wait(m.Hash); r.State != report.StateIndexFinished {
 		t.Fatalf("state %s", r.State)
 	}
 	// DELETE removes it; a second DELETE is 204 too, as Clair answers.
@@ -289,7 +289,7 @@ func TestPackageDatabaseEmptiedInAHigherLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.wait(m.Hash)
-	if r.State != index.StateIndexFinished || len(r.Packages) != 0 || len(r.Distributions) != 1 {
+	if r.State != report.StateIndexFinished || len(r.Packages) != 0 || len(r.Distributions) != 1 {
 		t.Fatalf("state %s, %d packages, %d distributions: the emptied database should hide the lower one", r.State, len(r.Packages), len(r.Distributions))
 	}
 }

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/jobs"
-	"github.com/stevedore-dev/stevedore/pkg/store"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // With the job stream unavailable (the NATS node holding it down: nothing
@@ -21,7 +21,7 @@ func TestFailedPublishAnswers503AndLeavesNoPhantom(t *testing.T) {
 	h := newHarness(t)
 	h.start(h.config(0, true)) // dispatcher only
 	m := h.push("phantom:1", map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus("a")})
-	if err := h.nats.JS.DeleteStream(context.Background(), jobs.DefaultStream); err != nil {
+	if err := h.nats.JS.DeleteStream(context.Background(), queue.DefaultStream); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ name, path, body string }{
@@ -39,20 +39,20 @@ func TestFailedPublishAnswers503AndLeavesNoPhantom(t *testing.T) {
 			if resp.StatusCode != http.StatusServiceUnavailable || e.Code != "unavailable" || !strings.Contains(e.Message, "job queue unavailable") {
 				t.Fatalf("HTTP %d %s %q, want 503 unavailable naming the job queue", resp.StatusCode, e.Code, e.Message)
 			}
-			if r, err := store.New(h.pool).Report(context.Background(), m.Hash); !errors.Is(err, store.ErrNotFound) {
+			if r, err := postgres.New(h.pool).Report(context.Background(), m.Hash); !errors.Is(err, postgres.ErrNotFound) {
 				t.Fatalf("after a failed publish the manifest has a report (%v, %v), but no job", r, err)
 			}
 		})
 	}
 	// The stream is back (a node restarted): asking again queues the job.
-	if _, err := jobs.EnsureStream(context.Background(), h.nats.JS, jobs.StreamConfig{}); err != nil {
+	if _, err := queue.EnsureStream(context.Background(), h.nats.JS, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 	h.start(h.config(1, false))
-	if r := h.wait(m.Hash); r.State != index.StateIndexFinished {
+	if r := h.wait(m.Hash); r.State != report.StateIndexFinished {
 		t.Fatalf("state %s, err %q", r.State, r.Err)
 	}
 }

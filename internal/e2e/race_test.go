@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/jobs"
+	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // Requests that race the end of a job (20 clients asking again and again
@@ -45,7 +45,7 @@ func TestRequestsRacingTheEndOfAJobQueueNoSecondJob(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		done.Store(true)
 		wg.Wait()
-		if r.State != index.StateIndexFinished {
+		if r.State != report.StateIndexFinished {
 			t.Fatalf("state %s, err %q", r.State, r.Err)
 		}
 		// Every job published took a stream sequence.
@@ -61,7 +61,7 @@ func TestRequestsRacingTheEndOfAJobQueueNoSecondJob(t *testing.T) {
 // lastSeq is the job stream's last sequence.
 func lastSeq(t *testing.T, h *harness) uint64 {
 	t.Helper()
-	stream, err := h.nats.JS.Stream(context.Background(), jobs.DefaultStream)
+	stream, err := h.nats.JS.Stream(context.Background(), queue.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,24 +7,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/node"
-	"github.com/stevedore-dev/stevedore/pkg/scanners"
-	"github.com/stevedore-dev/stevedore/pkg/scanners/apk"
-	"github.com/stevedore-dev/stevedore/pkg/scanners/dpkg"
-	"github.com/stevedore-dev/stevedore/pkg/scanners/osrelease"
-	"github.com/stevedore-dev/stevedore/pkg/store"
+	"github.com/stevedore-dev/stevedore/internal/app"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/apk"
+	"github.com/stevedore-dev/stevedore/scanner/dpkg"
+	"github.com/stevedore-dev/stevedore/scanner/osrelease"
 )
 
 // counted wraps a real scanner: it counts Scan calls and can present another
 // version (as a scanner upgrade would).
 type counted struct {
-	scanners.Scanner
+	scanner.Scanner
 	version, matchVersion string
 	calls                 *atomic.Int64
 }
 
-func (c counted) Info() scanners.Info {
+func (c counted) Info() scanner.Info {
 	in := c.Scanner.Info()
 	if c.version != "" {
 		in.Version = c.version
@@ -33,19 +33,19 @@ func (c counted) Info() scanners.Info {
 	return in
 }
 
-func (c counted) Scan(ctx context.Context, files []scanners.File) (*scanners.Result, error) {
+func (c counted) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
 	c.calls.Add(1)
 	return c.Scanner.Scan(ctx, files)
 }
 
 type scannerSet struct {
-	list                []scanners.Scanner
+	list                []scanner.Scanner
 	osr, dpkg, apkCalls *atomic.Int64
 }
 
 func newSet(dpkgVersion string) scannerSet {
 	s := scannerSet{osr: new(atomic.Int64), dpkg: new(atomic.Int64), apkCalls: new(atomic.Int64)}
-	s.list = []scanners.Scanner{
+	s.list = []scanner.Scanner{
 		counted{Scanner: osrelease.Scanner{}, calls: s.osr},
 		counted{Scanner: dpkg.Scanner{}, version: dpkgVersion, matchVersion: "same-files", calls: s.dpkg},
 		counted{Scanner: apk.Scanner{}, calls: s.apkCalls},
@@ -63,8 +63,8 @@ func TestScannerUpgradeReindexesOnlyWhatChanged(t *testing.T) {
 	_, stopOld := h.startStoppable(cfg)
 
 	type image struct {
-		m                *index.Manifest
-		dpkgLayer, other index.Digest
+		m                *report.Manifest
+		dpkgLayer, other report.Digest
 	}
 	var imgs []image
 	for i := range 5 {
@@ -77,9 +77,9 @@ func TestScannerUpgradeReindexesOnlyWhatChanged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	oldState := node.State(old.list)
+	oldState := app.State(old.list)
 	for _, img := range imgs {
-		if r := h.wait(img.m.Hash); r.State != index.StateIndexFinished || r.ScannerState != oldState {
+		if r := h.wait(img.m.Hash); r.State != report.StateIndexFinished || r.ScannerState != oldState {
 			t.Fatalf("first index: %s %s", r.State, r.ScannerState)
 		}
 	}
@@ -90,7 +90,7 @@ func TestScannerUpgradeReindexesOnlyWhatChanged(t *testing.T) {
 	h.reg.Counter().Reset()
 	upgradeAt := time.Now()
 	next := newSet(dpkgV + "-next")
-	newState := node.State(next.list)
+	newState := app.State(next.list)
 	if newState == oldState {
 		t.Fatal("the scanner sets have the same state")
 	}
@@ -100,11 +100,11 @@ func TestScannerUpgradeReindexesOnlyWhatChanged(t *testing.T) {
 		cfg.SweepInterval = 100 * time.Millisecond
 		h.start(cfg)
 	}
-	st := store.New(h.pool)
+	st := postgres.New(h.pool)
 	waitFor(t, "every report re-indexed by the sweep", 60*time.Second, func() bool {
 		for _, img := range imgs {
 			r, err := st.Report(ctx, img.m.Hash)
-			if err != nil || r.State != index.StateIndexFinished || r.ScannerState != newState {
+			if err != nil || r.State != report.StateIndexFinished || r.ScannerState != newState {
 				return false
 			}
 		}

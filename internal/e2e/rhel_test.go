@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/pkg/enrichment"
-	"github.com/stevedore-dev/stevedore/pkg/rhel"
+	"github.com/stevedore-dev/stevedore/internal/enrich"
+	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 )
 
 // Red Hat repositories end to end (registry -> API -> JetStream -> worker
@@ -22,10 +22,10 @@ func TestRHELRepositories(t *testing.T) {
 	h := newHarness(t)
 	h.start(h.config(2, true))
 	ctx := context.Background()
-	es := enrichment.NewStore(h.pool)
+	es := enrich.NewStore(h.pool)
 	// repository-to-cpe.json's shape, for the content sets and repoids of
 	// the fixtures.
-	if _, err := es.Load(ctx, enrichment.RepositoryCPE, "file:///repository-to-cpe.json", "", "", []byte(`{"data": {
+	if _, err := es.Load(ctx, enrich.RepositoryCPE, "file:///repository-to-cpe.json", "", "", []byte(`{"data": {
   "rhel-9-for-x86_64-baseos-rpms": {"cpes": ["cpe:/o:redhat:enterprise_linux:9::baseos"]},
   "rhel-9-for-x86_64-appstream-rpms": {"cpes": ["cpe:/a:redhat:enterprise_linux:9::appstream"]},
   "rhel-8-for-x86_64-baseos-rpms": {"cpes": ["cpe:/o:redhat:enterprise_linux:8::baseos"]},
@@ -36,7 +36,7 @@ func TestRHELRepositories(t *testing.T) {
 	}
 	// container-name-repos-map.json's shape, for the component the
 	// Dockerfile fixture names ("${PREFIX}-pkg" with PREFIX=rh).
-	if _, err := es.Load(ctx, enrichment.ContainerRepositories, "file:///container-name-repos-map.json", "", "",
+	if _, err := es.Load(ctx, enrich.ContainerRepositories, "file:///container-name-repos-map.json", "", "",
 		[]byte(`{"data": {"rh-pkg": ["rhel-8-for-x86_64-baseos-rpms"]}}`)); err != nil {
 		t.Fatal(err)
 	}

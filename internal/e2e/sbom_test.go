@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/internal/sbomcheck"
-	"github.com/stevedore-dev/stevedore/pkg/enrichment"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/sbom"
+	"github.com/stevedore-dev/stevedore/internal/enrich"
+	"github.com/stevedore-dev/stevedore/internal/sbom"
+	"github.com/stevedore-dev/stevedore/internal/testing/sbomcheck"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // TestSBOM indexes images built from the corpus's real files through the
@@ -65,7 +65,7 @@ func TestSBOM(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		m       *index.Manifest
+		m       *report.Manifest
 		partial bool
 		want    []where
 	}{
@@ -81,14 +81,14 @@ func TestSBOM(t *testing.T) {
 			if _, err := h.client.IndexManifest(t.Context(), tc.m); err != nil {
 				t.Fatal(err)
 			}
-			if r := h.wait(tc.m.Hash); r.State == index.StateIndexError || (r.State == index.StateIndexPartial) != tc.partial {
+			if r := h.wait(tc.m.Hash); r.State == report.StateIndexError || (r.State == report.StateIndexPartial) != tc.partial {
 				t.Fatalf("state %s (partial %v), want partial %v", r.State, r.Partial, tc.partial)
 			}
 			a := h.do("GET", "/api/v1/reports/"+string(tc.m.Hash), nil, nil)
 			if a.status != http.StatusOK {
 				t.Fatalf("native report: %d %s", a.status, a.body)
 			}
-			rep := new(index.Report)
+			rep := new(report.Report)
 			if err := json.Unmarshal(a.body, rep); err != nil {
 				t.Fatal(err)
 			}
@@ -179,8 +179,8 @@ func TestSBOM(t *testing.T) {
 					t.Errorf("no component places %+v", w)
 				}
 			}
-			if tc.partial && !strings.Contains(doc.DocumentComment, enrichment.RepositoryCPE) {
-				t.Errorf("the partial SBOM's comment does not name %s: %q", enrichment.RepositoryCPE, doc.DocumentComment)
+			if tc.partial && !strings.Contains(doc.DocumentComment, enrich.RepositoryCPE) {
+				t.Errorf("the partial SBOM's comment does not name %s: %q", enrich.RepositoryCPE, doc.DocumentComment)
 			}
 		})
 	}

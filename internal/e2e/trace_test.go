@@ -8,7 +8,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 func TestOneTraceFollowsAJobFromRequestToReport(t *testing.T) {
@@ -23,7 +23,7 @@ func TestOneTraceFollowsAJobFromRequestToReport(t *testing.T) {
 	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	if r := h.wait(m.Hash); r.State != index.StateIndexFinished {
+	if r := h.wait(m.Hash); r.State != report.StateIndexFinished {
 		t.Fatalf("state %s", r.State)
 	}
 	// The worker's span ends after the ack, which follows the stored report.

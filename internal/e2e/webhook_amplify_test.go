@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 func quayHeaders() map[string]string {
@@ -118,7 +118,7 @@ func TestWebhookEventAtTheCapAnswersInTime(t *testing.T) {
 		t.Errorf("%d manifest requests at once, more than the %d lookups allowed at once", m, concurrency)
 	}
 	slow.Store(false)
-	if r := h.wait(p.digest); r.State != index.StateIndexFinished {
+	if r := h.wait(p.digest); r.State != report.StateIndexFinished {
 		t.Fatalf("state %s: %s", r.State, r.Err)
 	}
 	if runs, _ := h.runs(p.digest); runs != 1 {

@@ -24,12 +24,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/stevedore-dev/stevedore/pkg/devregistry"
-	"github.com/stevedore-dev/stevedore/pkg/index"
-	"github.com/stevedore-dev/stevedore/pkg/jobs"
-	"github.com/stevedore-dev/stevedore/pkg/node"
-	"github.com/stevedore-dev/stevedore/pkg/regclient"
-	"github.com/stevedore-dev/stevedore/pkg/webhooks"
+	"github.com/stevedore-dev/stevedore/internal/api/webhooks"
+	"github.com/stevedore-dev/stevedore/internal/app"
+	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/internal/registry"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 const (
@@ -41,7 +41,7 @@ const (
 // other hosts too (push.example.com, harbor.example.com, ...), mapped to
 // the registry the dispatcher pulls from, as an operator maps the address
 // clients push to onto the one Stevedore reaches.
-func (h *harness) webhookConfig(workers int) node.Config {
+func (h *harness) webhookConfig(workers int) app.Config {
 	h.t.Helper()
 	cfg := h.config(workers, true)
 	regs, err := webhooks.ParseRegistries(fmt.Sprintf("%[1]s,push.example.com=%[1]s,harbor.example.com=%[1]s,quay.example.com=%[1]s,ghcr.io=%[1]s", h.reg.Addr))
@@ -64,13 +64,13 @@ func (h *harness) webhookConfig(workers int) node.Config {
 // pushed is an image in the test registry, as the events describe it.
 type pushed struct {
 	repo, tag string
-	digest    index.Digest
+	digest    report.Digest
 	mediaType string
 	raw       []byte
 	manifest  *v1.Manifest
 	// platforms are the digests to be indexed: the image itself, or each
 	// platform manifest of an image index.
-	platforms []index.Digest
+	platforms []report.Digest
 }
 
 // pushImage pushes an image made of one layer with an os-release and a
@@ -82,7 +82,7 @@ func (h *harness) pushImage(repo, tag, pkg string, tags ...string) *pushed {
 	if p.digest != m.Hash {
 		h.t.Fatalf("pushed %s, registry says %s", m.Hash, p.digest)
 	}
-	p.platforms = []index.Digest{m.Hash}
+	p.platforms = []report.Digest{m.Hash}
 	for _, t := range tags {
 		ref, _ := name.ParseReference(h.reg.Ref(repo + ":" + tag))
 		desc, err := remote.Get(ref)
@@ -129,7 +129,7 @@ func (h *harness) pushOCI(repo, tag, pkg string) *pushed {
 	if p.mediaType != string(types.OCIManifestSchema1) {
 		h.t.Fatalf("pushed %s", p.mediaType)
 	}
-	p.platforms = []index.Digest{p.digest}
+	p.platforms = []report.Digest{p.digest}
 	return p
 }
 
@@ -138,7 +138,7 @@ func (h *harness) pushOCI(repo, tag, pkg string) *pushed {
 func (h *harness) pushIndex(repo, tag string) *pushed {
 	h.t.Helper()
 	var adds []mutate.IndexAddendum
-	var platforms []index.Digest
+	var platforms []report.Digest
 	for _, arch := range []string{"amd64", "arm64"} {
 		l, err := devregistry.LayerFromFiles(map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus("libc6-" + arch + "-" + repo)})
 		if err != nil {
@@ -149,7 +149,7 @@ func (h *harness) pushIndex(repo, tag string) *pushed {
 			h.t.Fatal(err)
 		}
 		d, _ := img.Digest()
-		platforms = append(platforms, index.Digest(d.String()))
+		platforms = append(platforms, report.Digest(d.String()))
 		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
 	}
 	idx := mutate.AppendManifests(empty.Index, adds...)
@@ -172,7 +172,7 @@ func (h *harness) describe(repo, tag string) *pushed {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	p := &pushed{repo: repo, tag: tag, digest: index.Digest(desc.Digest.String()), mediaType: string(desc.MediaType), raw: desc.Manifest}
+	p := &pushed{repo: repo, tag: tag, digest: report.Digest(desc.Digest.String()), mediaType: string(desc.MediaType), raw: desc.Manifest}
 	if desc.MediaType.IsImage() {
 		img, err := desc.Image()
 		if err != nil {
@@ -532,7 +532,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 			}
 			for _, d := range p.platforms {
 				r := h.wait(d)
-				if r.State != index.StateIndexFinished || len(r.Packages) != 1 || len(r.Distributions) != 1 {
+				if r.State != report.StateIndexFinished || len(r.Packages) != 1 || len(r.Distributions) != 1 {
 					t.Fatalf("%s: state %s, %d packages, %d distributions, error %q", d, r.State, len(r.Packages), len(r.Distributions), r.Err)
 				}
 			}
@@ -583,14 +583,14 @@ func TestWebhookRetriesAndTagsMakeOneJob(t *testing.T) {
 	}
 	wg.Wait()
 	r := h.wait(p.digest)
-	if r.State != index.StateIndexFinished {
+	if r.State != report.StateIndexFinished {
 		t.Fatalf("state %s: %s", r.State, r.Err)
 	}
 	runs, finished := h.runs(p.digest)
 	if runs != 1 || finished != 1 {
 		t.Fatalf("%d runs and %d final writes for %d events, want 1 and 1", runs, finished, len(bodies))
 	}
-	cons, err := n.JS.Consumer(context.Background(), jobs.DefaultStream, jobs.DefaultConsumer)
+	cons, err := n.JS.Consumer(context.Background(), queue.DefaultStream, queue.DefaultConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -715,8 +715,8 @@ func TestDistributionNotifierIndexesPushedImage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {
-		r, err := h.client.Report(ctx, index.Digest(d.String()))
-		if err == nil && r.State == index.StateIndexFinished {
+		r, err := h.client.Report(ctx, report.Digest(d.String()))
+		if err == nil && r.State == report.StateIndexFinished {
 			if len(r.Packages) != 3 || len(r.Distributions) != 1 {
 				t.Fatalf("%d packages, %d distributions", len(r.Packages), len(r.Distributions))
 			}
@@ -788,7 +788,7 @@ func TestQuayTagResolutionRetried(t *testing.T) {
 	waitFor(t, "two more failed attempts", 30*time.Second, func() bool { _, a, _ := rows(); return a >= 3 })
 	broken.Store(false)
 	r := h.wait(p.digest)
-	if r.State != index.StateIndexFinished || len(r.Packages) != 1 {
+	if r.State != report.StateIndexFinished || len(r.Packages) != 1 {
 		t.Fatalf("state %s, %d packages: %s", r.State, len(r.Packages), r.Err)
 	}
 	waitFor(t, "the pending rows to go", 30*time.Second, func() bool { n, _, _ := rows(); return n == 0 })
@@ -816,7 +816,7 @@ func TestQuayPrivateRegistry(t *testing.T) {
 		})
 	}))
 	cfg := h.webhookConfig(1)
-	cfg.Registries.Hosts = map[string]regclient.Host{h.reg.Addr: {Username: "robot", Password: "s3cret"}}
+	cfg.Registries.Hosts = map[string]registry.Host{h.reg.Addr: {Username: "robot", Password: "s3cret"}}
 	h.start(cfg)
 	p := h.pushImage("private", "1.0", "private-pkg")
 	open.Store(false)
@@ -829,7 +829,7 @@ func TestQuayPrivateRegistry(t *testing.T) {
 		t.Fatalf("deferred %v: the tag was not resolved with the configured credentials", out["deferred"])
 	}
 	r := h.wait(p.digest)
-	if r.State != index.StateIndexFinished || len(r.Packages) != 1 {
+	if r.State != report.StateIndexFinished || len(r.Packages) != 1 {
 		t.Fatalf("state %s, %d packages: %s", r.State, len(r.Packages), r.Err)
 	}
 }

@@ -1,0 +1,234 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/stevedore-dev/stevedore/internal/api/reportbody"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// DefaultAnswerBytes bounds the bytes of report answers the API holds in
+// memory at once (WithAnswerBytes).
+const DefaultAnswerBytes = 64 << 20
+
+// answerLimiter bounds the bytes of report answers held in memory at once: a
+// weighted semaphore, each answer weighing what it holds (a stored answer
+// streamed chunk by chunk: one chunk at most; an answer encoded for the
+// request: all of it, at most the whole bound). Waiters are served first in,
+// first out, and no answer weighs more than the bound, so an answer waits at
+// most until those ahead of it have finished; a small one never waits behind
+// a big one that cannot start. Waiting ends with the request's context.
+type answerLimiter struct {
+	sem *semaphore.Weighted
+	max int64
+}
+
+func newAnswerLimiter(max int64) *answerLimiter {
+	if max < postgres.BodyChunkSize {
+		max = postgres.BodyChunkSize
+	}
+	return &answerLimiter{sem: semaphore.NewWeighted(max), max: max}
+}
+
+// acquire waits until n bytes (at most the bound) may be held; release gives
+// them back.
+func (l *answerLimiter) acquire(ctx context.Context, n int64) (release func(), err error) {
+	n = max(1, min(n, l.max))
+	if err := l.sem.Acquire(ctx, n); err != nil {
+		return nil, fmt.Errorf("wait for %d bytes of answers in flight (of %d): %w", n, l.max, err)
+	}
+	return func() { l.sem.Release(n) }, nil
+}
+
+// ifNoneMatch parses If-None-Match into the quoted entity tags it names
+// (weak ones compared as strong, as a GET may) and whether it is "*".
+func ifNoneMatch(r *http.Request) (tags []string, any bool) {
+	for _, v := range r.Header.Values("If-None-Match") {
+		for t := range strings.SplitSeq(v, ",") {
+			t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+			switch {
+			case t == "*":
+				any = true
+			case t != "":
+				tags = append(tags, `"`+strings.Trim(t, `"`)+`"`)
+			}
+		}
+	}
+	return tags, any
+}
+
+// serveStored answers with a stored answer of a report, streamed chunk by
+// chunk with its Content-Length, under the answer limiter, and etag as its
+// ETag unless it is "". The headers set on w are kept. An error once the body has begun aborts the connection
+// (the client sees a short body) and is logged.
+func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, d report.Digest, status int, ct, etag string, b *postgres.Body) {
+	release, err := s.answers.acquire(r.Context(), min(b.Size, postgres.BodyChunkSize))
+	if err != nil {
+		if r.Context().Err() == nil {
+			writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		}
+		return
+	}
+	defer release()
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Content-Length", strconv.FormatInt(b.Size, 10))
+	if etag != "" {
+		h.Set("ETag", etag)
+	}
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	chunk := b.First
+	for seq := 0; seq < b.Chunks; seq++ {
+		if seq > 0 {
+			if chunk, err = s.store.BodyChunk(r.Context(), b.ID, seq); err != nil {
+				s.abort(r, d, b, seq, err)
+			}
+		}
+		if _, err := w.Write(chunk); err != nil {
+			s.abort(r, d, b, seq, err)
+		}
+	}
+}
+
+// abort ends an answer whose body cannot be finished: the connection is
+// closed, so the client sees a body shorter than its Content-Length.
+func (s *Server) abort(r *http.Request, d report.Digest, b *postgres.Body, seq int, err error) {
+	if r.Context().Err() == nil {
+		s.log.WarnContext(r.Context(), "report answer aborted mid-stream", "digest", d, "view", b.View,
+			"chunk", seq, "chunks", b.Chunks, "size", b.Size, "error", err)
+	} else {
+		s.log.DebugContext(r.Context(), "report answer aborted: the client went away", "digest", d, "chunk", seq, "error", err)
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// serveEncoded answers with data, an answer encoded for this request (a
+// report with no stored answer), under the answer limiter.
+func (s *Server) serveEncoded(w http.ResponseWriter, r *http.Request, status int, ct, etag string, data []byte) {
+	release, err := s.answers.acquire(r.Context(), int64(len(data)))
+	if err != nil {
+		if r.Context().Err() == nil {
+			writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		}
+		return
+	}
+	defer release()
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	if etag != "" {
+		h.Set("ETag", etag)
+	}
+	w.WriteHeader(status)
+	w.Write(data)
+}
+
+// serveReport answers a GET of a report in one of views (the preferred
+// first; see reportbody.ClairViews), with its ETag and a 304 when
+// If-None-Match names it. A terminal report is served from its stored
+// answer: the ETag is compared before any of it is read, and it is streamed.
+// A report with none (not terminal yet, or stored before answers were kept)
+// is encoded for the request, and a terminal one's answers are stored then.
+func (s *Server) serveReport(w http.ResponseWriter, r *http.Request, offers, views []string) {
+	d, ok := s.digestParam(w, r)
+	if !ok {
+		return
+	}
+	ct, ok := negotiate(w, r, offers)
+	if !ok {
+		return
+	}
+	tags, anyTag := ifNoneMatch(r)
+	b, err := s.store.OpenBody(r.Context(), d, views, tags, anyTag)
+	switch {
+	case err == nil && b.NotModified:
+		w.Header().Set("ETag", b.ETag)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	case err == nil:
+		s.countPartial(r, b.State, views)
+		s.serveStored(w, r, d, http.StatusOK, ct, b.ETag, b)
+		return
+	case !errors.Is(err, postgres.ErrNotFound):
+		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		return
+	}
+	rep, err := s.store.Report(r.Context(), d)
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no index report for %s", d))
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		return
+	}
+	view := views[0]
+	if view != reportbody.ViewNative {
+		view = reportbody.ClairViewOf(rep, view == reportbody.ViewClairPartial)
+	}
+	body, err := s.encodeAndKeep(r, rep, view)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		return
+	}
+	if etagMatches(strings.Join(r.Header.Values("If-None-Match"), ","), body.ETag) {
+		w.Header().Set("ETag", body.ETag)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	s.countPartial(r, rep.State, views)
+	s.serveEncoded(w, r, http.StatusOK, ct, body.ETag, body.Data)
+}
+
+// encodeAndKeep encodes rep, a report read from the store, in view, and
+// when it is terminal stores its answers (a report stored before answers
+// were kept; a failure to store is logged, not answered).
+func (s *Server) encodeAndKeep(r *http.Request, rep *report.Report, view string) (reportbody.Body, error) {
+	if !rep.State.Terminal() {
+		return reportbody.Encode(rep, view)
+	}
+	var out reportbody.Body
+	var all []reportbody.Body
+	for _, v := range reportbody.Stored(rep) {
+		b, err := reportbody.Encode(rep, v)
+		if err != nil {
+			return reportbody.Body{}, err
+		}
+		all = append(all, b)
+		if v == view {
+			out = b
+		}
+	}
+	if err := s.store.StoreBodies(r.Context(), rep, all); err != nil {
+		s.log.WarnContext(r.Context(), "keep the answers of a report stored without them", "digest", rep.Hash, "error", err)
+	}
+	if out.Data == nil {
+		return reportbody.Encode(rep, view)
+	}
+	return out, nil
+}
+
+// countPartial counts an IndexPartial report served on Clair's paths.
+func (s *Server) countPartial(r *http.Request, state report.State, views []string) {
+	if state != report.StateIndexPartial || views[0] == reportbody.ViewNative {
+		return
+	}
+	as := "finished"
+	if s.opts.servePartial {
+		as = "partial"
+	}
+	s.partialServed.Add(r.Context(), 1, metric.WithAttributes(attribute.String("as", as)))
+}

@@ -1,0 +1,279 @@
+// Package cli indexes image references and prints their reports: against a
+// running server, or with the whole pipeline in this process (embedded
+// JetStream, the same dispatcher, HTTP API and worker code, Postgres).
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/stevedore-dev/stevedore/client"
+	"github.com/stevedore-dev/stevedore/internal/app"
+	"github.com/stevedore-dev/stevedore/internal/cli/summary"
+	"github.com/stevedore-dev/stevedore/internal/indexer"
+	"github.com/stevedore-dev/stevedore/internal/sbom"
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// Options configures Run.
+type Options struct {
+	// Server is a running dispatcher's base URL; empty runs the pipeline
+	// in process with Node.
+	Server string
+	Node   app.Config
+	// Platform selects one platform of an image index ("linux/amd64").
+	Platform string
+	// Format names the output format, one of FormatNames (default
+	// "table").
+	Format string
+	// Top bounds the packages listed in the table (0: all).
+	Top int
+	// Timeout bounds the wait for each report.
+	Timeout time.Duration
+	Logger  *slog.Logger
+	// Progress, when it is enabled (a terminal), shows what is fetched and
+	// scanned while Run waits.
+	Progress *Progress
+}
+
+// ErrIndexFailed is returned when a report ended in IndexError.
+var ErrIndexFailed = errors.New("indexing failed")
+
+// Image is one indexed manifest of a scanned reference.
+type Image struct {
+	// Ref is the reference as given; Platform the manifest's platform in
+	// an image index ("" for a single manifest).
+	Ref, Platform string
+	Report        *report.Report
+}
+
+// Title names the image for people: the reference and its platform.
+func (i Image) Title() string {
+	if i.Platform != "" {
+		return i.Ref + " (" + i.Platform + ")"
+	}
+	return i.Ref
+}
+
+// Format writes the reports of the scanned images in one output format.
+type Format func(w io.Writer, images []Image) error
+
+// formats are Run's output formats by --format name; an SBOM format is one
+// more entry.
+func formats(o Options) map[string]Format {
+	return map[string]Format{
+		"table":                  func(w io.Writer, images []Image) error { return writeTable(w, images, o.Top) },
+		"json":                   writeJSON,
+		sbom.FormatSPDXJSON:      writeSBOM(sbom.FormatSPDXJSON),
+		sbom.FormatCycloneDXJSON: writeSBOM(sbom.FormatCycloneDXJSON),
+	}
+}
+
+// writeSBOM writes the SBOM of one image in format. An SBOM describes one
+// image: a reference naming several platforms needs --platform.
+func writeSBOM(format string) Format {
+	return func(w io.Writer, images []Image) error {
+		if len(images) != 1 {
+			return fmt.Errorf("--format %s: the reference names %d platform images and an SBOM describes one: choose it with --platform", format, len(images))
+		}
+		img := images[0]
+		return sbom.Encode(context.Background(), w, img.Report, format, sbom.Options{Name: img.Title()})
+	}
+}
+
+// FormatNames are the names Options.Format takes, sorted.
+func FormatNames() []string { return slices.Sorted(maps.Keys(formats(Options{}))) }
+
+// writeTable writes a summary and package table per image.
+func writeTable(w io.Writer, images []Image, top int) error {
+	for i, img := range images {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if err := summary.Write(w, img.Title(), img.Report, top); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeJSON writes the native report (IndexReport with Stevedore's
+// fields): one object for one image, an array for several.
+func writeJSON(w io.Writer, images []Image) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if len(images) == 1 {
+		return enc.Encode(images[0].Report)
+	}
+	reports := make([]*report.Report, len(images))
+	for i, img := range images {
+		reports[i] = img.Report
+	}
+	return enc.Encode(reports)
+}
+
+// Run indexes refs, waits for their reports and writes them to out in
+// o.Format. A report that ended in IndexError is written too, and its
+// reason returned (wrapping ErrIndexFailed).
+func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
+	if len(refs) == 0 {
+		return errors.New("scan: no image reference given")
+	}
+	if o.Format == "" {
+		o.Format = "table"
+	}
+	format, ok := formats(o)[o.Format]
+	if !ok {
+		return fmt.Errorf("scan: format %q: want one of %s", o.Format, strings.Join(FormatNames(), ", "))
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Minute
+	}
+	base := o.Server
+	var hc *http.Client
+	if base == "" {
+		if o.Progress.Enabled() {
+			wrap := o.Node.WrapFetcher
+			o.Node.WrapFetcher = func(f indexer.Fetcher) indexer.Fetcher {
+				if wrap != nil {
+					f = wrap(f)
+				}
+				return o.Progress.Wrap(f)
+			}
+		}
+		stop, url, localClient, err := startLocal(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		base, hc = url, localClient
+	}
+	o.Progress.SetLabel(refs[0])
+	pctx, cancelProgress := context.WithCancel(ctx)
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		o.Progress.Run(pctx, 100*time.Millisecond)
+	}()
+	// The status line is cleared before the output is written, or on an
+	// early return.
+	stopProgress := sync.OnceFunc(func() {
+		cancelProgress()
+		<-progressDone
+	})
+	defer stopProgress()
+	c := client.New(base, hc)
+	var images []Image
+	var failed error
+	for _, ref := range refs {
+		o.Progress.SetLabel(ref)
+		resp, err := c.IndexReference(ctx, ref, o.Platform)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", ref, err)
+		}
+		for _, m := range resp.Manifests {
+			o.Logger.Info("waiting for report", "reference", ref, "platform", m.Platform, "digest", m.Digest, "state", m.State)
+			wctx, cancel := context.WithTimeout(ctx, o.Timeout)
+			r, err := c.Wait(wctx, m.Digest, 250*time.Millisecond)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", ref, err)
+			}
+			if r.State == report.StateIndexError {
+				failed = errors.Join(failed, fmt.Errorf("%s (%s): %w: %s", ref, m.Digest, ErrIndexFailed, r.Err))
+			}
+			images = append(images, Image{Ref: ref, Platform: m.Platform, Report: r})
+		}
+	}
+	stopProgress()
+	if err := format(out, images); err != nil {
+		return fmt.Errorf("scan: write %s: %w", o.Format, err)
+	}
+	return failed
+}
+
+// localIssuer is the iss claim of the tokens Run signs for its in-process
+// API.
+const localIssuer = "stevedore-scan"
+
+// startLocal runs a node with the dispatcher role, workers and an embedded
+// JetStream server, its API on a loopback port. Unless o.Node sets a key,
+// the API takes only tokens signed with a random key of this run, which the
+// returned client signs: other local users cannot use it while it runs.
+func startLocal(ctx context.Context, o Options) (stop func(), url string, hc *http.Client, err error) {
+	cfg := o.Node
+	cfg.Dispatcher = true
+	if cfg.Workers == 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = o.Logger
+	}
+	if !cfg.Auth.Enabled() {
+		key := make([]byte, 32)
+		rand.Read(key)
+		cfg.Auth.Key, cfg.Auth.Issuers = key, []string{localIssuer}
+		hc = &http.Client{Timeout: 2 * time.Minute, Transport: &signer{key: key, next: http.DefaultTransport}}
+	}
+	n, err := app.Start(ctx, cfg)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		n.Close()
+		return nil, "", nil, fmt.Errorf("scan: listen: %w", err)
+	}
+	srv := app.NewHTTPServer(n.Handler, cfg.HTTP)
+	go srv.Serve(ln)
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := n.Run(wctx); err != nil {
+			o.Logger.Error("workers stopped", "error", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		srv.Close()
+		n.Close()
+	}, "http://" + ln.Addr().String(), hc, nil
+}
+
+// signer adds a fresh short-lived HS256 token to each request.
+type signer struct {
+	key  []byte
+	next http.RoundTripper
+}
+
+func (s *signer) RoundTrip(r *http.Request) (*http.Response, error) {
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Issuer: localIssuer, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
+	}).SignedString(s.key)
+	if err != nil {
+		return nil, fmt.Errorf("scan: sign a token for the in-process API: %w", err)
+	}
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return s.next.RoundTrip(r)
+}

@@ -1,0 +1,243 @@
+// Package intake decides whether a manifest needs indexing and queues the
+// job: no job when a report made by the current scanner set exists; otherwise
+// one job, published with dedup (see internal/queue).
+package intake
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/internal/redact"
+	"github.com/stevedore-dev/stevedore/internal/registry"
+	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// Dispatcher queues index jobs.
+type Dispatcher struct {
+	store    *postgres.Store
+	pub      *queue.Publisher
+	resolver *resolve.Resolver
+	state    string
+	log      *slog.Logger
+	allow    registry.Allowlist
+}
+
+// New returns a Dispatcher for the scanner-set state (scanner.State of the
+// enabled scanners; workers must run the same set).
+func New(st *postgres.Store, pub *queue.Publisher, res *resolve.Resolver, scannerState string, log *slog.Logger, opts ...Option) *Dispatcher {
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &Dispatcher{store: st, pub: pub, resolver: res, state: scannerState, log: log}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// State is the scanner-set state the dispatcher indexes for.
+func (d *Dispatcher) State() string { return d.state }
+
+// Current reports whether r needs no new index run: it is finished under the
+// current scanner set, or it is partial with its retry still to come (a
+// partial whose retry time is long past lost its schedule and is run again).
+func (d *Dispatcher) Current(r *report.Report) bool {
+	if r.ScannerState != d.state {
+		return false
+	}
+	switch r.State {
+	case report.StateIndexFinished:
+		return true
+	case report.StateIndexPartial:
+		return r.NextRetry != nil && time.Since(*r.NextRetry) < overdue
+	}
+	return false
+}
+
+// overdue is how long after its retry time a partial report is taken to have
+// lost its scheduled retry.
+const overdue = 10 * time.Minute
+
+// RequeueWaiting publishes, for up to limit partial reports that an operator
+// asked to retry or whose enrichment data has since been loaded, a retry due
+// now (replacing the one scheduled). It returns how many it requeued.
+func (d *Dispatcher) RequeueWaiting(ctx context.Context, limit int) (int, error) {
+	qs, err := d.store.PartialsToRequeue(ctx, limit)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, q := range qs {
+		job, err := queue.Decode(q.Job)
+		if err != nil {
+			d.log.ErrorContext(ctx, "stored job of a partial report is unusable", "digest", q.Digest, "error", err)
+			continue
+		}
+		if err := d.pub.Schedule(ctx, job, q.Attempt+1, time.Now()); err != nil {
+			return n, err
+		}
+		if err := d.store.MarkRequeued(ctx, q.Digest); err != nil {
+			return n, err
+		}
+		d.log.InfoContext(ctx, "partial report requeued", "digest", q.Digest, "attempt", q.Attempt+1)
+		n++
+	}
+	return n, nil
+}
+
+// Index returns the report of m as it is now, and queues a job unless that
+// report is current. queued says whether a job is (now) pending.
+func (d *Dispatcher) Index(ctx context.Context, m *report.Manifest) (r *report.Report, queued bool, err error) {
+	// Errors are answered and logged: they show none of the layers'
+	// credentials (URI user information, header values).
+	defer func() {
+		if err != nil {
+			var secrets []string
+			for _, l := range m.Layers {
+				if l != nil {
+					secrets = append(secrets, redact.Secrets(l.URI, l.Headers)...)
+				}
+			}
+			err = redact.Error(err, secrets...)
+		}
+	}()
+	if err := m.Validate(); err != nil {
+		return nil, false, err
+	}
+	if err := d.checkLayers(m); err != nil {
+		return nil, false, err
+	}
+	r, err = d.store.Report(ctx, m.Hash)
+	switch {
+	case err == nil && d.Current(r):
+		return r, false, nil
+	case err != nil && !errors.Is(err, postgres.ErrNotFound):
+		return nil, false, err
+	}
+	// Not current: decide again and publish under the report row's lock,
+	// serialised with the worker's final write (see postgres.Enqueue).
+	var (
+		out       queue.Outcome
+		published bool
+	)
+	r, queued, err = d.store.Enqueue(ctx, m.Hash, d.state, d.Current, func(ctx context.Context, stored *report.Report, fresh bool) (bool, error) {
+		gen, err := generation()
+		if err != nil {
+			return false, err
+		}
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+		out, err = d.pub.Publish(pctx, &queue.Job{Manifest: m, ScannerState: d.state, RequestedAt: time.Now().UTC(), Generation: gen})
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", ErrQueueUnavailable, err)
+		}
+		published = true
+		// A job pending while the stored report is IndexError is the
+		// one that wrote it, about to be terminated: nothing new was
+		// queued, and the report stays as it is (asking again later
+		// queues one). Otherwise a pending job will bring the report up
+		// to date.
+		return out != queue.AlreadyQueued || fresh || stored.State != report.StateIndexError, nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if published {
+		d.log.InfoContext(ctx, "index job", "digest", m.Hash, "outcome", out.String(), "queued", queued)
+	}
+	return r, queued, nil
+}
+
+// publishTimeout bounds a publish made under a report row's lock; it leaves
+// room for the publisher's retries through a NATS leader election.
+const publishTimeout = 15 * time.Second
+
+// generation names one decision to queue a job (it goes into the job's
+// Nats-Msg-Id): a publish retried after a lost answer is dropped as a
+// duplicate, while every new decision, made under the report row's lock, is
+// a new job unless one is pending.
+func generation() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("job generation: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// ErrQueueUnavailable is wrapped by the error of a request whose job could
+// not be published (NATS down, no stream leader): nothing was recorded, and
+// asking again later may work. The HTTP API answers it with 503.
+var ErrQueueUnavailable = errors.New("job queue unavailable")
+
+// Image is the outcome of indexing one platform of a reference.
+type Image struct {
+	Digest   report.Digest `json:"manifest_hash"`
+	Platform string        `json:"platform,omitempty"`
+	State    report.State  `json:"state"`
+	Queued   bool          `json:"queued"`
+}
+
+// IndexReference resolves an image reference (one manifest per platform of an
+// image index, or the one platform asked for) and indexes each manifest.
+func (d *Dispatcher) IndexReference(ctx context.Context, ref, platform string) ([]Image, error) {
+	if err := d.checkReference(ref); err != nil {
+		return nil, err
+	}
+	imgs, err := d.resolver.Resolve(ctx, ref, platform)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Image, 0, len(imgs))
+	for _, img := range imgs {
+		r, queued, err := d.Index(ctx, img.Manifest)
+		if err != nil {
+			return nil, fmt.Errorf("index %s (%s): %w", ref, img.Platform, err)
+		}
+		out = append(out, Image{Digest: img.Manifest.Hash, Platform: img.Platform, State: r.State, Queued: queued})
+	}
+	return out, nil
+}
+
+// reindexAgain is how long a report queued for re-index is left before the
+// sweep queues it again (its job may have been lost).
+const reindexAgain = 10 * time.Minute
+
+// ReindexStale publishes re-index jobs for up to limit finished reports made
+// by an older scanner-set state, or that an operator asked to re-index, most
+// recently requested first. Only what changed is redone: workers reuse stored
+// layer results of unchanged scanners. It returns how many it queued.
+func (d *Dispatcher) ReindexStale(ctx context.Context, limit int) (int, error) {
+	rs, err := d.store.ReportsToReindex(ctx, d.state, reindexAgain, limit)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range rs {
+		job, err := queue.Decode(r.Job)
+		if err != nil {
+			d.log.ErrorContext(ctx, "stored job is unusable for re-index", "digest", r.Digest, "error", err)
+			d.store.MarkReindexQueued(ctx, r.Digest)
+			continue
+		}
+		job.ScannerState, job.RequestedAt, job.Force = d.state, time.Now().UTC(), r.Forced
+		job.Generation = "reindex-" + job.RequestedAt.Format(time.RFC3339Nano)
+		out, err := d.pub.Publish(ctx, job)
+		if err != nil {
+			return n, err
+		}
+		if err := d.store.MarkReindexQueued(ctx, r.Digest); err != nil {
+			return n, err
+		}
+		d.log.InfoContext(ctx, "re-index queued", "digest", r.Digest, "outcome", out.String(), "forced", r.Forced)
+		n++
+	}
+	return n, nil
+}

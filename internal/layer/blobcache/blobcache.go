@@ -1,0 +1,544 @@
+// Package blobcache keeps compressed layer blobs on local disk, named by
+// digest, up to a size cap, evicting the least recently used.
+//
+// Nothing read from the cache is trusted: every read hashes the bytes as
+// they stream and, at the end, compares the hash with the digest. A file
+// that does not match (tampered with, or corrupted on disk) makes the read
+// fail with ErrCorrupt, is removed, and a warning is logged; the caller
+// fetches the blob again.
+//
+// The cache is filled while a blob streams from the registry to its reader
+// (Tee), not by a second download or read. What is written goes to a
+// temporary file, is hashed on the way, and only when the blob is complete
+// and its digest matches is the file synced and renamed to the digest's
+// name (and the directory synced): a crash or an interrupted download never
+// leaves a partial file under a digest's name. Temporary files left by a
+// crash are removed when the cache is opened.
+//
+// One process uses a cache directory at a time (an advisory lock on the
+// directory; Open fails with ErrLocked otherwise), because the size
+// accounting and the LRU order are kept in memory. The order survives a
+// restart approximately: a hit touches the file's modification time, and
+// Open orders files by it.
+package blobcache
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// ErrCorrupt is wrapped by the read error of a cached blob whose bytes do
+// not match its digest. The file has been removed when it is returned:
+// fetch the blob again from its registry.
+var ErrCorrupt = errors.New("cached blob does not match its digest")
+
+// ErrLocked is returned by Open when another process uses the directory.
+var ErrLocked = errors.New("blob cache directory is in use by another process")
+
+// Options configures a Cache.
+type Options struct {
+	// Dir is the cache directory, created (mode 0700) when missing.
+	Dir string
+	// MaxBytes caps the total size of the cached blobs. A blob larger
+	// than the cap is not cached.
+	MaxBytes int64
+	// Logger receives warnings: corrupt files, failed writes (default
+	// slog.Default()).
+	Logger *slog.Logger
+}
+
+// Cache is a directory of blobs named by digest. It is safe for concurrent
+// use.
+type Cache struct {
+	dir  string
+	max  int64
+	log  *slog.Logger
+	lock *os.File
+
+	mu      sync.Mutex
+	lru     *list.List // of *entry, most recently used first
+	entries map[report.Digest]*list.Element
+	size    int64
+	// writing is the bytes of the blobs being written (temporary files):
+	// at most max, so the directory holds at most twice the cap whatever
+	// the number of blobs read at once.
+	writing int64
+}
+
+type entry struct {
+	digest report.Digest
+	size   int64
+}
+
+// Stats are a cache's current figures.
+type Stats struct {
+	// Blobs and Bytes are what is cached now.
+	Blobs int
+	Bytes int64
+	// MaxBytes is the cap.
+	MaxBytes int64
+}
+
+const (
+	tempPrefix = ".tmp-"
+	lockName   = ".lock"
+)
+
+var blobName = regexp.MustCompile(`^(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})$`)
+
+// Open opens (creating it if needed) the cache in opts.Dir, removes the
+// temporary files of interrupted writes, and indexes the blobs there, the
+// most recently used first, evicting down to the cap.
+func Open(opts Options) (*Cache, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("open blob cache: no directory")
+	}
+	if opts.MaxBytes <= 0 {
+		return nil, fmt.Errorf("open blob cache %s: size cap %d: want a positive number of bytes", opts.Dir, opts.MaxBytes)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open blob cache: %w", err)
+	}
+	lock, err := lockDir(filepath.Join(opts.Dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("open blob cache %s: %w", opts.Dir, err)
+	}
+	c := &Cache{dir: opts.Dir, max: opts.MaxBytes, log: opts.Logger, lock: lock, lru: list.New(), entries: map[report.Digest]*list.Element{}}
+	des, err := os.ReadDir(opts.Dir)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open blob cache: %w", err)
+	}
+	type found struct {
+		d     report.Digest
+		size  int64
+		mtime time.Time
+	}
+	var fs []found
+	for _, de := range des {
+		n := de.Name()
+		if strings.HasPrefix(n, tempPrefix) {
+			os.Remove(filepath.Join(opts.Dir, n))
+			continue
+		}
+		m := blobName.FindStringSubmatch(n)
+		if m == nil || !de.Type().IsRegular() {
+			continue
+		}
+		d := report.Digest(m[1] + ":" + m[2])
+		if _, err := report.ParseDigest(string(d)); err != nil {
+			continue
+		}
+		info, err := de.Info()
+		if err != nil {
+			continue
+		}
+		fs = append(fs, found{d, info.Size(), info.ModTime()})
+	}
+	slices.SortFunc(fs, func(a, b found) int { return a.mtime.Compare(b.mtime) })
+	for _, f := range fs {
+		c.entries[f.d] = c.lru.PushFront(&entry{f.d, f.size})
+		c.size += f.size
+	}
+	c.mu.Lock()
+	c.evictLocked(nil)
+	c.mu.Unlock()
+	return c, nil
+}
+
+// Close releases the directory's lock. The cache must not be used after.
+func (c *Cache) Close() error {
+	if err := c.lock.Close(); err != nil {
+		return fmt.Errorf("close blob cache %s: %w", c.dir, err)
+	}
+	return nil
+}
+
+// Dir returns the cache directory.
+func (c *Cache) Dir() string { return c.dir }
+
+// Path returns the file that holds (or would hold) the blob d.
+func (c *Cache) Path(d report.Digest) string {
+	return filepath.Join(c.dir, d.Algorithm()+"-"+d.Hex())
+}
+
+// Stats returns what is cached now.
+func (c *Cache) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{Blobs: len(c.entries), Bytes: c.size, MaxBytes: c.max}
+}
+
+// Contains reports whether blob d is cached (without verifying it).
+func (c *Cache) Contains(d report.Digest) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[d]
+	return ok
+}
+
+// Get opens the cached blob d, marking it most recently used; ok is false
+// when it is not cached. Reading the returned blob verifies it: see
+// ErrCorrupt.
+func (c *Cache) Get(d report.Digest) (rc io.ReadCloser, ok bool) {
+	h := newHash(d)
+	if h == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	el, ok := c.entries[d]
+	if ok {
+		c.lru.MoveToFront(el)
+	}
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	p := c.Path(d)
+	f, err := os.Open(p)
+	if err != nil {
+		// Removed behind the cache's back: forget it.
+		c.log.Warn("blob cache: cannot open a cached blob; forgetting it", "digest", d, "error", err)
+		c.forget(d)
+		return nil, false
+	}
+	now := time.Now()
+	os.Chtimes(p, now, now)
+	return &verifier{c: c, f: f, d: d, h: h}, true
+}
+
+// Remove evicts blob d, if it is cached.
+func (c *Cache) Remove(d report.Digest) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[d]; ok {
+		c.removeLocked(el)
+	}
+}
+
+func (c *Cache) forget(d report.Digest) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[d]; ok {
+		e := el.Value.(*entry)
+		c.lru.Remove(el)
+		delete(c.entries, d)
+		c.size -= e.size
+	}
+}
+
+func (c *Cache) removeLocked(el *list.Element) {
+	e := el.Value.(*entry)
+	c.lru.Remove(el)
+	delete(c.entries, e.digest)
+	c.size -= e.size
+	if err := os.Remove(c.Path(e.digest)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		c.log.Warn("blob cache: remove", "digest", e.digest, "error", err)
+	}
+}
+
+// evictLocked removes the least recently used blobs until the cache fits
+// its cap, sparing keep.
+func (c *Cache) evictLocked(keep *list.Element) {
+	for c.size > c.max {
+		el := c.lru.Back()
+		if el == nil {
+			return
+		}
+		if el == keep {
+			if el = el.Prev(); el == nil {
+				return
+			}
+		}
+		c.removeLocked(el)
+	}
+}
+
+// add records a blob that was just renamed into place.
+func (c *Cache) add(d report.Digest, size int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[d]; ok {
+		e := el.Value.(*entry)
+		c.size += size - e.size
+		e.size = size
+		c.lru.MoveToFront(el)
+		c.evictLocked(el)
+		return
+	}
+	el := c.lru.PushFront(&entry{d, size})
+	c.entries[d] = el
+	c.size += size
+	c.evictLocked(el)
+}
+
+// corrupt removes the file f, read as blob d, if it is still the one
+// under d's name (a fresh copy written meanwhile is kept).
+func (c *Cache) corrupt(d report.Digest, f *os.File) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[d]
+	if !ok {
+		return
+	}
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(c.Path(d))
+	if err1 == nil && err2 == nil && !os.SameFile(a, b) {
+		return
+	}
+	c.removeLocked(el)
+}
+
+func newHash(d report.Digest) hash.Hash {
+	switch d.Algorithm() {
+	case "sha256":
+		return sha256.New()
+	case "sha512":
+		return sha512.New()
+	}
+	return nil
+}
+
+func sum(d report.Digest, h hash.Hash) report.Digest {
+	return report.Digest(d.Algorithm() + ":" + hex.EncodeToString(h.Sum(nil)))
+}
+
+// verifier reads a cached blob and checks its digest at the end.
+type verifier struct {
+	c   *Cache
+	f   *os.File
+	d   report.Digest
+	h   hash.Hash
+	n   int64
+	err error
+}
+
+// Read implements io.Reader. At the end of the file it returns io.EOF when
+// the bytes match the digest, and an error wrapping ErrCorrupt (having
+// removed the file) when they do not.
+func (v *verifier) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.f.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	switch {
+	case err == io.EOF:
+		if got := sum(v.d, v.h); got != v.d {
+			v.err = fmt.Errorf("blob cache: %s: %w: the %d bytes of %s hash to %s; removed", v.d, ErrCorrupt, v.n, v.f.Name(), got)
+			v.c.log.Warn("blob cache: a cached blob does not match its digest (tampered with or corrupted on disk); removed, it will be fetched again",
+				"digest", v.d, "file", v.f.Name(), "bytes", v.n, "got", got)
+			v.c.corrupt(v.d, v.f)
+			return n, v.err
+		}
+		v.err = io.EOF
+	case err != nil:
+		v.err = fmt.Errorf("blob cache: read %s: %w", v.f.Name(), err)
+	}
+	return n, v.err
+}
+
+// Close implements io.Closer.
+func (v *verifier) Close() error { return v.f.Close() }
+
+// VerifiedDigest is the digest the reader checks the blob against: its last
+// Read fails with ErrCorrupt rather than return io.EOF when they differ
+// (layer.Verifier).
+func (v *verifier) VerifiedDigest() report.Digest { return v.d }
+
+// Tee returns a reader of src (blob d, of size bytes when size > 0) that
+// writes what is read into the cache as well. The blob is cached once src
+// has been read to its end and its bytes matched d; a blob larger than the
+// cap, a read that stops early, a mismatch, or a write error (a full disk:
+// logged) leave the cache as it was. Errors of the cache never reach the
+// reader.
+func (c *Cache) Tee(d report.Digest, size int64, src io.ReadCloser) io.ReadCloser {
+	if size > c.max || newHash(d) == nil {
+		return src
+	}
+	w, err := c.create(d)
+	if err != nil {
+		c.log.Warn("blob cache: cannot write; this blob is not cached", "digest", d, "error", err)
+		return src
+	}
+	return &tee{src: src, w: w}
+}
+
+// Put reads r to its end into the cache as blob d, verifying it. It is Tee
+// without a reader on the other side.
+func (c *Cache) Put(d report.Digest, r io.Reader) error {
+	if newHash(d) == nil {
+		return fmt.Errorf("blob cache: put %s: unsupported digest algorithm", d)
+	}
+	w, err := c.create(d)
+	if err != nil {
+		return fmt.Errorf("blob cache: put %s: %w", d, err)
+	}
+	buf := make([]byte, 256<<10)
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			if err := w.write(buf[:n]); err != nil {
+				w.abort()
+				return fmt.Errorf("blob cache: put %s: %w", d, err)
+			}
+		}
+		if rerr == io.EOF {
+			return w.commit()
+		}
+		if rerr != nil {
+			w.abort()
+			return fmt.Errorf("blob cache: put %s: read: %w", d, rerr)
+		}
+	}
+}
+
+// writer writes one blob to a temporary file.
+type writer struct {
+	c *Cache
+	d report.Digest
+	f *os.File
+	h hash.Hash
+	n int64
+}
+
+func (c *Cache) create(d report.Digest) (*writer, error) {
+	f, err := os.CreateTemp(c.dir, tempPrefix+d.Algorithm()+"-*")
+	if err != nil {
+		return nil, err
+	}
+	return &writer{c: c, d: d, f: f, h: newHash(d)}, nil
+}
+
+// errTooLarge stops the caching of a blob larger than the cap.
+var errTooLarge = errors.New("blob is larger than the cache's cap")
+
+// errBusy stops the caching of a blob while the blobs being written take
+// the cap.
+var errBusy = errors.New("the blobs being written to the cache already take its cap")
+
+func (w *writer) write(p []byte) error {
+	if w.n+int64(len(p)) > w.c.max {
+		return fmt.Errorf("%w of %d bytes", errTooLarge, w.c.max)
+	}
+	w.c.mu.Lock()
+	if w.c.writing+int64(len(p)) > w.c.max {
+		w.c.mu.Unlock()
+		return fmt.Errorf("%w of %d bytes", errBusy, w.c.max)
+	}
+	w.c.writing += int64(len(p))
+	w.c.mu.Unlock()
+	if _, err := w.f.Write(p); err != nil {
+		w.c.doneWriting(int64(len(p)))
+		return err
+	}
+	w.h.Write(p)
+	w.n += int64(len(p))
+	return nil
+}
+
+// doneWriting gives back n bytes of the cap taken by a blob being written.
+func (c *Cache) doneWriting(n int64) {
+	c.mu.Lock()
+	c.writing -= n
+	c.mu.Unlock()
+}
+
+func (w *writer) abort() {
+	w.c.doneWriting(w.n)
+	w.n = 0
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+// commit verifies the blob, syncs it and renames it into place.
+func (w *writer) commit() error {
+	if got := sum(w.d, w.h); got != w.d {
+		w.abort()
+		return fmt.Errorf("blob cache: put %s: the %d bytes written hash to %s: not cached", w.d, w.n, got)
+	}
+	if err := w.f.Sync(); err != nil {
+		w.abort()
+		return fmt.Errorf("blob cache: put %s: sync: %w", w.d, err)
+	}
+	w.c.doneWriting(w.n)
+	if err := w.f.Close(); err != nil {
+		os.Remove(w.f.Name())
+		return fmt.Errorf("blob cache: put %s: close: %w", w.d, err)
+	}
+	if err := os.Rename(w.f.Name(), w.c.Path(w.d)); err != nil {
+		os.Remove(w.f.Name())
+		return fmt.Errorf("blob cache: put %s: %w", w.d, err)
+	}
+	if err := syncDir(w.c.dir); err != nil {
+		w.c.log.Warn("blob cache: sync directory", "dir", w.c.dir, "error", err)
+	}
+	w.c.add(w.d, w.n)
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// tee is the reader Tee returns.
+type tee struct {
+	src io.ReadCloser
+	w   *writer // nil once committed or given up
+}
+
+func (t *tee) Read(p []byte) (int, error) {
+	n, err := t.src.Read(p)
+	if t.w != nil && n > 0 {
+		if werr := t.w.write(p[:n]); werr != nil {
+			level := slog.LevelWarn
+			if errors.Is(werr, errTooLarge) || errors.Is(werr, errBusy) {
+				level = slog.LevelDebug
+			}
+			t.w.c.log.Log(context.Background(), level, "blob cache: this blob is not cached", "digest", t.w.d, "error", werr)
+			t.w.abort()
+			t.w = nil
+		}
+	}
+	if t.w != nil && err == io.EOF {
+		if cerr := t.w.commit(); cerr != nil {
+			t.w.c.log.Warn("blob cache: blob not cached", "digest", t.w.d, "error", cerr)
+		}
+		t.w = nil
+	}
+	return n, err
+}
+
+func (t *tee) Close() error {
+	if t.w != nil {
+		t.w.abort()
+		t.w = nil
+	}
+	return t.src.Close()
+}

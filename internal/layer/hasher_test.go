@@ -1,0 +1,58 @@
+package layer
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestAsyncHash(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	data := make([]byte, 5*asyncChunk+123)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	want := sha256.Sum256(data)
+	tests := []struct {
+		name   string
+		writes []int // sizes of the successive writes
+	}{
+		{"nothing", nil},
+		{"one byte", []int{1}},
+		{"one chunk exactly", []int{asyncChunk}},
+		{"one large write", []int{len(data)}},
+		{"small writes", []int{7, 4096, 65536, 1, asyncChunk - 1, 2 * asyncChunk, 333}},
+		{"more chunks than buffers", []int{asyncChunk, asyncChunk, asyncChunk, asyncChunk, asyncChunk, 123}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAsyncHash(sha256.New())
+			defer a.Close()
+			off := 0
+			for _, n := range tt.writes {
+				if w, err := a.Write(data[off : off+n]); w != n || err != nil {
+					t.Fatalf("Write(%d bytes) = %d, %v", n, w, err)
+				}
+				off += n
+			}
+			wantHere := sha256.Sum256(data[:off])
+			if off == len(data) && wantHere != want {
+				t.Fatal("test data")
+			}
+			if got := a.Sum(); !bytes.Equal(got, wantHere[:]) {
+				t.Errorf("Sum = %x, want %x", got, wantHere)
+			}
+			// Sum again, and Close after Sum, change nothing.
+			if got := a.Sum(); !bytes.Equal(got, wantHere[:]) {
+				t.Errorf("second Sum = %x, want %x", got, wantHere)
+			}
+			a.Close()
+		})
+	}
+	// Closed without a Sum (a read that failed): the goroutine ends.
+	a := newAsyncHash(sha256.New())
+	a.Write(data)
+	a.Close()
+	a.Close()
+}

@@ -1,0 +1,94 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
+	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
+	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner"
+)
+
+func pkgs(prefix string, n int) []*report.Package {
+	var out []*report.Package
+	for i := range n {
+		out = append(out, &report.Package{Name: fmt.Sprintf("%s%d", prefix, i), Version: "1", Kind: report.KindBinary, PackageDB: "db"})
+	}
+	return out
+}
+
+// TestCountPackages counts what LoadLayerResults would load: per layer
+// (once, however often it is listed) and per scanner asked for.
+func TestCountPackages(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := postgres.New(pool)
+	ids, err := st.RegisterScanners(ctx, []scanner.Info{
+		{Name: "dpkg", Version: "2", Kind: scanner.KindPackage},
+		{Name: "npm", Version: "1", Kind: scanner.KindPackage},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := manifest("c", "1", "2")
+	l, err := leases.New(pool, "t", leases.WithTTL(time.Hour)).Acquire(ctx, string(m.Hash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	f := postgres.Fence{Digest: m.Hash, Token: l.Fence}
+	if err := st.PutManifest(ctx, f, m); err != nil {
+		t.Fatal(err)
+	}
+	for _, lr := range []*postgres.LayerResults{
+		{Digest: digest("1"), Scans: []postgres.ScanResult{
+			{ScannerID: ids[0], Result: &scanner.Result{Packages: pkgs("d", 3)}},
+			{ScannerID: ids[1], Result: &scanner.Result{Packages: pkgs("n", 5)}},
+		}},
+		{Digest: digest("2"), Scans: []postgres.ScanResult{
+			{ScannerID: ids[0], Result: &scanner.Result{Packages: pkgs("d", 2)}},
+			{ScannerID: ids[1], Result: &scanner.Result{}},
+		}},
+	} {
+		if err := st.PutLayerResults(ctx, f, lr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		layers   []report.Digest
+		scanners []int64
+		want     int64
+	}{
+		{"both layers, both scanners", []report.Digest{digest("1"), digest("2")}, ids, 10},
+		{"a layer listed twice", []report.Digest{digest("1"), digest("2"), digest("1")}, ids, 10},
+		{"one scanner", []report.Digest{digest("1"), digest("2")}, ids[:1], 5},
+		{"one layer", []report.Digest{digest("2")}, ids, 2},
+		{"a layer not stored", []report.Digest{digest("9")}, ids, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := st.CountPackages(ctx, tc.layers, tc.scanners)
+			if err != nil || n != tc.want {
+				t.Fatalf("CountPackages = %d, %v; want %d", n, err, tc.want)
+			}
+			stored, err := st.LoadLayerResults(ctx, tc.layers, tc.scanners)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loaded, seen := 0, map[report.Digest]bool{}
+			for _, s := range stored {
+				if !seen[s.Digest] {
+					seen[s.Digest] = true
+					loaded += len(s.Found.Packages)
+				}
+			}
+			if int64(loaded) != n {
+				t.Errorf("LoadLayerResults loads %d packages, CountPackages says %d", loaded, n)
+			}
+		})
+	}
+}

@@ -1,0 +1,54 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// putOwnedFiles stores the files the packages a scanner found on a layer
+// own (scanner.Result.OwnedFiles), as one row: the paths of an image's OS
+// packages run to thousands, a text[] keeps them in one tuple.
+func putOwnedFiles(ctx context.Context, tx pgx.Tx, lid, sid int64, paths []string) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+INSERT INTO owned_files (layer_id, scanner_id, paths) VALUES ($1, $2, $3)
+ON CONFLICT (layer_id, scanner_id) DO NOTHING`, lid, sid, paths)
+	return err
+}
+
+// loadOwnedFiles sets Found.OwnedFiles of the layers in byHash (keyed by
+// the hashes given) from the stored results of the given scanners: the
+// union over scanners, sorted.
+func (s *Store) loadOwnedFiles(ctx context.Context, hashes []string, scannerIDs []int64, byHash map[report.Digest]*StoredLayer) error {
+	rows, err := s.pool.Query(ctx, `
+SELECT l.hash, p.path
+  FROM owned_files o
+  JOIN layer l ON l.id = o.layer_id
+  CROSS JOIN LATERAL unnest(o.paths) AS p(path)
+ WHERE l.hash = ANY($1) AND o.scanner_id = ANY($2)
+ GROUP BY l.hash, p.path
+ ORDER BY 1, 2`, hashes, scannerIDs)
+	if err != nil {
+		return fmt.Errorf("load owned files: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h, p string
+		if err := rows.Scan(&h, &p); err != nil {
+			return fmt.Errorf("load owned files: %w", err)
+		}
+		if l := byHash[report.Digest(h)]; l != nil {
+			l.Found.OwnedFiles = append(l.Found.OwnedFiles, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load owned files: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// Reindex is a finished report to index again.
+type Reindex struct {
+	Digest report.Digest
+	Job    []byte
+	// Forced is set when an operator asked for it (the report may be
+	// current).
+	Forced bool
+}
+
+// ReportsToReindex returns up to limit finished reports to index again: those
+// made by a scanner-set state other than current, and those an operator
+// asked to re-index, skipping reports queued for re-index within the last
+// requeueAfter. Most recently requested first.
+func (s *Store) ReportsToReindex(ctx context.Context, current string, requeueAfter time.Duration, limit int) ([]Reindex, error) {
+	rows, err := s.pool.Query(ctx, `
+SELECT manifest_hash, job::text, reindex_requested
+  FROM index_report
+ WHERE state = 'IndexFinished' AND job IS NOT NULL
+   AND (scanner_state <> $1 OR reindex_requested)
+   AND (reindex_queued_at IS NULL OR reindex_queued_at < now() - $2 * interval '1 millisecond')
+ ORDER BY requested_at DESC
+ LIMIT $3`, current, requeueAfter.Milliseconds(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("find reports to re-index: %w", err)
+	}
+	defer rows.Close()
+	var out []Reindex
+	for rows.Next() {
+		var r Reindex
+		var d, job string
+		if err := rows.Scan(&d, &job, &r.Forced); err != nil {
+			return nil, fmt.Errorf("find reports to re-index: %w", err)
+		}
+		r.Digest, r.Job = report.Digest(d), []byte(job)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// MarkReindexQueued records that a re-index job for d was published now.
+func (s *Store) MarkReindexQueued(ctx context.Context, d report.Digest) error {
+	_, err := s.pool.Exec(ctx, `UPDATE index_report SET reindex_requested = false, reindex_queued_at = now() WHERE manifest_hash = $1`, string(d))
+	if err != nil {
+		return fmt.Errorf("mark %s queued for re-index: %w", d, err)
+	}
+	return nil
+}
+
+// RequestReindex asks for the given manifests' reports (all finished ones
+// when digests is empty and all is set; the stale ones, made by another state
+// than current, when stale is set) to be indexed again by the sweep, at once.
+// It returns how many reports it marked.
+func (s *Store) RequestReindex(ctx context.Context, digests []report.Digest, all, stale bool, current string) (int64, error) {
+	hashes := make([]string, len(digests))
+	for i, d := range digests {
+		hashes[i] = string(d)
+	}
+	tag, err := s.pool.Exec(ctx, `
+UPDATE index_report
+   SET reindex_requested = (manifest_hash = ANY($1) OR $2), reindex_queued_at = NULL
+ WHERE state = 'IndexFinished'
+   AND (manifest_hash = ANY($1) OR $2 OR ($3 AND scanner_state <> $4))`, hashes, all, stale, current)
+	if err != nil {
+		return 0, fmt.Errorf("request re-index: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,300 @@
+// Package reportwait lets requests wait until a manifest's report is
+// terminal, without polling Postgres.
+//
+// Workers write a terminal report and, in the same transaction, send its
+// digest on the Postgres channel postgres.ReportChannel (pg_notify), so a
+// notification is delivered exactly when the report is committed, whichever
+// process wrote it. A Hub holds one listening connection per process while
+// anyone waits, and wakes the waiters of the digest named. Waiters of one
+// digest share one watch: one read of the report per wake-up, however many
+// requests wait for it. A slow safety re-check (every Recheck) and a re-check
+// after the listening connection is re-established cover what a lost
+// connection could have missed.
+package reportwait
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// CheckFunc reads the report of d and says whether the wait is over.
+type CheckFunc func(ctx context.Context, d report.Digest) (r *report.Report, done bool, err error)
+
+// Options configure a Hub. Zero values take the defaults noted.
+type Options struct {
+	// Recheck is how often every watched report is read again whatever
+	// the notifications say (default 15s).
+	Recheck time.Duration
+	// ReadyWait bounds how long a new watch waits for the listening
+	// connection before its first read (default 5s): a watch never waits
+	// for a database that is down, it re-checks instead.
+	ReadyWait time.Duration
+	// Linger is how long the listening connection is kept once nobody
+	// waits (default 30s), so that requests one after the other do not
+	// each open one.
+	Linger time.Duration
+	Logger *slog.Logger
+}
+
+// Hub fans notifications out to waiters. The zero value is not usable: call
+// New.
+type Hub struct {
+	connect   func(ctx context.Context) (*pgx.Conn, error)
+	check     CheckFunc
+	recheck   time.Duration
+	readyWait time.Duration
+	linger    time.Duration
+	log       *slog.Logger
+
+	mu      sync.Mutex
+	watches map[report.Digest]*watch
+	// stop ends the running listener; nil when none runs.
+	stop  context.CancelFunc
+	ready chan struct{}
+	// idle stops the listener after Linger without waiters.
+	idle *time.Timer
+}
+
+type watch struct {
+	n      int
+	wake   chan struct{} // capacity 1: a wake-up during a read is kept
+	done   chan struct{}
+	r      *report.Report
+	cancel context.CancelFunc
+}
+
+// New returns a Hub listening with connections configured as pool's, and
+// deciding with check when a wait is over.
+func New(pool *pgxpool.Pool, check CheckFunc, o Options) *Hub {
+	cfg := pool.Config().ConnConfig
+	return newHub(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) }, check, o)
+}
+
+func newHub(connect func(context.Context) (*pgx.Conn, error), check CheckFunc, o Options) *Hub {
+	if o.Recheck <= 0 {
+		o.Recheck = 15 * time.Second
+	}
+	if o.ReadyWait <= 0 {
+		o.ReadyWait = 5 * time.Second
+	}
+	if o.Linger <= 0 {
+		o.Linger = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Hub{connect: connect, check: check, recheck: o.Recheck, readyWait: o.ReadyWait, linger: o.Linger, log: o.Logger,
+		watches: map[report.Digest]*watch{}}
+}
+
+// Wait returns the report of d once check says the wait is over, or ctx's
+// error. A failing read is logged and tried again on the next wake-up; it
+// does not end the wait.
+func (h *Hub) Wait(ctx context.Context, d report.Digest) (*report.Report, error) {
+	w := h.join(d)
+	defer h.leave(d, w)
+	select {
+	case <-w.done:
+		return w.r, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the report of %s: %w", d, ctx.Err())
+	}
+}
+
+// Waiting returns how many digests are watched now.
+func (h *Hub) Waiting() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.watches)
+}
+
+func (h *Hub) join(d report.Digest) *watch {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.idle != nil {
+		h.idle.Stop()
+		h.idle = nil
+	}
+	if h.stop == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		h.stop, h.ready = cancel, make(chan struct{})
+		go h.listen(ctx, h.ready)
+	}
+	w := h.watches[d]
+	if w == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		w = &watch{wake: make(chan struct{}, 1), done: make(chan struct{}), cancel: cancel}
+		h.watches[d] = w
+		go h.run(ctx, d, w, h.ready)
+	}
+	w.n++
+	return w
+}
+
+func (h *Hub) leave(d report.Digest, w *watch) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w.n--
+	if w.n == 0 {
+		w.cancel()
+		if h.watches[d] == w {
+			delete(h.watches, d)
+		}
+	}
+	h.stopIdleLocked()
+}
+
+// stopIdleLocked ends the listener once nobody has waited for Linger.
+func (h *Hub) stopIdleLocked() {
+	if len(h.watches) != 0 || h.stop == nil {
+		return
+	}
+	if h.idle != nil {
+		h.idle.Stop()
+	}
+	h.idle = time.AfterFunc(h.linger, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.watches) == 0 && h.stop != nil {
+			h.stop()
+			h.stop = nil
+		}
+	})
+}
+
+// run reads the report of d at first and after each wake-up until check says
+// the wait is over, then hands the report to every waiter.
+func (h *Hub) run(ctx context.Context, d report.Digest, w *watch, ready <-chan struct{}) {
+	t := time.NewTimer(h.readyWait)
+	select {
+	case <-ready:
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return
+	}
+	t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		r, done, err := h.check(cctx, d)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			h.log.WarnContext(ctx, "read a waited-for report", "digest", d, "error", err)
+		case done:
+			h.mu.Lock()
+			w.r = r
+			close(w.done)
+			if h.watches[d] == w {
+				delete(h.watches, d)
+			}
+			h.stopIdleLocked()
+			h.mu.Unlock()
+			return
+		}
+		select {
+		case <-w.wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (h *Hub) wake(d report.Digest) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w := h.watches[d]; w != nil {
+		poke(w)
+	}
+}
+
+func (h *Hub) wakeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range h.watches {
+		poke(w)
+	}
+}
+
+func poke(w *watch) {
+	select {
+	case w.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// listen holds a connection listening on postgres.ReportChannel until ctx ends,
+// reconnecting with backoff, and wakes every watch each Recheck. ready is
+// closed once the first attempt to listen has ended, well or not.
+func (h *Hub) listen(ctx context.Context, ready chan struct{}) {
+	var once sync.Once
+	markReady := func() { once.Do(func() { close(ready) }) }
+	defer markReady()
+	go func() {
+		t := time.NewTicker(h.recheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				h.wakeAll()
+			}
+		}
+	}()
+	backoff := 100 * time.Millisecond
+	for first := true; ctx.Err() == nil; first = false {
+		conn, err := h.connect(ctx)
+		if err == nil {
+			if _, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{postgres.ReportChannel}.Sanitize()); err != nil {
+				closeConn(conn)
+			}
+		}
+		if err != nil {
+			markReady()
+			if ctx.Err() == nil {
+				h.log.WarnContext(ctx, "listen for finished reports", "channel", postgres.ReportChannel, "error", err, "retry_in", backoff)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		markReady()
+		if !first {
+			h.wakeAll() // what was sent while nobody listened
+		}
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+					h.log.WarnContext(ctx, "listening connection lost; reconnecting", "error", err)
+				}
+				break
+			}
+			h.wake(report.Digest(n.Payload))
+		}
+		closeConn(conn)
+	}
+}
+
+func closeConn(c *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.Close(ctx)
+}

@@ -1,0 +1,701 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
+	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner"
+)
+
+// Store reads and writes Stevedore's tables.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on a migrated pool (see Connect).
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Pool returns the underlying pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Fence identifies the lease a worker writes under.
+type Fence struct {
+	Digest report.Digest
+	Token  int64
+}
+
+// fenced runs fn in a transaction that first checks, and locks, the lease.
+func (s *Store) fenced(ctx context.Context, f Fence, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := leases.Check(ctx, tx, string(f.Digest), f.Token); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// Report returns the stored report of a manifest, or ErrNotFound.
+func (s *Store) Report(ctx context.Context, d report.Digest) (*report.Report, error) {
+	var raw []byte
+	err := s.pool.QueryRow(ctx, `SELECT report FROM index_report WHERE manifest_hash = $1`, string(d)).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("report for %s: %w", d, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read report for %s: %w", d, err)
+	}
+	r := new(report.Report)
+	if err := json.Unmarshal(raw, r); err != nil {
+		return nil, fmt.Errorf("decode stored report for %s: %w", d, err)
+	}
+	return r, nil
+}
+
+// Publish is called by Enqueue, under the lock of the manifest's report
+// row, to queue a job. stored is the report as it is (a new CheckManifest
+// report when there was none, fresh says so). It returns whether a job is
+// now pending for the manifest; an error or false leaves the row as it was.
+type Publish func(ctx context.Context, stored *report.Report, fresh bool) (queued bool, err error)
+
+// Enqueue decides whether manifest d needs a job and queues it, serialised
+// with the workers' writes of its report: it locks the report row (creating
+// a CheckManifest row when there is none), returns the stored report without
+// publishing when current says it needs no run, and otherwise calls publish
+// while still holding the lock. A worker's final write waits for the lock,
+// and the worker acks its job only after that write, so a request that races
+// the end of a job either sees the final report (and publishes nothing) or
+// publishes while that job is still pending (and queues nothing new: one
+// pending job per digest). What the request records (requested_at; an
+// IndexError report reset to CheckManifest; a new row) is committed only if
+// the publish queued a job, so a failed publish leaves no report waiting for
+// a job that does not exist.
+func (s *Store) Enqueue(ctx context.Context, d report.Digest, scannerState string, current func(*report.Report) bool, publish Publish) (r *report.Report, queued bool, err error) {
+	fresh := report.NewReport(d, report.StateCheckManifest)
+	fresh.ScannerState = scannerState
+	raw, err := json.Marshal(fresh)
+	if err != nil {
+		return nil, false, fmt.Errorf("queue %s: %w", d, err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("queue %s: %w", d, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var inserted bool
+	err = tx.QueryRow(ctx, `
+INSERT INTO index_report (manifest_hash, state, scanner_state, report, fence, requested_at)
+VALUES ($1, 'CheckManifest', $2, $3::jsonb || jsonb_build_object('updated_at', now()), 0, now())
+ON CONFLICT (manifest_hash) DO NOTHING
+RETURNING true`, string(d), scannerState, raw).Scan(&inserted)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, fmt.Errorf("queue %s: %w", d, err)
+	}
+	var out []byte
+	if err := tx.QueryRow(ctx, `SELECT report FROM index_report WHERE manifest_hash = $1 FOR UPDATE`, string(d)).Scan(&out); err != nil {
+		return nil, false, fmt.Errorf("queue %s: lock report: %w", d, err)
+	}
+	r = new(report.Report)
+	if err := json.Unmarshal(out, r); err != nil {
+		return nil, false, fmt.Errorf("queue %s: decode stored report: %w", d, err)
+	}
+	if !inserted && current(r) {
+		return r, false, nil
+	}
+	queued, err = publish(ctx, r, inserted)
+	if err != nil || !queued {
+		return r, false, err
+	}
+	err = tx.QueryRow(ctx, `
+UPDATE index_report AS r SET
+    requested_at  = now(),
+    state         = CASE WHEN r.state = 'IndexError' THEN 'CheckManifest' ELSE r.state END,
+    scanner_state = CASE WHEN r.state = 'IndexError' THEN $2 ELSE r.scanner_state END,
+    error         = CASE WHEN r.state = 'IndexError' THEN '' ELSE r.error END,
+    report        = CASE WHEN r.state = 'IndexError' THEN $3::jsonb || jsonb_build_object('updated_at', now()) ELSE r.report END,
+    updated_at    = CASE WHEN r.state = 'IndexError' THEN now() ELSE r.updated_at END
+WHERE manifest_hash = $1
+RETURNING report`, string(d), scannerState, raw).Scan(&out)
+	if err != nil {
+		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		// The job is queued; its worker writes the report.
+		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
+	}
+	r = new(report.Report)
+	if err := json.Unmarshal(out, r); err != nil {
+		return nil, false, fmt.Errorf("queue %s: decode report: %w", d, err)
+	}
+	return r, true, nil
+}
+
+// WriteReport stores r as the report of its manifest under fence f. It is
+// refused (an error wrapping leases.ErrLost) when f no longer holds the lease,
+// and never overwrites a report written under a newer fence.
+func (s *Store) WriteReport(ctx context.Context, f Fence, r *report.Report) error {
+	return s.fenced(ctx, f, func(tx pgx.Tx) error { return writeReport(ctx, tx, f, r) })
+}
+
+func writeReport(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report) error {
+	return writeReportExtra(ctx, tx, f, r, nil, nil)
+}
+
+// writeReportExtra writes r with, for a partial report, the data it waits
+// for and the job to run again (nil job: keep the stored one).
+func writeReportExtra(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report, waitingFor []string, job []byte) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("write report for %s: %w", r.Hash, err)
+	}
+	// The job is kept at rest without the request's credentials.
+	if job, err = withoutSecrets(job); err != nil {
+		return fmt.Errorf("write report for %s: %w", r.Hash, err)
+	}
+	var updated []byte
+	err = tx.QueryRow(ctx, `
+INSERT INTO index_report AS r (manifest_hash, state, scanner_state, report, fence, attempt, error, next_retry, waiting_for, job, updated_at)
+VALUES ($1, $2, $3, $4::jsonb || jsonb_build_object('updated_at', now()), $5, $6, $7, $8, $9, $10::jsonb, now())
+ON CONFLICT (manifest_hash) DO UPDATE SET
+    state = excluded.state, scanner_state = excluded.scanner_state, report = excluded.report,
+    fence = excluded.fence, attempt = excluded.attempt, error = excluded.error,
+    next_retry = excluded.next_retry, waiting_for = excluded.waiting_for,
+    job = coalesce(excluded.job, r.job), updated_at = now()
+WHERE r.fence <= excluded.fence
+RETURNING r.report->'updated_at'`,
+		string(r.Hash), string(r.State), r.ScannerState, raw, f.Token, r.Attempt, r.Err, r.NextRetry, nonNil(waitingFor), nullJSON(job)).Scan(&updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("write %s report for %s with fence %d: a newer fence wrote it: %w", r.State, r.Hash, f.Token, leases.ErrLost)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s report for %s: %w", r.State, r.Hash, err)
+	}
+	// The answers the API serves are stored with a terminal report, in
+	// this transaction (internal/api/reportbody); any other write removes those of
+	// the report it replaces.
+	if err := deleteBodies(ctx, tx, r.Hash); err != nil {
+		return err
+	}
+	if r.State.Terminal() {
+		if err := writeStored(ctx, tx, r, updated); err != nil {
+			return err
+		}
+		// In the same transaction: listeners hear of the report only once
+		// it is committed, and always when it is (internal/postgres/reportwait).
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ReportChannel, string(r.Hash)); err != nil {
+			return fmt.Errorf("notify %s report for %s: %w", r.State, r.Hash, err)
+		}
+	}
+	return nil
+}
+
+// ReportChannel is the Postgres notification channel on which the digest of
+// every manifest whose report became terminal (IndexFinished, IndexPartial,
+// IndexError) is sent, in the transaction that writes the report.
+const ReportChannel = "stevedore_report_terminal"
+
+// DeleteManifest removes a manifest's report and the rows only it referenced
+// (its layer list and the layers no other manifest uses, with their scan
+// results). Layers shared with other manifests keep their results. It reports
+// whether there was anything to delete.
+func (s *Store) DeleteManifest(ctx context.Context, d report.Digest) (bool, error) {
+	var found bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM index_report WHERE manifest_hash = $1`, string(d))
+		if err != nil {
+			return err
+		}
+		found = tag.RowsAffected() > 0
+		rows, err := tx.Query(ctx, `
+DELETE FROM manifest_layer ml USING manifest m
+ WHERE ml.manifest_id = m.id AND m.hash = $1
+RETURNING ml.layer_id`, string(d))
+		if err != nil {
+			return err
+		}
+		layerIDs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		tag, err = tx.Exec(ctx, `DELETE FROM manifest WHERE hash = $1`, string(d))
+		if err != nil {
+			return err
+		}
+		found = found || tag.RowsAffected() > 0
+		_, err = tx.Exec(ctx, `
+DELETE FROM layer l WHERE l.id = ANY($1)
+   AND NOT EXISTS (SELECT 1 FROM manifest_layer ml WHERE ml.layer_id = l.id)`, layerIDs)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("delete manifest %s: %w", d, err)
+	}
+	return found, nil
+}
+
+// PutManifest records a manifest and its ordered layers under fence f.
+func (s *Store) PutManifest(ctx context.Context, f Fence, m *report.Manifest) error {
+	err := s.fenced(ctx, f, func(tx pgx.Tx) error {
+		var mid int64
+		err := tx.QueryRow(ctx, `
+INSERT INTO manifest (hash) VALUES ($1)
+ON CONFLICT (hash) DO UPDATE SET hash = excluded.hash
+RETURNING id`, string(m.Hash)).Scan(&mid)
+		if err != nil {
+			return err
+		}
+		hashes := make([]string, len(m.Layers))
+		for i, l := range m.Layers {
+			hashes[i] = string(l.Hash)
+		}
+		sorted := slices.Clone(hashes)
+		slices.Sort(sorted)
+		if _, err := tx.Exec(ctx, `
+INSERT INTO layer (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING`, slices.Compact(sorted)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM manifest_layer WHERE manifest_id = $1`, mid); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+INSERT INTO manifest_layer (manifest_id, layer_id, position)
+SELECT $1, l.id, t.pos - 1
+  FROM unnest($2::text[]) WITH ORDINALITY AS t(hash, pos)
+  JOIN layer l ON l.hash = t.hash`, mid, hashes)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record manifest %s: %w", m.Hash, err)
+	}
+	return nil
+}
+
+// RegisterScanners makes sure each scanner has a row and returns their ids,
+// in the order given.
+func (s *Store) RegisterScanners(ctx context.Context, infos []scanner.Info) ([]int64, error) {
+	ids := make([]int64, len(infos))
+	for i, in := range infos {
+		err := s.pool.QueryRow(ctx, `
+INSERT INTO scanner (name, version, kind, match_version) VALUES ($1, $2, $3, $4)
+ON CONFLICT (name, version, kind) DO UPDATE SET match_version = excluded.match_version
+RETURNING id`, in.Name, in.Version, string(in.Kind), in.MatchVersion).Scan(&ids[i])
+		if err != nil {
+			return nil, fmt.Errorf("register scanner %s %s: %w", in.Name, in.Version, err)
+		}
+	}
+	return ids, nil
+}
+
+// MissingScans returns, for each of the given layers, which of the scanners
+// (by position in scannerIDs) have no stored results for it. Layers with
+// complete results are absent from the map.
+func (s *Store) MissingScans(ctx context.Context, layers []report.Digest, scannerIDs []int64) (map[report.Digest][]int, error) {
+	hashes := make([]string, len(layers))
+	for i, l := range layers {
+		hashes[i] = string(l)
+	}
+	rows, err := s.pool.Query(ctx, `
+SELECT l.hash, sl.scanner_id
+  FROM layer l JOIN scanned_layer sl ON sl.layer_id = l.id
+ WHERE l.hash = ANY($1) AND sl.scanner_id = ANY($2)`, hashes, scannerIDs)
+	if err != nil {
+		return nil, fmt.Errorf("look up stored layer results: %w", err)
+	}
+	have := map[string]map[int64]bool{}
+	for rows.Next() {
+		var h string
+		var id int64
+		if err := rows.Scan(&h, &id); err != nil {
+			return nil, fmt.Errorf("look up stored layer results: %w", err)
+		}
+		if have[h] == nil {
+			have[h] = map[int64]bool{}
+		}
+		have[h][id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up stored layer results: %w", err)
+	}
+	out := map[report.Digest][]int{}
+	for _, l := range layers {
+		for i, id := range scannerIDs {
+			if !have[string(l)][id] {
+				out[l] = append(out[l], i)
+			}
+		}
+	}
+	return out, nil
+}
+
+// CarryOverEmpty records, under fence f, empty results for the given
+// scanners on the given layers wherever another version of the same scanner,
+// with the same non-empty match version, was given no file in that layer:
+// the layer holds nothing for them and need not be read. It returns how many
+// (layer, scanner) results it recorded.
+func (s *Store) CarryOverEmpty(ctx context.Context, f Fence, layers []report.Digest, scannerIDs []int64) (int64, error) {
+	hashes := make([]string, len(layers))
+	for i, l := range layers {
+		hashes[i] = string(l)
+	}
+	var n int64
+	err := s.fenced(ctx, f, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+INSERT INTO scanned_layer (layer_id, scanner_id, files)
+SELECT DISTINCT sl.layer_id, cur.id, '{}'::text[]
+  FROM scanned_layer sl
+  JOIN scanner old ON old.id = sl.scanner_id
+  JOIN scanner cur ON cur.name = old.name AND cur.kind = old.kind
+                  AND cur.match_version = old.match_version AND cur.match_version <> ''
+                  AND cur.id <> old.id
+  JOIN layer l ON l.id = sl.layer_id
+ WHERE l.hash = ANY($1) AND cur.id = ANY($2) AND cardinality(sl.files) = 0
+ON CONFLICT DO NOTHING`, hashes, scannerIDs)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("carry over empty layer results: %w", err)
+	}
+	return n, nil
+}
+
+// ScanResult is one scanner's results on one layer.
+type ScanResult struct {
+	ScannerID int64
+	// Files are the paths of the files the scanner was given.
+	Files  []string
+	Result *scanner.Result
+}
+
+// LayerResults is what was read from one layer: its whiteouts and each
+// scanner's results.
+type LayerResults struct {
+	Digest     report.Digest
+	Whiteouts  []string
+	OpaqueDirs []string
+	Scans      []ScanResult
+}
+
+// PutLayerResults stores the results of scanners on a layer, under fence f.
+// Results already stored for a (layer, scanner) are left as they are: the same
+// scanner version on the same bytes finds the same things.
+func (s *Store) PutLayerResults(ctx context.Context, f Fence, lr *LayerResults) error {
+	err := s.fenced(ctx, f, func(tx pgx.Tx) error {
+		var lid int64
+		err := tx.QueryRow(ctx, `
+INSERT INTO layer (hash, whiteouts, opaque_dirs, read_at) VALUES ($1, $2, $3, now())
+ON CONFLICT (hash) DO UPDATE SET whiteouts = excluded.whiteouts, opaque_dirs = excluded.opaque_dirs, read_at = now()
+RETURNING id`, string(lr.Digest), nonNil(lr.Whiteouts), nonNil(lr.OpaqueDirs)).Scan(&lid)
+		if err != nil {
+			return err
+		}
+		for _, sr := range lr.Scans {
+			tag, err := tx.Exec(ctx, `INSERT INTO scanned_layer (layer_id, scanner_id, files) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, lid, sr.ScannerID, nonNil(sr.Files))
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 || sr.Result == nil {
+				continue // stored before
+			}
+			if err := putPackages(ctx, tx, lid, sr.ScannerID, sr.Result.Packages); err != nil {
+				return fmt.Errorf("packages: %w", err)
+			}
+			if err := putDists(ctx, tx, lid, sr.ScannerID, sr.Result.Distributions); err != nil {
+				return fmt.Errorf("distributions: %w", err)
+			}
+			if err := putRepos(ctx, tx, lid, sr.ScannerID, sr.Result.Repositories); err != nil {
+				return fmt.Errorf("repositories: %w", err)
+			}
+			if err := putOwnedFiles(ctx, tx, lid, sr.ScannerID, sr.Result.OwnedFiles); err != nil {
+				return fmt.Errorf("owned files: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store results of layer %s: %w", lr.Digest, err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// contentKey hashes fields into a content address.
+func contentKey(fields ...string) []byte {
+	h := sha256.New()
+	for _, f := range fields {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	return h.Sum(nil)
+}
+
+func pkgFields(p *report.Package) []string {
+	var sn, sv string
+	if p.Source != nil {
+		sn, sv = p.Source.Name, p.Source.Version
+	}
+	return []string{p.Name, p.Version, p.Kind, p.Arch, p.Module, p.NormalizedVersion, p.CPE, p.PURL, sn, sv}
+}
+
+func putPackages(ctx context.Context, tx pgx.Tx, lid, sid int64, pkgs []*report.Package) error {
+	if len(pkgs) == 0 {
+		return nil
+	}
+	// Columns, sorted by key so that concurrent writers lock rows in the
+	// same order.
+	type row struct {
+		key    []byte
+		fields []string
+		db     string
+		hint   string
+		file   string
+	}
+	rs := make([]row, len(pkgs))
+	for i, p := range pkgs {
+		f := pkgFields(p)
+		rs[i] = row{key: contentKey(f...), fields: f, db: p.PackageDB, hint: p.RepositoryHint, file: p.Filepath}
+	}
+	slices.SortFunc(rs, func(a, b row) int { return strings.Compare(string(a.key), string(b.key)) })
+	keys := make([][]byte, len(rs))
+	cols := make([][]string, 10)
+	dbs, hints, files := make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
+	for i, r := range rs {
+		keys[i] = r.key
+		for c := range cols {
+			cols[c] = append(cols[c], r.fields[c])
+		}
+		dbs[i], hints[i], files[i] = r.db, r.hint, r.file
+	}
+	if _, err := tx.Exec(ctx, `
+INSERT INTO package (key, name, version, kind, arch, module, normalized_version, cpe, purl, source_name, source_version)
+SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+ORDER BY 1
+ON CONFLICT (key) DO NOTHING`, keys, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9]); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `
+INSERT INTO package_scanartifact (layer_id, scanner_id, package_id, package_db, repository_hint, filepath)
+SELECT $1, $2, p.id, t.db, t.hint, t.file
+  FROM unnest($3::bytea[], $4::text[], $5::text[], $6::text[]) AS t(key, db, hint, file)
+  JOIN package p ON p.key = t.key
+ON CONFLICT DO NOTHING`, lid, sid, keys, dbs, hints, files)
+	return err
+}
+
+func putDists(ctx context.Context, tx pgx.Tx, lid, sid int64, ds []*report.Distribution) error {
+	for _, d := range ds {
+		f := []string{d.DID, d.Name, d.Version, d.VersionCodeName, d.VersionID, d.Arch, d.CPE, d.PrettyName}
+		key := contentKey(f...)
+		if _, err := tx.Exec(ctx, `
+INSERT INTO dist (key, did, name, version, version_code_name, version_id, arch, cpe, pretty_name)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key) DO NOTHING`,
+			key, f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]); err != nil {
+			return err
+		}
+		// A new statement: it sees a row a concurrent writer committed.
+		var id int64
+		if err := tx.QueryRow(ctx, `SELECT id FROM dist WHERE key = $1`, key).Scan(&id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO dist_scanartifact (layer_id, scanner_id, dist_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, lid, sid, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func putRepos(ctx context.Context, tx pgx.Tx, lid, sid int64, rs []*report.Repository) error {
+	for _, r := range rs {
+		f := []string{r.Name, r.Key, r.URI, r.CPE}
+		key := contentKey(f...)
+		if _, err := tx.Exec(ctx, `
+INSERT INTO repo (key, name, rkey, uri, cpe) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`,
+			key, f[0], f[1], f[2], f[3]); err != nil {
+			return err
+		}
+		var id int64
+		if err := tx.QueryRow(ctx, `SELECT id FROM repo WHERE key = $1`, key).Scan(&id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO repo_scanartifact (layer_id, scanner_id, repo_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, lid, sid, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StoredLayer is what is stored about one layer: its whiteouts and the merged
+// results of a set of scanners.
+type StoredLayer struct {
+	Digest     report.Digest
+	Whiteouts  []string
+	OpaqueDirs []string
+	// PackageDBs are the files the package scanners were given: the
+	// package databases present in the layer, even empty ones.
+	PackageDBs []string
+	Found      scanner.Result
+}
+
+// LoadLayerResults reads the stored results of the given scanners on the given
+// layers, in the order of layers, merged per layer.
+func (s *Store) LoadLayerResults(ctx context.Context, layers []report.Digest, scannerIDs []int64) ([]*StoredLayer, error) {
+	hashes := make([]string, len(layers))
+	out := make([]*StoredLayer, len(layers))
+	byHash := map[report.Digest]*StoredLayer{}
+	for i, l := range layers {
+		hashes[i] = string(l)
+		if byHash[l] == nil {
+			byHash[l] = &StoredLayer{Digest: l}
+		}
+		out[i] = byHash[l]
+	}
+	rows, err := s.pool.Query(ctx, `SELECT hash, coalesce(whiteouts, '{}'), coalesce(opaque_dirs, '{}') FROM layer WHERE hash = ANY($1)`, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("load layer whiteouts: %w", err)
+	}
+	for rows.Next() {
+		var h string
+		var w, o []string
+		if err := rows.Scan(&h, &w, &o); err != nil {
+			return nil, fmt.Errorf("load layer whiteouts: %w", err)
+		}
+		byHash[report.Digest(h)].Whiteouts, byHash[report.Digest(h)].OpaqueDirs = w, o
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load layer whiteouts: %w", err)
+	}
+
+	rows, err = s.pool.Query(ctx, `
+SELECT l.hash, f.file
+  FROM scanned_layer sl
+  JOIN layer l ON l.id = sl.layer_id
+  JOIN scanner s ON s.id = sl.scanner_id AND s.kind = 'package'
+  CROSS JOIN LATERAL unnest(sl.files) AS f(file)
+ WHERE l.hash = ANY($1) AND sl.scanner_id = ANY($2)
+ ORDER BY 1, 2`, hashes, scannerIDs)
+	if err != nil {
+		return nil, fmt.Errorf("load package databases: %w", err)
+	}
+	for rows.Next() {
+		var h, f string
+		if err := rows.Scan(&h, &f); err != nil {
+			return nil, fmt.Errorf("load package databases: %w", err)
+		}
+		byHash[report.Digest(h)].PackageDBs = append(byHash[report.Digest(h)].PackageDBs, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load package databases: %w", err)
+	}
+
+	rows, err = s.pool.Query(ctx, `
+SELECT l.hash, p.name, p.version, p.kind, p.arch, p.module, p.normalized_version, p.cpe, p.purl,
+       p.source_name, p.source_version, a.package_db, a.repository_hint, a.filepath
+  FROM package_scanartifact a
+  JOIN layer l ON l.id = a.layer_id
+  JOIN package p ON p.id = a.package_id
+ WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2)
+ ORDER BY l.hash, a.package_db, p.name, p.version, p.arch`, hashes, scannerIDs)
+	if err != nil {
+		return nil, fmt.Errorf("load packages: %w", err)
+	}
+	for rows.Next() {
+		var h, sn, sv string
+		p := new(report.Package)
+		if err := rows.Scan(&h, &p.Name, &p.Version, &p.Kind, &p.Arch, &p.Module, &p.NormalizedVersion, &p.CPE, &p.PURL,
+			&sn, &sv, &p.PackageDB, &p.RepositoryHint, &p.Filepath); err != nil {
+			return nil, fmt.Errorf("load packages: %w", err)
+		}
+		if sn != "" || sv != "" {
+			p.Source = &report.Package{Name: sn, Version: sv, Kind: report.KindSource}
+		}
+		r := &byHash[report.Digest(h)].Found
+		r.Packages = append(r.Packages, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load packages: %w", err)
+	}
+
+	rows, err = s.pool.Query(ctx, `
+SELECT l.hash, d.did, d.name, d.version, d.version_code_name, d.version_id, d.arch, d.cpe, d.pretty_name
+  FROM dist_scanartifact a JOIN layer l ON l.id = a.layer_id JOIN dist d ON d.id = a.dist_id
+ WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2)
+ ORDER BY l.hash, d.did, d.version_id`, hashes, scannerIDs)
+	if err != nil {
+		return nil, fmt.Errorf("load distributions: %w", err)
+	}
+	for rows.Next() {
+		var h string
+		d := new(report.Distribution)
+		if err := rows.Scan(&h, &d.DID, &d.Name, &d.Version, &d.VersionCodeName, &d.VersionID, &d.Arch, &d.CPE, &d.PrettyName); err != nil {
+			return nil, fmt.Errorf("load distributions: %w", err)
+		}
+		r := &byHash[report.Digest(h)].Found
+		r.Distributions = append(r.Distributions, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load distributions: %w", err)
+	}
+
+	rows, err = s.pool.Query(ctx, `
+SELECT l.hash, r.name, r.rkey, r.uri, r.cpe
+  FROM repo_scanartifact a JOIN layer l ON l.id = a.layer_id JOIN repo r ON r.id = a.repo_id
+ WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2)
+ ORDER BY l.hash, r.name, r.uri`, hashes, scannerIDs)
+	if err != nil {
+		return nil, fmt.Errorf("load repositories: %w", err)
+	}
+	for rows.Next() {
+		var h string
+		rp := new(report.Repository)
+		if err := rows.Scan(&h, &rp.Name, &rp.Key, &rp.URI, &rp.CPE); err != nil {
+			return nil, fmt.Errorf("load repositories: %w", err)
+		}
+		r := &byHash[report.Digest(h)].Found
+		r.Repositories = append(r.Repositories, rp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load repositories: %w", err)
+	}
+	if err := s.loadOwnedFiles(ctx, hashes, scannerIDs, byHash); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// FinishManifest stores the final report of a manifest (finished or
+// partial), and records which scanners made it, under fence f, in one
+// transaction. For a partial report, waitingFor names the enrichment data it
+// waits for and job is the job to run again.
+func (s *Store) FinishManifest(ctx context.Context, f Fence, r *report.Report, scannerIDs []int64, waitingFor []string, job []byte) error {
+	return s.fenced(ctx, f, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+INSERT INTO scanned_manifest (manifest_id, scanner_id)
+SELECT m.id, unnest($2::bigint[]) FROM manifest m WHERE m.hash = $1
+ON CONFLICT DO NOTHING`, string(r.Hash), scannerIDs); err != nil {
+			return fmt.Errorf("record scanners of manifest %s: %w", r.Hash, err)
+		}
+		return writeReportExtra(ctx, tx, f, r, waitingFor, job)
+	})
+}
+
+func nullJSON(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}

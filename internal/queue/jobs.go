@@ -1,0 +1,395 @@
+// Package queue is the index job queue on NATS JetStream: the stream and the
+// workers' consumer, the job message, and publishing with dedup.
+//
+// One job per manifest digest is pending at most: jobs go to a subject per
+// digest (index.jobs.<hex>) and are published with an expected last sequence
+// of 0 for that subject, so a second publish while one is pending fails with
+// JetStream error 10071, which Publish reports as AlreadyQueued. A Nats-Msg-Id
+// of digest, scanner-set state and the job's generation (one per decision to
+// queue) drops a publish repeated after a lost answer. The decision itself is
+// made in Postgres under the report row's lock (postgres.Enqueue), serialised
+// with the worker's final write, so a request racing the end of a job queues
+// no second one. Final idempotency lives in Postgres (the lease and the
+// stored report).
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// Subjects and headers.
+const (
+	// DefaultStream is the stream's name.
+	DefaultStream = "STEVEDORE_INDEX"
+	// JobSubjects is what the workers' consumer filters on.
+	JobSubjects = "index.jobs.>"
+	// RetrySubjects carries scheduled retries (see the partial-results
+	// design); workers never consume them directly.
+	RetrySubjects = "index.retry.>"
+	// DefaultConsumer is the workers' durable consumer.
+	DefaultConsumer = "stevedore-workers"
+	// HeaderAttempt carries the attempt count of a job.
+	HeaderAttempt = "Stevedore-Attempt"
+)
+
+// JobSubject is the subject of the job for manifest d.
+func JobSubject(d report.Digest) string { return "index.jobs." + d.Hex() }
+
+// RetrySubject is the subject of the scheduled retry for manifest d.
+func RetrySubject(d report.Digest) string { return "index.retry." + d.Hex() }
+
+// Job asks a worker to index one manifest.
+type Job struct {
+	Manifest *report.Manifest `json:"manifest"`
+	// ScannerState is the scanner-set state the dispatcher saw.
+	ScannerState string `json:"scanner_state"`
+	// RequestedAt is when the dispatcher queued the job.
+	RequestedAt time.Time `json:"requested_at"`
+	// Generation names the decision that queued the job (the dispatcher's
+	// is random, a re-index sweep's is its time): it goes into the
+	// Nats-Msg-Id, so that a publish repeated after a lost answer is
+	// dropped but a new decision is not.
+	Generation string `json:"generation,omitempty"`
+	// Force runs the job even when the stored report is current (a
+	// re-index an operator asked for): stored layer results are still
+	// reused, the report is coalesced and enriched again.
+	Force bool `json:"force,omitempty"`
+}
+
+// MaxJobSize bounds an encoded job.
+const MaxJobSize = 1 << 20
+
+// Decode parses and validates a job message body.
+func Decode(data []byte) (*Job, error) {
+	if len(data) > MaxJobSize {
+		return nil, fmt.Errorf("decode job: %d bytes, more than %d", len(data), MaxJobSize)
+	}
+	j := new(Job)
+	if err := json.Unmarshal(data, j); err != nil {
+		return nil, fmt.Errorf("decode job: %w", err)
+	}
+	if err := j.Manifest.Validate(); err != nil {
+		return nil, fmt.Errorf("decode job: %w", err)
+	}
+	return j, nil
+}
+
+// StreamConfig configures the job stream.
+type StreamConfig struct {
+	Name string
+	// Replicas of the stream (and of the workers' consumer, which follows
+	// it). 0: DefaultReplicas for the connected server, 3 when it is part
+	// of a cluster, 1 otherwise (an embedded or single server).
+	Replicas int
+	// DuplicateWindow is how long a Nats-Msg-Id is remembered (default 2m).
+	DuplicateWindow time.Duration
+}
+
+// EnsureStream creates or updates the job stream: work-queue retention (a job
+// is gone once acked), file storage, message schedules allowed (for delayed
+// retries; needs nats-server 2.12 or newer).
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
+	if cfg.Name == "" {
+		cfg.Name = DefaultStream
+	}
+	auto := cfg.Replicas == 0
+	if auto {
+		cfg.Replicas = DefaultReplicas(js.Conn())
+	}
+	if cfg.Replicas < 1 || cfg.Replicas > 5 {
+		return nil, fmt.Errorf("create stream %s: %d replicas: want 1 to 5", cfg.Name, cfg.Replicas)
+	}
+	if cfg.DuplicateWindow == 0 {
+		cfg.DuplicateWindow = 2 * time.Minute
+	}
+	sc := jetstream.StreamConfig{
+		Name:              cfg.Name,
+		Description:       "Stevedore index jobs",
+		Subjects:          []string{JobSubjects, RetrySubjects},
+		Retention:         jetstream.WorkQueuePolicy,
+		Storage:           jetstream.FileStorage,
+		Replicas:          cfg.Replicas,
+		Duplicates:        cfg.DuplicateWindow,
+		AllowMsgSchedules: true,
+	}
+	s, err := js.CreateOrUpdateStream(ctx, sc)
+	if err != nil && auto && sc.Replicas > 1 && tooFewPeers(err) {
+		// A cluster of fewer JetStream servers than the default asks
+		// for: as many as it has would not survive losing one either,
+		// so take one (the caller logs the count it got).
+		sc.Replicas = 1
+		s, err = js.CreateOrUpdateStream(ctx, sc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create stream %s with %d replicas (needs nats-server >= 2.12 with JetStream, and as many servers as replicas): %w", cfg.Name, cfg.Replicas, err)
+	}
+	return s, nil
+}
+
+// tooFewPeers reports whether a stream could not be placed for want of
+// servers: no suitable peers (10005), insufficient resources (10023),
+// replicas not supported without a cluster (10074).
+func tooFewPeers(err error) bool {
+	var jsErr jetstream.JetStreamError
+	if !errors.As(err, &jsErr) || jsErr.APIError() == nil {
+		return false
+	}
+	switch jsErr.APIError().ErrorCode {
+	case 10005, 10023, 10074:
+		return true
+	}
+	return false
+}
+
+// DefaultReplicas is the job stream's replica count for the server nc is
+// connected to: 3 when it is part of a cluster (so that losing one node
+// loses no job and stops no publish for longer than a leader election), 1
+// for a single or embedded server.
+func DefaultReplicas(nc *nats.Conn) int {
+	if nc != nil && nc.ConnectedClusterName() != "" {
+		return 3
+	}
+	return 1
+}
+
+// DefaultAckWait is the workers' consumer's ack wait unless configured: how
+// long a delivered job may go without an ack or an in-progress signal (sent
+// every third of it) before it is redelivered. It is no longer than the
+// default lease TTL (30 s), so the job of a worker that died is redelivered
+// by the time its lease expires; a delivery that finds the lease still held
+// waits only for what is left of it. A longer ack wait delays that takeover.
+const DefaultAckWait = 30 * time.Second
+
+// ConsumerConfig configures the workers' durable consumer.
+type ConsumerConfig struct {
+	Stream string
+	Name   string
+	// AckWait is how long a delivered job may go without an ack or an
+	// in-progress signal before it is redelivered (default
+	// DefaultAckWait).
+	AckWait time.Duration
+	// MaxDeliver bounds deliveries of one job (default 5).
+	MaxDeliver int
+}
+
+// EnsureConsumer creates or updates the workers' pull consumer. It filters
+// job subjects only: a consumer that saw the scheduled retry messages and
+// acked them would delete the schedules.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig) (jetstream.Consumer, error) {
+	if cfg.Stream == "" {
+		cfg.Stream = DefaultStream
+	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultConsumer
+	}
+	if cfg.AckWait == 0 {
+		cfg.AckWait = DefaultAckWait
+	}
+	if cfg.MaxDeliver == 0 {
+		cfg.MaxDeliver = 5
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       cfg.Name,
+		Description:   "Stevedore workers",
+		FilterSubject: JobSubjects,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", cfg.Name, cfg.Stream, err)
+	}
+	return c, nil
+}
+
+// Outcome says what a publish did.
+type Outcome int
+
+// Publish outcomes.
+const (
+	// Queued: a new job is pending.
+	Queued Outcome = iota
+	// AlreadyQueued: a job for the digest was already pending; nothing new.
+	AlreadyQueued
+	// Duplicate: the same job was published within the duplicate window.
+	Duplicate
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Queued:
+		return "queued"
+	case AlreadyQueued:
+		return "already-queued"
+	case Duplicate:
+		return "duplicate"
+	}
+	return "outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Publisher publishes jobs.
+type Publisher struct {
+	js     jetstream.JetStream
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+}
+
+// NewPublisher returns a publisher on js, tracing with tp (nil: the global
+// provider).
+func NewPublisher(js jetstream.JetStream, tp trace.TracerProvider) *Publisher {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return &Publisher{js: js, tracer: tp.Tracer("github.com/stevedore-dev/stevedore/pkg/jobs"), prop: Propagator()}
+}
+
+// Publish queues j unless a job for the same manifest is already pending.
+func (p *Publisher) Publish(ctx context.Context, j *Job) (Outcome, error) {
+	d := j.Manifest.Hash
+	subj := JobSubject(d)
+	ctx, span := p.tracer.Start(ctx, "publish "+JobSubjects, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", subj),
+			attribute.String("stevedore.digest", string(d))))
+	defer span.End()
+	body, err := json.Marshal(j)
+	if err != nil {
+		return 0, fmt.Errorf("publish job for %s: %w", d, err)
+	}
+	msg := nats.NewMsg(subj)
+	msg.Data = body
+	msg.Header.Set(HeaderAttempt, "1")
+	p.prop.Inject(ctx, HeaderCarrier(msg.Header))
+	ack, err := p.publish(ctx, msg,
+		jetstream.WithMsgID(string(d)+"/"+j.ScannerState+"/"+j.Generation),
+		jetstream.WithExpectLastSequencePerSubject(0))
+	if err != nil {
+		var jsErr jetstream.JetStreamError
+		if errors.As(err, &jsErr) && jsErr.APIError() != nil &&
+			(jsErr.APIError().ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+				jsErr.APIError().ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			span.SetAttributes(attribute.String("stevedore.publish.outcome", AlreadyQueued.String()))
+			return AlreadyQueued, nil
+		}
+		span.RecordError(err)
+		return 0, fmt.Errorf("publish job for %s to %s: %w", d, subj, err)
+	}
+	out := Queued
+	if ack.Duplicate {
+		out = Duplicate
+	}
+	span.SetAttributes(attribute.String("stevedore.publish.outcome", out.String()))
+	return out, nil
+}
+
+// Publish retries: while a stream's leader is being elected (its node died)
+// nothing answers on the stream's subjects, or the answer times out. A
+// publish is tried again, each attempt bounded, until it is answered or
+// publishRetryFor (or the caller's deadline) has passed. Every attempt has
+// the same Nats-Msg-Id, so an attempt whose answer was lost but that was
+// stored makes the next one a duplicate, not a second message.
+const (
+	publishAttemptTimeout = 2 * time.Second
+	publishRetryFor       = 8 * time.Second
+	publishRetryWait      = 100 * time.Millisecond
+)
+
+// publish publishes msg, retrying while the stream does not answer.
+func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(ctx, publishRetryFor)
+	defer cancel()
+	wait := publishRetryWait
+	for attempt := 1; ; attempt++ {
+		actx, acancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		ack, err := p.js.PublishMsg(actx, msg, opts...)
+		acancel()
+		if err == nil || !unanswered(err) || ctx.Err() != nil {
+			if err != nil && attempt > 1 {
+				err = fmt.Errorf("%d attempts: %w", attempt, err)
+			}
+			return ack, err
+		}
+		trace.SpanFromContext(ctx).AddEvent("publish not answered; retrying", trace.WithAttributes(
+			attribute.Int("attempt", attempt), attribute.String("error", err.Error())))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%d attempts: %w", attempt, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// unanswered reports whether a publish failed for want of an answer from the
+// stream (no leader, a node down, a timeout), as opposed to an answer that
+// refused it.
+func unanswered(err error) bool {
+	var jsErr jetstream.JetStreamError
+	if errors.As(err, &jsErr) && jsErr.APIError() != nil && jsErr.APIError().Code == 503 {
+		return true // e.g. JetStream cluster not available, no leader
+	}
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// Propagator is the W3C trace-context and baggage propagator used across the
+// queue.
+func Propagator() propagation.TextMapPropagator {
+	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+}
+
+// HeaderCarrier carries trace context in NATS headers. nats.Header keys are
+// case-sensitive and kept as given ("traceparent"), unlike http.Header.
+type HeaderCarrier nats.Header
+
+// Get returns the first value of key.
+func (h HeaderCarrier) Get(key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	// Tolerate a sender that canonicalised the key.
+	for k, v := range h {
+		if strings.EqualFold(k, key) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// Set sets key to value.
+func (h HeaderCarrier) Set(key, value string) { h[key] = []string{value} }
+
+// Keys lists the keys.
+func (h HeaderCarrier) Keys() []string {
+	ks := make([]string, 0, len(h))
+	for k := range h {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// Attempt reads the attempt count of a job message (1 when absent or bad).
+func Attempt(h nats.Header) int {
+	n, err := strconv.Atoi(h.Get(HeaderAttempt))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}

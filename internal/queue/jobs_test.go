@@ -1,0 +1,152 @@
+package queue_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/internal/testing/natstest"
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+func job(hexChar string) *queue.Job {
+	d := report.Digest("sha256:" + strings.Repeat(hexChar, 64))
+	return &queue.Job{
+		Manifest: &report.Manifest{Hash: d, Layers: []*report.Layer{{
+			Hash: report.Digest("sha256:" + strings.Repeat("0", 64)), URI: "http://127.0.0.1/v2/x/blobs/sha256:" + strings.Repeat("0", 64)}}},
+		ScannerState: "s1",
+	}
+}
+
+func TestConcurrentDuplicatePublishesMakeOneJob(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	stream, err := queue.EnsureStream(ctx, srv.JS, queue.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := queue.NewPublisher(srv.JS, nil)
+	var wg sync.WaitGroup
+	outcomes := make([]queue.Outcome, 50)
+	errs := make([]error, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcomes[i], errs[i] = pub.Publish(ctx, job("a"))
+		}()
+	}
+	wg.Wait()
+	queued := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		if outcomes[i] == queue.Queued {
+			queued++
+		}
+	}
+	if queued != 1 {
+		t.Fatalf("%d publishes queued a job, want 1", queued)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("stream holds %d messages, want 1", info.State.Msgs)
+	}
+	// Another digest is independent.
+	if out, err := pub.Publish(ctx, job("b")); err != nil || out != queue.Queued {
+		t.Fatalf("other digest: %v %v", out, err)
+	}
+
+	// Once the job is acked, a new one for the same digest (new state, so a
+	// new msg id) can be queued.
+	cons, err := queue.EnsureConsumer(ctx, srv.JS, queue.ConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("fetched %d jobs, want 2", n)
+	}
+	j := job("a")
+	j.ScannerState = "s2"
+	if out, err := pub.Publish(ctx, j); err != nil || out != queue.Queued {
+		t.Fatalf("publish after ack: %v %v", out, err)
+	}
+}
+
+func TestTraceContextTravelsInHeaders(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	if _, err := queue.EnsureStream(ctx, srv.JS, queue.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider()
+	ctx, span := tp.Tracer("test").Start(ctx, "request")
+	defer span.End()
+	if _, err := queue.NewPublisher(srv.JS, tp).Publish(ctx, job("c")); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := queue.EnsureConsumer(ctx, srv.JS, queue.ConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Headers()
+	if _, ok := h["traceparent"]; !ok {
+		t.Fatalf("no lowercase traceparent header in %v", h)
+	}
+	got := trace.SpanContextFromContext(queue.Propagator().Extract(context.Background(), queue.HeaderCarrier(h)))
+	if got.TraceID() != span.SpanContext().TraceID() {
+		t.Fatalf("trace id %s, want %s", got.TraceID(), span.SpanContext().TraceID())
+	}
+	if queue.Attempt(h) != 1 || queue.Attempt(nats.Header{}) != 1 {
+		t.Fatal("attempt header")
+	}
+	var _ propagation.TextMapCarrier = queue.HeaderCarrier(h)
+	if _, err := queue.Decode(m.Data()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDecodeRejectsBadJobs(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"not json", "{", "decode job"},
+		{"no manifest", `{}`, "manifest: missing"},
+		{"bad digest", `{"manifest":{"hash":"sha256:xyz","layers":[]}}`, "manifest hash"},
+		{"no layers", `{"manifest":{"hash":"sha256:` + strings.Repeat("a", 64) + `","layers":[]}}`, "no layers"},
+		{"bad uri", `{"manifest":{"hash":"sha256:` + strings.Repeat("a", 64) + `","layers":[{"hash":"sha256:` + strings.Repeat("b", 64) + `","uri":"file:///etc/passwd"}]}}`, "layers[0].uri"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := queue.Decode([]byte(tc.body))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

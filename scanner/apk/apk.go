@@ -1,0 +1,230 @@
+// Package apk finds the packages installed by apk, Alpine's package manager,
+// in lib/apk/db/installed.
+package apk
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/package-url/packageurl-go"
+
+	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/internal/limitio"
+)
+
+// MaxFileSize is the largest installed database Scan reads.
+const MaxFileSize = 64 << 20
+
+// MaxLineLen bounds one line of the installed database, in bytes.
+const MaxLineLen = 1 << 20
+
+const installedDB = "lib/apk/db/installed"
+
+// Scanner reports the packages in apk's installed database.
+//
+// Each package is a binary package with Name (P:), Version (V:), Arch (A:),
+// PackageDB "lib/apk/db/installed", PURL pkg:apk/alpine/<name>@<version>
+// with an arch qualifier, and a Source: the origin package (o:) at the same
+// version, or the package itself when there is no o: line. The PURL
+// namespace is always "alpine": the database does not say which apk-based
+// distribution wrote it.
+//
+// The zero value is ready to use.
+type Scanner struct{}
+
+var _ scanner.Scanner = Scanner{}
+
+// Info identifies the scanner: "apk", version "1", a package scanner.
+func (Scanner) Info() scanner.Info {
+	return scanner.Info{Name: "apk", Version: "1", Kind: scanner.KindPackage}
+}
+
+// Match reports whether path is lib/apk/db/installed.
+func (Scanner) Match(path string) bool { return path == installedDB }
+
+// Scan parses the matched database and returns its packages in file order.
+// A file over MaxFileSize or that Parse rejects is an error naming it.
+func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
+	files = append([]scanner.File(nil), files...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
+	res := &scanner.Result{}
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("apk: %w", err)
+		}
+		entries, err := parseFile(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			res.Packages = append(res.Packages, newPackage(e, f.Path()))
+		}
+	}
+	return res, nil
+}
+
+func parseFile(ctx context.Context, f scanner.File) ([]Entry, error) {
+	if f.Size() > MaxFileSize {
+		return nil, fmt.Errorf("apk: %s: size %d bytes exceeds the limit of %d", f.Path(), f.Size(), MaxFileSize)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return nil, fmt.Errorf("apk: opening %s: %w", f.Path(), err)
+	}
+	defer rc.Close()
+	lr := limitio.NewReader(rc, MaxFileSize)
+	entries, err := Parse(ctx, lr)
+	switch {
+	case lr.Exceeded:
+		// Checked first: the cut may have made the last line look corrupt.
+		return nil, fmt.Errorf("apk: %s: more than %d bytes", f.Path(), MaxFileSize)
+	case err != nil:
+		return nil, fmt.Errorf("apk: parsing %s: %w", f.Path(), err)
+	}
+	return entries, nil
+}
+
+func newPackage(e Entry, db string) *report.Package {
+	var q packageurl.Qualifiers
+	if e.Arch != "" {
+		q = packageurl.Qualifiers{{Key: "arch", Value: e.Arch}}
+	}
+	src := e.Origin
+	if src == "" {
+		src = e.Name
+	}
+	return &report.Package{
+		Name:      e.Name,
+		Version:   e.Version,
+		Kind:      report.KindBinary,
+		Arch:      e.Arch,
+		PackageDB: db,
+		PURL:      packageurl.NewPackageURL(packageurl.TypeApk, "alpine", e.Name, e.Version, q, "").ToString(),
+		Source: &report.Package{
+			Name:    src,
+			Version: e.Version,
+			Kind:    report.KindSource,
+		},
+	}
+}
+
+// Entry is one package of apk's installed database.
+type Entry struct {
+	Name    string // P:
+	Version string // V:
+	Arch    string // A:, "" if absent
+	Origin  string // o:, "" if absent
+	Line    int    // the line the entry starts on
+}
+
+// Parse reads apk's installed database from r: entries separated by empty
+// lines, each a run of "X:value" lines with a one-letter field name X. It
+// returns the entries in file order.
+//
+// Like apk itself, which refuses to load such a database ("FDB format
+// error"), Parse rejects an entry without a P: (name) or V: (version) line
+// instead of skipping it. It also rejects NUL bytes, lines over MaxLineLen,
+// lines that are not fields, a repeated P:, V:, A: or o: in one entry, and
+// values of those fields that are not valid UTF-8 or hold blanks or control
+// characters. The error gives the line and the entry.
+func Parse(ctx context.Context, r io.Reader) ([]Entry, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLineLen)
+	var (
+		out  []Entry
+		cur  Entry
+		seen [4]bool // P, V, A, o
+		n    int
+	)
+	end := func() error {
+		if cur.Line == 0 {
+			return nil
+		}
+		e := cur
+		cur, seen = Entry{}, [4]bool{}
+		if e.Name == "" {
+			return fmt.Errorf("entry at line %d: no P: (package name) line", e.Line)
+		}
+		if e.Version == "" {
+			return fmt.Errorf("entry at line %d (package %q): no V: (version) line", e.Line, e.Name)
+		}
+		out = append(out, e)
+		return nil
+	}
+	for sc.Scan() {
+		n++
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		line := sc.Bytes() // bufio.ScanLines has removed "\n" and "\r\n"
+		if bytes.IndexByte(line, 0) >= 0 {
+			return nil, fmt.Errorf("line %d: NUL byte: binary data, not an apk database", n)
+		}
+		if len(bytes.Trim(line, " \t\r")) == 0 {
+			if err := end(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if len(line) < 2 || line[1] != ':' || !isLetter(line[0]) {
+			return nil, fmt.Errorf("line %d: not a field: want a letter and a colon, got %.40q", n, line)
+		}
+		if cur.Line == 0 {
+			cur.Line = n
+		}
+		var dst *string
+		var i int
+		switch line[0] {
+		case 'P':
+			dst, i = &cur.Name, 0
+		case 'V':
+			dst, i = &cur.Version, 1
+		case 'A':
+			dst, i = &cur.Arch, 2
+		case 'o':
+			dst, i = &cur.Origin, 3
+		default:
+			continue
+		}
+		where := func() string {
+			w := fmt.Sprintf("line %d: entry at line %d", n, cur.Line)
+			if cur.Name != "" {
+				w += fmt.Sprintf(" (package %.60q)", cur.Name)
+			}
+			return w
+		}
+		if seen[i] {
+			return nil, fmt.Errorf("%s: repeated %c: line", where(), line[0])
+		}
+		seen[i] = true
+		v := line[2:]
+		if !utf8.Valid(v) {
+			return nil, fmt.Errorf("%s: %c: value is not valid UTF-8", where(), line[0])
+		}
+		if len(v) == 0 || bytes.IndexFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+			return nil, fmt.Errorf("%s: %c: value %.60q is empty or holds blanks or control characters", where(), line[0], v)
+		}
+		*dst = string(v)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("line %d: longer than %d bytes", n+1, MaxLineLen)
+		}
+		return nil, fmt.Errorf("after line %d: %w", n, err)
+	}
+	if err := end(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func isLetter(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }

@@ -1,0 +1,122 @@
+package osrelease
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// Legacy release files, read when a layer has no os-release (older RHEL,
+// CentOS, Oracle Linux, Amazon Linux, Alpine and Ubuntu images). The order is
+// the preference: distributions derived from RHEL ship a redhat-release too,
+// so their own file comes first.
+const (
+	oracleRelease    = "etc/oracle-release"
+	centosRelease    = "etc/centos-release"
+	almaRelease      = "etc/almalinux-release"
+	rockyRelease     = "etc/rocky-release"
+	fedoraRelease    = "etc/fedora-release"
+	redhatRelease    = "etc/redhat-release"
+	systemRelease    = "etc/system-release"
+	alpineRelease    = "etc/alpine-release"
+	lsbRelease       = "etc/lsb-release"
+	systemReleaseCPE = "etc/system-release-cpe"
+)
+
+// legacyPaths lists the legacy release files in order of preference.
+func legacyPaths() []string {
+	return []string{oracleRelease, centosRelease, almaRelease, rockyRelease, fedoraRelease, redhatRelease, systemRelease, alpineRelease, lsbRelease}
+}
+
+// isLegacy reports whether path is one of the legacy files the scanner reads.
+func isLegacy(path string) bool {
+	if path == systemReleaseCPE {
+		return true
+	}
+	for _, p := range legacyPaths() {
+		if p == path {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseLine is the "<name> release <version> (<codename>)" line of the
+// RHEL family's release files.
+var releaseLine = regexp.MustCompile(`^\s*(.+?)\s+release\s+([0-9][0-9A-Za-z.]*)\s*(?:\((.+?)\))?\s*$`)
+
+// releaseIDs maps the start of a release line's name to an os-release ID.
+func releaseID(name string) string {
+	n := strings.ToLower(name)
+	switch {
+	case strings.HasPrefix(n, "red hat"):
+		// Red Hat Enterprise Linux, and the old Red Hat Linux.
+		return "rhel"
+	case strings.HasPrefix(n, "centos"):
+		return "centos"
+	case strings.HasPrefix(n, "almalinux"):
+		return "almalinux"
+	case strings.HasPrefix(n, "rocky linux"):
+		return "rocky"
+	case strings.HasPrefix(n, "oracle linux"):
+		return "ol"
+	case strings.HasPrefix(n, "fedora"):
+		return "fedora"
+	case strings.HasPrefix(n, "amazon linux"):
+		return "amzn"
+	case strings.HasPrefix(n, "scientific linux"):
+		return "scientific"
+	}
+	return ""
+}
+
+// FromReleaseLine reads a RHEL-family release file ("CentOS release 5.7
+// (Final)"); nil when the line is not of that form or names a distribution
+// it does not know.
+func FromReleaseLine(data []byte) *report.Distribution {
+	line, _, _ := strings.Cut(strings.TrimSpace(string(data)), "\n")
+	m := releaseLine.FindStringSubmatch(line)
+	if m == nil {
+		return nil
+	}
+	id := releaseID(m[1])
+	if id == "" {
+		return nil
+	}
+	d := &report.Distribution{DID: id, Name: m[1], VersionID: m[2], Version: m[2], PrettyName: strings.TrimSpace(line)}
+	if m[3] != "" {
+		d.Version = m[2] + " (" + m[3] + ")"
+		d.VersionCodeName = strings.ToLower(m[3])
+	}
+	return d
+}
+
+var alpineVersion = regexp.MustCompile(`^([0-9]+)\.([0-9]+)(\.[0-9A-Za-z_.-]+)?$`)
+
+// FromAlpineRelease reads etc/alpine-release ("3.10.4"); nil otherwise.
+func FromAlpineRelease(data []byte) *report.Distribution {
+	v := strings.TrimSpace(string(data))
+	m := alpineVersion.FindStringSubmatch(v)
+	if m == nil {
+		return nil
+	}
+	return &report.Distribution{DID: "alpine", Name: "Alpine Linux", Version: v, VersionID: v,
+		PrettyName: "Alpine Linux v" + m[1] + "." + m[2]}
+}
+
+// FromLSBRelease reads the keys of etc/lsb-release (DISTRIB_ID,
+// DISTRIB_RELEASE, DISTRIB_CODENAME, DISTRIB_DESCRIPTION); nil without an
+// id or release.
+func FromLSBRelease(kv map[string]string) *report.Distribution {
+	id, rel := kv["DISTRIB_ID"], kv["DISTRIB_RELEASE"]
+	if id == "" || rel == "" {
+		return nil
+	}
+	d := &report.Distribution{DID: strings.ToLower(id), Name: id, VersionID: rel, Version: rel,
+		VersionCodeName: kv["DISTRIB_CODENAME"], PrettyName: kv["DISTRIB_DESCRIPTION"]}
+	if d.PrettyName == "" {
+		d.PrettyName = id + " " + rel
+	}
+	return d
+}

@@ -1,0 +1,252 @@
+package python
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/internal/layer"
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
+	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/scannertest"
+)
+
+func TestInfoMatch(t *testing.T) {
+	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "python", Version: "1", Kind: scanner.KindPackage}) {
+		t.Errorf("Info() = %+v", got)
+	}
+	for p, want := range map[string]bool{
+		"usr/lib/python3.11/site-packages/Flask-2.0.0.dist-info/METADATA":      true,
+		"usr/local/lib/python3.9/dist-packages/click-8.0.0.dist-info/METADATA": true,
+		"usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO":    true,
+		"usr/lib/python2.7/lib-dynload/Python-2.7.egg-info":                    true,
+		"usr/lib/python3/dist-packages/foo-1.0.egg/EGG-INFO/PKG-INFO":          true,
+		"EGG-INFO/PKG-INFO":                                      true,
+		"Flask-2.0.0.dist-info/METADATA":                         true,
+		"usr/lib/python3/dist-packages/x.dist-info/RECORD":       false,
+		"usr/lib/python3/dist-packages/.dist-info/METADATA":      false,
+		"usr/lib/python3/dist-packages/x.egg-info/SOURCES.txt":   false,
+		"usr/lib/python3/dist-packages/.egg-info":                false,
+		"usr/src/project/PKG-INFO":                               false,
+		"PKG-INFO":                                               false,
+		"usr/share/doc/METADATA":                                 false,
+		"usr/lib/python3/dist-packages/x.dist-info/METADATA.bak": false,
+	} {
+		if got := (Scanner{}).Match(p); got != want {
+			t.Errorf("Match(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+// TestFixtures scans the corpus's core-metadata files (aquasecurity/trivy,
+// anchore/syft and google/osv-scalibr test data; names and versions from
+// testdata/fixtures/SOURCES.md) at the paths they have in an image.
+func TestFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		fixture, path       string
+		name, version, purl string
+	}{
+		{"python/trivy_Flask-2.0.0.dist-info_METADATA", "usr/lib/python3.10/site-packages/Flask-2.0.0.dist-info/METADATA", "Flask", "2.0.0", "pkg:pypi/flask@2.0.0"},
+		{"python/trivy_click-8.0.0.dist-info_METADATA", "usr/lib/python3.10/site-packages/click-8.0.0.dist-info/METADATA", "click", "8.0.0", "pkg:pypi/click@8.0.0"},
+		{"python/trivy_annotated_types-0.7.0.dist-info_METADATA", "usr/lib/python3.10/site-packages/annotated_types-0.7.0.dist-info/METADATA", "annotated-types", "0.7.0", "pkg:pypi/annotated-types@0.7.0"},
+		{"python/trivy_setuptools-51.3.3.dist-info_METADATA", "usr/lib/python3.9/site-packages/setuptools-51.3.3.dist-info/METADATA", "setuptools", "51.3.3", "pkg:pypi/setuptools@51.3.3"},
+		{"python/trivy_setuptools-51.3.3.egg-info_PKG-INFO", "usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO", "setuptools", "51.3.3", "pkg:pypi/setuptools@51.3.3"},
+		{"python/trivy_distlib-0.3.1.dist-info_METADATA", "usr/lib/python3.9/site-packages/distlib-0.3.1.dist-info/METADATA", "distlib", "0.3.1", "pkg:pypi/distlib@0.3.1"},
+		{"python/trivy_typing_extensions-4.4.0.dist-info_METADATA", "usr/lib/python3.9/site-packages/typing_extensions-4.4.0.dist-info/METADATA", "typing_extensions", "4.4.0", "pkg:pypi/typing-extensions@4.4.0"},
+		{"python/trivy_distlib-0.3.1-py3.9.egg-info", "usr/lib/python3.9/site-packages/distlib-0.3.1-py3.9.egg-info", "distlib", "0.3.1", "pkg:pypi/distlib@0.3.1"},
+		{"python/trivy_unidecode-egg-info.PKG-INFO", "usr/lib/python3/dist-packages/Unidecode.egg-info/PKG-INFO", "Unidecode", "0.4.1", "pkg:pypi/unidecode@0.4.1"},
+		{"python/syft_Python-2.7.egg-info", "usr/lib/python2.7/lib-dynload/Python-2.7.egg-info", "Python", "2.7.13", "pkg:pypi/python@2.7.13"},
+		{"python/syft_test.egg-info", "usr/lib/python3/site-packages/test.egg-info", "requests", "2.22.0", "pkg:pypi/requests@2.22.0"},
+		{"python/scalibr_pyopenssl-26.0.0.dist-info", "usr/lib/python3/site-packages/pyopenssl-26.0.0.dist-info/METADATA", "pyOpenSSL", "26.0.0", "pkg:pypi/pyopenssl@26.0.0"},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, tc.path, fixtures.Path(t, tc.fixture))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Warnings) != 0 || len(res.Packages) != 1 {
+				t.Fatalf("%d packages, warnings %q", len(res.Packages), res.Warnings)
+			}
+			want := report.Package{Name: tc.name, Version: tc.version, Kind: report.KindBinary, PURL: tc.purl, PackageDB: tc.path, Filepath: tc.path}
+			if got := *res.Packages[0]; got != want {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestLayerWithBadVersion reads quay/claircore's python/testdata
+// layer-with-bad-version.tar through the layer reader: an egg-info whose
+// version ("xxx") is not PEP 440. It is reported as written: matching
+// decides what a version means, the scanner does not drop the package.
+func TestLayerWithBadVersion(t *testing.T) {
+	blob, err := os.ReadFile(fixtures.Path(t, "python/claircore_layer-with-bad-version.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := layer.Read(context.Background(), bytes.NewReader(blob), sha256Digest(blob), []scanner.Scanner{Scanner{}}, layer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := Scanner{}.Scan(context.Background(), c.Files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Packages) != 1 {
+		t.Fatalf("%d packages", len(res.Packages))
+	}
+	p := res.Packages[0]
+	if p.Name != "mypackage" || p.Version != "xxx" || p.PURL != "pkg:pypi/mypackage@xxx" ||
+		!strings.HasSuffix(p.Filepath, "/diff/mypackage.egg-info/PKG-INFO") || p.PackageDB != p.Filepath {
+		t.Errorf("got %+v", p)
+	}
+}
+
+func TestNormalizeName(t *testing.T) {
+	for in, want := range map[string]string{
+		"Flask":             "flask",
+		"typing_extensions": "typing-extensions",
+		"zope.interface":    "zope-interface",
+		"A__b-._C":          "a-b-c",
+		"ruamel.yaml.clib":  "ruamel-yaml-clib",
+	} {
+		if got := NormalizeName(in); got != want {
+			t.Errorf("NormalizeName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// endless repeats a line forever.
+type endless struct {
+	line []byte
+	off  int
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = e.line[e.off]
+		e.off = (e.off + 1) % len(e.line)
+	}
+	return len(p), nil
+}
+
+// TestGiganticMetadata: a METADATA file of 300 MiB (a description of that
+// size, or headers that never end) is not read whole: what is read is
+// bounded by MaxHeaderBytes plus a buffer.
+func TestGiganticMetadata(t *testing.T) {
+	const size = 300 << 20
+	for _, tc := range []struct {
+		name    string
+		head    string
+		line    string
+		wantPkg bool
+	}{
+		{"huge description", "Metadata-Version: 2.1\nName: big\nVersion: 1.0\n\n", "A very long description. ", true},
+		{"headers never end", "Name: big\nVersion: 1.0\n", "X-Filler: aaaaaaaaaaaaaaaaaaaa\n", true},
+		{"one endless line", "Metadata-Version: 2.1\nSummary: ", "a", false},
+		{"endless continuation", "Name: big\nDescription: x\n", "        more\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cr *countingReader
+			f := scannertest.FileFunc("usr/lib/python3/site-packages/big-1.0.dist-info/METADATA", size, func() (io.ReadCloser, error) {
+				cr = &countingReader{r: io.MultiReader(strings.NewReader(tc.head), &endless{line: []byte(tc.line)})}
+				return io.NopCloser(cr), nil
+			})
+			res, err := Scanner{}.Scan(context.Background(), []scanner.File{f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(res.Packages) == 1; got != tc.wantPkg {
+				t.Errorf("packages %v, warnings %q", res.Packages, res.Warnings)
+			}
+			if !tc.wantPkg && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "big-1.0.dist-info/METADATA")) {
+				t.Errorf("warnings %q", res.Warnings)
+			}
+			if cr.n > MaxHeaderBytes+maxLine {
+				t.Errorf("read %d bytes of a %d-byte file", cr.n, int64(size))
+			}
+		})
+	}
+}
+
+// Bad files are skipped with a warning naming them; the others are still
+// reported. Only a failure to read is an error.
+func TestBadInput(t *testing.T) {
+	good := scannertest.File("a/good-1.dist-info/METADATA", []byte("Name: good\nVersion: 1\n"))
+	for _, tc := range []struct {
+		name, data, warn string
+	}{
+		{"empty", "", "no Name header"},
+		{"no version", "Metadata-Version: 2.1\nName: x\n\nVersion: 1\n", "no Version header"},
+		{"invalid UTF-8 name", "Name: caf\xe9\nVersion: 1\n", "not valid UTF-8"},
+		{"invalid UTF-8 version", "Name: x\nVersion: 1\xff\n", "not valid UTF-8"},
+		{"blank in version", "Name: x\nVersion: 1 2\n", "blanks or control"},
+		{"NUL in name", "Name: x\x00y\nVersion: 1\n", "blanks or control"},
+		{"empty name", "Name:\nVersion: 1\n", "Name: empty"},
+		{"binary", "\x7fELF\x02\x01\x01\x00\x00\x00", "no Name header"},
+		{"body before name", "Metadata-Version: 2.1\nthis is not a header\nName: x\nVersion: 1\n", "no Name header"},
+		{"long name line", "Name: " + strings.Repeat("n", 70<<10) + "\nVersion: 1\n", "Name longer than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := scannertest.File("a/bad-1.dist-info/METADATA", []byte(tc.data))
+			res, err := Scanner{}.Scan(context.Background(), []scanner.File{bad, good})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Packages) != 1 || res.Packages[0].Name != "good" {
+				t.Errorf("packages %v", res.Packages)
+			}
+			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "a/bad-1.dist-info/METADATA") || !strings.Contains(res.Warnings[0], tc.warn) {
+				t.Errorf("warnings %q, want one naming the file and %q", res.Warnings, tc.warn)
+			}
+		})
+	}
+
+	// Headers: case-insensitive names, CRLF, continuation lines, first
+	// value wins.
+	md, err := ParseMetadata(strings.NewReader("metadata-version: 1.0\r\nDescription: a\r\n  Name: no\r\nNAME: yes\r\nversion:  2.0 \r\nName: again\r\n"))
+	if err != nil || md != (Metadata{Name: "yes", Version: "2.0"}) {
+		t.Errorf("ParseMetadata = %+v, %v", md, err)
+	}
+
+	// A read error is an error, naming the file.
+	broken := scannertest.FileFunc("a/x.dist-info/METADATA", 10, func() (io.ReadCloser, error) {
+		return io.NopCloser(io.MultiReader(strings.NewReader("Name: x\n"), errReader{})), nil
+	})
+	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{broken}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), "a/x.dist-info/METADATA") {
+		t.Errorf("read error: %v", err)
+	}
+	unopenable := scannertest.FileFunc("a/y.dist-info/METADATA", 10, func() (io.ReadCloser, error) { return nil, errBroken })
+	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{unopenable}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), "a/y.dist-info/METADATA") {
+		t.Errorf("open error: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := (Scanner{}).Scan(ctx, []scanner.File{good}); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled: %v", err)
+	}
+}
+
+var errBroken = errors.New("disk on fire")
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errBroken }

@@ -1,0 +1,144 @@
+package rhelrepo
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
+	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/scannertest"
+)
+
+// scanLayer reads a layer fixture through the real layer reader with the
+// scanner and scans what it matched.
+func scanLayer(t *testing.T, name string) (*scanner.Result, []string) {
+	t.Helper()
+	return scannertest.ScanLayer(t, Scanner{}, "layers/"+name)
+}
+
+// TestLayers reads quay/claircore's RHEL test layers (rhel/testdata,
+// Apache-2.0; testdata/fixtures/SOURCES.md). claircore's expectations for the
+// same layers: content-set-1 and content-set-2 for the embedded and the
+// RHCOS layers (before its CPE mapping), none for the layer without
+// manifests and for the invalid one.
+func TestLayers(t *testing.T) {
+	tests := []struct {
+		layer string
+		files []string
+		want  []string
+		warn  string
+	}{
+		{"claircore_layer-with-embedded-cs.tar", []string{"root/buildinfo/content_manifests/foo-1.1-2.json"}, []string{"content-set-1", "content-set-2"}, ""},
+		{"claircore_rhcos-layer-with-embedded-cs.tar", nil, []string{"content-set-1", "content-set-2"}, ""},
+		{"claircore_rhcos-layer-with-conflicting-files.tar", []string{"root/buildinfo/content_manifests/foo-1.1-2.json", "usr/share/buildinfo/foo-1.1-2.json"}, []string{"content-set-1", "content-set-2"}, ""},
+		{"claircore_layer-with-no-cpe-info.tar", []string{}, nil, ""},
+		{"claircore_layer-with-cpe.tar", []string{}, nil, ""}, // a Dockerfile only: the Container API fallback is a network call, not done
+		{"claircore_layer-with-invalid-content-manifests-json.tar", []string{"root/buildinfo/content_manifests/ubi8-container-8.7-1112.json"}, nil, "ubi8-container-8.7-1112.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.layer, func(t *testing.T) {
+			res, paths := scanLayer(t, tt.layer)
+			if tt.files != nil && !slices.Equal(paths, tt.files) && !(len(paths) == 0 && len(tt.files) == 0) {
+				t.Errorf("matched %q, want %q", paths, tt.files)
+			}
+			var got []string
+			for _, r := range res.Repositories {
+				if r.Key != RepositoryKey || r.CPE != "" || r.URI != "" {
+					t.Errorf("repository %+v", r)
+				}
+				got = append(got, r.Name)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("repositories %q, want %q", got, tt.want)
+			}
+			switch {
+			case tt.warn == "" && len(res.Warnings) > 0:
+				t.Errorf("warnings %q", res.Warnings)
+			case tt.warn != "" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tt.warn)):
+				t.Errorf("warnings %q, want one naming %s", res.Warnings, tt.warn)
+			}
+		})
+	}
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		dnf  bool
+		err  string
+	}{
+		{`{"content_sets": ["a", "b", "a"]}`, []string{"a", "b", "a"}, false, ""},
+		{`{"metadata": {"icm_version": 1}, "content_sets": ["rhel-8-for-x86_64-baseos-rpms"], "image_contents": []}`, []string{"rhel-8-for-x86_64-baseos-rpms"}, false, ""},
+		// As Konflux writes it (konflux-ci/build-definitions, inject-icm.sh).
+		{`{"metadata": {"icm_version": 1, "image_layer_index": 0}, "from_dnf_hint": true, "content_sets": ["ubi-8-appstream-rpms"]}`, []string{"ubi-8-appstream-rpms"}, true, ""},
+		{`{"from_dnf_hint": false, "content_sets": []}`, nil, false, ""},
+		{`{"from_dnf_hint": null}`, nil, false, ""},
+		{`{}`, nil, false, ""},
+		{`null`, nil, false, ""},
+		{`{"content_sets": null}`, nil, false, ""},
+		{`{"content_sets": ["", " x "]}`, []string{"x"}, false, ""},
+		{`{"content_sets": [1]}`, nil, false, "not a content manifest"},
+		{`{"content_sets": "a"}`, nil, false, "not a content manifest"},
+		{`{"from_dnf_hint": "true"}`, nil, false, "not a content manifest"},
+		{`[]`, nil, false, "not a content manifest"},
+		{`File replaced by RapidFort`, nil, false, "not a content manifest"},
+		{`{"content_sets": ["a"]} {}`, nil, false, "data after"},
+		{"{\"content_sets\": [\"\xff\"]}", nil, false, "UTF-8"},
+		{``, nil, false, "not a content manifest"},
+	}
+	for _, tt := range tests {
+		got, err := Parse([]byte(tt.in))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Parse(%q) error %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got.ContentSets, tt.want) || got.FromDNFHint != tt.dnf {
+			t.Errorf("Parse(%q) = %+v, %v; want %q, %v", tt.in, got, err, tt.want, tt.dnf)
+		}
+	}
+}
+
+func TestInfoMatch(t *testing.T) {
+	if in := (Scanner{}).Info(); in != (scanner.Info{Name: "rhel-content-manifest", Version: "2", Kind: scanner.KindRepository, MatchVersion: "2"}) {
+		t.Errorf("Info() = %+v", in)
+	}
+	if RepositoryKey != rhel.ContentSetKey {
+		t.Errorf("RepositoryKey = %q", RepositoryKey)
+	}
+	for p, want := range map[string]bool{
+		"root/buildinfo/content_manifests/ubi9-container-9.4-1.json": true,
+		"usr/share/buildinfo/content-sets.json":                      true,
+		"var/lib/dnf/history.sqlite":                                 true,
+		"usr/lib/sysimage/libdnf5/transaction_history.sqlite":        true,
+		"var/lib/dnf/history.sqlite-wal":                             false,
+		"var/lib/rpm/rpmdb.sqlite":                                   false,
+		"root/buildinfo/content_manifests/.json":                     false,
+		"root/buildinfo/content_manifests/a/b.json":                  false,
+		"root/buildinfo/content_manifests/x.txt":                     false,
+		"root/buildinfo/Dockerfile-ubi9-9.4-1":                       false,
+		"x/root/buildinfo/content_manifests/a.json":                  false,
+	} {
+		if got := (Scanner{}).Match(p); got != want {
+			t.Errorf("Match(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	big := scannertest.FileFunc("root/buildinfo/content_manifests/a.json", MaxFileSize+1, nil)
+	ok := scannertest.File("root/buildinfo/content_manifests/b.json", []byte(`{"content_sets":["x"]}`))
+	res, err := Scanner{}.Scan(context.Background(), []scanner.File{big, ok})
+	if err != nil || len(res.Repositories) != 1 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "a.json") {
+		t.Errorf("got %+v, %v", res, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := (Scanner{}).Scan(ctx, []scanner.File{ok}); err == nil {
+		t.Error("canceled: no error")
+	}
+}

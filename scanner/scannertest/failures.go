@@ -1,0 +1,99 @@
+package scannertest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/scanner"
+)
+
+// Failures describes a scanner for which an unreadable file fails the
+// layer's report (a package database, a release file), for CheckFailures.
+type Failures struct {
+	// Scanner is the scanner under test.
+	Scanner scanner.Scanner
+	// Path is a path the scanner matches.
+	Path string
+	// Limit is the largest file the scanner reads.
+	Limit int64
+	// Valid is a small file the scanner accepts.
+	Valid []byte
+	// Filler, repeated, makes a file that is valid but larger than Limit
+	// (nil: Valid).
+	Filler []byte
+}
+
+// CheckFailures checks that the scanner fails, with an error naming the
+// file, on a file over the limit (without opening it), on a file whose
+// Size understates a content over the limit, on an error opening the file
+// and on an error part-way through reading it (both wrapped), and that it
+// stops on a canceled context.
+func CheckFailures(t *testing.T, c Failures) {
+	t.Helper()
+	ctx := context.Background()
+	scan := func(ctx context.Context, f scanner.File) error {
+		_, err := c.Scanner.Scan(ctx, []scanner.File{f})
+		return err
+	}
+	filler := c.Filler
+	if filler == nil {
+		filler = c.Valid
+	}
+
+	big := FileFunc(c.Path, c.Limit+1, func() (io.ReadCloser, error) {
+		t.Error("Open called on a file over the limit")
+		return io.NopCloser(strings.NewReader("")), nil
+	})
+	if err := scan(ctx, big); err == nil || !strings.Contains(err.Error(), c.Path) {
+		t.Errorf("a file over the limit: err = %v, want an error naming %s", err, c.Path)
+	}
+
+	liar := FileFunc(c.Path, int64(len(c.Valid)), func() (io.ReadCloser, error) {
+		return io.NopCloser(io.LimitReader(&repeat{b: filler}, 4*c.Limit)), nil
+	})
+	if err := scan(ctx, liar); err == nil || !strings.Contains(err.Error(), c.Path) || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("a file larger than its size says: err = %v, want \"more than\" the limit, naming %s", err, c.Path)
+	}
+
+	errBoom := errors.New("boom")
+	broken := FileFunc(c.Path, int64(len(c.Valid)), func() (io.ReadCloser, error) { return nil, errBoom })
+	if err := scan(ctx, broken); !errors.Is(err, errBoom) || !strings.Contains(err.Error(), c.Path) {
+		t.Errorf("an error opening the file: err = %v, want it wrapped, naming %s", err, c.Path)
+	}
+	failing := FileFunc(c.Path, int64(len(c.Valid))+10, func() (io.ReadCloser, error) {
+		return io.NopCloser(io.MultiReader(bytes.NewReader(c.Valid), errReader{errBoom})), nil
+	})
+	if err := scan(ctx, failing); !errors.Is(err, errBoom) || !strings.Contains(err.Error(), c.Path) {
+		t.Errorf("an error reading the file: err = %v, want it wrapped, naming %s", err, c.Path)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := scan(cctx, File(c.Path, c.Valid)); !errors.Is(err, context.Canceled) {
+		t.Errorf("a canceled context: err = %v", err)
+	}
+}
+
+// repeat reads b over and over.
+type repeat struct {
+	b   []byte
+	off int
+}
+
+func (r *repeat) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.b[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.b)
+	}
+	return n, nil
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
