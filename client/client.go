@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/api"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -85,9 +84,9 @@ func (c *Client) doHeader(ctx context.Context, method, path string, header http.
 }
 
 // IndexReference asks the server to index an image reference.
-func (c *Client) IndexReference(ctx context.Context, ref, platform string) (*api.IndexResponse, error) {
-	out := new(api.IndexResponse)
-	_, err := c.do(ctx, http.MethodPost, "/api/v1/index", api.IndexRequest{Reference: ref, Platform: platform}, out)
+func (c *Client) IndexReference(ctx context.Context, ref, platform string) (*report.IndexResponse, error) {
+	out := new(report.IndexResponse)
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/index", report.IndexRequest{Reference: ref, Platform: platform}, out)
 	return out, err
 }
 

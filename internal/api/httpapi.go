@@ -46,8 +46,8 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/postgres/reportwait"
-	"github.com/stevedore-dev/stevedore/internal/queue"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
+	"github.com/stevedore-dev/stevedore/internal/telemetry"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -144,7 +144,7 @@ func newServer(d *intake.Dispatcher, st *postgres.Store, log *slog.Logger, tp tr
 	// Each route is traced on its own, so that spans are named by route.
 	route := func(pattern string, h http.HandlerFunc) {
 		s.routes = append(s.routes, pattern)
-		mux.Handle(pattern, otelhttp.NewHandler(h, pattern, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(queue.Propagator())))
+		mux.Handle(pattern, otelhttp.NewHandler(h, pattern, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(telemetry.Propagator())))
 	}
 	route("POST /indexer/api/v1/index_report", s.postIndexReport)
 	route("GET /indexer/api/v1/index_report/{digest}", s.getIndexReport)
@@ -324,20 +324,8 @@ func (s *Server) deleteIndexReports(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, deleted)
 }
 
-// IndexRequest is the body of POST /api/v1/index.
-type IndexRequest struct {
-	Reference string `json:"reference"`
-	Platform  string `json:"platform,omitempty"`
-}
-
-// IndexResponse answers POST /api/v1/index.
-type IndexResponse struct {
-	Reference string         `json:"reference"`
-	Manifests []intake.Image `json:"manifests"`
-}
-
 func (s *Server) postIndex(w http.ResponseWriter, r *http.Request) {
-	var req IndexRequest
+	var req report.IndexRequest
 	if !decodeBody(w, r, &req) {
 		return
 	}
@@ -368,7 +356,7 @@ func (s *Server) postIndex(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, code, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusAccepted, IndexResponse{Reference: req.Reference, Manifests: imgs})
+	writeJSON(w, http.StatusAccepted, report.IndexResponse{Reference: req.Reference, Manifests: imgs})
 }
 
 func (s *Server) listPartial(w http.ResponseWriter, r *http.Request) {

@@ -11,9 +11,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/stevedore-dev/stevedore/internal/api/reportbody"
 	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/reportbody"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -234,7 +234,7 @@ func (s *Server) getIndexState(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) initMetrics() {
-	m := s.opts.meter.Meter("github.com/stevedore-dev/stevedore/pkg/httpapi")
+	m := s.opts.meter.Meter("github.com/stevedore-dev/stevedore/internal/api")
 	var err error
 	s.partialServed, err = m.Int64Counter("stevedore.api.partial_served",
 		metric.WithDescription("IndexPartial reports served on Clair's paths, by how (as: finished or partial)"))

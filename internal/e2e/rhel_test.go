@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/enrich"
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
 // Red Hat repositories end to end (registry -> API -> JetStream -> worker

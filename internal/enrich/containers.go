@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
 // ContainerNames resolves the component names of Red Hat images

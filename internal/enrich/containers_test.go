@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/enrich"
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
 // The shape of Red Hat's container-name-repos-map.json.

@@ -6,9 +6,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
 // KindEnrichment is the scanner kind of enrichers in the scanner-set state.

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/enrich"
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
 // The shape of Red Hat's repository-to-cpe.json.

@@ -142,7 +142,7 @@ func New(ctx context.Context, cfg Config) (*Indexer, error) {
 		cfg.Retry = queue.DefaultRetryPolicy()
 	}
 	ix := &Indexer{cfg: cfg, state: State(cfg.Scanners, cfg.Enrichers), log: cfg.Logger,
-		tracer: cfg.TracerProvider.Tracer("github.com/stevedore-dev/stevedore/pkg/indexer")}
+		tracer: cfg.TracerProvider.Tracer("github.com/stevedore-dev/stevedore/internal/indexer")}
 	for _, s := range cfg.Scanners {
 		ix.infos = append(ix.infos, s.Info())
 	}

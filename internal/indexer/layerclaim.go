@@ -33,7 +33,7 @@ func (ix *Indexer) initMetrics() {
 		mp = otel.GetMeterProvider()
 	}
 	// The name is a valid constant: creation does not fail.
-	ix.skipped, _ = mp.Meter("github.com/stevedore-dev/stevedore/pkg/indexer").Int64Counter("stevedore.indexer.layers_skipped",
+	ix.skipped, _ = mp.Meter("github.com/stevedore-dev/stevedore/internal/indexer").Int64Counter("stevedore.indexer.layers_skipped",
 		metric.WithUnit("{layer}"),
 		metric.WithDescription("Layers not fetched because every current scanner's results were stored (reason: stored, found before fetching; claimed, stored by another worker while this one waited)"))
 }

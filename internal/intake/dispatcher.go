@@ -177,17 +177,9 @@ func generation() (string, error) {
 // asking again later may work. The HTTP API answers it with 503.
 var ErrQueueUnavailable = errors.New("job queue unavailable")
 
-// Image is the outcome of indexing one platform of a reference.
-type Image struct {
-	Digest   report.Digest `json:"manifest_hash"`
-	Platform string        `json:"platform,omitempty"`
-	State    report.State  `json:"state"`
-	Queued   bool          `json:"queued"`
-}
-
 // IndexReference resolves an image reference (one manifest per platform of an
 // image index, or the one platform asked for) and indexes each manifest.
-func (d *Dispatcher) IndexReference(ctx context.Context, ref, platform string) ([]Image, error) {
+func (d *Dispatcher) IndexReference(ctx context.Context, ref, platform string) ([]report.Image, error) {
 	if err := d.checkReference(ref); err != nil {
 		return nil, err
 	}
@@ -195,13 +187,13 @@ func (d *Dispatcher) IndexReference(ctx context.Context, ref, platform string) (
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Image, 0, len(imgs))
+	out := make([]report.Image, 0, len(imgs))
 	for _, img := range imgs {
 		r, queued, err := d.Index(ctx, img.Manifest)
 		if err != nil {
 			return nil, fmt.Errorf("index %s (%s): %w", ref, img.Platform, err)
 		}
-		out = append(out, Image{Digest: img.Manifest.Hash, Platform: img.Platform, State: r.State, Queued: queued})
+		out = append(out, report.Image{Digest: img.Manifest.Hash, Platform: img.Platform, State: r.State, Queued: queued})
 	}
 	return out, nil
 }

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/api/reportbody"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
+	"github.com/stevedore-dev/stevedore/internal/reportbody"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 )

@@ -180,7 +180,7 @@ RETURNING r.report->'updated_at'`,
 		return fmt.Errorf("write %s report for %s: %w", r.State, r.Hash, err)
 	}
 	// The answers the API serves are stored with a terminal report, in
-	// this transaction (internal/api/reportbody); any other write removes those of
+	// this transaction (internal/reportbody); any other write removes those of
 	// the report it replaces.
 	if err := deleteBodies(ctx, tx, r.Hash); err != nil {
 		return err

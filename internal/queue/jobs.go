@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/stevedore-dev/stevedore/internal/telemetry"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -256,7 +256,7 @@ func NewPublisher(js jetstream.JetStream, tp trace.TracerProvider) *Publisher {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	return &Publisher{js: js, tracer: tp.Tracer("github.com/stevedore-dev/stevedore/pkg/jobs"), prop: Propagator()}
+	return &Publisher{js: js, tracer: tp.Tracer("github.com/stevedore-dev/stevedore/internal/queue"), prop: telemetry.Propagator()}
 }
 
 // Publish queues j unless a job for the same manifest is already pending.
@@ -276,7 +276,7 @@ func (p *Publisher) Publish(ctx context.Context, j *Job) (Outcome, error) {
 	msg := nats.NewMsg(subj)
 	msg.Data = body
 	msg.Header.Set(HeaderAttempt, "1")
-	p.prop.Inject(ctx, HeaderCarrier(msg.Header))
+	p.prop.Inject(ctx, telemetry.HeaderCarrier(msg.Header))
 	ack, err := p.publish(ctx, msg,
 		jetstream.WithMsgID(string(d)+"/"+j.ScannerState+"/"+j.Generation),
 		jetstream.WithExpectLastSequencePerSubject(0))
@@ -347,42 +347,6 @@ func unanswered(err error) bool {
 	}
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// Propagator is the W3C trace-context and baggage propagator used across the
-// queue.
-func Propagator() propagation.TextMapPropagator {
-	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
-}
-
-// HeaderCarrier carries trace context in NATS headers. nats.Header keys are
-// case-sensitive and kept as given ("traceparent"), unlike http.Header.
-type HeaderCarrier nats.Header
-
-// Get returns the first value of key.
-func (h HeaderCarrier) Get(key string) string {
-	if v := h[key]; len(v) > 0 {
-		return v[0]
-	}
-	// Tolerate a sender that canonicalised the key.
-	for k, v := range h {
-		if strings.EqualFold(k, key) && len(v) > 0 {
-			return v[0]
-		}
-	}
-	return ""
-}
-
-// Set sets key to value.
-func (h HeaderCarrier) Set(key, value string) { h[key] = []string{value} }
-
-// Keys lists the keys.
-func (h HeaderCarrier) Keys() []string {
-	ks := make([]string, 0, len(h))
-	for k := range h {
-		ks = append(ks, k)
-	}
-	return ks
 }
 
 // Attempt reads the attempt count of a job message (1 when absent or bad).

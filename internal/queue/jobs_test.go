@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/internal/telemetry"
 	"github.com/stevedore-dev/stevedore/internal/testing/natstest"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -121,14 +122,14 @@ func TestTraceContextTravelsInHeaders(t *testing.T) {
 	if _, ok := h["traceparent"]; !ok {
 		t.Fatalf("no lowercase traceparent header in %v", h)
 	}
-	got := trace.SpanContextFromContext(queue.Propagator().Extract(context.Background(), queue.HeaderCarrier(h)))
+	got := trace.SpanContextFromContext(telemetry.Propagator().Extract(context.Background(), telemetry.HeaderCarrier(h)))
 	if got.TraceID() != span.SpanContext().TraceID() {
 		t.Fatalf("trace id %s, want %s", got.TraceID(), span.SpanContext().TraceID())
 	}
 	if queue.Attempt(h) != 1 || queue.Attempt(nats.Header{}) != 1 {
 		t.Fatal("attempt header")
 	}
-	var _ propagation.TextMapCarrier = queue.HeaderCarrier(h)
+	var _ propagation.TextMapCarrier = telemetry.HeaderCarrier(h)
 	if _, err := queue.Decode(m.Data()); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/stevedore-dev/stevedore/internal/telemetry"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -69,7 +70,7 @@ func (p *Publisher) Schedule(ctx context.Context, j *Job, attempt int, at time.T
 	// By hand rather than WithScheduleAt, which truncates to seconds.
 	msg.Header.Set(jetstream.ScheduleHeader, "@at "+at.UTC().Format(time.RFC3339Nano))
 	msg.Header.Set(HeaderAttempt, strconv.Itoa(attempt))
-	p.prop.Inject(ctx, HeaderCarrier(msg.Header))
+	p.prop.Inject(ctx, telemetry.HeaderCarrier(msg.Header))
 	if _, err := p.publish(ctx, msg, jetstream.WithScheduleTarget(JobSubject(d))); err != nil {
 		span.RecordError(err)
 		return fmt.Errorf("schedule retry of %s at %s: %w", d, at.UTC().Format(time.RFC3339), err)

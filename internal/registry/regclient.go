@@ -277,7 +277,7 @@ func New(cfg Config, opts ...Option) *Client {
 		o.base = otelhttp.NewTransport(c.baseTransport())
 	}
 	c.base = o.base
-	meter := o.mp.Meter("github.com/stevedore-dev/stevedore/pkg/regclient")
+	meter := o.mp.Meter("github.com/stevedore-dev/stevedore/internal/registry")
 	// Instrument creation only fails on an invalid name; the names are
 	// constants, and a nil-safe no-op is used then.
 	c.bytes, _ = meter.Int64Counter("stevedore.registry.bytes", metric.WithUnit("By"),

@@ -17,8 +17,6 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
-
-	"github.com/stevedore-dev/stevedore/internal/queue"
 )
 
 // Setup installs the tracer provider chosen by the environment as the global
@@ -28,7 +26,7 @@ import (
 // (see LogErrors; nil: slog.Default()).
 func Setup(ctx context.Context, service string, log *slog.Logger) (trace.TracerProvider, func(context.Context) error, error) {
 	LogErrors(log)
-	otel.SetTextMapPropagator(queue.Propagator())
+	otel.SetTextMapPropagator(Propagator())
 	if e := os.Getenv("OTEL_TRACES_EXPORTER"); e == "" || e == "none" {
 		tp := noop.NewTracerProvider()
 		otel.SetTracerProvider(tp)

@@ -34,6 +34,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
 	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/internal/telemetry"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -93,8 +94,8 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Worker{cfg: cfg, log: cfg.Logger, prop: queue.Propagator(),
-		tracer: cfg.TracerProvider.Tracer("github.com/stevedore-dev/stevedore/pkg/worker")}, nil
+	return &Worker{cfg: cfg, log: cfg.Logger, prop: telemetry.Propagator(),
+		tracer: cfg.TracerProvider.Tracer("github.com/stevedore-dev/stevedore/internal/worker")}, nil
 }
 
 // Run takes and runs jobs until ctx is cancelled, then waits for the jobs
@@ -143,7 +144,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // handle runs one job message to its end: ack, nak, term, or left alone when
 // the lease was lost.
 func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
-	ctx = w.prop.Extract(ctx, queue.HeaderCarrier(msg.Headers()))
+	ctx = w.prop.Extract(ctx, telemetry.HeaderCarrier(msg.Headers()))
 	ctx, span := w.tracer.Start(ctx, "process "+queue.JobSubjects, trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", msg.Subject())))
 	defer span.End()

@@ -17,10 +17,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/limitio"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
 // MaxFileSize is the largest Dockerfile Scan reads. Red Hat's are a few KiB.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 

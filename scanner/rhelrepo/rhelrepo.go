@@ -17,11 +17,11 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/dnf"
 	"github.com/stevedore-dev/stevedore/scanner/internal/limitio"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
 // MaxFileSize is the largest content manifest Scan reads. Real ones, which

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 

@@ -24,11 +24,11 @@ import (
 	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
 	"github.com/package-url/packageurl-go"
 
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/dnf"
 	"github.com/stevedore-dev/stevedore/scanner/internal/owned"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
 // MaxFileSize is the largest database (and write-ahead log) Scan reads. The

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // blockingDispatcher's lookups last until their context ends; it counts
@@ -22,7 +22,7 @@ type blockingDispatcher struct {
 	started, now, most int
 }
 
-func (b *blockingDispatcher) IndexReference(ctx context.Context, ref, platform string) ([]intake.Image, error) {
+func (b *blockingDispatcher) IndexReference(ctx context.Context, ref, platform string) ([]report.Image, error) {
 	b.mu.Lock()
 	b.started++
 	b.now++

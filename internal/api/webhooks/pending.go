@@ -14,8 +14,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 
-	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // pendingStore keeps the references whose lookup failed, in table
@@ -215,7 +215,7 @@ func (h *Handler) retryOne(ctx context.Context, skip []string) (bool, error) {
 
 // retryReference resolves a stored reference (a tag first to its digest)
 // and indexes it.
-func (h *Handler) retryReference(ctx context.Context, ref string) ([]intake.Image, error) {
+func (h *Handler) retryReference(ctx context.Context, ref string) ([]report.Image, error) {
 	if !strings.Contains(ref, "@") {
 		d, err := h.resolveTag(ctx, ref)
 		if err != nil {

@@ -60,7 +60,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -71,7 +70,7 @@ type Dispatcher interface {
 	Index(ctx context.Context, m *report.Manifest) (r *report.Report, queued bool, err error)
 	// IndexReference resolves ref (one manifest per platform of an image
 	// index) and indexes each manifest.
-	IndexReference(ctx context.Context, ref, platform string) ([]intake.Image, error)
+	IndexReference(ctx context.Context, ref, platform string) ([]report.Image, error)
 	// AllowsRegistry reports whether index requests may name the registry
 	// host (the registry allowlist, STEVEDORE_REGISTRY_ALLOWLIST).
 	AllowsRegistry(host string) bool
@@ -105,7 +104,7 @@ func New(cfg Config, d Dispatcher, pool *pgxpool.Pool, log *slog.Logger, tp trac
 		pending: &pendingStore{pool: pool},
 		limits:  newRetryLimits(cfg.withDefaults().RetryRate),
 		log:     log,
-		tracer:  tp.Tracer("github.com/stevedore-dev/stevedore/pkg/webhooks"),
+		tracer:  tp.Tracer("github.com/stevedore-dev/stevedore/internal/api/webhooks"),
 		mux:     http.NewServeMux(),
 	}
 	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
@@ -159,7 +158,7 @@ type Accepted struct {
 	Reference string `json:"reference"`
 	// Resolved is the digest reference a tag resolved to.
 	Resolved  string         `json:"resolved,omitempty"`
-	Manifests []intake.Image `json:"manifests"`
+	Manifests []report.Image `json:"manifests"`
 }
 
 // Deferred is a reference kept for a later retry.
@@ -358,7 +357,7 @@ func (h *Handler) indexItem(ctx context.Context, it item) (Accepted, error) {
 		if err != nil {
 			return acc, fmt.Errorf("index %s: %w", it.ref, err)
 		}
-		acc.Manifests = []intake.Image{{Digest: m.Hash, State: rep.State, Queued: queued}}
+		acc.Manifests = []report.Image{{Digest: m.Hash, State: rep.State, Queued: queued}}
 		return acc, nil
 	}
 	ref := it.ref

@@ -47,7 +47,7 @@ func (f *fakeDispatcher) Index(ctx context.Context, m *report.Manifest) (*report
 	return &report.Report{Hash: m.Hash, State: report.StateCheckManifest}, true, nil
 }
 
-func (f *fakeDispatcher) IndexReference(ctx context.Context, ref, platform string) ([]intake.Image, error) {
+func (f *fakeDispatcher) IndexReference(ctx context.Context, ref, platform string) ([]report.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -55,7 +55,7 @@ func (f *fakeDispatcher) IndexReference(ctx context.Context, ref, platform strin
 	}
 	f.refs = append(f.refs, ref)
 	_, d, _ := strings.Cut(ref, "@")
-	return []intake.Image{{Digest: report.Digest(d), Platform: "linux/amd64", State: report.StateCheckManifest, Queued: true}}, nil
+	return []report.Image{{Digest: report.Digest(d), Platform: "linux/amd64", State: report.StateCheckManifest, Queued: true}}, nil
 }
 
 func (f *fakeDispatcher) calls() (refs []string, manifests []*report.Manifest) {

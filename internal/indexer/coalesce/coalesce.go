@@ -40,8 +40,8 @@ import (
 	"strings"
 
 	"github.com/stevedore-dev/stevedore/internal/ecosystem"
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
 // Version is the version of the coalescer's rules: a change to what Coalesce

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/internal/enrich/rhel"
 	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
 // Links from rpm packages to the Red Hat repositories of their layer. The

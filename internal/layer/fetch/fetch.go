@@ -142,7 +142,7 @@ func New(opts ...Option) *Fetcher {
 	if f.keychain == nil {
 		f.keychain = f.client.Keychain()
 	}
-	meter := f.mp.Meter("github.com/stevedore-dev/stevedore/pkg/fetch")
+	meter := f.mp.Meter("github.com/stevedore-dev/stevedore/internal/layer/fetch")
 	f.hits, _ = meter.Int64Counter("stevedore.blobcache.hits", metric.WithUnit("{layer}"),
 		metric.WithDescription("Layers opened from the local blob cache"))
 	f.misses, _ = meter.Int64Counter("stevedore.blobcache.misses", metric.WithUnit("{layer}"),

@@ -77,7 +77,7 @@ func WithTTL(d time.Duration) Option { return func(m *Manager) { m.ttl = d } }
 
 // WithTracerProvider sets the tracer provider (default: the global one).
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(m *Manager) { m.tracer = tp.Tracer("github.com/stevedore-dev/stevedore/pkg/leases") }
+	return func(m *Manager) { m.tracer = tp.Tracer("github.com/stevedore-dev/stevedore/internal/postgres/leases") }
 }
 
 // New returns a Manager that takes leases in the name of holder.
@@ -87,7 +87,7 @@ func New(pool *pgxpool.Pool, holder string, opts ...Option) *Manager {
 		o(m)
 	}
 	if m.tracer == nil {
-		m.tracer = otel.Tracer("github.com/stevedore-dev/stevedore/pkg/leases")
+		m.tracer = otel.Tracer("github.com/stevedore-dev/stevedore/internal/postgres/leases")
 	}
 	return m
 }
