@@ -83,17 +83,17 @@ func (s *syncBuffer) String() string {
 // the reports a worker would), a registry behind basic auth with two
 // images, and the API with the Harbor scanner API enabled.
 type world struct {
-	t       *testing.T
-	st      *postgres.Store
-	js      *natstest.Server
-	reg     *devregistry.Server
-	srv     *httptest.Server
-	logs    *syncBuffer
-	d       *intake.Dispatcher
-	alpine  *report.Manifest
-	other   *report.Manifest
-	harbor  *harborClient
-	k       *contract
+	t      *testing.T
+	st     *postgres.Store
+	js     *natstest.Server
+	reg    *devregistry.Server
+	srv    *httptest.Server
+	logs   *syncBuffer
+	d      *intake.Dispatcher
+	alpine *report.Manifest
+	other  *report.Manifest
+	harbor *harborClient
+	k      *contract
 }
 
 func newWorld(t *testing.T) *world {
