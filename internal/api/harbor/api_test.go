@@ -10,9 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/api"
 	"github.com/stevedore-dev/stevedore/internal/api/harbor"
+	"github.com/stevedore-dev/stevedore/internal/intake"
+	"github.com/stevedore-dev/stevedore/internal/registry"
 	"github.com/stevedore-dev/stevedore/internal/testing/sbomcheck"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -111,6 +114,20 @@ func TestHarborScannerAPI(t *testing.T) {
 		}
 		if bothID = id(t, a); bothID == spdxID {
 			t.Error("the same id for different media types")
+		}
+	})
+
+	t.Run("scan with Harbor's bearer token", func(t *testing.T) {
+		// What Harbor sends for a scanner whose metadata asks for Bearer.
+		a := w.harbor.submit(t, harborRequest(regURL, "Bearer "+harborToken, "library/other", "1", w.other.Hash))
+		if a.status != http.StatusAccepted {
+			t.Fatalf("HTTP %d %s", a.status, a.body)
+		}
+		w.k.checkAnswer(t, "POST", pathScan, a.status, a.header, a.body)
+		for i, l := range w.job(t, w.other.Hash).Manifest.Layers {
+			if l.Headers.Get("Authorization") != "Bearer "+harborToken {
+				t.Errorf("layer %d: the token is not its Authorization", i)
+			}
 		}
 	})
 
@@ -260,6 +277,36 @@ func TestHarborScanBadRequests(t *testing.T) {
 		t.Errorf("%d reports queued (%v)", n, err)
 	}
 	w.noSecrets(t, "the logs", []byte(w.logs.String()))
+}
+
+// TestHarborScanRegistryRefusals: a registry outside the allowlist is
+// refused before it is contacted (422), and a registry slower than the
+// lookup's budget answers 500 within Harbor's 5 seconds.
+func TestHarborScanRegistryRefusals(t *testing.T) {
+	w := newWorld(t)
+	body := harborRequest("http://"+w.reg.Addr, robotBasic, "library/alpine", "3.10", w.alpine.Hash)
+	d := intake.New(w.st, nil, nil, stateOfSet, discard, intake.WithAllowlist(registry.Allowlist{"harbor.example.com"}))
+	srv := httptest.NewServer(api.New(d, w.st, discard, nil, api.WithHarbor(harbor.Config{Token: token})))
+	defer srv.Close()
+	w.reg.Counter().Reset()
+	a := newHarborClient(srv.URL+harbor.Prefix, token).submit(t, body)
+	if a.status != http.StatusUnprocessableEntity || !strings.Contains(errorMessage(t, a.body), "allowlist") {
+		t.Errorf("registry not allowed: HTTP %d %s", a.status, a.body)
+	}
+	w.k.checkAnswer(t, "POST", pathScan, a.status, a.header, a.body)
+	if n := len(w.reg.Counter().Log()); n != 0 {
+		t.Errorf("the registry was asked %d times", n)
+	}
+
+	w.gate.slow.Store(true)
+	slow := httptest.NewServer(api.New(w.d, w.st, discard, nil, api.WithHarbor(harbor.Config{Token: token, ResolveTimeout: 300 * time.Millisecond})))
+	defer slow.Close()
+	start := time.Now()
+	a = newHarborClient(slow.URL+harbor.Prefix, token).submit(t, body)
+	if a.status != http.StatusInternalServerError || !strings.Contains(errorMessage(t, a.body), "did not answer within 300ms") || time.Since(start) > 2*time.Second {
+		t.Errorf("slow registry: HTTP %d %s after %s", a.status, a.body, time.Since(start))
+	}
+	w.k.checkAnswer(t, "POST", pathScan, a.status, a.header, a.body)
 }
 
 // TestHarborReportErrors: the report's refusals, each an answer Harbor's

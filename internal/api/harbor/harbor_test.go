@@ -42,23 +42,38 @@ const (
 
 var robotBasic = "Basic " + base64.StdEncoding.EncodeToString([]byte(robotName+":"+robotPass))
 
-// basicAuth makes a registry demand a robot account's basic credentials,
-// as Harbor's core does on /v2/ (src/server/middleware/security/robot.go),
-// once on is set (images are pushed before).
-func basicAuth(on *atomic.Bool) devregistry.Middleware {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if on.Load() {
-				u, p, ok := r.BasicAuth()
-				if !ok || u != robotName || p != robotPass {
-					w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
-					http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
-					return
-				}
+// harborToken is a token of Harbor's token service, as its scan job sends
+// it with the Bearer authorization type (src/pkg/scan/job.go
+// makeBearerAuthorization).
+const harborToken = "eyJhbGciOiJSUzI1NiJ9.harbor-pull-token.c2lnbmF0dXJl"
+
+// registryGate makes a registry take only a robot account's basic
+// credentials or Harbor's pull token, as Harbor's core does on /v2/
+// (src/server/middleware/security/robot.go, v2_token.go), once on is set
+// (images are pushed before); slow holds manifest requests for 2 seconds.
+type registryGate struct {
+	on, slow atomic.Bool
+}
+
+func (g *registryGate) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.on.Load() {
+			u, p, basic := r.BasicAuth()
+			if !(basic && u == robotName && p == robotPass) && r.Header.Get("Authorization") != "Bearer "+harborToken {
+				w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
+				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
+				return
 			}
-			next.ServeHTTP(w, r)
-		})
-	}
+		}
+		if g.slow.Load() && strings.Contains(r.URL.Path, "/manifests/") {
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // syncBuffer collects the logs, to check they show no secret.
@@ -94,6 +109,7 @@ type world struct {
 	other  *report.Manifest
 	harbor *harborClient
 	k      *contract
+	gate   registryGate
 }
 
 func newWorld(t *testing.T) *world {
@@ -107,14 +123,13 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.d = intake.New(w.st, queue.NewPublisher(w.js.JS, nil), nil, stateOfSet, log)
-	var on atomic.Bool
-	w.reg = devregistry.NewTestServer(t, devregistry.WithMiddleware(basicAuth(&on)))
+	w.reg = devregistry.NewTestServer(t, devregistry.WithMiddleware(w.gate.middleware))
 	w.alpine = w.push("library/alpine:3.10", map[string][]byte{
 		"etc/os-release":       read(t, "osrelease/trivy_alpine-310_os-release"),
 		"lib/apk/db/installed": read(t, "apk/trivy_alpine-310_installed"),
 	})
 	w.other = w.push("library/other:1", map[string][]byte{"etc/os-release": read(t, "osrelease/claircore_alpine-3.16_os-release")})
-	on.Store(true)
+	w.gate.on.Store(true)
 	w.srv = httptest.NewServer(api.New(w.d, w.st, log, nil, api.WithHarbor(harbor.Config{Token: token})))
 	t.Cleanup(w.srv.Close)
 	w.harbor = newHarborClient(w.srv.URL+harbor.Prefix, token)
@@ -281,7 +296,7 @@ func refreshAfter(t *testing.T, h http.Header) int {
 
 func (w *world) noSecrets(t *testing.T, where string, b []byte) {
 	t.Helper()
-	for _, s := range []string{robotPass, robotBasic, strings.TrimPrefix(robotBasic, "Basic "), token} {
+	for _, s := range []string{robotPass, robotBasic, strings.TrimPrefix(robotBasic, "Basic "), token, harborToken} {
 		if bytes.Contains(b, []byte(s)) {
 			t.Fatalf("%s shows a secret: %s", where, b)
 		}
