@@ -14,6 +14,9 @@
 //	GET    /api/v1/reports/{digest}/sbom          the report as an SBOM: ?format=spdx-json|cyclonedx-json (internal/sbom)
 //	GET    /api/v1/partial                        partial reports: reasons, attempts, next retry
 //	POST   /api/v1/partial/{digest}/retry         retry a partial report now
+//	GET    /harbor/api/v1/metadata                Harbor's pluggable scanner API (internal/api/harbor):
+//	POST   /harbor/api/v1/scan                    metadata, scan requests, SBOM reports; Harbor's
+//	GET    /harbor/api/v1/scan/{id}/report        scanner registration takes the base URL .../harbor
 //	GET    /openapi/v1                            this API's OpenAPI 3 document
 //	GET    /healthz
 //
@@ -43,6 +46,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/stevedore-dev/stevedore/internal/api/harbor"
 	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/postgres/reportwait"
@@ -78,6 +82,7 @@ type options struct {
 	servePartial bool
 	meter        metric.MeterProvider
 	answerBytes  int64
+	harbor       harbor.Config
 }
 
 // Waiter waits until the report of a manifest is terminal (internal/postgres/reportwait).
@@ -109,6 +114,10 @@ func WithServePartial(b bool) Option { return func(o *options) { o.servePartial 
 // its size. A request waits, until its context ends, for its answer's
 // weight to be free.
 func WithAnswerBytes(n int64) Option { return func(o *options) { o.answerBytes = n } }
+
+// WithHarbor configures Harbor's scanner API under /harbor/api/v1/
+// (internal/api/harbor); without a token there it answers 404.
+func WithHarbor(c harbor.Config) Option { return func(o *options) { o.harbor = c } }
 
 // WithMeterProvider sets where the API's metrics go (default: the global
 // provider).
@@ -157,6 +166,10 @@ func newServer(d *intake.Dispatcher, st *postgres.Store, log *slog.Logger, tp tr
 	route("GET /api/v1/reports/{digest}/sbom", s.getSBOM)
 	route("GET /api/v1/partial", s.listPartial)
 	route("POST /api/v1/partial/{digest}/retry", s.retryPartial)
+	hb := harbor.New(s.opts.harbor, d, st, log)
+	route("GET "+harbor.Prefix+"/api/v1/metadata", hb.ServeMetadata)
+	route("POST "+harbor.Prefix+"/api/v1/scan", hb.ServeScan)
+	route("GET "+harbor.Prefix+"/api/v1/scan/{scan_request_id}/report", hb.ServeReport)
 	route("GET /openapi/v1", serveOpenAPI)
 	s.routes = append(s.routes, "GET /healthz")
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -25,6 +25,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/api"
 	"github.com/stevedore-dev/stevedore/internal/api/clairauth"
 	"github.com/stevedore-dev/stevedore/internal/api/clairproxy"
+	"github.com/stevedore-dev/stevedore/internal/api/harbor"
 	"github.com/stevedore-dev/stevedore/internal/api/webhooks"
 	"github.com/stevedore-dev/stevedore/internal/enrich"
 	"github.com/stevedore-dev/stevedore/internal/indexer"
@@ -132,10 +133,14 @@ type Config struct {
 	// role (internal/api/webhooks); without secrets every endpoint is disabled.
 	Webhooks webhooks.Config
 
+	// Harbor configures Harbor's scanner API under /harbor/api/v1/
+	// (internal/api/harbor); without a token it is disabled.
+	Harbor harbor.Config
+
 	// Auth authenticates the HTTP API's requests with Clair's pre-shared-key
 	// JWTs (internal/api/clairauth); without a key the API is open. Exempt defaults
-	// to /healthz, /metrics and /webhooks/ (webhooks have secrets of their
-	// own).
+	// to /healthz, /metrics, /webhooks/ and /harbor/ (webhooks and Harbor's
+	// scanner API have secrets of their own).
 	Auth clairauth.Config
 	// Clair names the Clair matcher and notifier that /matcher/ and
 	// /notifier/ are passed to (internal/api/clairproxy), so that Quay has one
@@ -303,6 +308,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		if cfg.AnswerBytes > 0 {
 			apiOpts = append(apiOpts, api.WithAnswerBytes(cfg.AnswerBytes))
 		}
+		harborCfg := cfg.Harbor
+		if harborCfg.Transport == nil {
+			harborCfg.Transport = rc.Transport()
+		}
+		apiOpts = append(apiOpts, api.WithHarbor(harborCfg))
 		n.Handler = api.New(n.Dispatcher, n.Store, cfg.Logger, cfg.TracerProvider, apiOpts...)
 		// Tag lookups use the registries' configuration, as fetches do
 		// (credentials per registry, plain HTTP, limits, Retry-After),
@@ -323,7 +333,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 			return nil, err
 		}
 		if cfg.Auth.Exempt == nil {
-			cfg.Auth.Exempt = []string{"/healthz", "/metrics", "/webhooks/"}
+			cfg.Auth.Exempt = []string{"/healthz", "/metrics", "/webhooks/", harbor.Prefix + "/"}
 		}
 		if n.Handler, err = clairauth.New(cfg.Auth, n.Handler, cfg.Logger); err != nil {
 			return nil, err

@@ -35,6 +35,8 @@ type Options struct {
 	clair clairFlags
 	// lim holds the raw bounds of layer reading (limits.go).
 	lim limitFlags
+	// harbor holds the raw Harbor scanner API settings (harbor.go).
+	harbor harborFlags
 
 	envErrs []error
 	// natsStoreErr says why DefaultNATSStoreDir has no answer.
@@ -93,6 +95,7 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 		fs.StringVar(&o.Addr, "addr", envString("STEVEDORE_ADDR", "127.0.0.1:8080"), "HTTP API listen address (env STEVEDORE_ADDR)")
 		o.registerWebhooks(fs)
 		o.registerClair(fs)
+		o.registerHarbor(fs)
 		if v := os.Getenv("STEVEDORE_ENRICHMENT_SOURCES"); v != "" {
 			o.sources = strings.Split(v, ",")
 		}
@@ -125,6 +128,7 @@ func (o *Options) Validate(roles Roles) error {
 	errs := append([]error(nil), o.envErrs...)
 	errs = append(errs, o.validateWebhooks()...)
 	errs = append(errs, o.validateClair()...)
+	errs = append(errs, o.validateHarbor()...)
 	errs = append(errs, o.validateRegistries(roles)...)
 	errs = append(errs, o.validateLimits(roles)...)
 	if o.DatabaseURL == "" {

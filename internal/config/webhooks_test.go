@@ -130,8 +130,10 @@ func TestWebhookSecretsAreNotFlags(t *testing.T) {
 	if strings.Contains(help.String(), "a-secret-that-must-not-show") {
 		t.Fatal("--help shows a secret")
 	}
+	// A flag naming a file that holds a secret (--harbor-token-file) is
+	// fine: its value is a path.
 	fs.VisitAll(func(f *flag.Flag) {
-		if strings.Contains(f.Name, "token") || strings.Contains(f.Name, "secret") {
+		if (strings.Contains(f.Name, "token") || strings.Contains(f.Name, "secret")) && !strings.HasSuffix(f.Name, "-file") {
 			t.Errorf("flag --%s", f.Name)
 		}
 	})
