@@ -37,12 +37,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
@@ -176,17 +174,6 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validHost checks a registry name: host[:port], no scheme, no path.
-func validHost(h string) error {
-	if h == "" || strings.ContainsAny(h, "/ @") || strings.Contains(h, "://") {
-		return errors.New("want host[:port], without a scheme or a path")
-	}
-	if _, err := name.NewRegistry(h, name.StrictValidation); err != nil {
-		return fmt.Errorf("not a registry host: %w", err)
-	}
-	return nil
-}
-
 func parseMirror(m string) (*url.URL, error) {
 	u, err := url.Parse(m)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
@@ -194,19 +181,6 @@ func parseMirror(m string) (*url.URL, error) {
 	}
 	u.Path = ""
 	return u, nil
-}
-
-// CanonicalHost is the name of a registry as the client compares it:
-// lower case, with Docker Hub's aliases (docker.io, registry-1.docker.io)
-// folded into index.docker.io. A port is kept: host and host:443 are
-// different entries.
-func CanonicalHost(h string) string {
-	h = strings.ToLower(strings.TrimSpace(h))
-	switch h {
-	case "docker.io", "registry-1.docker.io", "index.docker.io":
-		return name.DefaultRegistry
-	}
-	return h
 }
 
 // ErrThrottled is returned (wrapped) for a request to a registry that asked

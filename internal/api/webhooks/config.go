@@ -3,13 +3,13 @@ package webhooks
 import (
 	"fmt"
 	"net/http"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/stevedore-dev/stevedore/internal/registry"
 )
 
 // Source is a kind of registry that sends push events, and the last element
@@ -231,8 +231,9 @@ func ParseRegistries(s string) (Registries, error) {
 }
 
 // Set replaces the allowlist with the entries of s (comma-separated "host"
-// or "event-host=pull-host"); hosts are host[:port], lowercased, and an
-// http:// or https:// prefix is dropped.
+// or "event-host=pull-host"); hosts are host[:port] in the form of
+// registry.NormalizeHost (lowercased, Docker Hub's names folded into
+// index.docker.io), and an http:// or https:// prefix is dropped.
 func (r *Registries) Set(s string) error {
 	m := map[string]string{}
 	for i, entry := range strings.Split(s, ",") {
@@ -294,25 +295,17 @@ func (r *Registries) PullHost(eventHost string) (string, bool) {
 	return p, ok
 }
 
-// hostRE matches a DNS name or IPv4 address, or a bracketed IPv6 address,
-// with an optional port.
-var hostRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9_-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9_-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$`)
-
-// normalizeHost lowercases a registry host[:port], dropping a scheme and a
-// trailing slash, and checks that it is a valid registry name.
+// normalizeHost reads a registry host as webhook settings and events give
+// it: an http:// or https:// prefix and a trailing slash are dropped, and
+// the rest is the registry package's one normaliser
+// (registry.NormalizeHost: case, Docker Hub's names, what is refused).
 func normalizeHost(s string) (string, error) {
-	h := strings.ToLower(strings.TrimSpace(s))
-	h = strings.TrimPrefix(h, "https://")
-	h = strings.TrimPrefix(h, "http://")
-	h = strings.TrimSuffix(h, "/")
-	if h == "" {
-		return "", fmt.Errorf("empty registry host")
+	h := strings.TrimSpace(s)
+	for _, scheme := range []string{"https://", "http://"} {
+		if len(h) >= len(scheme) && strings.EqualFold(h[:len(scheme)], scheme) {
+			h = h[len(scheme):]
+			break
+		}
 	}
-	if !hostRE.MatchString(h) {
-		return "", fmt.Errorf("%q is not a registry host[:port]", s)
-	}
-	if _, err := name.NewRegistry(h, name.StrictValidation); err != nil {
-		return "", fmt.Errorf("%q is not a registry host[:port]: %w", s, err)
-	}
-	return h, nil
+	return registry.NormalizeHost(strings.TrimSuffix(h, "/"))
 }
