@@ -21,7 +21,8 @@
 // registry.
 //
 // Open verifies nothing itself otherwise: the layer reader hashes the bytes
-// as they stream (see internal/layer), so that a layer is read once.
+// as they stream (see internal/layer), so that a layer is read once. Both
+// checks are internal/layer/verify's.
 package fetch
 
 import (
@@ -43,6 +44,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/stevedore-dev/stevedore/internal/layer/blobcache"
+	"github.com/stevedore-dev/stevedore/internal/layer/verify"
 	"github.com/stevedore-dev/stevedore/internal/redact"
 	"github.com/stevedore-dev/stevedore/internal/registry"
 	"github.com/stevedore-dev/stevedore/report"
@@ -362,9 +364,10 @@ type cached struct {
 }
 
 // VerifiedDigest passes on the cache reader's: it checks the bytes it
-// delivers (layer.Verifier), so layer.Read need not hash them again.
+// delivers (verify.Verified, layer.Verifier), so layer.Read need not hash
+// them again.
 func (c *cached) VerifiedDigest() report.Digest {
-	if v, ok := c.ReadCloser.(interface{ VerifiedDigest() report.Digest }); ok {
+	if v, ok := c.ReadCloser.(verify.Verified); ok {
 		return v.VerifiedDigest()
 	}
 	return ""
@@ -386,7 +389,7 @@ type redactedBody struct {
 
 // VerifiedDigest passes on the wrapped reader's (see cached).
 func (b *redactedBody) VerifiedDigest() report.Digest {
-	if v, ok := b.ReadCloser.(interface{ VerifiedDigest() report.Digest }); ok {
+	if v, ok := b.ReadCloser.(verify.Verified); ok {
 		return v.VerifiedDigest()
 	}
 	return ""
