@@ -190,18 +190,26 @@ var ErrThrottled = errors.New("registry asked to wait")
 
 // Client holds the registry settings of one process, and the state shared
 // by all of its requests: the per-registry request slots and the gates set
-// by Retry-After.
+// by Retry-After. Every request of a process to a registry goes through
+// one Client (or a view of it, see WithMaxAttempts): layer blobs
+// (internal/layer/fetch), manifests and image indexes, and the tag lookups
+// of the webhooks (internal/registry/resolve).
 type Client struct {
 	cfg   Config
 	base  http.RoundTripper
 	log   *slog.Logger
 	hosts map[string]Host // canonical host -> settings
 
-	mu    sync.Mutex
-	state map[string]*hostState
+	shared *shared
 
 	bytes   metric.Int64Counter
 	retries metric.Int64Counter
+}
+
+// shared is the state of a Client that its views share.
+type shared struct {
+	mu    sync.Mutex
+	state map[string]*hostState
 }
 
 // Option configures a Client.
@@ -243,7 +251,7 @@ func New(cfg Config, opts ...Option) *Client {
 	if o.mp == nil {
 		o.mp = otel.GetMeterProvider()
 	}
-	c := &Client{cfg: cfg.WithDefaults(), log: o.log, hosts: map[string]Host{}, state: map[string]*hostState{}}
+	c := &Client{cfg: cfg.WithDefaults(), log: o.log, hosts: map[string]Host{}, shared: &shared{state: map[string]*hostState{}}}
 	for h, s := range cfg.Hosts {
 		c.hosts[CanonicalHost(h)] = s
 	}
@@ -261,11 +269,35 @@ func New(cfg Config, opts ...Option) *Client {
 	return c
 }
 
+// WithMaxAttempts returns a view of c whose requests are sent at most n
+// times (n < 1: once) and that shares everything else with c: the settings,
+// the credentials, and the per-registry request slots and Retry-After
+// gates. A caller that retries on its own schedule (the webhooks' tag
+// lookups, stored and retried later) uses one attempt and still waits
+// while a registry has asked, through any request of the process, to wait.
+func (c *Client) WithMaxAttempts(n int) *Client {
+	v := *c
+	v.cfg.MaxAttempts = max(n, 1)
+	return &v
+}
+
 // Config returns the client's settings, defaults applied.
 func (c *Client) Config() Config { return c.cfg }
 
 // Allowed reports whether requests may name registry host (host[:port]).
 func (c *Client) Allowed(host string) bool { return c.cfg.Allowlist.Allows(host) }
+
+// CheckAllowed returns nil when requests may name registry host, and
+// otherwise an error wrapping ErrNotAllowed that names the host and the
+// allowlist. The client's users check the registry a request names with
+// it before they send anything (the transport checks redirects and token
+// realms, which may lead elsewhere).
+func (c *Client) CheckAllowed(host string) error {
+	if c.Allowed(host) {
+		return nil
+	}
+	return fmt.Errorf("registry %s is not in the allowlist (%s): %w", host, c.cfg.Allowlist, ErrNotAllowed)
+}
 
 // PlainHTTP reports whether the registry is reached over plain HTTP.
 func (c *Client) PlainHTTP(host string) bool { return c.hosts[CanonicalHost(host)].PlainHTTP }
@@ -329,16 +361,16 @@ type hostState struct {
 }
 
 func (c *Client) host(h string) *hostState {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, ok := c.state[h]
+	c.shared.mu.Lock()
+	defer c.shared.mu.Unlock()
+	s, ok := c.shared.state[h]
 	if !ok {
 		n := c.cfg.Concurrency
 		if hc := c.hosts[h].Concurrency; hc > 0 {
 			n = hc
 		}
 		s = &hostState{slots: make(chan struct{}, n)}
-		c.state[h] = s
+		c.shared.state[h] = s
 	}
 	return s
 }

@@ -1,15 +1,15 @@
 package webhooks
 
 import (
+	"context"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/stevedore-dev/stevedore/internal/registry"
+	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 )
 
 // Source is a kind of registry that sends push events, and the last element
@@ -112,12 +112,21 @@ type Config struct {
 	// PollInterval is how often the retry loop looks for due rows
 	// (default 5s, or RetryBase when smaller).
 	PollInterval time.Duration
-	// Keychain gives registry credentials for tag lookups (default
-	// authn.DefaultKeychain).
-	Keychain authn.Keychain
-	// Transport is the HTTP transport of tag lookups (default
-	// remote.DefaultTransport).
-	Transport http.RoundTripper
+	// Tags looks up the digests of the tags events name (Quay's), through
+	// the process's registry client: give it a resolve.Resolver on the
+	// client's one-attempt view (registry.Client.WithMaxAttempts(1)), so
+	// that a failed lookup is stored and retried on the webhooks' own
+	// schedule while the registry's credentials, limits, Retry-After gates
+	// and allowlist apply as for every other request (default:
+	// resolve.New(), a client with the default settings).
+	Tags TagResolver
+}
+
+// TagResolver looks up the digest a tag reference points to;
+// *resolve.Resolver is one. Its errors wrap resolve.ErrInvalid when asking
+// again cannot help (no such tag, a registry not allowed).
+type TagResolver interface {
+	Digest(ctx context.Context, ref string) (string, error)
 }
 
 // Enabled reports whether src has a secret, that is, whether its endpoint
@@ -207,8 +216,8 @@ func (c Config) withDefaults() Config {
 	if c.PollInterval == 0 {
 		c.PollInterval = min(DefaultPollInterval, c.RetryBase)
 	}
-	if c.Keychain == nil {
-		c.Keychain = authn.DefaultKeychain
+	if c.Tags == nil {
+		c.Tags = resolve.New()
 	}
 	return c
 }
