@@ -27,6 +27,12 @@ import (
 // the allowlist refuses, a tag the registry does not have.
 var ErrInvalid = errors.New("invalid image request")
 
+// ErrRegistryNotAllowed is wrapped by the error of a request that names a
+// registry outside the allowlist (with ErrInvalid: sending it again does
+// not help until the allowlist changes). The dispatcher's check and the
+// Resolver's are one error (intake.ErrRegistryNotAllowed is this one).
+var ErrRegistryNotAllowed = fmt.Errorf("registry not allowed: %w", ErrInvalid)
+
 // Resolver looks up image references through a registry client.
 type Resolver struct {
 	client *registry.Client
@@ -62,7 +68,7 @@ func (r *Resolver) remoteOptions(ctx context.Context) []remote.Option {
 // check refuses a reference to a registry the client's allowlist refuses.
 func (r *Resolver) check(ref string, parsed name.Reference) error {
 	if err := r.client.CheckAllowed(parsed.Context().RegistryStr()); err != nil {
-		return fmt.Errorf("resolve %q: %w: %w", ref, ErrInvalid, err)
+		return fmt.Errorf("resolve %q: %w: %w", ref, ErrRegistryNotAllowed, err)
 	}
 	return nil
 }
