@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/stevedore-dev/stevedore/internal/registry"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 )
