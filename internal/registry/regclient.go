@@ -1,6 +1,7 @@
 // Package registry is Stevedore's registry client: the HTTP transport and
 // the credentials that every registry request of a process goes through
-// (layer fetches in internal/layer/fetch, reference lookups in internal/registry/resolve). On top of
+// (layer fetches in internal/layer/fetch; manifests, image indexes and the
+// webhooks' tag lookups in internal/registry/resolve). On top of
 // go-containerregistry's authentication it adds what a fleet of workers
 // behind a busy registry needs:
 //
@@ -17,8 +18,10 @@
 //     process to that registry: while one fetch is told to back off, the
 //     others do not hammer the registry either;
 //   - plain-HTTP registries, and mirrors tried first for blobs, per host;
-//   - an allowlist of registries (see Allowlist), enforced by the dispatcher
-//     on what it accepts and by the fetcher on what it downloads;
+//   - one host normaliser (NormalizeHost) and an allowlist of registries
+//     (see Allowlist), enforced by the dispatcher on what it accepts, by the
+//     fetcher on what it downloads and by the resolver on what it looks up
+//     (Client.CheckAllowed);
 //   - redirects checked hop by hop: a hop to another host must be an
 //     allowed registry or a redirect host (see RedirectHosts) when there
 //     is an allowlist, gets none of the headers (credentials included) the

@@ -63,7 +63,6 @@ var ErrCacheCorrupt = blobcache.ErrCorrupt
 // Fetcher opens layer blobs.
 type Fetcher struct {
 	keychain authn.Keychain
-	base     http.RoundTripper
 	client   *registry.Client
 	cache    *blobcache.Cache
 	log      *slog.Logger
@@ -97,16 +96,8 @@ type authTransport struct {
 // Option configures a Fetcher.
 type Option func(*Fetcher)
 
-// WithKeychain sets where registry credentials come from (default: the
-// registry client's keychain).
-func WithKeychain(k authn.Keychain) Option { return func(f *Fetcher) { f.keychain = k } }
-
-// WithTransport sets the base HTTP transport of the default registry client
-// (default: a clone of http.DefaultTransport, traced). It is ignored with
-// WithClient.
-func WithTransport(rt http.RoundTripper) Option { return func(f *Fetcher) { f.base = rt } }
-
-// WithClient sets the registry client (default: registry.New with its
+// WithClient sets the registry client every request goes through, and
+// whose keychain gives the credentials (default: registry.New with its
 // defaults).
 func WithClient(c *registry.Client) Option { return func(f *Fetcher) { f.client = c } }
 
@@ -135,15 +126,9 @@ func New(opts ...Option) *Fetcher {
 		f.mp = otel.GetMeterProvider()
 	}
 	if f.client == nil {
-		copts := []registry.Option{registry.WithLogger(f.log), registry.WithMeterProvider(f.mp)}
-		if f.base != nil {
-			copts = append(copts, registry.WithBaseTransport(f.base))
-		}
-		f.client = registry.New(registry.Config{}, copts...)
+		f.client = registry.New(registry.Config{}, registry.WithLogger(f.log), registry.WithMeterProvider(f.mp))
 	}
-	if f.keychain == nil {
-		f.keychain = f.client.Keychain()
-	}
+	f.keychain = f.client.Keychain()
 	meter := f.mp.Meter("github.com/stevedore-dev/stevedore/pkg/fetch")
 	f.hits, _ = meter.Int64Counter("stevedore.blobcache.hits", metric.WithUnit("{layer}"),
 		metric.WithDescription("Layers opened from the local blob cache"))
