@@ -298,7 +298,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	if cfg.Dispatcher {
 		if cfg.Resolver == nil {
-			cfg.Resolver = resolve.New(resolve.WithRemoteOptions(rc.RemoteOptions()...))
+			cfg.Resolver = resolve.New(resolve.WithClient(rc))
 		}
 		n.Dispatcher = intake.New(n.Store, pub, cfg.Resolver, state, cfg.Logger, intake.WithAllowlist(cfg.Registries.Allowlist))
 		apiOpts := []api.Option{api.WithServePartial(cfg.ClairServePartial), api.WithMeterProvider(cfg.MeterProvider)}
@@ -314,18 +314,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 		apiOpts = append(apiOpts, api.WithHarbor(harborCfg))
 		n.Handler = api.New(n.Dispatcher, n.Store, cfg.Logger, cfg.TracerProvider, apiOpts...)
-		// Tag lookups use the registries' configuration, as fetches do
-		// (credentials per registry, plain HTTP, limits, Retry-After),
-		// with one attempt per request: a failed lookup is stored and
-		// retried by the webhooks' own backoff, not while the registry
-		// that sent the event waits for the answer.
-		if cfg.Webhooks.Keychain == nil {
-			cfg.Webhooks.Keychain = rc.Keychain()
-		}
-		if cfg.Webhooks.Transport == nil {
-			once := cfg.Registries
-			once.MaxAttempts = 1
-			cfg.Webhooks.Transport = registry.New(once, registry.WithLogger(cfg.Logger), registry.WithMeterProvider(cfg.MeterProvider)).Transport()
+		// Tag lookups go through the registry client fetches use
+		// (credentials per registry, plain HTTP, limits, the Retry-After
+		// gates, the allowlist), with one attempt per request: a failed
+		// lookup is stored and retried by the webhooks' own backoff, not
+		// while the registry that sent the event waits for the answer.
+		if cfg.Webhooks.Tags == nil {
+			cfg.Webhooks.Tags = resolve.New(resolve.WithClient(rc.WithMaxAttempts(1)))
 		}
 		n.Webhooks = webhooks.New(cfg.Webhooks, n.Dispatcher, pool, cfg.Logger, cfg.TracerProvider)
 		n.Handler = n.Webhooks.Mount(n.Handler)

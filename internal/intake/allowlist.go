@@ -15,7 +15,7 @@ import (
 // registry outside the allowlist: an image reference, or the host of a
 // layer's URI. It also wraps resolve.ErrInvalid (the request cannot be
 // satisfied as asked; sending it again does not help).
-var ErrRegistryNotAllowed = fmt.Errorf("registry not allowed: %w", resolve.ErrInvalid)
+var ErrRegistryNotAllowed = resolve.ErrRegistryNotAllowed
 
 // Option configures a Dispatcher.
 type Option func(*Dispatcher)

@@ -1,7 +1,7 @@
 package layer
 
 import (
-	"hash"
+	"io"
 	"runtime"
 	"sync"
 )
@@ -14,16 +14,17 @@ const (
 	asyncBuffers = 4
 )
 
-// asyncHash hashes the bytes written to it on a goroutine of its own, so
+// asyncHash hands the bytes written to it to a hash (a verify.Digester) on
+// a goroutine of its own, so
 // that hashing a blob (a tenth of the CPU time of reading a gzip layer,
 // with SHA extensions) overlaps with decompressing it when the process has
 // a spare core. With GOMAXPROCS 1 it hashes in Write.
 //
 // Write copies the bytes and returns; it blocks only when asyncBuffers
-// chunks are waiting. Sum waits for every byte written to be hashed. Close
-// stops the goroutine; it is safe to call more than once, and after Sum.
+// chunks are waiting. Flush waits for every byte written to be hashed. Close
+// stops the goroutine; it is safe to call more than once, and after Flush.
 type asyncHash struct {
-	h    hash.Hash
+	h    io.Writer
 	work chan []byte // chunks to hash, in order
 	free chan []byte // empty buffers
 	done chan struct{}
@@ -31,7 +32,7 @@ type asyncHash struct {
 	cur  []byte // the chunk being filled by Write
 }
 
-func newAsyncHash(h hash.Hash) *asyncHash {
+func newAsyncHash(h io.Writer) *asyncHash {
 	a := &asyncHash{h: h}
 	if runtime.GOMAXPROCS(0) < 2 {
 		return a
@@ -73,9 +74,9 @@ func (a *asyncHash) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Sum returns the hash of all the bytes written, once the goroutine has
-// hashed them. Nothing may be written after it.
-func (a *asyncHash) Sum() []byte {
+// Flush returns once the goroutine has given every byte written to the
+// hash. Nothing may be written after it.
+func (a *asyncHash) Flush() {
 	if a.work != nil {
 		if len(a.cur) > 0 {
 			a.work <- a.cur
@@ -83,7 +84,6 @@ func (a *asyncHash) Sum() []byte {
 		}
 		a.Close()
 	}
-	return a.h.Sum(nil)
 }
 
 // Close stops the hashing goroutine, after it has hashed what it was

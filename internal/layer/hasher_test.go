@@ -27,7 +27,8 @@ func TestAsyncHash(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newAsyncHash(sha256.New())
+			h := sha256.New()
+			a := newAsyncHash(h)
 			defer a.Close()
 			off := 0
 			for _, n := range tt.writes {
@@ -40,17 +41,19 @@ func TestAsyncHash(t *testing.T) {
 			if off == len(data) && wantHere != want {
 				t.Fatal("test data")
 			}
-			if got := a.Sum(); !bytes.Equal(got, wantHere[:]) {
+			a.Flush()
+			if got := h.Sum(nil); !bytes.Equal(got, wantHere[:]) {
 				t.Errorf("Sum = %x, want %x", got, wantHere)
 			}
-			// Sum again, and Close after Sum, change nothing.
-			if got := a.Sum(); !bytes.Equal(got, wantHere[:]) {
+			// Flush again, and Close after Flush, change nothing.
+			a.Flush()
+			if got := h.Sum(nil); !bytes.Equal(got, wantHere[:]) {
 				t.Errorf("second Sum = %x, want %x", got, wantHere)
 			}
 			a.Close()
 		})
 	}
-	// Closed without a Sum (a read that failed): the goroutine ends.
+	// Closed without a Flush (a read that failed): the goroutine ends.
 	a := newAsyncHash(sha256.New())
 	a.Write(data)
 	a.Close()

@@ -53,12 +53,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path"
@@ -70,6 +66,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/stevedore-dev/stevedore/internal/layer/verify"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 )
@@ -82,7 +79,7 @@ var (
 	ErrBadLayer = errors.New("bad layer")
 	// ErrDigestMismatch is wrapped (together with ErrBadLayer) when the
 	// bytes read do not hash to the expected digest.
-	ErrDigestMismatch = errors.New("digest mismatch")
+	ErrDigestMismatch = verify.ErrMismatch
 	// ErrRead is wrapped, together with the reader's own error, when the
 	// io.Reader given to Read fails. It is transient.
 	ErrRead = errors.New("reading the blob")
@@ -400,16 +397,13 @@ func Read(ctx context.Context, r io.Reader, want report.Digest, ss []scanner.Sca
 	if _, err := report.ParseDigest(string(want)); err != nil {
 		return nil, fmt.Errorf("layers.Read: %w", err)
 	}
-	var h hash.Hash
-	switch want.Algorithm() {
-	case "sha512":
-		h = sha512.New()
-	default:
-		h = sha256.New()
+	dg, err := verify.New(want)
+	if err != nil {
+		return nil, fmt.Errorf("layers.Read: %w", err)
 	}
 	var ah *asyncHash
 	if v, ok := r.(Verifier); !ok || v.VerifiedDigest() != want {
-		ah = newAsyncHash(h)
+		ah = newAsyncHash(dg)
 		defer ah.Close()
 	}
 	closed := new(atomic.Bool)
@@ -418,7 +412,7 @@ func Read(ctx context.Context, r io.Reader, want report.Digest, ss []scanner.Sca
 		want: want,
 		ss:   ss,
 		opts: opts.withDefaults(),
-		src:  &source{ctx: ctx, r: r, h: ah},
+		src:  &source{ctx: ctx, r: r, h: ah, d: dg},
 		c: &Contents{
 			Digest: want,
 			Files:  make([][]scanner.File, len(ss)),
@@ -436,14 +430,12 @@ func Read(ctx context.Context, r io.Reader, want report.Digest, ss []scanner.Sca
 }
 
 // Verifier is implemented by a blob reader that checks the bytes it
-// delivers against a digest itself (the blob cache's reader): when they do
-// not match, its last Read fails instead of returning io.EOF. Read does not
-// hash again the bytes of a Verifier of the digest it was given; such a
-// failure is a read error (ErrRead), like any other of the reader's.
-type Verifier interface {
-	// VerifiedDigest is the digest the reader checks its bytes against.
-	VerifiedDigest() report.Digest
-}
+// delivers against a digest itself (verify.Reader, the blob cache's
+// reader): when they do not match, its last Read fails instead of
+// returning io.EOF. Read does not hash again the bytes of a Verifier of the
+// digest it was given; such a failure is a read error (ErrRead), like any
+// other of the reader's.
+type Verifier = verify.Verified
 
 // source wraps the caller's reader: it hashes and counts the bytes, checks
 // the context, and remembers the reader's own error so that it can be told
@@ -451,7 +443,8 @@ type Verifier interface {
 type source struct {
 	ctx    context.Context
 	r      io.Reader
-	h      *asyncHash // nil: the reader is a Verifier of the digest
+	h      *asyncHash       // nil: the reader is a Verifier of the digest
+	d      *verify.Digester // what h hashes into
 	n      int64
 	err    error // the reader's error, other than io.EOF
 	ctxErr error
@@ -1136,14 +1129,13 @@ func (r *reader) verify(cause error) error {
 		// they matched.
 		return nil
 	}
-	got := r.want.Algorithm() + ":" + hex.EncodeToString(r.src.h.Sum())
-	if got == string(r.want) {
+	r.src.h.Flush()
+	err := r.src.d.Verify()
+	if err == nil {
 		return nil
 	}
 	if cause != nil {
-		return fmt.Errorf("layer %s: %w: %w: expected %s, got %s (%d bytes); the content was also unreadable: %w",
-			r.want, ErrBadLayer, ErrDigestMismatch, r.want, got, r.src.n, cause)
+		return fmt.Errorf("layer %s: %w: %w; the content was also unreadable: %w", r.want, ErrBadLayer, err, cause)
 	}
-	return fmt.Errorf("layer %s: %w: %w: expected %s, got %s (%d bytes)",
-		r.want, ErrBadLayer, ErrDigestMismatch, r.want, got, r.src.n)
+	return fmt.Errorf("layer %s: %w: %w", r.want, ErrBadLayer, err)
 }

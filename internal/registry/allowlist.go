@@ -7,9 +7,10 @@ import (
 )
 
 // Allowlist is the registries (host[:port]) that requests may name. An
-// empty Allowlist allows every registry. Entries are compared with
-// CanonicalHost: case does not matter and "docker.io" stands for Docker Hub
-// under any of its names. It is a flag.Value: Set takes a comma-separated
+// empty Allowlist allows every registry. Entries and hosts are compared in
+// NormalizeHost's form: case does not matter, "docker.io" stands for
+// Docker Hub under any of its names, a port is part of the host, and a host
+// NormalizeHost refuses is never allowed. It is a flag.Value: Set takes a comma-separated
 // list and adds to what is there.
 type Allowlist []string
 
@@ -39,9 +40,12 @@ func (a Allowlist) Allows(host string) bool {
 	if len(a) == 0 {
 		return true
 	}
-	c := CanonicalHost(host)
+	c, err := NormalizeHost(host)
+	if err != nil {
+		return false
+	}
 	for _, h := range a {
-		if CanonicalHost(h) == c {
+		if e, err := NormalizeHost(h); err == nil && e == c {
 			return true
 		}
 	}

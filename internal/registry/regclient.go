@@ -1,6 +1,7 @@
 // Package registry is Stevedore's registry client: the HTTP transport and
 // the credentials that every registry request of a process goes through
-// (layer fetches in internal/layer/fetch, reference lookups in internal/registry/resolve). On top of
+// (layer fetches in internal/layer/fetch; manifests, image indexes and the
+// webhooks' tag lookups in internal/registry/resolve). On top of
 // go-containerregistry's authentication it adds what a fleet of workers
 // behind a busy registry needs:
 //
@@ -17,8 +18,10 @@
 //     process to that registry: while one fetch is told to back off, the
 //     others do not hammer the registry either;
 //   - plain-HTTP registries, and mirrors tried first for blobs, per host;
-//   - an allowlist of registries (see Allowlist), enforced by the dispatcher
-//     on what it accepts and by the fetcher on what it downloads;
+//   - one host normaliser (NormalizeHost) and an allowlist of registries
+//     (see Allowlist), enforced by the dispatcher on what it accepts, by the
+//     fetcher on what it downloads and by the resolver on what it looks up
+//     (Client.CheckAllowed);
 //   - redirects checked hop by hop: a hop to another host must be an
 //     allowed registry or a redirect host (see RedirectHosts) when there
 //     is an allowlist, gets none of the headers (credentials included) the
@@ -37,12 +40,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
@@ -176,17 +177,6 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validHost checks a registry name: host[:port], no scheme, no path.
-func validHost(h string) error {
-	if h == "" || strings.ContainsAny(h, "/ @") || strings.Contains(h, "://") {
-		return errors.New("want host[:port], without a scheme or a path")
-	}
-	if _, err := name.NewRegistry(h, name.StrictValidation); err != nil {
-		return fmt.Errorf("not a registry host: %w", err)
-	}
-	return nil
-}
-
 func parseMirror(m string) (*url.URL, error) {
 	u, err := url.Parse(m)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
@@ -196,19 +186,6 @@ func parseMirror(m string) (*url.URL, error) {
 	return u, nil
 }
 
-// CanonicalHost is the name of a registry as the client compares it:
-// lower case, with Docker Hub's aliases (docker.io, registry-1.docker.io)
-// folded into index.docker.io. A port is kept: host and host:443 are
-// different entries.
-func CanonicalHost(h string) string {
-	h = strings.ToLower(strings.TrimSpace(h))
-	switch h {
-	case "docker.io", "registry-1.docker.io", "index.docker.io":
-		return name.DefaultRegistry
-	}
-	return h
-}
-
 // ErrThrottled is returned (wrapped) for a request to a registry that asked
 // the client, with Retry-After, to wait longer than Config.MaxRetryAfter. It
 // is transient.
@@ -216,18 +193,26 @@ var ErrThrottled = errors.New("registry asked to wait")
 
 // Client holds the registry settings of one process, and the state shared
 // by all of its requests: the per-registry request slots and the gates set
-// by Retry-After.
+// by Retry-After. Every request of a process to a registry goes through
+// one Client (or a view of it, see WithMaxAttempts): layer blobs
+// (internal/layer/fetch), manifests and image indexes, and the tag lookups
+// of the webhooks (internal/registry/resolve).
 type Client struct {
 	cfg   Config
 	base  http.RoundTripper
 	log   *slog.Logger
 	hosts map[string]Host // canonical host -> settings
 
-	mu    sync.Mutex
-	state map[string]*hostState
+	shared *shared
 
 	bytes   metric.Int64Counter
 	retries metric.Int64Counter
+}
+
+// shared is the state of a Client that its views share.
+type shared struct {
+	mu    sync.Mutex
+	state map[string]*hostState
 }
 
 // Option configures a Client.
@@ -269,7 +254,7 @@ func New(cfg Config, opts ...Option) *Client {
 	if o.mp == nil {
 		o.mp = otel.GetMeterProvider()
 	}
-	c := &Client{cfg: cfg.WithDefaults(), log: o.log, hosts: map[string]Host{}, state: map[string]*hostState{}}
+	c := &Client{cfg: cfg.WithDefaults(), log: o.log, hosts: map[string]Host{}, shared: &shared{state: map[string]*hostState{}}}
 	for h, s := range cfg.Hosts {
 		c.hosts[CanonicalHost(h)] = s
 	}
@@ -287,11 +272,35 @@ func New(cfg Config, opts ...Option) *Client {
 	return c
 }
 
+// WithMaxAttempts returns a view of c whose requests are sent at most n
+// times (n < 1: once) and that shares everything else with c: the settings,
+// the credentials, and the per-registry request slots and Retry-After
+// gates. A caller that retries on its own schedule (the webhooks' tag
+// lookups, stored and retried later) uses one attempt and still waits
+// while a registry has asked, through any request of the process, to wait.
+func (c *Client) WithMaxAttempts(n int) *Client {
+	v := *c
+	v.cfg.MaxAttempts = max(n, 1)
+	return &v
+}
+
 // Config returns the client's settings, defaults applied.
 func (c *Client) Config() Config { return c.cfg }
 
 // Allowed reports whether requests may name registry host (host[:port]).
 func (c *Client) Allowed(host string) bool { return c.cfg.Allowlist.Allows(host) }
+
+// CheckAllowed returns nil when requests may name registry host, and
+// otherwise an error wrapping ErrNotAllowed that names the host and the
+// allowlist. The client's users check the registry a request names with
+// it before they send anything (the transport checks redirects and token
+// realms, which may lead elsewhere).
+func (c *Client) CheckAllowed(host string) error {
+	if c.Allowed(host) {
+		return nil
+	}
+	return fmt.Errorf("registry %s is not in the allowlist (%s): %w", host, c.cfg.Allowlist, ErrNotAllowed)
+}
 
 // PlainHTTP reports whether the registry is reached over plain HTTP.
 func (c *Client) PlainHTTP(host string) bool { return c.hosts[CanonicalHost(host)].PlainHTTP }
@@ -355,16 +364,16 @@ type hostState struct {
 }
 
 func (c *Client) host(h string) *hostState {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, ok := c.state[h]
+	c.shared.mu.Lock()
+	defer c.shared.mu.Unlock()
+	s, ok := c.shared.state[h]
 	if !ok {
 		n := c.cfg.Concurrency
 		if hc := c.hosts[h].Concurrency; hc > 0 {
 			n = hc
 		}
 		s = &hostState{slots: make(chan struct{}, n)}
-		c.state[h] = s
+		c.shared.state[h] = s
 	}
 	return s
 }

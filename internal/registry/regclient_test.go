@@ -450,3 +450,47 @@ func counter(t *testing.T, r *sdkmetric.ManualReader, name string) int64 {
 	}
 	return n
 }
+
+// TestWithMaxAttemptsSharesGates: a one-attempt view of a client sends
+// each request once, and shares the client's Retry-After gates both ways.
+func TestWithMaxAttemptsSharesGates(t *testing.T) {
+	var status atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s := status.Swap(0); s != 0 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(int(s))
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	c := registry.New(fast(registry.Config{MaxAttempts: 5}), quiet)
+	once := c.WithMaxAttempts(1)
+	if once.Config().MaxAttempts != 1 || c.Config().MaxAttempts != 5 {
+		t.Fatalf("attempts: view %d, client %d", once.Config().MaxAttempts, c.Config().MaxAttempts)
+	}
+	for _, tc := range []struct {
+		name          string
+		first, second *registry.Client
+		firstStatus   int // what the first request gets back
+	}{
+		{"the view's 429 holds the client", once, c, http.StatusTooManyRequests},
+		{"the client's 429 holds the view", c, once, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status.Store(http.StatusTooManyRequests)
+			start := time.Now()
+			resp, err := get(t, tc.first.Transport(), srv.URL+"/v2/a/blobs/x")
+			if err != nil || resp.StatusCode != tc.firstStatus {
+				t.Fatalf("first request: %v %v, want %d", resp, err, tc.firstStatus)
+			}
+			resp, err = get(t, tc.second.Transport(), srv.URL+"/v2/b/blobs/y")
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("second request: %v %v", resp, err)
+			}
+			if d := time.Since(start); d < 900*time.Millisecond {
+				t.Errorf("both requests done in %s, want the second held ~1s by the first's Retry-After", d)
+			}
+		})
+	}
+}

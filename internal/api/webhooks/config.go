@@ -1,15 +1,14 @@
 package webhooks
 
 import (
+	"context"
 	"fmt"
-	"net/http"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/stevedore-dev/stevedore/internal/registry"
+	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 )
 
 // Source is a kind of registry that sends push events, and the last element
@@ -112,12 +111,21 @@ type Config struct {
 	// PollInterval is how often the retry loop looks for due rows
 	// (default 5s, or RetryBase when smaller).
 	PollInterval time.Duration
-	// Keychain gives registry credentials for tag lookups (default
-	// authn.DefaultKeychain).
-	Keychain authn.Keychain
-	// Transport is the HTTP transport of tag lookups (default
-	// remote.DefaultTransport).
-	Transport http.RoundTripper
+	// Tags looks up the digests of the tags events name (Quay's), through
+	// the process's registry client: give it a resolve.Resolver on the
+	// client's one-attempt view (registry.Client.WithMaxAttempts(1)), so
+	// that a failed lookup is stored and retried on the webhooks' own
+	// schedule while the registry's credentials, limits, Retry-After gates
+	// and allowlist apply as for every other request (default:
+	// resolve.New(), a client with the default settings).
+	Tags TagResolver
+}
+
+// TagResolver looks up the digest a tag reference points to;
+// *resolve.Resolver is one. Its errors wrap resolve.ErrInvalid when asking
+// again cannot help (no such tag, a registry not allowed).
+type TagResolver interface {
+	Digest(ctx context.Context, ref string) (string, error)
 }
 
 // Enabled reports whether src has a secret, that is, whether its endpoint
@@ -207,8 +215,8 @@ func (c Config) withDefaults() Config {
 	if c.PollInterval == 0 {
 		c.PollInterval = min(DefaultPollInterval, c.RetryBase)
 	}
-	if c.Keychain == nil {
-		c.Keychain = authn.DefaultKeychain
+	if c.Tags == nil {
+		c.Tags = resolve.New()
 	}
 	return c
 }
@@ -231,8 +239,9 @@ func ParseRegistries(s string) (Registries, error) {
 }
 
 // Set replaces the allowlist with the entries of s (comma-separated "host"
-// or "event-host=pull-host"); hosts are host[:port], lowercased, and an
-// http:// or https:// prefix is dropped.
+// or "event-host=pull-host"); hosts are host[:port] in the form of
+// registry.NormalizeHost (lowercased, Docker Hub's names folded into
+// index.docker.io), and an http:// or https:// prefix is dropped.
 func (r *Registries) Set(s string) error {
 	m := map[string]string{}
 	for i, entry := range strings.Split(s, ",") {
@@ -294,25 +303,17 @@ func (r *Registries) PullHost(eventHost string) (string, bool) {
 	return p, ok
 }
 
-// hostRE matches a DNS name or IPv4 address, or a bracketed IPv6 address,
-// with an optional port.
-var hostRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9_-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9_-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$`)
-
-// normalizeHost lowercases a registry host[:port], dropping a scheme and a
-// trailing slash, and checks that it is a valid registry name.
+// normalizeHost reads a registry host as webhook settings and events give
+// it: an http:// or https:// prefix and a trailing slash are dropped, and
+// the rest is the registry package's one normaliser
+// (registry.NormalizeHost: case, Docker Hub's names, what is refused).
 func normalizeHost(s string) (string, error) {
-	h := strings.ToLower(strings.TrimSpace(s))
-	h = strings.TrimPrefix(h, "https://")
-	h = strings.TrimPrefix(h, "http://")
-	h = strings.TrimSuffix(h, "/")
-	if h == "" {
-		return "", fmt.Errorf("empty registry host")
+	h := strings.TrimSpace(s)
+	for _, scheme := range []string{"https://", "http://"} {
+		if len(h) >= len(scheme) && strings.EqualFold(h[:len(scheme)], scheme) {
+			h = h[len(scheme):]
+			break
+		}
 	}
-	if !hostRE.MatchString(h) {
-		return "", fmt.Errorf("%q is not a registry host[:port]", s)
-	}
-	if _, err := name.NewRegistry(h, name.StrictValidation); err != nil {
-		return "", fmt.Errorf("%q is not a registry host[:port]: %w", s, err)
-	}
-	return h, nil
+	return registry.NormalizeHost(strings.TrimSuffix(h, "/"))
 }

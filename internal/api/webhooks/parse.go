@@ -2,8 +2,6 @@ package webhooks
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/stevedore-dev/stevedore/internal/layer/verify"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -155,8 +154,7 @@ func manifestLayers(d report.Digest, raw []byte) []layerDesc {
 	if d.Algorithm() != "sha256" || len(raw) == 0 {
 		return nil
 	}
-	sum := sha256.Sum256(raw)
-	if hex.EncodeToString(sum[:]) != d.Hex() {
+	if verify.Bytes(d, raw) != nil {
 		return nil
 	}
 	var m struct {

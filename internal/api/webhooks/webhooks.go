@@ -49,11 +49,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
@@ -377,44 +374,12 @@ func (h *Handler) indexItem(ctx context.Context, it item) (Accepted, error) {
 	return acc, nil
 }
 
-// resolveTag returns the digest a tag points to: a HEAD request, or a GET
-// when the registry's HEAD answer has no digest.
+// resolveTag returns the digest a tag points to (Config.Tags: a HEAD
+// request, or a GET when the registry's HEAD answer has no digest), through
+// the registry client. A tag the registry does not have is an error
+// wrapping resolve.ErrInvalid: the reference is ignored, not retried.
 func (h *Handler) resolveTag(ctx context.Context, ref string) (string, error) {
-	tag, err := name.NewTag(ref, name.StrictValidation)
-	if err != nil {
-		return "", fmt.Errorf("resolve tag %s: %w: %w", ref, resolve.ErrInvalid, err)
-	}
-	// One try each: a failure is retried by RunRetries, with backoff, not
-	// while the registry waits for an answer.
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(h.cfg.Keychain),
-		remote.WithRetryBackoff(remote.Backoff{Duration: time.Second, Factor: 1, Steps: 1})}
-	if h.cfg.Transport != nil {
-		opts = append(opts, remote.WithTransport(h.cfg.Transport))
-	}
-	desc, herr := remote.Head(tag, opts...)
-	if herr == nil {
-		return desc.Digest.String(), nil
-	}
-	if ctx.Err() != nil {
-		return "", fmt.Errorf("resolve tag %s: %w", ref, herr)
-	}
-	d, gerr := remote.Get(tag, opts...)
-	if gerr != nil {
-		if notFound(herr) && notFound(gerr) {
-			// The tag (or its repository) does not exist: asking again
-			// does not help, so the reference is ignored, not retried.
-			return "", fmt.Errorf("resolve tag %s: no such tag in the registry (404): %w: %w", ref, resolve.ErrInvalid, gerr)
-		}
-		return "", fmt.Errorf("resolve tag %s: HEAD: %v; GET: %w", ref, herr, gerr)
-	}
-	return d.Digest.String(), nil
-}
-
-// notFound reports whether err is a registry's 404 answer (MANIFEST_UNKNOWN,
-// NAME_UNKNOWN, or a HEAD answer without a body).
-func notFound(err error) bool {
-	var te *transport.Error
-	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
+	return h.cfg.Tags.Digest(ctx, ref)
 }
 
 // checkToken compares the credentials of an Authorization header with the

@@ -2,7 +2,8 @@
 // digest, up to a size cap, evicting the least recently used.
 //
 // Nothing read from the cache is trusted: every read hashes the bytes as
-// they stream and, at the end, compares the hash with the digest. A file
+// they stream and, at the end, compares the hash with the digest (with
+// internal/layer/verify, as everything that checks a digest). A file
 // that does not match (tampered with, or corrupted on disk) makes the read
 // fail with ErrCorrupt, is removed, and a warning is logged; the caller
 // fetches the blob again.
@@ -25,12 +26,8 @@ package blobcache
 import (
 	"container/list"
 	"context"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -41,6 +38,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/internal/layer/verify"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -201,8 +199,7 @@ func (c *Cache) Contains(d report.Digest) bool {
 // when it is not cached. Reading the returned blob verifies it: see
 // ErrCorrupt.
 func (c *Cache) Get(d report.Digest) (rc io.ReadCloser, ok bool) {
-	h := newHash(d)
-	if h == nil {
+	if !supported(d) {
 		return nil, false
 	}
 	c.mu.Lock()
@@ -224,7 +221,8 @@ func (c *Cache) Get(d report.Digest) (rc io.ReadCloser, ok bool) {
 	}
 	now := time.Now()
 	os.Chtimes(p, now, now)
-	return &verifier{c: c, f: f, d: d, h: h}, true
+	r, _ := verify.NewReader(f, d) // d's algorithm is supported
+	return &verifier{c: c, f: f, d: d, r: r}, true
 }
 
 // Remove evicts blob d, if it is cached.
@@ -309,50 +307,40 @@ func (c *Cache) corrupt(d report.Digest, f *os.File) {
 	c.removeLocked(el)
 }
 
-func newHash(d report.Digest) hash.Hash {
-	switch d.Algorithm() {
-	case "sha256":
-		return sha256.New()
-	case "sha512":
-		return sha512.New()
-	}
-	return nil
+// supported reports whether the cache can hold blob d: a sha256 or sha512
+// digest.
+func supported(d report.Digest) bool {
+	_, err := verify.Hash(d)
+	return err == nil
 }
 
-func sum(d report.Digest, h hash.Hash) report.Digest {
-	return report.Digest(d.Algorithm() + ":" + hex.EncodeToString(h.Sum(nil)))
-}
-
-// verifier reads a cached blob and checks its digest at the end.
+// verifier reads a cached blob through a verify.Reader and, when the bytes
+// do not match the digest, removes the file.
 type verifier struct {
 	c   *Cache
 	f   *os.File
 	d   report.Digest
-	h   hash.Hash
-	n   int64
+	r   *verify.Reader
 	err error
 }
 
 // Read implements io.Reader. At the end of the file it returns io.EOF when
-// the bytes match the digest, and an error wrapping ErrCorrupt (having
-// removed the file) when they do not.
+// the bytes match the digest, and an error wrapping ErrCorrupt (and
+// verify.ErrMismatch), having removed the file, when they do not.
 func (v *verifier) Read(p []byte) (int, error) {
 	if v.err != nil {
 		return 0, v.err
 	}
-	n, err := v.f.Read(p)
-	v.h.Write(p[:n])
-	v.n += int64(n)
+	n, err := v.r.Read(p)
 	switch {
 	case err == io.EOF:
-		if got := sum(v.d, v.h); got != v.d {
-			v.err = fmt.Errorf("blob cache: %s: %w: the %d bytes of %s hash to %s; removed", v.d, ErrCorrupt, v.n, v.f.Name(), got)
-			v.c.log.Warn("blob cache: a cached blob does not match its digest (tampered with or corrupted on disk); removed, it will be fetched again",
-				"digest", v.d, "file", v.f.Name(), "bytes", v.n, "got", got)
-			v.c.corrupt(v.d, v.f)
-			return n, v.err
-		}
 		v.err = io.EOF
+	case errors.Is(err, verify.ErrMismatch):
+		got := v.r.Sum()
+		v.err = fmt.Errorf("blob cache: %s: %w: the %d bytes of %s hash to %s; removed: %w", v.d, ErrCorrupt, v.r.Size(), v.f.Name(), got, err)
+		v.c.log.Warn("blob cache: a cached blob does not match its digest (tampered with or corrupted on disk); removed, it will be fetched again",
+			"digest", v.d, "file", v.f.Name(), "bytes", v.r.Size(), "got", got)
+		v.c.corrupt(v.d, v.f)
 	case err != nil:
 		v.err = fmt.Errorf("blob cache: read %s: %w", v.f.Name(), err)
 	}
@@ -374,7 +362,7 @@ func (v *verifier) VerifiedDigest() report.Digest { return v.d }
 // logged) leave the cache as it was. Errors of the cache never reach the
 // reader.
 func (c *Cache) Tee(d report.Digest, size int64, src io.ReadCloser) io.ReadCloser {
-	if size > c.max || newHash(d) == nil {
+	if size > c.max || !supported(d) {
 		return src
 	}
 	w, err := c.create(d)
@@ -388,8 +376,8 @@ func (c *Cache) Tee(d report.Digest, size int64, src io.ReadCloser) io.ReadClose
 // Put reads r to its end into the cache as blob d, verifying it. It is Tee
 // without a reader on the other side.
 func (c *Cache) Put(d report.Digest, r io.Reader) error {
-	if newHash(d) == nil {
-		return fmt.Errorf("blob cache: put %s: unsupported digest algorithm", d)
+	if _, err := verify.Hash(d); err != nil {
+		return fmt.Errorf("blob cache: put %s: %w", d, err)
 	}
 	w, err := c.create(d)
 	if err != nil {
@@ -419,7 +407,7 @@ type writer struct {
 	c *Cache
 	d report.Digest
 	f *os.File
-	h hash.Hash
+	h *verify.Digester
 	n int64
 }
 
@@ -428,7 +416,13 @@ func (c *Cache) create(d report.Digest) (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &writer{c: c, d: d, f: f, h: newHash(d)}, nil
+	h, err := verify.New(d)
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &writer{c: c, d: d, f: f, h: h}, nil
 }
 
 // errTooLarge stops the caching of a blob larger than the cap.
@@ -474,9 +468,10 @@ func (w *writer) abort() {
 
 // commit verifies the blob, syncs it and renames it into place.
 func (w *writer) commit() error {
-	if got := sum(w.d, w.h); got != w.d {
+	if err := w.h.Verify(); err != nil {
+		n, got := w.n, w.h.Sum()
 		w.abort()
-		return fmt.Errorf("blob cache: put %s: the %d bytes written hash to %s: not cached", w.d, w.n, got)
+		return fmt.Errorf("blob cache: put %s: the %d bytes written hash to %s: not cached: %w", w.d, n, got, err)
 	}
 	if err := w.f.Sync(); err != nil {
 		w.abort()

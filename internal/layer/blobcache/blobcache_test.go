@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/layer/blobcache"
+	"github.com/stevedore-dev/stevedore/internal/layer/verify"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -192,8 +193,8 @@ func TestVerification(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := read(t, c, d)
-			if !errors.Is(err, blobcache.ErrCorrupt) {
-				t.Fatalf("read of a damaged blob: %v, want ErrCorrupt", err)
+			if !errors.Is(err, blobcache.ErrCorrupt) || !errors.Is(err, verify.ErrMismatch) {
+				t.Fatalf("read of a damaged blob: %v, want ErrCorrupt (a verify.ErrMismatch)", err)
 			}
 			if c.Contains(d) {
 				t.Fatal("the damaged blob is still cached")

@@ -21,7 +21,8 @@
 // registry.
 //
 // Open verifies nothing itself otherwise: the layer reader hashes the bytes
-// as they stream (see internal/layer), so that a layer is read once.
+// as they stream (see internal/layer), so that a layer is read once. Both
+// checks are internal/layer/verify's.
 package fetch
 
 import (
@@ -43,6 +44,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/stevedore-dev/stevedore/internal/layer/blobcache"
+	"github.com/stevedore-dev/stevedore/internal/layer/verify"
 	"github.com/stevedore-dev/stevedore/internal/redact"
 	"github.com/stevedore-dev/stevedore/internal/registry"
 	"github.com/stevedore-dev/stevedore/report"
@@ -61,7 +63,6 @@ var ErrCacheCorrupt = blobcache.ErrCorrupt
 // Fetcher opens layer blobs.
 type Fetcher struct {
 	keychain authn.Keychain
-	base     http.RoundTripper
 	client   *registry.Client
 	cache    *blobcache.Cache
 	log      *slog.Logger
@@ -95,16 +96,8 @@ type authTransport struct {
 // Option configures a Fetcher.
 type Option func(*Fetcher)
 
-// WithKeychain sets where registry credentials come from (default: the
-// registry client's keychain).
-func WithKeychain(k authn.Keychain) Option { return func(f *Fetcher) { f.keychain = k } }
-
-// WithTransport sets the base HTTP transport of the default registry client
-// (default: a clone of http.DefaultTransport, traced). It is ignored with
-// WithClient.
-func WithTransport(rt http.RoundTripper) Option { return func(f *Fetcher) { f.base = rt } }
-
-// WithClient sets the registry client (default: registry.New with its
+// WithClient sets the registry client every request goes through, and
+// whose keychain gives the credentials (default: registry.New with its
 // defaults).
 func WithClient(c *registry.Client) Option { return func(f *Fetcher) { f.client = c } }
 
@@ -133,15 +126,9 @@ func New(opts ...Option) *Fetcher {
 		f.mp = otel.GetMeterProvider()
 	}
 	if f.client == nil {
-		copts := []registry.Option{registry.WithLogger(f.log), registry.WithMeterProvider(f.mp)}
-		if f.base != nil {
-			copts = append(copts, registry.WithBaseTransport(f.base))
-		}
-		f.client = registry.New(registry.Config{}, copts...)
+		f.client = registry.New(registry.Config{}, registry.WithLogger(f.log), registry.WithMeterProvider(f.mp))
 	}
-	if f.keychain == nil {
-		f.keychain = f.client.Keychain()
-	}
+	f.keychain = f.client.Keychain()
 	meter := f.mp.Meter("github.com/stevedore-dev/stevedore/internal/layer/fetch")
 	f.hits, _ = meter.Int64Counter("stevedore.blobcache.hits", metric.WithUnit("{layer}"),
 		metric.WithDescription("Layers opened from the local blob cache"))
@@ -362,9 +349,10 @@ type cached struct {
 }
 
 // VerifiedDigest passes on the cache reader's: it checks the bytes it
-// delivers (layer.Verifier), so layer.Read need not hash them again.
+// delivers (verify.Verified, layer.Verifier), so layer.Read need not hash
+// them again.
 func (c *cached) VerifiedDigest() report.Digest {
-	if v, ok := c.ReadCloser.(interface{ VerifiedDigest() report.Digest }); ok {
+	if v, ok := c.ReadCloser.(verify.Verified); ok {
 		return v.VerifiedDigest()
 	}
 	return ""
@@ -386,7 +374,7 @@ type redactedBody struct {
 
 // VerifiedDigest passes on the wrapped reader's (see cached).
 func (b *redactedBody) VerifiedDigest() report.Digest {
-	if v, ok := b.ReadCloser.(interface{ VerifiedDigest() report.Digest }); ok {
+	if v, ok := b.ReadCloser.(verify.Verified); ok {
 		return v.VerifiedDigest()
 	}
 	return ""

@@ -1,15 +1,19 @@
 // Package resolve turns an image reference ("registry/repo:tag") into the
 // manifests to index, with go-containerregistry: an image index yields one
-// manifest per platform (or only the platform asked for).
+// manifest per platform (or only the platform asked for). It also looks up
+// the digest a tag points to (Digest), for the webhooks.
+//
+// Every request goes through a registry client (internal/registry): its
+// credentials (per-registry settings, then the Docker config), request
+// limits, retries and Retry-After gates, and its allowlist, checked before
+// anything is sent.
 package resolve
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -19,40 +23,54 @@ import (
 )
 
 // ErrInvalid marks a request that cannot be satisfied as asked: a malformed
-// reference or platform, or a platform the image does not have.
+// reference or platform, a platform the image does not have, a registry
+// the allowlist refuses, a tag the registry does not have.
 var ErrInvalid = errors.New("invalid image request")
 
-// Resolver looks up image references.
+// ErrRegistryNotAllowed is wrapped by the error of a request that names a
+// registry outside the allowlist (with ErrInvalid: sending it again does
+// not help until the allowlist changes). The dispatcher's check and the
+// Resolver's are one error (intake.ErrRegistryNotAllowed is this one).
+var ErrRegistryNotAllowed = fmt.Errorf("registry not allowed: %w", ErrInvalid)
+
+// Resolver looks up image references through a registry client.
 type Resolver struct {
-	keychain  authn.Keychain
-	transport http.RoundTripper
-	remote    []remote.Option
+	client *registry.Client
 }
 
 // Option configures a Resolver.
 type Option func(*Resolver)
 
-// WithKeychain sets where registry credentials come from (default
-// authn.DefaultKeychain).
-func WithKeychain(k authn.Keychain) Option { return func(r *Resolver) { r.keychain = k } }
-
-// WithTransport sets the HTTP transport.
-func WithTransport(rt http.RoundTripper) Option { return func(r *Resolver) { r.transport = rt } }
-
-// WithRemoteOptions adds options for go-containerregistry's remote package,
-// applied after the keychain and transport (registry.Client.RemoteOptions:
-// its transport, keychain and retries).
-func WithRemoteOptions(opts ...remote.Option) Option {
-	return func(r *Resolver) { r.remote = append(r.remote, opts...) }
-}
+// WithClient sets the registry client requests go through (default:
+// registry.New with the default settings: no allowlist, the Docker
+// config's credentials). A process gives every Resolver its one client, or
+// a view of it (registry.Client.WithMaxAttempts).
+func WithClient(c *registry.Client) Option { return func(r *Resolver) { r.client = c } }
 
 // New returns a Resolver.
 func New(opts ...Option) *Resolver {
-	r := &Resolver{keychain: authn.DefaultKeychain, transport: remote.DefaultTransport}
+	r := &Resolver{}
 	for _, o := range opts {
 		o(r)
 	}
+	if r.client == nil {
+		r.client = registry.New(registry.Config{})
+	}
 	return r
+}
+
+// remoteOptions are the options of one lookup: the client's transport,
+// credentials and retries.
+func (r *Resolver) remoteOptions(ctx context.Context) []remote.Option {
+	return append([]remote.Option{remote.WithContext(ctx)}, r.client.RemoteOptions()...)
+}
+
+// check refuses a reference to a registry the client's allowlist refuses.
+func (r *Resolver) check(ref string, parsed name.Reference) error {
+	if err := r.client.CheckAllowed(parsed.Context().RegistryStr()); err != nil {
+		return fmt.Errorf("resolve %q: %w: %w", ref, ErrRegistryNotAllowed, err)
+	}
+	return nil
 }
 
 // Image is one platform's manifest of a reference.
@@ -79,9 +97,10 @@ func (r *Resolver) Resolve(ctx context.Context, ref, platform string) ([]Image, 
 			return nil, fmt.Errorf("resolve %q: platform %q: %w: %w", ref, platform, ErrInvalid, err)
 		}
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(r.keychain), remote.WithTransport(r.transport)}
-	opts = append(opts, r.remote...)
-	desc, err := remote.Get(parsed, opts...)
+	if err := r.check(ref, parsed); err != nil {
+		return nil, err
+	}
+	desc, err := remote.Get(parsed, r.remoteOptions(ctx)...)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %q: %w", ref, err)
 	}
