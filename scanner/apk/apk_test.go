@@ -21,21 +21,8 @@ func scan(t *testing.T, files ...scanner.File) (*scanner.Result, error) {
 	return Scanner{}.Scan(context.Background(), files)
 }
 
-func find(pkgs []*report.Package, name string) *report.Package {
-	for _, p := range pkgs {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
-}
-
 func TestInfoMatch(t *testing.T) {
-	info := Scanner{}.Info()
-	if info.Name != "apk" || info.Version != "1" || info.Kind != scanner.KindPackage {
-		t.Errorf("Info() = %+v", info)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "apk", Version: "1", Kind: scanner.KindPackage}, map[string]bool{
 		"lib/apk/db/installed":      true,
 		"lib/apk/db/installed.new":  false,
 		"lib/apk/db/scripts.tar":    false,
@@ -44,11 +31,7 @@ func TestInfoMatch(t *testing.T) {
 		"lib/apk/db/installed/":     false,
 		"var/lib/apk/db/installed":  false,
 		"lib/apk/db/installed.lock": false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // TestFixtures checks package counts (the P: line counts in
@@ -99,7 +82,7 @@ func TestFixtures(t *testing.T) {
 				}
 			}
 			for _, s := range tt.spots {
-				p := find(res.Packages, s.name)
+				p := scannertest.Find(res.Packages, s.name)
 				if p == nil {
 					t.Errorf("%s not found", s.name)
 					continue
@@ -147,7 +130,7 @@ func TestTrivyGolden(t *testing.T) {
 		t.Fatalf("%d packages, golden has %d (want 14)", len(res.Packages), len(golden))
 	}
 	for _, g := range golden {
-		p := find(res.Packages, g.Name)
+		p := scannertest.Find(res.Packages, g.Name)
 		if p == nil {
 			t.Errorf("%s missing", g.Name)
 			continue

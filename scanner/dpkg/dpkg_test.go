@@ -28,21 +28,8 @@ func readFixture(t *testing.T, rel string) []byte {
 	return b
 }
 
-func find(pkgs []*report.Package, name string) *report.Package {
-	for _, p := range pkgs {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
-}
-
 func TestInfoMatch(t *testing.T) {
-	info := Scanner{}.Info()
-	if info.Name != "dpkg" || info.Version != "2" || info.Kind != scanner.KindPackage {
-		t.Errorf("Info() = %+v", info)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "dpkg", Version: "2", Kind: scanner.KindPackage}, map[string]bool{
 		"var/lib/dpkg/status":                         true,
 		"var/lib/dpkg/status.d/libsqlite3-0":          true,
 		"var/lib/dpkg/status.d/base-files":            true,
@@ -61,11 +48,7 @@ func TestInfoMatch(t *testing.T) {
 		"var/lib/dpkg/info/libc6:amd64.md5sums":       false,
 		"var/lib/dpkg/info/sub/x.list":                false,
 		"var/lib/dpkg/info/python3-six.list.dpkg-new": false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // TestFixtures checks counts and spot values on the corpus's dpkg
@@ -132,11 +115,11 @@ func TestFixtures(t *testing.T) {
 					t.Errorf("malformed package %+v (source %+v)", p, p.Source)
 				}
 			}
-			if tt.file == "dpkg/trivy_valid.status" && find(res.Packages, "git") != nil {
+			if tt.file == "dpkg/trivy_valid.status" && scannertest.Find(res.Packages, "git") != nil {
 				t.Error("git (deinstall ok config-files) reported")
 			}
 			for _, s := range tt.spots {
-				p := find(res.Packages, s.name)
+				p := scannertest.Find(res.Packages, s.name)
 				if p == nil {
 					t.Errorf("%s not found", s.name)
 					continue
@@ -159,7 +142,7 @@ func TestPURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := find(res.Packages, "bsdutils")
+	p := scannertest.Find(res.Packages, "bsdutils")
 	if want := "pkg:deb/ubuntu/bsdutils@1:2.31.1-0.4ubuntu3.1?arch=amd64"; p.PURL != want {
 		t.Errorf("PURL = %q, want %q", p.PURL, want)
 	}

@@ -27,10 +27,7 @@ import (
 )
 
 func TestInfoMatch(t *testing.T) {
-	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "java", Version: "1", Kind: scanner.KindPackage}) {
-		t.Errorf("Info() = %+v", got)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "java", Version: "1", Kind: scanner.KindPackage}, map[string]bool{
 		"usr/share/java/commons-io.jar":             true,
 		"usr/local/tomcat/webapps/ROOT.war":         true,
 		"opt/app/app.EAR":                           true,
@@ -46,11 +43,7 @@ func TestInfoMatch(t *testing.T) {
 		"usr/lib/jvm/java-17/jmods/java.base.jmod":  false,
 		"usr/share/maven-repo/x/1.0/x-1.0.pom":      false,
 		"usr/lib/python3/dist-packages/x/y.jarfile": false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // javaFixtures are the corpus's archives (aquasecurity/trivy, anchore/syft,

@@ -104,13 +104,10 @@ func TestParse(t *testing.T) {
 }
 
 func TestInfoMatch(t *testing.T) {
-	if in := (Scanner{}).Info(); in != (scanner.Info{Name: "rhel-content-manifest", Version: "2", Kind: scanner.KindRepository, MatchVersion: "2"}) {
-		t.Errorf("Info() = %+v", in)
-	}
 	if RepositoryKey != rhel.ContentSetKey {
 		t.Errorf("RepositoryKey = %q", RepositoryKey)
 	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "rhel-content-manifest", Version: "2", Kind: scanner.KindRepository, MatchVersion: "2"}, map[string]bool{
 		"root/buildinfo/content_manifests/ubi9-container-9.4-1.json": true,
 		"usr/share/buildinfo/content-sets.json":                      true,
 		"var/lib/dnf/history.sqlite":                                 true,
@@ -122,11 +119,7 @@ func TestInfoMatch(t *testing.T) {
 		"root/buildinfo/content_manifests/x.txt":                     false,
 		"root/buildinfo/Dockerfile-ubi9-9.4-1":                       false,
 		"x/root/buildinfo/content_manifests/a.json":                  false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 func TestLimits(t *testing.T) {
