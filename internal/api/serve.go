@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"github.com/stevedore-dev/stevedore/internal/api/reportbody"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/report"
@@ -75,7 +76,7 @@ func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, d report.Di
 	release, err := s.answers.acquire(r.Context(), min(b.Size, postgres.BodyChunkSize))
 	if err != nil {
 		if r.Context().Err() == nil {
-			writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+			apierr.Write(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		}
 		return
 	}
@@ -121,7 +122,7 @@ func (s *Server) serveEncoded(w http.ResponseWriter, r *http.Request, status int
 	release, err := s.answers.acquire(r.Context(), int64(len(data)))
 	if err != nil {
 		if r.Context().Err() == nil {
-			writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+			apierr.Write(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		}
 		return
 	}
@@ -163,16 +164,16 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request, offers, vie
 		s.serveStored(w, r, d, http.StatusOK, ct, b.ETag, b)
 		return
 	case !errors.Is(err, postgres.ErrNotFound):
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return
 	}
 	rep, err := s.store.Report(r.Context(), d)
 	if errors.Is(err, postgres.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no index report for %s", d))
+		apierr.Write(w, http.StatusNotFound, "not-found", fmt.Sprintf("no index report for %s", d))
 		return
 	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return
 	}
 	view := views[0]
@@ -181,7 +182,7 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request, offers, vie
 	}
 	body, err := s.encodeAndKeep(r, rep, view)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return
 	}
 	if etagMatches(strings.Join(r.Header.Values("If-None-Match"), ","), body.ETag) {
