@@ -6,13 +6,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
-	"github.com/stevedore-dev/stevedore/internal/postgres/migrations"
-	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 )
 
 // Reports stored before migration 00007 are found after it (the index is
@@ -20,20 +16,7 @@ import (
 // partial reports count; and the migration goes down and up again.
 func TestAffectedCandidatesAcrossTheMigration(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, goose.WithAllowOutofOrder(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 6); err != nil {
-		t.Fatal(err)
-	}
+	pool, p := migrationsAt(ctx, t, 6, goose.WithAllowOutofOrder(true))
 	const zlib = `{"id": "1", "name": "zlib1g", "version": "1:1.2.13.dfsg-1", "kind": "binary", "source": {"name": "ZLib", "version": "1:1.2.13.dfsg-1"}}`
 	for _, r := range []struct{ hash, state, report string }{
 		{"sha256:01", "IndexFinished", `{"packages": {"1": ` + zlib + `}, "environments": {"1": [{"package_db": "var/lib/dpkg/status", "distribution_id": "d", "repository_ids": ["r"]}]},
