@@ -91,42 +91,6 @@ func loadAdvisories(t testing.TB) []affected.Vulnerability {
 	return req.Vulnerabilities
 }
 
-// schema compiles Clair's affected-manifests schema with the schemas it
-// refers to.
-func schema(t testing.TB) *jsonschema.Schema {
-	t.Helper()
-	dir := filepath.Dir(fixtures.Path(t, "clair/schema/affected_manifests.schema.json"))
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := jsonschema.UnmarshalJSON(f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", e.Name(), err)
-		}
-		id, _ := doc.(map[string]any)["$id"].(string)
-		if id == "" {
-			t.Fatalf("%s: no $id", e.Name())
-		}
-		if err := c.AddResource(id, doc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := c.Compile("https://clairproject.org/api/http/v1/affected_manifests.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // validate checks an answer against Clair's schema, as it goes on the wire.
 func validate(t testing.TB, s *jsonschema.Schema, raw []byte) {
 	t.Helper()
@@ -180,7 +144,7 @@ func TestAffectedOnRealAdvisories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	validate(t, schema(t), raw)
+	validate(t, fixtures.ClairSchema(t, "affected_manifests.schema.json"), raw)
 
 	// Which manifests each advisory affects.
 	got := map[string][]string{}

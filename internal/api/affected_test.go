@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,38 +22,6 @@ import (
 )
 
 const affectedPath = "/indexer/api/v1/internal/affected_manifest/"
-
-// clairSchema compiles one of Clair's schemas with those it refers to.
-func clairSchema(t *testing.T, name string) *jsonschema.Schema {
-	t.Helper()
-	dir := filepath.Dir(fixtures.Path(t, "clair/schema/"+name))
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := jsonschema.UnmarshalJSON(f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", e.Name(), err)
-		}
-		id, _ := doc.(map[string]any)["$id"].(string)
-		if err := c.AddResource(id, doc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := c.Compile("https://clairproject.org/api/http/v1/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // alpineReport is an Alpine 3.10 report with musl 1.1.22-r3 (as Stevedore
 // reads trivy's alpine:3.10 database of the corpus).
@@ -91,8 +57,8 @@ func TestAffectedManifestsHTTP(t *testing.T) {
 	l.Release(ctx)
 	srv := httptest.NewServer(api.New(nil, st, nil, nil))
 	defer srv.Close()
-	answers := clairSchema(t, "affected_manifests.schema.json")
-	errs := clairSchema(t, "error.schema.json")
+	answers := fixtures.ClairSchema(t, "affected_manifests.schema.json")
+	errs := fixtures.ClairSchema(t, "error.schema.json")
 
 	var many strings.Builder
 	many.WriteString(`{"vulnerabilities": [`)
