@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -89,7 +88,7 @@ func TestDotDotRepositoriesNeverReachTheRegistry(t *testing.T) {
 	if status >= 500 {
 		t.Errorf("distribution event: HTTP %d %v", status, out)
 	}
-	quayAuth := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("quay:"+whToken)), "Content-Type": "application/json"}
+	quayAuth := quayHeaders()
 	status, out = h.post("/webhooks/quay", quayAuth, quayPush(p, "1"))
 	if status >= 500 {
 		t.Errorf("quay event: HTTP %d %v", status, out)
