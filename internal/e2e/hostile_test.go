@@ -110,12 +110,7 @@ func TestDotDotRepositoriesNeverReachTheRegistry(t *testing.T) {
 // closed.
 func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
 	open := newTCPCounter(t)
-	closedLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := closedLn.Addr().(*net.TCPAddr).Port
-	closedLn.Close()
+	closedPort := closedAddr(t).(*net.TCPAddr).Port
 	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// /to/<port>/... redirects to that port on 127.0.0.1.
 		port, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/to/"), "/")
@@ -165,6 +160,19 @@ func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
 type tcpCounter struct {
 	ln    net.Listener
 	conns atomic.Int32
+}
+
+// closedAddr returns a local address nothing listens on: connections to
+// it are refused.
+func closedAddr(t *testing.T) net.Addr {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr()
+	ln.Close()
+	return addr
 }
 
 func newTCPCounter(t *testing.T) *tcpCounter {
