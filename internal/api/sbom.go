@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"github.com/stevedore-dev/stevedore/internal/api/reportbody"
-	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/sbom"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -38,13 +36,8 @@ func (s *Server) getSBOM(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, http.StatusBadRequest, "bad-request", "query: format: "+err.Error())
 		return
 	}
-	rep, err := s.store.Report(r.Context(), d)
-	if errors.Is(err, postgres.ErrNotFound) {
-		apierr.Write(w, http.StatusNotFound, "not-found", fmt.Sprintf("no index report for %s", d))
-		return
-	}
-	if err != nil {
-		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
+	rep, ok := s.loadReport(w, r, d)
+	if !ok {
 		return
 	}
 	switch {
