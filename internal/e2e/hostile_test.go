@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/logbuf"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -257,24 +258,6 @@ func TestStalledRegistryFreesTheWorker(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestCredentialsNeverShown: a layer URI's user:password and a layer's
 // header values appear in no answer, no report error, no log line, and
 // are not kept in the stored job once it is finished.
@@ -298,7 +281,7 @@ func TestCredentialsNeverShown(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	h := newHarness(t)
 	cfg := h.config(1, true)
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

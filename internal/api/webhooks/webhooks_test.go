@@ -1,7 +1,6 @@
 package webhooks
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/logbuf"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -79,24 +79,6 @@ const (
 
 func testSecrets() map[Source]string {
 	return map[Source]string{Distribution: testToken, Harbor: testToken, Quay: testToken, Zot: testToken, GHCR: testSecret}
-}
-
-// logBuffer collects log output, to check that no secret is logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func sign(secret string, body []byte) string {
@@ -221,7 +203,7 @@ func TestEndpoints(t *testing.T) {
 			if secrets == nil {
 				secrets = testSecrets()
 			}
-			logs := &logBuffer{}
+			logs := &logbuf.Buffer{}
 			fd := &fakeDispatcher{}
 			h := New(Config{Secrets: secrets, Registries: regs, ZotRegistry: "zot.example.com:5000", MaxBodySize: 4096}, fd, nil,
 				slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
