@@ -2,20 +2,17 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/stevedore-dev/stevedore/internal/api"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
-	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
@@ -43,18 +40,10 @@ func musl(id, fixed string) string {
 }
 
 func TestAffectedManifestsHTTP(t *testing.T) {
-	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	st := postgres.New(pool)
 	d := report.Digest("sha256:" + strings.Repeat("a", 64))
-	l, err := leases.New(pool, "test", leases.WithTTL(time.Minute)).Acquire(ctx, string(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.FinishManifest(ctx, postgres.Fence{Digest: d, Token: l.Fence}, alpineReport(d), nil, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	l.Release(ctx)
+	finish(t, pool, alpineReport(d))
 	srv := httptest.NewServer(api.New(nil, st, nil, nil))
 	defer srv.Close()
 	answers := fixtures.ClairSchema(t, "affected_manifests.schema.json")
