@@ -60,15 +60,7 @@ func TestAffectedManifestsHTTP(t *testing.T) {
 	many.WriteString(`]}`)
 
 	good := `{"vulnerabilities": [` + musl("affects", "1.1.22-r4") + `, ` + musl("fixed", "1.1.22-r3") + `]}`
-	for _, c := range []struct {
-		name        string
-		accept      string
-		contentType string
-		body        string
-		status      int
-		mediaType   string
-		affected    []string
-	}{
+	for _, c := range []affectedCase{
 		{"no Accept", "", "application/json", good, 200, "application/vnd.clair.affected_manifests.v1+json", []string{"affects"}},
 		{"Accept json", "application/json", "application/json", good, 200, "application/json", []string{"affects"}},
 		{"Accept by q", "application/json;q=0.5, application/vnd.clair.affected_manifests.v1+json", "", good, 200, "application/vnd.clair.affected_manifests.v1+json", []string{"affects"}},
@@ -86,56 +78,75 @@ func TestAffectedManifestsHTTP(t *testing.T) {
 		{"too many", "", "application/json", many.String(), 413, "application/json", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodPost, srv.URL+affectedPath, strings.NewReader(c.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.accept != "" {
-				req.Header.Set("Accept", c.accept)
-			}
-			if c.contentType != "" {
-				req.Header.Set("Content-Type", c.contentType)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var body bytes.Buffer
-			body.ReadFrom(resp.Body)
-			if resp.StatusCode != c.status {
-				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body.Bytes())
-			}
-			if mt := resp.Header.Get("Content-Type"); mt != c.mediaType {
-				t.Errorf("Content-Type %q, want %q", mt, c.mediaType)
-			}
-			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body.Bytes()))
-			if err != nil {
-				t.Fatalf("answer is not JSON: %v: %s", err, body.Bytes())
-			}
-			if c.status != 200 {
-				if err := errs.Validate(doc); err != nil {
-					t.Errorf("error body fails error.schema.json: %v\n%s", err, body.Bytes())
-				}
-				return
-			}
-			if err := answers.Validate(doc); err != nil {
-				t.Fatalf("answer fails affected_manifests.schema.json: %v\n%s", err, body.Bytes())
-			}
-			var ans struct {
-				Vulnerabilities     map[string]json.RawMessage `json:"vulnerabilities"`
-				VulnerableManifests map[string][]string        `json:"vulnerable_manifests"`
-			}
-			if err := json.Unmarshal(body.Bytes(), &ans); err != nil {
-				t.Fatal(err)
-			}
-			got := ans.VulnerableManifests[string(d)]
-			if fmt.Sprint(got) != fmt.Sprint(c.affected) {
-				t.Errorf("manifest affected by %v, want %v", got, c.affected)
-			}
-			if len(c.affected) == 0 && len(ans.VulnerableManifests) != 0 {
-				t.Errorf("vulnerable manifests %v, want none", ans.VulnerableManifests)
-			}
+			checkAffectedAnswer(t, srv.URL, d, c, answers, errs)
 		})
+	}
+}
+
+// affectedCase is a request of TestAffectedManifestsHTTP and the answer
+// expected.
+type affectedCase struct {
+	name        string
+	accept      string
+	contentType string
+	body        string
+	status      int
+	mediaType   string
+	affected    []string
+}
+
+// checkAffectedAnswer posts c's request to the server at url and checks
+// the answer: status, media type, valid against Clair's schemas (answers or
+// errs), and the vulnerabilities that affect d.
+func checkAffectedAnswer(t *testing.T, url string, d report.Digest, c affectedCase, answers, errs *jsonschema.Schema) {
+	req, err := http.NewRequest(http.MethodPost, url+affectedPath, strings.NewReader(c.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.accept != "" {
+		req.Header.Set("Accept", c.accept)
+	}
+	if c.contentType != "" {
+		req.Header.Set("Content-Type", c.contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	body.ReadFrom(resp.Body)
+	if resp.StatusCode != c.status {
+		t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body.Bytes())
+	}
+	if mt := resp.Header.Get("Content-Type"); mt != c.mediaType {
+		t.Errorf("Content-Type %q, want %q", mt, c.mediaType)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body.Bytes()))
+	if err != nil {
+		t.Fatalf("answer is not JSON: %v: %s", err, body.Bytes())
+	}
+	if c.status != 200 {
+		if err := errs.Validate(doc); err != nil {
+			t.Errorf("error body fails error.schema.json: %v\n%s", err, body.Bytes())
+		}
+		return
+	}
+	if err := answers.Validate(doc); err != nil {
+		t.Fatalf("answer fails affected_manifests.schema.json: %v\n%s", err, body.Bytes())
+	}
+	var ans struct {
+		Vulnerabilities     map[string]json.RawMessage `json:"vulnerabilities"`
+		VulnerableManifests map[string][]string        `json:"vulnerable_manifests"`
+	}
+	if err := json.Unmarshal(body.Bytes(), &ans); err != nil {
+		t.Fatal(err)
+	}
+	got := ans.VulnerableManifests[string(d)]
+	if fmt.Sprint(got) != fmt.Sprint(c.affected) {
+		t.Errorf("manifest affected by %v, want %v", got, c.affected)
+	}
+	if len(c.affected) == 0 && len(ans.VulnerableManifests) != 0 {
+		t.Errorf("vulnerable manifests %v, want none", ans.VulnerableManifests)
 	}
 }
