@@ -507,10 +507,13 @@ func TestDeferredLookupIsRetried(t *testing.T) {
 	if refs, _ := fd.calls(); len(refs) != 1 {
 		t.Fatalf("dispatcher got %q, want one reference", refs)
 	}
+}
 
-	// Without a database the failure cannot be kept: 503, so that the
-	// registry sends the event again.
-	fd.setErr(errors.New("down"))
+// TestDeferredLookupWithoutADatabase: without a database the failure cannot
+// be kept: 503, so that the registry sends the event again.
+func TestDeferredLookupWithoutADatabase(t *testing.T) {
+	regs, _ := ParseRegistries("example.com")
+	fd := &fakeDispatcher{err: errors.New("down")}
 	h2 := New(Config{Secrets: testSecrets(), Registries: regs}, fd, nil, slog.New(slog.DiscardHandler), nil)
 	w, out := do(t, h2, request{path: "/webhooks/distribution", header: map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json"}, body: distributionV2Push})
 	if w.Code != 503 || !strings.Contains(fmt.Sprint(out["message"]), "could not be kept") {
