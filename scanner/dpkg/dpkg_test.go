@@ -14,11 +14,6 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
-func scan(t *testing.T, files ...scanner.File) (*scanner.Result, error) {
-	t.Helper()
-	return Scanner{}.Scan(context.Background(), files)
-}
-
 func readFixture(t *testing.T, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(fixtures.Path(t, rel))
@@ -102,7 +97,7 @@ func TestFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			res, err := scan(t, scannertest.FromDisk(t, tt.layerPath, fixtures.Path(t, tt.file)))
+			res, err := scannertest.Scan(Scanner{}, scannertest.FromDisk(t, tt.layerPath, fixtures.Path(t, tt.file)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +133,7 @@ func TestFixtures(t *testing.T) {
 // distroless entry and claircore's Debian 10 status (anchore/syft,
 // quay/claircore).
 func TestPURL(t *testing.T) {
-	res, err := scan(t, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/trivy_valid.status")))
+	res, err := scannertest.Scan(Scanner{}, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/trivy_valid.status")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +145,7 @@ func TestPURL(t *testing.T) {
 		t.Errorf("source PURL = %q, want %q", p.Source.PURL, want)
 	}
 
-	res, err = scan(t, scannertest.FromDisk(t, "var/lib/dpkg/status.d/libsqlite3-0", fixtures.Path(t, "dpkg/syft_status.d_libsqlite3-0")))
+	res, err = scannertest.Scan(Scanner{}, scannertest.FromDisk(t, "var/lib/dpkg/status.d/libsqlite3-0", fixtures.Path(t, "dpkg/syft_status.d_libsqlite3-0")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +153,7 @@ func TestPURL(t *testing.T) {
 		t.Errorf("PURL = %q, want %q", res.Packages[0].PURL, want)
 	}
 
-	res, err = scan(t, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/claircore_postgresql.status")))
+	res, err = scannertest.Scan(Scanner{}, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/claircore_postgresql.status")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +162,7 @@ func TestPURL(t *testing.T) {
 	}
 
 	// No Architecture: no arch qualifier.
-	res, err = scan(t, scannertest.File("var/lib/dpkg/status", []byte("Package: a\nStatus: install ok installed\nVersion: 1\n")))
+	res, err = scannertest.Scan(Scanner{}, scannertest.File("var/lib/dpkg/status", []byte("Package: a\nStatus: install ok installed\nVersion: 1\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +214,7 @@ func TestChoices(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := scan(t, scannertest.File(tt.path, []byte(tt.data)))
+			res, err := scannertest.Scan(Scanner{}, scannertest.File(tt.path, []byte(tt.data)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,7 +241,7 @@ func TestChoices(t *testing.T) {
 		if src != "" {
 			data += "Source: " + src + "\n"
 		}
-		res, err := scan(t, scannertest.File("var/lib/dpkg/status", []byte(data)))
+		res, err := scannertest.Scan(Scanner{}, scannertest.File("var/lib/dpkg/status", []byte(data)))
 		if err != nil {
 			t.Errorf("Source %q: %v", src, err)
 			continue
@@ -263,7 +258,7 @@ func TestChoices(t *testing.T) {
 // rejects it (see TestOracle) and so does the scanner. The scanner never
 // matches vcpkg's real path.
 func TestVcpkg(t *testing.T) {
-	_, err := scan(t, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/claircore_vcpkg.status")))
+	_, err := scannertest.Scan(Scanner{}, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/claircore_vcpkg.status")))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -330,7 +325,7 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, p := range []string{"var/lib/dpkg/status", "var/lib/dpkg/status.d/a"} {
-				_, err := scan(t, scannertest.File(p, tt.data))
+				_, err := scannertest.Scan(Scanner{}, scannertest.File(p, tt.data))
 				if err == nil {
 					t.Fatalf("%s: no error", p)
 				}
@@ -347,7 +342,7 @@ func TestBadInput(t *testing.T) {
 func TestOrder(t *testing.T) {
 	a := scannertest.File("var/lib/dpkg/status.d/b", []byte("Package: b\nVersion: 1\n"))
 	b := scannertest.File("var/lib/dpkg/status.d/a", []byte("Package: a\nVersion: 1\n"))
-	res, err := scan(t, a, b)
+	res, err := scannertest.Scan(Scanner{}, a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +350,7 @@ func TestOrder(t *testing.T) {
 		res.Packages[1].Name != "b" || res.Packages[1].PackageDB != "var/lib/dpkg/status.d/b" {
 		t.Errorf("got %+v, %+v", res.Packages[0], res.Packages[1])
 	}
-	res, err = scan(t)
+	res, err = scannertest.Scan(Scanner{})
 	if err != nil || res == nil || len(res.Packages) != 0 {
 		t.Errorf("no files: %+v, %v", res, err)
 	}

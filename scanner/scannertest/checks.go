@@ -27,6 +27,11 @@ func CheckInfoMatch(t *testing.T, s scanner.Scanner, want scanner.Info, paths ma
 	}
 }
 
+// Scan scans files with s under a background context.
+func Scan(s scanner.Scanner, files ...scanner.File) (*scanner.Result, error) {
+	return s.Scan(context.Background(), files)
+}
+
 // Find returns the first package named name, nil when there is none.
 func Find(pkgs []*report.Package, name string) *report.Package {
 	for _, p := range pkgs {
