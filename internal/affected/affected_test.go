@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/stevedore-dev/stevedore/internal/affected"
@@ -107,33 +108,7 @@ func TestAffectedOnRealAdvisories(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	st := postgres.New(pool)
-	manifests := map[string]report.Digest{}
-	for name, img := range images(t) {
-		d := digestOf(name)
-		manifests[name] = d
-		r := scanImage(t, d, img)
-		if len(r.Packages) == 0 {
-			t.Fatalf("image %s: no packages found", name)
-		}
-		storeReport(t, pool, st, r)
-	}
-	// Another Debian image whose report is partial: it counts.
-	partial := scanImage(t, digestOf("debian partial"), images(t)["debian"])
-	partial.State = report.StateIndexPartial
-	partial.Partial = []report.PartialReason{{Scanner: "test", Reason: "enrichment data missing"}}
-	storeReport(t, pool, st, partial)
-	// Reports that do not count: failed, in progress, deleted.
-	for _, c := range []struct {
-		seed  string
-		state report.State
-	}{{"debian error", report.StateIndexError}, {"debian in progress", report.StateScanLayers}, {"debian deleted", report.StateIndexFinished}} {
-		r := scanImage(t, digestOf(c.seed), images(t)["debian"])
-		r.State = c.state
-		storeReport(t, pool, st, r)
-	}
-	if found, err := st.DeleteManifest(ctx, digestOf("debian deleted")); err != nil || !found {
-		t.Fatalf("delete: %v %v", found, err)
-	}
+	manifests := storeAdvisoryImages(ctx, t, pool, st)
 
 	vulns := loadAdvisories(t)
 	ans, err := affected.New(st, nil).Affected(ctx, vulns)
@@ -184,6 +159,42 @@ func TestAffectedOnRealAdvisories(t *testing.T) {
 	if ids := ans.VulnerableManifests[string(manifests["debian"])]; !slices.Equal(ids, []string{"debian-match", "debian-unfixed"}) {
 		t.Errorf("debian manifest's vulnerabilities %v: want most severe first", ids)
 	}
+}
+
+// storeAdvisoryImages stores the report of every test image, finished,
+// and the reports of a Debian image that is partial (it counts), failed,
+// in progress and deleted (they do not); it returns the finished images'
+// manifests by name.
+func storeAdvisoryImages(ctx context.Context, t *testing.T, pool *pgxpool.Pool, st *postgres.Store) map[string]report.Digest {
+	t.Helper()
+	manifests := map[string]report.Digest{}
+	for name, img := range images(t) {
+		d := digestOf(name)
+		manifests[name] = d
+		r := scanImage(t, d, img)
+		if len(r.Packages) == 0 {
+			t.Fatalf("image %s: no packages found", name)
+		}
+		storeReport(t, pool, st, r)
+	}
+	// Another Debian image whose report is partial: it counts.
+	partial := scanImage(t, digestOf("debian partial"), images(t)["debian"])
+	partial.State = report.StateIndexPartial
+	partial.Partial = []report.PartialReason{{Scanner: "test", Reason: "enrichment data missing"}}
+	storeReport(t, pool, st, partial)
+	// Reports that do not count: failed, in progress, deleted.
+	for _, c := range []struct {
+		seed  string
+		state report.State
+	}{{"debian error", report.StateIndexError}, {"debian in progress", report.StateScanLayers}, {"debian deleted", report.StateIndexFinished}} {
+		r := scanImage(t, digestOf(c.seed), images(t)["debian"])
+		r.State = c.state
+		storeReport(t, pool, st, r)
+	}
+	if found, err := st.DeleteManifest(ctx, digestOf("debian deleted")); err != nil || !found {
+		t.Fatalf("delete: %v %v", found, err)
+	}
+	return manifests
 }
 
 func TestAffectedBounds(t *testing.T) {
