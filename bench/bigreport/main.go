@@ -79,30 +79,11 @@ func run(packages, clients int, dbURL string, extra []string, verbose bool) erro
 	}
 	defer os.RemoveAll(tmp)
 
-	start := time.Now()
-	blob, err := npmLayer(packages)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("layer: %d package.json files, %.1f MB gzip (built in %s)\n", packages, float64(len(blob))/1e6, time.Since(start).Round(time.Millisecond))
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(blob)), nil })
-	if err != nil {
-		return err
-	}
-	reg, err := devregistry.New().Start(ctx, "127.0.0.1:0")
+	reg, ref, digest, err := pushNpmImage(ctx, packages)
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	ref := reg.Ref("bigreport:1")
-	if _, err := devregistry.PushLayers(ctx, ref, layer); err != nil {
-		return err
-	}
-	imgs, err := resolve.New().Resolve(ctx, ref, "")
-	if err != nil {
-		return err
-	}
-	digest := string(imgs[0].Manifest.Hash)
 
 	schemaURL, drop, err := benchdb.FreshSchema(ctx, dbURL, "bigreport")
 	if err != nil {
@@ -110,24 +91,8 @@ func run(packages, clients int, dbURL string, extra []string, verbose bool) erro
 	}
 	defer drop()
 
-	bin := filepath.Join(tmp, "stevedore")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/stevedore")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building ./cmd/stevedore (run from the repository root): %w", err)
-	}
-	addr, err := freeAddr()
+	srv, addr, err := startServe(tmp, schemaURL, extra, verbose)
 	if err != nil {
-		return err
-	}
-	cmdArgs := append([]string{"serve", "--addr", addr, "--database-url", schemaURL, "--workers", "1",
-		"--blob-cache-size", "0", "--nats-store-dir", filepath.Join(tmp, "nats")}, extra...)
-	srv := exec.Command(bin, cmdArgs...)
-	srv.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none")
-	if verbose {
-		srv.Stderr = os.Stderr
-	}
-	if err := srv.Start(); err != nil {
 		return err
 	}
 	defer func() {
@@ -140,7 +105,7 @@ func run(packages, clients int, dbURL string, extra []string, verbose bool) erro
 	}
 	idle, _ := peakRSS(srv.Process.Pid)
 
-	start = time.Now()
+	start := time.Now()
 	body, _ := json.Marshal(map[string]string{"reference": ref})
 	resp, err := http.Post(base+"/api/v1/index", "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -158,7 +123,86 @@ func run(packages, clients int, dbURL string, extra []string, verbose bool) erro
 	indexed := time.Since(start)
 	afterIndex, _ := peakRSS(srv.Process.Pid)
 
-	start = time.Now()
+	sizes, served, err := getReports(base, digest, clients)
+	if err != nil {
+		return err
+	}
+	peak, err := peakRSS(srv.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("report: %s", state)
+	if reason != "" {
+		fmt.Printf(" (%s)", reason)
+	}
+	fmt.Printf(", %.1f MB, indexed in %s, %d concurrent GETs in %s\n", float64(sizes[0])/1e6, indexed.Round(time.Millisecond), clients, served.Round(time.Millisecond))
+	fmt.Printf("server peak RSS (VmHWM): %d MB idle, %d MB after indexing, %d MB after the GETs (goal: under 300 MB)\n", idle>>20, afterIndex>>20, peak>>20)
+	return nil
+}
+
+// startServe builds ./cmd/stevedore into tmp and starts "stevedore serve"
+// with one worker on schemaURL, with the extra arguments, on a free local
+// address it returns; verbose passes its log on.
+func startServe(tmp, schemaURL string, extra []string, verbose bool) (*exec.Cmd, string, error) {
+	bin := filepath.Join(tmp, "stevedore")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/stevedore")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return nil, "", fmt.Errorf("building ./cmd/stevedore (run from the repository root): %w", err)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	cmdArgs := append([]string{"serve", "--addr", addr, "--database-url", schemaURL, "--workers", "1",
+		"--blob-cache-size", "0", "--nats-store-dir", filepath.Join(tmp, "nats")}, extra...)
+	srv := exec.Command(bin, cmdArgs...)
+	srv.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none")
+	if verbose {
+		srv.Stderr = os.Stderr
+	}
+	if err := srv.Start(); err != nil {
+		return nil, "", err
+	}
+	return srv, addr, nil
+}
+
+// pushNpmImage pushes an image of one npm layer of packages packages to a
+// registry it starts, and returns the registry (to close), the image's
+// reference and its manifest's digest.
+func pushNpmImage(ctx context.Context, packages int) (*devregistry.Server, string, string, error) {
+	start := time.Now()
+	blob, err := npmLayer(packages)
+	if err != nil {
+		return nil, "", "", err
+	}
+	fmt.Printf("layer: %d package.json files, %.1f MB gzip (built in %s)\n", packages, float64(len(blob))/1e6, time.Since(start).Round(time.Millisecond))
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(blob)), nil })
+	if err != nil {
+		return nil, "", "", err
+	}
+	reg, err := devregistry.New().Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		return nil, "", "", err
+	}
+	ref := reg.Ref("bigreport:1")
+	if _, err := devregistry.PushLayers(ctx, ref, layer); err != nil {
+		reg.Close()
+		return nil, "", "", err
+	}
+	imgs, err := resolve.New().Resolve(ctx, ref, "")
+	if err != nil {
+		reg.Close()
+		return nil, "", "", err
+	}
+	digest := string(imgs[0].Manifest.Hash)
+	return reg, ref, digest, nil
+}
+
+// getReports GETs the report of digest from clients clients at once, and
+// returns the bytes each read and the time they took together.
+func getReports(base, digest string, clients int) ([]int64, time.Duration, error) {
+	start := time.Now()
 	var wg sync.WaitGroup
 	sizes := make([]int64, clients)
 	errs := make([]error, clients)
@@ -178,20 +222,7 @@ func run(packages, clients int, dbURL string, extra []string, verbose bool) erro
 	}
 	wg.Wait()
 	served := time.Since(start)
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	peak, err := peakRSS(srv.Process.Pid)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("report: %s", state)
-	if reason != "" {
-		fmt.Printf(" (%s)", reason)
-	}
-	fmt.Printf(", %.1f MB, indexed in %s, %d concurrent GETs in %s\n", float64(sizes[0])/1e6, indexed.Round(time.Millisecond), clients, served.Round(time.Millisecond))
-	fmt.Printf("server peak RSS (VmHWM): %d MB idle, %d MB after indexing, %d MB after the GETs (goal: under 300 MB)\n", idle>>20, afterIndex>>20, peak>>20)
-	return nil
+	return sizes, served, errors.Join(errs...)
 }
 
 // npmLayer is a gzip tar of n node_modules/pN/package.json files.

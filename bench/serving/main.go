@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
 	"github.com/stevedore-dev/stevedore/internal/api"
 	"github.com/stevedore-dev/stevedore/internal/intake"
@@ -96,22 +97,10 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL string
 	}
 	defer pool.Close()
 	st := postgres.New(pool)
-	d := report.Digest("sha256:" + hex.EncodeToString(randBytes(32)))
-	layer := report.Digest("sha256:" + hex.EncodeToString(randBytes(32)))
-	rep := debianReport(d, layer, packages)
-	l, err := leases.New(pool, "bench", leases.WithTTL(time.Minute)).Acquire(ctx, string(d))
+	d, m, err := storeReport(ctx, pool, st, packages)
 	if err != nil {
 		return err
 	}
-	f := postgres.Fence{Digest: d, Token: l.Fence}
-	m := &report.Manifest{Hash: d, Layers: []*report.Layer{{Hash: layer, URI: "https://registry.example.com/v2/app/blobs/" + string(layer), Headers: map[string][]string{}}}}
-	if err := st.PutManifest(ctx, f, m); err != nil {
-		return err
-	}
-	if err := st.FinishManifest(ctx, f, rep, nil, nil, nil); err != nil {
-		return err
-	}
-	l.Release(ctx)
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	disp := intake.New(st, nil, nil, scannerState, log)
@@ -157,6 +146,35 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL string
 			results[i].latencies = append(results[i].latencies, r.latencies...)
 		}
 	}
+	printResults(eps, results, packages, clients, rounds, duration)
+	return nil
+}
+
+// storeReport stores a finished report of a Debian image of packages
+// packages, as a worker does, and returns its digest and manifest.
+func storeReport(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, packages int) (report.Digest, *report.Manifest, error) {
+	d := report.Digest("sha256:" + hex.EncodeToString(randBytes(32)))
+	layer := report.Digest("sha256:" + hex.EncodeToString(randBytes(32)))
+	rep := debianReport(d, layer, packages)
+	l, err := leases.New(pool, "bench", leases.WithTTL(time.Minute)).Acquire(ctx, string(d))
+	if err != nil {
+		return "", nil, err
+	}
+	f := postgres.Fence{Digest: d, Token: l.Fence}
+	m := &report.Manifest{Hash: d, Layers: []*report.Layer{{Hash: layer, URI: "https://registry.example.com/v2/app/blobs/" + string(layer), Headers: map[string][]string{}}}}
+	if err := st.PutManifest(ctx, f, m); err != nil {
+		return "", nil, err
+	}
+	if err := st.FinishManifest(ctx, f, rep, nil, nil, nil); err != nil {
+		return "", nil, err
+	}
+	l.Release(ctx)
+	return d, m, nil
+}
+
+// printResults prints the rate and latencies of each endpoint, and its rate
+// as a ratio of index_state's.
+func printResults(eps []endpoint, results []result, packages, clients, rounds int, duration time.Duration) {
 	fmt.Printf("report: %d packages; %d clients, %d rounds of %s per endpoint\n", packages, clients, rounds, duration)
 	fmt.Printf("%-40s %10s %9s %9s %9s %12s\n", "endpoint", "req/s", "p50 ms", "p99 ms", "bytes", "÷ index_state")
 	stateRate := float64(results[0].n) / results[0].elapsed.Seconds()
@@ -166,7 +184,6 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL string
 		slices.Sort(r.latencies)
 		fmt.Printf("%-40s %10.0f %9.2f %9.2f %9d %12.3f\n", ep.name, rate, ms(pct(r.latencies, 0.50)), ms(pct(r.latencies, 0.99)), r.bytes/int64(max(r.n, 1)), rate/stateRate)
 	}
-	return nil
 }
 
 func do(client *http.Client, base string, ep endpoint) (*http.Response, error) {

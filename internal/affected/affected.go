@@ -79,6 +79,39 @@ func (f *Finder) Affected(ctx context.Context, vulns []Vulnerability) (*Answer, 
 		return nil, fmt.Errorf("%d vulnerabilities, at most %d per request: %w", len(vulns), f.MaxVulnerabilities, ErrTooMany)
 	}
 	ans := &Answer{Vulnerabilities: map[string]*Vulnerability{}, VulnerableManifests: map[string][]string{}}
+	byName, err := f.byPackageName(ctx, vulns, ans)
+	if err != nil {
+		return nil, err
+	}
+	s := &search{f: f, byName: byName, hits: map[report.Digest]map[string]bool{}, unknown: map[string]bool{}}
+	err = f.store.AffectedCandidates(ctx, slices.Sorted(maps.Keys(byName)), f.MaxRows, func(c *postgres.AffectedCandidate) error {
+		return s.candidate(ctx, c)
+	})
+	if errors.Is(err, postgres.ErrTooManyRows) {
+		return nil, fmt.Errorf("%w: %w", err, ErrTooMany)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for id := range s.unknown {
+		f.log.DebugContext(ctx, "affected manifests: no matcher for the vulnerability's ecosystem; it affects nothing here", "id", id)
+	}
+	for m, ids := range s.hits {
+		list := slices.Collect(maps.Keys(ids))
+		// Most severe first (Clair's notifier reads the first as the
+		// manifest's worst), then by id for a stable answer.
+		slices.SortFunc(list, func(a, b string) int {
+			return cmp.Or(cmp.Compare(ans.Vulnerabilities[b].NormalizedSeverity, ans.Vulnerabilities[a].NormalizedSeverity), strings.Compare(a, b))
+		})
+		ans.VulnerableManifests[string(m)] = list
+	}
+	return ans, nil
+}
+
+// byPackageName echoes every vulnerability into ans (two with the same id
+// are one) and returns those that may affect something by the lowercase
+// name of their package.
+func (f *Finder) byPackageName(ctx context.Context, vulns []Vulnerability, ans *Answer) (map[string][]*Vulnerability, error) {
 	byName := map[string][]*Vulnerability{}
 	for i := range vulns {
 		v := &vulns[i]
@@ -100,67 +133,63 @@ func (f *Finder) Affected(ctx context.Context, vulns []Vulnerability) (*Answer, 
 		key := strings.ToLower(v.Package.Name)
 		byName[key] = append(byName[key], v)
 	}
-	names := slices.Sorted(maps.Keys(byName))
-	// manifest -> vulnerability ids, as a set.
-	hits := map[report.Digest]map[string]bool{}
-	unknown := map[string]bool{}
-	err := f.store.AffectedCandidates(ctx, names, f.MaxRows, func(c *postgres.AffectedCandidate) error {
-		if err := ctx.Err(); err != nil {
-			return err
+	return byName, nil
+}
+
+// search is one Affected call's matching of stored packages.
+type search struct {
+	f      *Finder
+	byName map[string][]*Vulnerability
+	// hits are manifest -> vulnerability ids, as a set.
+	hits map[report.Digest]map[string]bool
+	// unknown are the vulnerabilities no matcher knew the ecosystem of.
+	unknown map[string]bool
+}
+
+// candidate matches the packages of one stored report that have the name
+// of a vulnerability's package, or whose source package has it.
+func (s *search) candidate(ctx context.Context, c *postgres.AffectedCandidate) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(c.Skipped) > 0 {
+		s.f.log.WarnContext(ctx, "affected manifests: parts of a stored report could not be read; left out", "manifest", c.Manifest, "skipped", c.Skipped)
+	}
+	for _, cp := range c.Packages {
+		if cp.Package == nil {
+			continue
 		}
-		if len(c.Skipped) > 0 {
-			f.log.WarnContext(ctx, "affected manifests: parts of a stored report could not be read; left out", "manifest", c.Manifest, "skipped", c.Skipped)
-		}
-		for _, cp := range c.Packages {
-			if cp.Package == nil {
+		records := recordsOf(c, cp)
+		pypi := strings.HasPrefix(cp.Package.PURL, "pkg:pypi/")
+		seen := map[string]bool{}
+		for _, n := range []string{cp.Package.Name, sourceName(cp.Package)} {
+			if n == "" || seen[strings.ToLower(n)] {
 				continue
 			}
-			records := recordsOf(c, cp)
-			pypi := strings.HasPrefix(cp.Package.PURL, "pkg:pypi/")
-			seen := map[string]bool{}
-			for _, n := range []string{cp.Package.Name, sourceName(cp.Package)} {
-				if n == "" || seen[strings.ToLower(n)] {
+			seen[strings.ToLower(n)] = true
+			for _, v := range s.byName[strings.ToLower(n)] {
+				if s.hits[c.Manifest][v.ID] || !sameName(v.Package.Name, n, pypi) {
 					continue
 				}
-				seen[strings.ToLower(n)] = true
-				for _, v := range byName[strings.ToLower(n)] {
-					if hits[c.Manifest][v.ID] || !sameName(v.Package.Name, n, pypi) {
-						continue
-					}
-					ok, known := f.decide(ctx, records, v)
-					if !known {
-						unknown[v.ID] = true
-					}
-					if ok {
-						if hits[c.Manifest] == nil {
-							hits[c.Manifest] = map[string]bool{}
-						}
-						hits[c.Manifest][v.ID] = true
-					}
-				}
+				s.match(ctx, c.Manifest, records, v)
 			}
 		}
-		return nil
-	})
-	if errors.Is(err, postgres.ErrTooManyRows) {
-		return nil, fmt.Errorf("%w: %w", err, ErrTooMany)
 	}
-	if err != nil {
-		return nil, err
+	return nil
+}
+
+// match records whether records, of manifest m, are vulnerable to v.
+func (s *search) match(ctx context.Context, m report.Digest, records []*Record, v *Vulnerability) {
+	ok, known := s.f.decide(ctx, records, v)
+	if !known {
+		s.unknown[v.ID] = true
 	}
-	for id := range unknown {
-		f.log.DebugContext(ctx, "affected manifests: no matcher for the vulnerability's ecosystem; it affects nothing here", "id", id)
+	if ok {
+		if s.hits[m] == nil {
+			s.hits[m] = map[string]bool{}
+		}
+		s.hits[m][v.ID] = true
 	}
-	for m, ids := range hits {
-		list := slices.Collect(maps.Keys(ids))
-		// Most severe first (Clair's notifier reads the first as the
-		// manifest's worst), then by id for a stable answer.
-		slices.SortFunc(list, func(a, b string) int {
-			return cmp.Or(cmp.Compare(ans.Vulnerabilities[b].NormalizedSeverity, ans.Vulnerabilities[a].NormalizedSeverity), strings.Compare(a, b))
-		})
-		ans.VulnerableManifests[string(m)] = list
-	}
-	return ans, nil
 }
 
 // decide reports whether any record is vulnerable to v by any matcher that

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/stevedore-dev/stevedore/internal/affected"
@@ -91,42 +92,6 @@ func loadAdvisories(t testing.TB) []affected.Vulnerability {
 	return req.Vulnerabilities
 }
 
-// schema compiles Clair's affected-manifests schema with the schemas it
-// refers to.
-func schema(t testing.TB) *jsonschema.Schema {
-	t.Helper()
-	dir := filepath.Dir(fixtures.Path(t, "clair/schema/affected_manifests.schema.json"))
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := jsonschema.UnmarshalJSON(f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", e.Name(), err)
-		}
-		id, _ := doc.(map[string]any)["$id"].(string)
-		if id == "" {
-			t.Fatalf("%s: no $id", e.Name())
-		}
-		if err := c.AddResource(id, doc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := c.Compile("https://clairproject.org/api/http/v1/affected_manifests.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // validate checks an answer against Clair's schema, as it goes on the wire.
 func validate(t testing.TB, s *jsonschema.Schema, raw []byte) {
 	t.Helper()
@@ -143,33 +108,7 @@ func TestAffectedOnRealAdvisories(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	st := postgres.New(pool)
-	manifests := map[string]report.Digest{}
-	for name, img := range images(t) {
-		d := digestOf(name)
-		manifests[name] = d
-		r := scanImage(t, d, img)
-		if len(r.Packages) == 0 {
-			t.Fatalf("image %s: no packages found", name)
-		}
-		storeReport(t, pool, st, r)
-	}
-	// Another Debian image whose report is partial: it counts.
-	partial := scanImage(t, digestOf("debian partial"), images(t)["debian"])
-	partial.State = report.StateIndexPartial
-	partial.Partial = []report.PartialReason{{Scanner: "test", Reason: "enrichment data missing"}}
-	storeReport(t, pool, st, partial)
-	// Reports that do not count: failed, in progress, deleted.
-	for _, c := range []struct {
-		seed  string
-		state report.State
-	}{{"debian error", report.StateIndexError}, {"debian in progress", report.StateScanLayers}, {"debian deleted", report.StateIndexFinished}} {
-		r := scanImage(t, digestOf(c.seed), images(t)["debian"])
-		r.State = c.state
-		storeReport(t, pool, st, r)
-	}
-	if found, err := st.DeleteManifest(ctx, digestOf("debian deleted")); err != nil || !found {
-		t.Fatalf("delete: %v %v", found, err)
-	}
+	manifests := storeAdvisoryImages(ctx, t, pool, st)
 
 	vulns := loadAdvisories(t)
 	ans, err := affected.New(st, nil).Affected(ctx, vulns)
@@ -180,7 +119,7 @@ func TestAffectedOnRealAdvisories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	validate(t, schema(t), raw)
+	validate(t, fixtures.ClairSchema(t, "affected_manifests.schema.json"), raw)
 
 	// Which manifests each advisory affects.
 	got := map[string][]string{}
@@ -220,6 +159,42 @@ func TestAffectedOnRealAdvisories(t *testing.T) {
 	if ids := ans.VulnerableManifests[string(manifests["debian"])]; !slices.Equal(ids, []string{"debian-match", "debian-unfixed"}) {
 		t.Errorf("debian manifest's vulnerabilities %v: want most severe first", ids)
 	}
+}
+
+// storeAdvisoryImages stores the report of every test image, finished,
+// and the reports of a Debian image that is partial (it counts), failed,
+// in progress and deleted (they do not); it returns the finished images'
+// manifests by name.
+func storeAdvisoryImages(ctx context.Context, t *testing.T, pool *pgxpool.Pool, st *postgres.Store) map[string]report.Digest {
+	t.Helper()
+	manifests := map[string]report.Digest{}
+	for name, img := range images(t) {
+		d := digestOf(name)
+		manifests[name] = d
+		r := scanImage(t, d, img)
+		if len(r.Packages) == 0 {
+			t.Fatalf("image %s: no packages found", name)
+		}
+		storeReport(t, pool, st, r)
+	}
+	// Another Debian image whose report is partial: it counts.
+	partial := scanImage(t, digestOf("debian partial"), images(t)["debian"])
+	partial.State = report.StateIndexPartial
+	partial.Partial = []report.PartialReason{{Scanner: "test", Reason: "enrichment data missing"}}
+	storeReport(t, pool, st, partial)
+	// Reports that do not count: failed, in progress, deleted.
+	for _, c := range []struct {
+		seed  string
+		state report.State
+	}{{"debian error", report.StateIndexError}, {"debian in progress", report.StateScanLayers}, {"debian deleted", report.StateIndexFinished}} {
+		r := scanImage(t, digestOf(c.seed), images(t)["debian"])
+		r.State = c.state
+		storeReport(t, pool, st, r)
+	}
+	if found, err := st.DeleteManifest(ctx, digestOf("debian deleted")); err != nil || !found {
+		t.Fatalf("delete: %v %v", found, err)
+	}
+	return manifests
 }
 
 func TestAffectedBounds(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stevedore-dev/stevedore/internal/affected"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
@@ -27,32 +28,7 @@ func BenchmarkAffected(b *testing.B) {
 	st := postgres.New(pool)
 	imgs := images(b)
 	names := []string{"debian", "ubuntu", "alpine", "python", "java", "go", "npm"}
-	for i, name := range names {
-		r := scanImage(b, digestOf(name), imgs[name])
-		raw, err := json.Marshal(r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		// The same report under many digests, written as a worker's
-		// finished report is (state, report).
-		_, err = pool.Exec(ctx, `
-INSERT INTO index_report (manifest_hash, state, scanner_state, report)
-SELECT h, 'IndexFinished', 'bench', jsonb_set($1::jsonb, '{manifest_hash}', to_jsonb(h))
-  FROM (SELECT 'sha256:' || encode(sha256(($2 || ':' || g)::bytea), 'hex') AS h
-          FROM generate_series(1, $3::int) AS g) AS t`,
-			raw, name, (benchManifests+len(names)-1-i)/len(names))
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := pool.Exec(ctx, `ANALYZE index_report`); err != nil {
-		b.Fatal(err)
-	}
-	var n int
-	pool.QueryRow(ctx, `SELECT count(*) FROM index_report`).Scan(&n)
-	if n != benchManifests {
-		b.Fatalf("%d reports stored, want %d", n, benchManifests)
-	}
+	fillBenchReports(ctx, b, pool, imgs, names)
 	var one string
 	pool.QueryRow(ctx, `SELECT manifest_hash FROM index_report WHERE report->'packages' @? '$.* ? (@.name == "perl-base")' LIMIT 1`).Scan(&one)
 
@@ -61,21 +37,7 @@ SELECT h, 'IndexFinished', 'bench', jsonb_set($1::jsonb, '{manifest_hash}', to_j
 	for _, v := range vulns {
 		byID[v.ID] = v
 	}
-	// A notifier's chunk: 1000 vulnerabilities, one per package of the
-	// Ubuntu image and for names no image holds, Ubuntu's fixed versions.
-	var chunk []affected.Vulnerability
-	ubuntu := scanImage(b, digestOf("ubuntu"), imgs["ubuntu"])
-	for _, p := range ubuntu.Packages {
-		v := byID["ubuntu-match"]
-		v.ID, v.Package = fmt.Sprintf("chunk-%d", len(chunk)), &affected.Package{Name: p.Name}
-		v.FixedInVersion = p.Version + "+1"
-		chunk = append(chunk, v)
-	}
-	for len(chunk) < 1000 {
-		v := byID["ubuntu-match"]
-		v.ID, v.Package = fmt.Sprintf("chunk-%d", len(chunk)), &affected.Package{Name: fmt.Sprintf("absent-%d", len(chunk))}
-		chunk = append(chunk, v)
-	}
+	chunk := notifierChunk(b, byID["ubuntu-match"], imgs["ubuntu"])
 	f := affected.New(st, nil)
 	for _, c := range []struct {
 		name  string
@@ -107,4 +69,56 @@ SELECT h, 'IndexFinished', 'bench', jsonb_set($1::jsonb, '{manifest_hash}', to_j
 			}
 		}
 	})
+}
+
+// fillBenchReports stores benchManifests finished reports, the report of
+// each image of names under many digests, as a worker writes them.
+func fillBenchReports(ctx context.Context, b *testing.B, pool *pgxpool.Pool, imgs map[string]image, names []string) {
+	b.Helper()
+	for i, name := range names {
+		r := scanImage(b, digestOf(name), imgs[name])
+		raw, err := json.Marshal(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The same report under many digests, written as a worker's
+		// finished report is (state, report).
+		_, err = pool.Exec(ctx, `
+INSERT INTO index_report (manifest_hash, state, scanner_state, report)
+SELECT h, 'IndexFinished', 'bench', jsonb_set($1::jsonb, '{manifest_hash}', to_jsonb(h))
+  FROM (SELECT 'sha256:' || encode(sha256(($2 || ':' || g)::bytea), 'hex') AS h
+          FROM generate_series(1, $3::int) AS g) AS t`,
+			raw, name, (benchManifests+len(names)-1-i)/len(names))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE index_report`); err != nil {
+		b.Fatal(err)
+	}
+	var n int
+	pool.QueryRow(ctx, `SELECT count(*) FROM index_report`).Scan(&n)
+	if n != benchManifests {
+		b.Fatalf("%d reports stored, want %d", n, benchManifests)
+	}
+}
+
+// notifierChunk is a notifier's chunk of 1000 vulnerabilities like match:
+// one per package of the Ubuntu image img, fixed just above it, and the
+// rest for names no image holds.
+func notifierChunk(b *testing.B, match affected.Vulnerability, img image) []affected.Vulnerability {
+	var chunk []affected.Vulnerability
+	ubuntu := scanImage(b, digestOf("ubuntu"), img)
+	for _, p := range ubuntu.Packages {
+		v := match
+		v.ID, v.Package = fmt.Sprintf("chunk-%d", len(chunk)), &affected.Package{Name: p.Name}
+		v.FixedInVersion = p.Version + "+1"
+		chunk = append(chunk, v)
+	}
+	for len(chunk) < 1000 {
+		v := match
+		v.ID, v.Package = fmt.Sprintf("chunk-%d", len(chunk)), &affected.Package{Name: fmt.Sprintf("absent-%d", len(chunk))}
+		chunk = append(chunk, v)
+	}
+	return chunk
 }

@@ -7,47 +7,61 @@ import (
 	"testing"
 )
 
+// rhel8 is the CPE of RHEL 8 BaseOS.
+const rhel8 = "cpe:/o:redhat:enterprise_linux:8::baseos"
+
+// Records and vulnerabilities of TestDecide.
+func rhelRec(version, arch, module string) *Record {
+	return &Record{
+		Package: &Package{Name: "openssl-libs", Version: version, Arch: arch, Module: module},
+		Dist:    &Distribution{DID: "rhel", VersionID: "8.6"},
+		Repo:    &Repository{Name: "rhel-8-for-x86_64-baseos-rpms", Key: rhelRepoKey, CPE: rhel8},
+	}
+}
+
+func rhelVuln(cpe, fixed, version, arch string, op ArchOp) *Vulnerability {
+	return &Vulnerability{ID: "RHSA-2022:8840", Package: &Package{Name: "openssl-libs", Version: version, Arch: arch},
+		Repo: &Repository{Name: cpe, Key: rhelRepoKey}, FixedInVersion: fixed, ArchOp: op}
+}
+
+func gemRec(version string) *Record {
+	return &Record{Package: &Package{Name: "rss", Version: version}, Repo: &Repository{Name: gemRepoName, URI: "https://rubygems.org/gems/"}}
+}
+
+func gemVuln(fixed string) *Vulnerability {
+	return &Vulnerability{ID: "GHSA-rss", Package: &Package{Name: "rss"}, Repo: &Repository{Name: gemRepoName}, FixedInVersion: fixed}
+}
+
+func mkDist(did, name, versionID string) *Distribution {
+	return &Distribution{DID: did, Name: name, VersionID: versionID, PrettyName: name + " " + versionID}
+}
+
+func osRec(d *Distribution, version string) *Record {
+	return &Record{Package: &Package{Name: "zlib", Version: version}, Dist: d}
+}
+
+func osVuln(d *Distribution, fixed string) *Vulnerability {
+	return &Vulnerability{ID: "CVE-zlib", Package: &Package{Name: "zlib"}, Dist: d, FixedInVersion: fixed}
+}
+
+func goRec(version, normalized string) *Record {
+	return &Record{Package: &Package{Name: "golang.org/x/net", Version: version, NormalizedVersion: normalized}, Repo: &Repository{Name: "go", URI: goRepoURI}}
+}
+
+func goVuln(fixed string, r *Range) *Vulnerability {
+	return &Vulnerability{ID: "GO-x", Package: &Package{Name: "golang.org/x/net"}, Repo: &Repository{Name: "go", URI: goRepoURI}, FixedInVersion: fixed, Range: r}
+}
+
+func semverRange(lo, hi [3]int32) *Range {
+	r := &Range{Lower: Version{Kind: "semver"}, Upper: Version{Kind: "semver"}}
+	copy(r.Lower.V[1:], lo[:])
+	copy(r.Upper.V[1:], hi[:])
+	return r
+}
+
+var debDist, ubuDist, alpDist = mkDist("debian", "Debian GNU/Linux", "12"), mkDist("ubuntu", "Ubuntu", "22.04"), mkDist("alpine", "Alpine Linux", "3.18")
+
 func TestDecide(t *testing.T) {
-	const rhel8 = "cpe:/o:redhat:enterprise_linux:8::baseos"
-	rhelRec := func(version, arch, module string) *Record {
-		return &Record{
-			Package: &Package{Name: "openssl-libs", Version: version, Arch: arch, Module: module},
-			Dist:    &Distribution{DID: "rhel", VersionID: "8.6"},
-			Repo:    &Repository{Name: "rhel-8-for-x86_64-baseos-rpms", Key: rhelRepoKey, CPE: rhel8},
-		}
-	}
-	rhelVuln := func(cpe, fixed, version, arch string, op ArchOp) *Vulnerability {
-		return &Vulnerability{ID: "RHSA-2022:8840", Package: &Package{Name: "openssl-libs", Version: version, Arch: arch},
-			Repo: &Repository{Name: cpe, Key: rhelRepoKey}, FixedInVersion: fixed, ArchOp: op}
-	}
-	gem := func(version string) *Record {
-		return &Record{Package: &Package{Name: "rss", Version: version}, Repo: &Repository{Name: gemRepoName, URI: "https://rubygems.org/gems/"}}
-	}
-	gemVuln := func(fixed string) *Vulnerability {
-		return &Vulnerability{ID: "GHSA-rss", Package: &Package{Name: "rss"}, Repo: &Repository{Name: gemRepoName}, FixedInVersion: fixed}
-	}
-	dist := func(did, name, versionID string) *Distribution {
-		return &Distribution{DID: did, Name: name, VersionID: versionID, PrettyName: name + " " + versionID}
-	}
-	osRec := func(d *Distribution, version string) *Record {
-		return &Record{Package: &Package{Name: "zlib", Version: version}, Dist: d}
-	}
-	osVuln := func(d *Distribution, fixed string) *Vulnerability {
-		return &Vulnerability{ID: "CVE-zlib", Package: &Package{Name: "zlib"}, Dist: d, FixedInVersion: fixed}
-	}
-	deb, ubu, alp := dist("debian", "Debian GNU/Linux", "12"), dist("ubuntu", "Ubuntu", "22.04"), dist("alpine", "Alpine Linux", "3.18")
-	goRec := func(version, normalized string) *Record {
-		return &Record{Package: &Package{Name: "golang.org/x/net", Version: version, NormalizedVersion: normalized}, Repo: &Repository{Name: "go", URI: goRepoURI}}
-	}
-	goVuln := func(fixed string, r *Range) *Vulnerability {
-		return &Vulnerability{ID: "GO-x", Package: &Package{Name: "golang.org/x/net"}, Repo: &Repository{Name: "go", URI: goRepoURI}, FixedInVersion: fixed, Range: r}
-	}
-	semverRange := func(lo, hi [3]int32) *Range {
-		r := &Range{Lower: Version{Kind: "semver"}, Upper: Version{Kind: "semver"}}
-		copy(r.Lower.V[1:], lo[:])
-		copy(r.Upper.V[1:], hi[:])
-		return r
-	}
 	for _, c := range []struct {
 		name       string
 		rec        *Record
@@ -67,24 +81,24 @@ func TestDecide(t *testing.T) {
 		{"rhel unfixed", rhelRec("1:1.1.1k-7.el8_6", "x86_64", ""), rhelVuln(rhel8, "", "", "", ArchOpEquals), true, true},
 		{"rhel other module", rhelRec("1:1.1.1k-7.el8_6", "x86_64", "openssl:3"), rhelVuln(rhel8, "1:1.1.1k-8.el8_6", "", "", ArchOpEquals), false, false},
 		{"rhel bad CPE", rhelRec("1:1.1.1k-7.el8_6", "x86_64", ""), rhelVuln("not a cpe", "1:1.1.1k-8.el8_6", "", "", ArchOpEquals), false, true},
-		{"gem fixed above", gem("0.2.9"), gemVuln("fixed=0.3.0"), true, true},
-		{"gem fixed below", gem("0.2.9"), gemVuln("fixed=0.2.8"), false, true},
-		{"gem introduced above", gem("0.2.9"), gemVuln("introduced=0.3.0"), false, true},
-		{"gem last affected", gem("0.2.9"), gemVuln("lastAffected=0.2.9"), true, true},
-		{"gem prerelease", gem("0.3.0.pre.1"), gemVuln("fixed=0.3.0"), true, true},
-		{"gem bad query", gem("0.2.9"), gemVuln("fixed=%zz"), false, true},
-		{"gem other repo", gem("0.2.9"), &Vulnerability{ID: "x", Package: &Package{Name: "rss"}, Repo: &Repository{Name: "pypi"}, FixedInVersion: "fixed=1"}, false, false},
-		{"debian 0 means not affected", osRec(deb, "1:1.2.13.dfsg-1"), osVuln(deb, "0"), false, true},
-		{"debian epoch", osRec(deb, "1:1.2.13.dfsg-1"), osVuln(deb, "1.3-1"), false, true},
-		{"debian other release", osRec(deb, "1:1.2.13.dfsg-1"), osVuln(dist("debian", "Debian GNU/Linux", "11"), "1:1.3-1"), false, false},
-		{"debian bad installed version", osRec(deb, "not a version!"), osVuln(deb, "1:1.3-1"), false, true},
-		{"ubuntu 0 means unfixed", osRec(ubu, "1:1.2.11.dfsg-2ubuntu9"), osVuln(ubu, "0"), true, true},
-		{"ubuntu fixed above", osRec(ubu, "1:1.2.11.dfsg-2ubuntu9"), osVuln(ubu, "1:1.2.11.dfsg-2ubuntu9.2"), true, true},
-		{"alpine 0 means not affected", osRec(alp, "1.2.13-r1"), osVuln(alp, "0"), false, true},
-		{"alpine fixed above", osRec(alp, "1.2.13-r1"), osVuln(alp, "1.2.13-r2"), true, true},
-		{"alpine other pretty name", osRec(alp, "1.2.13-r1"), osVuln(&Distribution{DID: "alpine", Name: "Alpine Linux", PrettyName: "Alpine Linux v3.19"}, "1.2.13-r2"), false, false},
-		{"no distribution", osRec(nil, "1.2.13-r1"), osVuln(alp, "1.2.13-r2"), false, false},
-		{"unknown distribution", osRec(dist("wolfi", "Wolfi", "20230201"), "1.2.13-r1"), osVuln(dist("wolfi", "Wolfi", "20230201"), "1.2.13-r2"), false, false},
+		{"gem fixed above", gemRec("0.2.9"), gemVuln("fixed=0.3.0"), true, true},
+		{"gem fixed below", gemRec("0.2.9"), gemVuln("fixed=0.2.8"), false, true},
+		{"gem introduced above", gemRec("0.2.9"), gemVuln("introduced=0.3.0"), false, true},
+		{"gem last affected", gemRec("0.2.9"), gemVuln("lastAffected=0.2.9"), true, true},
+		{"gem prerelease", gemRec("0.3.0.pre.1"), gemVuln("fixed=0.3.0"), true, true},
+		{"gem bad query", gemRec("0.2.9"), gemVuln("fixed=%zz"), false, true},
+		{"gem other repo", gemRec("0.2.9"), &Vulnerability{ID: "x", Package: &Package{Name: "rss"}, Repo: &Repository{Name: "pypi"}, FixedInVersion: "fixed=1"}, false, false},
+		{"debian 0 means not affected", osRec(debDist, "1:1.2.13.dfsg-1"), osVuln(debDist, "0"), false, true},
+		{"debian epoch", osRec(debDist, "1:1.2.13.dfsg-1"), osVuln(debDist, "1.3-1"), false, true},
+		{"debian other release", osRec(debDist, "1:1.2.13.dfsg-1"), osVuln(mkDist("debian", "Debian GNU/Linux", "11"), "1:1.3-1"), false, false},
+		{"debian bad installed version", osRec(debDist, "not a version!"), osVuln(debDist, "1:1.3-1"), false, true},
+		{"ubuntu 0 means unfixed", osRec(ubuDist, "1:1.2.11.dfsg-2ubuntu9"), osVuln(ubuDist, "0"), true, true},
+		{"ubuntu fixed above", osRec(ubuDist, "1:1.2.11.dfsg-2ubuntu9"), osVuln(ubuDist, "1:1.2.11.dfsg-2ubuntu9.2"), true, true},
+		{"alpine 0 means not affected", osRec(alpDist, "1.2.13-r1"), osVuln(alpDist, "0"), false, true},
+		{"alpine fixed above", osRec(alpDist, "1.2.13-r1"), osVuln(alpDist, "1.2.13-r2"), true, true},
+		{"alpine other pretty name", osRec(alpDist, "1.2.13-r1"), osVuln(&Distribution{DID: "alpine", Name: "Alpine Linux", PrettyName: "Alpine Linux v3.19"}, "1.2.13-r2"), false, false},
+		{"no distribution", osRec(nil, "1.2.13-r1"), osVuln(alpDist, "1.2.13-r2"), false, false},
+		{"unknown distribution", osRec(mkDist("wolfi", "Wolfi", "20230201"), "1.2.13-r1"), osVuln(mkDist("wolfi", "Wolfi", "20230201"), "1.2.13-r2"), false, false},
 		{"go range", goRec("v0.7.0", ""), goVuln("", semverRange([3]int32{0, 0, 0}, [3]int32{0, 17, 0})), true, true},
 		{"go range above", goRec("v0.17.0", ""), goVuln("", semverRange([3]int32{0, 0, 0}, [3]int32{0, 17, 0})), false, true},
 		{"go stored normalized version wins", goRec("v0.17.0", "semver:0.0.7.0.0.0.0.0.0.0"), goVuln("", semverRange([3]int32{0, 0, 0}, [3]int32{0, 17, 0})), true, true},

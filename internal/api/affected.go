@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/stevedore-dev/stevedore/internal/affected"
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 )
 
 // MaxAffectedBodySize bounds the body of an affected-manifest request: Clair's
@@ -36,22 +37,22 @@ func (s *Server) postAffectedManifests(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Vulnerabilities == nil {
-		writeError(w, http.StatusBadRequest, "bad-request", `request body: field "vulnerabilities": required, a list of Clair vulnerabilities`)
+		apierr.Write(w, http.StatusBadRequest, "bad-request", `request body: field "vulnerabilities": required, a list of Clair vulnerabilities`)
 		return
 	}
 	ans, err := affected.New(s.store, s.log).Affected(r.Context(), req.Vulnerabilities)
 	switch {
 	case errors.Is(err, affected.ErrTooMany):
-		writeError(w, http.StatusRequestEntityTooLarge, "too-large", err.Error())
+		apierr.Write(w, http.StatusRequestEntityTooLarge, "too-large", err.Error())
 		return
 	case errors.Is(err, affected.ErrInvalid):
-		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
+		apierr.Write(w, http.StatusBadRequest, "bad-request", err.Error())
 		return
 	case errors.Is(err, context.Canceled):
 		return
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "affected manifests", "vulnerabilities", len(req.Vulnerabilities), "error", err)
-		writeError(w, http.StatusInternalServerError, "internal-error", "could not find the affected manifests: "+err.Error())
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", "could not find the affected manifests: "+err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", mt)

@@ -2,60 +2,23 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/stevedore-dev/stevedore/internal/api"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
-	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
 const affectedPath = "/indexer/api/v1/internal/affected_manifest/"
-
-// clairSchema compiles one of Clair's schemas with those it refers to.
-func clairSchema(t *testing.T, name string) *jsonschema.Schema {
-	t.Helper()
-	dir := filepath.Dir(fixtures.Path(t, "clair/schema/"+name))
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := jsonschema.UnmarshalJSON(f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", e.Name(), err)
-		}
-		id, _ := doc.(map[string]any)["$id"].(string)
-		if err := c.AddResource(id, doc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := c.Compile("https://clairproject.org/api/http/v1/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // alpineReport is an Alpine 3.10 report with musl 1.1.22-r3 (as Stevedore
 // reads trivy's alpine:3.10 database of the corpus).
@@ -77,22 +40,14 @@ func musl(id, fixed string) string {
 }
 
 func TestAffectedManifestsHTTP(t *testing.T) {
-	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	st := postgres.New(pool)
 	d := report.Digest("sha256:" + strings.Repeat("a", 64))
-	l, err := leases.New(pool, "test", leases.WithTTL(time.Minute)).Acquire(ctx, string(d))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.FinishManifest(ctx, postgres.Fence{Digest: d, Token: l.Fence}, alpineReport(d), nil, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	l.Release(ctx)
+	finish(t, pool, alpineReport(d))
 	srv := httptest.NewServer(api.New(nil, st, nil, nil))
 	defer srv.Close()
-	answers := clairSchema(t, "affected_manifests.schema.json")
-	errs := clairSchema(t, "error.schema.json")
+	answers := fixtures.ClairSchema(t, "affected_manifests.schema.json")
+	errs := fixtures.ClairSchema(t, "error.schema.json")
 
 	var many strings.Builder
 	many.WriteString(`{"vulnerabilities": [`)
@@ -105,15 +60,7 @@ func TestAffectedManifestsHTTP(t *testing.T) {
 	many.WriteString(`]}`)
 
 	good := `{"vulnerabilities": [` + musl("affects", "1.1.22-r4") + `, ` + musl("fixed", "1.1.22-r3") + `]}`
-	for _, c := range []struct {
-		name        string
-		accept      string
-		contentType string
-		body        string
-		status      int
-		mediaType   string
-		affected    []string
-	}{
+	for _, c := range []affectedCase{
 		{"no Accept", "", "application/json", good, 200, "application/vnd.clair.affected_manifests.v1+json", []string{"affects"}},
 		{"Accept json", "application/json", "application/json", good, 200, "application/json", []string{"affects"}},
 		{"Accept by q", "application/json;q=0.5, application/vnd.clair.affected_manifests.v1+json", "", good, 200, "application/vnd.clair.affected_manifests.v1+json", []string{"affects"}},
@@ -131,56 +78,75 @@ func TestAffectedManifestsHTTP(t *testing.T) {
 		{"too many", "", "application/json", many.String(), 413, "application/json", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodPost, srv.URL+affectedPath, strings.NewReader(c.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.accept != "" {
-				req.Header.Set("Accept", c.accept)
-			}
-			if c.contentType != "" {
-				req.Header.Set("Content-Type", c.contentType)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var body bytes.Buffer
-			body.ReadFrom(resp.Body)
-			if resp.StatusCode != c.status {
-				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body.Bytes())
-			}
-			if mt := resp.Header.Get("Content-Type"); mt != c.mediaType {
-				t.Errorf("Content-Type %q, want %q", mt, c.mediaType)
-			}
-			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body.Bytes()))
-			if err != nil {
-				t.Fatalf("answer is not JSON: %v: %s", err, body.Bytes())
-			}
-			if c.status != 200 {
-				if err := errs.Validate(doc); err != nil {
-					t.Errorf("error body fails error.schema.json: %v\n%s", err, body.Bytes())
-				}
-				return
-			}
-			if err := answers.Validate(doc); err != nil {
-				t.Fatalf("answer fails affected_manifests.schema.json: %v\n%s", err, body.Bytes())
-			}
-			var ans struct {
-				Vulnerabilities     map[string]json.RawMessage `json:"vulnerabilities"`
-				VulnerableManifests map[string][]string        `json:"vulnerable_manifests"`
-			}
-			if err := json.Unmarshal(body.Bytes(), &ans); err != nil {
-				t.Fatal(err)
-			}
-			got := ans.VulnerableManifests[string(d)]
-			if fmt.Sprint(got) != fmt.Sprint(c.affected) {
-				t.Errorf("manifest affected by %v, want %v", got, c.affected)
-			}
-			if len(c.affected) == 0 && len(ans.VulnerableManifests) != 0 {
-				t.Errorf("vulnerable manifests %v, want none", ans.VulnerableManifests)
-			}
+			checkAffectedAnswer(t, srv.URL, d, c, answers, errs)
 		})
+	}
+}
+
+// affectedCase is a request of TestAffectedManifestsHTTP and the answer
+// expected.
+type affectedCase struct {
+	name        string
+	accept      string
+	contentType string
+	body        string
+	status      int
+	mediaType   string
+	affected    []string
+}
+
+// checkAffectedAnswer posts c's request to the server at url and checks
+// the answer: status, media type, valid against Clair's schemas (answers or
+// errs), and the vulnerabilities that affect d.
+func checkAffectedAnswer(t *testing.T, url string, d report.Digest, c affectedCase, answers, errs *jsonschema.Schema) {
+	req, err := http.NewRequest(http.MethodPost, url+affectedPath, strings.NewReader(c.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.accept != "" {
+		req.Header.Set("Accept", c.accept)
+	}
+	if c.contentType != "" {
+		req.Header.Set("Content-Type", c.contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	body.ReadFrom(resp.Body)
+	if resp.StatusCode != c.status {
+		t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body.Bytes())
+	}
+	if mt := resp.Header.Get("Content-Type"); mt != c.mediaType {
+		t.Errorf("Content-Type %q, want %q", mt, c.mediaType)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body.Bytes()))
+	if err != nil {
+		t.Fatalf("answer is not JSON: %v: %s", err, body.Bytes())
+	}
+	if c.status != 200 {
+		if err := errs.Validate(doc); err != nil {
+			t.Errorf("error body fails error.schema.json: %v\n%s", err, body.Bytes())
+		}
+		return
+	}
+	if err := answers.Validate(doc); err != nil {
+		t.Fatalf("answer fails affected_manifests.schema.json: %v\n%s", err, body.Bytes())
+	}
+	var ans struct {
+		Vulnerabilities     map[string]json.RawMessage `json:"vulnerabilities"`
+		VulnerableManifests map[string][]string        `json:"vulnerable_manifests"`
+	}
+	if err := json.Unmarshal(body.Bytes(), &ans); err != nil {
+		t.Fatal(err)
+	}
+	got := ans.VulnerableManifests[string(d)]
+	if fmt.Sprint(got) != fmt.Sprint(c.affected) {
+		t.Errorf("manifest affected by %v, want %v", got, c.affected)
+	}
+	if len(c.affected) == 0 && len(ans.VulnerableManifests) != 0 {
+		t.Errorf("vulnerable manifests %v, want none", ans.VulnerableManifests)
 	}
 }

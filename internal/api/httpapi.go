@@ -46,6 +46,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"github.com/stevedore-dev/stevedore/internal/api/harbor"
 	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
@@ -174,7 +175,7 @@ func newServer(d *intake.Dispatcher, st *postgres.Store, log *slog.Logger, tp tr
 	s.routes = append(s.routes, "GET /healthz")
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Pool().Ping(r.Context()); err != nil {
-			writeError(w, http.StatusServiceUnavailable, "unavailable", "database: "+err.Error())
+			apierr.Write(w, http.StatusServiceUnavailable, "unavailable", "database: "+err.Error())
 			return
 		}
 		w.Write([]byte("ok\n"))
@@ -199,10 +200,10 @@ func jsonFallback(mux *http.ServeMux) http.Handler {
 			if a := rec.header.Get("Allow"); a != "" {
 				w.Header().Set("Allow", a)
 			}
-			writeError(w, http.StatusMethodNotAllowed, "method-not-allowed",
+			apierr.Write(w, http.StatusMethodNotAllowed, "method-not-allowed",
 				fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, rec.header.Get("Allow")))
 		case http.StatusNotFound, 0:
-			writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no such endpoint: %s %s (see GET /openapi/v1)", r.Method, r.URL.Path))
+			apierr.Write(w, http.StatusNotFound, "not-found", fmt.Sprintf("no such endpoint: %s %s (see GET /openapi/v1)", r.Method, r.URL.Path))
 		default:
 			// A redirect (a cleaned path): pass it on as the mux made it.
 			for k, v := range rec.header {
@@ -210,7 +211,7 @@ func jsonFallback(mux *http.ServeMux) http.Handler {
 					w.Header()[k] = v
 				}
 			}
-			writeError(w, rec.status, "redirect", "see "+rec.header.Get("Location"))
+			apierr.Write(w, rec.status, "redirect", "see "+rec.header.Get("Location"))
 		}
 	})
 }
@@ -235,29 +236,6 @@ func (r *statusRecorder) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Del("Link")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Type", "application/json")
-	writeJSON(w, status, apiError{Code: code, Message: msg})
-}
-
-// writeJSON writes v as JSON, as application/json unless a Content-Type is
-// set already.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json")
-	}
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.Encode(v)
-}
-
 // decodeBody reads a JSON body into v with the API's size limit, a
 // content-type check, and errors that say where the JSON is wrong.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
@@ -270,7 +248,7 @@ func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, limit int64,
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			writeError(w, http.StatusUnsupportedMediaType, "bad-request", fmt.Sprintf("Content-Type %q: want application/json", ct))
+			apierr.Write(w, http.StatusUnsupportedMediaType, "bad-request", fmt.Sprintf("Content-Type %q: want application/json", ct))
 			return false
 		}
 	}
@@ -283,7 +261,7 @@ func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, limit int64,
 		msg := "request body: " + err.Error()
 		switch {
 		case errors.As(err, &big):
-			writeError(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("request body is larger than %d bytes", big.Limit))
+			apierr.Write(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("request body is larger than %d bytes", big.Limit))
 			return false
 		case errors.As(err, &syn):
 			msg = fmt.Sprintf("request body: invalid JSON at byte %d: %v", syn.Offset, err)
@@ -294,11 +272,11 @@ func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, limit int64,
 		case errors.Is(err, io.EOF):
 			msg = "request body is empty: want " + want
 		}
-		writeError(w, http.StatusBadRequest, "bad-request", msg)
+		apierr.Write(w, http.StatusBadRequest, "bad-request", msg)
 		return false
 	}
 	if dec.More() {
-		writeError(w, http.StatusBadRequest, "bad-request", "request body: more than one JSON document")
+		apierr.Write(w, http.StatusBadRequest, "bad-request", "request body: more than one JSON document")
 		return false
 	}
 	return true
@@ -307,7 +285,7 @@ func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, limit int64,
 func (s *Server) digestParam(w http.ResponseWriter, r *http.Request) (report.Digest, bool) {
 	d, err := report.ParseDigest(r.PathValue("digest"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad-request", "path: "+err.Error())
+		apierr.Write(w, http.StatusBadRequest, "bad-request", "path: "+err.Error())
 		return "", false
 	}
 	return d, true
@@ -322,19 +300,19 @@ func (s *Server) deleteIndexReports(w http.ResponseWriter, r *http.Request) {
 	for i, raw := range ds {
 		d, err := report.ParseDigest(raw)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad-request", fmt.Sprintf("[%d]: %v", i, err))
+			apierr.Write(w, http.StatusBadRequest, "bad-request", fmt.Sprintf("[%d]: %v", i, err))
 			return
 		}
 		found, err := s.store.DeleteManifest(r.Context(), d)
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+			apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 			return
 		}
 		if found {
 			deleted = append(deleted, d)
 		}
 	}
-	writeJSON(w, http.StatusOK, deleted)
+	apierr.WriteJSON(w, http.StatusOK, deleted)
 }
 
 func (s *Server) postIndex(w http.ResponseWriter, r *http.Request) {
@@ -343,11 +321,11 @@ func (s *Server) postIndex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Reference == "" {
-		writeError(w, http.StatusBadRequest, "bad-request", `field "reference": required, e.g. "registry.example.com/team/app:1.0"`)
+		apierr.Write(w, http.StatusBadRequest, "bad-request", `field "reference": required, e.g. "registry.example.com/team/app:1.0"`)
 		return
 	}
 	if _, err := name.ParseReference(req.Reference); err != nil {
-		writeError(w, http.StatusBadRequest, "bad-request", fmt.Sprintf("field \"reference\": %v", err))
+		apierr.Write(w, http.StatusBadRequest, "bad-request", fmt.Sprintf("field \"reference\": %v", err))
 		return
 	}
 	imgs, err := s.d.IndexReference(r.Context(), req.Reference, req.Platform)
@@ -366,10 +344,10 @@ func (s *Server) postIndex(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, context.Canceled):
 			return
 		}
-		writeError(w, status, code, err.Error())
+		apierr.Write(w, status, code, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusAccepted, report.IndexResponse{Reference: req.Reference, Manifests: imgs})
+	apierr.WriteJSON(w, http.StatusAccepted, report.IndexResponse{Reference: req.Reference, Manifests: imgs})
 }
 
 func (s *Server) listPartial(w http.ResponseWriter, r *http.Request) {
@@ -377,17 +355,17 @@ func (s *Server) listPartial(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
-			writeError(w, http.StatusBadRequest, "bad-request", fmt.Sprintf("query limit=%q: want a number from 1 to 10000", v))
+			apierr.Write(w, http.StatusBadRequest, "bad-request", fmt.Sprintf("query limit=%q: want a number from 1 to 10000", v))
 			return
 		}
 		limit = n
 	}
 	ps, err := s.store.ListPartial(r.Context(), limit)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, ps)
+	apierr.WriteJSON(w, http.StatusOK, ps)
 }
 
 func (s *Server) retryPartial(w http.ResponseWriter, r *http.Request) {
@@ -397,12 +375,12 @@ func (s *Server) retryPartial(w http.ResponseWriter, r *http.Request) {
 	}
 	found, err := s.store.RequestRetry(r.Context(), d)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return
 	}
 	if !found {
-		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no partial report for %s", d))
+		apierr.Write(w, http.StatusNotFound, "not-found", fmt.Sprintf("no partial report for %s", d))
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"manifest_hash": string(d), "status": "retry requested"})
+	apierr.WriteJSON(w, http.StatusAccepted, map[string]string{"manifest_hash": string(d), "status": "retry requested"})
 }

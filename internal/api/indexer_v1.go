@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/reportbody"
@@ -50,7 +51,7 @@ func (s *Server) postIndexReport(w http.ResponseWriter, r *http.Request) {
 	etag := `"` + s.d.State() + `"`
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
 		w.Header().Set("ETag", etag)
-		writeError(w, http.StatusPreconditionFailed, "precondition-failed", "If-None-Match equals the current index state")
+		apierr.Write(w, http.StatusPreconditionFailed, "precondition-failed", "If-None-Match equals the current index state")
 		return
 	}
 	var m report.Manifest
@@ -58,7 +59,7 @@ func (s *Server) postIndexReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := m.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
+		apierr.Write(w, http.StatusBadRequest, "bad-request", err.Error())
 		return
 	}
 	h := w.Header()
@@ -77,12 +78,12 @@ func (s *Server) postIndexReport(w http.ResponseWriter, r *http.Request) {
 	prefs := parsePrefer(r.Header.Values("Prefer"))
 	rep, queued, err := s.d.Index(r.Context(), &m)
 	if errors.Is(err, intake.ErrRegistryNotAllowed) {
-		writeError(w, http.StatusForbidden, "registry-not-allowed", err.Error())
+		apierr.Write(w, http.StatusForbidden, "registry-not-allowed", err.Error())
 		return
 	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "index request", "digest", m.Hash, "error", err)
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "could not queue the manifest: "+err.Error())
+		apierr.Write(w, http.StatusServiceUnavailable, "unavailable", "could not queue the manifest: "+err.Error())
 		return
 	}
 	h.Set("Location", loc)
@@ -172,7 +173,7 @@ func (s *Server) writeClair(w http.ResponseWriter, r *http.Request, status int, 
 	s.countPartial(r, rep.State, reportbody.ClairViews(s.opts.servePartial))
 	data, err := reportbody.Clair(rep, s.opts.servePartial)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", fmt.Sprintf("encode the report of %s: %v", rep.Hash, err))
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", fmt.Sprintf("encode the report of %s: %v", rep.Hash, err))
 		return
 	}
 	s.serveEncoded(w, r, status, "application/json", "", data)
@@ -184,10 +185,10 @@ func negotiate(w http.ResponseWriter, r *http.Request, offers []string) (string,
 	ct, err := pickContentType(r.Header, offers)
 	switch {
 	case errors.Is(err, errMediaType):
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported-media-type", fmt.Sprintf("Accept: none of %v is acceptable", offers))
+		apierr.Write(w, http.StatusUnsupportedMediaType, "unsupported-media-type", fmt.Sprintf("Accept: none of %v is acceptable", offers))
 		return "", false
 	case err != nil:
-		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
+		apierr.Write(w, http.StatusBadRequest, "bad-request", err.Error())
 		return "", false
 	}
 	return ct, true
@@ -212,7 +213,7 @@ func (s *Server) deleteIndexReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := s.store.DeleteManifest(r.Context(), d); err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -230,7 +231,7 @@ func (s *Server) getIndexState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", ct)
-	writeJSON(w, http.StatusOK, map[string]string{"state": s.d.State()})
+	apierr.WriteJSON(w, http.StatusOK, map[string]string{"state": s.d.State()})
 }
 
 func (s *Server) initMetrics() {

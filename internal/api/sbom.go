@@ -2,13 +2,12 @@ package api
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"github.com/stevedore-dev/stevedore/internal/reportbody"
 	"github.com/stevedore-dev/stevedore/internal/sbom"
 	"github.com/stevedore-dev/stevedore/report"
@@ -27,33 +26,28 @@ func (s *Server) getSBOM(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()["format"]
 	if len(q) != 1 {
-		writeError(w, http.StatusBadRequest, "bad-request",
+		apierr.Write(w, http.StatusBadRequest, "bad-request",
 			fmt.Sprintf("query: give format once, one of %s", strings.Join(sbom.Formats, ", ")))
 		return
 	}
 	format := q[0]
 	ct, err := sbom.MediaType(format)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad-request", "query: format: "+err.Error())
+		apierr.Write(w, http.StatusBadRequest, "bad-request", "query: format: "+err.Error())
 		return
 	}
-	rep, err := s.store.Report(r.Context(), d)
-	if errors.Is(err, postgres.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no index report for %s", d))
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+	rep, ok := s.loadReport(w, r, d)
+	if !ok {
 		return
 	}
 	switch {
 	case rep.State == report.StateIndexError:
-		writeError(w, http.StatusConflict, "index-error",
+		apierr.Write(w, http.StatusConflict, "index-error",
 			fmt.Sprintf("the index of %s failed (%s): there is no package list to export; index it again", d, rep.Err))
 		return
 	case !rep.State.Terminal():
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
-		writeError(w, http.StatusConflict, "not-ready",
+		apierr.Write(w, http.StatusConflict, "not-ready",
 			fmt.Sprintf("the report of %s is in state %s: ask again when it is finished", d, rep.State))
 		return
 	}
@@ -66,7 +60,7 @@ func (s *Server) getSBOM(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
 	if err := sbom.Encode(r.Context(), &buf, rep, format, sbom.Options{}); err != nil {
 		s.log.ErrorContext(r.Context(), "SBOM export", "digest", d, "format", format, "error", err)
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", ct)

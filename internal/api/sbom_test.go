@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -53,56 +52,9 @@ func TestSBOMHTTP(t *testing.T) {
 
 	srv := httptest.NewServer(api.New(nil, st, nil, nil))
 	defer srv.Close()
-	check := sbomcheck.New(t)
-	get := func(path string, h http.Header) (*http.Response, []byte) {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range h {
-			req.Header[k] = v
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, b
-	}
 	path := func(d report.Digest) string { return "/api/v1/reports/" + string(d) + "/sbom" }
 
-	etags := map[string]string{}
-	for _, format := range sbom.Formats {
-		t.Run(format, func(t *testing.T) {
-			resp, body := get(path(finished)+"?format="+format, nil)
-			ct, _ := sbom.MediaType(format)
-			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ct {
-				t.Fatalf("%d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
-			}
-			var want bytes.Buffer
-			if err := sbom.Encode(ctx, &want, stored, format, sbom.Options{}); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(body, want.Bytes()) {
-				t.Errorf("the answer is not what internal/sbom writes for the stored report:\n%s\n---\n%s", body, want.Bytes())
-			}
-			if format == sbom.FormatSPDXJSON {
-				sbomcheck.CheckSPDX(t, stored, check.SPDX(t, body))
-			} else {
-				sbomcheck.CheckCycloneDX(t, stored, check.CycloneDX(t, body))
-			}
-			etag := resp.Header.Get("ETag")
-			etags[format] = etag
-			if resp, _ := get(path(finished)+"?format="+format, http.Header{"If-None-Match": {etag}}); resp.StatusCode != http.StatusNotModified {
-				t.Errorf("If-None-Match: %d", resp.StatusCode)
-			}
-		})
-	}
+	etags := checkSBOMFormats(t, srv, stored, path(finished))
 	if etags[sbom.FormatSPDXJSON] == "" || etags[sbom.FormatSPDXJSON] == etags[sbom.FormatCycloneDXJSON] {
 		t.Errorf("ETags %v: want one per format", etags)
 	}
@@ -123,14 +75,49 @@ func TestSBOMHTTP(t *testing.T) {
 		{"not finished", path(running.Hash) + "?format=spdx-json", http.StatusConflict, "not-ready", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := get(tc.path, nil)
+			a := get(t, srv, tc.path, nil)
 			var e struct{ Code, Message string }
-			if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != tc.status || e.Code != tc.code || e.Message == "" {
-				t.Fatalf("%d %s, want %d %s", resp.StatusCode, body, tc.status, tc.code)
+			if err := json.Unmarshal(a.body, &e); err != nil || a.status != tc.status || e.Code != tc.code || e.Message == "" {
+				t.Fatalf("%d %s, want %d %s", a.status, a.body, tc.status, tc.code)
 			}
-			if got := resp.Header.Get("Retry-After") != ""; got != tc.retryAfter {
-				t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
+			if got := a.header.Get("Retry-After") != ""; got != tc.retryAfter {
+				t.Errorf("Retry-After %q", a.header.Get("Retry-After"))
 			}
 		})
 	}
+}
+
+// checkSBOMFormats gets stored's SBOM at path in every format, checks it
+// is what internal/sbom writes for the report and valid, and that its ETag
+// gives 304; it returns the ETags by format.
+func checkSBOMFormats(t *testing.T, srv *httptest.Server, stored *report.Report, path string) map[string]string {
+	check := sbomcheck.New(t)
+	etags := map[string]string{}
+	for _, format := range sbom.Formats {
+		t.Run(format, func(t *testing.T) {
+			a := get(t, srv, path+"?format="+format, nil)
+			ct, _ := sbom.MediaType(format)
+			if a.status != http.StatusOK || a.header.Get("Content-Type") != ct {
+				t.Fatalf("%d %s: %s", a.status, a.header.Get("Content-Type"), a.body)
+			}
+			var want bytes.Buffer
+			if err := sbom.Encode(context.Background(), &want, stored, format, sbom.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a.body, want.Bytes()) {
+				t.Errorf("the answer is not what internal/sbom writes for the stored report:\n%s\n---\n%s", a.body, want.Bytes())
+			}
+			if format == sbom.FormatSPDXJSON {
+				sbomcheck.CheckSPDX(t, stored, check.SPDX(t, a.body))
+			} else {
+				sbomcheck.CheckCycloneDX(t, stored, check.CycloneDX(t, a.body))
+			}
+			etag := a.header.Get("ETag")
+			etags[format] = etag
+			if a := get(t, srv, path+"?format="+format, http.Header{"If-None-Match": {etag}}); a.status != http.StatusNotModified {
+				t.Errorf("If-None-Match: %d", a.status)
+			}
+		})
+	}
+	return etags
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/reportbody"
 	"github.com/stevedore-dev/stevedore/report"
@@ -72,25 +73,17 @@ func ifNoneMatch(r *http.Request) (tags []string, any bool) {
 // ETag unless it is "". The headers set on w are kept. An error once the body has begun aborts the connection
 // (the client sees a short body) and is logged.
 func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, d report.Digest, status int, ct, etag string, b *postgres.Body) {
-	release, err := s.answers.acquire(r.Context(), min(b.Size, postgres.BodyChunkSize))
-	if err != nil {
-		if r.Context().Err() == nil {
-			writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
-		}
+	release, ok := s.startAnswer(w, r, min(b.Size, postgres.BodyChunkSize), ct, b.Size, etag)
+	if !ok {
 		return
 	}
 	defer release()
-	h := w.Header()
-	h.Set("Content-Type", ct)
-	h.Set("Content-Length", strconv.FormatInt(b.Size, 10))
-	if etag != "" {
-		h.Set("ETag", etag)
-	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return
 	}
 	chunk := b.First
+	var err error
 	for seq := 0; seq < b.Chunks; seq++ {
 		if seq > 0 {
 			if chunk, err = s.store.BodyChunk(r.Context(), b.ID, seq); err != nil {
@@ -101,6 +94,43 @@ func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, d report.Di
 			s.abort(r, d, b, seq, err)
 		}
 	}
+}
+
+// startAnswer takes size bytes of the answer limiter and sets the headers
+// of an answer of length bytes: ct, its Content-Length and etag as its ETag
+// unless it is "". When the limiter refuses, it answers 503 (unless the
+// client is gone) and returns false; else the caller calls release when
+// done.
+func (s *Server) startAnswer(w http.ResponseWriter, r *http.Request, size int64, ct string, length int64, etag string) (release func(), ok bool) {
+	release, err := s.answers.acquire(r.Context(), size)
+	if err != nil {
+		if r.Context().Err() == nil {
+			apierr.Write(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		}
+		return nil, false
+	}
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	if etag != "" {
+		h.Set("ETag", etag)
+	}
+	return release, true
+}
+
+// loadReport reads the report of d; when there is none, or reading fails,
+// it answers 404 or 500 and returns false.
+func (s *Server) loadReport(w http.ResponseWriter, r *http.Request, d report.Digest) (*report.Report, bool) {
+	rep, err := s.store.Report(r.Context(), d)
+	if errors.Is(err, postgres.ErrNotFound) {
+		apierr.Write(w, http.StatusNotFound, "not-found", fmt.Sprintf("no index report for %s", d))
+		return nil, false
+	}
+	if err != nil {
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
+		return nil, false
+	}
+	return rep, true
 }
 
 // abort ends an answer whose body cannot be finished: the connection is
@@ -118,20 +148,11 @@ func (s *Server) abort(r *http.Request, d report.Digest, b *postgres.Body, seq i
 // serveEncoded answers with data, an answer encoded for this request (a
 // report with no stored answer), under the answer limiter.
 func (s *Server) serveEncoded(w http.ResponseWriter, r *http.Request, status int, ct, etag string, data []byte) {
-	release, err := s.answers.acquire(r.Context(), int64(len(data)))
-	if err != nil {
-		if r.Context().Err() == nil {
-			writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
-		}
+	release, ok := s.startAnswer(w, r, int64(len(data)), ct, int64(len(data)), etag)
+	if !ok {
 		return
 	}
 	defer release()
-	h := w.Header()
-	h.Set("Content-Type", ct)
-	h.Set("Content-Length", strconv.Itoa(len(data)))
-	if etag != "" {
-		h.Set("ETag", etag)
-	}
 	w.WriteHeader(status)
 	w.Write(data)
 }
@@ -163,16 +184,11 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request, offers, vie
 		s.serveStored(w, r, d, http.StatusOK, ct, b.ETag, b)
 		return
 	case !errors.Is(err, postgres.ErrNotFound):
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return
 	}
-	rep, err := s.store.Report(r.Context(), d)
-	if errors.Is(err, postgres.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no index report for %s", d))
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+	rep, ok := s.loadReport(w, r, d)
+	if !ok {
 		return
 	}
 	view := views[0]
@@ -181,7 +197,7 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request, offers, vie
 	}
 	body, err := s.encodeAndKeep(r, rep, view)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal-error", err.Error())
+		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return
 	}
 	if etagMatches(strings.Join(r.Header.Values("If-None-Match"), ","), body.ETag) {

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/logbuf"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -167,30 +168,12 @@ func TestBadLayersFailTheirReportAndTheWorkerGoesOn(t *testing.T) {
 	}
 }
 
-// logBuffer collects a node's log lines, for tests that look for a warning.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Files whose names are not UTF-8 (Postgres refuses them in text columns,
 // SQLSTATE 22021) are skipped with a warning; the image indexes with the
 // rest, on the first run.
 func TestNonUTF8FileNamesAreSkippedWithAWarning(t *testing.T) {
 	h := newHarness(t)
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	cfg := h.config(1, true)
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	h.start(cfg)

@@ -15,8 +15,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
-	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -55,15 +53,7 @@ func (h *harness) pushTars(repoTag string, layers ...[]tarFile) *report.Manifest
 		}
 		ls = append(ls, l)
 	}
-	ref := h.reg.Ref(repoTag)
-	if _, err := devregistry.PushLayers(context.Background(), ref, ls...); err != nil {
-		h.t.Fatal(err)
-	}
-	imgs, err := resolve.New().Resolve(context.Background(), ref, "")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return imgs[0].Manifest
+	return h.pushLayers(repoTag, ls)
 }
 
 func fixture(t *testing.T, rel string) []byte {

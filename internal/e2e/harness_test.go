@@ -132,6 +132,13 @@ func (h *harness) push(repoTag string, layers ...map[string][]byte) *report.Mani
 		}
 		ls = append(ls, l)
 	}
+	return h.pushLayers(repoTag, ls)
+}
+
+// pushLayers pushes an image of the layers ls and returns its manifest as
+// the dispatcher's resolver sees it.
+func (h *harness) pushLayers(repoTag string, ls []v1.Layer) *report.Manifest {
+	h.t.Helper()
 	ref := h.reg.Ref(repoTag)
 	if _, err := devregistry.PushLayers(context.Background(), ref, ls...); err != nil {
 		h.t.Fatal(err)

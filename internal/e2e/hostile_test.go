@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/logbuf"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -89,7 +89,7 @@ func TestDotDotRepositoriesNeverReachTheRegistry(t *testing.T) {
 	if status >= 500 {
 		t.Errorf("distribution event: HTTP %d %v", status, out)
 	}
-	quayAuth := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("quay:"+whToken)), "Content-Type": "application/json"}
+	quayAuth := quayHeaders()
 	status, out = h.post("/webhooks/quay", quayAuth, quayPush(p, "1"))
 	if status >= 500 {
 		t.Errorf("quay event: HTTP %d %v", status, out)
@@ -111,12 +111,7 @@ func TestDotDotRepositoriesNeverReachTheRegistry(t *testing.T) {
 // closed.
 func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
 	open := newTCPCounter(t)
-	closedLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := closedLn.Addr().(*net.TCPAddr).Port
-	closedLn.Close()
+	closedPort := closedAddr(t).(*net.TCPAddr).Port
 	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// /to/<port>/... redirects to that port on 127.0.0.1.
 		port, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/to/"), "/")
@@ -166,6 +161,19 @@ func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
 type tcpCounter struct {
 	ln    net.Listener
 	conns atomic.Int32
+}
+
+// closedAddr returns a local address nothing listens on: connections to
+// it are refused.
+func closedAddr(t *testing.T) net.Addr {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr()
+	ln.Close()
+	return addr
 }
 
 func newTCPCounter(t *testing.T) *tcpCounter {
@@ -250,24 +258,6 @@ func TestStalledRegistryFreesTheWorker(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestCredentialsNeverShown: a layer URI's user:password and a layer's
 // header values appear in no answer, no report error, no log line, and
 // are not kept in the stored job once it is finished.
@@ -291,7 +281,7 @@ func TestCredentialsNeverShown(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	h := newHarness(t)
 	cfg := h.config(1, true)
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -109,12 +109,7 @@ func (h *harness) report(d report.Digest) *report.Report {
 func TestReindexStormIsGone(t *testing.T) {
 	h := newHarness(t)
 	// A mapping source that refuses connections: a port nothing listens on.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := closedAddr(t).String()
 	n := h.start(h.partialConfig(2, true, "http://"+addr+"/repository-to-cpe.json"))
 
 	var ms []*report.Manifest
@@ -163,7 +158,7 @@ func TestReindexStormIsGone(t *testing.T) {
 
 	// The source comes back: the updater loads it, the waiting reports are
 	// requeued at once and finish with their CPEs.
-	ln, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen again on %s: %v", addr, err)
 	}

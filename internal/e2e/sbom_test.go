@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,12 +27,7 @@ func TestSBOM(t *testing.T) {
 	h := newHarness(t)
 	// A repository-to-CPE source nothing listens on: RHEL images end
 	// IndexPartial; the others are not affected.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := closedAddr(t).String()
 	h.start(h.partialConfig(2, true, "http://"+addr+"/repository-to-cpe.json"))
 	check := sbomcheck.New(t)
 	dir := t.TempDir()

@@ -16,8 +16,29 @@ import (
 	"github.com/stevedore-dev/stevedore/report"
 )
 
+// quayHeaders are the headers of a Quay notification to /webhooks/quay.
 func quayHeaders() map[string]string {
 	return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("quay:"+whToken)), "Content-Type": "application/json"}
+}
+
+// inMaintenance answers the registry's manifest requests other than
+// pushes with 503 while broken is set, after calling seen (when not nil)
+// with each.
+func inMaintenance(broken *atomic.Bool, seen func(*http.Request)) devregistry.Option {
+	return devregistry.WithMiddleware(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if class, _, _ := devregistry.Classify(r.URL.Path); broken.Load() && class == devregistry.ClassManifests && r.Method != http.MethodPut {
+				if seen != nil {
+					seen(r)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"registry is in maintenance"}]}`)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
 }
 
 func tagNames(n int) []string {
@@ -135,21 +156,12 @@ func TestWebhookRetriesRateLimitedPerRegistry(t *testing.T) {
 	var broken atomic.Bool
 	var mu sync.Mutex
 	var lookups []time.Time
-	h := newHarness(t, devregistry.WithMiddleware(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if class, _, _ := devregistry.Classify(r.URL.Path); broken.Load() && class == devregistry.ClassManifests && r.Method != http.MethodPut {
-				if r.Method == http.MethodHead {
-					mu.Lock()
-					lookups = append(lookups, time.Now())
-					mu.Unlock()
-				}
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusServiceUnavailable)
-				io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"registry is in maintenance"}]}`)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
+	h := newHarness(t, inMaintenance(&broken, func(r *http.Request) {
+		if r.Method == http.MethodHead {
+			mu.Lock()
+			lookups = append(lookups, time.Now())
+			mu.Unlock()
+		}
 	}))
 	cfg := h.webhookConfig(1)
 	cfg.Webhooks.MaxTargets = targets

@@ -747,24 +747,14 @@ func TestDistributionNotifierIndexesPushedImage(t *testing.T) {
 // answers again.
 func TestQuayTagResolutionRetried(t *testing.T) {
 	var broken atomic.Bool
-	h := newHarness(t, devregistry.WithMiddleware(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if class, _, _ := devregistry.Classify(r.URL.Path); broken.Load() && class == devregistry.ClassManifests && r.Method != http.MethodPut {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusServiceUnavailable)
-				io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"registry is in maintenance"}]}`)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}))
+	h := newHarness(t, inMaintenance(&broken, nil))
 	cfg := h.webhookConfig(2)
 	cfg.Webhooks.ResolveTimeout = 3 * time.Second
 	h.start(cfg)
 	p := h.pushImage("flaky", "1.0", "flaky-pkg", "latest")
 
 	broken.Store(true)
-	status, out := h.post("/webhooks/quay", map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("quay:"+whToken)), "Content-Type": "application/json"}, quayPush(p, "1.0", "latest"))
+	status, out := h.post("/webhooks/quay", quayHeaders(), quayPush(p, "1.0", "latest"))
 	if status != http.StatusAccepted {
 		t.Fatalf("HTTP %d: %v", status, out)
 	}
@@ -821,7 +811,7 @@ func TestQuayPrivateRegistry(t *testing.T) {
 	p := h.pushImage("private", "1.0", "private-pkg")
 	open.Store(false)
 
-	status, out := h.post("/webhooks/quay", map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("quay:"+whToken)), "Content-Type": "application/json"}, quayPush(p, "1.0"))
+	status, out := h.post("/webhooks/quay", quayHeaders(), quayPush(p, "1.0"))
 	if status != http.StatusAccepted {
 		t.Fatalf("HTTP %d: %v", status, out)
 	}
@@ -900,22 +890,12 @@ func TestWebhookRefusedByTheRegistryAllowlist(t *testing.T) {
 // at the next attempt, not retried 20 times.
 func TestQuayMissingTagIsNotRetried(t *testing.T) {
 	var broken atomic.Bool
-	h := newHarness(t, devregistry.WithMiddleware(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if class, _, _ := devregistry.Classify(r.URL.Path); broken.Load() && class == devregistry.ClassManifests && r.Method != http.MethodPut {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusServiceUnavailable)
-				io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"registry is in maintenance"}]}`)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}))
+	h := newHarness(t, inMaintenance(&broken, nil))
 	cfg := h.webhookConfig(1)
 	cfg.Webhooks.ResolveTimeout = 3 * time.Second
 	h.start(cfg)
 	p := h.pushImage("tags", "1.0", "tags-pkg")
-	header := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("quay:"+whToken)), "Content-Type": "application/json"}
+	header := quayHeaders()
 
 	status, out := h.post("/webhooks/quay", header, quayPush(p, "1.0", "no-such-tag"))
 	if status != http.StatusAccepted {

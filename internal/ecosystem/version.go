@@ -18,35 +18,17 @@ const maxVersionLen = 256
 
 // goSemver is claircore's gobin.ParseVersion: major, minor and patch in
 // places 1 to 3, each part cut to its first nine digits.
-func goSemver(s string) (v [10]int32, ok bool) {
-	if len(s) > maxVersionLen {
-		return v, false
-	}
-	m := semverRE.FindStringSubmatch(s)
-	if m == nil {
-		return v, false
-	}
-	for i, part := range m[1:4] {
-		part = strings.TrimPrefix(part, ".")
-		if len(part) > 9 {
-			part = part[:9]
-		}
-		if part == "" {
-			continue
-		}
-		n, err := strconv.ParseInt(part, 10, 32)
-		if err != nil {
-			return v, false
-		}
-		v[1+i] = int32(n)
-	}
-	return v, true
-}
+func goSemver(s string) (v [10]int32, ok bool) { return semver(s, 9, 32) }
 
 // npmSemver is Masterminds/semver v1's NewVersion followed by claircore's
 // FromSemver: each part parsed as a 64-bit integer (an overflow is no
 // version) and converted to 32 bits as Go converts (keeping the low bits).
-func npmSemver(s string) (v [10]int32, ok bool) {
+func npmSemver(s string) (v [10]int32, ok bool) { return semver(s, 0, 64) }
+
+// semver parses s with semverRE into major, minor and patch in places 1 to
+// 3: each part cut to its first maxDigits digits (0: not cut), parsed as a
+// bitSize-bit integer (an overflow is no version) and converted to 32 bits.
+func semver(s string, maxDigits, bitSize int) (v [10]int32, ok bool) {
 	if len(s) > maxVersionLen {
 		return v, false
 	}
@@ -56,10 +38,13 @@ func npmSemver(s string) (v [10]int32, ok bool) {
 	}
 	for i, part := range m[1:4] {
 		part = strings.TrimPrefix(part, ".")
+		if maxDigits > 0 && len(part) > maxDigits {
+			part = part[:maxDigits]
+		}
 		if part == "" {
 			continue
 		}
-		n, err := strconv.ParseInt(part, 10, 64)
+		n, err := strconv.ParseInt(part, 10, bitSize)
 		if err != nil {
 			return v, false
 		}

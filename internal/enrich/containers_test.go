@@ -60,103 +60,111 @@ func linksOf(r *report.Report) map[string][]string {
 	return out
 }
 
+// containerName is a container-name repository.
+func containerName(id, n string) *report.Repository {
+	return &report.Repository{ID: id, Name: n, Key: rhel.ContainerNameKey}
+}
+
+// containerNameCase is a case of TestContainerNames.
+type containerNameCase struct {
+	name string
+	// load is the mapping loaded first ("": none); age, when set,
+	// makes it that old.
+	load      string
+	age       time.Duration
+	repos     []*report.Repository
+	links     map[string][]string
+	wantRepos []string
+	wantLinks map[string][]string
+	gap       string
+}
+
+// containerNameCases are the cases of TestContainerNames.
+var containerNameCases = []containerNameCase{
+	{
+		name:      "no container names: nothing needed",
+		repos:     []*report.Repository{{ID: "1", Name: "main", URI: "https://deb.debian.org"}},
+		links:     map[string][]string{"bash": {"1"}},
+		wantRepos: []string{"1 main"},
+		wantLinks: map[string][]string{"bash": {"1"}},
+	},
+	{
+		name:      "mapping not loaded: a gap, the report as it was",
+		repos:     []*report.Repository{containerName("1", "ubi8-container")},
+		links:     map[string][]string{"bash": {"1"}},
+		wantRepos: []string{"1 ubi8-container rhel-container-name"},
+		wantLinks: map[string][]string{"bash": {"1"}},
+		gap:       "the container-name-to-repositories mapping is not loaded: configure its URL or import it (stevedore enrichment import rhel-container-repositories FILE)",
+	},
+	{
+		name: "loaded: names replaced by their content sets, links rewritten in place",
+		load: containerMap,
+		repos: []*report.Repository{
+			{ID: "1", Name: "rhel-8-for-x86_64-baseos-rpms", Key: rhel.DNFRepoKey},
+			containerName("2", "ubi8-container"),
+			{ID: "3", Name: "local"},
+		},
+		links: map[string][]string{"bash": {"1", "2", "3"}, "curl": {"2"}, "vim": {"3"}},
+		wantRepos: []string{
+			"1 rhel-8-for-x86_64-baseos-rpms rhel-dnf-repoid",
+			"2.1 rhel-8-for-x86_64-baseos-rpms rhel-cpe-repository",
+			"2.2 rhel-8-for-x86_64-appstream-rpms rhel-cpe-repository",
+			"3 local",
+		},
+		wantLinks: map[string][]string{"bash": {"1", "2.1", "2.2", "3"}, "curl": {"2.1", "2.2"}, "vim": {"3"}},
+	},
+	{
+		name: "names sharing content sets share repositories; new ids avoid taken ones",
+		load: containerMap,
+		repos: []*report.Repository{
+			containerName("1", "ubi8-minimal-container"),
+			{ID: "1.1", Name: "taken"},
+			containerName("2", "ubi8-container"),
+		},
+		links: map[string][]string{"bash": {"1", "2"}, "curl": {"2", "1"}, "vim": {"1.1"}},
+		wantRepos: []string{
+			"1.1 taken",
+			"1.2 rhel-8-for-x86_64-baseos-rpms rhel-cpe-repository",
+			"2.1 rhel-8-for-x86_64-appstream-rpms rhel-cpe-repository",
+		},
+		wantLinks: map[string][]string{"bash": {"1.2", "2.1"}, "curl": {"2.1", "1.2"}, "vim": {"1.1"}},
+	},
+	{
+		name: "a name the mapping does not list is removed with its links",
+		load: containerMap,
+		repos: []*report.Repository{
+			containerName("1", "my-own-container"),
+			containerName("2", "rhel-server-container"),
+			containerName("3", "empty-container"),
+		},
+		links:     map[string][]string{"bash": {"1", "2", "3"}, "curl": {"1"}},
+		wantRepos: []string{"2.1 rhel-7-server-rpms rhel-cpe-repository"},
+		wantLinks: map[string][]string{"bash": {"2.1"}, "curl": nil},
+	},
+	{
+		name: "content sets already there: the names are dropped, no mapping needed",
+		repos: []*report.Repository{
+			{ID: "1", Name: "rhel-8-for-x86_64-baseos-rpms", Key: rhel.ContentSetKey},
+			containerName("2", "ubi8-container"),
+		},
+		links:     map[string][]string{"bash": {"1", "2"}, "curl": {"2"}},
+		wantRepos: []string{"1 rhel-8-for-x86_64-baseos-rpms rhel-cpe-repository"},
+		wantLinks: map[string][]string{"bash": {"1"}, "curl": nil},
+	},
+	{
+		name:      "stale: a gap saying how old, the report as it was",
+		load:      containerMap,
+		age:       2 * time.Hour,
+		repos:     []*report.Repository{containerName("1", "ubi8-container")},
+		links:     map[string][]string{"bash": {"1"}},
+		wantRepos: []string{"1 ubi8-container rhel-container-name"},
+		wantLinks: map[string][]string{"bash": {"1"}},
+		gap:       "older than the allowed 1h0m0s",
+	},
+}
+
 func TestContainerNames(t *testing.T) {
-	name := func(id, n string) *report.Repository {
-		return &report.Repository{ID: id, Name: n, Key: rhel.ContainerNameKey}
-	}
-	tests := []struct {
-		name string
-		// load is the mapping loaded first ("": none); age, when set,
-		// makes it that old.
-		load      string
-		age       time.Duration
-		repos     []*report.Repository
-		links     map[string][]string
-		wantRepos []string
-		wantLinks map[string][]string
-		gap       string
-	}{
-		{
-			name:      "no container names: nothing needed",
-			repos:     []*report.Repository{{ID: "1", Name: "main", URI: "https://deb.debian.org"}},
-			links:     map[string][]string{"bash": {"1"}},
-			wantRepos: []string{"1 main"},
-			wantLinks: map[string][]string{"bash": {"1"}},
-		},
-		{
-			name:      "mapping not loaded: a gap, the report as it was",
-			repos:     []*report.Repository{name("1", "ubi8-container")},
-			links:     map[string][]string{"bash": {"1"}},
-			wantRepos: []string{"1 ubi8-container rhel-container-name"},
-			wantLinks: map[string][]string{"bash": {"1"}},
-			gap:       "the container-name-to-repositories mapping is not loaded: configure its URL or import it (stevedore enrichment import rhel-container-repositories FILE)",
-		},
-		{
-			name: "loaded: names replaced by their content sets, links rewritten in place",
-			load: containerMap,
-			repos: []*report.Repository{
-				{ID: "1", Name: "rhel-8-for-x86_64-baseos-rpms", Key: rhel.DNFRepoKey},
-				name("2", "ubi8-container"),
-				{ID: "3", Name: "local"},
-			},
-			links: map[string][]string{"bash": {"1", "2", "3"}, "curl": {"2"}, "vim": {"3"}},
-			wantRepos: []string{
-				"1 rhel-8-for-x86_64-baseos-rpms rhel-dnf-repoid",
-				"2.1 rhel-8-for-x86_64-baseos-rpms rhel-cpe-repository",
-				"2.2 rhel-8-for-x86_64-appstream-rpms rhel-cpe-repository",
-				"3 local",
-			},
-			wantLinks: map[string][]string{"bash": {"1", "2.1", "2.2", "3"}, "curl": {"2.1", "2.2"}, "vim": {"3"}},
-		},
-		{
-			name: "names sharing content sets share repositories; new ids avoid taken ones",
-			load: containerMap,
-			repos: []*report.Repository{
-				name("1", "ubi8-minimal-container"),
-				{ID: "1.1", Name: "taken"},
-				name("2", "ubi8-container"),
-			},
-			links: map[string][]string{"bash": {"1", "2"}, "curl": {"2", "1"}, "vim": {"1.1"}},
-			wantRepos: []string{
-				"1.1 taken",
-				"1.2 rhel-8-for-x86_64-baseos-rpms rhel-cpe-repository",
-				"2.1 rhel-8-for-x86_64-appstream-rpms rhel-cpe-repository",
-			},
-			wantLinks: map[string][]string{"bash": {"1.2", "2.1"}, "curl": {"2.1", "1.2"}, "vim": {"1.1"}},
-		},
-		{
-			name: "a name the mapping does not list is removed with its links",
-			load: containerMap,
-			repos: []*report.Repository{
-				name("1", "my-own-container"),
-				name("2", "rhel-server-container"),
-				name("3", "empty-container"),
-			},
-			links:     map[string][]string{"bash": {"1", "2", "3"}, "curl": {"1"}},
-			wantRepos: []string{"2.1 rhel-7-server-rpms rhel-cpe-repository"},
-			wantLinks: map[string][]string{"bash": {"2.1"}, "curl": nil},
-		},
-		{
-			name: "content sets already there: the names are dropped, no mapping needed",
-			repos: []*report.Repository{
-				{ID: "1", Name: "rhel-8-for-x86_64-baseos-rpms", Key: rhel.ContentSetKey},
-				name("2", "ubi8-container"),
-			},
-			links:     map[string][]string{"bash": {"1", "2"}, "curl": {"2"}},
-			wantRepos: []string{"1 rhel-8-for-x86_64-baseos-rpms rhel-cpe-repository"},
-			wantLinks: map[string][]string{"bash": {"1"}, "curl": nil},
-		},
-		{
-			name:      "stale: a gap saying how old, the report as it was",
-			load:      containerMap,
-			age:       2 * time.Hour,
-			repos:     []*report.Repository{name("1", "ubi8-container")},
-			links:     map[string][]string{"bash": {"1"}},
-			wantRepos: []string{"1 ubi8-container rhel-container-name"},
-			wantLinks: map[string][]string{"bash": {"1"}},
-			gap:       "older than the allowed 1h0m0s",
-		},
-	}
+	tests := containerNameCases
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()

@@ -7,12 +7,9 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
-	"github.com/stevedore-dev/stevedore/internal/postgres/migrations"
-	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 )
 
 // Reports stored before migration 00007 are found after it (the index is
@@ -20,50 +17,14 @@ import (
 // partial reports count; and the migration goes down and up again.
 func TestAffectedCandidatesAcrossTheMigration(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, goose.WithAllowOutofOrder(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 6); err != nil {
-		t.Fatal(err)
-	}
-	const zlib = `{"id": "1", "name": "zlib1g", "version": "1:1.2.13.dfsg-1", "kind": "binary", "source": {"name": "ZLib", "version": "1:1.2.13.dfsg-1"}}`
-	for _, r := range []struct{ hash, state, report string }{
-		{"sha256:01", "IndexFinished", `{"packages": {"1": ` + zlib + `}, "environments": {"1": [{"package_db": "var/lib/dpkg/status", "distribution_id": "d", "repository_ids": ["r"]}]},
-		  "distributions": {"d": {"id": "d", "did": "debian", "version_id": "12"}}, "repository": {"r": {"id": "r", "name": "main"}, "other": {"id": "other"}}}`},
-		{"sha256:02", "IndexPartial", `{"packages": {"1": ` + zlib + `}}`},
-		{"sha256:03", "IndexError", `{"packages": {"1": ` + zlib + `}}`},
-		{"sha256:04", "ScanLayers", `{"packages": {"1": ` + zlib + `}}`},
-		{"sha256:05", "IndexFinished", `{"packages": [1, 2]}`},
-		{"sha256:06", "IndexFinished", `{"packages": {"1": "zlib1g", "2": null, "3": {"name": 5}}, "environments": []}`},
-		{"sha256:07", "IndexFinished", `{"packages": {"1": {"name": "zlib1g", "source": "x"}}, "environments": {"1": "x"}}`},
-		{"sha256:08", "IndexFinished", `"not an object"`},
-	} {
-		if _, err := pool.Exec(ctx, `INSERT INTO index_report (manifest_hash, state, scanner_state, report) VALUES ($1, $2, 's', $3::jsonb)`, r.hash, r.state, r.report); err != nil {
-			t.Fatalf("%s: %v", r.hash, err)
-		}
-	}
+	pool, p := migrationsAt(ctx, t, 6, goose.WithAllowOutofOrder(true))
+	insertReportsOfEveryShape(ctx, t, pool)
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
 	st := postgres.New(pool)
 	find := func(names ...string) ([]string, []*postgres.AffectedCandidate, error) {
-		var hashes []string
-		var cs []*postgres.AffectedCandidate
-		err := st.AffectedCandidates(ctx, names, 100, func(c *postgres.AffectedCandidate) error {
-			hashes = append(hashes, string(c.Manifest))
-			cs = append(cs, c)
-			return nil
-		})
-		slices.Sort(hashes)
-		return hashes, cs, err
+		return findCandidates(ctx, st, names...)
 	}
 	for _, c := range []struct {
 		names []string
@@ -112,4 +73,40 @@ func TestAffectedCandidatesAcrossTheMigration(t *testing.T) {
 	if got, _, err := find("zlib1g"); err != nil || len(got) != 3 {
 		t.Errorf("after down and up: %v %v", got, err)
 	}
+}
+
+// insertReportsOfEveryShape stores, as the schema before migration 00007
+// allows, reports in every state and of every shape, readable or not.
+func insertReportsOfEveryShape(ctx context.Context, t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	const zlib = `{"id": "1", "name": "zlib1g", "version": "1:1.2.13.dfsg-1", "kind": "binary", "source": {"name": "ZLib", "version": "1:1.2.13.dfsg-1"}}`
+	for _, r := range []struct{ hash, state, report string }{
+		{"sha256:01", "IndexFinished", `{"packages": {"1": ` + zlib + `}, "environments": {"1": [{"package_db": "var/lib/dpkg/status", "distribution_id": "d", "repository_ids": ["r"]}]},
+		  "distributions": {"d": {"id": "d", "did": "debian", "version_id": "12"}}, "repository": {"r": {"id": "r", "name": "main"}, "other": {"id": "other"}}}`},
+		{"sha256:02", "IndexPartial", `{"packages": {"1": ` + zlib + `}}`},
+		{"sha256:03", "IndexError", `{"packages": {"1": ` + zlib + `}}`},
+		{"sha256:04", "ScanLayers", `{"packages": {"1": ` + zlib + `}}`},
+		{"sha256:05", "IndexFinished", `{"packages": [1, 2]}`},
+		{"sha256:06", "IndexFinished", `{"packages": {"1": "zlib1g", "2": null, "3": {"name": 5}}, "environments": []}`},
+		{"sha256:07", "IndexFinished", `{"packages": {"1": {"name": "zlib1g", "source": "x"}}, "environments": {"1": "x"}}`},
+		{"sha256:08", "IndexFinished", `"not an object"`},
+	} {
+		if _, err := pool.Exec(ctx, `INSERT INTO index_report (manifest_hash, state, scanner_state, report) VALUES ($1, $2, 's', $3::jsonb)`, r.hash, r.state, r.report); err != nil {
+			t.Fatalf("%s: %v", r.hash, err)
+		}
+	}
+}
+
+// findCandidates returns the sorted manifests of the stored reports with a
+// package named one of names, and the candidates.
+func findCandidates(ctx context.Context, st *postgres.Store, names ...string) ([]string, []*postgres.AffectedCandidate, error) {
+	var hashes []string
+	var cs []*postgres.AffectedCandidate
+	err := st.AffectedCandidates(ctx, names, 100, func(c *postgres.AffectedCandidate) error {
+		hashes = append(hashes, string(c.Manifest))
+		cs = append(cs, c)
+		return nil
+	})
+	slices.Sort(hashes)
+	return hashes, cs, err
 }

@@ -4,13 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-
 	"github.com/stevedore-dev/stevedore/internal/postgres"
-	"github.com/stevedore-dev/stevedore/internal/postgres/migrations"
-	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 )
 
 // A database migrated by the first release (migration 1 only) upgrades to
@@ -18,20 +12,7 @@ import (
 // later code needs comes in later migrations.
 func TestUpgradeFromTheFirstSchema(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	pool, _ := migrationsAt(ctx, t, 1)
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}

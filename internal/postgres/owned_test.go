@@ -4,10 +4,8 @@ import (
 	"context"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
-	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
@@ -29,15 +27,7 @@ func TestOwnedFilesRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := manifest("b", "1", "2")
-	l, err := leases.New(pool, "t", leases.WithTTL(time.Hour)).Acquire(ctx, string(m.Hash))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Release(ctx)
-	f := postgres.Fence{Digest: m.Hash, Token: l.Fence}
-	if err := st.PutManifest(ctx, f, m); err != nil {
-		t.Fatal(err)
-	}
+	f := putManifest(ctx, t, pool, st, m)
 	put := func() {
 		t.Helper()
 		for _, lr := range []*postgres.LayerResults{

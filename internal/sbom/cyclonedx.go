@@ -55,7 +55,37 @@ func (m *model) cyclonedx() *cdx.BOM {
 	bom.SpecVersion = cdx.SpecVersion1_6
 	bom.SerialNumber = "urn:uuid:" + uuid.NewSHA1(serialNamespace, []byte(m.rep.Hash)).String()
 	bom.Version = 1
+	bom.Metadata = m.cdxMetadata()
 
+	var comps []cdx.Component
+	var contains []string
+	for _, d := range m.distros {
+		c := cdxDistro(d)
+		comps = append(comps, c)
+		contains = append(contains, c.BOMRef)
+	}
+	for _, e := range m.packages {
+		c := m.cdxPackage(e)
+		comps = append(comps, c)
+		if !e.source {
+			contains = append(contains, c.BOMRef)
+		}
+	}
+	bom.Components = &comps
+	deps := []cdx.Dependency{{Ref: imageRef, Dependencies: &contains}}
+	bom.Dependencies = &deps
+	if m.partial {
+		bom.Compositions = &[]cdx.Composition{{
+			Aggregate:  cdx.CompositionAggregateIncomplete,
+			Assemblies: &[]cdx.BOMReference{imageRef},
+		}}
+	}
+	return bom
+}
+
+// cdxMetadata is the BOM's metadata: the tool, and the image as the
+// component described, with the report's state in properties.
+func (m *model) cdxMetadata() *cdx.Metadata {
 	alg, hexValue := digestHash(m.rep.Hash)
 	hashAlg := cdx.HashAlgoSHA256
 	if alg == "sha512" {
@@ -78,7 +108,7 @@ func (m *model) cyclonedx() *cdx.BOM {
 			props = append(props, cdx.Property{Name: propPartialOf + r.Scanner, Value: r.Reason})
 		}
 	}
-	bom.Metadata = &cdx.Metadata{
+	return &cdx.Metadata{
 		Timestamp: m.created,
 		Tools: &cdx.ToolsChoice{Components: &[]cdx.Component{{
 			Type: cdx.ComponentTypeApplication, Name: toolName, Version: m.tool,
@@ -86,95 +116,82 @@ func (m *model) cyclonedx() *cdx.BOM {
 		Component:  image,
 		Properties: &props,
 	}
+}
 
-	var comps []cdx.Component
-	var contains []string
-	for _, d := range m.distros {
-		ref := cdxRef("os", d.ref)
-		c := cdx.Component{
-			BOMRef:      ref,
-			Type:        cdx.ComponentTypeOS,
-			Name:        d.d.DID,
-			Version:     d.d.VersionID,
-			Description: d.d.PrettyName,
-			CPE:         d.d.CPE,
-		}
-		if c.Name == "" {
-			c.Name = d.d.Name
-		}
-		if c.Version == "" {
-			c.Version = d.d.Version
-		}
-		var dp []cdx.Property
-		for _, kv := range [][2]string{{"name", d.d.Name}, {"version", d.d.Version}, {"version_code_name", d.d.VersionCodeName}, {"arch", d.d.Arch}} {
-			if kv[1] != "" {
-				dp = append(dp, cdx.Property{Name: "stevedore:distribution:" + kv[0], Value: kv[1]})
-			}
-		}
-		if len(dp) > 0 {
-			c.Properties = &dp
-		}
-		comps = append(comps, c)
-		contains = append(contains, ref)
+// cdxDistro is the operating-system component of a distribution.
+func cdxDistro(d *distro) cdx.Component {
+	c := cdx.Component{
+		BOMRef:      cdxRef("os", d.ref),
+		Type:        cdx.ComponentTypeOS,
+		Name:        d.d.DID,
+		Version:     d.d.VersionID,
+		Description: d.d.PrettyName,
+		CPE:         d.d.CPE,
 	}
-	for _, e := range m.packages {
-		c := cdx.Component{
-			BOMRef:     cdxRef("pkg", e.ref),
-			Type:       cdx.ComponentTypeLibrary,
-			Name:       e.p.Name,
-			Version:    e.p.Version,
-			PackageURL: e.p.PURL,
-			CPE:        e.p.CPE,
-		}
-		kind := e.p.Kind
-		if kind == "" {
-			kind = report.KindBinary
-		}
-		if e.source {
-			kind = report.KindSource
-		}
-		pp := []cdx.Property{{Name: propKind, Value: kind}}
-		if e.p.Arch != "" {
-			pp = append(pp, cdx.Property{Name: propArch, Value: e.p.Arch})
-		}
-		if e.src != "" {
-			src := m.byRef[e.src]
-			pp = append(pp, cdx.Property{Name: propSource, Value: cdxRef("pkg", e.src)})
-			// The package is built from its source package: the
-			// ancestor is a copy (bom-refs are unique in a BOM; the
-			// source's own component is the property's ref).
-			c.Pedigree = &cdx.Pedigree{Ancestors: &[]cdx.Component{{
-				Type: cdx.ComponentTypeLibrary, Name: src.p.Name, Version: src.p.Version, PackageURL: src.p.PURL,
-			}}}
-		}
-		if len(e.envs) > 0 {
-			occ := make([]cdx.EvidenceOccurrence, 0, len(e.envs))
-			for i, env := range e.envs {
-				occ = append(occ, cdx.EvidenceOccurrence{
-					Location:          env.PackageDB,
-					AdditionalContext: "introduced in layer " + string(env.IntroducedIn),
-				})
-				n := propLocation + strconv.Itoa(i) + ":"
-				pp = append(pp,
-					cdx.Property{Name: n + "path", Value: env.PackageDB},
-					cdx.Property{Name: n + "layer", Value: string(env.IntroducedIn)})
-			}
-			c.Evidence = &cdx.Evidence{Occurrences: &occ}
-		}
-		c.Properties = &pp
-		comps = append(comps, c)
-		if !e.source {
-			contains = append(contains, c.BOMRef)
+	if c.Name == "" {
+		c.Name = d.d.Name
+	}
+	if c.Version == "" {
+		c.Version = d.d.Version
+	}
+	var dp []cdx.Property
+	for _, kv := range [][2]string{{"name", d.d.Name}, {"version", d.d.Version}, {"version_code_name", d.d.VersionCodeName}, {"arch", d.d.Arch}} {
+		if kv[1] != "" {
+			dp = append(dp, cdx.Property{Name: "stevedore:distribution:" + kv[0], Value: kv[1]})
 		}
 	}
-	bom.Components = &comps
-	deps := []cdx.Dependency{{Ref: imageRef, Dependencies: &contains}}
-	bom.Dependencies = &deps
-	if m.partial {
-		bom.Compositions = &[]cdx.Composition{{
-			Aggregate:  cdx.CompositionAggregateIncomplete,
-			Assemblies: &[]cdx.BOMReference{imageRef},
-		}}
+	if len(dp) > 0 {
+		c.Properties = &dp
 	}
-	return bom
+	return c
+}
+
+// cdxPackage is the library component of a binary or source package, with
+// its source as a pedigree and where it was found as evidence.
+func (m *model) cdxPackage(e *pkg) cdx.Component {
+	c := cdx.Component{
+		BOMRef:     cdxRef("pkg", e.ref),
+		Type:       cdx.ComponentTypeLibrary,
+		Name:       e.p.Name,
+		Version:    e.p.Version,
+		PackageURL: e.p.PURL,
+		CPE:        e.p.CPE,
+	}
+	kind := e.p.Kind
+	if kind == "" {
+		kind = report.KindBinary
+	}
+	if e.source {
+		kind = report.KindSource
+	}
+	pp := []cdx.Property{{Name: propKind, Value: kind}}
+	if e.p.Arch != "" {
+		pp = append(pp, cdx.Property{Name: propArch, Value: e.p.Arch})
+	}
+	if e.src != "" {
+		src := m.byRef[e.src]
+		pp = append(pp, cdx.Property{Name: propSource, Value: cdxRef("pkg", e.src)})
+		// The package is built from its source package: the
+		// ancestor is a copy (bom-refs are unique in a BOM; the
+		// source's own component is the property's ref).
+		c.Pedigree = &cdx.Pedigree{Ancestors: &[]cdx.Component{{
+			Type: cdx.ComponentTypeLibrary, Name: src.p.Name, Version: src.p.Version, PackageURL: src.p.PURL,
+		}}}
+	}
+	if len(e.envs) > 0 {
+		occ := make([]cdx.EvidenceOccurrence, 0, len(e.envs))
+		for i, env := range e.envs {
+			occ = append(occ, cdx.EvidenceOccurrence{
+				Location:          env.PackageDB,
+				AdditionalContext: "introduced in layer " + string(env.IntroducedIn),
+			})
+			n := propLocation + strconv.Itoa(i) + ":"
+			pp = append(pp,
+				cdx.Property{Name: n + "path", Value: env.PackageDB},
+				cdx.Property{Name: n + "layer", Value: string(env.IntroducedIn)})
+		}
+		c.Evidence = &cdx.Evidence{Occurrences: &occ}
+	}
+	c.Properties = &pp
+	return c
 }

@@ -185,7 +185,14 @@ func newModel(rep *report.Report, opts Options) (*model, error) {
 			return cmp.Or(cmp.Compare(a.Scanner, b.Scanner), cmp.Compare(a.Reason, b.Reason))
 		})
 	}
-	for _, d := range rep.Distributions {
+	m.addDistributions()
+	m.addPackages()
+	return m, nil
+}
+
+// addDistributions adds the report's distributions, sorted, each once.
+func (m *model) addDistributions() {
+	for _, d := range m.rep.Distributions {
 		if d == nil {
 			continue
 		}
@@ -197,17 +204,12 @@ func newModel(rep *report.Report, opts Options) (*model, error) {
 		return cmp.Or(cmp.Compare(a.d.DID, b.d.DID), cmp.Compare(a.d.VersionID, b.d.VersionID), cmp.Compare(a.ref, b.ref))
 	})
 	m.distros = slices.CompactFunc(m.distros, func(a, b *distro) bool { return a.ref == b.ref })
+}
 
-	add := func(p *report.Package, source bool) *pkg {
-		ref := contentRef("package", keyOf(p))
-		if e, ok := m.byRef[ref]; ok {
-			return e
-		}
-		e := &pkg{ref: ref, p: p, source: source}
-		m.byRef[ref] = e
-		m.packages = append(m.packages, e)
-		return e
-	}
+// addPackages adds the report's packages and their source packages, each
+// once, with where each was found, sorted.
+func (m *model) addPackages() {
+	rep := m.rep
 	// Report ids in order, so that which copy of a duplicate is kept does
 	// not depend on map order.
 	ids := make([]string, 0, len(rep.Packages))
@@ -220,9 +222,9 @@ func newModel(rep *report.Report, opts Options) (*model, error) {
 		if p == nil {
 			continue
 		}
-		e := add(p, p.Kind == report.KindSource)
+		e := m.add(p, p.Kind == report.KindSource)
 		if s := sourceOf(rep, p); s != nil && !e.source {
-			e.src = add(s, true).ref
+			e.src = m.add(s, true).ref
 		}
 		for _, env := range rep.Environments[id] {
 			if env != nil && !slices.ContainsFunc(e.envs, func(x *report.Environment) bool {
@@ -241,7 +243,19 @@ func newModel(rep *report.Report, opts Options) (*model, error) {
 		return cmp.Or(cmp.Compare(a.p.Name, b.p.Name), cmp.Compare(a.p.Version, b.p.Version),
 			cmp.Compare(a.p.Kind, b.p.Kind), cmp.Compare(a.ref, b.ref))
 	})
-	return m, nil
+}
+
+// add returns the model's entry for p, adding it when no package with the
+// same content is there yet.
+func (m *model) add(p *report.Package, source bool) *pkg {
+	ref := contentRef("package", keyOf(p))
+	if e, ok := m.byRef[ref]; ok {
+		return e
+	}
+	e := &pkg{ref: ref, p: p, source: source}
+	m.byRef[ref] = e
+	m.packages = append(m.packages, e)
+	return e
 }
 
 // sourceOf returns p's source package: the report's own entry when the

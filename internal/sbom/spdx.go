@@ -62,6 +62,50 @@ func docID(id common.ElementID) common.DocElementID { return common.MakeDocEleme
 
 func (m *model) spdx() (*spdx.Document, error) {
 	tool := common.Creator{Creator: toolName + "-" + m.tool, CreatorType: "Tool"}
+	doc := m.spdxDocument(tool)
+	rel := func(a, b common.ElementID, typ string) {
+		doc.Relationships = append(doc.Relationships, &spdx.Relationship{RefA: docID(a), RefB: docID(b), Relationship: typ})
+	}
+	rel(spdxDocument, spdxImage, "DESCRIBES")
+	for _, d := range m.distros {
+		p := spdxDistro(d)
+		doc.Packages = append(doc.Packages, p)
+		rel(spdxImage, p.PackageSPDXIdentifier, "CONTAINS")
+	}
+	for _, e := range m.packages {
+		p := spdxPackage(e)
+		doc.Packages = append(doc.Packages, p)
+		if !e.source {
+			rel(spdxImage, p.PackageSPDXIdentifier, "CONTAINS")
+		}
+		if e.src != "" {
+			rel(p.PackageSPDXIdentifier, spdxID("Package", e.src), "GENERATED_FROM")
+		}
+	}
+	slices.SortFunc(doc.Relationships[1:], func(a, b *spdx.Relationship) int {
+		return cmp.Or(cmp.Compare(a.RefA.ElementRefID, b.RefA.ElementRefID),
+			cmp.Compare(a.Relationship, b.Relationship), cmp.Compare(a.RefB.ElementRefID, b.RefB.ElementRefID))
+	})
+	if m.partial {
+		text := m.partialText()
+		doc.DocumentComment = text
+		doc.Annotations = append(doc.Annotations, &spdx.Annotation{
+			Annotator:                common.Annotator{Annotator: tool.Creator, AnnotatorType: "Tool"},
+			AnnotationDate:           m.created,
+			AnnotationType:           "OTHER",
+			AnnotationSPDXIdentifier: docID(spdxDocument),
+			AnnotationComment:        text,
+		})
+	}
+	if err := spdxlib.ValidateDocument(doc); err != nil {
+		return nil, fmt.Errorf("sbom: SPDX document for %s: %w", m.rep.Hash, err)
+	}
+	return doc, nil
+}
+
+// spdxDocument is the document made by tool, holding the image's package
+// alone.
+func (m *model) spdxDocument(tool common.Creator) *spdx.Document {
 	alg, hexValue := digestHash(m.rep.Hash)
 	sum := common.SHA256
 	if alg == "sha512" {
@@ -91,89 +135,62 @@ func (m *model) spdx() (*spdx.Document, error) {
 		image.PackageComment += " Scanner state " + m.rep.ScannerState + "."
 	}
 	doc.Packages = append(doc.Packages, image)
-	rel := func(a, b common.ElementID, typ string) {
-		doc.Relationships = append(doc.Relationships, &spdx.Relationship{RefA: docID(a), RefB: docID(b), Relationship: typ})
-	}
-	rel(spdxDocument, spdxImage, "DESCRIBES")
+	return doc
+}
 
-	for _, d := range m.distros {
-		id := spdxID("OperatingSystem", d.ref)
-		name, version := d.d.DID, d.d.VersionID
-		if name == "" {
-			name = d.d.Name
-		}
-		if version == "" {
-			version = d.d.Version
-		}
-		p := &spdx.Package{
-			PackageName:             name,
-			PackageSPDXIdentifier:   id,
-			PackageVersion:          version,
-			PackageDownloadLocation: noAssertion,
-			PackageDescription:      d.d.PrettyName,
-			PrimaryPackagePurpose:   purposeOS,
-		}
-		if d.d.CPE != "" {
-			p.PackageExternalReferences = append(p.PackageExternalReferences, &spdx.PackageExternalReference{
-				Category: "SECURITY", RefType: cpeRefType(d.d.CPE), Locator: d.d.CPE})
-		}
-		doc.Packages = append(doc.Packages, p)
-		rel(spdxImage, id, "CONTAINS")
+// spdxDistro is the operating-system package of a distribution.
+func spdxDistro(d *distro) *spdx.Package {
+	name, version := d.d.DID, d.d.VersionID
+	if name == "" {
+		name = d.d.Name
 	}
-	for _, e := range m.packages {
-		id := spdxID("Package", e.ref)
-		p := &spdx.Package{
-			PackageName:             e.p.Name,
-			PackageSPDXIdentifier:   id,
-			PackageVersion:          e.p.Version,
-			PackageDownloadLocation: noAssertion,
-			PrimaryPackagePurpose:   purposeLibrary,
-		}
-		if e.source {
-			p.PrimaryPackagePurpose = purposeSource
-		}
-		if e.p.PURL != "" {
-			p.PackageExternalReferences = append(p.PackageExternalReferences, &spdx.PackageExternalReference{
-				Category: "PACKAGE-MANAGER", RefType: "purl", Locator: e.p.PURL})
-		}
-		if e.p.CPE != "" {
-			p.PackageExternalReferences = append(p.PackageExternalReferences, &spdx.PackageExternalReference{
-				Category: "SECURITY", RefType: cpeRefType(e.p.CPE), Locator: e.p.CPE})
-		}
-		if len(e.envs) > 0 {
-			locs := make([]string, len(e.envs))
-			for i, env := range e.envs {
-				locs[i] = fmt.Sprintf("read from %s in layer %s", env.PackageDB, env.IntroducedIn)
-			}
-			p.PackageSourceInfo = strings.Join(locs, "; ")
-		}
-		doc.Packages = append(doc.Packages, p)
-		if !e.source {
-			rel(spdxImage, id, "CONTAINS")
-		}
-		if e.src != "" {
-			rel(id, spdxID("Package", e.src), "GENERATED_FROM")
-		}
+	if version == "" {
+		version = d.d.Version
 	}
-	slices.SortFunc(doc.Relationships[1:], func(a, b *spdx.Relationship) int {
-		return cmp.Or(cmp.Compare(a.RefA.ElementRefID, b.RefA.ElementRefID),
-			cmp.Compare(a.Relationship, b.Relationship), cmp.Compare(a.RefB.ElementRefID, b.RefB.ElementRefID))
-	})
-	if m.partial {
-		text := m.partialText()
-		doc.DocumentComment = text
-		doc.Annotations = append(doc.Annotations, &spdx.Annotation{
-			Annotator:                common.Annotator{Annotator: tool.Creator, AnnotatorType: "Tool"},
-			AnnotationDate:           m.created,
-			AnnotationType:           "OTHER",
-			AnnotationSPDXIdentifier: docID(spdxDocument),
-			AnnotationComment:        text,
-		})
+	p := &spdx.Package{
+		PackageName:             name,
+		PackageSPDXIdentifier:   spdxID("OperatingSystem", d.ref),
+		PackageVersion:          version,
+		PackageDownloadLocation: noAssertion,
+		PackageDescription:      d.d.PrettyName,
+		PrimaryPackagePurpose:   purposeOS,
 	}
-	if err := spdxlib.ValidateDocument(doc); err != nil {
-		return nil, fmt.Errorf("sbom: SPDX document for %s: %w", m.rep.Hash, err)
+	if d.d.CPE != "" {
+		p.PackageExternalReferences = append(p.PackageExternalReferences, &spdx.PackageExternalReference{
+			Category: "SECURITY", RefType: cpeRefType(d.d.CPE), Locator: d.d.CPE})
 	}
-	return doc, nil
+	return p
+}
+
+// spdxPackage is the library or source package of a package, with its PURL
+// and CPE as references and where it was found as its source information.
+func spdxPackage(e *pkg) *spdx.Package {
+	p := &spdx.Package{
+		PackageName:             e.p.Name,
+		PackageSPDXIdentifier:   spdxID("Package", e.ref),
+		PackageVersion:          e.p.Version,
+		PackageDownloadLocation: noAssertion,
+		PrimaryPackagePurpose:   purposeLibrary,
+	}
+	if e.source {
+		p.PrimaryPackagePurpose = purposeSource
+	}
+	if e.p.PURL != "" {
+		p.PackageExternalReferences = append(p.PackageExternalReferences, &spdx.PackageExternalReference{
+			Category: "PACKAGE-MANAGER", RefType: "purl", Locator: e.p.PURL})
+	}
+	if e.p.CPE != "" {
+		p.PackageExternalReferences = append(p.PackageExternalReferences, &spdx.PackageExternalReference{
+			Category: "SECURITY", RefType: cpeRefType(e.p.CPE), Locator: e.p.CPE})
+	}
+	if len(e.envs) > 0 {
+		locs := make([]string, len(e.envs))
+		for i, env := range e.envs {
+			locs[i] = fmt.Sprintf("read from %s in layer %s", env.PackageDB, env.IntroducedIn)
+		}
+		p.PackageSourceInfo = strings.Join(locs, "; ")
+	}
+	return p
 }
 
 // cpeRefType is the SPDX reference type of a CPE: cpe23Type for a CPE 2.3

@@ -10,29 +10,11 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/telemetry"
+	"github.com/stevedore-dev/stevedore/internal/testing/logbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the exporters' goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // closedEndpoint returns an http:// URL where nothing listens.
 func closedEndpoint(t *testing.T) string {
@@ -107,7 +89,7 @@ func TestFailuresGoToSlog(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			stdlog.Reset()
-			var out syncBuffer
+			var out logbuf.Buffer
 			tc.run(t, slog.New(slog.NewJSONHandler(&out, nil)))
 			if stdlog.Len() != 0 {
 				t.Errorf("printed through the log package: %q", stdlog.String())

@@ -11,8 +11,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
-	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 )
 
 // SetupMetrics installs the meter provider chosen by OTEL_METRICS_EXPORTER
@@ -35,10 +33,7 @@ func SetupMetrics(ctx context.Context, service string, log *slog.Logger) (metric
 	if err != nil {
 		return nil, nil, fmt.Errorf("metrics: exporter from OTEL_METRICS_EXPORTER: %w", err)
 	}
-	res, err := resource.New(ctx,
-		resource.WithTelemetrySDK(),
-		resource.WithAttributes(semconv.ServiceName(service)),
-		resource.WithFromEnv())
+	res, err := serviceResource(ctx, service)
 	if err != nil {
 		return nil, nil, fmt.Errorf("metrics: resource: %w", err)
 	}

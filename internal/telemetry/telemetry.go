@@ -36,16 +36,21 @@ func Setup(ctx context.Context, service string, log *slog.Logger) (trace.TracerP
 	if err != nil {
 		return nil, nil, fmt.Errorf("tracing: exporter from OTEL_TRACES_EXPORTER: %w", err)
 	}
-	// The service name given here is a default: OTEL_SERVICE_NAME and
-	// OTEL_RESOURCE_ATTRIBUTES, detected after it, override it.
-	res, err := resource.New(ctx,
-		resource.WithTelemetrySDK(),
-		resource.WithAttributes(semconv.ServiceName(service)),
-		resource.WithFromEnv())
+	res, err := serviceResource(ctx, service)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tracing: resource: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)
 	return tp, tp.Shutdown, nil
+}
+
+// serviceResource describes the process to the traces' and metrics'
+// exporters. The service name given here is a default: OTEL_SERVICE_NAME
+// and OTEL_RESOURCE_ATTRIBUTES, detected after it, override it.
+func serviceResource(ctx context.Context, service string) (*resource.Resource, error) {
+	return resource.New(ctx,
+		resource.WithTelemetrySDK(),
+		resource.WithAttributes(semconv.ServiceName(service)),
+		resource.WithFromEnv())
 }

@@ -17,147 +17,7 @@ import (
 
 // TestGuardCheck tests the guard's decision on made-up records.
 func TestGuardCheck(t *testing.T) {
-	corpus := func(cases ...string) map[string]corpusRecord {
-		m := map[string]corpusRecord{}
-		for _, c := range cases {
-			m[c] = corpusRecord{Input: "in-" + c, Where: "etc/" + c}
-		}
-		return m
-	}
-	out := func(kv ...string) outputs {
-		o := outputs{}
-		for i := 0; i < len(kv); i += 2 {
-			o[kv[i]] = output{Digest: kv[i+1], Summary: "found " + kv[i+1]}
-		}
-		return o
-	}
-	st := func(c map[string]corpusRecord, ss map[string]scannerRecord) guardState {
-		return guardState{Corpus: c, Scanners: ss}
-	}
-	abc := corpus("a", "b", "c")
-	base := map[string]scannerRecord{"s": {Version: "1", Hash: "h1", Outputs: out("a", "d1", "b", "d2")}}
-	tests := []struct {
-		name      string
-		rec, cur  guardState
-		update    bool
-		problems  []string // each problem must contain its string, in order
-		noteParts []string // some note must contain each
-	}{
-		{
-			name: "unchanged",
-			rec:  st(abc, base),
-			cur:  st(abc, base),
-		},
-		{
-			name:      "a refactor: the code changed, the outputs did not",
-			rec:       st(abc, base),
-			cur:       st(abc, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: out("a", "d1", "b", "d2")}}),
-			noteParts: []string{"scanner s: its code changed", "no version bump is needed", "-update-versions"},
-		},
-		{
-			name:      "a refactor, recorded",
-			rec:       st(abc, base),
-			cur:       st(abc, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: out("a", "d1", "b", "d2")}}),
-			update:    true,
-			noteParts: []string{"scanner s: code changed, outputs identical over 3 fixtures: its new code hash recorded"},
-		},
-		{
-			name:     "the code and an output changed, the version did not",
-			rec:      st(abc, base),
-			cur:      st(abc, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: out("a", "d1", "b", "d2x", "c", "d3")}}),
-			problems: []string{"scanner s: its output for fixture b changed (recorded: found d2 (sha256 d2); now: found d2x (sha256 d2x); its code changed) but its version is still 1: bump its Version"},
-		},
-		{
-			name:     "-update-versions does not record a changed output without a bump",
-			rec:      st(abc, base),
-			cur:      st(abc, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: out("a", "d1", "b", "d2x")}}),
-			update:   true,
-			problems: []string{"scanner s: its output for fixture b changed"},
-		},
-		{
-			name:     "one more find where there was nothing",
-			rec:      st(abc, base),
-			cur:      st(abc, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: out("a", "d1", "b", "d2", "c", "d3")}}),
-			problems: []string{"scanner s: its output for fixture c changed (recorded: nothing (sha256 " + emptyDigest[:12] + "); now: found d3"},
-		},
-		{
-			name:     "an output lost",
-			rec:      st(abc, base),
-			cur:      st(abc, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: out("b", "d2")}}),
-			problems: []string{"scanner s: its output for fixture a changed (recorded: found d1 (sha256 d1); now: nothing"},
-		},
-		{
-			name:     "an output changed though the code did not (a dependency did)",
-			rec:      st(abc, base),
-			cur:      st(abc, map[string]scannerRecord{"s": {Version: "1", Hash: "h1", Outputs: out("a", "d1x", "b", "d2")}}),
-			problems: []string{"scanner s: its output for fixture a changed (recorded: found d1 (sha256 d1); now: found d1x (sha256 d1x); its code did not change"},
-		},
-		{
-			name:     "bumped, not recorded",
-			rec:      st(abc, base),
-			cur:      st(abc, map[string]scannerRecord{"s": {Version: "2", Hash: "h2", Outputs: out("a", "d1x")}}),
-			problems: []string{"scanner s is now version 2 (recorded: 1): record its code and outputs: go test ./scanner/all -run Guard -update-versions"},
-		},
-		{
-			name:      "bumped, recorded",
-			rec:       st(abc, base),
-			cur:       st(abc, map[string]scannerRecord{"s": {Version: "2", Hash: "h2", Outputs: out("a", "d1x")}}),
-			update:    true,
-			noteParts: []string{"scanner s is now version 2 (was 1)"},
-		},
-		{
-			name: "a new scanner",
-			rec:  st(abc, base),
-			cur: st(abc, map[string]scannerRecord{"s": base["s"],
-				"t": {Version: "1", Hash: "h", Outputs: out("c", "x")}}),
-			problems: []string{"scanner t (version 1) is not recorded"},
-		},
-		{
-			name: "a new scanner, recorded",
-			rec:  st(abc, base),
-			cur: st(abc, map[string]scannerRecord{"s": base["s"],
-				"t": {Version: "1", Hash: "h", Outputs: out("c", "x")}}),
-			update:    true,
-			noteParts: []string{"scanner t (version 1) recorded"},
-		},
-		{
-			name:     "a scanner removed",
-			rec:      st(abc, map[string]scannerRecord{"s": base["s"], "t": {Version: "1", Hash: "h"}}),
-			cur:      st(abc, base),
-			problems: []string{"scanner t is recorded but no longer enabled"},
-		},
-		{
-			name: "a fixture added: not compared, to be recorded",
-			rec:  st(corpus("a", "b"), base),
-			cur: st(abc, map[string]scannerRecord{
-				"s": {Version: "1", Hash: "h1", Outputs: out("a", "d1", "b", "d2", "c", "d3")}}),
-			problems: []string{"the fixture corpus changed (1 added, first c): record the scanners' outputs over it (no version bump is needed"},
-		},
-		{
-			name: "a fixture added, recorded",
-			rec:  st(corpus("a", "b"), base),
-			cur: st(abc, map[string]scannerRecord{
-				"s": {Version: "1", Hash: "h1", Outputs: out("a", "d1", "b", "d2", "c", "d3")}}),
-			update:    true,
-			noteParts: []string{"the fixture corpus changed (1 added, first c): recorded"},
-		},
-		{
-			name: "a fixture placed elsewhere: not compared",
-			rec:  st(abc, base),
-			cur: st(map[string]corpusRecord{"a": {Input: "other"}, "b": abc["b"], "c": abc["c"], "d": {Input: "in-d"}},
-				map[string]scannerRecord{"s": {Version: "1", Hash: "h1", Outputs: out("a", "d1x", "b", "d2")}}),
-			problems: []string{"the fixture corpus changed (1 added, first d; 1 with another input, first a)"},
-		},
-		{
-			name: "the first differing fixture is named, with the scanner",
-			rec: st(abc, map[string]scannerRecord{"s": base["s"],
-				"t": {Version: "3", Hash: "h", Outputs: out("c", "x")}}),
-			cur: st(abc, map[string]scannerRecord{
-				"s": {Version: "1", Hash: "h1", Outputs: out("a", "d1", "b", "d2x", "c", "d3")},
-				"t": {Version: "3", Hash: "h", Outputs: out("a", "y", "c", "x")}}),
-			problems: []string{"scanner s: its output for fixture b changed", "scanner t: its output for fixture a changed"},
-		},
-	}
+	tests := guardCases
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			problems, notes := check(tt.rec, tt.cur, tt.update)
@@ -181,6 +41,164 @@ func TestGuardCheck(t *testing.T) {
 	}
 }
 
+// mkCorpus is a corpus record of the cases named.
+func mkCorpus(cases ...string) map[string]corpusRecord {
+	m := map[string]corpusRecord{}
+	for _, c := range cases {
+		m[c] = corpusRecord{Input: "in-" + c, Where: "etc/" + c}
+	}
+	return m
+}
+
+// mkOutputs is a scanner's outputs: case, digest, case, digest...
+func mkOutputs(kv ...string) outputs {
+	o := outputs{}
+	for i := 0; i < len(kv); i += 2 {
+		o[kv[i]] = output{Digest: kv[i+1], Summary: "found " + kv[i+1]}
+	}
+	return o
+}
+
+// mkState is a guard state of corpus c and scanner records ss.
+func mkState(c map[string]corpusRecord, ss map[string]scannerRecord) guardState {
+	return guardState{Corpus: c, Scanners: ss}
+}
+
+// guardABC and guardBase are the corpus and the scanner record most cases
+// of TestGuardCheck start from.
+var (
+	guardABC  = mkCorpus("a", "b", "c")
+	guardBase = map[string]scannerRecord{"s": {Version: "1", Hash: "h1", Outputs: mkOutputs("a", "d1", "b", "d2")}}
+)
+
+// guardCase is a case of TestGuardCheck: the recorded and the current
+// state, whether -update-versions is given, and what the guard must say.
+type guardCase struct {
+	name      string
+	rec, cur  guardState
+	update    bool
+	problems  []string // each problem must contain its string, in order
+	noteParts []string // some note must contain each
+}
+
+// guardCases are the cases of TestGuardCheck.
+var guardCases = []guardCase{
+	{
+		name: "unchanged",
+		rec:  mkState(guardABC, guardBase),
+		cur:  mkState(guardABC, guardBase),
+	},
+	{
+		name:      "a refactor: the code changed, the outputs did not",
+		rec:       mkState(guardABC, guardBase),
+		cur:       mkState(guardABC, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: mkOutputs("a", "d1", "b", "d2")}}),
+		noteParts: []string{"scanner s: its code changed", "no version bump is needed", "-update-versions"},
+	},
+	{
+		name:      "a refactor, recorded",
+		rec:       mkState(guardABC, guardBase),
+		cur:       mkState(guardABC, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: mkOutputs("a", "d1", "b", "d2")}}),
+		update:    true,
+		noteParts: []string{"scanner s: code changed, outputs identical over 3 fixtures: its new code hash recorded"},
+	},
+	{
+		name:     "the code and an output changed, the version did not",
+		rec:      mkState(guardABC, guardBase),
+		cur:      mkState(guardABC, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: mkOutputs("a", "d1", "b", "d2x", "c", "d3")}}),
+		problems: []string{"scanner s: its output for fixture b changed (recorded: found d2 (sha256 d2); now: found d2x (sha256 d2x); its code changed) but its version is still 1: bump its Version"},
+	},
+	{
+		name:     "-update-versions does not record a changed output without a bump",
+		rec:      mkState(guardABC, guardBase),
+		cur:      mkState(guardABC, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: mkOutputs("a", "d1", "b", "d2x")}}),
+		update:   true,
+		problems: []string{"scanner s: its output for fixture b changed"},
+	},
+	{
+		name:     "one more find where there was nothing",
+		rec:      mkState(guardABC, guardBase),
+		cur:      mkState(guardABC, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: mkOutputs("a", "d1", "b", "d2", "c", "d3")}}),
+		problems: []string{"scanner s: its output for fixture c changed (recorded: nothing (sha256 " + emptyDigest[:12] + "); now: found d3"},
+	},
+	{
+		name:     "an output lost",
+		rec:      mkState(guardABC, guardBase),
+		cur:      mkState(guardABC, map[string]scannerRecord{"s": {Version: "1", Hash: "h2", Outputs: mkOutputs("b", "d2")}}),
+		problems: []string{"scanner s: its output for fixture a changed (recorded: found d1 (sha256 d1); now: nothing"},
+	},
+	{
+		name:     "an output changed though the code did not (a dependency did)",
+		rec:      mkState(guardABC, guardBase),
+		cur:      mkState(guardABC, map[string]scannerRecord{"s": {Version: "1", Hash: "h1", Outputs: mkOutputs("a", "d1x", "b", "d2")}}),
+		problems: []string{"scanner s: its output for fixture a changed (recorded: found d1 (sha256 d1); now: found d1x (sha256 d1x); its code did not change"},
+	},
+	{
+		name:     "bumped, not recorded",
+		rec:      mkState(guardABC, guardBase),
+		cur:      mkState(guardABC, map[string]scannerRecord{"s": {Version: "2", Hash: "h2", Outputs: mkOutputs("a", "d1x")}}),
+		problems: []string{"scanner s is now version 2 (recorded: 1): record its code and outputs: go test ./scanner/all -run Guard -update-versions"},
+	},
+	{
+		name:      "bumped, recorded",
+		rec:       mkState(guardABC, guardBase),
+		cur:       mkState(guardABC, map[string]scannerRecord{"s": {Version: "2", Hash: "h2", Outputs: mkOutputs("a", "d1x")}}),
+		update:    true,
+		noteParts: []string{"scanner s is now version 2 (was 1)"},
+	},
+	{
+		name: "a new scanner",
+		rec:  mkState(guardABC, guardBase),
+		cur: mkState(guardABC, map[string]scannerRecord{"s": guardBase["s"],
+			"t": {Version: "1", Hash: "h", Outputs: mkOutputs("c", "x")}}),
+		problems: []string{"scanner t (version 1) is not recorded"},
+	},
+	{
+		name: "a new scanner, recorded",
+		rec:  mkState(guardABC, guardBase),
+		cur: mkState(guardABC, map[string]scannerRecord{"s": guardBase["s"],
+			"t": {Version: "1", Hash: "h", Outputs: mkOutputs("c", "x")}}),
+		update:    true,
+		noteParts: []string{"scanner t (version 1) recorded"},
+	},
+	{
+		name:     "a scanner removed",
+		rec:      mkState(guardABC, map[string]scannerRecord{"s": guardBase["s"], "t": {Version: "1", Hash: "h"}}),
+		cur:      mkState(guardABC, guardBase),
+		problems: []string{"scanner t is recorded but no longer enabled"},
+	},
+	{
+		name: "a fixture added: not compared, to be recorded",
+		rec:  mkState(mkCorpus("a", "b"), guardBase),
+		cur: mkState(guardABC, map[string]scannerRecord{
+			"s": {Version: "1", Hash: "h1", Outputs: mkOutputs("a", "d1", "b", "d2", "c", "d3")}}),
+		problems: []string{"the fixture corpus changed (1 added, first c): record the scanners' outputs over it (no version bump is needed"},
+	},
+	{
+		name: "a fixture added, recorded",
+		rec:  mkState(mkCorpus("a", "b"), guardBase),
+		cur: mkState(guardABC, map[string]scannerRecord{
+			"s": {Version: "1", Hash: "h1", Outputs: mkOutputs("a", "d1", "b", "d2", "c", "d3")}}),
+		update:    true,
+		noteParts: []string{"the fixture corpus changed (1 added, first c): recorded"},
+	},
+	{
+		name: "a fixture placed elsewhere: not compared",
+		rec:  mkState(guardABC, guardBase),
+		cur: mkState(map[string]corpusRecord{"a": {Input: "other"}, "b": guardABC["b"], "c": guardABC["c"], "d": {Input: "in-d"}},
+			map[string]scannerRecord{"s": {Version: "1", Hash: "h1", Outputs: mkOutputs("a", "d1x", "b", "d2")}}),
+		problems: []string{"the fixture corpus changed (1 added, first d; 1 with another input, first a)"},
+	},
+	{
+		name: "the first differing fixture is named, with the scanner",
+		rec: mkState(guardABC, map[string]scannerRecord{"s": guardBase["s"],
+			"t": {Version: "3", Hash: "h", Outputs: mkOutputs("c", "x")}}),
+		cur: mkState(guardABC, map[string]scannerRecord{
+			"s": {Version: "1", Hash: "h1", Outputs: mkOutputs("a", "d1", "b", "d2x", "c", "d3")},
+			"t": {Version: "3", Hash: "h", Outputs: mkOutputs("a", "y", "c", "x")}}),
+		problems: []string{"scanner s: its output for fixture b changed", "scanner t: its output for fixture a changed"},
+	},
+}
+
 // TestGuardRefactorOfASharedHelper shows that a refactor of a helper that
 // several scanners share (scanner/internal/limitio) needs no version
 // bump: the helper is changed in a copy of the scanners' code without
@@ -190,48 +208,8 @@ func TestGuardCheck(t *testing.T) {
 // so the guard passes, and says which code hashes to record.
 func TestGuardRefactorOfASharedHelper(t *testing.T) {
 	root := moduleRoot(t)
-	tmp := t.TempDir()
-	if err := copyTree(filepath.Join(root, "scanner"), filepath.Join(tmp, "scanner")); err != nil {
-		t.Fatal(err)
-	}
-	helper := filepath.Join(tmp, "scanner", "internal", "limitio", "limitio.go")
-	src, err := os.ReadFile(helper)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The refactor: a named result instead of a composite literal
-	// returned directly.
-	const before = "func NewReader(r io.Reader, n int64) *Reader { return &Reader{r: r, left: n} }"
-	const after = "func NewReader(r io.Reader, n int64) *Reader {\n\tl := &Reader{r: r, left: n}\n\treturn l\n}"
-	if !strings.Contains(string(src), before) {
-		t.Fatalf("%s no longer holds %q: update this test's refactor", helper, before)
-	}
 	ss := all.Default()
-	hashes := func() map[string]string {
-		m := map[string]string{}
-		for _, s := range ss {
-			h, err := codeHash(tmp, pkgDir(s))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m[s.Info().Name] = h
-		}
-		return m
-	}
-	was := hashes()
-	if err := os.WriteFile(helper, []byte(strings.Replace(string(src), before, after, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	now := hashes()
-	var changed []string
-	for _, s := range ss {
-		if name := s.Info().Name; was[name] != now[name] {
-			changed = append(changed, name)
-		}
-	}
-	if len(changed) < 2 {
-		t.Fatalf("the refactor changed the code hash of %q, want at least two scanners (a shared helper)", changed)
-	}
+	was, now, changed := refactorSharedHelper(t, root, ss)
 
 	// The recorded state, with the code hashes of the copy before the
 	// refactor, and the current one of the scanners it touched, with their
@@ -270,6 +248,56 @@ func TestGuardRefactorOfASharedHelper(t *testing.T) {
 		t.Errorf("notes %q name %q, want the scanners whose code changed, %q", notes, noted, changed)
 	}
 	t.Logf("the refactor changed the code of %q; outputs identical; notes: %q", changed, notes)
+}
+
+// refactorSharedHelper copies the scanners' code from root, refactors
+// limitio.NewReader in the copy without changing what it does, and returns
+// the code hash of every scanner of ss before and after, and the scanners
+// whose hash changed (at least two: the helper is shared).
+func refactorSharedHelper(t *testing.T, root string, ss []scanner.Scanner) (was, now map[string]string, changed []string) {
+	t.Helper()
+	tmp := t.TempDir()
+	if err := copyTree(filepath.Join(root, "scanner"), filepath.Join(tmp, "scanner")); err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(tmp, "scanner", "internal", "limitio", "limitio.go")
+	src, err := os.ReadFile(helper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The refactor: a named result instead of a composite literal
+	// returned directly.
+	const before = "func NewReader(r io.Reader, n int64) *Reader { return &Reader{r: r, left: n} }"
+	const after = "func NewReader(r io.Reader, n int64) *Reader {\n\tl := &Reader{r: r, left: n}\n\treturn l\n}"
+	if !strings.Contains(string(src), before) {
+		t.Fatalf("%s no longer holds %q: update this test's refactor", helper, before)
+	}
+	hashes := func() map[string]string {
+		m := map[string]string{}
+		for _, s := range ss {
+			h, err := codeHash(tmp, pkgDir(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[s.Info().Name] = h
+		}
+		return m
+	}
+	was = hashes()
+	if err := os.WriteFile(helper, []byte(strings.Replace(string(src), before, after, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now = hashes()
+	for _, s := range ss {
+		if name := s.Info().Name; was[name] != now[name] {
+			changed = append(changed, name)
+		}
+	}
+	if len(changed) < 2 {
+		t.Fatalf("the refactor changed the code hash of %q, want at least two scanners (a shared helper)", changed)
+	}
+
+	return was, now, changed
 }
 
 // TestGuardOneMorePackage shows that a change that finds one more package

@@ -71,24 +71,7 @@ func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result,
 }
 
 func parseFile(ctx context.Context, f scanner.File) ([]Entry, error) {
-	if f.Size() > MaxFileSize {
-		return nil, fmt.Errorf("apk: %s: size %d bytes exceeds the limit of %d", f.Path(), f.Size(), MaxFileSize)
-	}
-	rc, err := f.Open()
-	if err != nil {
-		return nil, fmt.Errorf("apk: opening %s: %w", f.Path(), err)
-	}
-	defer rc.Close()
-	lr := limitio.NewReader(rc, MaxFileSize)
-	entries, err := Parse(ctx, lr)
-	switch {
-	case lr.Exceeded:
-		// Checked first: the cut may have made the last line look corrupt.
-		return nil, fmt.Errorf("apk: %s: more than %d bytes", f.Path(), MaxFileSize)
-	case err != nil:
-		return nil, fmt.Errorf("apk: parsing %s: %w", f.Path(), err)
-	}
-	return entries, nil
+	return limitio.ParseFile("apk", f, MaxFileSize, func(r io.Reader) ([]Entry, error) { return Parse(ctx, r) })
 }
 
 func newPackage(e Entry, db string) *report.Package {

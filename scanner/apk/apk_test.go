@@ -16,26 +16,8 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
-func scan(t *testing.T, files ...scanner.File) (*scanner.Result, error) {
-	t.Helper()
-	return Scanner{}.Scan(context.Background(), files)
-}
-
-func find(pkgs []*report.Package, name string) *report.Package {
-	for _, p := range pkgs {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
-}
-
 func TestInfoMatch(t *testing.T) {
-	info := Scanner{}.Info()
-	if info.Name != "apk" || info.Version != "1" || info.Kind != scanner.KindPackage {
-		t.Errorf("Info() = %+v", info)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "apk", Version: "1", Kind: scanner.KindPackage}, map[string]bool{
 		"lib/apk/db/installed":      true,
 		"lib/apk/db/installed.new":  false,
 		"lib/apk/db/scripts.tar":    false,
@@ -44,11 +26,7 @@ func TestInfoMatch(t *testing.T) {
 		"lib/apk/db/installed/":     false,
 		"var/lib/apk/db/installed":  false,
 		"lib/apk/db/installed.lock": false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // TestFixtures checks package counts (the P: line counts in
@@ -84,7 +62,7 @@ func TestFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			res, err := scan(t, scannertest.FromDisk(t, "lib/apk/db/installed", fixtures.Path(t, tt.file)))
+			res, err := scannertest.Scan(Scanner{}, scannertest.FromDisk(t, "lib/apk/db/installed", fixtures.Path(t, tt.file)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,7 +77,7 @@ func TestFixtures(t *testing.T) {
 				}
 			}
 			for _, s := range tt.spots {
-				p := find(res.Packages, s.name)
+				p := scannertest.Find(res.Packages, s.name)
 				if p == nil {
 					t.Errorf("%s not found", s.name)
 					continue
@@ -139,7 +117,7 @@ func TestTrivyGolden(t *testing.T) {
 		"libcrypto1.1": "1.1.1d-r2",
 		"libssl1.1":    "1.1.1d-r2",
 	}
-	res, err := scan(t, scannertest.FromDisk(t, "lib/apk/db/installed", fixtures.Path(t, "apk/trivy_alpine-310_installed")))
+	res, err := scannertest.Scan(Scanner{}, scannertest.FromDisk(t, "lib/apk/db/installed", fixtures.Path(t, "apk/trivy_alpine-310_installed")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +125,7 @@ func TestTrivyGolden(t *testing.T) {
 		t.Fatalf("%d packages, golden has %d (want 14)", len(res.Packages), len(golden))
 	}
 	for _, g := range golden {
-		p := find(res.Packages, g.Name)
+		p := scannertest.Find(res.Packages, g.Name)
 		if p == nil {
 			t.Errorf("%s missing", g.Name)
 			continue
@@ -173,7 +151,7 @@ func TestInvalidEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = scan(t, scannertest.File("lib/apk/db/installed", data))
+	_, err = scannertest.Scan(Scanner{}, scannertest.File("lib/apk/db/installed", data))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -187,7 +165,7 @@ func TestInvalidEntry(t *testing.T) {
 	if len(fixed) == len(data) {
 		t.Fatal("fixture changed")
 	}
-	res, err := scan(t, scannertest.File("lib/apk/db/installed", fixed))
+	res, err := scannertest.Scan(Scanner{}, scannertest.File("lib/apk/db/installed", fixed))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +211,7 @@ func TestParseForms(t *testing.T) {
 		})
 	}
 	// No o: line: the package is its own source.
-	res, err := scan(t, scannertest.File("lib/apk/db/installed", []byte("P:a\nV:1\n")))
+	res, err := scannertest.Scan(Scanner{}, scannertest.File("lib/apk/db/installed", []byte("P:a\nV:1\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +255,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := scan(t, scannertest.File("lib/apk/db/installed", tt.data))
+			_, err := scannertest.Scan(Scanner{}, scannertest.File("lib/apk/db/installed", tt.data))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -299,7 +277,7 @@ func TestLimits(t *testing.T) {
 	if _, err := Parse(cctx, bytes.NewReader(bytes.Repeat([]byte("P:a\nV:1\n\n"), 10000))); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled during: err = %v", err)
 	}
-	res, err := scan(t)
+	res, err := scannertest.Scan(Scanner{})
 	if err != nil || res == nil || len(res.Packages) != 0 {
 		t.Errorf("no files: %+v, %v", res, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -209,26 +210,8 @@ func readList(f scanner.File, seen map[string]bool) error {
 }
 
 func parseFile(ctx context.Context, f scanner.File) ([]Entry, error) {
-	if f.Size() > MaxFileSize {
-		return nil, fmt.Errorf("dpkg: %s: size %d bytes exceeds the limit of %d", f.Path(), f.Size(), MaxFileSize)
-	}
-	rc, err := f.Open()
-	if err != nil {
-		return nil, fmt.Errorf("dpkg: opening %s: %w", f.Path(), err)
-	}
-	defer rc.Close()
-	lr := limitio.NewReader(rc, MaxFileSize)
-	entries, err := Parse(ctx, lr, ParseOptions{
-		MissingStatusInstalled: strings.HasPrefix(f.Path(), statusDir),
-	})
-	switch {
-	case lr.Exceeded:
-		// Checked first: the cut may have made the last line look corrupt.
-		return nil, fmt.Errorf("dpkg: %s: more than %d bytes", f.Path(), MaxFileSize)
-	case err != nil:
-		return nil, fmt.Errorf("dpkg: parsing %s: %w", f.Path(), err)
-	}
-	return entries, nil
+	opts := ParseOptions{MissingStatusInstalled: strings.HasPrefix(f.Path(), statusDir)}
+	return limitio.ParseFile("dpkg", f, MaxFileSize, func(r io.Reader) ([]Entry, error) { return Parse(ctx, r, opts) })
 }
 
 func newPackage(e Entry, db, namespace string) *report.Package {

@@ -14,11 +14,6 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
-func scan(t *testing.T, files ...scanner.File) (*scanner.Result, error) {
-	t.Helper()
-	return Scanner{}.Scan(context.Background(), files)
-}
-
 func readFixture(t *testing.T, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(fixtures.Path(t, rel))
@@ -28,21 +23,8 @@ func readFixture(t *testing.T, rel string) []byte {
 	return b
 }
 
-func find(pkgs []*report.Package, name string) *report.Package {
-	for _, p := range pkgs {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
-}
-
 func TestInfoMatch(t *testing.T) {
-	info := Scanner{}.Info()
-	if info.Name != "dpkg" || info.Version != "2" || info.Kind != scanner.KindPackage {
-		t.Errorf("Info() = %+v", info)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "dpkg", Version: "2", Kind: scanner.KindPackage}, map[string]bool{
 		"var/lib/dpkg/status":                         true,
 		"var/lib/dpkg/status.d/libsqlite3-0":          true,
 		"var/lib/dpkg/status.d/base-files":            true,
@@ -61,11 +43,7 @@ func TestInfoMatch(t *testing.T) {
 		"var/lib/dpkg/info/libc6:amd64.md5sums":       false,
 		"var/lib/dpkg/info/sub/x.list":                false,
 		"var/lib/dpkg/info/python3-six.list.dpkg-new": false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // TestFixtures checks counts and spot values on the corpus's dpkg
@@ -119,7 +97,7 @@ func TestFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			res, err := scan(t, scannertest.FromDisk(t, tt.layerPath, fixtures.Path(t, tt.file)))
+			res, err := scannertest.Scan(Scanner{}, scannertest.FromDisk(t, tt.layerPath, fixtures.Path(t, tt.file)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,11 +110,11 @@ func TestFixtures(t *testing.T) {
 					t.Errorf("malformed package %+v (source %+v)", p, p.Source)
 				}
 			}
-			if tt.file == "dpkg/trivy_valid.status" && find(res.Packages, "git") != nil {
+			if tt.file == "dpkg/trivy_valid.status" && scannertest.Find(res.Packages, "git") != nil {
 				t.Error("git (deinstall ok config-files) reported")
 			}
 			for _, s := range tt.spots {
-				p := find(res.Packages, s.name)
+				p := scannertest.Find(res.Packages, s.name)
 				if p == nil {
 					t.Errorf("%s not found", s.name)
 					continue
@@ -155,11 +133,11 @@ func TestFixtures(t *testing.T) {
 // distroless entry and claircore's Debian 10 status (anchore/syft,
 // quay/claircore).
 func TestPURL(t *testing.T) {
-	res, err := scan(t, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/trivy_valid.status")))
+	res, err := scannertest.Scan(Scanner{}, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/trivy_valid.status")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := find(res.Packages, "bsdutils")
+	p := scannertest.Find(res.Packages, "bsdutils")
 	if want := "pkg:deb/ubuntu/bsdutils@1:2.31.1-0.4ubuntu3.1?arch=amd64"; p.PURL != want {
 		t.Errorf("PURL = %q, want %q", p.PURL, want)
 	}
@@ -167,7 +145,7 @@ func TestPURL(t *testing.T) {
 		t.Errorf("source PURL = %q, want %q", p.Source.PURL, want)
 	}
 
-	res, err = scan(t, scannertest.FromDisk(t, "var/lib/dpkg/status.d/libsqlite3-0", fixtures.Path(t, "dpkg/syft_status.d_libsqlite3-0")))
+	res, err = scannertest.Scan(Scanner{}, scannertest.FromDisk(t, "var/lib/dpkg/status.d/libsqlite3-0", fixtures.Path(t, "dpkg/syft_status.d_libsqlite3-0")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +153,7 @@ func TestPURL(t *testing.T) {
 		t.Errorf("PURL = %q, want %q", res.Packages[0].PURL, want)
 	}
 
-	res, err = scan(t, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/claircore_postgresql.status")))
+	res, err = scannertest.Scan(Scanner{}, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/claircore_postgresql.status")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +162,7 @@ func TestPURL(t *testing.T) {
 	}
 
 	// No Architecture: no arch qualifier.
-	res, err = scan(t, scannertest.File("var/lib/dpkg/status", []byte("Package: a\nStatus: install ok installed\nVersion: 1\n")))
+	res, err = scannertest.Scan(Scanner{}, scannertest.File("var/lib/dpkg/status", []byte("Package: a\nStatus: install ok installed\nVersion: 1\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +214,7 @@ func TestChoices(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := scan(t, scannertest.File(tt.path, []byte(tt.data)))
+			res, err := scannertest.Scan(Scanner{}, scannertest.File(tt.path, []byte(tt.data)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,7 +241,7 @@ func TestChoices(t *testing.T) {
 		if src != "" {
 			data += "Source: " + src + "\n"
 		}
-		res, err := scan(t, scannertest.File("var/lib/dpkg/status", []byte(data)))
+		res, err := scannertest.Scan(Scanner{}, scannertest.File("var/lib/dpkg/status", []byte(data)))
 		if err != nil {
 			t.Errorf("Source %q: %v", src, err)
 			continue
@@ -280,7 +258,7 @@ func TestChoices(t *testing.T) {
 // rejects it (see TestOracle) and so does the scanner. The scanner never
 // matches vcpkg's real path.
 func TestVcpkg(t *testing.T) {
-	_, err := scan(t, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/claircore_vcpkg.status")))
+	_, err := scannertest.Scan(Scanner{}, scannertest.FromDisk(t, "var/lib/dpkg/status", fixtures.Path(t, "dpkg/claircore_vcpkg.status")))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -347,7 +325,7 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, p := range []string{"var/lib/dpkg/status", "var/lib/dpkg/status.d/a"} {
-				_, err := scan(t, scannertest.File(p, tt.data))
+				_, err := scannertest.Scan(Scanner{}, scannertest.File(p, tt.data))
 				if err == nil {
 					t.Fatalf("%s: no error", p)
 				}
@@ -364,7 +342,7 @@ func TestBadInput(t *testing.T) {
 func TestOrder(t *testing.T) {
 	a := scannertest.File("var/lib/dpkg/status.d/b", []byte("Package: b\nVersion: 1\n"))
 	b := scannertest.File("var/lib/dpkg/status.d/a", []byte("Package: a\nVersion: 1\n"))
-	res, err := scan(t, a, b)
+	res, err := scannertest.Scan(Scanner{}, a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +350,7 @@ func TestOrder(t *testing.T) {
 		res.Packages[1].Name != "b" || res.Packages[1].PackageDB != "var/lib/dpkg/status.d/b" {
 		t.Errorf("got %+v, %+v", res.Packages[0], res.Packages[1])
 	}
-	res, err = scan(t)
+	res, err = scannertest.Scan(Scanner{})
 	if err != nil || res == nil || len(res.Packages) != 0 {
 		t.Errorf("no files: %+v, %v", res, err)
 	}

@@ -1,13 +1,10 @@
 package dpkg
 
 import (
-	"bytes"
-	"context"
-	"strings"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
-	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
@@ -20,39 +17,27 @@ func FuzzParse(f *testing.F) {
 	fixtures.Seed(f, "dpkg", "*")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, path := range []string{"var/lib/dpkg/status", "var/lib/dpkg/status.d/x"} {
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File(path, data)})
-			if err != nil {
-				if !strings.Contains(err.Error(), path) {
-					t.Fatalf("error %q does not name %s", err, path)
-				}
-				continue
-			}
-			for _, p := range res.Packages {
-				if p.Name == "" || p.Version == "" || p.Source == nil || p.Source.Name == "" ||
-					p.Source.Version == "" || p.PURL == "" || p.PackageDB != path {
-					t.Fatalf("incomplete package %+v", p)
-				}
-				if checkPackageName(p.Name) != nil || checkVersion(p.Version) != nil || checkVersion(p.Source.Version) != nil {
-					t.Fatalf("invalid package %+v", p)
-				}
-			}
-			if bytes.Contains(data, []byte("\r")) {
-				continue
-			}
-			crlf := bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n"))
-			res2, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File(path, crlf)})
-			if err != nil {
-				t.Fatalf("LF version parses, CRLF version: %v", err)
-			}
-			if len(res2.Packages) != len(res.Packages) {
-				t.Fatalf("LF: %d packages, CRLF: %d", len(res.Packages), len(res2.Packages))
-			}
-			for i := range res.Packages {
-				a, b := res.Packages[i], res2.Packages[i]
-				if a.Name != b.Name || a.Version != b.Version || a.Arch != b.Arch || a.Source.Name != b.Source.Name || a.Source.Version != b.Source.Version {
-					t.Fatalf("LF %+v != CRLF %+v", a, b)
-				}
-			}
+			scannertest.CheckDatabaseContent(t, database(path), path, data)
 		}
 	})
+}
+
+// database is what the scanner promises of a package found at path.
+func database(path string) scannertest.Database {
+	return scannertest.Database{
+		Scanner: Scanner{},
+		Check: func(p *report.Package) string {
+			if p.Name == "" || p.Version == "" || p.Source == nil || p.Source.Name == "" ||
+				p.Source.Version == "" || p.PURL == "" || p.PackageDB != path {
+				return "incomplete"
+			}
+			if checkPackageName(p.Name) != nil || checkVersion(p.Version) != nil || checkVersion(p.Source.Version) != nil {
+				return "invalid"
+			}
+			return ""
+		},
+		Same: func(a, b *report.Package) bool {
+			return a.Name == b.Name && a.Version == b.Version && a.Arch == b.Arch && a.Source.Name == b.Source.Name && a.Source.Version == b.Source.Version
+		},
+	}
 }

@@ -127,13 +127,23 @@ func diffRows(t *testing.T, got, want []string) {
 // without the final newline dpkg-query insists on, so it is compared with
 // dpkg-query on the file without that stanza and with a newline added.
 func TestOracle(t *testing.T) {
-	type kase struct {
-		name       string
-		data       []byte
-		bothReject bool
-		min        int // fewest installed packages expected, to catch an empty comparison
+	for _, c := range oracleCases(t) {
+		t.Run(c.name, func(t *testing.T) { checkOracle(t, c) })
 	}
-	var cases []kase
+}
+
+// oracleCase is a dpkg database TestOracle gives dpkg-query and the scanner.
+type oracleCase struct {
+	name       string
+	data       []byte
+	bothReject bool
+	min        int // fewest installed packages expected, to catch an empty comparison
+}
+
+// oracleCases are every dpkg fixture, each with its expectation, and this
+// machine's own database.
+func oracleCases(t *testing.T) []oracleCase {
+	var cases []oracleCase
 	expect := map[string]struct {
 		bothReject bool
 		min        int
@@ -166,7 +176,7 @@ func TestOracle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cases = append(cases, kase{name, data, e.bothReject, e.min})
+		cases = append(cases, oracleCase{name, data, e.bothReject, e.min})
 	}
 	for name := range expect {
 		t.Errorf("expected dpkg fixture %s is missing", name)
@@ -175,41 +185,41 @@ func TestOracle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("this machine's dpkg database is part of the oracle test: %v", err)
 	}
-	cases = append(cases, kase{name: "host /var/lib/dpkg/status", data: host, min: 1})
+	cases = append(cases, oracleCase{name: "host /var/lib/dpkg/status", data: host, min: 1})
+	return cases
+}
 
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			want, qerr := dpkgQuery(t, c.data)
-			got, serr := scanRows(t, c.data)
-			if c.bothReject {
-				if qerr == nil || serr == nil {
-					t.Fatalf("want both to reject: dpkg-query error %v, scanner error %v", qerr, serr)
-				}
-				t.Logf("dpkg-query: %v\nscanner: %v", qerr, serr)
-				return
-			}
-			if c.name == "syft_image-dpkg_status" {
-				if qerr == nil {
-					t.Fatal("dpkg-query accepted the empty Package stanza; the test's premise is wrong")
-				}
-				trimmed, ok := bytes.CutPrefix(c.data, []byte("Package:\n\n"))
-				if !ok {
-					t.Fatal("fixture does not start with an empty Package stanza")
-				}
-				// The fixture also lacks a final newline, which dpkg
-				// requires and the scanner does not.
-				want, qerr = dpkgQuery(t, append(trimmed, '\n'))
-			}
-			if qerr != nil {
-				t.Fatalf("dpkg-query: %v", qerr)
-			}
-			if serr != nil {
-				t.Fatalf("scanner: %v", serr)
-			}
-			if len(want) < c.min {
-				t.Errorf("dpkg-query found %d installed packages, want at least %d", len(want), c.min)
-			}
-			diffRows(t, got, want)
-		})
+// checkOracle compares what dpkg-query and the scanner find in c.
+func checkOracle(t *testing.T, c oracleCase) {
+	want, qerr := dpkgQuery(t, c.data)
+	got, serr := scanRows(t, c.data)
+	if c.bothReject {
+		if qerr == nil || serr == nil {
+			t.Fatalf("want both to reject: dpkg-query error %v, scanner error %v", qerr, serr)
+		}
+		t.Logf("dpkg-query: %v\nscanner: %v", qerr, serr)
+		return
 	}
+	if c.name == "syft_image-dpkg_status" {
+		if qerr == nil {
+			t.Fatal("dpkg-query accepted the empty Package stanza; the test's premise is wrong")
+		}
+		trimmed, ok := bytes.CutPrefix(c.data, []byte("Package:\n\n"))
+		if !ok {
+			t.Fatal("fixture does not start with an empty Package stanza")
+		}
+		// The fixture also lacks a final newline, which dpkg
+		// requires and the scanner does not.
+		want, qerr = dpkgQuery(t, append(trimmed, '\n'))
+	}
+	if qerr != nil {
+		t.Fatalf("dpkg-query: %v", qerr)
+	}
+	if serr != nil {
+		t.Fatalf("scanner: %v", serr)
+	}
+	if len(want) < c.min {
+		t.Errorf("dpkg-query found %d installed packages, want at least %d", len(want), c.min)
+	}
+	diffRows(t, got, want)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/owned"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
@@ -46,34 +47,7 @@ func TestOwnedFilesOracle(t *testing.T) {
 		t.Errorf("warnings: %q", res.Warnings)
 	}
 
-	// The oracle: dpkg-query -L over every installed package.
-	var names []string
-	for _, p := range res.Packages {
-		n := p.Name
-		if strings.Contains(filepath.Base(findList(lists, p.Name, p.Arch)), ":") {
-			n += ":" + p.Arch
-		}
-		names = append(names, n)
-	}
-	cmd := exec.Command(dpkgQueryPath, append([]string{"--admindir", admin, "-L"}, names...)...)
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("dpkg-query -L: %v", err)
-	}
-	want := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "/") { // "package diverts others to: ..." and the like
-			continue
-		}
-		if p, ok := owned.Clean(line); ok && owned.Relevant(p, true) {
-			for _, a := range owned.Aliases(p) {
-				want[a] = true
-			}
-		}
-	}
+	want := dpkgOwnedFiles(t, admin, lists, res.Packages)
 	got := map[string]bool{}
 	for _, p := range res.OwnedFiles {
 		got[p] = true
@@ -101,6 +75,40 @@ func TestOwnedFilesOracle(t *testing.T) {
 		t.Errorf("only %d relevant owned files on this machine: the oracle proves little", len(want))
 	}
 	t.Logf("%d installed packages, %d .list files, %d owned files compared", len(res.Packages), len(lists), len(want))
+}
+
+// dpkgOwnedFiles is the oracle: what dpkg-query -L lists for every package
+// of pkgs, filtered and given its aliases as the scanner does.
+func dpkgOwnedFiles(t *testing.T, admin string, lists []string, pkgs []*report.Package) map[string]bool {
+	t.Helper()
+	var names []string
+	for _, p := range pkgs {
+		n := p.Name
+		if strings.Contains(filepath.Base(findList(lists, p.Name, p.Arch)), ":") {
+			n += ":" + p.Arch
+		}
+		names = append(names, n)
+	}
+	cmd := exec.Command(dpkgQueryPath, append([]string{"--admindir", admin, "-L"}, names...)...)
+	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dpkg-query -L: %v", err)
+	}
+	want := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "/") { // "package diverts others to: ..." and the like
+			continue
+		}
+		if p, ok := owned.Clean(line); ok && owned.Relevant(p, true) {
+			for _, a := range owned.Aliases(p) {
+				want[a] = true
+			}
+		}
+	}
+	return want
 }
 
 // findList returns the .list file of package name (arch-qualified or not).

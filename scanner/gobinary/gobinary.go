@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io/fs"
 	"runtime/debug"
-	"sort"
 	"strings"
 
 	"github.com/package-url/packageurl-go"
@@ -222,43 +221,32 @@ func hasGoNote(b []byte, bo binary.ByteOrder, align uint64) bool {
 // Scan reads the build information of the kept files, in path order. Only
 // an error opening a file, or the context ending, is returned as an error.
 func (s Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
-	files = append([]scanner.File(nil), files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
-	res := &scanner.Result{}
-	var warn langpkg.Warnings
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("gobinary: %w", err)
-		}
-		if f.Size() > MaxFileSize {
-			warn.Addf("gobinary: %s: %d bytes, more than the limit of %d; skipped", f.Path(), f.Size(), MaxFileSize)
-			continue
-		}
-		ra, err := randaccess.Open(f, MaxFileSize, s.TempDir)
-		if errors.Is(err, randaccess.ErrTooLarge) {
-			warn.Addf("gobinary: %s: %v; skipped", f.Path(), err)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("gobinary: %w", err)
-		}
-		bi, err := buildinfo.Read(ra)
-		ra.Close()
-		if err != nil {
-			if !notGo(err) {
-				warn.Addf("gobinary: %s: reading the Go build information: %v; skipped", f.Path(), err)
-			}
-			continue
-		}
-		pkgs, err := packages(bi, f.Path())
-		if err != nil {
-			warn.Addf("gobinary: %s: %v; skipped", f.Path(), err)
-			continue
-		}
-		res.Packages = append(res.Packages, pkgs...)
+	return langpkg.Scan(ctx, "gobinary", files, MaxFileSize, s.read)
+}
+
+// read reads the build information of one file: a file that is not a Go
+// executable is passed over quietly, a damaged one skipped with a warning.
+func (s Scanner) read(f scanner.File, _ *langpkg.Warnings) ([]*report.Package, error) {
+	ra, err := randaccess.Open(f, MaxFileSize, s.TempDir)
+	if errors.Is(err, randaccess.ErrTooLarge) {
+		return nil, langpkg.Skip(err)
 	}
-	res.Warnings = warn.List()
-	return res, nil
+	if err != nil {
+		return nil, fmt.Errorf("gobinary: %w", err)
+	}
+	bi, err := buildinfo.Read(ra)
+	ra.Close()
+	if err != nil {
+		if notGo(err) {
+			return nil, nil
+		}
+		return nil, langpkg.Skip(fmt.Errorf("reading the Go build information: %w", err))
+	}
+	pkgs, err := packages(bi, f.Path())
+	if err != nil {
+		return nil, langpkg.Skip(err)
+	}
+	return pkgs, nil
 }
 
 // notGo reports whether a debug/buildinfo error means "not a Go executable"

@@ -15,7 +15,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"sort"
 	"strings"
 	"sync"
 
@@ -148,38 +147,35 @@ func (Scanner) Match(path string) bool { return isArchive(path) }
 // Scan reads the matched archives, in path order.
 func (s Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
 	s = s.withDefaults()
-	files = append([]scanner.File(nil), files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
-	res := &scanner.Result{}
-	var warn langpkg.Warnings
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("java: %w", err)
-		}
-		ra, err := randaccess.Open(f, DefaultMaxFileSize, s.TempDir)
-		if errors.Is(err, randaccess.ErrTooLarge) {
-			warn.Addf("java: %s: %v; skipped", f.Path(), err)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("java: %w", err)
-		}
-		w := &walker{s: s, ctx: ctx, file: f.Path(), budget: s.MaxTotalBytes, warn: &warn, seen: map[[2]string]bool{}}
-		err = w.archive(ra, ra.Size, f.Path(), path.Base(f.Path()), 0)
-		ra.Close()
-		var le *localError
-		switch {
-		case errors.As(err, &le):
-			return nil, fmt.Errorf("java: %s: %w", f.Path(), err)
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("java: %w", ctx.Err())
-		case err != nil:
-			warn.Addf("java: %s: %v; skipped", f.Path(), err)
-		}
-		res.Packages = append(res.Packages, w.pkgs...)
+	return langpkg.Scan(ctx, "java", files, 0, func(f scanner.File, warn *langpkg.Warnings) ([]*report.Package, error) {
+		return s.read(ctx, f, warn)
+	})
+}
+
+// read walks one archive and returns the packages found in it; an archive
+// that cannot be read whole is reported with a warning, with what was
+// found before the error.
+func (s Scanner) read(ctx context.Context, f scanner.File, warn *langpkg.Warnings) ([]*report.Package, error) {
+	ra, err := randaccess.Open(f, DefaultMaxFileSize, s.TempDir)
+	if errors.Is(err, randaccess.ErrTooLarge) {
+		return nil, langpkg.Skip(err)
 	}
-	res.Warnings = warn.List()
-	return res, nil
+	if err != nil {
+		return nil, fmt.Errorf("java: %w", err)
+	}
+	w := &walker{s: s, ctx: ctx, file: f.Path(), budget: s.MaxTotalBytes, warn: warn, seen: map[[2]string]bool{}}
+	err = w.archive(ra, ra.Size, f.Path(), path.Base(f.Path()), 0)
+	ra.Close()
+	var le *localError
+	switch {
+	case errors.As(err, &le):
+		return nil, fmt.Errorf("java: %s: %w", f.Path(), err)
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("java: %w", ctx.Err())
+	case err != nil:
+		warn.Addf("java: %s: %v; skipped", f.Path(), err)
+	}
+	return w.pkgs, nil
 }
 
 // inflaters pools klauspost/compress's inflaters, about twice as fast as

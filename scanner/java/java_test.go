@@ -27,10 +27,7 @@ import (
 )
 
 func TestInfoMatch(t *testing.T) {
-	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "java", Version: "1", Kind: scanner.KindPackage}) {
-		t.Errorf("Info() = %+v", got)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "java", Version: "1", Kind: scanner.KindPackage}, map[string]bool{
 		"usr/share/java/commons-io.jar":             true,
 		"usr/local/tomcat/webapps/ROOT.war":         true,
 		"opt/app/app.EAR":                           true,
@@ -46,11 +43,7 @@ func TestInfoMatch(t *testing.T) {
 		"usr/lib/jvm/java-17/jmods/java.base.jmod":  false,
 		"usr/share/maven-repo/x/1.0/x-1.0.pom":      false,
 		"usr/lib/python3/dist-packages/x/y.jarfile": false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // javaFixtures are the corpus's archives (aquasecurity/trivy, anchore/syft,
@@ -431,6 +424,30 @@ func peakHeap(f func()) uint64 {
 // by the limits, with a warning; what was found before is kept; the live
 // heap stays far below what the bombs claim.
 func TestBombs(t *testing.T) {
+	b := makeBombs(t)
+	for _, tc := range []bombCase{
+		{"nested jar over the total budget", Scanner{MaxTotalBytes: 100 << 20}, b.nestedZeros, []string{"o:outer"}, "limit reached"},
+		{"nested jar inflated to disk, not a zip", Scanner{MaxInMemory: 1 << 20}, b.nestedZeros, []string{"o:outer"}, "zeros-1.jar: not a readable zip archive"},
+		{"nested jar inflated in memory, not a zip", Scanner{}, b.smallZeros, []string{"o:outer"}, "zeros-8.jar: not a readable zip archive"},
+		{"nested jar declaring 8 GiB", Scanner{}, b.declaresHuge, []string{"o:outer"}, "8589934592 bytes to inflate"},
+		{"nested jar lying about its size", Scanner{}, b.liar, []string{"o:outer"}, "liar-1.jar: not a readable zip archive"},
+		{"huge pom.properties", Scanner{}, b.bigPom, []string{"x:z"}, "more than the limit of 1048576"},
+		{"nested too deep", Scanner{}, b.deep, []string{"d:d0", "d:d1", "d:d2", "d:d3", "d:d4"}, "nested more than 4 archives deep"},
+		{"fan-out", Scanner{}, b.fan, []string{"f:leaf"}, "more than 10000 archives"},
+		{"too many entries", Scanner{MaxEntries: 100}, b.manyEntries, nil, "central directory over the limit"},
+		{"directory too large", Scanner{MaxDirectoryBytes: 4096}, b.manyEntries, nil, "central directory over the limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkBomb(t, tc) })
+	}
+}
+
+// bombs are the archives of TestBombs.
+type bombs struct {
+	nestedZeros, smallZeros, declaresHuge, liar, bigPom, deep, fan, manyEntries []byte
+}
+
+// makeBombs builds the archives of TestBombs.
+func makeBombs(t *testing.T) bombs {
 	outerPom := map[string][]byte{"META-INF/maven/o/outer/pom.properties": pomProps("o", "outer", "1")}
 	// A nested "jar" that inflates to 256 MiB of zeros (256 KiB
 	// compressed).
@@ -467,57 +484,52 @@ func TestBombs(t *testing.T) {
 	}
 	manyEntries := buildZip(t, zip.Store, many)
 
-	for _, tc := range []struct {
-		name    string
-		s       Scanner
-		jar     []byte
-		want    []string // package names
-		warning string
-	}{
-		{"nested jar over the total budget", Scanner{MaxTotalBytes: 100 << 20}, nestedZeros, []string{"o:outer"}, "limit reached"},
-		{"nested jar inflated to disk, not a zip", Scanner{MaxInMemory: 1 << 20}, nestedZeros, []string{"o:outer"}, "zeros-1.jar: not a readable zip archive"},
-		{"nested jar inflated in memory, not a zip", Scanner{}, smallZeros, []string{"o:outer"}, "zeros-8.jar: not a readable zip archive"},
-		{"nested jar declaring 8 GiB", Scanner{}, declaresHuge, []string{"o:outer"}, "8589934592 bytes to inflate"},
-		{"nested jar lying about its size", Scanner{}, liar, []string{"o:outer"}, "liar-1.jar: not a readable zip archive"},
-		{"huge pom.properties", Scanner{}, bigPom, []string{"x:z"}, "more than the limit of 1048576"},
-		{"nested too deep", Scanner{}, deep, []string{"d:d0", "d:d1", "d:d2", "d:d3", "d:d4"}, "nested more than 4 archives deep"},
-		{"fan-out", Scanner{}, fan, []string{"f:leaf"}, "more than 10000 archives"},
-		{"too many entries", Scanner{MaxEntries: 100}, manyEntries, nil, "central directory over the limit"},
-		{"directory too large", Scanner{MaxDirectoryBytes: 4096}, manyEntries, nil, "central directory over the limit"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tmp := t.TempDir()
-			tc.s.TempDir = tmp
-			var res *scanner.Result
-			var err error
-			start := time.Now()
-			peak := peakHeap(func() {
-				res, err = tc.s.Scan(context.Background(), []scanner.File{scannertest.File("app/bomb.jar", tc.jar)})
-			})
-			took := time.Since(start)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, p := range res.Packages {
-				names = append(names, p.Name)
-			}
-			if !slices.Equal(names, tc.want) {
-				t.Errorf("packages %q, want %q", names, tc.want)
-			}
-			if len(res.Warnings) == 0 || !strings.Contains(strings.Join(res.Warnings, "\n"), tc.warning) || !strings.Contains(res.Warnings[0], "app/bomb.jar") {
-				t.Errorf("warnings %q, want one naming the file and %q", res.Warnings, tc.warning)
-			}
-			if peak > 128<<20 {
-				t.Errorf("live heap reached %d MiB", peak>>20)
-			}
-			if took > 30*time.Second {
-				t.Errorf("took %v", took)
-			}
-			if left, _ := os.ReadDir(tmp); len(left) != 0 {
-				t.Errorf("temp files left: %v", left)
-			}
-		})
+	return bombs{nestedZeros, smallZeros, declaresHuge, liar, bigPom, deep, fan, manyEntries}
+}
+
+// bombCase is a case of TestBombs: the scanner and its limits, the
+// archive, the packages expected and a part of the warning.
+type bombCase struct {
+	name    string
+	s       Scanner
+	jar     []byte
+	want    []string // package names
+	warning string
+}
+
+// checkBomb scans tc's archive as app/bomb.jar and checks what is found,
+// the warning, the live heap, the time taken and the temporary files.
+func checkBomb(t *testing.T, tc bombCase) {
+	tmp := t.TempDir()
+	tc.s.TempDir = tmp
+	var res *scanner.Result
+	var err error
+	start := time.Now()
+	peak := peakHeap(func() {
+		res, err = tc.s.Scan(context.Background(), []scanner.File{scannertest.File("app/bomb.jar", tc.jar)})
+	})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range res.Packages {
+		names = append(names, p.Name)
+	}
+	if !slices.Equal(names, tc.want) {
+		t.Errorf("packages %q, want %q", names, tc.want)
+	}
+	if len(res.Warnings) == 0 || !strings.Contains(strings.Join(res.Warnings, "\n"), tc.warning) || !strings.Contains(res.Warnings[0], "app/bomb.jar") {
+		t.Errorf("warnings %q, want one naming the file and %q", res.Warnings, tc.warning)
+	}
+	if peak > 128<<20 {
+		t.Errorf("live heap reached %d MiB", peak>>20)
+	}
+	if took > 30*time.Second {
+		t.Errorf("took %v", took)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("temp files left: %v", left)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/package-url/packageurl-go"
@@ -79,54 +78,34 @@ func isPackageDir(name string) bool {
 // Scan reads the matched manifests, in path order. Only an error opening or
 // reading a file, or the context ending, is returned as an error.
 func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
-	files = append([]scanner.File(nil), files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
-	res := &scanner.Result{}
-	var warn langpkg.Warnings
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("npm: %w", err)
-		}
-		if f.Size() > MaxFileSize {
-			warn.Addf("npm: %s: %d bytes, more than the limit of %d; skipped", f.Path(), f.Size(), MaxFileSize)
-			continue
-		}
-		data, err := readFile(f)
-		if errors.Is(err, limitio.ErrTooLarge) {
-			warn.Addf("npm: %s: more than the limit of %d bytes; skipped", f.Path(), MaxFileSize)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		m, err := ParseManifest(data)
-		if err != nil {
-			warn.Addf("npm: %s: %v; skipped", f.Path(), err)
-			continue
-		}
-		if m.Name == "" || m.Version == "" {
-			if !m.Private {
-				warn.Addf("npm: %s: no name or no version, and not private; skipped", f.Path())
-			}
-			continue
-		}
-		res.Packages = append(res.Packages, newPackage(m, f.Path()))
-	}
-	res.Warnings = warn.List()
-	return res, nil
+	return langpkg.Scan(ctx, "npm", files, MaxFileSize, read)
 }
 
-func readFile(f scanner.File) ([]byte, error) {
+// read reads one manifest; one that cannot be used is skipped, quietly when
+// it is a private one without a name or version.
+func read(f scanner.File, _ *langpkg.Warnings) ([]*report.Package, error) {
 	rc, err := f.Open()
 	if err != nil {
 		return nil, fmt.Errorf("npm: opening %s: %w", f.Path(), err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(limitio.NewReader(rc, MaxFileSize))
-	if err != nil {
+	data, err := io.ReadAll(limitio.NewReader(rc, MaxFileSize))
+	switch {
+	case errors.Is(err, limitio.ErrTooLarge):
+		return nil, langpkg.Skip(fmt.Errorf("more than the limit of %d bytes", MaxFileSize))
+	case err != nil:
 		return nil, fmt.Errorf("npm: reading %s: %w", f.Path(), err)
 	}
-	return b, nil
+	m, err := ParseManifest(data)
+	switch {
+	case err != nil:
+		return nil, langpkg.Skip(err)
+	case (m.Name == "" || m.Version == "") && m.Private:
+		return nil, nil
+	case m.Name == "" || m.Version == "":
+		return nil, langpkg.Skip(errors.New("no name or no version, and not private"))
+	}
+	return []*report.Package{newPackage(m, f.Path())}, nil
 }
 
 func newPackage(m Manifest, path string) *report.Package {

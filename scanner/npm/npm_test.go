@@ -9,17 +9,12 @@ import (
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
-	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
-	"github.com/stevedore-dev/stevedore/scanner/internal/langpkg"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
 func TestInfoMatch(t *testing.T) {
-	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "npm", Version: "1", Kind: scanner.KindPackage}) {
-		t.Errorf("Info() = %+v", got)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "npm", Version: "1", Kind: scanner.KindPackage}, map[string]bool{
 		"app/node_modules/express/package.json":                           true,
 		"node_modules/express/package.json":                               true,
 		"app/node_modules/@babel/parser/package.json":                     true,
@@ -40,11 +35,7 @@ func TestInfoMatch(t *testing.T) {
 		"app/node_modules/express/package.json.bak":                       false,
 		"app/node_modules/node_modules/package.json":                      false,
 		"app/node_modules/express/node_modules/node_modules/package.json": false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // TestFixtures scans the corpus's installed manifests (aquasecurity/trivy's
@@ -52,45 +43,19 @@ func TestInfoMatch(t *testing.T) {
 // and versions from testdata/fixtures/SOURCES.md) at the paths they had
 // upstream.
 func TestFixtures(t *testing.T) {
-	cases := []struct {
-		fixture, path, name, version, purl string
-	}{
-		{"npm/trivy_happy_nm-express_package.json", "app/node_modules/express/package.json", "express", "4.16.4", "pkg:npm/express@4.16.4"},
-		{"npm/trivy_happy_nm-body-parser_package.json", "app/node_modules/body-parser/package.json", "body-parser", "1.18.3", "pkg:npm/body-parser@1.18.3"},
-		{"npm/trivy_happy_nm-ms_package.json", "app/node_modules/ms/package.json", "ms", "2.1.1", "pkg:npm/ms@2.1.1"},
-		{"npm/trivy_happy_nm-babel_parser_package.json", "app/node_modules/@babel/parser/package.json", "@babel/parser", "7.23.6", "pkg:npm/%40babel/parser@7.23.6"},
-		{"npm/trivy_happy_nm-express_nm-debug_package.json", "app/node_modules/express/node_modules/debug/package.json", "debug", "2.6.9", "pkg:npm/debug@2.6.9"},
-		{"npm/trivy_happy_nm-express_nm-ms_package.json", "app/node_modules/express/node_modules/ms/package.json", "ms", "2.0.0", "pkg:npm/ms@2.0.0"},
-		{"npm/trivy_happy_nm-body-parser_nm-debug_package.json", "app/node_modules/body-parser/node_modules/debug/package.json", "debug", "2.6.9", "pkg:npm/debug@2.6.9"},
-		{"npm/trivy_happy_nm-body-parser_nm-ms_package.json", "app/node_modules/body-parser/node_modules/ms/package.json", "ms", "2.0.0", "pkg:npm/ms@2.0.0"},
-		{"npm/syft_npm-6.14.6_package.json", "usr/lib/node_modules/npm/package.json", "npm", "6.14.6", "pkg:npm/npm@6.14.6"},
-		{"npm/syft_cowsay_package.json", "app/node_modules/cowsay/package.json", "cowsay", "1.4.0", "pkg:npm/cowsay@1.4.0"},
-		{"npm/syft_actions-core_package.json", "app/node_modules/@actions/core/package.json", "@actions/core", "1.6.0", "pkg:npm/%40actions/core@1.6.0"},
-	}
-	var files []scanner.File
-	for _, tc := range cases {
-		if !(Scanner{}).Match(tc.path) {
-			t.Fatalf("%s not matched", tc.path)
-		}
-		files = append(files, scannertest.FromDisk(t, tc.path, fixtures.Path(t, tc.fixture)))
-	}
-	res, err := Scanner{}.Scan(context.Background(), files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Warnings) != 0 || len(res.Packages) != len(cases) {
-		t.Fatalf("%d packages, warnings %q", len(res.Packages), res.Warnings)
-	}
-	got := map[string]report.Package{}
-	for _, p := range res.Packages {
-		got[p.Filepath] = *p
-	}
-	for _, tc := range cases {
-		want := report.Package{Name: tc.name, Version: tc.version, Kind: report.KindBinary, PURL: tc.purl, PackageDB: tc.path, Filepath: tc.path}
-		if got[tc.path] != want {
-			t.Errorf("%s:\n got  %+v\n want %+v", tc.fixture, got[tc.path], want)
-		}
-	}
+	scannertest.CheckLangFixtures(t, Scanner{}, []scannertest.LangFixture{
+		{Fixture: "npm/trivy_happy_nm-express_package.json", Path: "app/node_modules/express/package.json", Name: "express", Version: "4.16.4", PURL: "pkg:npm/express@4.16.4"},
+		{Fixture: "npm/trivy_happy_nm-body-parser_package.json", Path: "app/node_modules/body-parser/package.json", Name: "body-parser", Version: "1.18.3", PURL: "pkg:npm/body-parser@1.18.3"},
+		{Fixture: "npm/trivy_happy_nm-ms_package.json", Path: "app/node_modules/ms/package.json", Name: "ms", Version: "2.1.1", PURL: "pkg:npm/ms@2.1.1"},
+		{Fixture: "npm/trivy_happy_nm-babel_parser_package.json", Path: "app/node_modules/@babel/parser/package.json", Name: "@babel/parser", Version: "7.23.6", PURL: "pkg:npm/%40babel/parser@7.23.6"},
+		{Fixture: "npm/trivy_happy_nm-express_nm-debug_package.json", Path: "app/node_modules/express/node_modules/debug/package.json", Name: "debug", Version: "2.6.9", PURL: "pkg:npm/debug@2.6.9"},
+		{Fixture: "npm/trivy_happy_nm-express_nm-ms_package.json", Path: "app/node_modules/express/node_modules/ms/package.json", Name: "ms", Version: "2.0.0", PURL: "pkg:npm/ms@2.0.0"},
+		{Fixture: "npm/trivy_happy_nm-body-parser_nm-debug_package.json", Path: "app/node_modules/body-parser/node_modules/debug/package.json", Name: "debug", Version: "2.6.9", PURL: "pkg:npm/debug@2.6.9"},
+		{Fixture: "npm/trivy_happy_nm-body-parser_nm-ms_package.json", Path: "app/node_modules/body-parser/node_modules/ms/package.json", Name: "ms", Version: "2.0.0", PURL: "pkg:npm/ms@2.0.0"},
+		{Fixture: "npm/syft_npm-6.14.6_package.json", Path: "usr/lib/node_modules/npm/package.json", Name: "npm", Version: "6.14.6", PURL: "pkg:npm/npm@6.14.6"},
+		{Fixture: "npm/syft_cowsay_package.json", Path: "app/node_modules/cowsay/package.json", Name: "cowsay", Version: "1.4.0", PURL: "pkg:npm/cowsay@1.4.0"},
+		{Fixture: "npm/syft_actions-core_package.json", Path: "app/node_modules/@actions/core/package.json", Name: "@actions/core", Version: "1.6.0", PURL: "pkg:npm/%40actions/core@1.6.0"},
+	})
 }
 
 // The lockfile is not a package manifest: it is not matched, and if handed
@@ -108,38 +73,22 @@ func TestLockfileIsNotAManifest(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	good := scannertest.File("n/node_modules/good/package.json", []byte(`{"name":"good","version":"1.0.0"}`))
-	for _, tc := range []struct {
-		name, data, warn string
-	}{
-		{"not JSON", `{"name": "x", `, "not a JSON object"},
-		{"array", `["name", "x"]`, "not a JSON object"},
-		{"empty", ``, "not a JSON object"},
-		{"version not a string", `{"name":"x","version":1.2}`, "version: not a string"},
-		{"name not a string", `{"name":{"a":1},"version":"1"}`, "name: not a string"},
-		{"no version", `{"name":"x"}`, "no name or no version"},
-		{"no name", `{"version":"1.0.0"}`, "no name or no version"},
-		{"null name", `{"name":null,"version":"1.0.0"}`, "no name or no version"},
-		{"invalid UTF-8 name", "{\"name\":\"caf\xe9\",\"version\":\"1\"}", "U+FFFD"},
-		{"escaped control in version", `{"name":"x","version":"1\u0000"}`, "blanks or control"},
-		{"bad scope", `{"name":"a/b","version":"1"}`, "@scope/name"},
-		{"scope only", `{"name":"@a","version":"1"}`, "scope without a name"},
-		{"deep name", `{"name":"@a/b/c","version":"1"}`, "@scope/name"},
-		{"long name", `{"name":"` + strings.Repeat("a", 215) + `","version":"1"}`, "more than npm's 214"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			bad := scannertest.File("n/node_modules/bad/package.json", []byte(tc.data))
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{bad, good})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Packages) != 1 || res.Packages[0].Name != "good" {
-				t.Errorf("packages %v", res.Packages)
-			}
-			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "n/node_modules/bad/package.json") || !strings.Contains(res.Warnings[0], tc.warn) {
-				t.Errorf("warnings %q, want one naming the file and %q", res.Warnings, tc.warn)
-			}
-		})
-	}
+	scannertest.CheckBadFiles(t, Scanner{}, good, "good", "n/node_modules/bad/package.json", []scannertest.BadFile{
+		{Name: "not JSON", Data: `{"name": "x", `, Warn: "not a JSON object"},
+		{Name: "array", Data: `["name", "x"]`, Warn: "not a JSON object"},
+		{Name: "empty", Data: ``, Warn: "not a JSON object"},
+		{Name: "version not a string", Data: `{"name":"x","version":1.2}`, Warn: "version: not a string"},
+		{Name: "name not a string", Data: `{"name":{"a":1},"version":"1"}`, Warn: "name: not a string"},
+		{Name: "no version", Data: `{"name":"x"}`, Warn: "no name or no version"},
+		{Name: "no name", Data: `{"version":"1.0.0"}`, Warn: "no name or no version"},
+		{Name: "null name", Data: `{"name":null,"version":"1.0.0"}`, Warn: "no name or no version"},
+		{Name: "invalid UTF-8 name", Data: "{\"name\":\"caf\xe9\",\"version\":\"1\"}", Warn: "U+FFFD"},
+		{Name: "escaped control in version", Data: `{"name":"x","version":"1\u0000"}`, Warn: "blanks or control"},
+		{Name: "bad scope", Data: `{"name":"a/b","version":"1"}`, Warn: "@scope/name"},
+		{Name: "scope only", Data: `{"name":"@a","version":"1"}`, Warn: "scope without a name"},
+		{Name: "deep name", Data: `{"name":"@a/b/c","version":"1"}`, Warn: "@scope/name"},
+		{Name: "long name", Data: `{"name":"` + strings.Repeat("a", 215) + `","version":"1"}`, Warn: "more than npm's 214"},
+	})
 
 	// A private manifest without a version (a workspace link) is skipped
 	// quietly; a private one with a version is a package.
@@ -153,14 +102,7 @@ func TestBadInput(t *testing.T) {
 
 	// Too large: skipped with a warning, whether the size says so or the
 	// content does.
-	big := strings.Repeat(" ", MaxFileSize+1)
-	liar := scannertest.FileFunc("n/node_modules/liar/package.json", 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(strings.NewReader(big)), nil
-	})
-	huge := scannertest.FileFunc("n/node_modules/huge/package.json", MaxFileSize+1, func() (io.ReadCloser, error) {
-		t.Error("a file over the limit was opened")
-		return nil, errors.New("opened")
-	})
+	liar, huge := scannertest.TooLarge(t, "n/node_modules/liar/package.json", "n/node_modules/huge/package.json", MaxFileSize, " ")
 	res, err = Scanner{}.Scan(context.Background(), []scanner.File{liar, huge})
 	if err != nil || len(res.Warnings) != 2 || !strings.Contains(res.Warnings[0], "more than the limit") {
 		t.Errorf("too large: warnings %q, err %v", res.Warnings, err)
@@ -177,30 +119,8 @@ func TestBadInput(t *testing.T) {
 // content; a package has valid fields and a pkg:npm PURL.
 func FuzzParseManifest(f *testing.F) {
 	fixtures.Seed(f, "npm", "*.json")
+	l := scannertest.Lang{Scanner: Scanner{}, Path: "app/node_modules/x/package.json", PURLPrefix: "pkg:npm/"}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		const path = "app/node_modules/x/package.json"
-		res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File(path, data)})
-		if err != nil {
-			t.Fatalf("content error is not a warning: %v", err)
-		}
-		if len(res.Packages) > 1 {
-			t.Fatalf("%d packages", len(res.Packages))
-		}
-		for _, w := range res.Warnings {
-			if !strings.Contains(w, path) {
-				t.Fatalf("warning %q does not name the file", w)
-			}
-		}
-		for _, p := range res.Packages {
-			if _, err := langpkg.Value(p.Name); err != nil {
-				t.Fatalf("name %q: %v", p.Name, err)
-			}
-			if _, err := langpkg.Value(p.Version); err != nil {
-				t.Fatalf("version %q: %v", p.Version, err)
-			}
-			if !strings.HasPrefix(p.PURL, "pkg:npm/") || p.Filepath != path || p.PackageDB != path {
-				t.Fatalf("package %+v", p)
-			}
-		}
+		scannertest.CheckLangContent(t, l, data)
 	})
 }

@@ -32,109 +32,115 @@ func scanOne(t *testing.T, layerPath string, data []byte) (*report.Distribution,
 	return nil, nil
 }
 
+// fixtureWant is what TestFixtures expects of an os-release file.
+type fixtureWant struct {
+	did, versionID, codename, cpe string
+}
+
+// fixtureWants are the expectations of TestFixtures, by fixture, written by
+// reading each file.
+var fixtureWants = map[string]fixtureWant{
+	"claircore_alpine-3.3_os-release":                     {"alpine", "3.3.3", "", ""},
+	"claircore_alpine-3.4_os-release":                     {"alpine", "3.4.6", "", ""},
+	"claircore_alpine-3.5_os-release":                     {"alpine", "3.5.3", "", ""},
+	"claircore_alpine-3.6_os-release":                     {"alpine", "3.6.5", "", ""},
+	"claircore_alpine-3.7_os-release":                     {"alpine", "3.7.3", "", ""},
+	"claircore_alpine-3.8_os-release":                     {"alpine", "3.8.5", "", ""},
+	"claircore_alpine-3.9_os-release":                     {"alpine", "3.9.6", "", ""},
+	"claircore_alpine-3.10_os-release":                    {"alpine", "3.10.9", "", ""},
+	"claircore_alpine-3.11_os-release":                    {"alpine", "3.11.13", "", ""},
+	"claircore_alpine-3.12_os-release":                    {"alpine", "3.12.9", "", ""},
+	"claircore_alpine-3.13_os-release":                    {"alpine", "3.13.7", "", ""},
+	"claircore_alpine-3.14_os-release":                    {"alpine", "3.14.3", "", ""},
+	"claircore_alpine-3.15_os-release":                    {"alpine", "3.15.0", "", ""},
+	"claircore_alpine-3.16_os-release":                    {"alpine", "3.16.0", "", ""},
+	"claircore_alpine-3.17_os-release":                    {"alpine", "3.17.5", "", ""},
+	"claircore_alpine-3.18_os-release":                    {"alpine", "3.18.4", "", ""},
+	"claircore_alpine-edge_os-release":                    {"alpine", "3.19_alpha20230901", "", ""},
+	"trivy_alpine-310_os-release":                         {"alpine", "3.10.4", "", ""},
+	"trivy_alpine-311_os-release":                         {"alpine", "3.11.5", "", ""},
+	"claircore_debian-7_os-release":                       {"debian", "7", "wheezy", ""}, // codename from VERSION="7 (wheezy)"
+	"claircore_debian-8_os-release":                       {"debian", "8", "jessie", ""}, // codename from VERSION
+	"claircore_debian-9_os-release":                       {"debian", "9", "stretch", ""},
+	"claircore_debian-10_os-release":                      {"debian", "10", "buster", ""},
+	"claircore_debian-11_os-release":                      {"debian", "11", "bullseye", ""},
+	"claircore_debian-12_os-release":                      {"debian", "12", "bookworm", ""},
+	"syft_debian-with-point-release_os-release":           {"debian", "13", "trixie", ""},
+	"claircore_debian-distroless-9_os-release":            {"debian", "9", "stretch", ""}, // VERSION="Debian GNU/Linux 9 (stretch)"
+	"claircore_debian-distroless-10_os-release":           {"debian", "10", "buster", ""},
+	"claircore_debian-distroless-11_os-release":           {"debian", "11", "bullseye", ""},
+	"claircore_ubuntu-12.04_os-release":                   {"ubuntu", "12.04", "", ""}, // no codename key; VERSION="12.04.5 LTS, Precise Pangolin"
+	"claircore_ubuntu-12.10_os-release":                   {"ubuntu", "12.10", "", ""},
+	"claircore_ubuntu-13.04_os-release":                   {"ubuntu", "13.04", "", ""},
+	"claircore_ubuntu-13.10_os-release":                   {"ubuntu", "13.10", "", ""},
+	"claircore_ubuntu-14.04_os-release":                   {"ubuntu", "14.04", "", ""},
+	"claircore_ubuntu-14.10_os-release":                   {"ubuntu", "14.10", "", ""},
+	"claircore_ubuntu-15.04_os-release":                   {"ubuntu", "15.04", "", ""},
+	"claircore_ubuntu-15.10_os-release":                   {"ubuntu", "15.10", "", ""},
+	"claircore_ubuntu-16.04_os-release":                   {"ubuntu", "16.04", "xenial", ""},
+	"claircore_ubuntu-16.10_os-release":                   {"ubuntu", "16.10", "yakkety", ""},
+	"claircore_ubuntu-17.04_os-release":                   {"ubuntu", "17.04", "zesty", ""},
+	"claircore_ubuntu-17.10_os-release":                   {"ubuntu", "17.10", "artful", ""},
+	"claircore_ubuntu-18.04_os-release":                   {"ubuntu", "18.04", "bionic", ""},
+	"claircore_ubuntu-18.10_os-release":                   {"ubuntu", "18.10", "cosmic", ""},
+	"claircore_ubuntu-19.04_os-release":                   {"ubuntu", "19.04", "disco", ""},
+	"claircore_ubuntu-19.10_os-release":                   {"ubuntu", "19.10", "eoan", ""},
+	"claircore_ubuntu-20.04_os-release":                   {"ubuntu", "20.04", "focal", ""},
+	"claircore_ubuntu-20.10_os-release":                   {"ubuntu", "20.10", "groovy", ""},
+	"claircore_ubuntu-21.04_os-release":                   {"ubuntu", "21.04", "hirsute", ""},
+	"claircore_ubuntu-21.10_os-release":                   {"ubuntu", "21.10", "impish", ""},
+	"claircore_ubuntu-22.04_os-release":                   {"ubuntu", "22.04", "jammy", ""},
+	"claircore_ubuntu-22.10_os-release":                   {"ubuntu", "22.10", "kinetic", ""},
+	"claircore_ubuntu-23.04_os-release":                   {"ubuntu", "23.04", "lunar", ""},
+	"claircore_ubuntu-23.10_os-release":                   {"ubuntu", "23.10", "mantic", ""},
+	"claircore_rhel-releasefiles-7_os-release":            {"rhel", "7.7", "", "cpe:/o:redhat:enterprise_linux:7.7:GA:server"},
+	"claircore_rhel-releasefiles-8_os-release":            {"rhel", "8.1", "", "cpe:/o:redhat:enterprise_linux:8.1:GA"},
+	"claircore_rhel-releasefiles-9_os-release":            {"rhel", "9.0", "", "cpe:/o:redhat:enterprise_linux:9::baseos"},
+	"claircore_rhel-releasefiles-atomichost-7_os-release": {"rhel", "7.9", "", "cpe:/o:redhat:enterprise_linux:7.9:GA:atomic-host"},
+	"claircore_rhel-releasefiles-hummingbird_os-release":  {"hummingbird", "20251124", "", "cpe:/a:redhat:hummingbird:1"},
+	"syft_redhat-from-os-release_os-release":              {"rhel", "7.3", "", "cpe:/o:redhat:enterprise_linux:7.3:GA:server"},
+	"trivy_rhel_os-release":                               {"rhel", "9.4", "", "cpe:/o:redhat:enterprise_linux:9::baseos"},
+	"syft_centos_os-release":                              {"centos", "8", "", "cpe:/o:centos:centos:8"},
+	"trivy_centos_os-release":                             {"centos", "7", "", "cpe:/o:centos:centos:7"},
+	"trivy_centos-stream_os-release":                      {"centos", "8", "", "cpe:/o:centos:centos:8"},
+	"syft_rockylinux-from-os-release_os-release":          {"rocky", "8.4", "", "cpe:/o:rocky:rocky:8.4:GA"},
+	"trivy_rocky_os-release":                              {"rocky", "9.3", "", "cpe:/o:rocky:rocky:9::baseos"},
+	"syft_almalinux-from-os-release_os-release":           {"almalinux", "8.4", "", "cpe:/o:almalinux:almalinux:8.4:GA"},
+	"trivy_alma_os-release":                               {"almalinux", "9.4", "", "cpe:/o:almalinux:almalinux:9::baseos"},
+	"syft_fedora_os-release":                              {"fedora", "36", "", "cpe:/o:fedoraproject:fedora:36"}, // VERSION_CODENAME=""
+	"trivy_fedora_os-release":                             {"fedora", "42", "", "cpe:/o:fedoraproject:fedora:42"},
+	"syft_oraclelinux_os-release":                         {"ol", "8.3", "", "cpe:/o:oracle:linux:8:3:server"},
+	"trivy_oracle_os-release":                             {"ol", "8.10", "", "cpe:/o:oracle:linux:8:10:server"},
+	"syft_scientific-from-os-release_os-release":          {"scientific", "7.5", "", "cpe:/o:scientificlinux:scientificlinux:7.5:GA"},
+	"syft_amazon_os-release":                              {"amzn", "2", "", "cpe:2.3:o:amazon:amazon_linux:2"},
+	"syft_arch_os-release":                                {"arch", "", "", ""},
+	"syft_mariner_os-release":                             {"mariner", "1.0", "", ""},
+	"trivy_mariner-1.0_os-release":                        {"mariner", "1.0", "", ""},
+	"trivy_mariner-2.0_os-release":                        {"mariner", "2.0", "", ""},
+	"trivy_azurelinux-3.0_os-release":                     {"azurelinux", "3.0", "", ""},
+	"syft_photon_os-release":                              {"photon", "2.0", "", ""},
+	"trivy_photon_os-release":                             {"photon", "4.0", "", ""},
+	"syft_wolfi_os-release":                               {"wolfi", "20220914", "", ""},
+	"trivy_minimos_os-release":                            {"minimos", "20241031", "", ""},
+	"trivy_bottlerocket_os-release":                       {"bottlerocket", "1.34.0", "", ""},
+	"syft_opensuse-leap_os-release":                       {"opensuse-leap", "15.2", "", "cpe:/o:opensuse:leap:15.2"},
+	"trivy_opensuseleap-15.2.1_os-release":                {"opensuse-leap", "15.2.1", "", "cpe:/o:opensuse:leap:15.2.1"},
+	"trivy_opensuseleap-42.3_os-release":                  {"opensuse", "42.3", "", "cpe:/o:opensuse:leap:42.3"},
+	"trivy_opensusetumbleweed_os-release":                 {"opensuse-tumbleweed", "20220412", "", "cpe:/o:opensuse:tumbleweed:20220412"},
+	"syft_sles_os-release":                                {"sles", "15.2", "", "cpe:/o:suse:sles:15:sp2"},
+	"trivy_sles_os-release":                               {"sles", "15.3", "", "cpe:/o:suse:sles:15:sp3"},
+	"trivy_slemicro_os-release":                           {"sle-micro", "5.3", "", "cpe:/o:suse:sle-micro:5.3"},
+	"trivy_slemicro-rancher_os-release":                   {"sle-micro-rancher", "5.4", "", "cpe:/o:suse:sle-micro-rancher:5.4"},
+	"trivy_slemicro6.0_os-release":                        {"sl-micro", "6.0", "", "cpe:/o:suse:sl-micro:6.0"},
+}
+
 // TestFixtures checks the distribution found in every os-release file of the
 // corpus. The files come from quay/claircore (claircore_*), anchore/syft
 // (syft_*) and aquasecurity/trivy (trivy_*) test data; see
 // testdata/fixtures/SOURCES.md. The expectations were written by reading each
 // file.
 func TestFixtures(t *testing.T) {
-	type want struct {
-		did, versionID, codename, cpe string
-	}
-	tests := map[string]want{
-		"claircore_alpine-3.3_os-release":                     {"alpine", "3.3.3", "", ""},
-		"claircore_alpine-3.4_os-release":                     {"alpine", "3.4.6", "", ""},
-		"claircore_alpine-3.5_os-release":                     {"alpine", "3.5.3", "", ""},
-		"claircore_alpine-3.6_os-release":                     {"alpine", "3.6.5", "", ""},
-		"claircore_alpine-3.7_os-release":                     {"alpine", "3.7.3", "", ""},
-		"claircore_alpine-3.8_os-release":                     {"alpine", "3.8.5", "", ""},
-		"claircore_alpine-3.9_os-release":                     {"alpine", "3.9.6", "", ""},
-		"claircore_alpine-3.10_os-release":                    {"alpine", "3.10.9", "", ""},
-		"claircore_alpine-3.11_os-release":                    {"alpine", "3.11.13", "", ""},
-		"claircore_alpine-3.12_os-release":                    {"alpine", "3.12.9", "", ""},
-		"claircore_alpine-3.13_os-release":                    {"alpine", "3.13.7", "", ""},
-		"claircore_alpine-3.14_os-release":                    {"alpine", "3.14.3", "", ""},
-		"claircore_alpine-3.15_os-release":                    {"alpine", "3.15.0", "", ""},
-		"claircore_alpine-3.16_os-release":                    {"alpine", "3.16.0", "", ""},
-		"claircore_alpine-3.17_os-release":                    {"alpine", "3.17.5", "", ""},
-		"claircore_alpine-3.18_os-release":                    {"alpine", "3.18.4", "", ""},
-		"claircore_alpine-edge_os-release":                    {"alpine", "3.19_alpha20230901", "", ""},
-		"trivy_alpine-310_os-release":                         {"alpine", "3.10.4", "", ""},
-		"trivy_alpine-311_os-release":                         {"alpine", "3.11.5", "", ""},
-		"claircore_debian-7_os-release":                       {"debian", "7", "wheezy", ""}, // codename from VERSION="7 (wheezy)"
-		"claircore_debian-8_os-release":                       {"debian", "8", "jessie", ""}, // codename from VERSION
-		"claircore_debian-9_os-release":                       {"debian", "9", "stretch", ""},
-		"claircore_debian-10_os-release":                      {"debian", "10", "buster", ""},
-		"claircore_debian-11_os-release":                      {"debian", "11", "bullseye", ""},
-		"claircore_debian-12_os-release":                      {"debian", "12", "bookworm", ""},
-		"syft_debian-with-point-release_os-release":           {"debian", "13", "trixie", ""},
-		"claircore_debian-distroless-9_os-release":            {"debian", "9", "stretch", ""}, // VERSION="Debian GNU/Linux 9 (stretch)"
-		"claircore_debian-distroless-10_os-release":           {"debian", "10", "buster", ""},
-		"claircore_debian-distroless-11_os-release":           {"debian", "11", "bullseye", ""},
-		"claircore_ubuntu-12.04_os-release":                   {"ubuntu", "12.04", "", ""}, // no codename key; VERSION="12.04.5 LTS, Precise Pangolin"
-		"claircore_ubuntu-12.10_os-release":                   {"ubuntu", "12.10", "", ""},
-		"claircore_ubuntu-13.04_os-release":                   {"ubuntu", "13.04", "", ""},
-		"claircore_ubuntu-13.10_os-release":                   {"ubuntu", "13.10", "", ""},
-		"claircore_ubuntu-14.04_os-release":                   {"ubuntu", "14.04", "", ""},
-		"claircore_ubuntu-14.10_os-release":                   {"ubuntu", "14.10", "", ""},
-		"claircore_ubuntu-15.04_os-release":                   {"ubuntu", "15.04", "", ""},
-		"claircore_ubuntu-15.10_os-release":                   {"ubuntu", "15.10", "", ""},
-		"claircore_ubuntu-16.04_os-release":                   {"ubuntu", "16.04", "xenial", ""},
-		"claircore_ubuntu-16.10_os-release":                   {"ubuntu", "16.10", "yakkety", ""},
-		"claircore_ubuntu-17.04_os-release":                   {"ubuntu", "17.04", "zesty", ""},
-		"claircore_ubuntu-17.10_os-release":                   {"ubuntu", "17.10", "artful", ""},
-		"claircore_ubuntu-18.04_os-release":                   {"ubuntu", "18.04", "bionic", ""},
-		"claircore_ubuntu-18.10_os-release":                   {"ubuntu", "18.10", "cosmic", ""},
-		"claircore_ubuntu-19.04_os-release":                   {"ubuntu", "19.04", "disco", ""},
-		"claircore_ubuntu-19.10_os-release":                   {"ubuntu", "19.10", "eoan", ""},
-		"claircore_ubuntu-20.04_os-release":                   {"ubuntu", "20.04", "focal", ""},
-		"claircore_ubuntu-20.10_os-release":                   {"ubuntu", "20.10", "groovy", ""},
-		"claircore_ubuntu-21.04_os-release":                   {"ubuntu", "21.04", "hirsute", ""},
-		"claircore_ubuntu-21.10_os-release":                   {"ubuntu", "21.10", "impish", ""},
-		"claircore_ubuntu-22.04_os-release":                   {"ubuntu", "22.04", "jammy", ""},
-		"claircore_ubuntu-22.10_os-release":                   {"ubuntu", "22.10", "kinetic", ""},
-		"claircore_ubuntu-23.04_os-release":                   {"ubuntu", "23.04", "lunar", ""},
-		"claircore_ubuntu-23.10_os-release":                   {"ubuntu", "23.10", "mantic", ""},
-		"claircore_rhel-releasefiles-7_os-release":            {"rhel", "7.7", "", "cpe:/o:redhat:enterprise_linux:7.7:GA:server"},
-		"claircore_rhel-releasefiles-8_os-release":            {"rhel", "8.1", "", "cpe:/o:redhat:enterprise_linux:8.1:GA"},
-		"claircore_rhel-releasefiles-9_os-release":            {"rhel", "9.0", "", "cpe:/o:redhat:enterprise_linux:9::baseos"},
-		"claircore_rhel-releasefiles-atomichost-7_os-release": {"rhel", "7.9", "", "cpe:/o:redhat:enterprise_linux:7.9:GA:atomic-host"},
-		"claircore_rhel-releasefiles-hummingbird_os-release":  {"hummingbird", "20251124", "", "cpe:/a:redhat:hummingbird:1"},
-		"syft_redhat-from-os-release_os-release":              {"rhel", "7.3", "", "cpe:/o:redhat:enterprise_linux:7.3:GA:server"},
-		"trivy_rhel_os-release":                               {"rhel", "9.4", "", "cpe:/o:redhat:enterprise_linux:9::baseos"},
-		"syft_centos_os-release":                              {"centos", "8", "", "cpe:/o:centos:centos:8"},
-		"trivy_centos_os-release":                             {"centos", "7", "", "cpe:/o:centos:centos:7"},
-		"trivy_centos-stream_os-release":                      {"centos", "8", "", "cpe:/o:centos:centos:8"},
-		"syft_rockylinux-from-os-release_os-release":          {"rocky", "8.4", "", "cpe:/o:rocky:rocky:8.4:GA"},
-		"trivy_rocky_os-release":                              {"rocky", "9.3", "", "cpe:/o:rocky:rocky:9::baseos"},
-		"syft_almalinux-from-os-release_os-release":           {"almalinux", "8.4", "", "cpe:/o:almalinux:almalinux:8.4:GA"},
-		"trivy_alma_os-release":                               {"almalinux", "9.4", "", "cpe:/o:almalinux:almalinux:9::baseos"},
-		"syft_fedora_os-release":                              {"fedora", "36", "", "cpe:/o:fedoraproject:fedora:36"}, // VERSION_CODENAME=""
-		"trivy_fedora_os-release":                             {"fedora", "42", "", "cpe:/o:fedoraproject:fedora:42"},
-		"syft_oraclelinux_os-release":                         {"ol", "8.3", "", "cpe:/o:oracle:linux:8:3:server"},
-		"trivy_oracle_os-release":                             {"ol", "8.10", "", "cpe:/o:oracle:linux:8:10:server"},
-		"syft_scientific-from-os-release_os-release":          {"scientific", "7.5", "", "cpe:/o:scientificlinux:scientificlinux:7.5:GA"},
-		"syft_amazon_os-release":                              {"amzn", "2", "", "cpe:2.3:o:amazon:amazon_linux:2"},
-		"syft_arch_os-release":                                {"arch", "", "", ""},
-		"syft_mariner_os-release":                             {"mariner", "1.0", "", ""},
-		"trivy_mariner-1.0_os-release":                        {"mariner", "1.0", "", ""},
-		"trivy_mariner-2.0_os-release":                        {"mariner", "2.0", "", ""},
-		"trivy_azurelinux-3.0_os-release":                     {"azurelinux", "3.0", "", ""},
-		"syft_photon_os-release":                              {"photon", "2.0", "", ""},
-		"trivy_photon_os-release":                             {"photon", "4.0", "", ""},
-		"syft_wolfi_os-release":                               {"wolfi", "20220914", "", ""},
-		"trivy_minimos_os-release":                            {"minimos", "20241031", "", ""},
-		"trivy_bottlerocket_os-release":                       {"bottlerocket", "1.34.0", "", ""},
-		"syft_opensuse-leap_os-release":                       {"opensuse-leap", "15.2", "", "cpe:/o:opensuse:leap:15.2"},
-		"trivy_opensuseleap-15.2.1_os-release":                {"opensuse-leap", "15.2.1", "", "cpe:/o:opensuse:leap:15.2.1"},
-		"trivy_opensuseleap-42.3_os-release":                  {"opensuse", "42.3", "", "cpe:/o:opensuse:leap:42.3"},
-		"trivy_opensusetumbleweed_os-release":                 {"opensuse-tumbleweed", "20220412", "", "cpe:/o:opensuse:tumbleweed:20220412"},
-		"syft_sles_os-release":                                {"sles", "15.2", "", "cpe:/o:suse:sles:15:sp2"},
-		"trivy_sles_os-release":                               {"sles", "15.3", "", "cpe:/o:suse:sles:15:sp3"},
-		"trivy_slemicro_os-release":                           {"sle-micro", "5.3", "", "cpe:/o:suse:sle-micro:5.3"},
-		"trivy_slemicro-rancher_os-release":                   {"sle-micro-rancher", "5.4", "", "cpe:/o:suse:sle-micro-rancher:5.4"},
-		"trivy_slemicro6.0_os-release":                        {"sl-micro", "6.0", "", "cpe:/o:suse:sl-micro:6.0"},
-	}
+	tests := fixtureWants
 
 	// Every os-release file of the corpus must be in the table.
 	dir := fixtures.Path(t, "osrelease")
@@ -160,7 +166,7 @@ func TestFixtures(t *testing.T) {
 					t.Fatalf("%s: %d distributions, want 1", layerPath, len(res.Distributions))
 				}
 				d := res.Distributions[0]
-				got := want{d.DID, d.VersionID, d.VersionCodeName, d.CPE}
+				got := fixtureWant{d.DID, d.VersionID, d.VersionCodeName, d.CPE}
 				if got != w {
 					t.Errorf("%s: got %+v, want %+v", layerPath, got, w)
 				}

@@ -1,7 +1,6 @@
 package python
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -11,8 +10,6 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/report"
-	"github.com/stevedore-dev/stevedore/scanner"
-	"github.com/stevedore-dev/stevedore/scanner/internal/langpkg"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
@@ -41,33 +38,17 @@ func FuzzParseMetadata(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("Name: x\r\nVersion: 1\r\n\r\nbody"))
+	const path = "usr/lib/python3/site-packages/x-1.dist-info/METADATA"
+	l := scannertest.Lang{Scanner: Scanner{}, Path: path, PURLPrefix: "pkg:pypi/", One: true}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		const path = "usr/lib/python3/site-packages/x-1.dist-info/METADATA"
-		res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File(path, data)})
-		if err != nil {
-			t.Fatalf("content error is not a warning: %v", err)
-		}
+		res := scannertest.CheckLangContent(t, l, data)
 		md, perr := ParseMetadata(strings.NewReader(string(data)))
-		switch {
-		case len(res.Packages)+len(res.Warnings) != 1:
-			t.Fatalf("%d packages and %d warnings", len(res.Packages), len(res.Warnings))
-		case len(res.Warnings) == 1:
-			if perr == nil || !strings.Contains(res.Warnings[0], path) {
-				t.Fatalf("warning %q, ParseMetadata error %v", res.Warnings[0], perr)
-			}
-		default:
-			p := res.Packages[0]
-			if perr != nil || p.Name != md.Name || p.Version != md.Version {
+		if len(res.Warnings) == 1 && perr == nil {
+			t.Fatalf("warning %q, ParseMetadata error %v", res.Warnings[0], perr)
+		}
+		if len(res.Packages) == 1 {
+			if p := res.Packages[0]; perr != nil || p.Name != md.Name || p.Version != md.Version {
 				t.Fatalf("package %+v, ParseMetadata %+v, %v", p, md, perr)
-			}
-			if _, err := langpkg.Value(p.Name); err != nil {
-				t.Fatalf("name %q: %v", p.Name, err)
-			}
-			if _, err := langpkg.Value(p.Version); err != nil {
-				t.Fatalf("version %q: %v", p.Version, err)
-			}
-			if !strings.HasPrefix(p.PURL, "pkg:pypi/") || p.Filepath != path || p.PackageDB != path || p.Kind != report.KindBinary {
-				t.Fatalf("package %+v", p)
 			}
 		}
 	})

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/package-url/packageurl-go"
@@ -90,44 +89,25 @@ func lastElem(dir string) string {
 // Scan reads the matched metadata files, in path order. Only an error
 // opening or reading a file, or the context ending, is returned as an error.
 func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
-	files = append([]scanner.File(nil), files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
-	res := &scanner.Result{}
-	var warn langpkg.Warnings
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("python: %w", err)
-		}
-		md, err := readFile(f)
-		if err != nil {
-			var pe *ParseError
-			if errors.As(err, &pe) {
-				warn.Addf("python: %s: %v; skipped", f.Path(), err)
-				continue
-			}
-			return nil, err
-		}
-		res.Packages = append(res.Packages, newPackage(md, f.Path()))
-	}
-	res.Warnings = warn.List()
-	return res, nil
+	return langpkg.Scan(ctx, "python", files, 0, read)
 }
 
-func readFile(f scanner.File) (Metadata, error) {
+// read reads one metadata file; a file that cannot be used is skipped.
+func read(f scanner.File, _ *langpkg.Warnings) ([]*report.Package, error) {
 	rc, err := f.Open()
 	if err != nil {
-		return Metadata{}, fmt.Errorf("python: opening %s: %w", f.Path(), err)
+		return nil, fmt.Errorf("python: opening %s: %w", f.Path(), err)
 	}
 	defer rc.Close()
 	md, err := ParseMetadata(rc)
 	if err != nil {
 		var pe *ParseError
 		if errors.As(err, &pe) {
-			return Metadata{}, err
+			return nil, langpkg.Skip(err)
 		}
-		return Metadata{}, fmt.Errorf("python: reading %s: %w", f.Path(), err)
+		return nil, fmt.Errorf("python: reading %s: %w", f.Path(), err)
 	}
-	return md, nil
+	return []*report.Package{newPackage(md, f.Path())}, nil
 }
 
 func newPackage(md Metadata, path string) *report.Package {

@@ -11,16 +11,12 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/layer"
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
-	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
 func TestInfoMatch(t *testing.T) {
-	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "python", Version: "1", Kind: scanner.KindPackage}) {
-		t.Errorf("Info() = %+v", got)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "python", Version: "1", Kind: scanner.KindPackage}, map[string]bool{
 		"usr/lib/python3.11/site-packages/Flask-2.0.0.dist-info/METADATA":      true,
 		"usr/local/lib/python3.9/dist-packages/click-8.0.0.dist-info/METADATA": true,
 		"usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO":    true,
@@ -36,48 +32,27 @@ func TestInfoMatch(t *testing.T) {
 		"PKG-INFO":                                               false,
 		"usr/share/doc/METADATA":                                 false,
 		"usr/lib/python3/dist-packages/x.dist-info/METADATA.bak": false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // TestFixtures scans the corpus's core-metadata files (aquasecurity/trivy,
 // anchore/syft and google/osv-scalibr test data; names and versions from
 // testdata/fixtures/SOURCES.md) at the paths they have in an image.
 func TestFixtures(t *testing.T) {
-	for _, tc := range []struct {
-		fixture, path       string
-		name, version, purl string
-	}{
-		{"python/trivy_Flask-2.0.0.dist-info_METADATA", "usr/lib/python3.10/site-packages/Flask-2.0.0.dist-info/METADATA", "Flask", "2.0.0", "pkg:pypi/flask@2.0.0"},
-		{"python/trivy_click-8.0.0.dist-info_METADATA", "usr/lib/python3.10/site-packages/click-8.0.0.dist-info/METADATA", "click", "8.0.0", "pkg:pypi/click@8.0.0"},
-		{"python/trivy_annotated_types-0.7.0.dist-info_METADATA", "usr/lib/python3.10/site-packages/annotated_types-0.7.0.dist-info/METADATA", "annotated-types", "0.7.0", "pkg:pypi/annotated-types@0.7.0"},
-		{"python/trivy_setuptools-51.3.3.dist-info_METADATA", "usr/lib/python3.9/site-packages/setuptools-51.3.3.dist-info/METADATA", "setuptools", "51.3.3", "pkg:pypi/setuptools@51.3.3"},
-		{"python/trivy_setuptools-51.3.3.egg-info_PKG-INFO", "usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO", "setuptools", "51.3.3", "pkg:pypi/setuptools@51.3.3"},
-		{"python/trivy_distlib-0.3.1.dist-info_METADATA", "usr/lib/python3.9/site-packages/distlib-0.3.1.dist-info/METADATA", "distlib", "0.3.1", "pkg:pypi/distlib@0.3.1"},
-		{"python/trivy_typing_extensions-4.4.0.dist-info_METADATA", "usr/lib/python3.9/site-packages/typing_extensions-4.4.0.dist-info/METADATA", "typing_extensions", "4.4.0", "pkg:pypi/typing-extensions@4.4.0"},
-		{"python/trivy_distlib-0.3.1-py3.9.egg-info", "usr/lib/python3.9/site-packages/distlib-0.3.1-py3.9.egg-info", "distlib", "0.3.1", "pkg:pypi/distlib@0.3.1"},
-		{"python/trivy_unidecode-egg-info.PKG-INFO", "usr/lib/python3/dist-packages/Unidecode.egg-info/PKG-INFO", "Unidecode", "0.4.1", "pkg:pypi/unidecode@0.4.1"},
-		{"python/syft_Python-2.7.egg-info", "usr/lib/python2.7/lib-dynload/Python-2.7.egg-info", "Python", "2.7.13", "pkg:pypi/python@2.7.13"},
-		{"python/syft_test.egg-info", "usr/lib/python3/site-packages/test.egg-info", "requests", "2.22.0", "pkg:pypi/requests@2.22.0"},
-		{"python/scalibr_pyopenssl-26.0.0.dist-info", "usr/lib/python3/site-packages/pyopenssl-26.0.0.dist-info/METADATA", "pyOpenSSL", "26.0.0", "pkg:pypi/pyopenssl@26.0.0"},
-	} {
-		t.Run(tc.fixture, func(t *testing.T) {
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, tc.path, fixtures.Path(t, tc.fixture))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) != 0 || len(res.Packages) != 1 {
-				t.Fatalf("%d packages, warnings %q", len(res.Packages), res.Warnings)
-			}
-			want := report.Package{Name: tc.name, Version: tc.version, Kind: report.KindBinary, PURL: tc.purl, PackageDB: tc.path, Filepath: tc.path}
-			if got := *res.Packages[0]; got != want {
-				t.Errorf("got  %+v\nwant %+v", got, want)
-			}
-		})
-	}
+	scannertest.CheckLangFixtures(t, Scanner{}, []scannertest.LangFixture{
+		{Fixture: "python/trivy_Flask-2.0.0.dist-info_METADATA", Path: "usr/lib/python3.10/site-packages/Flask-2.0.0.dist-info/METADATA", Name: "Flask", Version: "2.0.0", PURL: "pkg:pypi/flask@2.0.0"},
+		{Fixture: "python/trivy_click-8.0.0.dist-info_METADATA", Path: "usr/lib/python3.10/site-packages/click-8.0.0.dist-info/METADATA", Name: "click", Version: "8.0.0", PURL: "pkg:pypi/click@8.0.0"},
+		{Fixture: "python/trivy_annotated_types-0.7.0.dist-info_METADATA", Path: "usr/lib/python3.10/site-packages/annotated_types-0.7.0.dist-info/METADATA", Name: "annotated-types", Version: "0.7.0", PURL: "pkg:pypi/annotated-types@0.7.0"},
+		{Fixture: "python/trivy_setuptools-51.3.3.dist-info_METADATA", Path: "usr/lib/python3.9/site-packages/setuptools-51.3.3.dist-info/METADATA", Name: "setuptools", Version: "51.3.3", PURL: "pkg:pypi/setuptools@51.3.3"},
+		{Fixture: "python/trivy_setuptools-51.3.3.egg-info_PKG-INFO", Path: "usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO", Name: "setuptools", Version: "51.3.3", PURL: "pkg:pypi/setuptools@51.3.3"},
+		{Fixture: "python/trivy_distlib-0.3.1.dist-info_METADATA", Path: "usr/lib/python3.9/site-packages/distlib-0.3.1.dist-info/METADATA", Name: "distlib", Version: "0.3.1", PURL: "pkg:pypi/distlib@0.3.1"},
+		{Fixture: "python/trivy_typing_extensions-4.4.0.dist-info_METADATA", Path: "usr/lib/python3.9/site-packages/typing_extensions-4.4.0.dist-info/METADATA", Name: "typing_extensions", Version: "4.4.0", PURL: "pkg:pypi/typing-extensions@4.4.0"},
+		{Fixture: "python/trivy_distlib-0.3.1-py3.9.egg-info", Path: "usr/lib/python3.9/site-packages/distlib-0.3.1-py3.9.egg-info", Name: "distlib", Version: "0.3.1", PURL: "pkg:pypi/distlib@0.3.1"},
+		{Fixture: "python/trivy_unidecode-egg-info.PKG-INFO", Path: "usr/lib/python3/dist-packages/Unidecode.egg-info/PKG-INFO", Name: "Unidecode", Version: "0.4.1", PURL: "pkg:pypi/unidecode@0.4.1"},
+		{Fixture: "python/syft_Python-2.7.egg-info", Path: "usr/lib/python2.7/lib-dynload/Python-2.7.egg-info", Name: "Python", Version: "2.7.13", PURL: "pkg:pypi/python@2.7.13"},
+		{Fixture: "python/syft_test.egg-info", Path: "usr/lib/python3/site-packages/test.egg-info", Name: "requests", Version: "2.22.0", PURL: "pkg:pypi/requests@2.22.0"},
+		{Fixture: "python/scalibr_pyopenssl-26.0.0.dist-info", Path: "usr/lib/python3/site-packages/pyopenssl-26.0.0.dist-info/METADATA", Name: "pyOpenSSL", Version: "26.0.0", PURL: "pkg:pypi/pyopenssl@26.0.0"},
+	})
 }
 
 // TestLayerWithBadVersion reads quay/claircore's python/testdata
@@ -191,34 +166,18 @@ func TestGiganticMetadata(t *testing.T) {
 // reported. Only a failure to read is an error.
 func TestBadInput(t *testing.T) {
 	good := scannertest.File("a/good-1.dist-info/METADATA", []byte("Name: good\nVersion: 1\n"))
-	for _, tc := range []struct {
-		name, data, warn string
-	}{
-		{"empty", "", "no Name header"},
-		{"no version", "Metadata-Version: 2.1\nName: x\n\nVersion: 1\n", "no Version header"},
-		{"invalid UTF-8 name", "Name: caf\xe9\nVersion: 1\n", "not valid UTF-8"},
-		{"invalid UTF-8 version", "Name: x\nVersion: 1\xff\n", "not valid UTF-8"},
-		{"blank in version", "Name: x\nVersion: 1 2\n", "blanks or control"},
-		{"NUL in name", "Name: x\x00y\nVersion: 1\n", "blanks or control"},
-		{"empty name", "Name:\nVersion: 1\n", "Name: empty"},
-		{"binary", "\x7fELF\x02\x01\x01\x00\x00\x00", "no Name header"},
-		{"body before name", "Metadata-Version: 2.1\nthis is not a header\nName: x\nVersion: 1\n", "no Name header"},
-		{"long name line", "Name: " + strings.Repeat("n", 70<<10) + "\nVersion: 1\n", "Name longer than"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			bad := scannertest.File("a/bad-1.dist-info/METADATA", []byte(tc.data))
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{bad, good})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Packages) != 1 || res.Packages[0].Name != "good" {
-				t.Errorf("packages %v", res.Packages)
-			}
-			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "a/bad-1.dist-info/METADATA") || !strings.Contains(res.Warnings[0], tc.warn) {
-				t.Errorf("warnings %q, want one naming the file and %q", res.Warnings, tc.warn)
-			}
-		})
-	}
+	scannertest.CheckBadFiles(t, Scanner{}, good, "good", "a/bad-1.dist-info/METADATA", []scannertest.BadFile{
+		{Name: "empty", Data: "", Warn: "no Name header"},
+		{Name: "no version", Data: "Metadata-Version: 2.1\nName: x\n\nVersion: 1\n", Warn: "no Version header"},
+		{Name: "invalid UTF-8 name", Data: "Name: caf\xe9\nVersion: 1\n", Warn: "not valid UTF-8"},
+		{Name: "invalid UTF-8 version", Data: "Name: x\nVersion: 1\xff\n", Warn: "not valid UTF-8"},
+		{Name: "blank in version", Data: "Name: x\nVersion: 1 2\n", Warn: "blanks or control"},
+		{Name: "NUL in name", Data: "Name: x\x00y\nVersion: 1\n", Warn: "blanks or control"},
+		{Name: "empty name", Data: "Name:\nVersion: 1\n", Warn: "Name: empty"},
+		{Name: "binary", Data: "\x7fELF\x02\x01\x01\x00\x00\x00", Warn: "no Name header"},
+		{Name: "body before name", Data: "Metadata-Version: 2.1\nthis is not a header\nName: x\nVersion: 1\n", Warn: "no Name header"},
+		{Name: "long name line", Data: "Name: " + strings.Repeat("n", 70<<10) + "\nVersion: 1\n", Warn: "Name longer than"},
+	})
 
 	// Headers: case-insensitive names, CRLF, continuation lines, first
 	// value wins.

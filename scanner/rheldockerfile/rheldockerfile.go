@@ -10,7 +10,6 @@ package rheldockerfile
 import (
 	"context"
 	"fmt"
-	"io"
 	"path"
 	"slices"
 	"strings"
@@ -100,21 +99,9 @@ func clip(s string, n int) string {
 }
 
 func readFile(f scanner.File) (string, error) {
-	if f.Size() > MaxFileSize {
-		return "", fmt.Errorf("size %d bytes exceeds the limit of %d", f.Size(), MaxFileSize)
-	}
-	rc, err := f.Open()
+	data, err := limitio.ReadFile(f, MaxFileSize)
 	if err != nil {
-		return "", fmt.Errorf("opening: %w", err)
-	}
-	defer rc.Close()
-	lr := limitio.NewReader(rc, MaxFileSize)
-	data, err := io.ReadAll(lr)
-	if err != nil {
-		if lr.Exceeded {
-			return "", fmt.Errorf("more than %d bytes", MaxFileSize)
-		}
-		return "", fmt.Errorf("reading: %w", err)
+		return "", err
 	}
 	return Component(data)
 }

@@ -16,13 +16,6 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
-// scanLayer reads a layer fixture through the real layer reader with the
-// scanner and scans what it matched.
-func scanLayer(t *testing.T, name string) (*scanner.Result, []string) {
-	t.Helper()
-	return scannertest.ScanLayer(t, Scanner{}, "layers/"+name)
-}
-
 // TestLayers reads quay/claircore's RHEL test layers (rhel/testdata,
 // Apache-2.0; testdata/fixtures/SOURCES.md). layer-with-cpe.tar holds
 // root/buildinfo/Dockerfile-name-1-1:
@@ -47,7 +40,7 @@ func TestLayers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.layer, func(t *testing.T) {
-			res, paths := scanLayer(t, tt.layer)
+			res, paths := scannertest.ScanLayer(t, Scanner{}, "layers/"+tt.layer)
 			if !slices.Equal(paths, tt.files) {
 				t.Errorf("matched %q, want %q", paths, tt.files)
 			}

@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"path"
 	"slices"
 	"strings"
@@ -136,21 +135,9 @@ func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result,
 }
 
 func readFile(f scanner.File) (*Manifest, error) {
-	if f.Size() > MaxFileSize {
-		return nil, fmt.Errorf("size %d bytes exceeds the limit of %d", f.Size(), MaxFileSize)
-	}
-	rc, err := f.Open()
+	data, err := limitio.ReadFile(f, MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("opening: %w", err)
-	}
-	defer rc.Close()
-	lr := limitio.NewReader(rc, MaxFileSize)
-	data, err := io.ReadAll(lr)
-	if err != nil {
-		if lr.Exceeded {
-			return nil, fmt.Errorf("more than %d bytes", MaxFileSize)
-		}
-		return nil, fmt.Errorf("reading: %w", err)
+		return nil, err
 	}
 	return Parse(data)
 }

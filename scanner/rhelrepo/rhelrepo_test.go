@@ -11,13 +11,6 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
-// scanLayer reads a layer fixture through the real layer reader with the
-// scanner and scans what it matched.
-func scanLayer(t *testing.T, name string) (*scanner.Result, []string) {
-	t.Helper()
-	return scannertest.ScanLayer(t, Scanner{}, "layers/"+name)
-}
-
 // TestLayers reads quay/claircore's RHEL test layers (rhel/testdata,
 // Apache-2.0; testdata/fixtures/SOURCES.md). claircore's expectations for the
 // same layers: content-set-1 and content-set-2 for the embedded and the
@@ -39,7 +32,7 @@ func TestLayers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.layer, func(t *testing.T) {
-			res, paths := scanLayer(t, tt.layer)
+			res, paths := scannertest.ScanLayer(t, Scanner{}, "layers/"+tt.layer)
 			if tt.files != nil && !slices.Equal(paths, tt.files) && !(len(paths) == 0 && len(tt.files) == 0) {
 				t.Errorf("matched %q, want %q", paths, tt.files)
 			}
@@ -104,13 +97,10 @@ func TestParse(t *testing.T) {
 }
 
 func TestInfoMatch(t *testing.T) {
-	if in := (Scanner{}).Info(); in != (scanner.Info{Name: "rhel-content-manifest", Version: "2", Kind: scanner.KindRepository, MatchVersion: "2"}) {
-		t.Errorf("Info() = %+v", in)
-	}
 	if RepositoryKey != rhel.ContentSetKey {
 		t.Errorf("RepositoryKey = %q", RepositoryKey)
 	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "rhel-content-manifest", Version: "2", Kind: scanner.KindRepository, MatchVersion: "2"}, map[string]bool{
 		"root/buildinfo/content_manifests/ubi9-container-9.4-1.json": true,
 		"usr/share/buildinfo/content-sets.json":                      true,
 		"var/lib/dnf/history.sqlite":                                 true,
@@ -122,11 +112,7 @@ func TestInfoMatch(t *testing.T) {
 		"root/buildinfo/content_manifests/x.txt":                     false,
 		"root/buildinfo/Dockerfile-ubi9-9.4-1":                       false,
 		"x/root/buildinfo/content_manifests/a.json":                  false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 func TestLimits(t *testing.T) {

@@ -64,26 +64,28 @@ var dnf5Mariner = []string{
 		(2, 1001, 2, (SELECT id FROM trans_item_action WHERE name = 'Install'), 2, 2)`,
 }
 
-// TestDNFHints scans the Mariner database with dnf histories beside it:
-// exactly the packages the history records (same name, epoch, version,
-// release and arch) get repoid hints, their source packages none; a history
-// that cannot be read is a warning, and no package database.
-func TestDNFHints(t *testing.T) {
-	const dbPath = "var/lib/rpm/rpmdb.sqlite"
-	db := scannertest.FromDisk(t, dbPath, fixtures.Path(t, "rpm/"+walFixture))
+// hintCase is a case of TestDNFHints: the files scanned, and the hints,
+// package count and warning expected.
+type hintCase struct {
+	name  string
+	files []scanner.File
+	hints map[string]string // package name: hint; the others have none
+	count int
+	warn  string
+}
+
+// hintsDBPath is where the Mariner database is placed.
+const hintsDBPath = "var/lib/rpm/rpmdb.sqlite"
+
+// hintCases are the cases of TestDNFHints; db is the Mariner database.
+func hintCases(t *testing.T, db scanner.File) []hintCase {
 	d4 := history(t, dnf4History, dnf4Mariner...)
 	d5 := history(t, dnf5History, dnf5Mariner...)
 	fixture4, err := os.ReadFile(fixtures.Path(t, "rpm/"+dnf4History))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name  string
-		files []scanner.File
-		hints map[string]string // package name: hint; the others have none
-		count int
-		warn  string
-	}{
+	return []hintCase{
 		{
 			name:  "dnf4",
 			files: []scanner.File{db, scannertest.File(dnf.DNF4Path, d4)},
@@ -128,50 +130,78 @@ func TestDNFHints(t *testing.T) {
 			files: []scanner.File{scannertest.File(dnf.DNF4Path, d4), scannertest.File(dnf.DNF5Path, []byte("hello"))},
 		},
 	}
+}
+
+// TestDNFHints scans the Mariner database with dnf histories beside it:
+// exactly the packages the history records (same name, epoch, version,
+// release and arch) get repoid hints, their source packages none; a history
+// that cannot be read is a warning, and no package database.
+func TestDNFHints(t *testing.T) {
+	db := scannertest.FromDisk(t, hintsDBPath, fixtures.Path(t, "rpm/"+walFixture))
+	tests := hintCases(t, db)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := Scanner{}.Scan(context.Background(), tt.files)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Packages) != tt.count {
-				t.Errorf("%d packages, want %d", len(res.Packages), tt.count)
-			}
-			got := map[string]string{}
-			for _, p := range res.Packages {
-				if p.RepositoryHint != "" {
-					got[p.Name] = p.RepositoryHint
-				}
-				if p.Source != nil && p.Source.RepositoryHint != "" {
-					t.Errorf("%s: source package hint %q", p.Name, p.Source.RepositoryHint)
-				}
-				if p.PackageDB != dbPath {
-					t.Errorf("%s: PackageDB %q", p.Name, p.PackageDB)
-				}
-			}
-			if !maps.Equal(got, tt.hints) {
-				t.Errorf("hints %q, want %q", got, tt.hints)
-			}
-			for name, h := range got {
-				if rhel.Repoid(h) == "" {
-					t.Errorf("%s: hint %q names no repoid", name, h)
-				}
-			}
-			switch {
-			case tt.warn == "" && len(res.Warnings) > 0:
-				t.Errorf("warnings %q", res.Warnings)
-			case tt.warn != "" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tt.warn)):
-				t.Errorf("warnings %q, want one saying %q", res.Warnings, tt.warn)
-			}
+			checkHints(t, res, tt)
 		})
 	}
+	checkHintsChangeNothing(t, db, tests[0].files)
 
-	// The hints do not change what is found otherwise.
+	// A canceled scan fails rather than warning about the history.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := (Scanner{}).Scan(ctx, tests[0].files); err == nil || !strings.Contains(err.Error(), "context canceled") {
+		t.Errorf("canceled: %v", err)
+	}
+}
+
+// checkHints checks the packages found, their hints and the warnings
+// against tt.
+func checkHints(t *testing.T, res *scanner.Result, tt hintCase) {
+	t.Helper()
+	if len(res.Packages) != tt.count {
+		t.Errorf("%d packages, want %d", len(res.Packages), tt.count)
+	}
+	got := map[string]string{}
+	for _, p := range res.Packages {
+		if p.RepositoryHint != "" {
+			got[p.Name] = p.RepositoryHint
+		}
+		if p.Source != nil && p.Source.RepositoryHint != "" {
+			t.Errorf("%s: source package hint %q", p.Name, p.Source.RepositoryHint)
+		}
+		if p.PackageDB != hintsDBPath {
+			t.Errorf("%s: PackageDB %q", p.Name, p.PackageDB)
+		}
+	}
+	if !maps.Equal(got, tt.hints) {
+		t.Errorf("hints %q, want %q", got, tt.hints)
+	}
+	for name, h := range got {
+		if rhel.Repoid(h) == "" {
+			t.Errorf("%s: hint %q names no repoid", name, h)
+		}
+	}
+	switch {
+	case tt.warn == "" && len(res.Warnings) > 0:
+		t.Errorf("warnings %q", res.Warnings)
+	case tt.warn != "" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tt.warn)):
+		t.Errorf("warnings %q, want one saying %q", res.Warnings, tt.warn)
+	}
+}
+
+// checkHintsChangeNothing checks that the hints found in files do not
+// change what is found in db otherwise.
+func checkHintsChangeNothing(t *testing.T, db scanner.File, files []scanner.File) {
+	t.Helper()
 	plain, err := Scanner{}.Scan(context.Background(), []scanner.File{db})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hinted, err := Scanner{}.Scan(context.Background(), tests[0].files)
+	hinted, err := Scanner{}.Scan(context.Background(), files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,12 +218,5 @@ func TestDNFHints(t *testing.T) {
 	}
 	if !slices.Equal(hinted.OwnedFiles, plain.OwnedFiles) {
 		t.Error("owned files differ with the history")
-	}
-
-	// A canceled scan fails rather than warning about the history.
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := (Scanner{}).Scan(ctx, tests[0].files); err == nil || !strings.Contains(err.Error(), "context canceled") {
-		t.Errorf("canceled: %v", err)
 	}
 }

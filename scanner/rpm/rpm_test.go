@@ -243,7 +243,7 @@ func TestNDB(t *testing.T) {
 	if len(got) != c.count {
 		t.Errorf("%d packages, want %d", len(got), c.count)
 	}
-	bash := find(res.Packages, "bash")
+	bash := scannertest.Find(res.Packages, "bash")
 	if bash == nil || bash.Version != "4.4-19.6.1" || bash.Source == nil || bash.Source.Name != "bash" ||
 		bash.PURL != "pkg:rpm/suse/bash@4.4-19.6.1?arch=x86_64" || bash.PackageDB != c.layerPath {
 		t.Errorf("bash = %+v", bash)
@@ -251,15 +251,6 @@ func TestNDB(t *testing.T) {
 	if !slices.Contains(res.OwnedFiles, "usr/bin/bash") {
 		t.Errorf("usr/bin/bash not among the owned files (%d)", len(res.OwnedFiles))
 	}
-}
-
-func find(pkgs []*report.Package, name string) *report.Package {
-	for _, p := range pkgs {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
 }
 
 // TestFields checks every field of a few packages against values read from
@@ -291,7 +282,7 @@ func TestFields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.c.fixture, func(t *testing.T) {
 			res := scan(t, tt.c)
-			p := find(res.Packages, tt.want.Name)
+			p := scannertest.Find(res.Packages, tt.want.Name)
 			if p == nil {
 				t.Fatalf("no package %s", tt.want.Name)
 			}
@@ -308,11 +299,11 @@ func TestFields(t *testing.T) {
 	// Amazon Linux: python3-dnf owns site-packages; curl-minimal is the
 	// binary package of the curl source package.
 	res := scan(t, dbCases[4])
-	curl := find(res.Packages, "curl-minimal")
+	curl := scannertest.Find(res.Packages, "curl-minimal")
 	if curl == nil || curl.Source == nil || curl.Source.Name != "curl" || curl.Source.Version != "8.0.1-1.amzn2023.0.1" {
 		t.Errorf("curl-minimal = %+v", curl)
 	}
-	if find(res.Packages, "gpg-pubkey") != nil {
+	if scannertest.Find(res.Packages, "gpg-pubkey") != nil {
 		t.Error("gpg-pubkey reported")
 	}
 	var site int
@@ -350,10 +341,7 @@ func TestSpooled(t *testing.T) {
 }
 
 func TestInfoMatch(t *testing.T) {
-	if in := (Scanner{}).Info(); in != (scanner.Info{Name: "rpm", Version: "2", Kind: scanner.KindPackage, MatchVersion: "2"}) {
-		t.Errorf("Info() = %+v", in)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "rpm", Version: "2", Kind: scanner.KindPackage, MatchVersion: "2"}, map[string]bool{
 		"var/lib/rpm/Packages":                                true,
 		"var/lib/rpm/Packages.db":                             true,
 		"var/lib/rpm/rpmdb.sqlite":                            true,
@@ -374,11 +362,7 @@ func TestInfoMatch(t *testing.T) {
 		"var/lib/dnf/rpmdb.sqlite-wal":                        false,
 		"usr/lib/sysimage/libdnf5/packages.db":                false,
 		"usr/lib/sysimage/libdnf5/history.sqlite":             false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 func TestParseSourceRPM(t *testing.T) {

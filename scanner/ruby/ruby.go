@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -81,37 +80,14 @@ func cutLast(p string) (dir, base string, ok bool) {
 // Scan reads the matched specifications, in path order. Only an error
 // opening or reading a file, or the context ending, is returned as an error.
 func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
-	files = append([]scanner.File(nil), files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
-	res := &scanner.Result{}
-	var warn langpkg.Warnings
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("ruby: %w", err)
-		}
-		if f.Size() > MaxFileSize {
-			warn.Addf("ruby: %s: %d bytes, more than the limit of %d; skipped", f.Path(), f.Size(), MaxFileSize)
-			continue
-		}
-		spec, err := readFile(f)
-		var pe *ParseError
-		switch {
-		case errors.As(err, &pe):
-			warn.Addf("ruby: %s: %v; skipped", f.Path(), err)
-			continue
-		case err != nil:
-			return nil, err
-		}
-		res.Packages = append(res.Packages, newPackage(spec, f.Path()))
-	}
-	res.Warnings = warn.List()
-	return res, nil
+	return langpkg.Scan(ctx, "ruby", files, MaxFileSize, read)
 }
 
-func readFile(f scanner.File) (Gemspec, error) {
+// read reads one specification; one that cannot be used is skipped.
+func read(f scanner.File, _ *langpkg.Warnings) ([]*report.Package, error) {
 	rc, err := f.Open()
 	if err != nil {
-		return Gemspec{}, fmt.Errorf("ruby: opening %s: %w", f.Path(), err)
+		return nil, fmt.Errorf("ruby: opening %s: %w", f.Path(), err)
 	}
 	defer rc.Close()
 	lr := limitio.NewReader(rc, MaxFileSize)
@@ -119,13 +95,13 @@ func readFile(f scanner.File) (Gemspec, error) {
 	var pe *ParseError
 	switch {
 	case lr.Exceeded:
-		return Gemspec{}, &ParseError{Reason: fmt.Sprintf("more than the limit of %d bytes", MaxFileSize)}
+		return nil, langpkg.Skip(&ParseError{Reason: fmt.Sprintf("more than the limit of %d bytes", MaxFileSize)})
 	case errors.As(err, &pe):
-		return Gemspec{}, err
+		return nil, langpkg.Skip(err)
 	case err != nil:
-		return Gemspec{}, fmt.Errorf("ruby: reading %s: %w", f.Path(), err)
+		return nil, fmt.Errorf("ruby: reading %s: %w", f.Path(), err)
 	}
-	return spec, nil
+	return []*report.Package{newPackage(spec, f.Path())}, nil
 }
 
 func newPackage(g Gemspec, path string) *report.Package {

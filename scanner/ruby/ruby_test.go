@@ -9,17 +9,12 @@ import (
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
-	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
-	"github.com/stevedore-dev/stevedore/scanner/internal/langpkg"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
 func TestInfoMatch(t *testing.T) {
-	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "ruby", Version: "1", Kind: scanner.KindPackage}) {
-		t.Errorf("Info() = %+v", got)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "ruby", Version: "1", Kind: scanner.KindPackage}, map[string]bool{
 		"usr/local/bundle/specifications/rake-13.0.3.gemspec":                    true,
 		"usr/lib/ruby/gems/3.1.0/specifications/default/bundler-2.3.7.gemspec":   true,
 		"var/lib/gems/2.7.0/specifications/nokogiri-1.13.0-x86_64-linux.gemspec": true,
@@ -32,41 +27,20 @@ func TestInfoMatch(t *testing.T) {
 		"x.gemspec":                                                              false,
 		"usr/local/bundle/specifications/rake-13.0.3.gemspec.bak":                false,
 		"usr/local/bundle/myspecifications/rake-13.0.3.gemspec":                  false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // TestFixtures scans the corpus's installed-gem specifications (anchore/syft,
 // aquasecurity/trivy and google/osv-scalibr test data; names and versions
 // from testdata/fixtures/SOURCES.md).
 func TestFixtures(t *testing.T) {
-	for _, tc := range []struct {
-		fixture, path, name, version string
-	}{
-		{"ruby/syft_bundler.gemspec", "usr/lib/ruby/gems/2.7.0/specifications/default/bundler-2.1.4.gemspec", "bundler", "2.1.4"},
-		{"ruby/syft_formatador.gemspec", "usr/local/bundle/specifications/formatador-1.1.0.gemspec", "formatador", "1.1.0"},
-		{"ruby/trivy_normal00.gemspec", "usr/local/bundle/specifications/rake-13.0.3.gemspec", "rake", "13.0.3"},
-		{"ruby/trivy_multiple_licenses.gemspec", "usr/local/bundle/specifications/test-unit-3.3.7.gemspec", "test-unit", "3.3.7"},
-		{"ruby/scalibr_rss-0.2.9.gemspec", "usr/local/bundle/specifications/rss-0.2.9.gemspec", "rss", "0.2.9"},
-	} {
-		t.Run(tc.fixture, func(t *testing.T) {
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, tc.path, fixtures.Path(t, tc.fixture))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) != 0 || len(res.Packages) != 1 {
-				t.Fatalf("%d packages, warnings %q", len(res.Packages), res.Warnings)
-			}
-			want := report.Package{Name: tc.name, Version: tc.version, Kind: report.KindBinary,
-				PURL: "pkg:gem/" + tc.name + "@" + tc.version, PackageDB: tc.path, Filepath: tc.path}
-			if got := *res.Packages[0]; got != want {
-				t.Errorf("got  %+v\nwant %+v", got, want)
-			}
-		})
-	}
+	scannertest.CheckLangFixtures(t, Scanner{}, []scannertest.LangFixture{
+		{Fixture: "ruby/syft_bundler.gemspec", Path: "usr/lib/ruby/gems/2.7.0/specifications/default/bundler-2.1.4.gemspec", Name: "bundler", Version: "2.1.4", PURL: "pkg:gem/bundler@2.1.4"},
+		{Fixture: "ruby/syft_formatador.gemspec", Path: "usr/local/bundle/specifications/formatador-1.1.0.gemspec", Name: "formatador", Version: "1.1.0", PURL: "pkg:gem/formatador@1.1.0"},
+		{Fixture: "ruby/trivy_normal00.gemspec", Path: "usr/local/bundle/specifications/rake-13.0.3.gemspec", Name: "rake", Version: "13.0.3", PURL: "pkg:gem/rake@13.0.3"},
+		{Fixture: "ruby/trivy_multiple_licenses.gemspec", Path: "usr/local/bundle/specifications/test-unit-3.3.7.gemspec", Name: "test-unit", Version: "3.3.7", PURL: "pkg:gem/test-unit@3.3.7"},
+		{Fixture: "ruby/scalibr_rss-0.2.9.gemspec", Path: "usr/local/bundle/specifications/rss-0.2.9.gemspec", Name: "rss", Version: "0.2.9", PURL: "pkg:gem/rss@0.2.9"},
+	})
 }
 
 func TestParseGemspec(t *testing.T) {
@@ -99,44 +73,21 @@ func TestParseGemspec(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	head := "Gem::Specification.new do |s|\n"
 	good := scannertest.File("g/specifications/good-1.gemspec", []byte(head+"  s.name = \"good\"\n  s.version = \"1\"\n"))
-	for _, tc := range []struct {
-		name, data, warn string
-	}{
-		{"empty", "", "name: empty"},
-		{"no version", head + "  s.name = \"x\"\n", "version: empty"},
-		{"interpolation", head + "  s.name = \"x#{1}\"\n  s.version = \"1\"\n", "interpolation"},
-		{"not a literal", head + "  s.name = compute_name\n  s.version = \"1\"\n", "not a string literal"},
-		{"unterminated", head + "  s.name = \"x\n  s.version = \"1\"\n", "unterminated"},
-		{"invalid UTF-8", head + "  s.name = \"caf\xe9\"\n  s.version = \"1\"\n", "not valid UTF-8"},
-		{"escaped invalid UTF-8", head + "  s.name = \"caf\\xe9\"\n  s.version = \"1\"\n", "not valid UTF-8"},
-		{"control character", head + "  s.name = \"a\\nb\"\n  s.version = \"1\"\n", "blanks or control"},
-		{"bad unicode escape", head + "  s.name = \"\\uZZZZ\"\n  s.version = \"1\"\n", `invalid \u escape`},
-		{"binary", "\x00\x01\x02\xff", "name: empty"},
-		{"long line", head + "  s.summary = \"" + strings.Repeat("x", maxLine) + "\"\n", "longer than"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			bad := scannertest.File("g/specifications/bad-1.gemspec", []byte(tc.data))
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{bad, good})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Packages) != 1 || res.Packages[0].Name != "good" {
-				t.Errorf("packages %v", res.Packages)
-			}
-			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "g/specifications/bad-1.gemspec") || !strings.Contains(res.Warnings[0], tc.warn) {
-				t.Errorf("warnings %q, want one naming the file and %q", res.Warnings, tc.warn)
-			}
-		})
-	}
+	scannertest.CheckBadFiles(t, Scanner{}, good, "good", "g/specifications/bad-1.gemspec", []scannertest.BadFile{
+		{Name: "empty", Data: "", Warn: "name: empty"},
+		{Name: "no version", Data: head + "  s.name = \"x\"\n", Warn: "version: empty"},
+		{Name: "interpolation", Data: head + "  s.name = \"x#{1}\"\n  s.version = \"1\"\n", Warn: "interpolation"},
+		{Name: "not a literal", Data: head + "  s.name = compute_name\n  s.version = \"1\"\n", Warn: "not a string literal"},
+		{Name: "unterminated", Data: head + "  s.name = \"x\n  s.version = \"1\"\n", Warn: "unterminated"},
+		{Name: "invalid UTF-8", Data: head + "  s.name = \"caf\xe9\"\n  s.version = \"1\"\n", Warn: "not valid UTF-8"},
+		{Name: "escaped invalid UTF-8", Data: head + "  s.name = \"caf\\xe9\"\n  s.version = \"1\"\n", Warn: "not valid UTF-8"},
+		{Name: "control character", Data: head + "  s.name = \"a\\nb\"\n  s.version = \"1\"\n", Warn: "blanks or control"},
+		{Name: "bad unicode escape", Data: head + "  s.name = \"\\uZZZZ\"\n  s.version = \"1\"\n", Warn: `invalid \u escape`},
+		{Name: "binary", Data: "\x00\x01\x02\xff", Warn: "name: empty"},
+		{Name: "long line", Data: head + "  s.summary = \"" + strings.Repeat("x", maxLine) + "\"\n", Warn: "longer than"},
+	})
 	// Too large, by size or by content.
-	big := strings.Repeat("#\n", MaxFileSize)
-	liar := scannertest.FileFunc("g/specifications/liar-1.gemspec", 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(strings.NewReader(big)), nil
-	})
-	huge := scannertest.FileFunc("g/specifications/huge-1.gemspec", MaxFileSize+1, func() (io.ReadCloser, error) {
-		t.Error("a file over the limit was opened")
-		return nil, errors.New("opened")
-	})
+	liar, huge := scannertest.TooLarge(t, "g/specifications/liar-1.gemspec", "g/specifications/huge-1.gemspec", MaxFileSize, "#\n")
 	res, err := Scanner{}.Scan(context.Background(), []scanner.File{liar, huge})
 	if err != nil || len(res.Warnings) != 2 {
 		t.Errorf("too large: warnings %q, err %v", res.Warnings, err)
@@ -159,30 +110,8 @@ func TestBadInput(t *testing.T) {
 func FuzzParseGemspec(f *testing.F) {
 	fixtures.Seed(f, "ruby", "*.gemspec")
 	f.Add([]byte("Gem::Specification.new do |s|\n s.name = %q<a>\n s.version = \"\\u{41}\\x41\"\n"))
+	l := scannertest.Lang{Scanner: Scanner{}, Path: "usr/local/bundle/specifications/x-1.gemspec", PURLPrefix: "pkg:gem/", One: true}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		const path = "usr/local/bundle/specifications/x-1.gemspec"
-		res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File(path, data)})
-		if err != nil {
-			t.Fatalf("content error is not a warning: %v", err)
-		}
-		if len(res.Packages)+len(res.Warnings) != 1 {
-			t.Fatalf("%d packages, %d warnings", len(res.Packages), len(res.Warnings))
-		}
-		for _, w := range res.Warnings {
-			if !strings.Contains(w, path) {
-				t.Fatalf("warning %q does not name the file", w)
-			}
-		}
-		for _, p := range res.Packages {
-			if _, err := langpkg.Value(p.Name); err != nil {
-				t.Fatalf("name %q: %v", p.Name, err)
-			}
-			if _, err := langpkg.Value(p.Version); err != nil {
-				t.Fatalf("version %q: %v", p.Version, err)
-			}
-			if !strings.HasPrefix(p.PURL, "pkg:gem/") || p.Filepath != path {
-				t.Fatalf("package %+v", p)
-			}
-		}
+		scannertest.CheckLangContent(t, l, data)
 	})
 }

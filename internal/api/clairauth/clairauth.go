@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 )
 
 // DefaultClockSkew is the clock skew allowed on exp, nbf and iat, the same
@@ -154,10 +155,7 @@ type authenticator struct {
 }
 
 // Error is the body of a 401 answer, Clair's error shape.
-type Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type Error = apierr.Body
 
 func (a *authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.exempt(r.URL.Path) {

@@ -113,16 +113,7 @@ func TestAuthenticate(t *testing.T) {
 	srv := server(t, clairauth.Config{Key: k, Issuers: clairauth.DefaultIssuers(), ClockSkew: clairauth.DefaultClockSkew,
 		Exempt: exempt, Now: func() time.Time { return now }}, slog.New(slog.DiscardHandler))
 	other := []byte("another-key-of-thirty-two-bytes!")
-	for _, tc := range []struct {
-		name   string
-		method string
-		path   string
-		auth   []string
-		// want is "" for 200, else a substring of the 401's reason.
-		want string
-		// challenge is a substring of WWW-Authenticate on 401.
-		challenge string
-	}{
+	for _, tc := range []authCase{
 		{name: "quay's token", auth: []string{"Bearer " + quayToken(t, k, now)}},
 		{name: "quay's token, DELETE", method: http.MethodDelete, path: "/indexer/api/v1/index_report/sha256:00", auth: []string{"Bearer " + quayToken(t, k, now)}},
 		{name: "clairctl's token", auth: []string{"Bearer " + clairToken(t, k, "clairctl", now)}},
@@ -160,35 +151,55 @@ func TestAuthenticate(t *testing.T) {
 		{name: "nor through a double slash", path: "/webhooks//x", want: "no bearer token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			method, path := tc.method, tc.path
-			if method == "" {
-				method = http.MethodGet
-			}
-			if path == "" {
-				path = "/indexer/api/v1/index_state"
-			}
-			a := do(t, srv, method, path, tc.auth...)
-			if tc.want == "" {
-				if a.status != http.StatusOK || a.body != "next" {
-					t.Fatalf("%d %q, want 200 from the next handler", a.status, a.body)
-				}
-				return
-			}
-			if a.status != http.StatusUnauthorized {
-				t.Fatalf("%d %q, want 401", a.status, a.body)
-			}
-			if a.err.Code != "unauthorized" || !strings.Contains(a.err.Message, tc.want) {
-				t.Errorf("body %q, want code unauthorized and a message with %q", a.body, tc.want)
-			}
-			if !strings.HasPrefix(a.challenge, `Bearer realm="stevedore"`) || !strings.Contains(a.challenge, tc.challenge) {
-				t.Errorf("WWW-Authenticate %q, want %q", a.challenge, tc.challenge)
-			}
-			for _, secret := range []string{psk, string(k)} {
-				if strings.Contains(a.body, secret) || strings.Contains(a.challenge, secret) {
-					t.Error("the answer shows the key")
-				}
-			}
+			checkAuth(t, srv, k, tc)
 		})
+	}
+}
+
+// authCase is a request of TestAuthenticate and the answer expected.
+type authCase struct {
+	name   string
+	method string
+	path   string
+	auth   []string
+	// want is "" for 200, else a substring of the 401's reason.
+	want string
+	// challenge is a substring of WWW-Authenticate on 401.
+	challenge string
+}
+
+// checkAuth sends tc's request (GET /indexer/api/v1/index_state unless
+// it says otherwise) and checks that it reaches the next handler, or is
+// refused with the reason and challenge expected, never showing the key k.
+func checkAuth(t *testing.T, srv *httptest.Server, k []byte, tc authCase) {
+	t.Helper()
+	method, path := tc.method, tc.path
+	if method == "" {
+		method = http.MethodGet
+	}
+	if path == "" {
+		path = "/indexer/api/v1/index_state"
+	}
+	a := do(t, srv, method, path, tc.auth...)
+	if tc.want == "" {
+		if a.status != http.StatusOK || a.body != "next" {
+			t.Fatalf("%d %q, want 200 from the next handler", a.status, a.body)
+		}
+		return
+	}
+	if a.status != http.StatusUnauthorized {
+		t.Fatalf("%d %q, want 401", a.status, a.body)
+	}
+	if a.err.Code != "unauthorized" || !strings.Contains(a.err.Message, tc.want) {
+		t.Errorf("body %q, want code unauthorized and a message with %q", a.body, tc.want)
+	}
+	if !strings.HasPrefix(a.challenge, `Bearer realm="stevedore"`) || !strings.Contains(a.challenge, tc.challenge) {
+		t.Errorf("WWW-Authenticate %q, want %q", a.challenge, tc.challenge)
+	}
+	for _, secret := range []string{psk, string(k)} {
+		if strings.Contains(a.body, secret) || strings.Contains(a.challenge, secret) {
+			t.Error("the answer shows the key")
+		}
 	}
 }
 

@@ -11,7 +11,6 @@
 package clairproxy
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
@@ -68,10 +68,7 @@ func ParseURL(raw string) (*url.URL, error) {
 }
 
 // Error is the body of an error answer, Clair's error shape.
-type Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type Error = apierr.Body
 
 // Options are the optional parts of Mount.
 type Options struct {
@@ -137,7 +134,7 @@ func service(name, raw, setting string, opts Options) (http.Handler, error) {
 	if raw == "" {
 		msg := fmt.Sprintf("no Clair %s is configured: set %s to pass %s requests to one", name, setting, name)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusServiceUnavailable, "not-configured", msg)
+			apierr.Write(w, http.StatusServiceUnavailable, "not-configured", msg)
 		}), nil
 	}
 	target, err := ParseURL(raw)
@@ -162,13 +159,7 @@ func service(name, raw, setting string, opts Options) (http.Handler, error) {
 				return
 			}
 			log.WarnContext(r.Context(), "Clair service did not answer", "method", r.Method, "path", r.URL.Path, "error", err)
-			writeError(w, http.StatusBadGateway, "bad-gateway", fmt.Sprintf("the Clair %s did not answer: %v (its address is set by %s)", name, err, setting))
+			apierr.Write(w, http.StatusBadGateway, "bad-gateway", fmt.Sprintf("the Clair %s did not answer: %v (its address is set by %s)", name, err, setting))
 		},
 	}, nil
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(Error{Code: code, Message: msg})
 }

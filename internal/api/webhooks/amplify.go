@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 )
@@ -78,7 +79,7 @@ func (h *Handler) indexAll(w http.ResponseWriter, r *http.Request, src Source, i
 	}
 	if err := h.pending.addAll(r.Context(), src, defRefs, defErrs, h.cfg.backoff); err != nil {
 		h.log.ErrorContext(r.Context(), "webhook: cannot keep failed lookups for retry", "source", src, "references", len(defRefs), "first", defRefs[0], "lookup_error", defErrs[0], "error", err)
-		writeError(w, http.StatusServiceUnavailable, "unavailable", fmt.Sprintf("%d lookups failed (first: %s: %s), and they could not be kept for a retry: %v", len(defRefs), defRefs[0], defErrs[0], err))
+		apierr.Write(w, http.StatusServiceUnavailable, "unavailable", fmt.Sprintf("%d lookups failed (first: %s: %s), and they could not be kept for a retry: %v", len(defRefs), defRefs[0], defErrs[0], err))
 		return false
 	}
 	// One line per request, not per reference.

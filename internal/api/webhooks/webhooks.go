@@ -42,7 +42,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +56,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -115,11 +115,11 @@ func New(cfg Config, d Dispatcher, pool *pgxpool.Pool, log *slog.Logger, tp trac
 			names = append(names, "/webhooks/"+string(s))
 			if r.URL.Path == "/webhooks/"+string(s) {
 				w.Header().Set("Allow", http.MethodPost)
-				writeError(w, http.StatusMethodNotAllowed, "method-not-allowed", fmt.Sprintf("%s %s: webhooks are POSTed", r.Method, r.URL.Path))
+				apierr.Write(w, http.StatusMethodNotAllowed, "method-not-allowed", fmt.Sprintf("%s %s: webhooks are POSTed", r.Method, r.URL.Path))
 				return
 			}
 		}
-		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no webhook endpoint at %s: the endpoints are POST %s", r.URL.Path, strings.Join(names, ", ")))
+		apierr.Write(w, http.StatusNotFound, "not-found", fmt.Sprintf("no webhook endpoint at %s: the endpoints are POST %s", r.URL.Path, strings.Join(names, ", ")))
 	})
 	return h
 }
@@ -164,21 +164,6 @@ type Deferred struct {
 	Error     string `json:"error"`
 }
 
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, apiError{Code: code, Message: msg})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // acceptsContentType lists the request media types of each source.
 func acceptsContentType(src Source, mt string) (bool, string) {
 	switch src {
@@ -199,7 +184,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, src Source, sta
 	if status == http.StatusUnauthorized && !src.Signed() {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="stevedore webhooks"`)
 	}
-	writeError(w, status, code, msg)
+	apierr.Write(w, status, code, msg)
 }
 
 func (h *Handler) endpoint(src Source) http.HandlerFunc {
@@ -310,7 +295,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, src Source, p *
 		status = http.StatusAccepted
 	}
 	h.log.InfoContext(r.Context(), "webhook", "source", src, "accepted", len(resp.Accepted), "deferred", len(resp.Deferred), "ignored", len(resp.Ignored))
-	writeJSON(w, status, resp)
+	apierr.WriteJSON(w, status, resp)
 }
 
 // notAllowedMessage says that the registry an event names (pulled from

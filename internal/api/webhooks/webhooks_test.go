@@ -1,7 +1,6 @@
 package webhooks
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/logbuf"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -81,24 +81,6 @@ func testSecrets() map[Source]string {
 	return map[Source]string{Distribution: testToken, Harbor: testToken, Quay: testToken, Zot: testToken, GHCR: testSecret}
 }
 
-// logBuffer collects log output, to check that no secret is logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 func sign(secret string, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
@@ -149,21 +131,32 @@ func TestEndpoints(t *testing.T) {
 	if err := regs.Set("example.com, hub.harbor.com, harbor.dev, zot.example.com:5000=" + reg.Addr + ", quay.example.com=" + reg.Addr + ", ghcr.io=" + reg.Addr); err != nil {
 		t.Fatal(err)
 	}
+	for _, tc := range endpointCases(reg.Addr + "/org/app@" + quayDigest.String()) {
+		t.Run(tc.name, func(t *testing.T) { checkEndpoint(t, regs, reg.Addr, tc) })
+	}
+}
+
+// endpointCase is a request of TestEndpoints and what it must give.
+type endpointCase struct {
+	name      string
+	secrets   map[Source]string
+	rq        request
+	status    int
+	code      string // the error code, or "" for a 2xx answer
+	message   string // part of the message
+	refs      []string
+	manifests int
+}
+
+// endpointCases are the cases of TestEndpoints; quayRef is the reference
+// the Quay tag resolves to.
+func endpointCases(quayRef string) []endpointCase {
 	bearer := map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/vnd.docker.distribution.events.v2+json"}
 	distDoc := "example.com/library/test@sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf"
 	ghcrHeaders := func(sig string) map[string]string {
 		return map[string]string{"Content-Type": "application/json", "X-GitHub-Event": "package", "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "X-Hub-Signature-256": sig}
 	}
-	for _, tc := range []struct {
-		name      string
-		secrets   map[Source]string
-		rq        request
-		status    int
-		code      string // the error code, or "" for a 2xx answer
-		message   string // part of the message
-		refs      []string
-		manifests int
-	}{
+	return []endpointCase{
 		{name: "disabled source", secrets: map[Source]string{Harbor: testToken},
 			rq:     request{path: "/webhooks/distribution", header: bearer, body: distributionV2Push},
 			status: 404, code: "not-enabled", message: "STEVEDORE_WEBHOOK_DISTRIBUTION_TOKEN"},
@@ -196,7 +189,7 @@ func TestEndpoints(t *testing.T) {
 		{name: "harbor pull: ignored", rq: request{path: "/webhooks/harbor", header: map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/cloudevents+json"}, body: harborCloudEventsPull},
 			status: 200},
 		{name: "quay tag resolved to its digest", rq: request{path: "/webhooks/quay", header: map[string]string{"Authorization": basic("stevedore", testToken), "Content-Type": "application/json"}, body: `{"repository":"org/app","docker_url":"quay.example.com/org/app","updated_tags":["1.0"]}`},
-			status: 202, refs: []string{reg.Addr + "/org/app@" + quayDigest.String()}},
+			status: 202, refs: []string{quayRef}},
 		{name: "zot binary event with its manifest: no registry call", rq: request{path: "/webhooks/zot", header: map[string]string{"Authorization": basic("zot", testToken), "Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Type": "zotregistry.image.updated", "Ce-Source": "zotregistry.dev", "Ce-Id": "1"}, body: zotImageUpdatedData()},
 			status: 202, manifests: 1},
 		{name: "zot image deleted: ignored", rq: request{path: "/webhooks/zot", header: map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json", "Ce-Type": "zotregistry.image.deleted"}, body: `{"name":"a"}`},
@@ -215,56 +208,60 @@ func TestEndpoints(t *testing.T) {
 			status: 200},
 		{name: "GET", rq: request{method: http.MethodGet, path: "/webhooks/distribution"}, status: 405, code: "method-not-allowed"},
 		{name: "unknown source", rq: request{path: "/webhooks/dockerhub", header: bearer, body: "{}"}, status: 404, code: "not-found", message: "/webhooks/ghcr"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			secrets := tc.secrets
-			if secrets == nil {
-				secrets = testSecrets()
+	}
+}
+
+// checkEndpoint sends tc's request to a handler with the registries regs
+// (the pull host regAddr) and checks the answer, what was dispatched, and
+// that no secret is logged or answered.
+func checkEndpoint(t *testing.T, regs Registries, regAddr string, tc endpointCase) {
+	t.Helper()
+	secrets := tc.secrets
+	if secrets == nil {
+		secrets = testSecrets()
+	}
+	logs := &logbuf.Buffer{}
+	fd := &fakeDispatcher{}
+	h := New(Config{Secrets: secrets, Registries: regs, ZotRegistry: "zot.example.com:5000", MaxBodySize: 4096}, fd, nil,
+		slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
+	w, out := do(t, h, tc.rq)
+	if w.Code != tc.status {
+		t.Fatalf("HTTP %d, want %d: %s", w.Code, tc.status, w.Body)
+	}
+	if tc.code != "" || w.Code >= 300 {
+		if out["code"] != tc.code && tc.code != "" {
+			t.Errorf("code %v, want %q", out["code"], tc.code)
+		}
+		if msg, _ := out["message"].(string); !strings.Contains(msg, tc.message) {
+			t.Errorf("message %q does not say %q", msg, tc.message)
+		}
+	}
+	if w.Code == 401 && !strings.HasSuffix(tc.rq.path, "ghcr") && w.Header().Get("WWW-Authenticate") == "" {
+		t.Error("401 without WWW-Authenticate")
+	}
+	refs, manifests := fd.calls()
+	if strings.Join(refs, " ") != strings.Join(tc.refs, " ") {
+		t.Errorf("dispatcher got references %q, want %q", refs, tc.refs)
+	}
+	if len(manifests) != tc.manifests {
+		t.Errorf("dispatcher got %d manifests, want %d", len(manifests), tc.manifests)
+	}
+	for _, m := range manifests {
+		for _, l := range m.Layers {
+			if !strings.HasPrefix(l.URI, "http://"+regAddr+"/v2/") {
+				t.Errorf("layer URI %s is not on the pull host %s", l.URI, regAddr)
 			}
-			logs := &logBuffer{}
-			fd := &fakeDispatcher{}
-			h := New(Config{Secrets: secrets, Registries: regs, ZotRegistry: "zot.example.com:5000", MaxBodySize: 4096}, fd, nil,
-				slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
-			w, out := do(t, h, tc.rq)
-			if w.Code != tc.status {
-				t.Fatalf("HTTP %d, want %d: %s", w.Code, tc.status, w.Body)
-			}
-			if tc.code != "" || w.Code >= 300 {
-				if out["code"] != tc.code && tc.code != "" {
-					t.Errorf("code %v, want %q", out["code"], tc.code)
-				}
-				if msg, _ := out["message"].(string); !strings.Contains(msg, tc.message) {
-					t.Errorf("message %q does not say %q", msg, tc.message)
-				}
-			}
-			if w.Code == 401 && !strings.HasSuffix(tc.rq.path, "ghcr") && w.Header().Get("WWW-Authenticate") == "" {
-				t.Error("401 without WWW-Authenticate")
-			}
-			refs, manifests := fd.calls()
-			if strings.Join(refs, " ") != strings.Join(tc.refs, " ") {
-				t.Errorf("dispatcher got references %q, want %q", refs, tc.refs)
-			}
-			if len(manifests) != tc.manifests {
-				t.Errorf("dispatcher got %d manifests, want %d", len(manifests), tc.manifests)
-			}
-			for _, m := range manifests {
-				for _, l := range m.Layers {
-					if !strings.HasPrefix(l.URI, "http://"+reg.Addr+"/v2/") {
-						t.Errorf("layer URI %s is not on the pull host %s", l.URI, reg.Addr)
-					}
-				}
-			}
-			if w.Code == 200 {
-				if ign, _ := out["ignored"].([]any); len(ign) == 0 {
-					t.Errorf("200 without reasons: %s", w.Body)
-				}
-			}
-			for _, s := range []string{testToken, testSecret} {
-				if strings.Contains(logs.String(), s) || strings.Contains(w.Body.String(), s) {
-					t.Fatalf("a secret is in the log or the answer:\n%s\n%s", logs, w.Body)
-				}
-			}
-		})
+		}
+	}
+	if w.Code == 200 {
+		if ign, _ := out["ignored"].([]any); len(ign) == 0 {
+			t.Errorf("200 without reasons: %s", w.Body)
+		}
+	}
+	for _, s := range []string{testToken, testSecret} {
+		if strings.Contains(logs.String(), s) || strings.Contains(w.Body.String(), s) {
+			t.Fatalf("a secret is in the log or the answer:\n%s\n%s", logs, w.Body)
+		}
 	}
 }
 
@@ -510,10 +507,13 @@ func TestDeferredLookupIsRetried(t *testing.T) {
 	if refs, _ := fd.calls(); len(refs) != 1 {
 		t.Fatalf("dispatcher got %q, want one reference", refs)
 	}
+}
 
-	// Without a database the failure cannot be kept: 503, so that the
-	// registry sends the event again.
-	fd.setErr(errors.New("down"))
+// TestDeferredLookupWithoutADatabase: without a database the failure cannot
+// be kept: 503, so that the registry sends the event again.
+func TestDeferredLookupWithoutADatabase(t *testing.T) {
+	regs, _ := ParseRegistries("example.com")
+	fd := &fakeDispatcher{err: errors.New("down")}
 	h2 := New(Config{Secrets: testSecrets(), Registries: regs}, fd, nil, slog.New(slog.DiscardHandler), nil)
 	w, out := do(t, h2, request{path: "/webhooks/distribution", header: map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json"}, body: distributionV2Push})
 	if w.Code != 503 || !strings.Contains(fmt.Sprint(out["message"]), "could not be kept") {

@@ -68,7 +68,21 @@ func Counts(r *report.Report) []Count {
 // Write prints a readable summary of r; top bounds the package table (0:
 // all).
 func Write(w io.Writer, title string, r *report.Report, top int) error {
+	counts := Counts(r)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	writeHeader(tw, title, r)
+	fmt.Fprintf(tw, "Packages:\t%s\n", packagesLine(r, counts))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Packages) == 0 {
+		return nil
+	}
+	return writePackages(w, r, counts, top)
+}
+
+// writeHeader prints what the report is of, its state and distributions.
+func writeHeader(tw io.Writer, title string, r *report.Report) {
 	fmt.Fprintf(tw, "Image:\t%s\n", title)
 	fmt.Fprintf(tw, "Manifest:\t%s\n", r.Hash)
 	fmt.Fprintf(tw, "State:\t%s\n", r.State)
@@ -96,13 +110,16 @@ func Write(w io.Writer, title string, r *report.Report, top int) error {
 		}
 		fmt.Fprintf(tw, "Distribution:\t%s  [%s %s]\n", clean(name), clean(d.DID), clean(d.VersionID))
 	}
+}
+
+// packagesLine counts the packages, per type and their source packages.
+func packagesLine(r *report.Report, counts []Count) string {
 	sources := map[string]bool{}
 	for _, p := range r.Packages {
 		if p.Source != nil {
 			sources[p.Source.Name] = true
 		}
 	}
-	counts := Counts(r)
 	parts := make([]string, len(counts))
 	for i, c := range counts {
 		parts[i] = fmt.Sprintf("%s %d", c.Type, c.N)
@@ -114,13 +131,12 @@ func Write(w io.Writer, title string, r *report.Report, top int) error {
 	if len(sources) > 0 {
 		line += fmt.Sprintf(" (from %d source packages)", len(sources))
 	}
-	fmt.Fprintf(tw, "Packages:\t%s\n", line)
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(r.Packages) == 0 {
-		return nil
-	}
+	return line
+}
+
+// writePackages prints the package table, the most common types first, at
+// most top rows (0: all).
+func writePackages(w io.Writer, r *report.Report, counts []Count, top int) error {
 	type row struct{ name, version, typ, location string }
 	rows := make([]row, 0, len(r.Packages))
 	rank := map[string]int{}
@@ -139,7 +155,7 @@ func Write(w io.Writer, title string, r *report.Report, top int) error {
 		shown = rows[:top]
 	}
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tVERSION\tTYPE\tLOCATION")
 	for _, r := range shown {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clean(r.name), clean(r.version), r.typ, clean(r.location))

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
@@ -112,6 +113,27 @@ func TestPushRootfsPullBack(t *testing.T) {
 
 	// Pull every layer once and check digests against the manifest and
 	// the bytes counted against the compressed sizes.
+	want := pullLayers(t, srv, img, m)
+	// The config blob was fetched too (by ConfigFile).
+	want += m.Config.Size
+	if got := srv.Counter().BlobBytes(); got != want {
+		t.Errorf("counter: %d blob bytes, want %d (layers + config)", got, want)
+	}
+	if got := srv.Counter().Requests(devregistry.ClassManifests); got != 1 {
+		t.Errorf("counter: %d manifest requests, want 1", got)
+	}
+	if got := srv.Counter().Requests(devregistry.ClassBlobs); got != 3 {
+		t.Errorf("counter: %d blob requests, want 3", got)
+	}
+	if got := len(srv.Counter().Log()); got < 4 {
+		t.Errorf("log has %d entries, want at least 4", got)
+	}
+}
+
+// pullLayers reads every layer of img once, checks its digest and size
+// against m and the server's counter, and returns the bytes read.
+func pullLayers(t *testing.T, srv *devregistry.Server, img v1.Image, m *v1.Manifest) int64 {
+	t.Helper()
 	var want int64
 	layers, err := img.Layers()
 	if err != nil {
@@ -148,20 +170,7 @@ func TestPushRootfsPullBack(t *testing.T) {
 		}
 		want += m.Layers[i].Size
 	}
-	// The config blob was fetched too (by ConfigFile).
-	want += m.Config.Size
-	if got := srv.Counter().BlobBytes(); got != want {
-		t.Errorf("counter: %d blob bytes, want %d (layers + config)", got, want)
-	}
-	if got := srv.Counter().Requests(devregistry.ClassManifests); got != 1 {
-		t.Errorf("counter: %d manifest requests, want 1", got)
-	}
-	if got := srv.Counter().Requests(devregistry.ClassBlobs); got != 3 {
-		t.Errorf("counter: %d blob requests, want 3", got)
-	}
-	if got := len(srv.Counter().Log()); got < 4 {
-		t.Errorf("log has %d entries, want at least 4", got)
-	}
+	return want
 }
 
 func TestLayerFromFilesDeterministic(t *testing.T) {

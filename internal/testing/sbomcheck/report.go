@@ -100,66 +100,29 @@ func pkgIDs(m map[pkgID]int) []string {
 func CheckCycloneDX(t testing.TB, rep *report.Report, bom *cdx.BOM) {
 	t.Helper()
 	all, locs, sources := wantPackages(rep)
-	got := map[pkgID]int{}
-	gotLocs := map[pkgID][]location{}
-	gotSources := map[pkgID]pkgID{}
-	byRef := map[string]pkgID{}
-	oses := 0
-	var binaries []string
+	seen := &cdxSeen{got: map[pkgID]int{}, locs: map[pkgID][]location{}, sources: map[pkgID]pkgID{}, byRef: map[string]pkgID{}}
 	for _, c := range *bom.Components {
-		if c.Type == cdx.ComponentTypeOS {
-			oses++
-			continue
-		}
-		props := map[string]string{}
-		for _, p := range *c.Properties {
-			props[p.Name] = p.Value
-		}
-		k := pkgID{c.Name, c.Version, c.PackageURL, props["stevedore:package:kind"] == "source"}
-		got[k]++
-		byRef[c.BOMRef] = k
-		if !k.Source {
-			binaries = append(binaries, c.BOMRef)
-		}
-		for i := 0; ; i++ {
-			p, ok := props["stevedore:location:"+strconv.Itoa(i)+":path"]
-			if !ok {
-				break
-			}
-			l := location{p, props["stevedore:location:"+strconv.Itoa(i)+":layer"]}
-			if !slices.Contains(gotLocs[k], l) {
-				gotLocs[k] = append(gotLocs[k], l)
-			}
-		}
-		if c.Evidence != nil && len(*c.Evidence.Occurrences) != len(gotLocs[k]) && got[k] == 1 {
-			t.Errorf("%v: %d occurrences, %d location properties", k, len(*c.Evidence.Occurrences), len(gotLocs[k]))
-		}
-		if s := props["stevedore:package:source"]; s != "" {
-			gotSources[k] = pkgID{Name: s} // resolved below
-			if c.Pedigree == nil || len(*c.Pedigree.Ancestors) != 1 {
-				t.Errorf("%v: a source but no pedigree ancestor", k)
-			}
-		}
+		seen.component(t, c)
 	}
-	for k, s := range gotSources {
-		gotSources[k] = byRef[s.Name]
+	for k, s := range seen.sources {
+		seen.sources[k] = seen.byRef[s.Name]
 	}
-	if !maps.Equal(got, all) {
-		t.Errorf("packages:\n got %v\nwant %v", pkgIDs(got), pkgIDs(all))
+	if !maps.Equal(seen.got, all) {
+		t.Errorf("packages:\n got %v\nwant %v", pkgIDs(seen.got), pkgIDs(all))
 	}
-	for _, l := range gotLocs {
+	for _, l := range seen.locs {
 		sortLocs(l)
 	}
 	for k, l := range locs {
-		if !slices.Equal(gotLocs[k], l) {
-			t.Errorf("%v: locations %v, want %v", k, gotLocs[k], l)
+		if !slices.Equal(seen.locs[k], l) {
+			t.Errorf("%v: locations %v, want %v", k, seen.locs[k], l)
 		}
 	}
-	if !maps.Equal(gotSources, sources) {
-		t.Errorf("sources:\n got %v\nwant %v", gotSources, sources)
+	if !maps.Equal(seen.sources, sources) {
+		t.Errorf("sources:\n got %v\nwant %v", seen.sources, sources)
 	}
-	if oses != len(rep.Distributions) {
-		t.Errorf("%d operating-system components, want %d", oses, len(rep.Distributions))
+	if seen.oses != len(rep.Distributions) {
+		t.Errorf("%d operating-system components, want %d", seen.oses, len(rep.Distributions))
 	}
 	var contains []string
 	for _, d := range *bom.Dependencies {
@@ -167,11 +130,68 @@ func CheckCycloneDX(t testing.TB, rep *report.Report, bom *cdx.BOM) {
 			contains = *d.Dependencies
 		}
 	}
-	for _, b := range binaries {
+	for _, b := range seen.binaries {
 		if !slices.Contains(contains, b) {
-			t.Errorf("the image does not list %s (%v)", b, byRef[b])
+			t.Errorf("the image does not list %s (%v)", b, seen.byRef[b])
 		}
 	}
+	checkCycloneDXMetadata(t, rep, bom)
+}
+
+// cdxSeen is what CheckCycloneDX read of a BOM's components.
+type cdxSeen struct {
+	got     map[pkgID]int
+	locs    map[pkgID][]location
+	sources map[pkgID]pkgID // the source's bom-ref as its Name until resolved
+	byRef   map[string]pkgID
+	oses    int
+	// binaries are the bom-refs of the binary packages.
+	binaries []string
+}
+
+// component reads one component: an operating system is counted; a package
+// is recorded with its locations and its source.
+func (s *cdxSeen) component(t testing.TB, c cdx.Component) {
+	t.Helper()
+	if c.Type == cdx.ComponentTypeOS {
+		s.oses++
+		return
+	}
+	props := map[string]string{}
+	for _, p := range *c.Properties {
+		props[p.Name] = p.Value
+	}
+	k := pkgID{c.Name, c.Version, c.PackageURL, props["stevedore:package:kind"] == "source"}
+	s.got[k]++
+	s.byRef[c.BOMRef] = k
+	if !k.Source {
+		s.binaries = append(s.binaries, c.BOMRef)
+	}
+	for i := 0; ; i++ {
+		p, ok := props["stevedore:location:"+strconv.Itoa(i)+":path"]
+		if !ok {
+			break
+		}
+		l := location{p, props["stevedore:location:"+strconv.Itoa(i)+":layer"]}
+		if !slices.Contains(s.locs[k], l) {
+			s.locs[k] = append(s.locs[k], l)
+		}
+	}
+	if c.Evidence != nil && len(*c.Evidence.Occurrences) != len(s.locs[k]) && s.got[k] == 1 {
+		t.Errorf("%v: %d occurrences, %d location properties", k, len(*c.Evidence.Occurrences), len(s.locs[k]))
+	}
+	if src := props["stevedore:package:source"]; src != "" {
+		s.sources[k] = pkgID{Name: src} // resolved by the caller
+		if c.Pedigree == nil || len(*c.Pedigree.Ancestors) != 1 {
+			t.Errorf("%v: a source but no pedigree ancestor", k)
+		}
+	}
+}
+
+// checkCycloneDXMetadata checks the image component and that the BOM is
+// marked partial exactly when the report is.
+func checkCycloneDXMetadata(t testing.TB, rep *report.Report, bom *cdx.BOM) {
+	t.Helper()
 	if bom.Metadata.Component.Type != cdx.ComponentTypeContainer || bom.Metadata.Component.Version != string(rep.Hash) {
 		t.Errorf("metadata component %+v", bom.Metadata.Component)
 	}
@@ -228,6 +248,15 @@ func CheckSPDX(t testing.TB, rep *report.Report, doc *spdx.Document) {
 	if images != 1 || oses != len(rep.Distributions) {
 		t.Errorf("%d images, %d operating systems (want 1, %d)", images, oses, len(rep.Distributions))
 	}
+	checkSPDXRelationships(t, rep, doc, byID, sources)
+	checkSPDXPartial(t, rep, doc)
+}
+
+// checkSPDXRelationships checks that the document describes the image,
+// that the image contains every binary package found somewhere, and that
+// the GENERATED_FROM relationships are the sources wanted.
+func checkSPDXRelationships(t testing.TB, rep *report.Report, doc *spdx.Document, byID map[string]pkgID, sources map[pkgID]pkgID) {
+	t.Helper()
 	gotSources := map[pkgID]pkgID{}
 	contained := map[pkgID]bool{}
 	describes := 0
@@ -260,6 +289,12 @@ func CheckSPDX(t testing.TB, rep *report.Report, doc *spdx.Document) {
 			t.Errorf("the image does not CONTAIN %v", k)
 		}
 	}
+}
+
+// checkSPDXPartial checks that the document's comment and annotation say
+// partial, naming the scanners, exactly when the report is partial.
+func checkSPDXPartial(t testing.TB, rep *report.Report, doc *spdx.Document) {
+	t.Helper()
 	partial := rep.State == report.StateIndexPartial
 	if got := strings.Contains(doc.DocumentComment, "partial index report"); got != partial {
 		t.Errorf("document comment %q; report state %s", doc.DocumentComment, rep.State)

@@ -187,111 +187,117 @@ func key(name, evr string) Key {
 	return Key{Name: name, Epoch: n, Version: v, Release: r, Arch: "x86_64"}
 }
 
+// ruleCase is a case of TestRules.
+type ruleCase struct {
+	name      string
+	fixture   string
+	stmts     []string
+	repoids   map[Key]string // "" for a package that must have none
+	installed []string
+}
+
+// ruleCases are the cases of TestRules.
+var ruleCases = []ruleCase{
+	{
+		name:    "dnf4 upgrade from another repository",
+		fixture: dnf4Fixture,
+		stmts: []string{trans4(3), repo(3, "test-updates"), rpm4(100, "apr", "0:1.7.0-13.el9"),
+			ti4(3, "100", "3", 6), ti4(3, item4("apr"), "1", 7)},
+		repoids: map[Key]string{
+			key("apr", "0:1.7.0-13.el9"):   "test-updates",
+			key("apr", "0:1.7.0-12.el9_3"): appstream, // upgraded away: its install row
+		},
+		installed: []string{appstream, baseos, "test-updates"},
+	},
+	{
+		name:    "dnf4 upgrade away from the only package of a repository",
+		fixture: dnf4Fixture,
+		stmts: []string{trans4(3), repo(3, "test-old"), rpm4(100, "old", "0:1-1"),
+			ti4(3, "100", "3", 1), trans4(4), rpm4(101, "old", "0:2-1"), ti4(4, "101", "1", 6), ti4(4, "100", "3", 7)},
+		repoids:   map[Key]string{key("old", "0:1-1"): "test-old", key("old", "0:2-1"): appstream},
+		installed: []string{appstream, baseos},
+	},
+	{
+		name:    "dnf4 removed package",
+		fixture: dnf4Fixture,
+		stmts: []string{trans4(3), repo(3, "test-removed"), rpm4(100, "gone", "1:1-1"),
+			ti4(3, "100", "3", 1), trans4(4), ti4(4, "100", "3", 8)},
+		repoids:   map[Key]string{key("gone", "1:1-1"): "test-removed"}, // Clair's rule: the latest row that is not a removal
+		installed: []string{appstream, baseos},
+	},
+	{
+		name:    "dnf4 removed then installed again",
+		fixture: dnf4Fixture,
+		stmts: []string{trans4(3), repo(3, "test-back"), ti4(3, item4("yajl"), "1", 8),
+			trans4(4), ti4(4, item4("yajl"), "3", 1)},
+		repoids:   map[Key]string{key("yajl", "0:2.1.0-22.el9"): "test-back"},
+		installed: []string{appstream, baseos, "test-back"},
+	},
+	{
+		name:    "dnf4 reinstall, the replaced row last",
+		fixture: dnf4Fixture,
+		stmts: []string{trans4(3), repo(3, "test-reinstall"),
+			ti4(3, item4("yajl"), "3", 9), ti4(3, item4("yajl"), "1", 10)},
+		repoids:   map[Key]string{key("yajl", "0:2.1.0-22.el9"): "test-reinstall"},
+		installed: []string{appstream, baseos, "test-reinstall"},
+	},
+	{
+		name:    "dnf4 only a replaced row",
+		fixture: dnf4Fixture,
+		stmts: []string{trans4(3), repo(3, "@System"), rpm4(100, "before", "0:1-1"),
+			rpm4(101, "before", "0:2-1"), ti4(3, "101", "1", 6), ti4(3, "100", "3", 7)},
+		repoids:   map[Key]string{key("before", "0:1-1"): "@System", key("before", "0:2-1"): appstream},
+		installed: []string{appstream, baseos},
+	},
+	{
+		name:    "dnf4 row without a repository",
+		fixture: dnf4Fixture,
+		stmts: []string{trans4(3), rpm4(100, "norepo", "0:1-1"), ti4(3, "100", "NULL", 1),
+			rpm4(101, "badrepo", "0:1-1"), ti4(3, "101", "99", 1)},
+		repoids:   map[Key]string{key("norepo", "0:1-1"): "", key("badrepo", "0:1-1"): ""},
+		installed: []string{appstream, baseos},
+	},
+	{
+		name:    "dnf5 upgrade",
+		fixture: dnf5Fixture,
+		stmts: []string{trans5(2), repo(2, "updates"), rpm5(1000, "bash", "0:5.2.37-2.fc42"),
+			ti5(2, "1000", "2", "Upgrade"), ti5(2, item5("bash"), "1", "Replaced")},
+		repoids: map[Key]string{
+			key("bash", "0:5.2.37-2.fc42"): "updates",
+			key("bash", "0:5.2.37-1.fc42"): fedora,
+		},
+		installed: []string{fedora, "updates"},
+	},
+	{
+		name:    "dnf5 reinstall, the replaced row last",
+		fixture: dnf5Fixture,
+		stmts: []string{trans5(2), repo(2, "test-reinstall"),
+			ti5(2, item5("tar"), "2", "Reinstall"), ti5(2, item5("tar"), "1", "Replaced")},
+		repoids:   map[Key]string{key("tar", "2:1.35-5.fc42"): "test-reinstall"},
+		installed: []string{fedora, "test-reinstall"},
+	},
+	{
+		name:    "dnf5 removed package",
+		fixture: dnf5Fixture,
+		stmts: []string{trans5(2), repo(2, "test-removed"), rpm5(1000, "extra", "0:1-1"),
+			ti5(2, "1000", "2", "Install"), trans5(3), ti5(3, "1000", "2", "Remove")},
+		repoids:   map[Key]string{key("extra", "0:1-1"): "test-removed"},
+		installed: []string{fedora},
+	},
+	{
+		name:      "dnf5 every package removed",
+		fixture:   dnf5Fixture,
+		stmts:     []string{trans5(2), "INSERT INTO trans_item (trans_id, item_id, repo_id, action_id, reason_id, state_id) SELECT 2, item_id, 1, 5, 2, 2 FROM rpm"},
+		repoids:   map[Key]string{key("bash", "0:5.2.37-1.fc42"): fedora},
+		installed: nil,
+	},
+}
+
 // TestRules adds transactions to the fixtures and checks which repoid each
 // package gets and which repoids count as installed. dnf4 actions: 1
 // install, 6 upgrade, 7 upgraded, 8 remove, 9 reinstall, 10 reinstalled.
 func TestRules(t *testing.T) {
-	tests := []struct {
-		name      string
-		fixture   string
-		stmts     []string
-		repoids   map[Key]string // "" for a package that must have none
-		installed []string
-	}{
-		{
-			name:    "dnf4 upgrade from another repository",
-			fixture: dnf4Fixture,
-			stmts: []string{trans4(3), repo(3, "test-updates"), rpm4(100, "apr", "0:1.7.0-13.el9"),
-				ti4(3, "100", "3", 6), ti4(3, item4("apr"), "1", 7)},
-			repoids: map[Key]string{
-				key("apr", "0:1.7.0-13.el9"):   "test-updates",
-				key("apr", "0:1.7.0-12.el9_3"): appstream, // upgraded away: its install row
-			},
-			installed: []string{appstream, baseos, "test-updates"},
-		},
-		{
-			name:    "dnf4 upgrade away from the only package of a repository",
-			fixture: dnf4Fixture,
-			stmts: []string{trans4(3), repo(3, "test-old"), rpm4(100, "old", "0:1-1"),
-				ti4(3, "100", "3", 1), trans4(4), rpm4(101, "old", "0:2-1"), ti4(4, "101", "1", 6), ti4(4, "100", "3", 7)},
-			repoids:   map[Key]string{key("old", "0:1-1"): "test-old", key("old", "0:2-1"): appstream},
-			installed: []string{appstream, baseos},
-		},
-		{
-			name:    "dnf4 removed package",
-			fixture: dnf4Fixture,
-			stmts: []string{trans4(3), repo(3, "test-removed"), rpm4(100, "gone", "1:1-1"),
-				ti4(3, "100", "3", 1), trans4(4), ti4(4, "100", "3", 8)},
-			repoids:   map[Key]string{key("gone", "1:1-1"): "test-removed"}, // Clair's rule: the latest row that is not a removal
-			installed: []string{appstream, baseos},
-		},
-		{
-			name:    "dnf4 removed then installed again",
-			fixture: dnf4Fixture,
-			stmts: []string{trans4(3), repo(3, "test-back"), ti4(3, item4("yajl"), "1", 8),
-				trans4(4), ti4(4, item4("yajl"), "3", 1)},
-			repoids:   map[Key]string{key("yajl", "0:2.1.0-22.el9"): "test-back"},
-			installed: []string{appstream, baseos, "test-back"},
-		},
-		{
-			name:    "dnf4 reinstall, the replaced row last",
-			fixture: dnf4Fixture,
-			stmts: []string{trans4(3), repo(3, "test-reinstall"),
-				ti4(3, item4("yajl"), "3", 9), ti4(3, item4("yajl"), "1", 10)},
-			repoids:   map[Key]string{key("yajl", "0:2.1.0-22.el9"): "test-reinstall"},
-			installed: []string{appstream, baseos, "test-reinstall"},
-		},
-		{
-			name:    "dnf4 only a replaced row",
-			fixture: dnf4Fixture,
-			stmts: []string{trans4(3), repo(3, "@System"), rpm4(100, "before", "0:1-1"),
-				rpm4(101, "before", "0:2-1"), ti4(3, "101", "1", 6), ti4(3, "100", "3", 7)},
-			repoids:   map[Key]string{key("before", "0:1-1"): "@System", key("before", "0:2-1"): appstream},
-			installed: []string{appstream, baseos},
-		},
-		{
-			name:    "dnf4 row without a repository",
-			fixture: dnf4Fixture,
-			stmts: []string{trans4(3), rpm4(100, "norepo", "0:1-1"), ti4(3, "100", "NULL", 1),
-				rpm4(101, "badrepo", "0:1-1"), ti4(3, "101", "99", 1)},
-			repoids:   map[Key]string{key("norepo", "0:1-1"): "", key("badrepo", "0:1-1"): ""},
-			installed: []string{appstream, baseos},
-		},
-		{
-			name:    "dnf5 upgrade",
-			fixture: dnf5Fixture,
-			stmts: []string{trans5(2), repo(2, "updates"), rpm5(1000, "bash", "0:5.2.37-2.fc42"),
-				ti5(2, "1000", "2", "Upgrade"), ti5(2, item5("bash"), "1", "Replaced")},
-			repoids: map[Key]string{
-				key("bash", "0:5.2.37-2.fc42"): "updates",
-				key("bash", "0:5.2.37-1.fc42"): fedora,
-			},
-			installed: []string{fedora, "updates"},
-		},
-		{
-			name:    "dnf5 reinstall, the replaced row last",
-			fixture: dnf5Fixture,
-			stmts: []string{trans5(2), repo(2, "test-reinstall"),
-				ti5(2, item5("tar"), "2", "Reinstall"), ti5(2, item5("tar"), "1", "Replaced")},
-			repoids:   map[Key]string{key("tar", "2:1.35-5.fc42"): "test-reinstall"},
-			installed: []string{fedora, "test-reinstall"},
-		},
-		{
-			name:    "dnf5 removed package",
-			fixture: dnf5Fixture,
-			stmts: []string{trans5(2), repo(2, "test-removed"), rpm5(1000, "extra", "0:1-1"),
-				ti5(2, "1000", "2", "Install"), trans5(3), ti5(3, "1000", "2", "Remove")},
-			repoids:   map[Key]string{key("extra", "0:1-1"): "test-removed"},
-			installed: []string{fedora},
-		},
-		{
-			name:      "dnf5 every package removed",
-			fixture:   dnf5Fixture,
-			stmts:     []string{trans5(2), "INSERT INTO trans_item (trans_id, item_id, repo_id, action_id, reason_id, state_id) SELECT 2, item_id, 1, 5, 2, 2 FROM rpm"},
-			repoids:   map[Key]string{key("bash", "0:5.2.37-1.fc42"): fedora},
-			installed: nil,
-		},
-	}
+	tests := ruleCases
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := DNF4Path

@@ -1,0 +1,248 @@
+package scannertest
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
+	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/internal/langpkg"
+)
+
+// CheckInfoMatch checks that s.Info() is want and that s.Match gives, for
+// each path of paths, the value paths holds for it.
+func CheckInfoMatch(t *testing.T, s scanner.Scanner, want scanner.Info, paths map[string]bool) {
+	t.Helper()
+	if got := s.Info(); got != want {
+		t.Errorf("Info() = %+v, want %+v", got, want)
+	}
+	for p, want := range paths {
+		if got := s.Match(p); got != want {
+			t.Errorf("Match(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+// Scan scans files with s under a background context.
+func Scan(s scanner.Scanner, files ...scanner.File) (*scanner.Result, error) {
+	return s.Scan(context.Background(), files)
+}
+
+// Find returns the first package named name, nil when there is none.
+func Find(pkgs []*report.Package, name string) *report.Package {
+	for _, p := range pkgs {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// LangFixture is a fixture holding one installed language package, at the
+// path it has in an image, for CheckLangFixtures.
+type LangFixture struct {
+	// Fixture is the fixture's path under testdata/fixtures.
+	Fixture string
+	// Path is the layer path the file is given.
+	Path string
+	// Name, Version and PURL are the package's.
+	Name, Version, PURL string
+}
+
+// CheckLangFixtures checks that s matches each fixture's path and finds,
+// in it alone and with the others, one binary package with the fixture's
+// name, version and PURL, whose Filepath and PackageDB are the path, and no
+// warning.
+func CheckLangFixtures(t *testing.T, s scanner.Scanner, cases []LangFixture) {
+	t.Helper()
+	var files []scanner.File
+	for _, tc := range cases {
+		if !s.Match(tc.Path) {
+			t.Fatalf("%s not matched", tc.Path)
+		}
+		files = append(files, FromDisk(t, tc.Path, fixtures.Path(t, tc.Fixture)))
+	}
+	for i, tc := range cases {
+		t.Run(tc.Fixture, func(t *testing.T) {
+			res, err := s.Scan(context.Background(), files[i:i+1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Warnings) != 0 || len(res.Packages) != 1 {
+				t.Fatalf("%d packages, warnings %q", len(res.Packages), res.Warnings)
+			}
+			if got, want := *res.Packages[0], tc.want(); got != want {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+	res, err := s.Scan(context.Background(), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 0 || len(res.Packages) != len(cases) {
+		t.Fatalf("all together: %d packages, warnings %q", len(res.Packages), res.Warnings)
+	}
+	got := map[string]report.Package{}
+	for _, p := range res.Packages {
+		got[p.Filepath] = *p
+	}
+	for _, tc := range cases {
+		if got[tc.Path] != tc.want() {
+			t.Errorf("all together, %s:\n got  %+v\n want %+v", tc.Fixture, got[tc.Path], tc.want())
+		}
+	}
+}
+
+func (tc LangFixture) want() report.Package {
+	return report.Package{Name: tc.Name, Version: tc.Version, Kind: report.KindBinary, PURL: tc.PURL, PackageDB: tc.Path, Filepath: tc.Path}
+}
+
+// BadFile is a file a scanner skips with a warning, for CheckBadFiles.
+type BadFile struct {
+	// Name names the case.
+	Name string
+	// Data is the file's content.
+	Data string
+	// Warn is a part of the warning expected.
+	Warn string
+}
+
+// CheckBadFiles scans each case's data at badPath together with good, a
+// file holding one package named goodName, and checks that the scan does
+// not fail, finds the good package alone and warns once, naming badPath
+// and holding the case's Warn.
+func CheckBadFiles(t *testing.T, s scanner.Scanner, good scanner.File, goodName, badPath string, cases []BadFile) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			bad := File(badPath, []byte(tc.Data))
+			res, err := s.Scan(context.Background(), []scanner.File{bad, good})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Packages) != 1 || res.Packages[0].Name != goodName {
+				t.Errorf("packages %v", res.Packages)
+			}
+			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], badPath) || !strings.Contains(res.Warnings[0], tc.Warn) {
+				t.Errorf("warnings %q, want one naming the file and %q", res.Warnings, tc.Warn)
+			}
+		})
+	}
+}
+
+// TooLarge returns two files over limit, content, repeated, beyond it: one
+// whose Size says 10 bytes and one whose Size says limit+1 and which fails
+// the test when opened; a scanner skips both with a warning.
+func TooLarge(t *testing.T, liarPath, hugePath string, limit int64, content string) (liar, huge scanner.File) {
+	big := strings.Repeat(content, int(limit)/len(content)+1)
+	liar = FileFunc(liarPath, 10, func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(big)), nil
+	})
+	huge = FileFunc(hugePath, limit+1, func() (io.ReadCloser, error) {
+		t.Error("a file over the limit was opened")
+		return nil, io.ErrUnexpectedEOF
+	})
+	return liar, huge
+}
+
+// Lang describes what a language-package scanner promises of any content,
+// for CheckLangContent.
+type Lang struct {
+	// Scanner is the scanner under test.
+	Scanner scanner.Scanner
+	// Path is the layer path the content is given.
+	Path string
+	// PURLPrefix starts every PURL, as "pkg:npm/".
+	PURLPrefix string
+	// One is set when every file gives one package or one warning.
+	One bool
+}
+
+// CheckLangContent scans data at l.Path and checks that no content fails
+// the scan (a bad file is a warning naming it), that there is at most one
+// package (exactly one package or one warning with l.One), and that a
+// package is a binary package with valid name and version
+// (langpkg.Value), a PURL with l.PURLPrefix, and the file's path as its
+// Filepath and PackageDB. It returns the result, for further checks.
+func CheckLangContent(t *testing.T, l Lang, data []byte) *scanner.Result {
+	t.Helper()
+	res, err := l.Scanner.Scan(context.Background(), []scanner.File{File(l.Path, data)})
+	if err != nil {
+		t.Fatalf("content error is not a warning: %v", err)
+	}
+	switch {
+	case l.One && len(res.Packages)+len(res.Warnings) != 1:
+		t.Fatalf("%d packages, %d warnings", len(res.Packages), len(res.Warnings))
+	case len(res.Packages) > 1:
+		t.Fatalf("%d packages", len(res.Packages))
+	}
+	for _, w := range res.Warnings {
+		if !strings.Contains(w, l.Path) {
+			t.Fatalf("warning %q does not name the file", w)
+		}
+	}
+	for _, p := range res.Packages {
+		if _, err := langpkg.Value(p.Name); err != nil {
+			t.Fatalf("name %q: %v", p.Name, err)
+		}
+		if _, err := langpkg.Value(p.Version); err != nil {
+			t.Fatalf("version %q: %v", p.Version, err)
+		}
+		if !strings.HasPrefix(p.PURL, l.PURLPrefix) || p.Filepath != l.Path || p.PackageDB != l.Path || p.Kind != report.KindBinary {
+			t.Fatalf("package %+v", p)
+		}
+	}
+	return res
+}
+
+// Database describes a package-database scanner for CheckDatabaseContent.
+type Database struct {
+	// Scanner is the scanner under test.
+	Scanner scanner.Scanner
+	// Check returns a description of what is wrong with a package found,
+	// "" when nothing is.
+	Check func(p *report.Package) string
+	// Same reports whether two packages, one found in a file with LF line
+	// endings and one in the same file with CRLF, are the same.
+	Same func(lf, crlf *report.Package) bool
+}
+
+// CheckDatabaseContent scans data at path and checks that an error names
+// path, that every package passes d.Check, and, when data holds no "\r",
+// that the same data with CRLF line endings gives the same packages.
+func CheckDatabaseContent(t *testing.T, d Database, path string, data []byte) {
+	t.Helper()
+	res, err := d.Scanner.Scan(context.Background(), []scanner.File{File(path, data)})
+	if err != nil {
+		if !strings.Contains(err.Error(), path) {
+			t.Fatalf("error %q does not name %s", err, path)
+		}
+		return
+	}
+	for _, p := range res.Packages {
+		if bad := d.Check(p); bad != "" {
+			t.Fatalf("%s package %+v (source %+v)", bad, p, p.Source)
+		}
+	}
+	if bytes.Contains(data, []byte("\r")) {
+		return
+	}
+	crlf := bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n"))
+	res2, err := d.Scanner.Scan(context.Background(), []scanner.File{File(path, crlf)})
+	if err != nil {
+		t.Fatalf("LF version parses, CRLF version: %v", err)
+	}
+	if len(res2.Packages) != len(res.Packages) {
+		t.Fatalf("LF: %d packages, CRLF: %d", len(res.Packages), len(res2.Packages))
+	}
+	for i := range res.Packages {
+		if a, b := res.Packages[i], res2.Packages[i]; !d.Same(a, b) {
+			t.Fatalf("LF %+v != CRLF %+v", a, b)
+		}
+	}
+}
