@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -51,10 +52,11 @@ func main() {
 		packages = flag.Int("packages", 182, "packages of the report")
 		duration = flag.Duration("duration", 3*time.Second, "time per endpoint per round")
 		rounds   = flag.Int("rounds", 3, "interleaved rounds")
+		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the measured rounds (server and clients) to this file")
 		dbURL    = flag.String("database-url", envOr("DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"), "Postgres; a fresh schema is used and dropped (env DATABASE_URL)")
 	)
 	flag.Parse()
-	if err := run(*clients, *packages, *duration, *rounds, *dbURL); err != nil {
+	if err := run(*clients, *packages, *duration, *rounds, *dbURL, *cpuprof); err != nil {
 		fmt.Fprintln(os.Stderr, "serving:", err)
 		os.Exit(1)
 	}
@@ -83,7 +85,7 @@ type result struct {
 	bytes     int64
 }
 
-func run(clients, packages int, duration time.Duration, rounds int, dbURL string) error {
+func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpuprof string) error {
 	ctx := context.Background()
 	schemaURL, drop, err := benchdb.FreshSchema(ctx, dbURL, "servingbench")
 	if err != nil {
@@ -145,6 +147,17 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL string
 		}
 	}
 	results := make([]result, len(eps))
+	if cpuprof != "" {
+		f, err := os.Create(cpuprof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for range rounds {
 		for i, ep := range eps {
 			r, err := load(client, base, ep, clients, duration)
