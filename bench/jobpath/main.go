@@ -106,18 +106,9 @@ func run(ctx context.Context, reps int, fixture string, filler int, dbURL string
 		return err
 	}
 	defer rsrv.Close()
-	fill := make([]byte, filler)
-	rand.Read(fill)
-	imgs := make([]image, 0, reps+1)
-	for i := range reps + 1 {
-		img, err := push(ctx, rsrv, i, map[string][]byte{
-			"etc/os-release": []byte(osRelease), "var/lib/rpm/rpmdb.sqlite": rpmdb,
-			"opt/app/data.bin": fill, "etc/bench-id": fmt.Appendf(nil, "%d %d\n", i, time.Now().UnixNano()),
-		})
-		if err != nil {
-			return err
-		}
-		imgs = append(imgs, img)
+	imgs, err := images(ctx, rsrv, reps+1, rpmdb, filler)
+	if err != nil {
+		return err
 	}
 
 	schemaURL, drop, err := benchdb.FreshSchema(ctx, dbURL, "jobpath")
@@ -171,6 +162,25 @@ func run(ctx context.Context, reps int, fixture string, filler int, dbURL string
 	}
 	print(rec.Ended(), walls, floors, imgs[1].blob)
 	return nil
+}
+
+// images pushes n images of one layer each: the rpm database, a RHEL
+// os-release, filler incompressible bytes and a file of its own.
+func images(ctx context.Context, srv *devregistry.Server, n int, rpmdb []byte, filler int) ([]image, error) {
+	fill := make([]byte, filler)
+	rand.Read(fill)
+	imgs := make([]image, 0, n)
+	for i := range n {
+		img, err := push(ctx, srv, i, map[string][]byte{
+			"etc/os-release": []byte(osRelease), "var/lib/rpm/rpmdb.sqlite": rpmdb,
+			"opt/app/data.bin": fill, "etc/bench-id": fmt.Appendf(nil, "%d %d\n", i, time.Now().UnixNano()),
+		})
+		if err != nil {
+			return nil, err
+		}
+		imgs = append(imgs, img)
+	}
+	return imgs, nil
 }
 
 // push pushes an image of one gzipped layer of files to the registry.

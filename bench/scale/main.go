@@ -103,19 +103,10 @@ type latency struct {
 
 func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d time.Duration, fixtures, dbURL string) error {
 	r := mrand.New(mrand.NewPCG(13, 5))
-	nBase := max(1, nLayers/10)
-	start := time.Now()
-	bases, apps, err := buildLayers(fixtures, nBase, max(1, nLayers-nBase), r)
+	bases, apps, fetch, err := fleetLayers(fixtures, nLayers, r)
 	if err != nil {
-		return fmt.Errorf("layers (run from the module root, or -fixtures): %w", err)
+		return err
 	}
-	fetch := memFetcher{}
-	var blobBytes int64
-	for _, l := range slices.Concat(bases, apps) {
-		fetch[l.hash] = l.blob
-		blobBytes += int64(len(l.blob))
-	}
-	fmt.Printf("%d unique layers (%d base, %d application), %.1f MB of blobs, built in %s\n", len(fetch), len(bases), len(apps), float64(blobBytes)/1e6, time.Since(start).Round(time.Millisecond))
 
 	schemaURL, drop, err := benchdb.FreshSchema(ctx, dbURL, "scalebench")
 	if err != nil {
@@ -177,18 +168,32 @@ func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d tim
 		}
 		rows = append(rows, f)
 		fmt.Printf("\n%d manifests (%d new at %.0f/s, %s), %d unique layers used\n", f.manifests, len(ms), rate, time.Since(t).Round(time.Second), f.layersUsed)
-		fmt.Printf("  Postgres: %.1f MB; %.1f KB per manifest, %.1f KB per unique layer\n", float64(f.bytes)/1e6, float64(f.bytes)/1e3/float64(f.manifests), float64(f.bytes)/1e3/float64(f.layersUsed))
-		if err := topTables(ctx, st); err != nil {
+		if err := printSize(ctx, st, f); err != nil {
 			return err
 		}
-		fmt.Printf("  GET index_report: %.0f req/s, p50 %.2f ms, p99 %.2f ms\n", f.get.rate, ms2(f.get.p50), ms2(f.get.p99))
-		fmt.Printf("  warm POST index_report: %.0f req/s, p50 %.2f ms, p99 %.2f ms\n", f.post.rate, ms2(f.post.p50), ms2(f.post.p99))
-		fmt.Printf("  re-index sweep (store side): %.0f manifests/s\n", f.sweepRate)
 	}
-	fmt.Printf("\ngrowth from %d manifests (ratio of each figure to its value there):\n", rows[0].manifests)
+	printGrowth(rows)
+	return nil
+}
+
+// printSize prints the figures of one fleet size.
+func printSize(ctx context.Context, st *postgres.Store, f figures) error {
+	fmt.Printf("  Postgres: %.1f MB; %.1f KB per manifest, %.1f KB per unique layer\n", float64(f.bytes)/1e6, float64(f.bytes)/1e3/float64(f.manifests), float64(f.bytes)/1e3/float64(f.layersUsed))
+	if err := topTables(ctx, st); err != nil {
+		return err
+	}
+	fmt.Printf("  GET index_report: %.0f req/s, p50 %.2f ms, p99 %.2f ms\n", f.get.rate, ms2(f.get.p50), ms2(f.get.p99))
+	fmt.Printf("  warm POST index_report: %.0f req/s, p50 %.2f ms, p99 %.2f ms\n", f.post.rate, ms2(f.post.p50), ms2(f.post.p99))
+	fmt.Printf("  re-index sweep (store side): %.0f manifests/s\n", f.sweepRate)
+	return nil
+}
+
+// printGrowth prints each size's figures as ratios to the first size's.
+func printGrowth(rows []figures) {
+	b := rows[0]
+	fmt.Printf("\ngrowth from %d manifests (ratio of each figure to its value there):\n", b.manifests)
 	fmt.Printf("%10s %12s %14s %14s %10s %10s %10s %10s %12s\n", "manifests", "DB bytes", "bytes/manif.", "bytes/layer", "GET p50", "GET p99", "POST p50", "POST p99", "sweep m/s")
 	for _, f := range rows {
-		b := rows[0]
 		fmt.Printf("%10d %12.2f %14.2f %14.2f %10.2f %10.2f %10.2f %10.2f %12.2f\n", f.manifests,
 			float64(f.bytes)/float64(b.bytes),
 			(float64(f.bytes)/float64(f.manifests))/(float64(b.bytes)/float64(b.manifests)),
@@ -196,7 +201,25 @@ func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d tim
 			ratio(f.get.p50, b.get.p50), ratio(f.get.p99, b.get.p99), ratio(f.post.p50, b.post.p50), ratio(f.post.p99, b.post.p99),
 			f.sweepRate/b.sweepRate)
 	}
-	return nil
+}
+
+// fleetLayers builds the unique layers, a tenth of them base layers, and
+// a fetcher serving them.
+func fleetLayers(fixtures string, nLayers int, r *mrand.Rand) (bases, apps []blobLayer, fetch memFetcher, err error) {
+	nBase := max(1, nLayers/10)
+	start := time.Now()
+	bases, apps, err = buildLayers(fixtures, nBase, max(1, nLayers-nBase), r)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("layers (run from the module root, or -fixtures): %w", err)
+	}
+	fetch = memFetcher{}
+	var blobBytes int64
+	for _, l := range slices.Concat(bases, apps) {
+		fetch[l.hash] = l.blob
+		blobBytes += int64(len(l.blob))
+	}
+	fmt.Printf("%d unique layers (%d base, %d application), %.1f MB of blobs, built in %s\n", len(fetch), len(bases), len(apps), float64(blobBytes)/1e6, time.Since(start).Round(time.Millisecond))
+	return bases, apps, fetch, nil
 }
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
