@@ -3,7 +3,9 @@
 // GET index_report, a conditional GET of it (304), a warm POST index_report
 // (the report is current: 201 at once), GET of the native report, and GET
 // index_state, each from -clients concurrent clients, in one run, with the
-// ratios to index_state's throughput.
+// ratios to index_state's throughput; and GET index_report and the warm
+// POST again on a second API keeping no answers in memory
+// (api.WithAnswerCacheBytes(0)), for the difference that memory makes.
 //
 // The API runs in this process (api.New with a dispatcher and the real
 // store, on a fresh schema of DATABASE_URL, the pool's default size) on a
@@ -30,6 +32,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -52,10 +55,11 @@ func main() {
 		packages = flag.Int("packages", 182, "packages of the report")
 		duration = flag.Duration("duration", 3*time.Second, "time per endpoint per round")
 		rounds   = flag.Int("rounds", 3, "interleaved rounds")
+		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the measured rounds (server and clients) to this file")
 		dbURL    = flag.String("database-url", envOr("DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"), "Postgres; a fresh schema is used and dropped (env DATABASE_URL)")
 	)
 	flag.Parse()
-	if err := run(*clients, *packages, *duration, *rounds, *dbURL); err != nil {
+	if err := run(*clients, *packages, *duration, *rounds, *dbURL, *cpuprof); err != nil {
 		fmt.Fprintln(os.Stderr, "serving:", err)
 		os.Exit(1)
 	}
@@ -69,12 +73,14 @@ func envOr(k, def string) string {
 }
 
 type endpoint struct {
-	name   string
-	method string
-	path   string
-	header http.Header
-	body   []byte
-	status int
+	name string
+	// nocache: served by the API without answers kept in memory.
+	nocache bool
+	method  string
+	path    string
+	header  http.Header
+	body    []byte
+	status  int
 }
 
 type result struct {
@@ -84,7 +90,7 @@ type result struct {
 	bytes     int64
 }
 
-func run(clients, packages int, duration time.Duration, rounds int, dbURL string) error {
+func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpuprof string) error {
 	ctx := context.Background()
 	schemaURL, drop, err := benchdb.FreshSchema(ctx, dbURL, "servingbench")
 	if err != nil {
@@ -112,6 +118,20 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL string
 	go srv.Serve(ln)
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv2 := &http.Server{Handler: api.New(disp, st, log, nil, api.WithAnswerCacheBytes(0)), ReadHeaderTimeout: 10 * time.Second}
+	go srv2.Serve(ln2)
+	defer srv2.Close()
+	base2 := "http://" + ln2.Addr().String()
+	baseOf := func(ep endpoint) string {
+		if ep.nocache {
+			return base2
+		}
+		return base
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2}}
 
 	mbody, _ := json.Marshal(m)
@@ -122,6 +142,9 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL string
 		{name: "POST index_report, current (201)", method: "POST", path: "/indexer/api/v1/index_report", body: mbody,
 			header: http.Header{"Content-Type": {"application/json"}}, status: 201},
 		{name: "GET /api/v1/reports (native)", method: "GET", path: "/api/v1/reports/" + string(d), status: 200},
+		{name: "GET index_report, none kept in memory", nocache: true, method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 200},
+		{name: "POST index_report (201), none kept", nocache: true, method: "POST", path: "/indexer/api/v1/index_report", body: mbody,
+			header: http.Header{"Content-Type": {"application/json"}}, status: 201},
 	}
 	first, err := do(client, base, eps[1])
 	if err != nil {
@@ -129,14 +152,25 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL string
 	}
 	eps[2].header = http.Header{"If-None-Match": {first.Header.Get("ETag")}}
 	for _, ep := range eps {
-		if _, err := do(client, base, ep); err != nil {
+		if _, err := do(client, baseOf(ep), ep); err != nil {
 			return err
 		}
 	}
 	results := make([]result, len(eps))
+	if cpuprof != "" {
+		f, err := os.Create(cpuprof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for range rounds {
 		for i, ep := range eps {
-			r, err := load(client, base, ep, clients, duration)
+			r, err := load(client, baseOf(ep), ep, clients, duration)
 			if err != nil {
 				return err
 			}

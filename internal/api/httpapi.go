@@ -72,6 +72,8 @@ type Server struct {
 	partialServed metric.Int64Counter
 	// answers bounds the bytes of report answers in memory at once.
 	answers *answerLimiter
+	// cache keeps small stored answers between requests.
+	cache *answerCache
 }
 
 // Option configures the API.
@@ -84,6 +86,7 @@ type options struct {
 	meter        metric.MeterProvider
 	answerBytes  int64
 	harbor       harbor.Config
+	cacheBytes   int64
 }
 
 // Waiter waits until the report of a manifest is terminal (internal/postgres/reportwait).
@@ -120,6 +123,13 @@ func WithAnswerBytes(n int64) Option { return func(o *options) { o.answerBytes =
 // (internal/api/harbor); without a token there it answers 404.
 func WithHarbor(c harbor.Config) Option { return func(o *options) { o.harbor = c } }
 
+// WithAnswerCacheBytes bounds the bytes of stored answers kept in memory
+// between requests (default DefaultAnswerCacheBytes; 0 keeps none). An
+// answer kept is served only when the store says, in the request's one
+// query, that it is still the answer stored, so it saves reading the answer
+// from Postgres, not that query.
+func WithAnswerCacheBytes(n int64) Option { return func(o *options) { o.cacheBytes = n } }
+
 // WithMeterProvider sets where the API's metrics go (default: the global
 // provider).
 func WithMeterProvider(mp metric.MeterProvider) Option { return func(o *options) { o.meter = mp } }
@@ -138,11 +148,12 @@ func newServer(d *intake.Dispatcher, st *postgres.Store, log *slog.Logger, tp tr
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{d: d, store: st, log: log, opts: options{maxWait: DefaultIndexWait, answerBytes: DefaultAnswerBytes}}
+	s := &Server{d: d, store: st, log: log, opts: options{maxWait: DefaultIndexWait, answerBytes: DefaultAnswerBytes, cacheBytes: DefaultAnswerCacheBytes}}
 	for _, o := range opts {
 		o(&s.opts)
 	}
 	s.answers = newAnswerLimiter(s.opts.answerBytes)
+	s.cache = newAnswerCache(s.opts.cacheBytes)
 	if s.opts.meter == nil {
 		s.opts.meter = otel.GetMeterProvider()
 	}

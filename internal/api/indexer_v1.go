@@ -156,7 +156,7 @@ func (s *Server) currentStored(ctx context.Context, m *report.Manifest) (*postgr
 	if s.d == nil || !s.d.Allowed(m) {
 		return nil, false
 	}
-	b, err := s.store.OpenBody(ctx, m.Hash, reportbody.ClairViews(s.opts.servePartial), nil, false)
+	b, err := s.openBody(ctx, m.Hash, reportbody.ClairViews(s.opts.servePartial), nil, false)
 	if err != nil {
 		if !errors.Is(err, postgres.ErrNotFound) {
 			s.log.WarnContext(ctx, "read a stored answer; asking the dispatcher", "digest", m.Hash, "error", err)

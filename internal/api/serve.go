@@ -173,7 +173,7 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request, offers, vie
 		return
 	}
 	tags, anyTag := ifNoneMatch(r)
-	b, err := s.store.OpenBody(r.Context(), d, views, tags, anyTag)
+	b, err := s.openBody(r.Context(), d, views, tags, anyTag)
 	switch {
 	case err == nil && b.NotModified:
 		w.Header().Set("ETag", b.ETag)
