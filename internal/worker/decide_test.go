@@ -37,7 +37,7 @@ type fakeMsg struct {
 	replies []string
 }
 
-func (m *fakeMsg) Data() []byte        { return m.data }
+func (m *fakeMsg) Data() []byte         { return m.data }
 func (m *fakeMsg) Headers() nats.Header { return m.hdr }
 func (m *fakeMsg) Subject() string      { return "index.jobs.x" }
 func (m *fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
