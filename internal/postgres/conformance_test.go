@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/stevedore-dev/stevedore/internal/api"
 	"github.com/stevedore-dev/stevedore/internal/api/webhooks"
 	"github.com/stevedore-dev/stevedore/internal/enrich"
 	"github.com/stevedore-dev/stevedore/internal/indexer"
@@ -23,12 +24,13 @@ import (
 )
 
 // The storage boundary. Its users define what they need of storage as
-// interfaces (indexer.Store, intake.Store, enrich.Data,
+// interfaces (api.Store, indexer.Store, intake.Store, enrich.Data,
 // webhooks.PendingStore, worker.Leases); *postgres.Store and
 // *leases.Manager implement them, and TestConformance holds, on a real
 // Postgres, every behaviour those interfaces promise. The users' own unit
 // tests run their state logic on in-memory fakes of the same interfaces.
 var (
+	_ api.Store             = (*postgres.Store)(nil)
 	_ indexer.Store         = (*postgres.Store)(nil)
 	_ intake.Store          = (*postgres.Store)(nil)
 	_ enrich.Data           = (*postgres.Store)(nil)
