@@ -53,9 +53,18 @@ var ErrTooMany = errors.New("request too large")
 // (a vulnerability without an id).
 var ErrInvalid = errors.New("invalid vulnerability")
 
+// Store is what a Finder needs of storage (*postgres.Store).
+type Store interface {
+	// AffectedCandidates calls fn with each report that holds packages
+	// whose name or source name is one of names (lower case), reading at
+	// most maxPackages packages (more: an error wrapping
+	// postgres.ErrTooManyRows).
+	AffectedCandidates(ctx context.Context, names []string, maxPackages int, fn func(*postgres.AffectedCandidate) error) error
+}
+
 // Finder answers affected-manifest questions from the store.
 type Finder struct {
-	store *postgres.Store
+	store Store
 	log   *slog.Logger
 	// MaxVulnerabilities bounds the vulnerabilities of one request.
 	MaxVulnerabilities int
@@ -64,7 +73,7 @@ type Finder struct {
 }
 
 // New returns a Finder with the default bounds; log nil is slog.Default().
-func New(st *postgres.Store, log *slog.Logger) *Finder {
+func New(st Store, log *slog.Logger) *Finder {
 	if log == nil {
 		log = slog.Default()
 	}

@@ -62,7 +62,7 @@ const MaxBodySize = 4 << 20
 // Server is the HTTP API.
 type Server struct {
 	d     *intake.Dispatcher
-	store *postgres.Store
+	store Store
 	log   *slog.Logger
 	opts  options
 	// routes are the patterns registered, in order (the OpenAPI test
@@ -148,7 +148,10 @@ func newServer(d *intake.Dispatcher, st *postgres.Store, log *slog.Logger, tp tr
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{d: d, store: st, log: log, opts: options{maxWait: DefaultIndexWait, answerBytes: DefaultAnswerBytes, cacheBytes: DefaultAnswerCacheBytes}}
+	s := &Server{d: d, log: log, opts: options{maxWait: DefaultIndexWait, answerBytes: DefaultAnswerBytes, cacheBytes: DefaultAnswerCacheBytes}}
+	if st != nil {
+		s.store = st
+	}
 	for _, o := range opts {
 		o(&s.opts)
 	}

@@ -10,8 +10,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stevedore-dev/stevedore/internal/postgres"
 )
 
 // ErrNotLoaded is returned by Get for data that was never loaded.
@@ -21,32 +22,37 @@ var ErrNotLoaded = errors.New("enrichment data not loaded")
 var ErrUnknownKind = errors.New("unknown enrichment data")
 
 // Dataset is one loaded data set.
-type Dataset struct {
-	Name         string
-	Source       string
-	ETag         string
-	LastModified string
-	Digest       string
-	Entries      int
-	// LoadedAt is when the data was last confirmed current: loaded,
-	// imported, or answered "not modified" by its source.
-	LoadedAt time.Time
-	// CheckedAt is when the source was last asked.
-	CheckedAt time.Time
-	// LastError is the last failed update, if the last check failed.
-	LastError string
-	// Raw is the data (empty in Status).
-	Raw []byte
+type Dataset = postgres.Dataset
+
+// Data is what enrich needs of storage: *postgres.Store implements it
+// (table enrichment; its conformance suite holds these promises on a real
+// database).
+type Data interface {
+	// PutEnrichment replaces the stored data set d.Name with d, setting
+	// its LoadedAt and CheckedAt.
+	PutEnrichment(ctx context.Context, d *Dataset) error
+	// ConfirmEnrichment records that the data of name is current now.
+	ConfirmEnrichment(ctx context.Context, name string) error
+	// EnrichmentError notes a failed update of name.
+	EnrichmentError(ctx context.Context, name, cause string) error
+	// Enrichment returns the stored data set name (its Raw only when
+	// withData), or an error wrapping postgres.ErrNotFound.
+	Enrichment(ctx context.Context, name string, withData bool) (*Dataset, error)
+	// Now returns the database's time.
+	Now(ctx context.Context) (time.Time, error)
 }
 
-// Store keeps enrichment data in Postgres.
+// Store keeps enrichment data.
 type Store struct {
-	pool  *pgxpool.Pool
+	db    Data
 	kinds map[string]Kind
 }
 
-// NewStore returns a Store for the known kinds.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, kinds: Kinds()} }
+// NewStore returns a Store for the known kinds, in Postgres.
+func NewStore(pool *pgxpool.Pool) *Store { return NewStoreOn(postgres.New(pool)) }
+
+// NewStoreOn returns a Store for the known kinds, in db.
+func NewStoreOn(db Data) *Store { return &Store{db: db, kinds: Kinds()} }
 
 // Load validates raw as data of kind name and, when valid, replaces what was
 // loaded. Invalid data is refused with an error saying what is wrong; the
@@ -64,34 +70,24 @@ func (s *Store) Load(ctx context.Context, name, source, etag, lastModified strin
 	}
 	sum := sha256.Sum256(raw)
 	d := &Dataset{Name: name, Source: source, ETag: etag, LastModified: lastModified,
-		Digest: "sha256:" + hex.EncodeToString(sum[:]), Entries: entries}
-	err = s.pool.QueryRow(ctx, `
-INSERT INTO enrichment (name, source, etag, last_modified, digest, entries, data, loaded_at, checked_at, last_error)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, now(), now(), '')
-ON CONFLICT (name) DO UPDATE SET
-    source = excluded.source, etag = excluded.etag, last_modified = excluded.last_modified,
-    digest = excluded.digest, entries = excluded.entries, data = excluded.data,
-    loaded_at = now(), checked_at = now(), last_error = ''
-RETURNING loaded_at, checked_at`, name, source, etag, lastModified, d.Digest, entries, string(raw)).Scan(&d.LoadedAt, &d.CheckedAt)
-	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", name, err)
+		Digest: "sha256:" + hex.EncodeToString(sum[:]), Entries: entries, Raw: raw}
+	if err := s.db.PutEnrichment(ctx, d); err != nil {
+		return nil, err
 	}
+	// What Load returns never held the data.
+	d.Raw = nil
 	return d, nil
 }
 
 // Confirm records that the source answered "not modified": the loaded data
 // is current as of now.
 func (s *Store) Confirm(ctx context.Context, name string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE enrichment SET loaded_at = now(), checked_at = now(), last_error = '' WHERE name = $1`, name)
-	if err != nil {
-		return fmt.Errorf("confirm %s: %w", name, err)
-	}
-	return nil
+	return s.db.ConfirmEnrichment(ctx, name)
 }
 
 // recordError notes a failed update on the loaded data, if any.
 func (s *Store) recordError(ctx context.Context, name string, cause error) {
-	s.pool.Exec(ctx, `UPDATE enrichment SET checked_at = now(), last_error = $2 WHERE name = $1`, name, cause.Error())
+	s.db.EnrichmentError(ctx, name, cause.Error())
 }
 
 // RecordError notes a failed update of name.
@@ -101,43 +97,29 @@ func (s *Store) RecordError(ctx context.Context, name string, cause error) {
 
 // Get returns the loaded data of name, or ErrNotLoaded.
 func (s *Store) Get(ctx context.Context, name string) (*Dataset, error) {
-	d := &Dataset{Name: name}
-	var raw string
-	err := s.pool.QueryRow(ctx, `
-SELECT source, etag, last_modified, digest, entries, data::text, loaded_at, checked_at, last_error
-  FROM enrichment WHERE name = $1`, name).Scan(&d.Source, &d.ETag, &d.LastModified, &d.Digest, &d.Entries, &raw, &d.LoadedAt, &d.CheckedAt, &d.LastError)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("%s: %w", name, ErrNotLoaded)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	d.Raw = []byte(raw)
-	return d, nil
+	return s.read(ctx, name, true)
 }
 
 // Meta returns what is known of name without its data: the source, the ETag
 // and Last-Modified for a conditional request, ages. ErrNotLoaded if never
 // loaded.
 func (s *Store) Meta(ctx context.Context, name string) (*Dataset, error) {
-	d := &Dataset{Name: name}
-	err := s.pool.QueryRow(ctx, `
-SELECT source, etag, last_modified, digest, entries, loaded_at, checked_at, last_error
-  FROM enrichment WHERE name = $1`, name).Scan(&d.Source, &d.ETag, &d.LastModified, &d.Digest, &d.Entries, &d.LoadedAt, &d.CheckedAt, &d.LastError)
-	if errors.Is(err, pgx.ErrNoRows) {
+	return s.read(ctx, name, false)
+}
+
+func (s *Store) read(ctx context.Context, name string, withData bool) (*Dataset, error) {
+	d, err := s.db.Enrichment(ctx, name, withData)
+	if errors.Is(err, postgres.ErrNotFound) {
 		return nil, fmt.Errorf("%s: %w", name, ErrNotLoaded)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return d, nil
+	return d, err
 }
 
 // Status lists every known kind with what is loaded of it (a zero Dataset
 // with only Name for one never loaded), and the database's time now.
 func (s *Store) Status(ctx context.Context) ([]Dataset, time.Time, error) {
-	var now time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+	now, err := s.db.Now(ctx)
+	if err != nil {
 		return nil, now, fmt.Errorf("enrichment status: %w", err)
 	}
 	var out []Dataset

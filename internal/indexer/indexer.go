@@ -69,7 +69,9 @@ type Fetcher interface {
 
 // Config configures an Indexer.
 type Config struct {
-	Store    *postgres.Store
+	// Store keeps reports and layer results (*postgres.Store in
+	// production).
+	Store    Store
 	Fetcher  Fetcher
 	Scanners []scanner.Scanner
 	// LayerOptions bound what the layer reader keeps. Its
@@ -200,109 +202,6 @@ func (ix *Indexer) Index(ctx context.Context, f postgres.Fence, m *report.Manife
 		span.SetStatus(codes.Error, err.Error())
 	}
 	return r, err
-}
-
-func (ix *Indexer) index(ctx context.Context, f postgres.Fence, m *report.Manifest, attempt int, run Run) (*report.Report, error) {
-	job := run.Job
-	// CheckManifest
-	if r, err := ix.cfg.Store.Report(ctx, m.Hash); err == nil && !run.Force && r.State == report.StateIndexFinished && r.ScannerState == ix.state {
-		ix.log.DebugContext(ctx, "report is current", "digest", m.Hash)
-		return r, nil
-	} else if err != nil && !errors.Is(err, postgres.ErrNotFound) {
-		return nil, err
-	}
-	if err := ix.transition(ctx, f, m.Hash, report.StateCheckManifest, attempt); err != nil {
-		return nil, err
-	}
-	if err := ix.cfg.Store.PutManifest(ctx, f, m); err != nil {
-		return nil, err
-	}
-
-	// FetchLayers: find what is not stored yet.
-	if err := ix.transition(ctx, f, m.Hash, report.StateFetchLayers, attempt); err != nil {
-		return nil, err
-	}
-	digests := make([]report.Digest, len(m.Layers))
-	for i, l := range m.Layers {
-		digests[i] = l.Hash
-	}
-	missing, err := ix.cfg.Store.MissingScans(ctx, digests, ix.ids)
-	if err != nil {
-		return nil, err
-	}
-	if len(missing) > 0 {
-		// A new version of a scanner that matches the same files as an
-		// old one needs no layer the old one found nothing to read in.
-		n, err := ix.cfg.Store.CarryOverEmpty(ctx, f, digests, ix.ids)
-		if err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			if missing, err = ix.cfg.Store.MissingScans(ctx, digests, ix.ids); err != nil {
-				return nil, err
-			}
-		}
-	}
-	ix.countSkipped(ctx, digests, missing)
-
-	// ScanLayers: one streaming pass over each needed layer.
-	if err := ix.transition(ctx, f, m.Hash, report.StateScanLayers, attempt); err != nil {
-		return nil, err
-	}
-	if err := ix.scanLayers(ctx, f, m, missing); err != nil {
-		return nil, err
-	}
-
-	// Coalesce
-	if err := ix.transition(ctx, f, m.Hash, report.StateCoalesce, attempt); err != nil {
-		return nil, err
-	}
-	// Count before loading: a report over the limit is never built.
-	n, err := ix.cfg.Store.CountPackages(ctx, digests, ix.ids)
-	if err != nil {
-		return nil, err
-	}
-	if n > int64(ix.cfg.MaxReportPackages) {
-		return nil, fmt.Errorf("manifest %s: %w: its layers hold %d packages, more than the limit of %d per report (--report-max-packages)",
-			m.Hash, layer.ErrLimit, n, ix.cfg.MaxReportPackages)
-	}
-	stored, err := ix.cfg.Store.LoadLayerResults(ctx, digests, ix.ids)
-	if err != nil {
-		return nil, err
-	}
-	cl := make([]coalesce.Layer, len(stored))
-	for i, s := range stored {
-		cl[i] = coalesce.Layer{
-			Digest: s.Digest, Whiteouts: s.Whiteouts, OpaqueDirs: s.OpaqueDirs, PackageDBs: s.PackageDBs,
-			Packages: s.Found.Packages, Distributions: s.Found.Distributions, Repositories: s.Found.Repositories,
-			OwnedFiles: s.Found.OwnedFiles,
-		}
-	}
-	_, cspan := ix.tracer.Start(ctx, "coalesce")
-	rep := coalesce.Coalesce(m.Hash, cl)
-	cspan.End()
-
-	// IndexManifest
-	if err := ix.transition(ctx, f, m.Hash, report.StateIndexManifest, attempt); err != nil {
-		return nil, err
-	}
-	rep.State = report.StateIndexFinished
-	rep.Success = true
-	rep.ScannerState = ix.state
-	rep.Attempt = attempt
-	waiting, err := ix.enrich(ctx, rep)
-	if err != nil {
-		return nil, err
-	}
-	if len(waiting) > 0 {
-		rep.State = report.StateIndexPartial
-		next := time.Now().Add(ix.cfg.Retry.Delay(attempt)).UTC()
-		rep.NextRetry = &next
-	}
-	if err := ix.cfg.Store.FinishManifest(ctx, f, rep, ix.ids, waiting, job); err != nil {
-		return nil, err
-	}
-	return rep, nil
 }
 
 // enrich runs the enrichers on r, records their gaps as partial reasons, and

@@ -20,10 +20,40 @@ import (
 	"github.com/stevedore-dev/stevedore/report"
 )
 
+// Store is what intake needs of storage; *postgres.Store implements it (its
+// conformance suite, internal/postgres, holds these promises on a real
+// database).
+type Store interface {
+	// Report returns the stored report of d, or an error wrapping
+	// postgres.ErrNotFound.
+	Report(ctx context.Context, d report.Digest) (*report.Report, error)
+	// Enqueue locks d's report row (making a CheckManifest one when there
+	// is none) and, unless current says the stored report needs no run,
+	// calls publish under the lock; it records the request only when
+	// publish queued a job.
+	Enqueue(ctx context.Context, d report.Digest, scannerState string, current func(*report.Report) bool, publish postgres.Publish) (*report.Report, bool, error)
+	// PartialsToRequeue returns up to limit partial reports to run
+	// again now; MarkRequeued records that one's retry was published.
+	PartialsToRequeue(ctx context.Context, limit int) ([]postgres.Requeue, error)
+	MarkRequeued(ctx context.Context, d report.Digest) error
+	// ReportsToReindex returns up to limit finished reports to index
+	// again; MarkReindexQueued records that one's job was published.
+	ReportsToReindex(ctx context.Context, current string, requeueAfter time.Duration, limit int) ([]postgres.Reindex, error)
+	MarkReindexQueued(ctx context.Context, d report.Digest) error
+}
+
+// Publisher is what intake needs of the job queue (*queue.Publisher).
+type Publisher interface {
+	// Publish queues j unless a job for its manifest is pending.
+	Publish(ctx context.Context, j *queue.Job) (queue.Outcome, error)
+	// Schedule stores a run of j, number attempt, due at.
+	Schedule(ctx context.Context, j *queue.Job, attempt int, at time.Time) error
+}
+
 // Dispatcher queues index jobs.
 type Dispatcher struct {
-	store    *postgres.Store
-	pub      *queue.Publisher
+	store    Store
+	pub      Publisher
 	resolver *resolve.Resolver
 	state    string
 	log      *slog.Logger
@@ -32,7 +62,7 @@ type Dispatcher struct {
 
 // New returns a Dispatcher for the scanner-set state (scanner.State of the
 // enabled scanners; workers must run the same set).
-func New(st *postgres.Store, pub *queue.Publisher, res *resolve.Resolver, scannerState string, log *slog.Logger, opts ...Option) *Dispatcher {
+func New(st Store, pub Publisher, res *resolve.Resolver, scannerState string, log *slog.Logger, opts ...Option) *Dispatcher {
 	if log == nil {
 		log = slog.Default()
 	}

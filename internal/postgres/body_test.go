@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -10,17 +9,14 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
 	"github.com/stevedore-dev/stevedore/internal/reportbody"
-	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
 // A terminal report's answers are stored with it; a later write of the
 // report (here: a new run starting) makes them unservable at once, and an
 // answer being streamed cannot be finished from the replaced chunks.
-func TestStoredAnswersFollowTheReport(t *testing.T) {
-	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	st := postgres.New(pool)
+func storedAnswersFollowTheReport(t *testing.T, c *conf) {
+	ctx, pool, st := c.ctx, c.pool, c.st
 	m := manifest("b", "1")
 	l, err := leases.New(pool, "w", leases.WithTTL(time.Hour)).Acquire(ctx, string(m.Hash))
 	if err != nil {

@@ -1,7 +1,16 @@
 // Package postgres keeps Stevedore's state in Postgres: manifests, layers, the
-// per-(layer, scanner) scan results, and index reports. Every write of results
-// by a worker is fenced: it checks, in the same transaction, that the worker
-// still holds the manifest's lease (see internal/postgres/leases).
+// per-(layer, scanner) scan results, index reports, enrichment data and the
+// webhook lookups kept for retries. Every write of results by a worker is
+// fenced: it checks, in the same transaction, that the worker still holds the
+// manifest's lease (see internal/postgres/leases).
+//
+// All of Stevedore's SQL is here (with leases and reportwait below it). Its
+// users do not depend on *Store: each defines the small interface it needs
+// (indexer.Store, intake.Store, enrich.Data, webhooks.PendingStore;
+// worker.Leases for leases.Manager), and *Store implements them. One
+// conformance suite, TestConformance, holds every behaviour those interfaces
+// promise on a real database; the users test their state logic on in-memory
+// fakes.
 package postgres
 
 import (
@@ -19,7 +28,8 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/postgres/migrations"
 )
 
-// ErrNotFound is returned when a manifest has no report.
+// ErrNotFound is returned when a manifest has no report (or an enrichment
+// data set was never loaded).
 var ErrNotFound = errors.New("not found")
 
 // Connect opens a connection pool to the database at url (a libpq URL or

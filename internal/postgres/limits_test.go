@@ -1,12 +1,10 @@
 package postgres_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
-	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 )
@@ -19,12 +17,10 @@ func pkgs(prefix string, n int) []*report.Package {
 	return out
 }
 
-// TestCountPackages counts what LoadLayerResults would load: per layer
+// countPackages (a case of TestConformance) counts what LoadLayerResults would load: per layer
 // (once, however often it is listed) and per scanner asked for.
-func TestCountPackages(t *testing.T) {
-	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	st := postgres.New(pool)
+func countPackages(t *testing.T, c *conf) {
+	ctx, pool, st := c.ctx, c.pool, c.st
 	ids, err := st.RegisterScanners(ctx, []scanner.Info{
 		{Name: "dpkg", Version: "2", Kind: scanner.KindPackage},
 		{Name: "npm", Version: "1", Kind: scanner.KindPackage},

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,29 +25,18 @@ ON CONFLICT (layer_id, scanner_id) DO NOTHING`, lid, sid, paths)
 // the hashes given) from the stored results of the given scanners: the
 // union over scanners, sorted.
 func (s *Store) loadOwnedFiles(ctx context.Context, hashes []string, scannerIDs []int64, byHash map[report.Digest]*StoredLayer) error {
-	rows, err := s.pool.Query(ctx, `
+	return loadRows(ctx, s, "owned files", `
 SELECT l.hash, p.path
   FROM owned_files o
   JOIN layer l ON l.id = o.layer_id
   CROSS JOIN LATERAL unnest(o.paths) AS p(path)
  WHERE l.hash = ANY($1) AND o.scanner_id = ANY($2)
  GROUP BY l.hash, p.path
- ORDER BY 1, 2`, hashes, scannerIDs)
-	if err != nil {
-		return fmt.Errorf("load owned files: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h, p string
-		if err := rows.Scan(&h, &p); err != nil {
-			return fmt.Errorf("load owned files: %w", err)
-		}
-		if l := byHash[report.Digest(h)]; l != nil {
-			l.Found.OwnedFiles = append(l.Found.OwnedFiles, p)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load owned files: %w", err)
-	}
-	return nil
+ ORDER BY 1, 2`, []any{hashes, scannerIDs}, byHash,
+		func(p *string) []any { return []any{p} },
+		func(l *StoredLayer, p *string) {
+			if l != nil {
+				l.Found.OwnedFiles = append(l.Found.OwnedFiles, *p)
+			}
+		})
 }

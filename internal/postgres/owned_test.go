@@ -1,24 +1,20 @@
 package postgres_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
-	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 )
 
-// TestOwnedFilesRoundTrip stores the owned files of two scanners on two
+// ownedFilesRoundTrip (a case of TestConformance) stores the owned files of two scanners on two
 // layers, reads them back per layer (the union of the scanners asked for,
 // sorted), checks that a second write of the same results changes nothing,
 // and that deleting the manifest removes them with its layers.
-func TestOwnedFilesRoundTrip(t *testing.T) {
-	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	st := postgres.New(pool)
+func ownedFilesRoundTrip(t *testing.T, c *conf) {
+	ctx, pool, st := c.ctx, c.pool, c.st
 	ids, err := st.RegisterScanners(ctx, []scanner.Info{
 		{Name: "dpkg", Version: "2", Kind: scanner.KindPackage},
 		{Name: "rpm", Version: "1", Kind: scanner.KindPackage},

@@ -9,7 +9,6 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
-	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -47,10 +46,8 @@ func TestPermanentDatabaseErrors(t *testing.T) {
 
 // A real refusal from Postgres: layer results naming a file that is not
 // UTF-8 are a data error, not worth a retry.
-func TestInvalidUTF8IsAPermanentStoreError(t *testing.T) {
-	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	st := postgres.New(pool)
+func invalidUTF8IsPermanent(t *testing.T, c *conf) {
+	ctx, pool, st := c.ctx, c.pool, c.st
 	m := manifest("a", "1")
 	l, err := leases.New(pool, "w").Acquire(ctx, string(m.Hash))
 	if err != nil {

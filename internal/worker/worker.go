@@ -41,10 +41,15 @@ import (
 // Config configures a Worker.
 type Config struct {
 	Consumer jetstream.Consumer
-	Leases   *leases.Manager
-	Indexer  *indexer.Indexer
-	// Publisher schedules the retries of partial reports.
-	Publisher *queue.Publisher
+	// Leases gives one worker at a time a manifest (*leases.Manager in
+	// production).
+	Leases Leases
+	// Indexer runs a job under its lease's fence (*indexer.Indexer in
+	// production).
+	Indexer Indexer
+	// Publisher schedules the retries of partial reports
+	// (*queue.Publisher in production).
+	Publisher Publisher
 	// Concurrency is how many jobs run at once (default 2); it is also how
 	// many messages are pulled ahead.
 	Concurrency int
@@ -61,6 +66,29 @@ type Config struct {
 	// before its retry is scheduled and the message acked: a test hook, to
 	// crash a worker between those steps.
 	AfterIndex func(ctx context.Context, r *report.Report)
+}
+
+// Leases is what the worker needs of leases (internal/postgres/leases).
+type Leases interface {
+	// Take takes the lease on digest, or returns a *leases.BusyError
+	// when another holder has it.
+	Take(ctx context.Context, digest string) (leases.Held, error)
+}
+
+// Indexer is what the worker needs of the indexer (internal/indexer).
+type Indexer interface {
+	// Index runs manifest m under fence f and returns its final report.
+	Index(ctx context.Context, f postgres.Fence, m *report.Manifest, run indexer.Run) (*report.Report, error)
+	// Fail stores an IndexError report with the reason under fence f.
+	Fail(ctx context.Context, f postgres.Fence, d report.Digest, attempt int, reason error) error
+}
+
+// Publisher is what the worker needs of the job queue (internal/queue).
+type Publisher interface {
+	// Schedule stores the retry of job j, run number attempt, due at.
+	Schedule(ctx context.Context, j *queue.Job, attempt int, at time.Time) error
+	// CancelRetry drops a retry of d still scheduled.
+	CancelRetry(ctx context.Context, d report.Digest) error
 }
 
 // Worker runs index jobs.
@@ -141,6 +169,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
+// delivery is one delivery of a job message, as handle sees it.
+type delivery struct {
+	msg       jetstream.Msg
+	job       *queue.Job
+	delivered uint64
+	attempt   int
+	log       *slog.Logger
+	span      trace.Span
+}
+
 // handle runs one job message to its end: ack, nak, term, or left alone when
 // the lease was lost.
 func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
@@ -151,11 +189,11 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	// Acks must go out even while shutting down.
 	actx := context.WithoutCancel(ctx)
 
-	delivered := uint64(1)
+	dl := &delivery{msg: msg, delivered: 1, span: span}
 	if meta, err := msg.Metadata(); err == nil {
-		delivered = meta.NumDelivered
+		dl.delivered = meta.NumDelivered
 	}
-	span.SetAttributes(attribute.Int64("messaging.nats.delivered", int64(delivered)))
+	span.SetAttributes(attribute.Int64("messaging.nats.delivered", int64(dl.delivered)))
 	job, err := queue.Decode(msg.Data())
 	if err != nil {
 		w.log.ErrorContext(ctx, "dropping a malformed job", "subject", msg.Subject(), "error", err)
@@ -163,12 +201,27 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w.reply(ctx, "term", msg.TermWithReason("malformed job: "+err.Error()))
 		return
 	}
-	d := job.Manifest.Hash
-	span.SetAttributes(attribute.String("stevedore.digest", string(d)))
-	attempt := queue.Attempt(msg.Headers())
-	log := w.log.With("digest", d, "delivery", delivered)
+	dl.job = job
+	span.SetAttributes(attribute.String("stevedore.digest", string(job.Manifest.Hash)))
+	dl.attempt = queue.Attempt(msg.Headers())
+	dl.log = w.log.With("digest", job.Manifest.Hash, "delivery", dl.delivered)
 
-	lease, err := w.cfg.Leases.Acquire(ctx, string(d))
+	lease := w.acquire(ctx, dl)
+	if lease == nil {
+		return
+	}
+	defer func() {
+		if err := lease.Release(actx); err != nil {
+			dl.log.WarnContext(ctx, "release lease", "error", err)
+		}
+	}()
+	w.run(ctx, dl, lease)
+}
+
+// acquire takes the lease on dl's manifest. When it cannot (busy, or an
+// error), it returns nil and has naked dl for later.
+func (w *Worker) acquire(ctx context.Context, dl *delivery) leases.Held {
+	lease, err := w.cfg.Leases.Take(ctx, string(dl.job.Manifest.Hash))
 	var busy *leases.BusyError
 	switch {
 	case errors.As(err, &busy):
@@ -177,79 +230,94 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		if busy.Self {
 			who = "this worker, in a run still under way"
 		}
-		log.InfoContext(ctx, "manifest is leased by "+who+"; retrying later", "holder", busy.Holder, "self", busy.Self, "delay", delay)
-		w.retryLater(ctx, msg, delivered, delay, busy.Error()+", which will finish it")
-		return
+		dl.log.InfoContext(ctx, "manifest is leased by "+who+"; retrying later", "holder", busy.Holder, "self", busy.Self, "delay", delay)
+		w.retryLater(ctx, dl.msg, dl.delivered, delay, busy.Error()+", which will finish it")
+		return nil
 	case err != nil:
-		log.ErrorContext(ctx, "acquire lease", "error", err)
-		span.SetStatus(codes.Error, err.Error())
-		w.retryLater(ctx, msg, delivered, w.backoff(delivered), "could not take the lease: "+err.Error())
-		return
+		dl.log.ErrorContext(ctx, "acquire lease", "error", err)
+		dl.span.SetStatus(codes.Error, err.Error())
+		w.retryLater(ctx, dl.msg, dl.delivered, w.backoff(dl.delivered), "could not take the lease: "+err.Error())
+		return nil
 	}
-	defer func() {
-		if err := lease.Release(actx); err != nil {
-			log.WarnContext(ctx, "release lease", "error", err)
-		}
-	}()
+	return lease
+}
+
+// run indexes dl's manifest under lease, signalling InProgress meanwhile,
+// stores the retry of a partial report, and settles the message.
+func (w *Worker) run(ctx context.Context, dl *delivery, lease leases.Held) {
 	lctx := lease.Context()
-	stopBeat := w.heartbeat(lctx, msg)
-	fence := postgres.Fence{Digest: d, Token: lease.Fence}
-	rep, err := w.cfg.Indexer.Index(lctx, fence, job.Manifest, indexer.Run{Attempt: attempt, Job: msg.Data(), Force: job.Force})
+	stopBeat := w.heartbeat(lctx, dl.msg)
+	fence := postgres.Fence{Digest: dl.job.Manifest.Hash, Token: lease.Token()}
+	rep, err := w.cfg.Indexer.Index(lctx, fence, dl.job.Manifest, indexer.Run{Attempt: dl.attempt, Job: dl.msg.Data(), Force: dl.job.Force})
 	if err == nil && w.cfg.AfterIndex != nil {
 		w.cfg.AfterIndex(ctx, rep)
 	}
 	if err == nil && rep.State == report.StateIndexPartial {
 		// The retry must be stored before the job is acked.
-		if serr := w.cfg.Publisher.Schedule(lctx, job, attempt+1, *rep.NextRetry); serr != nil && !lease.Lost() {
+		if serr := w.cfg.Publisher.Schedule(lctx, dl.job, dl.attempt+1, *rep.NextRetry); serr != nil && !lease.Lost() {
 			stopBeat()
-			log.ErrorContext(ctx, "schedule the retry of a partial report", "error", serr)
-			w.retryLater(ctx, msg, delivered, w.backoff(delivered), "could not schedule the retry: "+serr.Error())
+			dl.log.ErrorContext(ctx, "schedule the retry of a partial report", "error", serr)
+			w.retryLater(ctx, dl.msg, dl.delivered, w.backoff(dl.delivered), "could not schedule the retry: "+serr.Error())
 			return
 		}
 	}
 	stopBeat()
+	w.settle(ctx, dl, lease, fence, rep, err)
+}
 
+// settle answers dl after its run (report rep, or err): nothing when the
+// lease was lost, ack when it ran, nak to retry, term (after storing an
+// IndexError report) for a permanent failure or the last delivery.
+func (w *Worker) settle(ctx context.Context, dl *delivery, lease leases.Held, fence postgres.Fence, rep *report.Report, err error) {
+	actx := context.WithoutCancel(ctx)
 	switch {
 	case lease.Lost():
-		log.WarnContext(ctx, "lease lost during the job; leaving the message to its new holder", "cause", context.Cause(lctx))
-		span.SetStatus(codes.Error, "lease lost")
+		dl.log.WarnContext(ctx, "lease lost during the job; leaving the message to its new holder", "cause", context.Cause(lease.Context()))
+		dl.span.SetStatus(codes.Error, "lease lost")
 	case err == nil && rep.State == report.StateIndexPartial:
-		log.WarnContext(ctx, "indexed partially; retry scheduled", "packages", len(rep.Packages),
-			"reasons", len(rep.Partial), "attempt", attempt, "next_retry", rep.NextRetry)
-		w.reply(ctx, "ack", msg.DoubleAck(actx))
+		dl.log.WarnContext(ctx, "indexed partially; retry scheduled", "packages", len(rep.Packages),
+			"reasons", len(rep.Partial), "attempt", dl.attempt, "next_retry", rep.NextRetry)
+		w.reply(ctx, "ack", dl.msg.DoubleAck(actx))
 	case err == nil:
-		log.InfoContext(ctx, "indexed", "state", rep.State, "packages", len(rep.Packages))
+		dl.log.InfoContext(ctx, "indexed", "state", rep.State, "packages", len(rep.Packages))
 		// A retry still scheduled (a partial that has now finished) would
 		// only cost a run that finds the rep current.
-		if cerr := w.cfg.Publisher.CancelRetry(actx, d); cerr != nil {
-			log.WarnContext(ctx, "cancel pending retry", "error", cerr)
+		if cerr := w.cfg.Publisher.CancelRetry(actx, fence.Digest); cerr != nil {
+			dl.log.WarnContext(ctx, "cancel pending retry", "error", cerr)
 		}
-		w.reply(ctx, "ack", msg.DoubleAck(actx))
+		w.reply(ctx, "ack", dl.msg.DoubleAck(actx))
 	case ctx.Err() != nil:
-		log.InfoContext(ctx, "shutting down; returning the job to the queue")
-		w.retryLater(ctx, msg, delivered, 0, "worker shut down on the last delivery")
-	case indexer.Permanent(err) || delivered >= uint64(w.cfg.MaxDeliver):
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-		reason := err.Error()
-		if !indexer.Permanent(err) {
-			reason = fmt.Sprintf("gave up after %d deliveries: %v", delivered, err)
-		}
-		log.ErrorContext(ctx, "index failed", "error", reason)
-		if ferr := w.cfg.Indexer.Fail(actx, fence, d, attempt, errors.New(reason)); ferr != nil {
-			// Not recorded: leave the message for a redelivery rather
-			// than lose the failure.
-			log.ErrorContext(ctx, "record index failure", "error", ferr)
-			w.retryLater(ctx, msg, delivered, w.backoff(delivered), "could not record the failure: "+ferr.Error())
-			return
-		}
-		w.reply(ctx, "term", msg.TermWithReason(truncate(reason, 256)))
+		dl.log.InfoContext(ctx, "shutting down; returning the job to the queue")
+		w.retryLater(ctx, dl.msg, dl.delivered, 0, "worker shut down on the last delivery")
+	case indexer.Permanent(err) || dl.delivered >= uint64(w.cfg.MaxDeliver):
+		w.fail(ctx, dl, fence, err)
 	default:
-		span.RecordError(err)
-		delay := w.backoff(delivered)
-		log.WarnContext(ctx, "index failed; will retry", "error", err, "delay", delay)
-		w.retryLater(ctx, msg, delivered, delay, err.Error())
+		dl.span.RecordError(err)
+		delay := w.backoff(dl.delivered)
+		dl.log.WarnContext(ctx, "index failed; will retry", "error", err, "delay", delay)
+		w.retryLater(ctx, dl.msg, dl.delivered, delay, err.Error())
 	}
+}
+
+// fail stores an IndexError report for dl's manifest with the reason of err
+// and terminates the message; when the report cannot be stored, it naks
+// the message instead, to record the failure on a redelivery.
+func (w *Worker) fail(ctx context.Context, dl *delivery, fence postgres.Fence, err error) {
+	dl.span.RecordError(err)
+	dl.span.SetStatus(codes.Error, err.Error())
+	reason := err.Error()
+	if !indexer.Permanent(err) {
+		reason = fmt.Sprintf("gave up after %d deliveries: %v", dl.delivered, err)
+	}
+	dl.log.ErrorContext(ctx, "index failed", "error", reason)
+	if ferr := w.cfg.Indexer.Fail(context.WithoutCancel(ctx), fence, fence.Digest, dl.attempt, errors.New(reason)); ferr != nil {
+		// Not recorded: leave the message for a redelivery rather
+		// than lose the failure.
+		dl.log.ErrorContext(ctx, "record index failure", "error", ferr)
+		w.retryLater(ctx, dl.msg, dl.delivered, w.backoff(dl.delivered), "could not record the failure: "+ferr.Error())
+		return
+	}
+	w.reply(ctx, "term", dl.msg.TermWithReason(truncate(reason, 256)))
 }
 
 // heartbeat signals InProgress every AckWait/3 until the returned stop is

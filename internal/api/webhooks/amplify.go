@@ -104,14 +104,11 @@ func newRetryLimits(perSecond float64) *retryLimits {
 }
 
 // registryOf is the registry part of a stored reference (host[:port]/repo...),
-// as registryKey computes it in SQL.
+// as postgres.Store.ClaimWebhookPending computes it in SQL.
 func registryOf(ref string) string {
 	host, _, _ := strings.Cut(ref, "/")
 	return host
 }
-
-// registryKey is registryOf in SQL.
-const registryKey = `split_part(reference, '/', 1)`
 
 func (l *retryLimits) limiter(registry string) *rate.Limiter {
 	l.mu.Lock()

@@ -129,7 +129,7 @@ func TestLookupsBoundedUnderOneDeadline(t *testing.T) {
 // by claim while another's due rows are taken.
 func TestThrottledRegistrySkipped(t *testing.T) {
 	pool := pgtest.Pool(t)
-	p := &pendingStore{pool: pool}
+	p := newPendingStore(pool)
 	ctx := context.Background()
 	now := func(int) time.Duration { return 0 }
 	if err := p.addAll(ctx, Quay, []string{"a.example/x:1", "a.example/x:2"}, []string{"e", "e"}, now); err != nil {

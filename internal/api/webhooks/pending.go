@@ -9,20 +9,37 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 
+	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
-// pendingStore keeps the references whose lookup failed, in table
-// webhook_pending (internal/postgres/migrations/00005_webhook_pending.sql). All times come
-// from the database's clock.
+// PendingStore keeps the references whose lookup failed, for retries:
+// *postgres.Store implements it (table webhook_pending; its conformance
+// suite holds these promises on a real database).
+type PendingStore interface {
+	// AddWebhookPending records failed lookups: refs[i] failed with
+	// errs[i], to be retried after delays[i]. A reference already pending
+	// keeps its schedule; one given up is started again.
+	AddWebhookPending(ctx context.Context, source string, refs, errs []string, delays []time.Duration) error
+	// ClaimWebhookPending takes the most overdue row no other replica
+	// holds, skipping the registries in skip, for lease; nil when none is
+	// due.
+	ClaimWebhookPending(ctx context.Context, lease time.Duration, skip []string) (*postgres.WebhookPending, error)
+	// DeleteWebhookPending removes a row whose retry succeeded.
+	DeleteWebhookPending(ctx context.Context, id int64) error
+	// FailWebhookPending records one more failed attempt: the next after
+	// delay, or none when giveUp.
+	FailWebhookPending(ctx context.Context, id int64, lookupErr string, delay time.Duration, giveUp bool) error
+}
+
+// pendingStore keeps the references whose lookup failed in db (nil: no
+// database, nothing is kept).
 type pendingStore struct {
-	pool *pgxpool.Pool
+	db PendingStore
 }
 
 // pendingRow is a reference claimed for a retry.
@@ -40,79 +57,37 @@ var errNoDatabase = errors.New("no database to keep it in")
 // reference already pending keeps its schedule; one that was given up is
 // started again. The references are distinct.
 func (p *pendingStore) addAll(ctx context.Context, src Source, refs, errs []string, delay func(int) time.Duration) error {
-	if p.pool == nil {
+	if p.db == nil {
 		return errNoDatabase
 	}
-	delays := make([]float64, len(refs))
+	delays := make([]time.Duration, len(refs))
 	for i := range delays {
-		delays[i] = delay(1).Seconds()
+		delays[i] = delay(1)
 	}
-	_, err := p.pool.Exec(ctx, `
-INSERT INTO webhook_pending AS p (source, reference, attempts, last_error, next_attempt)
-SELECT $1, r.ref, 1, r.err, now() + make_interval(secs => r.delay)
-  FROM unnest($2::text[], $3::text[], $4::float8[]) AS r(ref, err, delay)
-ON CONFLICT (reference) DO UPDATE SET
-    last_error   = excluded.last_error,
-    updated_at   = now(),
-    attempts     = CASE WHEN p.given_up_at IS NULL THEN p.attempts ELSE 1 END,
-    next_attempt = CASE WHEN p.given_up_at IS NULL THEN p.next_attempt ELSE excluded.next_attempt END,
-    given_up_at  = NULL`,
-		string(src), refs, errs, delays)
-	if err != nil {
-		return fmt.Errorf("store %d pending webhook references (first %s): %w", len(refs), refs[0], err)
-	}
-	return nil
+	return p.db.AddWebhookPending(ctx, string(src), refs, errs, delays)
 }
 
-// claim takes the most overdue row that no other replica holds (FOR UPDATE
-// SKIP LOCKED) and moves its next attempt lease into the future, so that a
-// replica that dies mid-attempt only delays it. Rows of the registries in
-// skip (throttled) are left. nil: nothing is due.
+// claim takes the most overdue row that no other replica holds and moves
+// its next attempt lease into the future, so that a replica that dies
+// mid-attempt only delays it. Rows of the registries in skip (throttled)
+// are left. nil: nothing is due.
 func (p *pendingStore) claim(ctx context.Context, lease time.Duration, skip []string) (*pendingRow, error) {
-	var row pendingRow
-	var src string
-	err := p.pool.QueryRow(ctx, `
-UPDATE webhook_pending SET next_attempt = now() + make_interval(secs => $1), updated_at = now()
-WHERE id = (
-    SELECT id FROM webhook_pending
-    WHERE given_up_at IS NULL AND next_attempt <= now() AND `+registryKey+` <> ALL($2::text[])
-    ORDER BY next_attempt
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED)
-RETURNING id, source, reference, attempts`, lease.Seconds(), nonNil(skip)).Scan(&row.ID, &src, &row.Reference, &row.Attempts)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+	row, err := p.db.ClaimWebhookPending(ctx, lease, skip)
+	if err != nil || row == nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("claim a pending webhook reference: %w", err)
-	}
-	row.Source = Source(src)
-	return &row, nil
+	return &pendingRow{ID: row.ID, Source: Source(row.Source), Reference: row.Reference, Attempts: row.Attempts}, nil
 }
 
 // done removes a row whose retry succeeded.
 func (p *pendingStore) done(ctx context.Context, id int64) error {
-	if _, err := p.pool.Exec(ctx, `DELETE FROM webhook_pending WHERE id = $1`, id); err != nil {
-		return fmt.Errorf("remove pending webhook reference %d: %w", id, err)
-	}
-	return nil
+	return p.db.DeleteWebhookPending(ctx, id)
 }
 
 // failed records one more failed attempt: the next one after delay, or
 // none when giveUp.
 func (p *pendingStore) failed(ctx context.Context, id int64, lookupErr string, delay time.Duration, giveUp bool) error {
-	_, err := p.pool.Exec(ctx, `
-UPDATE webhook_pending SET
-    attempts     = attempts + 1,
-    last_error   = $2,
-    next_attempt = now() + make_interval(secs => $3),
-    updated_at   = now(),
-    given_up_at  = CASE WHEN $4 THEN now() END
-WHERE id = $1`, id, lookupErr, delay.Seconds(), giveUp)
-	if err != nil {
-		return fmt.Errorf("record failed retry of pending webhook reference %d: %w", id, err)
-	}
-	return nil
+	return p.db.FailWebhookPending(ctx, id, lookupErr, delay, giveUp)
 }
 
 // backoff is the delay after the n-th failed attempt (n >= 1): RetryBase
@@ -139,7 +114,7 @@ func (c *Config) backoff(n int) time.Duration {
 // new event for the same reference starts it again. It does nothing when no
 // source is enabled.
 func (h *Handler) RunRetries(ctx context.Context) {
-	if !h.cfg.AnyEnabled() || h.pending.pool == nil {
+	if !h.cfg.AnyEnabled() || h.pending.db == nil {
 		return
 	}
 	t := time.NewTimer(h.cfg.PollInterval)
@@ -228,11 +203,4 @@ func (h *Handler) retryReference(ctx context.Context, ref string) ([]report.Imag
 		ref = tag.Context().Digest(d).String()
 	}
 	return h.d.IndexReference(ctx, ref, "")
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

@@ -57,6 +57,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stevedore-dev/stevedore/internal/api/apierr"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -85,6 +86,14 @@ type Handler struct {
 	mux     *http.ServeMux
 }
 
+// newPendingStore keeps failed lookups in the database of pool (nil: none).
+func newPendingStore(pool *pgxpool.Pool) *pendingStore {
+	if pool == nil {
+		return &pendingStore{}
+	}
+	return &pendingStore{db: postgres.New(pool)}
+}
+
 // New returns the webhook endpoints for cfg, queueing through d and keeping
 // failed lookups in the database of pool (migrated: table webhook_pending).
 // tp traces each request and retry (nil: the global provider).
@@ -98,7 +107,7 @@ func New(cfg Config, d Dispatcher, pool *pgxpool.Pool, log *slog.Logger, tp trac
 	h := &Handler{
 		cfg:     cfg.withDefaults(),
 		d:       d,
-		pending: &pendingStore{pool: pool},
+		pending: newPendingStore(pool),
 		limits:  newRetryLimits(cfg.withDefaults().RetryRate),
 		log:     log,
 		tracer:  tp.Tracer("github.com/stevedore-dev/stevedore/internal/api/webhooks"),

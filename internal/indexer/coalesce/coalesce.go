@@ -445,73 +445,15 @@ type found struct {
 	layer      int // the index of the layer it was introduced in
 }
 
+// coalescePackages adds to r the packages that survive in each package
+// database of the layers, numbered in content order, with their environments.
 func coalescePackages(r *report.Report, layers []Layer, dels []deletions, distID string, links [][]*report.Repository) {
-	// Per database, its copies in the layers that have it, bottom first.
-	copies := map[string][]dbCopy{}
-	for j, l := range layers {
-		for _, db := range slices.Sorted(slices.Values(l.PackageDBs)) {
-			cs := copies[db]
-			if len(cs) == 0 || cs[len(cs)-1].layer != j {
-				copies[db] = append(cs, dbCopy{layer: j})
-			}
-		}
-		for _, p := range l.Packages {
-			if p == nil {
-				continue
-			}
-			cs := copies[p.PackageDB]
-			if len(cs) == 0 || cs[len(cs)-1].layer != j {
-				cs = append(cs, dbCopy{layer: j})
-			}
-			cs[len(cs)-1].pkgs = append(cs[len(cs)-1].pkgs, p)
-			copies[p.PackageDB] = cs
-		}
-	}
-
+	copies := dbCopies(layers)
 	var all []found
 	for _, db := range sortedKeys(copies) {
 		all = append(all, coalesceDB(layers, dels, db, copies[db])...)
 	}
-
-	// Number the distinct packages, binary and source, in content order.
-	type entry struct {
-		key string
-		pkg *report.Package // representative, without id
-	}
-	distinct := map[string]*entry{}
-	note := func(p *report.Package) string {
-		c := clean(p)
-		k := jsonKey(c)
-		if _, ok := distinct[k]; !ok {
-			distinct[k] = &entry{key: k, pkg: c}
-		}
-		return k
-	}
-	keys := make([]string, len(all))
-	for i, f := range all {
-		keys[i] = note(f.pkg)
-		if f.pkg.Source != nil {
-			note(f.pkg.Source)
-		}
-	}
-	entries := make([]*entry, 0, len(distinct))
-	for _, e := range distinct {
-		entries = append(entries, e)
-	}
-	slices.SortFunc(entries, func(a, b *entry) int {
-		return cmp.Or(
-			cmp.Compare(a.pkg.Name, b.pkg.Name),
-			cmp.Compare(a.pkg.Version, b.pkg.Version),
-			cmp.Compare(a.pkg.Kind, b.pkg.Kind),
-			cmp.Compare(a.pkg.Arch, b.pkg.Arch),
-			cmp.Compare(a.key, b.key),
-		)
-	})
-	ids := make(map[string]string, len(entries))
-	for i, e := range entries {
-		ids[e.key] = strconv.Itoa(i + 1)
-	}
-
+	keys, ids := numberPackages(all)
 	for i, f := range all {
 		id := ids[keys[i]]
 		if _, ok := r.Packages[id]; !ok {
@@ -546,6 +488,76 @@ func coalescePackages(r *report.Report, layers []Layer, dels []deletions, distID
 			return cmp.Or(cmp.Compare(a.PackageDB, b.PackageDB), cmp.Compare(a.IntroducedIn, b.IntroducedIn))
 		})
 	}
+}
+
+// dbCopies returns, per package database, its copies in the layers that
+// have it, bottom first.
+func dbCopies(layers []Layer) map[string][]dbCopy {
+	copies := map[string][]dbCopy{}
+	for j, l := range layers {
+		for _, db := range slices.Sorted(slices.Values(l.PackageDBs)) {
+			cs := copies[db]
+			if len(cs) == 0 || cs[len(cs)-1].layer != j {
+				copies[db] = append(cs, dbCopy{layer: j})
+			}
+		}
+		for _, p := range l.Packages {
+			if p == nil {
+				continue
+			}
+			cs := copies[p.PackageDB]
+			if len(cs) == 0 || cs[len(cs)-1].layer != j {
+				cs = append(cs, dbCopy{layer: j})
+			}
+			cs[len(cs)-1].pkgs = append(cs[len(cs)-1].pkgs, p)
+			copies[p.PackageDB] = cs
+		}
+	}
+	return copies
+}
+
+// numberPackages numbers the distinct packages of all, binary and source,
+// in content order: it returns the content key of each of all's packages,
+// and the id of each key.
+func numberPackages(all []found) (keys []string, ids map[string]string) {
+	type entry struct {
+		key string
+		pkg *report.Package // representative, without id
+	}
+	distinct := map[string]*entry{}
+	note := func(p *report.Package) string {
+		c := clean(p)
+		k := jsonKey(c)
+		if _, ok := distinct[k]; !ok {
+			distinct[k] = &entry{key: k, pkg: c}
+		}
+		return k
+	}
+	keys = make([]string, len(all))
+	for i, f := range all {
+		keys[i] = note(f.pkg)
+		if f.pkg.Source != nil {
+			note(f.pkg.Source)
+		}
+	}
+	entries := make([]*entry, 0, len(distinct))
+	for _, e := range distinct {
+		entries = append(entries, e)
+	}
+	slices.SortFunc(entries, func(a, b *entry) int {
+		return cmp.Or(
+			cmp.Compare(a.pkg.Name, b.pkg.Name),
+			cmp.Compare(a.pkg.Version, b.pkg.Version),
+			cmp.Compare(a.pkg.Kind, b.pkg.Kind),
+			cmp.Compare(a.pkg.Arch, b.pkg.Arch),
+			cmp.Compare(a.key, b.key),
+		)
+	})
+	ids = make(map[string]string, len(entries))
+	for i, e := range entries {
+		ids[e.key] = strconv.Itoa(i + 1)
+	}
+	return keys, ids
 }
 
 // dbCopy is a layer's copy of a package database.

@@ -108,6 +108,32 @@ type Lease struct {
 	once   sync.Once
 }
 
+// Held is a held lease as its users see it; *Lease implements it.
+type Held interface {
+	// Context is cancelled when the lease is lost (cause ErrLost) or
+	// released.
+	Context() context.Context
+	// Lost reports whether the lease was lost.
+	Lost() bool
+	// Token is the lease's fence: every write under the lease carries it.
+	Token() int64
+	// Release gives the lease up.
+	Release(ctx context.Context) error
+}
+
+// Token returns the lease's fence.
+func (l *Lease) Token() int64 { return l.Fence }
+
+// Take is Acquire, returning the lease as a Held: for users that take leases
+// through an interface of their own (internal/worker).
+func (m *Manager) Take(ctx context.Context, digest string) (Held, error) {
+	l, err := m.Acquire(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
 // Acquire takes the lease on digest, or returns a *BusyError when another
 // holder has an unexpired one. A lease this Manager took earlier but no
 // longer holds (lost to failed renewals, as across a Postgres restart, or

@@ -1,0 +1,45 @@
+package indexer
+
+import (
+	"context"
+
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/report"
+	"github.com/stevedore-dev/stevedore/scanner"
+)
+
+// Store is what the indexer needs of storage: *postgres.Store implements it
+// (its conformance suite, internal/postgres, holds each promise below on a
+// real database). Every write under a fence is refused, with an error
+// wrapping leases.ErrLost, once the fence no longer holds the manifest's
+// lease.
+type Store interface {
+	// RegisterScanners returns the ids of the scanners, in order, making
+	// rows for new ones.
+	RegisterScanners(ctx context.Context, infos []scanner.Info) ([]int64, error)
+	// Report returns the stored report of d, or an error wrapping
+	// postgres.ErrNotFound.
+	Report(ctx context.Context, d report.Digest) (*report.Report, error)
+	// WriteReport replaces the report of r.Hash under fence f.
+	WriteReport(ctx context.Context, f postgres.Fence, r *report.Report) error
+	// PutManifest records m and its ordered layers under fence f.
+	PutManifest(ctx context.Context, f postgres.Fence, m *report.Manifest) error
+	// MissingScans returns, per layer, the positions in scannerIDs of the
+	// scanners without stored results on it; complete layers are absent.
+	MissingScans(ctx context.Context, layers []report.Digest, scannerIDs []int64) (map[report.Digest][]int, error)
+	// CarryOverEmpty records empty results for new scanner versions on
+	// layers where an older version with the same match version was given
+	// no file; it returns how many it recorded.
+	CarryOverEmpty(ctx context.Context, f postgres.Fence, layers []report.Digest, scannerIDs []int64) (int64, error)
+	// PutLayerResults stores what was read from one layer; results stored
+	// before for a (layer, scanner) are kept.
+	PutLayerResults(ctx context.Context, f postgres.Fence, lr *postgres.LayerResults) error
+	// CountPackages counts the packages the scanners found on the layers.
+	CountPackages(ctx context.Context, layers []report.Digest, scannerIDs []int64) (int64, error)
+	// LoadLayerResults returns the stored results of the scanners on the
+	// layers, in the order of layers, merged per layer.
+	LoadLayerResults(ctx context.Context, layers []report.Digest, scannerIDs []int64) ([]*postgres.StoredLayer, error)
+	// FinishManifest stores the final (finished or partial) report and
+	// the scanners that made it, in one transaction.
+	FinishManifest(ctx context.Context, f postgres.Fence, r *report.Report, scannerIDs []int64, waitingFor []string, job []byte) error
+}
