@@ -17,7 +17,7 @@ func TestDefault(t *testing.T) {
 		{Name: "rpm", Version: "2", Kind: scanner.KindPackage, MatchVersion: "2"},
 		{Name: "python", Version: "1", Kind: scanner.KindPackage},
 		{Name: "java", Version: "1", Kind: scanner.KindPackage},
-		{Name: "gobinary", Version: "1", Kind: scanner.KindPackage},
+		{Name: "gobinary", Version: "2", Kind: scanner.KindPackage},
 		{Name: "npm", Version: "1", Kind: scanner.KindPackage},
 		{Name: "ruby", Version: "1", Kind: scanner.KindPackage},
 		{Name: "rhel-content-manifest", Version: "2", Kind: scanner.KindRepository, MatchVersion: "2"},
