@@ -27,7 +27,7 @@ import (
 )
 
 func TestInfoMatch(t *testing.T) {
-	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "java", Version: "1", Kind: scanner.KindPackage}) {
+	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "java", Version: "2", Kind: scanner.KindPackage}) {
 		t.Errorf("Info() = %+v", got)
 	}
 	for p, want := range map[string]bool{
@@ -253,7 +253,7 @@ func TestOwnIdentity(t *testing.T) {
 		{"invalid UTF-8 version ignored", "x-1.0.jar", nil, mf("Implementation-Version: 2\xff\n"), "x 1.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, ok := ownIdentity(tc.base, tc.poms, tc.manifest)
+			p, ok := ownIdentity(tc.base, tc.poms, tc.manifest, nil)
 			got := ""
 			if ok {
 				got = p.artifact + " " + p.version
