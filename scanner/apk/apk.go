@@ -34,7 +34,9 @@ const installedDB = "lib/apk/db/installed"
 // with an arch qualifier, and a Source: the origin package (o:) at the same
 // version, or the package itself when there is no o: line. The PURL
 // namespace is always "alpine": the database does not say which apk-based
-// distribution wrote it.
+// distribution wrote it; the coalescer (internal/indexer/coalesce) gives
+// the PURL the image's distribution (Wolfi, Chainguard) and a distro
+// qualifier.
 //
 // The zero value is ready to use.
 type Scanner struct{}
