@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -87,5 +88,29 @@ func TestRuntimes(t *testing.T) {
 	}))
 	if got := reported(h.indexAndWait(m), m); !slices.Contains(got, "python 3.6.3 pkg:generic/python@3.6.3 usr/bin/python3.6 0") {
 		t.Errorf("control image: %q", got)
+	}
+
+	// apk's file list (F:, R: lines) owns a Python too: alpine:3.10's
+	// database (aquasecurity/trivy) with a python3 entry added.
+	db := append(fixture(t, "apk/trivy_alpine-310_installed"), []byte("\nP:python3\nV:3.6.3-r0\nA:x86_64\nF:usr\nF:usr/bin\nR:python3.6\n")...)
+	m = h.pushTars("runtimes:alpine", []tarFile{
+		{"etc/os-release", 0o644, fixture(t, "osrelease/trivy_alpine-310_os-release")},
+		{"lib/apk/db/installed", 0o644, db},
+		{"usr/bin/python3.6", 0o755, syftSnippet(t, "python_3.6.3.snippet")},
+		{"usr/local/bin/node", 0o755, syftSnippet(t, "node_19.2.0.snippet")},
+	})
+	got := reported(h.indexAndWait(m), m)
+	for _, p := range got {
+		if strings.HasPrefix(p, "python ") {
+			t.Errorf("apk's python3.6 reported by the runtime scanner: %s", p)
+		}
+	}
+	for _, w := range []string{
+		"node 19.2.0 pkg:generic/node@19.2.0 usr/local/bin/node 0",
+		"python3 3.6.3-r0 pkg:apk/alpine/python3@3.6.3-r0?arch=x86_64&distro=alpine-3.10.4 lib/apk/db/installed 0",
+	} {
+		if !slices.Contains(got, w) {
+			t.Errorf("%s not reported: %q", w, got)
+		}
 	}
 }

@@ -13,7 +13,7 @@ func TestDefault(t *testing.T) {
 	want := []scanner.Info{
 		{Name: "os-release", Version: "3", Kind: scanner.KindDistribution},
 		{Name: "dpkg", Version: "2", Kind: scanner.KindPackage},
-		{Name: "apk", Version: "1", Kind: scanner.KindPackage},
+		{Name: "apk", Version: "2", Kind: scanner.KindPackage},
 		{Name: "rpm", Version: "2", Kind: scanner.KindPackage, MatchVersion: "2"},
 		{Name: "python", Version: "1", Kind: scanner.KindPackage},
 		{Name: "java", Version: "2", Kind: scanner.KindPackage},
