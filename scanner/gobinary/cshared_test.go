@@ -180,3 +180,40 @@ func TestVCSPseudoVersion(t *testing.T) {
 		t.Errorf("main module %s", got)
 	}
 }
+
+// TestOtherFormats cross-builds a Go program for Windows (PE) and macOS
+// (Mach-O) and checks that the layer reader keeps them (by the marker) and
+// the scanner reports what `go version -m` lists.
+func TestOtherFormats(t *testing.T) {
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "go.mod"), "module example.com/cross\n\ngo 1.22\n")
+	mustWrite(t, filepath.Join(dir, "main.go"), "package main\n\nfunc main() { println(\"hi\") }\n")
+	var files []layerFile
+	var want []string
+	for _, target := range []struct{ goos, out string }{{"windows", "app.exe"}, {"darwin", "app-darwin"}} {
+		bin := filepath.Join(dir, target.out)
+		run(t, dir, []string{"GOOS=" + target.goos, "GOARCH=amd64", "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off"},
+			goTool(t), "build", "-o", bin, ".")
+		mods, _ := goVersionM(t, bin)
+		p := "opt/" + target.out
+		files = append(files, layerFile{p, 0o644, readFile(t, bin)})
+		for _, m := range mods {
+			want = append(want, p+" "+m)
+		}
+	}
+	kept, res := scanLayer(t, tarOf(t, files...), layer.Options{})
+	if len(kept) != 2 {
+		t.Fatalf("kept %q", kept)
+	}
+	var got []string
+	for _, p := range res.Packages {
+		if p.Name != "stdlib" {
+			got = append(got, p.Filepath+" "+p.Name+" "+p.Version)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) || len(got) != 2 {
+		t.Errorf("got %q, want %q (go version -m)", got, want)
+	}
+}
