@@ -28,7 +28,9 @@ import (
 //     artifact with a "-" (a suffix no group segment has), either name
 //     alone; the Implementation-Vendor-Id alone never (commons-logging's is
 //     "org.apache"), nor a symbolic name that merely ends with the
-//     artifact's name (guava's is "com.google.guava").
+//     artifact's name (guava's is "com.google.guava"), nor the group
+//     "org.apache.commons" (commons-io's symbolic name is
+//     org.apache.commons.commons-io, its group commons-io).
 //
 // Nested archives use only the manifest.
 
@@ -139,7 +141,10 @@ func manifestGroup(manifest map[string]string, artifact string) string {
 		{amn, "." + strings.ReplaceAll(artifact, "-", "_")},
 	} {
 		g, ok := strings.CutSuffix(c.name, c.suffix)
-		if !ok || g == "" || strings.HasSuffix(g, ".") {
+		if !ok || g == "" || strings.HasSuffix(g, ".") || g == "org.apache.commons" {
+			// Apache Commons' older components kept groups named
+			// after themselves (commons-io:commons-io) while their
+			// symbolic names say org.apache.commons.commons-io.
 			continue
 		}
 		if distinctive || (vendor != "" && (g == vendor || strings.HasPrefix(g, vendor+"."))) {

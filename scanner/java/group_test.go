@@ -78,6 +78,7 @@ func TestManifestGroup(t *testing.T) {
 		{"symbolic name is the group (guava)", []byte("Bundle-SymbolicName: com.google.guava\n"), "guava", ""},
 		{"symbolic name ends with the artifact, vendor agrees", []byte("Bundle-SymbolicName: org.x.core\nImplementation-Vendor-Id: org.x\n"), "core", "org.x"},
 		{"vendor id alone", []byte("Implementation-Vendor-Id: org.apache\n"), "commons-io", ""},
+		{"Apache Commons' legacy groups", []byte("Bundle-SymbolicName: org.apache.commons.commons-io\nImplementation-Vendor-Id: org.apache\n"), "commons-io", ""},
 		{"module name for another artifact", []byte("Automatic-Module-Name: org.x.other_thing\n"), "my-thing", ""},
 		{"module name is the artifact alone", []byte("Automatic-Module-Name: my_thing\n"), "my-thing", ""},
 	} {
