@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"regexp"
 	"sort"
@@ -49,6 +50,10 @@ const MaxMetadataSize = 64 << 10
 //   - PHP: bin/php holding "X-Powered-By: PHP/X.Y.Z": name "php", PURL
 //     pkg:generic/php@8.2.1.
 //
+// A JDK's release file and a Go toolchain's VERSION file are asked for by
+// name and size (MatchFile: at most MaxMetadataSize bytes), executables and
+// libraries by path (Match).
+//
 // The package types follow Syft's binary classifiers (pkg:generic with the
 // runtime's name). A binary without its version string, or a JDK without
 // its release file, is not reported. A file over MaxFileSize is skipped with
@@ -57,7 +62,10 @@ const MaxMetadataSize = 64 << 10
 // The zero value is ready to use.
 type Scanner struct{}
 
-var _ scanner.Scanner = Scanner{}
+var (
+	_ scanner.Scanner     = Scanner{}
+	_ scanner.FileMatcher = Scanner{}
+)
 
 // Info identifies the scanner: "runtime", version "1", a package scanner.
 func (Scanner) Info() scanner.Info {
@@ -74,18 +82,25 @@ var (
 var binNames = map[string]bool{"java": true, "go": true, "node": true, "ruby": true, "php": true}
 
 // Match reports whether path is a runtime's executable in a bin directory,
-// a JDK's release file, a Go toolchain's VERSION file, or a libpython or
-// libruby shared library.
+// or a libpython or libruby shared library.
 func (Scanner) Match(p string) bool {
 	base := path.Base(p)
-	switch {
-	case base == "release", base == "VERSION":
-		return true
-	case path.Base(path.Dir(p)) == "bin":
+	if path.Base(path.Dir(p)) == "bin" {
 		return binNames[base] || pythonBin.MatchString(base)
 	}
 	return pythonLib.MatchString(base) || rubyLib.MatchString(base)
 }
+
+// MatchFile reports whether the file could be a JDK's release file or a
+// Go toolchain's VERSION file: a regular file of that name of at most
+// MaxMetadataSize bytes (a larger one is none, and is not kept).
+func (Scanner) MatchFile(p string, mode fs.FileMode, size int64) bool {
+	base := path.Base(p)
+	return mode.IsRegular() && size <= MaxMetadataSize && (base == "release" || base == "VERSION")
+}
+
+// MatchHead keeps every file MatchFile accepted.
+func (Scanner) MatchHead(string, []byte) (bool, []byte) { return true, nil }
 
 // Scan reports the runtimes of the matched files, in path order.
 func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {

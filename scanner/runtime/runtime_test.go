@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,8 +50,8 @@ func scan(t testing.TB, files ...scanner.File) *scanner.Result {
 	t.Helper()
 	s := Scanner{}
 	for _, f := range files {
-		if !s.Match(f.Path()) {
-			t.Errorf("Match(%s) = false", f.Path())
+		if !s.Match(f.Path()) && !s.MatchFile(f.Path(), 0o644, f.Size()) {
+			t.Errorf("Match(%s) and MatchFile = false", f.Path())
 		}
 	}
 	res, err := s.Scan(context.Background(), files)
@@ -72,9 +73,9 @@ func TestMatch(t *testing.T) {
 		"usr/local/bin/python3.12-config":           false,
 		"usr/local/bin/node":                        true,
 		"opt/java/openjdk/bin/java":                 true,
-		"opt/java/openjdk/release":                  true,
+		"opt/java/openjdk/release":                  false, // MatchFile's
 		"usr/local/go/bin/go":                       true,
-		"usr/local/go/VERSION":                      true,
+		"usr/local/go/VERSION":                      false, // MatchFile's
 		"usr/local/bin/ruby":                        true,
 		"usr/local/bin/php":                         true,
 		"usr/local/lib/libpython3.12.so.1.0":        true,
@@ -89,6 +90,27 @@ func TestMatch(t *testing.T) {
 		if got := s.Match(p); got != want {
 			t.Errorf("Match(%s) = %v", p, got)
 		}
+	}
+	for _, tc := range []struct {
+		path string
+		mode fs.FileMode
+		size int64
+		want bool
+	}{
+		{"opt/java/openjdk/release", 0o644, 1603, true},
+		{"usr/local/go/VERSION", 0o644, 35, true},
+		{"usr/local/go/VERSION", 0o644, MaxMetadataSize, true},
+		{"usr/local/go/VERSION", 0o644, MaxMetadataSize + 1, false},
+		{"usr/local/go/VERSION", fs.ModeSymlink | 0o777, 35, false},
+		{"usr/local/go/VERSION.txt", 0o644, 35, false},
+		{"usr/local/bin/node", 0o755, 1 << 20, false},
+	} {
+		if got := s.MatchFile(tc.path, tc.mode, tc.size); got != tc.want {
+			t.Errorf("MatchFile(%s, %v, %d) = %v", tc.path, tc.mode, tc.size, got)
+		}
+	}
+	if keep, marker := s.MatchHead("usr/local/go/VERSION", []byte("go1.22.1\n")); !keep || marker != nil {
+		t.Errorf("MatchHead = %v, %q", keep, marker)
 	}
 }
 
@@ -162,11 +184,21 @@ func TestJDKAndGo(t *testing.T) {
 		"another release": {scannertest.File("opt/jdk/release", []byte("VERSION=1\n")), scannertest.File("opt/jdk/bin/java", []byte("x"))},
 		"VERSION alone":   {scannertest.File("usr/local/go/VERSION", []byte("go1.22.1\n"))},
 		"devel VERSION":   {scannertest.File("usr/local/go/VERSION", []byte("devel go1.23-abc\n")), scannertest.File("usr/local/go/bin/go", []byte("x"))},
-		"release too big": {scannertest.File("opt/jdk/release", append([]byte("JAVA_VERSION=\"1\"\n"), make([]byte, MaxMetadataSize)...)), scannertest.File("opt/jdk/bin/java", []byte("x"))},
 	} {
 		if res := scan(t, files...); len(res.Packages) != 0 {
 			t.Errorf("%s: %q", name, view(res.Packages))
 		}
+	}
+	// A release file over the limit is not kept (MatchFile), and Scan,
+	// given one anyway, skips it with a warning.
+	big := append([]byte("JAVA_VERSION=\"1\"\n"), make([]byte, MaxMetadataSize)...)
+	if (Scanner{}).MatchFile("opt/jdk/release", 0o644, int64(len(big))) {
+		t.Error("MatchFile took a release file over the limit")
+	}
+	res, err := Scanner{}.Scan(context.Background(), []scanner.File{
+		scannertest.File("opt/jdk/release", big), scannertest.File("opt/jdk/bin/java", []byte("x"))})
+	if err != nil || len(res.Packages) != 0 || len(res.Warnings) != 1 {
+		t.Errorf("release too big: %v, %v", res, err)
 	}
 }
 
