@@ -159,8 +159,9 @@ func TestLanguageEcosystems(t *testing.T) {
 	})
 
 	t.Run("gobinary", func(t *testing.T) {
-		// Executables anywhere; a C program and a non-executable copy
-		// of a Go binary next to them are not reported.
+		// Go binaries anywhere, whatever their mode (a copy without an
+		// executable bit is reported, as a 0644 c-shared library is); a
+		// C program next to them is not.
 		cprog, err := os.ReadFile("/usr/bin/true")
 		if err != nil {
 			t.Fatalf("this test needs a non-Go ELF executable, /usr/bin/true: %v", err)
@@ -171,11 +172,17 @@ func TestLanguageEcosystems(t *testing.T) {
 			{"usr/bin/true", 0o755, cprog},
 			{"usr/share/doc/test.elf", 0o644, fixture(t, "gobin/trivy_test.elf")},
 		})
-		bin, app := "usr/local/bin/test 0", "opt/app/binary_with_module_replacement 0"
+		bin, app, doc := "usr/local/bin/test 0", "opt/app/binary_with_module_replacement 0", "usr/share/doc/test.elf 0"
 		want := []string{
 			"binary_with_module_replacement (devel) pkg:golang/binary_with_module_replacement " + app,
-			"github.com/aquasecurity/test v1.0.0 pkg:golang/github.com/aquasecurity/test@v1.0.0 " + bin,
+			"github.com/aquasecurity/go-pep440-version v0.0.0-20210121094942-22b2f8951d46 pkg:golang/github.com/aquasecurity/go-pep440-version@v0.0.0-20210121094942-22b2f8951d46 " + doc,
+			"github.com/aquasecurity/go-version v0.0.0-20210121072130-637058cfe492 pkg:golang/github.com/aquasecurity/go-version@v0.0.0-20210121072130-637058cfe492 " + doc,
+			"github.com/aquasecurity/test (devel) pkg:golang/github.com/aquasecurity/test " + doc,
+			// Built from a modified git checkout: its vcs settings.
+			"github.com/aquasecurity/test v1.0.0 pkg:golang/github.com/aquasecurity/test@v1.0.0?vcs=git&vcs.modified=true&vcs.revision=9640d75c13845419f5797e2e3ac3475f8d801d79&vcs.time=2024-04-26T06:00:20Z " + bin,
 			"github.com/golang/xerrors v0.0.0-20220907171357-04be3eba64a2 pkg:golang/github.com/golang/xerrors@v0.0.0-20220907171357-04be3eba64a2 " + app,
+			"golang.org/x/xerrors v0.0.0-20200804184101-5ec99f83aff1 pkg:golang/golang.org/x/xerrors@v0.0.0-20200804184101-5ec99f83aff1 " + doc,
+			"stdlib 1.15.2 pkg:golang/stdlib@1.15.2 " + doc,
 			"stdlib 1.22.0 pkg:golang/stdlib@1.22.0 " + app, // as claircore writes it
 			"stdlib 1.22.1 pkg:golang/stdlib@1.22.1 " + bin,
 		}

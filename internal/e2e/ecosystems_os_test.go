@@ -109,7 +109,24 @@ func TestOSEcosystems(t *testing.T) {
 			t.Errorf("%d packages, want alpine:3.10's 14: %q", len(got), got)
 		}
 		musl := byName(r, "musl")
-		if len(musl) != 1 || !strings.HasPrefix(musl[0].PURL, "pkg:apk/alpine/musl@") {
+		if len(musl) != 1 || musl[0].PURL != "pkg:apk/alpine/musl@1.1.22-r3?arch=x86_64&distro=alpine-3.10.4" {
+			t.Errorf("musl: %+v", musl)
+		}
+	})
+
+	t.Run("wolfi", func(t *testing.T) {
+		// anchore/syft's Wolfi os-release over an apk database: the
+		// packages are Wolfi's, not Alpine's.
+		m := h.push("os/wolfi:1", map[string][]byte{
+			"etc/os-release":       fixture(t, "osrelease/syft_wolfi_os-release"),
+			"lib/apk/db/installed": fixture(t, "apk/trivy_alpine-310_installed"),
+		})
+		r := h.indexAndWait(m)
+		if d := dist(t, r); d.DID != "wolfi" || d.VersionID != "20220914" {
+			t.Errorf("distribution %+v", d)
+		}
+		musl := byName(r, "musl")
+		if len(musl) != 1 || musl[0].PURL != "pkg:apk/wolfi/musl@1.1.22-r3?arch=x86_64&distro=wolfi-20220914" {
 			t.Errorf("musl: %+v", musl)
 		}
 	})

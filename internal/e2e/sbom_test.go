@@ -49,6 +49,20 @@ func TestSBOM(t *testing.T) {
 		"lib/apk/db/installed": fixture(t, "apk/trivy_alpine-310_installed"),
 	})
 	rhel := h.push("sbom/rhel8:1", rhelFiles(t, "8"))
+	wolfi := h.push("sbom/wolfi:1", map[string][]byte{
+		"etc/os-release":       fixture(t, "osrelease/syft_wolfi_os-release"),
+		"lib/apk/db/installed": fixture(t, "apk/trivy_alpine-310_installed"),
+	})
+	// Language runtimes copied in, and Debian's commons-logging (a jar
+	// without pom.properties, its group from Debian's Maven repository).
+	rtBase, rtCopied := runtimeImage(t)
+	const clPOM = "usr/share/maven-repo/commons-logging/commons-logging/1.2/commons-logging-1.2.pom"
+	rtCopied = append(rtCopied,
+		tarFile{"usr/share/java/commons-logging-1.2.jar", 0o644, testdataOf(t, "scanner/java", "debian/usr/share/java/commons-logging-1.2.jar")},
+		tarFile{clPOM, 0o644, testdataOf(t, "scanner/java", "debian/"+clPOM)},
+		// A Go binary built from a git checkout: vcs qualifiers.
+		tarFile{"usr/local/bin/test", 0o755, fixture(t, "gobin/trivy_main-version-via-ldflags.elf")})
+	runtimes := h.pushTars("sbom/runtimes:1", rtBase, rtCopied)
 
 	// where is a package the SBOM must place: its purl's start, the file
 	// it was read from, the layer (index in the manifest) and its source.
@@ -70,6 +84,15 @@ func TestSBOM(t *testing.T) {
 		}},
 		{"alpine", alpine, false, []where{{"pkg:apk/alpine/musl@", "lib/apk/db/installed", 0, "musl"}}},
 		{"rhel-partial", rhel, true, nil},
+		{"wolfi", wolfi, false, []where{{"pkg:apk/wolfi/musl@1.1.22-r3?arch=x86_64&distro=wolfi-20220914", "lib/apk/db/installed", 0, "musl"}}},
+		{"runtimes", runtimes, false, []where{
+			{"pkg:generic/openjdk@25.0.3?implementor=Eclipse%20Adoptium", "opt/java/openjdk/bin/java", 1, ""},
+			{"pkg:generic/go@1.26.8", "usr/local/go/bin/go", 1, ""},
+			{"pkg:generic/python@3.7.4", "usr/local/bin/python3.7", 1, ""},
+			{"pkg:generic/node@19.2.0", "usr/local/bin/node", 1, ""},
+			{"pkg:maven/commons-logging/commons-logging@1.2", "usr/share/java/commons-logging-1.2.jar", 1, ""},
+			{"pkg:golang/github.com/aquasecurity/test@v1.0.0?vcs=git&vcs.modified=true&vcs.revision=9640d75c13845419f5797e2e3ac3475f8d801d79&vcs.time=2024-04-26T06:00:20Z", "usr/local/bin/test", 1, ""},
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := h.client.IndexManifest(t.Context(), tc.m); err != nil {

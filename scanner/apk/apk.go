@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"unicode/utf8"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/limitio"
+	"github.com/stevedore-dev/stevedore/scanner/internal/owned"
 )
 
 // MaxFileSize is the largest installed database Scan reads.
@@ -34,16 +36,25 @@ const installedDB = "lib/apk/db/installed"
 // with an arch qualifier, and a Source: the origin package (o:) at the same
 // version, or the package itself when there is no o: line. The PURL
 // namespace is always "alpine": the database does not say which apk-based
-// distribution wrote it.
+// distribution wrote it; the coalescer (internal/indexer/coalesce) gives
+// the PURL the image's distribution (Wolfi, Chainguard) and a distro
+// qualifier.
+//
+// Result.OwnedFiles lists the files of the packages (R: lines under their
+// F: directory) that a language scanner could also report (owned.Relevant):
+// the coalescer drops a language package, a Go binary or a runtime read
+// from one, as it does for dpkg and rpm.
 //
 // The zero value is ready to use.
 type Scanner struct{}
 
 var _ scanner.Scanner = Scanner{}
 
-// Info identifies the scanner: "apk", version "1", a package scanner.
+// Info identifies the scanner: "apk", version "2", a package scanner.
+//
+// Version 2 records the files the packages own (Result.OwnedFiles).
 func (Scanner) Info() scanner.Info {
-	return scanner.Info{Name: "apk", Version: "1", Kind: scanner.KindPackage}
+	return scanner.Info{Name: "apk", Version: "2", Kind: scanner.KindPackage}
 }
 
 // Match reports whether path is lib/apk/db/installed.
@@ -66,8 +77,36 @@ func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result,
 		for _, e := range entries {
 			res.Packages = append(res.Packages, newPackage(e, f.Path()))
 		}
+		ownedFiles(entries, res)
 	}
 	return res, nil
+}
+
+// ownedFiles adds the entries' owned files to res.OwnedFiles (sorted, no
+// duplicates, at most owned.MaxFiles).
+func ownedFiles(entries []Entry, res *scanner.Result) {
+	seen := make(map[string]bool, len(res.OwnedFiles))
+	for _, p := range res.OwnedFiles {
+		seen[p] = true
+	}
+	full := false
+	for _, e := range entries {
+		for _, p := range e.Owned {
+			if !seen[p] && len(seen) >= owned.MaxFiles {
+				full = true
+				break
+			}
+			seen[p] = true
+		}
+	}
+	if full {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("apk: more than %d owned files; the rest are not recorded", owned.MaxFiles))
+	}
+	res.OwnedFiles = res.OwnedFiles[:0]
+	for p := range seen {
+		res.OwnedFiles = append(res.OwnedFiles, p)
+	}
+	slices.Sort(res.OwnedFiles)
 }
 
 func parseFile(ctx context.Context, f scanner.File) ([]Entry, error) {
@@ -105,6 +144,11 @@ type Entry struct {
 	Arch    string // A:, "" if absent
 	Origin  string // o:, "" if absent
 	Line    int    // the line the entry starts on
+	// Owned are the entry's files (R: lines, in the directory of the
+	// F: line before them) that a language scanner could also report
+	// (owned.Relevant), as clean layer paths (owned.Aliases), in file
+	// order.
+	Owned []string
 }
 
 // Parse reads apk's installed database from r: entries separated by empty
@@ -125,13 +169,14 @@ func Parse(ctx context.Context, r io.Reader) ([]Entry, error) {
 		cur  Entry
 		seen [4]bool // P, V, A, o
 		n    int
+		dir  string // the last F: line's directory
 	)
 	end := func() error {
 		if cur.Line == 0 {
 			return nil
 		}
 		e := cur
-		cur, seen = Entry{}, [4]bool{}
+		cur, seen, dir = Entry{}, [4]bool{}, ""
 		if e.Name == "" {
 			return fmt.Errorf("entry at line %d: no P: (package name) line", e.Line)
 		}
@@ -167,6 +212,14 @@ func Parse(ctx context.Context, r io.Reader) ([]Entry, error) {
 		var dst *string
 		var i int
 		switch line[0] {
+		case 'F':
+			dir = string(line[2:])
+			continue
+		case 'R':
+			if p, ok := owned.Clean(dir + "/" + string(line[2:])); ok && owned.Relevant(p, true) {
+				cur.Owned = append(cur.Owned, owned.Aliases(p)...)
+			}
+			continue
 		case 'P':
 			dst, i = &cur.Name, 0
 		case 'V':

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -17,7 +19,7 @@ import (
 )
 
 func TestInfoMatch(t *testing.T) {
-	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "apk", Version: "1", Kind: scanner.KindPackage}, map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "apk", Version: "2", Kind: scanner.KindPackage}, map[string]bool{
 		"lib/apk/db/installed":      true,
 		"lib/apk/db/installed.new":  false,
 		"lib/apk/db/scripts.tar":    false,
@@ -193,6 +195,8 @@ func TestParseForms(t *testing.T) {
 		{"other fields ignored", "C:Q1x=\nP:a\nV:1\nF:usr\nR:file name with spaces\na:0:0:755\nZ:Q1=\n",
 			[]Entry{{Name: "a", Version: "1", Line: 1}}},
 		{"no origin", "P:a\nV:1\n", []Entry{{Name: "a", Version: "1", Line: 1}}},
+		{"owned files", "P:a\nV:1\nF:usr\nF:usr/bin\nR:python3.11\nR:notes\nF:usr/share/doc\nR:README\nF:bin\nR:busybox\n\nP:b\nV:2\nR:bin/x\n",
+			[]Entry{{Name: "a", Version: "1", Line: 1, Owned: []string{"usr/bin/python3.11", "usr/bin/notes", "bin/busybox", "usr/bin/busybox"}}, {Name: "b", Version: "2", Line: 12, Owned: []string{"bin/x", "usr/bin/x"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,7 +208,7 @@ func TestParseForms(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 			for i := range got {
-				if got[i] != tt.want[i] {
+				if !reflect.DeepEqual(got[i], tt.want[i]) {
 					t.Errorf("entry %d: got %+v, want %+v", i, got[i], tt.want[i])
 				}
 			}
@@ -280,5 +284,27 @@ func TestLimits(t *testing.T) {
 	res, err := scannertest.Scan(Scanner{})
 	if err != nil || res == nil || len(res.Packages) != 0 {
 		t.Errorf("no files: %+v, %v", res, err)
+	}
+}
+
+// TestOwnedFiles: the corpus's alpine:3.10 database (aquasecurity/trivy)
+// owns busybox (F:bin, R:busybox) and scanelf (usr/bin); its files outside
+// bin directories are not recorded.
+func TestOwnedFiles(t *testing.T) {
+	b, err := os.ReadFile(fixtures.Path(t, "apk/trivy_alpine-310_installed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := scannertest.Scan(Scanner{}, scannertest.File("lib/apk/db/installed", b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"bin/busybox", "usr/bin/busybox", "usr/bin/scanelf"} {
+		if !slices.Contains(res.OwnedFiles, p) {
+			t.Errorf("%s not owned: %q", p, res.OwnedFiles)
+		}
+	}
+	if !slices.IsSorted(res.OwnedFiles) || slices.Contains(res.OwnedFiles, "etc/motd") {
+		t.Errorf("owned files %q", res.OwnedFiles)
 	}
 }

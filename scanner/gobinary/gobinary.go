@@ -14,8 +14,10 @@ import (
 	"io/fs"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/package-url/packageurl-go"
+	"golang.org/x/mod/module"
 
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
@@ -36,23 +38,31 @@ var buildInfoMagic = []byte("\xff Go buildinf:")
 
 // Scanner reports the Go modules built into the Go executables of a layer.
 //
-// Go binaries can be anywhere, so the scanner is a scanner.FileMatcher: the
-// layer reader offers it every regular file with an executable bit of at
-// most MaxFileSize bytes (MatchFile), then shows it the file's first bytes
-// (MatchHead). An ELF file that carries the Go build ID note (which the Go
-// linker puts in the first page) is kept; an ELF executable without it (a
-// binary linked with -buildid=, or any C program) is kept only if its
+// Go binaries can be anywhere, whatever their mode (a shared library built
+// with -buildmode=c-shared is installed 0644), so the scanner is a
+// scanner.FileMatcher: the layer reader offers it every regular file of
+// minFileSize to MaxFileSize bytes (MatchFile), then shows it the file's
+// first bytes (MatchHead), without reading the rest of a file it refuses.
+// An ELF file of any type (executable, PIE, shared library) that carries the
+// Go build ID note (which the Go linker puts in the first page) is kept; an
+// ELF executable without it (a binary linked with -buildid=, or any C
+// program), a PE file and a (thin) Mach-O file are kept only if their
 // content holds the build-information marker, which the layer reader checks
-// while reading it; anything else is skipped unread. Only ELF is looked at:
-// container images are Linux.
+// while reading it; anything else (text, a C shared library, a relocatable
+// object) is skipped unread.
 //
 // For each Go binary, every package is a binary package with Filepath and
 // PackageDB both the binary's path, and a pkg:golang PURL:
 //   - the main module, with its version; a "(devel)" version (a build from
 //     a checkout) is replaced by one set with -ldflags "-X
 //     pkg.version=v1.2.3" when the build settings record one, else kept as
-//     "(devel)" (with no version in the PURL); a binary built from files
-//     ("command-line-arguments") has no main module;
+//     "(devel)" (with no version in the PURL), else replaced by the
+//     pseudo-version of the commit it was built from (vcs.revision and
+//     vcs.time, "+dirty" when vcs.modified is true, as the go command
+//     stamps builds since Go 1.24); its PURL carries the build's vcs
+//     settings, when recorded, as qualifiers named as the go command names
+//     them ("vcs", "vcs.revision", "vcs.time", "vcs.modified"); a binary
+//     built from files ("command-line-arguments") has no main module;
 //   - each dependency, as it was built: a replacement by another module
 //     gives that module's path and version, a replacement by a local
 //     directory keeps the required path and version;
@@ -75,25 +85,31 @@ var (
 	_ scanner.FileMatcher = Scanner{}
 )
 
-// Info identifies the scanner: "gobinary", version "1", a package scanner.
+// Info identifies the scanner: "gobinary", version "2", a package scanner.
+//
+// Version 2 reads Go binaries whatever their mode (c-shared libraries), PE
+// and Mach-O binaries, and the vcs build settings.
 func (Scanner) Info() scanner.Info {
-	return scanner.Info{Name: "gobinary", Version: "1", Kind: scanner.KindPackage}
+	return scanner.Info{Name: "gobinary", Version: "2", Kind: scanner.KindPackage}
 }
 
 // Match is false: the scanner finds its files by mode and content
 // (MatchFile, MatchHead), not by path.
 func (Scanner) Match(string) bool { return false }
 
-// MatchFile reports whether the file could be an executable: regular, with
-// an executable bit, of minFileSize to MaxFileSize bytes.
+// MatchFile reports whether the file could be a binary: regular, of
+// minFileSize to MaxFileSize bytes, whatever its permission bits.
 func (Scanner) MatchFile(_ string, mode fs.FileMode, size int64) bool {
-	return mode.IsRegular() && mode.Perm()&0o111 != 0 && size >= minFileSize && size <= MaxFileSize
+	return mode.IsRegular() && size >= minFileSize && size <= MaxFileSize
 }
 
 // MatchHead keeps an ELF file whose first bytes hold the Go build ID note,
-// asks for the build-information marker in an ELF executable without it,
-// and refuses anything else.
+// asks for the build-information marker in an ELF executable without it
+// and in a PE or Mach-O file, and refuses anything else.
 func (Scanner) MatchHead(_ string, head []byte) (bool, []byte) {
+	if isPE(head) || isMachO(head) {
+		return false, buildInfoMagic
+	}
 	e, ok := parseELFHead(head)
 	switch {
 	case !ok:
@@ -104,6 +120,30 @@ func (Scanner) MatchHead(_ string, head []byte) (bool, []byte) {
 		return false, buildInfoMagic
 	}
 	return false, nil
+}
+
+// isPE reports whether head starts a PE file: the MZ header, whose
+// e_lfanew points, within head, at the "PE\0\0" signature.
+func isPE(head []byte) bool {
+	if len(head) < 64 || head[0] != 'M' || head[1] != 'Z' {
+		return false
+	}
+	off := uint64(binary.LittleEndian.Uint32(head[60:]))
+	return off <= uint64(len(head))-4 && string(head[off:off+4]) == "PE\x00\x00"
+}
+
+// isMachO reports whether head starts a thin Mach-O file (either byte
+// order, 32 or 64 bits). Universal ("fat") files are not looked at: their
+// magic is also a Java class file's.
+func isMachO(head []byte) bool {
+	if len(head) < 28 {
+		return false
+	}
+	switch binary.BigEndian.Uint32(head) {
+	case 0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe:
+		return true
+	}
+	return false
 }
 
 // elfHead is what the first bytes of an ELF file tell.
@@ -268,7 +308,7 @@ func packages(bi *debug.BuildInfo, path string) ([]*report.Package, error) {
 		return nil, fmt.Errorf("toolchain version: %w", err)
 	}
 	var out []*report.Package
-	add := func(name, version string) error {
+	add := func(name, version string, q packageurl.Qualifiers) error {
 		n, err := langpkg.Value(name)
 		if err != nil {
 			return fmt.Errorf("module path: %w", err)
@@ -277,7 +317,7 @@ func packages(bi *debug.BuildInfo, path string) ([]*report.Package, error) {
 		if err != nil {
 			return fmt.Errorf("module %s: version: %w", n, err)
 		}
-		out = append(out, newPackage(n, v, path))
+		out = append(out, newPackage(n, v, path, q))
 		return nil
 	}
 	if bi.Main.Path != "" && bi.Main.Path != "command-line-arguments" {
@@ -286,9 +326,11 @@ func packages(bi *debug.BuildInfo, path string) ([]*report.Package, error) {
 			version = "(devel)"
 			if v := ldflagsVersion(bi); v != "" {
 				version = v
+			} else if v := vcsPseudoVersion(bi); v != "" {
+				version = v
 			}
 		}
-		if err := add(bi.Main.Path, version); err != nil {
+		if err := add(bi.Main.Path, version, vcsQualifiers(bi)); err != nil {
 			return nil, err
 		}
 	}
@@ -300,15 +342,73 @@ func packages(bi *debug.BuildInfo, path string) ([]*report.Package, error) {
 		if d.Replace != nil && d.Replace.Version != "" {
 			p, v = d.Replace.Path, d.Replace.Version
 		}
-		if err := add(p, v); err != nil {
+		if err := add(p, v, nil); err != nil {
 			return nil, err
 		}
 	}
-	out = append(out, newPackage("stdlib", goVersion, path))
+	out = append(out, newPackage("stdlib", goVersion, path, nil))
 	return out, nil
 }
 
-func newPackage(name, version, path string) *report.Package {
+// vcsKeys are the build settings of the version control checkout a binary
+// was built from, as the go command records them (and names the PURL
+// qualifiers that carry them).
+var vcsKeys = []string{"vcs", "vcs.revision", "vcs.time", "vcs.modified"}
+
+// vcsQualifiers returns the vcs build settings that are present and valid,
+// as PURL qualifiers (sorted by key, as the PURL specification wants).
+func vcsQualifiers(bi *debug.BuildInfo) packageurl.Qualifiers {
+	var q packageurl.Qualifiers
+	for _, k := range vcsKeys {
+		v := setting(bi, k)
+		if v == "" {
+			continue
+		}
+		if _, err := langpkg.Value(v); err != nil {
+			continue
+		}
+		q = append(q, packageurl.Qualifier{Key: k, Value: v})
+	}
+	return q
+}
+
+// setting returns the value of the build setting key, "" when absent.
+func setting(bi *debug.BuildInfo, key string) string {
+	for _, s := range bi.Settings {
+		if s.Key == key {
+			return s.Value
+		}
+	}
+	return ""
+}
+
+// vcsPseudoVersion returns the pseudo-version of the commit a "(devel)"
+// build was made from (v0.0.0-yyyymmddhhmmss-abcdefabcdef, with "+dirty"
+// when the checkout was modified), as the go command itself stamps a
+// build's main module since Go 1.24; "" when vcs.revision or vcs.time is
+// missing or malformed.
+func vcsPseudoVersion(bi *debug.BuildInfo) string {
+	rev, tm := setting(bi, "vcs.revision"), setting(bi, "vcs.time")
+	if len(rev) < 12 || tm == "" {
+		return ""
+	}
+	for _, c := range rev {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return ""
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, tm)
+	if err != nil {
+		return ""
+	}
+	v := module.PseudoVersion("", "", t, rev[:12])
+	if setting(bi, "vcs.modified") == "true" {
+		v += "+dirty"
+	}
+	return v
+}
+
+func newPackage(name, version, path string, q packageurl.Qualifiers) *report.Package {
 	ns, n := "", name
 	if i := strings.LastIndexByte(name, '/'); i >= 0 {
 		ns, n = name[:i], name[i+1:]
@@ -326,7 +426,7 @@ func newPackage(name, version, path string) *report.Package {
 		Kind:      report.KindBinary,
 		PackageDB: path,
 		Filepath:  path,
-		PURL:      packageurl.NewPackageURL(packageurl.TypeGolang, ns, n, pv, nil, "").ToString(),
+		PURL:      packageurl.NewPackageURL(packageurl.TypeGolang, ns, n, pv, q, "").ToString(),
 	}
 }
 

@@ -98,7 +98,7 @@ func hostELF(t testing.TB) []byte {
 
 func TestInfoMatch(t *testing.T) {
 	s := Scanner{}
-	if got := s.Info(); got != (scanner.Info{Name: "gobinary", Version: "1", Kind: scanner.KindPackage}) {
+	if got := s.Info(); got != (scanner.Info{Name: "gobinary", Version: "2", Kind: scanner.KindPackage}) {
 		t.Errorf("Info() = %+v", got)
 	}
 	if s.Match("usr/local/bin/app") {
@@ -112,7 +112,8 @@ func TestInfoMatch(t *testing.T) {
 		{0o755, 1 << 20, true},
 		{0o700, 1 << 20, true},
 		{0o701, 1 << 20, true},
-		{0o644, 1 << 20, false},
+		{0o644, 1 << 20, true},
+		{0o444, 1 << 20, true},
 		{0o755 | fs.ModeSymlink, 1 << 20, false},
 		{0o755 | fs.ModeDir, 1 << 20, false},
 		{0o755, 63, false},
@@ -135,8 +136,9 @@ var goFixtures = []struct {
 	want          []string // "name version purl"
 }{
 	{"gobin/trivy_main-version-via-ldflags.elf", "usr/local/bin/test", []string{
-		// "(devel)", with -ldflags "-X main.version=v1.0.0".
-		"github.com/aquasecurity/test v1.0.0 pkg:golang/github.com/aquasecurity/test@v1.0.0",
+		// "(devel)", with -ldflags "-X main.version=v1.0.0"; built from a
+		// modified git checkout.
+		"github.com/aquasecurity/test v1.0.0 pkg:golang/github.com/aquasecurity/test@v1.0.0?vcs=git&vcs.modified=true&vcs.revision=9640d75c13845419f5797e2e3ac3475f8d801d79&vcs.time=2024-04-26T06:00:20Z",
 		"stdlib go1.22.1 pkg:golang/stdlib@1.22.1",
 	}},
 	{"gobin/trivy_goexperiment", "usr/bin/goexperiment", []string{
@@ -170,18 +172,23 @@ func view(pkgs []*report.Package, path string) []string {
 }
 
 // TestFixtures puts the corpus's Go binaries in a layer with other files
-// (a C executable of this machine, a non-executable copy of a Go binary, a
-// script) and reads it through the layer reader: only the Go binaries are
-// kept, and their modules are reported.
+// (a C executable of this machine, a script and a text file holding the
+// build-information marker) and reads it through the layer reader: only the
+// Go binaries are kept, whatever their mode (one is 0644), and their modules
+// are reported.
 func TestFixtures(t *testing.T) {
 	files := []layerFile{
 		{"usr/bin/true", 0o755, hostELF(t)},
-		{"usr/share/doc/test.elf.copy", 0o644, readFile(t, fixtures.Path(t, "gobin/trivy_test.elf"))},
 		{"usr/bin/script", 0o755, []byte("#!/bin/sh\necho '\xff Go buildinf:'\n" + strings.Repeat("#", 100))},
+		{"usr/share/doc/notes.txt", 0o644, []byte("\xff Go buildinf:" + strings.Repeat("#", 100))},
 	}
 	var wantKept []string
-	for _, g := range goFixtures {
-		files = append(files, layerFile{g.path, 0o755, readFile(t, fixtures.Path(t, g.fixture))})
+	for i, g := range goFixtures {
+		mode := int64(0o755)
+		if i == 2 {
+			mode = 0o644 // trivy_test.elf, as a copy without an executable bit
+		}
+		files = append(files, layerFile{g.path, mode, readFile(t, fixtures.Path(t, g.fixture))})
 		wantKept = append(wantKept, g.path)
 	}
 	blob := tarOf(t, files...)
@@ -281,12 +288,26 @@ func TestMatchHead(t *testing.T) {
 			t.Errorf("%s: %v, %q", tc.name, keep, marker)
 		}
 	}
+	pe := make([]byte, 256)
+	copy(pe, "MZ")
+	binary.LittleEndian.PutUint32(pe[60:], 128)
+	copy(pe[128:], "PE\x00\x00")
+	machO := append([]byte("\xcf\xfa\xed\xfe"), make([]byte, 100)...)
+	for name, head := range map[string][]byte{"PE": pe, "Mach-O": machO} {
+		if keep, marker := s.MatchHead(name, head); keep || !bytes.Equal(marker, buildInfoMagic) {
+			t.Errorf("%s: %v, %q; want the marker", name, keep, marker)
+		}
+	}
+	badPE := bytes.Clone(pe)
+	binary.LittleEndian.PutUint32(badPE[60:], 0xfffffff0)
 	for name, head := range map[string][]byte{
-		"empty":     nil,
-		"short":     []byte("\x7fELF\x02\x01"),
-		"script":    []byte("#!/bin/sh\n" + strings.Repeat(" ", 100)),
-		"bad class": append([]byte("\x7fELF\x07\x01"), make([]byte, 100)...),
-		"bad data":  append([]byte("\x7fELF\x02\x07"), make([]byte, 100)...),
+		"MZ without PE": badPE,
+		"class file":    append([]byte("\xca\xfe\xba\xbe"), make([]byte, 100)...),
+		"empty":         nil,
+		"short":         []byte("\x7fELF\x02\x01"),
+		"script":        []byte("#!/bin/sh\n" + strings.Repeat(" ", 100)),
+		"bad class":     append([]byte("\x7fELF\x07\x01"), make([]byte, 100)...),
+		"bad data":      append([]byte("\x7fELF\x02\x07"), make([]byte, 100)...),
 	} {
 		if keep, marker := s.MatchHead(name, head); keep || marker != nil {
 			t.Errorf("%s: %v, %q", name, keep, marker)

@@ -100,3 +100,20 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGroup feeds arbitrary paths to the repository-layout parser and
+// arbitrary manifests to the manifest rule: neither panics, and a group
+// found is a valid value that the path or the manifest holds.
+func FuzzGroup(f *testing.F) {
+	f.Add("root/.m2/repository/org/apache/commons/commons-lang3/3.12.0/commons-lang3-3.12.0.jar", "Bundle-SymbolicName: com.fasterxml.jackson.core.jackson-core\nImplementation-Vendor-Id: com.fasterxml.jackson.core\n", "jackson-core")
+	f.Add("usr/share/maven-repo/commons-logging/commons-logging/1.2/commons-logging-1.2.pom", "Automatic-Module-Name: io.micronaut.micronaut_aop\n", "micronaut-aop")
+	f.Fuzz(func(t *testing.T, p, manifest, artifact string) {
+		if g, a, v, ok := repoCoordinates(p); ok && (g == "" || a == "" || v == "" || !strings.Contains(p, a+"/"+v+"/")) {
+			t.Fatalf("%q: %q %q %q", p, g, a, v)
+		}
+		isDebianPOM(p)
+		if g := manifestGroup(ParseManifest([]byte(manifest)), artifact); g != "" && !strings.Contains(manifest, g) {
+			t.Fatalf("group %q not in the manifest", g)
+		}
+	})
+}

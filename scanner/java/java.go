@@ -55,10 +55,10 @@ const (
 //     archive itself is a package: its artifact from the file name (else
 //     the manifest's Implementation-Title or Bundle-SymbolicName), its
 //     version from the manifest's Implementation-Version, else the file
-//     name, else the manifest's Bundle-Version, and a group only when the
-//     Bundle-SymbolicName is GROUP.ARTIFACT with GROUP under the
-//     Implementation-Vendor-Id; without an artifact and a version it is
-//     not reported;
+//     name, else the manifest's Bundle-Version, and a group by the rules
+//     of group.go (its Maven or Debian repository path, else manifest
+//     fields that agree with the artifact; never the file name alone);
+//     without an artifact and a version it is not reported;
 //   - every entry that is itself an archive (WEB-INF/lib/*.jar,
 //     BOOT-INF/lib/*.jar, ...) is read the same way, down to MaxDepth
 //     levels of nesting. An archive stored uncompressed (as Spring Boot
@@ -135,27 +135,40 @@ func (s Scanner) withDefaults() Scanner {
 	return s
 }
 
-// Info identifies the scanner: "java", version "1", a package scanner.
+// Info identifies the scanner: "java", version "2", a package scanner.
+//
+// Version 2 gives a group to archives without pom.properties from their
+// Maven or Debian repository path and more manifest fields (group.go).
 func (Scanner) Info() scanner.Info {
-	return scanner.Info{Name: "java", Version: "1", Kind: scanner.KindPackage}
+	return scanner.Info{Name: "java", Version: "2", Kind: scanner.KindPackage}
 }
 
 // Match reports whether path names a Java archive: *.jar, *.war, *.ear,
-// *.par, *.jpi or *.hpi, in any case.
-func (Scanner) Match(path string) bool { return isArchive(path) }
+// *.par, *.jpi or *.hpi, in any case; or a POM of Debian's Maven repository
+// (usr/share/maven-repo), whose path gives a jar of usr/share/java its group.
+func (Scanner) Match(path string) bool { return isArchive(path) || isDebianPOM(path) }
 
 // Scan reads the matched archives, in path order.
 func (s Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
 	s = s.withDefaults()
+	repo := debianRepo{}
+	for _, f := range files {
+		if isDebianPOM(f.Path()) {
+			repo.add(f.Path())
+		}
+	}
 	return langpkg.Scan(ctx, "java", files, 0, func(f scanner.File, warn *langpkg.Warnings) ([]*report.Package, error) {
-		return s.read(ctx, f, warn)
+		if !isArchive(f.Path()) {
+			return nil, nil // a POM: its path only names a group (repo)
+		}
+		return s.read(ctx, f, warn, repo)
 	})
 }
 
 // read walks one archive and returns the packages found in it; an archive
 // that cannot be read whole is reported with a warning, with what was
-// found before the error.
-func (s Scanner) read(ctx context.Context, f scanner.File, warn *langpkg.Warnings) ([]*report.Package, error) {
+// found before the error. repo holds the Debian POMs of the layer.
+func (s Scanner) read(ctx context.Context, f scanner.File, warn *langpkg.Warnings, repo debianRepo) ([]*report.Package, error) {
 	ra, err := randaccess.Open(f, DefaultMaxFileSize, s.TempDir)
 	if errors.Is(err, randaccess.ErrTooLarge) {
 		return nil, langpkg.Skip(err)
@@ -163,7 +176,7 @@ func (s Scanner) read(ctx context.Context, f scanner.File, warn *langpkg.Warning
 	if err != nil {
 		return nil, fmt.Errorf("java: %w", err)
 	}
-	w := &walker{s: s, ctx: ctx, file: f.Path(), budget: s.MaxTotalBytes, warn: warn, seen: map[[2]string]bool{}}
+	w := &walker{s: s, ctx: ctx, file: f.Path(), budget: s.MaxTotalBytes, warn: warn, repo: repo, seen: map[[2]string]bool{}}
 	err = w.archive(ra, ra.Size, f.Path(), path.Base(f.Path()), 0)
 	ra.Close()
 	var le *localError
@@ -224,6 +237,7 @@ type walker struct {
 	budget   int64  // bytes that may still be inflated
 	archives int    // archives opened
 	warn     *langpkg.Warnings
+	repo     debianRepo // the layer's Debian Maven repository
 	pkgs     []*report.Package
 	seen     map[[2]string]bool
 	full     bool // MaxPackages reached
@@ -295,7 +309,11 @@ func (w *walker) archive(r io.ReaderAt, size int64, where, base string, depth in
 	for _, p := range poms {
 		w.add(p)
 	}
-	if p, ok := ownIdentity(base, poms, manifest); ok {
+	var pathGroup func(string, string, bool) string
+	if depth == 0 && w.repo != nil {
+		pathGroup = func(a, v string, versioned bool) string { return w.repo.pathGroup(w.file, a, v, versioned) }
+	}
+	if p, ok := ownIdentity(base, poms, manifest, pathGroup); ok {
 		w.add(p)
 	}
 	for _, f := range nested {
@@ -438,7 +456,11 @@ func pomOf(props map[string]string) (pom, error) {
 
 // ownIdentity returns the archive's own identity when no pom.properties
 // gives it (see Scanner).
-func ownIdentity(base string, poms []pom, manifest map[string]string) (pom, bool) {
+//
+// pathGroup, nil for a nested archive, gives the group the layer file's path
+// says for an artifact and version (fileVersioned: the file name has a
+// version).
+func ownIdentity(base string, poms []pom, manifest map[string]string, pathGroup func(artifact, version string, fileVersioned bool) string) (pom, bool) {
 	fileArtifact, fileVersion := splitFileName(base)
 	if len(poms) > 0 {
 		if fileVersion == "" {
@@ -483,15 +505,14 @@ func ownIdentity(base string, poms []pom, manifest map[string]string) (pom, bool
 	if artifact == "" || version == "" {
 		return pom{}, false
 	}
-	// The group only when two manifest fields agree on it: a
-	// Bundle-SymbolicName GROUP.ARTIFACT whose GROUP is (or is under) the
-	// Implementation-Vendor-Id. Either alone guesses wrong too often
-	// (guava's symbolic name is its group; commons-codec's vendor id is
-	// org.apache).
+	// The group: from the archive's place, else from its manifest (see
+	// group.go).
 	var group string
-	vendor := attr("implementation-vendor-id")
-	if g, ok := strings.CutSuffix(bsn, "."+artifact); ok && g != "" && vendor != "" && (g == vendor || strings.HasPrefix(g, vendor+".")) {
-		group = g
+	if pathGroup != nil {
+		group = pathGroup(artifact, version, fileVersion != "")
+	}
+	if group == "" {
+		group = manifestGroup(manifest, artifact)
 	}
 	return pom{group: group, artifact: artifact, version: version}, true
 }

@@ -27,7 +27,7 @@ import (
 )
 
 func TestInfoMatch(t *testing.T) {
-	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "java", Version: "1", Kind: scanner.KindPackage}, map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "java", Version: "2", Kind: scanner.KindPackage}, map[string]bool{
 		"usr/share/java/commons-io.jar":             true,
 		"usr/local/tomcat/webapps/ROOT.war":         true,
 		"opt/app/app.EAR":                           true,
@@ -246,7 +246,7 @@ func TestOwnIdentity(t *testing.T) {
 		{"invalid UTF-8 version ignored", "x-1.0.jar", nil, mf("Implementation-Version: 2\xff\n"), "x 1.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, ok := ownIdentity(tc.base, tc.poms, tc.manifest)
+			p, ok := ownIdentity(tc.base, tc.poms, tc.manifest, nil)
 			got := ""
 			if ok {
 				got = p.artifact + " " + p.version

@@ -53,7 +53,10 @@ import (
 // 2: language packages in claircore's form (repositories, normalized
 // versions, Go's standard library version, Python names, no distribution) and an empty
 // source package for packages without one.
-const Version = "2"
+//
+// 3: apk packages' PURLs name the image's distribution (namespace "wolfi",
+// "chainguard" or "alpine", and a distro qualifier).
+const Version = "3"
 
 // Layer is one layer's stored scan results.
 type Layer struct {
@@ -139,6 +142,7 @@ func Coalesce(manifest report.Digest, layers []Layer) *report.Report {
 	distID := coalesceDistribution(r, layers, dels)
 	links := coalesceRepositories(r, layers, dels)
 	coalescePackages(r, layers, dels, distID, links)
+	apkPURLs(r, distID)
 	linkEcosystems(r)
 	for _, p := range r.Packages {
 		if p.Source == nil && len(r.Environments[p.ID]) > 0 {
