@@ -1,0 +1,116 @@
+package app
+
+import (
+	"context"
+
+	"github.com/stevedore-dev/stevedore/internal/api"
+	"github.com/stevedore-dev/stevedore/internal/api/clairauth"
+	"github.com/stevedore-dev/stevedore/internal/api/clairproxy"
+	"github.com/stevedore-dev/stevedore/internal/api/webhooks"
+	"github.com/stevedore-dev/stevedore/internal/enrich"
+	"github.com/stevedore-dev/stevedore/internal/indexer"
+	"github.com/stevedore-dev/stevedore/internal/intake"
+	"github.com/stevedore-dev/stevedore/internal/layer"
+	"github.com/stevedore-dev/stevedore/internal/layer/claim"
+	"github.com/stevedore-dev/stevedore/internal/layer/fetch"
+	"github.com/stevedore-dev/stevedore/internal/maintenance"
+	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/internal/registry"
+	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
+	"github.com/stevedore-dev/stevedore/internal/worker"
+)
+
+// startDispatcher sets up the dispatcher role: intake and the HTTP API,
+// with the webhook endpoints, Clair's proxied paths and authentication.
+func (n *Node) startDispatcher(cfg Config, sh shared) (err error) {
+	if cfg.Resolver == nil {
+		cfg.Resolver = resolve.New(resolve.WithRemoteOptions(sh.registry.RemoteOptions()...))
+	}
+	n.Dispatcher = intake.New(n.Store, sh.pub, cfg.Resolver, sh.state, cfg.Logger, intake.WithAllowlist(cfg.Registries.Allowlist))
+	n.Handler = api.New(n.Dispatcher, n.Store, cfg.Logger, cfg.TracerProvider,
+		api.WithServePartial(cfg.ClairServePartial), api.WithMeterProvider(cfg.MeterProvider),
+		api.WithIndexWait(cfg.IndexWait), api.WithAnswerBytes(cfg.AnswerBytes))
+	// Tag lookups use the registries' configuration, as fetches do
+	// (credentials per registry, plain HTTP, limits, Retry-After), with one
+	// attempt per request: a failed lookup is stored and retried by the
+	// webhooks' own backoff, not while the registry that sent the event
+	// waits for the answer.
+	if cfg.Webhooks.Keychain == nil {
+		cfg.Webhooks.Keychain = sh.registry.Keychain()
+	}
+	if cfg.Webhooks.Transport == nil {
+		once := cfg.Registries
+		once.MaxAttempts = 1
+		cfg.Webhooks.Transport = registry.New(once, registry.WithLogger(cfg.Logger), registry.WithMeterProvider(cfg.MeterProvider)).Transport()
+	}
+	n.Webhooks = webhooks.New(cfg.Webhooks, n.Dispatcher, sh.pool, cfg.Logger, cfg.TracerProvider)
+	n.Handler = n.Webhooks.Mount(n.Handler)
+	if n.Handler, err = clairproxy.Mount(cfg.Clair, n.Handler, clairproxy.Options{Logger: cfg.Logger, TracerProvider: cfg.TracerProvider}); err != nil {
+		return err
+	}
+	if cfg.Auth.Exempt == nil {
+		cfg.Auth.Exempt = []string{"/healthz", "/metrics", "/webhooks/"}
+	}
+	n.Handler, err = clairauth.New(cfg.Auth, n.Handler, cfg.Logger)
+	return err
+}
+
+// startMaintenance sets up the background work of the dispatcher role as
+// services under one elected leader: the requeue and re-index sweeps, the
+// webhook retries and, with sources, the enrichment updater.
+func (n *Node) startMaintenance(cfg Config) error {
+	sweep := maintenance.Sweep{Interval: cfg.SweepInterval, Logger: cfg.Logger}
+	requeue, reindex := sweep, sweep
+	requeue.Rate, reindex.Rate = cfg.RequeueRate, cfg.ReindexRate
+	services := []maintenance.Service{
+		maintenance.NewRequeuer(n.Dispatcher.RequeueWaiting, requeue),
+		maintenance.NewReindexer(n.Dispatcher.ReindexStale, reindex),
+		maintenance.NewWebhookRetrier(n.Webhooks),
+	}
+	if len(cfg.EnrichmentSources) > 0 {
+		n.Updater = &enrich.Updater{Store: n.Enrichment, Sources: cfg.EnrichmentSources, Interval: cfg.EnrichmentInterval, Logger: cfg.Logger}
+		services = append(services, maintenance.NewUpdater(n.Updater, cfg.Logger))
+	}
+	var err error
+	n.Elector, err = maintenance.NewElector(maintenance.ElectorConfig{
+		Leases: n.leases, Services: services, Interval: cfg.ElectInterval, Logger: cfg.Logger,
+	})
+	return err
+}
+
+// startWorkers sets up the worker role: the fetcher, the indexer, the
+// consumer and the workers.
+func (n *Node) startWorkers(ctx context.Context, cfg Config, sh shared) (err error) {
+	if cfg.LayerOptions.ProcessSpool == nil {
+		cfg.LayerOptions.ProcessSpool = layer.NewSpoolBudget(layer.DefaultMaxProcessSpool)
+	}
+	if cfg.Fetcher == nil {
+		if n.BlobCache, err = openBlobCache(cfg); err != nil {
+			return err
+		}
+		cfg.Fetcher = fetch.New(fetch.WithClient(sh.registry), fetch.WithCache(n.BlobCache), fetch.WithLogger(cfg.Logger),
+			fetch.WithMeterProvider(cfg.MeterProvider), fetch.WithStallLimits(cfg.BlobStall))
+	}
+	if cfg.WrapFetcher != nil {
+		cfg.Fetcher = cfg.WrapFetcher(cfg.Fetcher)
+	}
+	ix, err := indexer.New(ctx, indexer.Config{
+		Store: n.Store, Fetcher: cfg.Fetcher, Scanners: cfg.Scanners, LayerOptions: cfg.LayerOptions,
+		MaxLayerPackages: cfg.MaxLayerPackages, MaxReportPackages: cfg.MaxReportPackages,
+		Enrichers: sh.enrichers, Retry: cfg.Retry, Claims: claim.New(n.leases), MeterProvider: cfg.MeterProvider,
+		TracerProvider: cfg.TracerProvider, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	cons, err := queue.EnsureConsumer(ctx, n.JS, queue.ConsumerConfig{AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver})
+	if err != nil {
+		return err
+	}
+	n.Worker, err = worker.New(worker.Config{
+		Consumer: cons, Leases: n.leases, Indexer: ix, Publisher: sh.pub, Concurrency: cfg.Workers,
+		AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver, RetryBase: cfg.RetryBase,
+		TracerProvider: cfg.TracerProvider, Logger: cfg.Logger,
+	})
+	return err
+}
