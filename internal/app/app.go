@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stevedore-dev/stevedore/internal/api/clairauth"
 	"github.com/stevedore-dev/stevedore/internal/api/clairproxy"
@@ -223,12 +224,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 			opened.Close()
 		}
 	}()
-	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	pool, err := n.connect(ctx, cfg)
 	if err != nil {
-		return nil, err
-	}
-	n.Store = postgres.New(pool)
-	if err := n.connectQueue(ctx, cfg); err != nil {
 		return nil, err
 	}
 	sh := n.shared(pool, cfg)
@@ -246,6 +243,29 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 	}
 	return n, nil
+}
+
+// connect opens the store (migrating its schema) and the queue at once:
+// they are independent, and each costs a few round trips (or, for an
+// embedded NATS server, its start). The first error is returned; what was
+// opened is left for Close.
+func (n *Node) connect(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	var pool *pgxpool.Pool
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		p, err := postgres.Connect(gctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		pool = p
+		return nil
+	})
+	g.Go(func() error { return n.connectQueue(gctx, cfg) })
+	err := g.Wait()
+	if pool != nil {
+		n.Store = postgres.New(pool)
+	}
+	return pool, err
 }
 
 // prepare fills cfg's zero settings with the defaults and the process's

@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/stevedore-dev/stevedore/internal/api"
 	"github.com/stevedore-dev/stevedore/internal/api/clairauth"
 	"github.com/stevedore-dev/stevedore/internal/api/clairproxy"
@@ -94,17 +97,25 @@ func (n *Node) startWorkers(ctx context.Context, cfg Config, sh shared) (err err
 	if cfg.WrapFetcher != nil {
 		cfg.Fetcher = cfg.WrapFetcher(cfg.Fetcher)
 	}
-	ix, err := indexer.New(ctx, indexer.Config{
-		Store: n.Store, Fetcher: cfg.Fetcher, Scanners: cfg.Scanners, LayerOptions: cfg.LayerOptions,
-		MaxLayerPackages: cfg.MaxLayerPackages, MaxReportPackages: cfg.MaxReportPackages,
-		Enrichers: sh.enrichers, Retry: cfg.Retry, Claims: claim.New(n.leases), MeterProvider: cfg.MeterProvider,
-		TracerProvider: cfg.TracerProvider, Logger: cfg.Logger,
-	})
-	if err != nil {
+	// The indexer registers its scanners in Postgres while the consumer is
+	// set up in JetStream: independent round trips.
+	var ix *indexer.Indexer
+	var cons jetstream.Consumer
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		ix, err = indexer.New(gctx, indexer.Config{
+			Store: n.Store, Fetcher: cfg.Fetcher, Scanners: cfg.Scanners, LayerOptions: cfg.LayerOptions,
+			MaxLayerPackages: cfg.MaxLayerPackages, MaxReportPackages: cfg.MaxReportPackages,
+			Enrichers: sh.enrichers, Retry: cfg.Retry, Claims: claim.New(n.leases), MeterProvider: cfg.MeterProvider,
+			TracerProvider: cfg.TracerProvider, Logger: cfg.Logger,
+		})
 		return err
-	}
-	cons, err := queue.EnsureConsumer(ctx, n.JS, queue.ConsumerConfig{AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver})
-	if err != nil {
+	})
+	g.Go(func() (err error) {
+		cons, err = queue.EnsureConsumer(gctx, n.JS, queue.ConsumerConfig{AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver})
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	n.Worker, err = worker.New(worker.Config{
