@@ -63,8 +63,13 @@ type Config struct {
 	// server is part of a cluster, 1 for a single or embedded server).
 	NATSReplicas int
 
-	// Dispatcher enables the dispatcher role and its HTTP API.
+	// Dispatcher enables the dispatcher role and its HTTP API, and the
+	// campaign for the leadership of the background work.
 	Dispatcher bool
+	// NoMaintenance leaves the background work (sweeps, webhook retries,
+	// enrichment updater) out of the dispatcher role: stevedore scan, whose
+	// process lives only for its images, neither campaigns nor runs it.
+	NoMaintenance bool
 	// Workers is the number of jobs this node runs at once; 0 disables the
 	// worker role.
 	Workers int
@@ -233,8 +238,10 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		if err := n.startDispatcher(cfg, sh); err != nil {
 			return nil, err
 		}
-		if err := n.startMaintenance(cfg); err != nil {
-			return nil, err
+		if !cfg.NoMaintenance {
+			if err := n.startMaintenance(cfg); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if cfg.Workers > 0 {

@@ -222,7 +222,10 @@ const localIssuer = "stevedore-scan"
 // returned client signs: other local users cannot use it while it runs.
 func startLocal(ctx context.Context, o Options) (stop func(), url string, hc *http.Client, err error) {
 	cfg := o.Node
-	cfg.Dispatcher = true
+	// The API without the background work: the sweeps and the updater
+	// serve a fleet over time, not the images of this run (whose stale or
+	// missing reports the API itself queues).
+	cfg.Dispatcher, cfg.NoMaintenance = true, true
 	if cfg.Workers == 0 {
 		cfg.Workers = app.DefaultWorkers
 	}
