@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stevedore-dev/stevedore/internal/queue"
 	"github.com/stevedore-dev/stevedore/internal/telemetry"
 )
 
@@ -32,6 +33,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 // Close releases everything Start opened.
 func (n *Node) Close() {
+	n.dropTemporaryConsumer()
 	if n.nc != nil {
 		n.nc.Drain()
 		n.nc.Close()
@@ -119,4 +121,21 @@ func RunProcess(ctx context.Context, service string, cfg Config, addr string) er
 	}
 	defer n.Close()
 	return n.Serve(ctx, addr)
+}
+
+// dropTemporaryConsumer deletes the workers' consumer from an embedded
+// server whose store is temporary (stevedore scan), before the server shuts
+// down: a consumer with a pull request still pending (the workers' last
+// one, kept by the server until it expires) makes the server's shutdown
+// signal it and then sleep 50 ms, a fifth of a scan of an indexed image.
+// The store is removed right after, consumer and all.
+func (n *Node) dropTemporaryConsumer() {
+	if n.embedded == nil || n.tempDir == "" || n.JS == nil || n.Worker == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := n.JS.DeleteConsumer(ctx, queue.DefaultStream, queue.DefaultConsumer); err != nil {
+		n.log.Debug("delete the workers' consumer of the temporary job stream", "error", err)
+	}
 }
