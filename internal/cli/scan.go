@@ -42,13 +42,16 @@ type Options struct {
 	Format string
 	// Top bounds the packages listed in the table (0: all).
 	Top int
-	// Timeout bounds the wait for each report.
+	// Timeout bounds the wait for each report (default DefaultTimeout).
 	Timeout time.Duration
 	Logger  *slog.Logger
 	// Progress, when it is enabled (a terminal), shows what is fetched and
 	// scanned while Run waits.
 	Progress *Progress
 }
+
+// DefaultTimeout bounds the wait for each report of a scan.
+const DefaultTimeout = 30 * time.Minute
 
 // ErrIndexFailed is returned when a report ended in IndexError.
 var ErrIndexFailed = errors.New("indexing failed")
@@ -144,7 +147,7 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 		o.Logger = slog.Default()
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 30 * time.Minute
+		o.Timeout = DefaultTimeout
 	}
 	base := o.Server
 	var hc *http.Client
@@ -219,9 +222,12 @@ const localIssuer = "stevedore-scan"
 // returned client signs: other local users cannot use it while it runs.
 func startLocal(ctx context.Context, o Options) (stop func(), url string, hc *http.Client, err error) {
 	cfg := o.Node
-	cfg.Dispatcher = true
+	// The API without the background work: the sweeps and the updater
+	// serve a fleet over time, not the images of this run (whose stale or
+	// missing reports the API itself queues).
+	cfg.Dispatcher, cfg.NoMaintenance = true, true
 	if cfg.Workers == 0 {
-		cfg.Workers = 2
+		cfg.Workers = app.DefaultWorkers
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = o.Logger

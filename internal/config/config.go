@@ -14,10 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/api"
 	"github.com/stevedore-dev/stevedore/internal/enrich"
-	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
-	"github.com/stevedore-dev/stevedore/internal/queue"
 
 	"github.com/stevedore-dev/stevedore/internal/app"
 )
@@ -92,7 +89,7 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 	o.registerLimits(fs, roles)
 	if roles.Dispatcher {
 		o.Dispatcher = true
-		fs.StringVar(&o.Addr, "addr", envString("STEVEDORE_ADDR", "127.0.0.1:8080"), "HTTP API listen address (env STEVEDORE_ADDR)")
+		fs.StringVar(&o.Addr, "addr", envString("STEVEDORE_ADDR", app.DefaultAddr), "HTTP API listen address (env STEVEDORE_ADDR)")
 		o.registerWebhooks(fs)
 		o.registerClair(fs)
 		o.registerHarbor(fs)
@@ -103,22 +100,22 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 			o.sources = append(o.sources, v)
 			return nil
 		})
-		fs.DurationVar(&o.EnrichmentInterval, "enrichment-interval", o.envDuration("STEVEDORE_ENRICHMENT_INTERVAL", 6*time.Hour), "how often enrichment sources are asked (env STEVEDORE_ENRICHMENT_INTERVAL)")
-		fs.DurationVar(&o.IndexWait, "index-wait", o.envDuration("STEVEDORE_INDEX_WAIT", api.DefaultIndexWait), "longest POST /indexer/api/v1/index_report waits for a report before answering 202 (env STEVEDORE_INDEX_WAIT; keep it below the client's timeout: Quay's is 600s)")
+		fs.DurationVar(&o.EnrichmentInterval, "enrichment-interval", o.envDuration("STEVEDORE_ENRICHMENT_INTERVAL", app.DefaultEnrichmentInterval), "how often enrichment sources are asked (env STEVEDORE_ENRICHMENT_INTERVAL)")
+		fs.DurationVar(&o.IndexWait, "index-wait", o.envDuration("STEVEDORE_INDEX_WAIT", app.DefaultIndexWait), "longest POST /indexer/api/v1/index_report waits for a report before answering 202 (env STEVEDORE_INDEX_WAIT; keep it below the client's timeout: Quay's is 600s)")
 		fs.BoolVar(&o.ClairServePartial, "clair-serve-partial", o.envBool("STEVEDORE_CLAIR_SERVE_PARTIAL", false), "serve IndexPartial reports as IndexPartial on Clair's paths instead of as IndexFinished (env STEVEDORE_CLAIR_SERVE_PARTIAL)")
-		fs.IntVar(&o.RequeueRate, "requeue-rate", o.envInt("STEVEDORE_REQUEUE_RATE", 10), "partial reports requeued per second when their data arrives (env STEVEDORE_REQUEUE_RATE)")
-		fs.IntVar(&o.ReindexRate, "reindex-rate", o.envInt("STEVEDORE_REINDEX_RATE", 5), "re-index jobs queued per second for reports made by an older scanner set (env STEVEDORE_REINDEX_RATE)")
+		fs.IntVar(&o.RequeueRate, "requeue-rate", o.envInt("STEVEDORE_REQUEUE_RATE", app.DefaultRequeueRate), "partial reports requeued per second when their data arrives (env STEVEDORE_REQUEUE_RATE)")
+		fs.IntVar(&o.ReindexRate, "reindex-rate", o.envInt("STEVEDORE_REINDEX_RATE", app.DefaultReindexRate), "re-index jobs queued per second for reports made by an older scanner set (env STEVEDORE_REINDEX_RATE)")
 	}
 	if roles.Dispatcher || roles.Worker {
-		fs.DurationVar(&o.EnrichmentMaxAge, "enrichment-max-age", o.envDuration("STEVEDORE_ENRICHMENT_MAX_AGE", 7*24*time.Hour), "enrichment data older than this makes reports partial (env STEVEDORE_ENRICHMENT_MAX_AGE)")
+		fs.DurationVar(&o.EnrichmentMaxAge, "enrichment-max-age", o.envDuration("STEVEDORE_ENRICHMENT_MAX_AGE", app.DefaultEnrichmentMaxAge), "enrichment data older than this makes reports partial (env STEVEDORE_ENRICHMENT_MAX_AGE)")
 	}
 	if roles.Worker {
-		fs.IntVar(&o.Workers, "workers", o.envInt("STEVEDORE_WORKERS", 2), "jobs run at once (env STEVEDORE_WORKERS)")
-		fs.DurationVar(&o.LeaseTTL, "lease-ttl", o.envDuration("STEVEDORE_LEASE_TTL", leases.DefaultTTL), "manifest lease duration, renewed every third of it; a dead worker's job is taken over once it runs out (env STEVEDORE_LEASE_TTL)")
-		fs.DurationVar(&o.AckWait, "ack-wait", o.envDuration("STEVEDORE_ACK_WAIT", queue.DefaultAckWait), "JetStream ack wait; in-progress is signalled every third of it; keep it no longer than --lease-ttl, or a dead worker's job waits for it (env STEVEDORE_ACK_WAIT)")
-		fs.IntVar(&o.MaxDeliver, "max-deliver", o.envInt("STEVEDORE_MAX_DELIVER", 5), "deliveries of one job before it is recorded as IndexError (env STEVEDORE_MAX_DELIVER)")
-		fs.DurationVar(&o.Retry.Base, "partial-retry-base", o.envDuration("STEVEDORE_PARTIAL_RETRY_BASE", 5*time.Minute), "first delay before a partial report is retried, doubled per attempt (env STEVEDORE_PARTIAL_RETRY_BASE)")
-		fs.DurationVar(&o.Retry.Max, "partial-retry-max", o.envDuration("STEVEDORE_PARTIAL_RETRY_MAX", 24*time.Hour), "longest delay between retries of a partial report (env STEVEDORE_PARTIAL_RETRY_MAX)")
+		fs.IntVar(&o.Workers, "workers", o.envInt("STEVEDORE_WORKERS", app.DefaultWorkers), "jobs run at once (env STEVEDORE_WORKERS)")
+		fs.DurationVar(&o.LeaseTTL, "lease-ttl", o.envDuration("STEVEDORE_LEASE_TTL", app.DefaultLeaseTTL), "manifest lease duration, renewed every third of it; a dead worker's job is taken over once it runs out (env STEVEDORE_LEASE_TTL)")
+		fs.DurationVar(&o.AckWait, "ack-wait", o.envDuration("STEVEDORE_ACK_WAIT", app.DefaultAckWait), "JetStream ack wait; in-progress is signalled every third of it; keep it no longer than --lease-ttl, or a dead worker's job waits for it (env STEVEDORE_ACK_WAIT)")
+		fs.IntVar(&o.MaxDeliver, "max-deliver", o.envInt("STEVEDORE_MAX_DELIVER", app.DefaultMaxDeliver), "deliveries of one job before it is recorded as IndexError (env STEVEDORE_MAX_DELIVER)")
+		fs.DurationVar(&o.Retry.Base, "partial-retry-base", o.envDuration("STEVEDORE_PARTIAL_RETRY_BASE", app.DefaultRetry().Base), "first delay before a partial report is retried, doubled per attempt (env STEVEDORE_PARTIAL_RETRY_BASE)")
+		fs.DurationVar(&o.Retry.Max, "partial-retry-max", o.envDuration("STEVEDORE_PARTIAL_RETRY_MAX", app.DefaultRetry().Max), "longest delay between retries of a partial report (env STEVEDORE_PARTIAL_RETRY_MAX)")
 	}
 	return o
 }

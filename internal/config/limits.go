@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/stevedore-dev/stevedore/internal/api"
+	"github.com/stevedore-dev/stevedore/internal/app"
 	"github.com/stevedore-dev/stevedore/internal/indexer"
 	"github.com/stevedore-dev/stevedore/internal/layer"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
@@ -25,7 +25,7 @@ type limitFlags struct {
 func (o *Options) registerLimits(fs *flag.FlagSet, roles Roles) {
 	l := &o.lim
 	if roles.Dispatcher {
-		o.sizeFlag(fs, &l.answerBytes, "answer-max-bytes", "STEVEDORE_ANSWER_MAX_BYTES", api.DefaultAnswerBytes,
+		o.sizeFlag(fs, &l.answerBytes, "answer-max-bytes", "STEVEDORE_ANSWER_MAX_BYTES", app.DefaultAnswerBytes,
 			"bytes of report answers the API holds in memory at once: a stored report streamed weighs one 256KiB chunk at most, one encoded for its request its size; a request waits for room")
 	}
 	if !roles.Worker {

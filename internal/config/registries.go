@@ -10,12 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/internal/app"
 	"github.com/stevedore-dev/stevedore/internal/layer/fetch"
 	"github.com/stevedore-dev/stevedore/internal/registry"
 )
-
-// DefaultBlobCacheSize is the default cap of the workers' blob cache.
-const DefaultBlobCacheSize = 10 << 30
 
 // registryFlags holds the raw registry and blob-cache settings until
 // Validate turns them into app.Config's Registries and BlobCache*.
@@ -87,7 +85,7 @@ func (o *Options) registerRegistries(fs *flag.FlagSet, roles Roles) {
 	fs.Var(&r.minRate, "blob-min-rate", "bytes a second (10KiB, 1MiB...) a layer download must average over each --blob-min-rate-window, or it fails (the job is retried with backoff); 0 disables (env STEVEDORE_BLOB_MIN_RATE)")
 	fs.DurationVar(&r.window, "blob-min-rate-window", o.envDuration("STEVEDORE_BLOB_MIN_RATE_WINDOW", fetch.DefaultStallWindow), "the window --blob-min-rate is averaged over (env STEVEDORE_BLOB_MIN_RATE_WINDOW)")
 	fs.StringVar(&o.BlobCacheDir, "blob-cache-dir", envString("STEVEDORE_BLOB_CACHE_DIR", DefaultBlobCacheDir()), "directory of the local cache of compressed layer blobs, one process per directory (env STEVEDORE_BLOB_CACHE_DIR)")
-	r.cacheSize = DefaultBlobCacheSize
+	r.cacheSize = app.DefaultBlobCacheSize
 	if v := os.Getenv("STEVEDORE_BLOB_CACHE_SIZE"); v != "" {
 		if err := r.cacheSize.Set(v); err != nil {
 			o.envErrs = append(o.envErrs, fmt.Errorf("environment STEVEDORE_BLOB_CACHE_SIZE=%q: %w", v, err))

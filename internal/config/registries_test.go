@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/internal/app"
 	"github.com/stevedore-dev/stevedore/internal/config"
 	"github.com/stevedore-dev/stevedore/internal/layer/fetch"
 	"github.com/stevedore-dev/stevedore/internal/registry"
@@ -31,7 +32,7 @@ func TestRegistrySettings(t *testing.T) {
 		check func(t *testing.T, o *config.Options)
 	}{
 		{"defaults", worker, nil, nil, nil, func(t *testing.T, o *config.Options) {
-			if o.BlobCacheSize != config.DefaultBlobCacheSize || o.BlobCacheDir != config.DefaultBlobCacheDir() || len(o.Registries.Allowlist) != 0 {
+			if o.BlobCacheSize != app.DefaultBlobCacheSize || o.BlobCacheDir != config.DefaultBlobCacheDir() || len(o.Registries.Allowlist) != 0 {
 				t.Errorf("cache %d at %q, allowlist %v", o.BlobCacheSize, o.BlobCacheDir, o.Registries.Allowlist)
 			}
 		}},

@@ -34,7 +34,7 @@ func (o *Options) registerWebhooks(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Webhooks.RetryMax, "webhook-retry-max", o.envDuration("STEVEDORE_WEBHOOK_RETRY_MAX", webhooks.DefaultRetryMax), "longest delay between retries of a webhook lookup (env STEVEDORE_WEBHOOK_RETRY_MAX)")
 	fs.IntVar(&o.Webhooks.MaxTargets, "webhook-max-targets", o.envInt("STEVEDORE_WEBHOOK_MAX_TARGETS", webhooks.DefaultMaxTargets), "images one event may name; an event naming more is refused with 413 (env STEVEDORE_WEBHOOK_MAX_TARGETS)")
 	fs.IntVar(&o.Webhooks.ResolveConcurrency, "webhook-resolve-concurrency", o.envInt("STEVEDORE_WEBHOOK_RESOLVE_CONCURRENCY", webhooks.DefaultResolveConcurrency), "registry lookups one webhook request makes at once (env STEVEDORE_WEBHOOK_RESOLVE_CONCURRENCY)")
-	fs.Float64Var(&o.Webhooks.RetryRate, "webhook-retry-rate", o.envFloat("STEVEDORE_WEBHOOK_RETRY_RATE", webhooks.DefaultRetryRate), "background retries of failed webhook lookups per second, per registry and dispatcher (env STEVEDORE_WEBHOOK_RETRY_RATE)")
+	fs.Float64Var(&o.Webhooks.RetryRate, "webhook-retry-rate", o.envFloat("STEVEDORE_WEBHOOK_RETRY_RATE", webhooks.DefaultRetryRate), "background retries of failed webhook lookups per second, per registry (made by the dispatcher that leads the background work) (env STEVEDORE_WEBHOOK_RETRY_RATE)")
 	fs.IntVar(&o.Webhooks.MaxAttempts, "webhook-max-attempts", o.envInt("STEVEDORE_WEBHOOK_MAX_ATTEMPTS", webhooks.DefaultMaxAttempts), "attempts of a webhook lookup before it is given up (env STEVEDORE_WEBHOOK_MAX_ATTEMPTS)")
 }
 

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/app"
-	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
-	"github.com/stevedore-dev/stevedore/internal/queue"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -128,10 +126,10 @@ func TestKilledWorkerIsReplacedAfterLeaseExpiry(t *testing.T) {
 		t.Fatalf("%d final writes, want 1", finished)
 	}
 	t.Logf("finished %s after the kill (default lease ttl %s, ack wait %s; child fence %d, new fence %d)",
-		took.Round(time.Millisecond), leases.DefaultTTL, queue.DefaultAckWait, childFence, fence)
+		took.Round(time.Millisecond), app.DefaultLeaseTTL, app.DefaultAckWait, childFence, fence)
 	// A generous bound, not a speed measurement: the lease TTL plus a few
 	// seconds, far below the old 60 s ack wait.
-	if bound := leases.DefaultTTL + 10*time.Second; took > bound {
+	if bound := app.DefaultLeaseTTL + 10*time.Second; took > bound {
 		t.Fatalf("finished %s after the kill, want within the lease TTL plus a few seconds (%s)", took.Round(time.Millisecond), bound)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/stevedore-dev/stevedore/internal/app"
 	"github.com/stevedore-dev/stevedore/internal/enrich"
@@ -311,15 +312,16 @@ func crashAfterPartial() int {
 	ttl, _ := time.ParseDuration(os.Getenv("CHILD_LEASE_TTL"))
 	ack, _ := time.ParseDuration(os.Getenv("CHILD_ACK_WAIT"))
 	ctx := context.Background()
+	// The worker starts the span that schedules a partial report's retry
+	// right after storing the report and before publishing the schedule and
+	// acking: the process dies there, observed through its traces rather
+	// than a hook in the worker.
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(exitOnSpanStart{name: "schedule " + queue.RetrySubjects, code: 3}))
 	n, err := app.Start(ctx, app.Config{
 		DatabaseURL: os.Getenv("DATABASE_URL"), NATSURL: os.Getenv("NATS_URL"),
 		Workers: 1, LeaseTTL: ttl, AckWait: ack, MaxDeliver: 4, Holder: "crasher",
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
-		AfterIndex: func(_ context.Context, r *report.Report) {
-			if r.State == report.StateIndexPartial {
-				syscall.Exit(3)
-			}
-		},
+		Logger:         slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		TracerProvider: tp,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
@@ -328,3 +330,19 @@ func crashAfterPartial() int {
 	n.Run(ctx)
 	return 0
 }
+
+// exitOnSpanStart is a span processor that exits the process, with code,
+// when a span named name starts (on the goroutine that starts it).
+type exitOnSpanStart struct {
+	name string
+	code int
+}
+
+func (e exitOnSpanStart) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
+	if s.Name() == e.name {
+		syscall.Exit(e.code)
+	}
+}
+func (exitOnSpanStart) OnEnd(sdktrace.ReadOnlySpan)      {}
+func (exitOnSpanStart) Shutdown(context.Context) error   { return nil }
+func (exitOnSpanStart) ForceFlush(context.Context) error { return nil }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/enrich"
-	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner/rhel"
@@ -103,7 +102,7 @@ func TestUpdaterConditionalRequests(t *testing.T) {
 		io.WriteString(w, mapping)
 	}))
 	loads := 0
-	u := &enrich.Updater{Store: es, Leases: leases.New(pool, "t"), Logger: slog.New(slog.DiscardHandler),
+	u := &enrich.Updater{Store: es, Logger: slog.New(slog.DiscardHandler),
 		OnLoad: func(context.Context, string) { loads++ }}
 	src := enrich.Source{Name: enrich.RepositoryCPE, URL: srv.URL + "/repository-to-cpe.json"}
 	if err := u.Update(ctx, src); err != nil {

@@ -2,14 +2,11 @@ package enrich
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
-
-	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
 )
 
 // Source is where the updater fetches one kind of data.
@@ -20,13 +17,14 @@ type Source struct {
 
 // Updater keeps enrichment data current from its sources: every Interval it
 // asks each source with a conditional request (If-None-Match,
-// If-Modified-Since) and loads what changed. One replica at a time updates a
-// data set: it holds a lease on "enrichment:<name>" while it does.
+// If-Modified-Since) and loads what changed. It runs on one replica at a
+// time: the leader of the background work (internal/maintenance).
 type Updater struct {
-	Store    *Store
-	Sources  []Source
+	Store   *Store
+	Sources []Source
+	// Interval is how often the sources are asked (required by Run;
+	// internal/app has the default).
 	Interval time.Duration
-	Leases   *leases.Manager
 	Client   *http.Client
 	Logger   *slog.Logger
 	// OnLoad, if set, is called after new data is loaded or confirmed.
@@ -36,13 +34,13 @@ type Updater struct {
 // Run updates every source at once and then every Interval until ctx ends.
 func (u *Updater) Run(ctx context.Context) error {
 	if u.Interval <= 0 {
-		u.Interval = 6 * time.Hour
+		return fmt.Errorf("enrichment updater: interval %s: want above zero", u.Interval)
 	}
 	t := time.NewTicker(u.Interval)
 	defer t.Stop()
 	for {
 		for _, src := range u.Sources {
-			if err := u.updateLeased(ctx, src); err != nil && ctx.Err() == nil {
+			if err := u.Update(ctx, src); err != nil && ctx.Err() == nil {
 				u.Logger.WarnContext(ctx, "enrichment update failed", "data", src.Name, "source", src.URL, "error", err)
 			}
 		}
@@ -52,19 +50,6 @@ func (u *Updater) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-func (u *Updater) updateLeased(ctx context.Context, src Source) error {
-	l, err := u.Leases.Acquire(ctx, "enrichment:"+src.Name)
-	var busy *leases.BusyError
-	if errors.As(err, &busy) {
-		return nil // another replica is on it
-	}
-	if err != nil {
-		return err
-	}
-	defer l.Release(context.WithoutCancel(ctx))
-	return u.Update(l.Context(), src)
 }
 
 // Update asks src once and loads what it answers, if anything changed.

@@ -64,6 +64,9 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // the current schema so that separate schemas in one database do not wait for
 // each other.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	if schemaCurrent(ctx, pool) {
+		return nil
+	}
 	var schema string
 	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		return fmt.Errorf("migrate: read current schema: %w", err)

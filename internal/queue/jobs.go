@@ -167,23 +167,15 @@ func DefaultReplicas(nc *nats.Conn) int {
 	return 1
 }
 
-// DefaultAckWait is the workers' consumer's ack wait unless configured: how
-// long a delivered job may go without an ack or an in-progress signal (sent
-// every third of it) before it is redelivered. It is no longer than the
-// default lease TTL (30 s), so the job of a worker that died is redelivered
-// by the time its lease expires; a delivery that finds the lease still held
-// waits only for what is left of it. A longer ack wait delays that takeover.
-const DefaultAckWait = 30 * time.Second
-
 // ConsumerConfig configures the workers' durable consumer.
 type ConsumerConfig struct {
 	Stream string
 	Name   string
 	// AckWait is how long a delivered job may go without an ack or an
-	// in-progress signal before it is redelivered (default
-	// DefaultAckWait).
+	// in-progress signal before it is redelivered (required; internal/app
+	// has the default).
 	AckWait time.Duration
-	// MaxDeliver bounds deliveries of one job (default 5).
+	// MaxDeliver bounds deliveries of one job (required).
 	MaxDeliver int
 }
 
@@ -197,11 +189,8 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, cfg ConsumerCon
 	if cfg.Name == "" {
 		cfg.Name = DefaultConsumer
 	}
-	if cfg.AckWait == 0 {
-		cfg.AckWait = DefaultAckWait
-	}
-	if cfg.MaxDeliver == 0 {
-		cfg.MaxDeliver = 5
+	if cfg.AckWait <= 0 || cfg.MaxDeliver <= 0 {
+		return nil, fmt.Errorf("create consumer %s on %s: ack wait %s and max deliver %d must be above zero", cfg.Name, cfg.Stream, cfg.AckWait, cfg.MaxDeliver)
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
 		Durable:       cfg.Name,

@@ -73,7 +73,7 @@ func TestConcurrentDuplicatePublishesMakeOneJob(t *testing.T) {
 
 	// Once the job is acked, a new one for the same digest (new state, so a
 	// new msg id) can be queued.
-	cons, err := queue.EnsureConsumer(ctx, srv.JS, queue.ConsumerConfig{})
+	cons, err := queue.EnsureConsumer(ctx, srv.JS, queue.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestTraceContextTravelsInHeaders(t *testing.T) {
 	if _, err := queue.NewPublisher(srv.JS, tp).Publish(ctx, job("c")); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := queue.EnsureConsumer(ctx, srv.JS, queue.ConsumerConfig{})
+	cons, err := queue.EnsureConsumer(ctx, srv.JS, queue.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,5 +149,27 @@ func TestDecodeRejectsBadJobs(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestEnsureConsumerTakesItsSettings: the consumer has no defaults of its own
+// (internal/app has them); zero settings are refused, not guessed.
+func TestEnsureConsumerTakesItsSettings(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	if _, err := queue.EnsureStream(ctx, srv.JS, queue.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []queue.ConsumerConfig{{}, {AckWait: time.Second}, {MaxDeliver: 1}} {
+		if _, err := queue.EnsureConsumer(ctx, srv.JS, cfg); err == nil || !strings.Contains(err.Error(), "above zero") {
+			t.Errorf("EnsureConsumer(%+v): %v, want an error saying the settings must be above zero", cfg, err)
+		}
+	}
+	cons, err := queue.EnsureConsumer(ctx, srv.JS, queue.ConsumerConfig{AckWait: 7 * time.Second, MaxDeliver: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cons.CachedInfo().Config; c.AckWait != 7*time.Second || c.MaxDeliver != 3 {
+		t.Fatalf("consumer has ack wait %s, max deliver %d; want 7s, 3", c.AckWait, c.MaxDeliver)
 	}
 }

@@ -193,7 +193,7 @@ func TestHandleDecisions(t *testing.T) {
 			ls := &fakeLeases{err: tc.leaseErr}
 			ix := &fakeIndexer{run: tc.run, leases: ls, failErr: tc.failErr}
 			pub := &fakePublisher{scheduleErr: tc.scheduleErr}
-			w, err := New(Config{Consumer: fakeConsumer{}, Leases: ls, Indexer: ix, Publisher: pub, MaxDeliver: 5,
+			w, err := New(Config{Consumer: fakeConsumer{}, Leases: ls, Indexer: ix, Publisher: pub, MaxDeliver: 5, Concurrency: 1, AckWait: 30 * time.Second,
 				RetryBase: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)

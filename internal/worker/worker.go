@@ -50,22 +50,18 @@ type Config struct {
 	// Publisher schedules the retries of partial reports
 	// (*queue.Publisher in production).
 	Publisher Publisher
-	// Concurrency is how many jobs run at once (default 2); it is also how
+	// Concurrency is how many jobs run at once ; it is also how
 	// many messages are pulled ahead.
 	Concurrency int
 	// AckWait and MaxDeliver must match the consumer's (see
-	// queue.ConsumerConfig); defaults queue.DefaultAckWait and 5.
+	// queue.ConsumerConfig).
 	AckWait    time.Duration
 	MaxDeliver int
 	// RetryBase is the first nak delay after a transient failure, doubled
-	// per delivery (default 2s).
+	// per delivery.
 	RetryBase      time.Duration
 	TracerProvider trace.TracerProvider
 	Logger         *slog.Logger
-	// AfterIndex, if set, is called after a job's report is stored and
-	// before its retry is scheduled and the message acked: a test hook, to
-	// crash a worker between those steps.
-	AfterIndex func(ctx context.Context, r *report.Report)
 }
 
 // Leases is what the worker needs of leases (internal/postgres/leases).
@@ -104,17 +100,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Consumer == nil || cfg.Leases == nil || cfg.Indexer == nil || cfg.Publisher == nil {
 		return nil, errors.New("new worker: consumer, leases, indexer and publisher are required")
 	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 2
-	}
-	if cfg.AckWait <= 0 {
-		cfg.AckWait = queue.DefaultAckWait
-	}
-	if cfg.MaxDeliver <= 0 {
-		cfg.MaxDeliver = 5
-	}
-	if cfg.RetryBase <= 0 {
-		cfg.RetryBase = 2 * time.Second
+	if cfg.Concurrency <= 0 || cfg.AckWait <= 0 || cfg.MaxDeliver <= 0 || cfg.RetryBase <= 0 {
+		return nil, fmt.Errorf("new worker: concurrency %d, ack wait %s, max deliver %d and retry base %s must be above zero (internal/app has the defaults)",
+			cfg.Concurrency, cfg.AckWait, cfg.MaxDeliver, cfg.RetryBase)
 	}
 	if cfg.TracerProvider == nil {
 		cfg.TracerProvider = otel.GetTracerProvider()
@@ -249,9 +237,6 @@ func (w *Worker) run(ctx context.Context, dl *delivery, lease leases.Held) {
 	stopBeat := w.heartbeat(lctx, dl.msg)
 	fence := postgres.Fence{Digest: dl.job.Manifest.Hash, Token: lease.Token()}
 	rep, err := w.cfg.Indexer.Index(lctx, fence, dl.job.Manifest, indexer.Run{Attempt: dl.attempt, Job: dl.msg.Data(), Force: dl.job.Force})
-	if err == nil && w.cfg.AfterIndex != nil {
-		w.cfg.AfterIndex(ctx, rep)
-	}
 	if err == nil && rep.State == report.StateIndexPartial {
 		// The retry must be stored before the job is acked.
 		if serr := w.cfg.Publisher.Schedule(lctx, dl.job, dl.attempt+1, *rep.NextRetry); serr != nil && !lease.Lost() {

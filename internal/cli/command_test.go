@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -88,7 +88,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 		t.Fatal(err)
 	}
 	defer errF.Close()
-	code = run(context.Background(), args, outF, errF)
+	code = Main(context.Background(), args, outF, errF)
 	o, _ := os.ReadFile(outF.Name())
 	e, _ := os.ReadFile(errF.Name())
 	return code, string(o), string(e)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/internal/enrich"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 )
 
@@ -53,6 +54,36 @@ func TestStartFailsWithTheCause(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRolesAssembleTheirParts: each role gets its parts and no others; the
+// dispatcher role campaigns for the background work unless NoMaintenance
+// (stevedore scan) says otherwise.
+func TestRolesAssembleTheirParts(t *testing.T) {
+	url := pgtest.URL(t)
+	for _, tc := range []struct {
+		name                          string
+		cfg                           Config
+		api, elector, worker, updater bool
+	}{
+		{"dispatcher", Config{Dispatcher: true}, true, true, false, false},
+		{"dispatcher with a source", Config{Dispatcher: true, EnrichmentSources: []enrich.Source{{Name: enrich.RepositoryCPE, URL: "http://127.0.0.1:1/x.json"}}}, true, true, false, true},
+		{"scan", Config{Dispatcher: true, NoMaintenance: true, Workers: 1}, true, false, true, false},
+		{"worker", Config{Workers: 2}, false, false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.DatabaseURL, cfg.Logger = url, slog.New(slog.DiscardHandler)
+			n, err := Start(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			if got := [4]bool{n.Handler != nil, n.Elector != nil, n.Worker != nil, n.Updater != nil}; got != [4]bool{tc.api, tc.elector, tc.worker, tc.updater} {
+				t.Fatalf("API, elector, worker, updater: %v; want %v", got, [4]bool{tc.api, tc.elector, tc.worker, tc.updater})
 			}
 		})
 	}
