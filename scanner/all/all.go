@@ -14,10 +14,11 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner/rhelrepo"
 	"github.com/stevedore-dev/stevedore/scanner/rpm"
 	"github.com/stevedore-dev/stevedore/scanner/ruby"
+	"github.com/stevedore-dev/stevedore/scanner/rust"
 )
 
 // Default returns the default scanners in a stable order: os-release, dpkg,
-// apk, rpm, then the language packages: python, java, gobinary, npm, ruby,
+// apk, rpm, then the language packages: python, java, gobinary, npm, ruby, rust,
 // then the RHEL content manifests and build Dockerfiles. Each call returns a
 // new slice.
 func Default() []scanner.Scanner {
@@ -31,6 +32,7 @@ func Default() []scanner.Scanner {
 		gobinary.Scanner{},
 		npm.Scanner{},
 		ruby.Scanner{},
+		rust.Scanner{},
 		rhelrepo.Scanner{},
 		rheldockerfile.Scanner{},
 	}

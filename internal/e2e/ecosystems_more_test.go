@@ -1,0 +1,99 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/package-url/packageurl-go"
+
+	"github.com/stevedore-dev/stevedore/internal/sbom"
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
+	"github.com/stevedore-dev/stevedore/internal/testing/sbomcheck"
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// scannerData reads a file of a scanner package's testdata (real files of
+// upstream projects' test data; see that directory's SOURCES.md).
+func scannerData(t *testing.T, pkg, name string) []byte {
+	t.Helper()
+	root := filepath.Dir(filepath.Dir(filepath.Dir(fixtures.Path(t, "SOURCES.md"))))
+	b, err := os.ReadFile(filepath.Join(root, "scanner", pkg, "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkSBOM exports m's report in both SBOM formats through the API and
+// checks them against the schemas and the native report (sbomcheck), and
+// that every package of the report has a purl that parses.
+func (h *harness) checkSBOM(t *testing.T, check *sbomcheck.Checker, m *report.Manifest) {
+	t.Helper()
+	a := h.do("GET", "/api/v1/reports/"+string(m.Hash), nil, nil)
+	if a.status != http.StatusOK {
+		t.Fatalf("native report: %d %s", a.status, a.body)
+	}
+	rep := new(report.Report)
+	if err := json.Unmarshal(a.body, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Packages {
+		if _, err := packageurl.FromString(p.PURL); err != nil {
+			t.Errorf("package %s %s: purl %q: %v", p.Name, p.Version, p.PURL, err)
+		}
+	}
+	get := func(format string) []byte {
+		a := h.do("GET", "/api/v1/reports/"+string(m.Hash)+"/sbom?format="+format, nil, nil)
+		if a.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", format, a.status, a.body)
+		}
+		return a.body
+	}
+	sbomcheck.CheckSPDX(t, rep, check.SPDX(t, get(sbom.FormatSPDXJSON)))
+	sbomcheck.CheckCycloneDX(t, rep, check.CycloneDX(t, get(sbom.FormatCycloneDXJSON)))
+}
+
+// TestMoreLanguageEcosystems indexes one image per ecosystem added for
+// issue 14 through the real pipeline (registry -> API -> JetStream ->
+// worker -> Postgres), built from upstream projects' test data (Trivy,
+// Syft, osv-scalibr; see scanner/*/testdata/SOURCES.md), compares the
+// stored report with what the files say, and checks its SBOM exports.
+func TestMoreLanguageEcosystems(t *testing.T) {
+	h := newHarness(t)
+	h.start(h.config(2, true))
+	check := sbomcheck.New(t)
+
+	t.Run("rust", func(t *testing.T) {
+		// A cargo-auditable executable, a Cargo.lock, and a
+		// cargo-auditable executable that a Debian package owns (its
+		// crates are the OS package's, not reported again).
+		dpkgList := []byte("/.\n/usr\n/usr/bin\n/usr/bin/no_deps\n")
+		m := h.pushTars("rust:1",
+			[]tarFile{
+				{"var/lib/dpkg/status", 0o644, fixture(t, "dpkg/syft_image-dpkg_status")},
+				{"var/lib/dpkg/info/libpam-runtime.list", 0o644, dpkgList},
+				{"usr/bin/no_deps", 0o755, scannerData(t, "rust", "scalibr_no_deps")},
+			},
+			[]tarFile{
+				{"usr/local/bin/crate_with_features", 0o755, scannerData(t, "rust", "trivy_executable_rust")},
+				{"srv/app/Cargo.lock", 0o644, scannerData(t, "rust", "scalibr_two-packages-with-local.lock")},
+				{"usr/local/bin/not-executable", 0o644, scannerData(t, "rust", "scalibr_uses_serde_json")},
+			})
+		bin, lock := "usr/local/bin/crate_with_features 1", "srv/app/Cargo.lock 1"
+		want := []string{
+			"addr2line 0.15.2 pkg:cargo/addr2line@0.15.2 " + lock,
+			"crate_with_features 0.1.0 pkg:cargo/crate_with_features@0.1.0 " + bin,
+			"libpam-runtime 1.1.8-3.6 pkg:deb/debian/libpam-runtime@1.1.8-3.6?arch=all var/lib/dpkg/status 0",
+			"library_crate 0.1.0 pkg:cargo/library_crate@0.1.0 " + bin,
+			"local-rust-pkg 0.1.0 pkg:cargo/local-rust-pkg@0.1.0 " + lock,
+		}
+		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+		h.checkSBOM(t, check, m)
+	})
+}
