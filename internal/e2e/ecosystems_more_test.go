@@ -96,4 +96,35 @@ func TestMoreLanguageEcosystems(t *testing.T) {
 		}
 		h.checkSBOM(t, check, m)
 	})
+
+	t.Run("dotnet", func(t *testing.T) {
+		// A framework-dependent application and a self-contained one
+		// (its bundled runtime is reported as the NuGet runtime pack).
+		m := h.pushTars("dotnet:1",
+			[]tarFile{{"app/TestLibrary.deps.json", 0o644, scannerData(t, "dotnet", "syft_TestLibrary.deps.json")}},
+			[]tarFile{{"opt/example/ExampleApp1.deps.json", 0o644, scannerData(t, "dotnet", "trivy_self-contained.deps.json")}})
+		lib, ex := "app/TestLibrary.deps.json 0", "opt/example/ExampleApp1.deps.json 1"
+		want := []string{
+			"AWSSDK.Core 3.7.10.6 pkg:nuget/AWSSDK.Core@3.7.10.6 " + lib,
+			"ExampleApp1 1.0.0 pkg:nuget/ExampleApp1@1.0.0 " + ex,
+			"Microsoft.AspNetCore.App.Runtime.linux-x64 8.0.0 pkg:nuget/Microsoft.AspNetCore.App.Runtime.linux-x64@8.0.0 " + ex,
+			"Microsoft.Extensions.DependencyInjection 6.0.0 pkg:nuget/Microsoft.Extensions.DependencyInjection@6.0.0 " + lib,
+			"Microsoft.Extensions.DependencyInjection.Abstractions 6.0.0 pkg:nuget/Microsoft.Extensions.DependencyInjection.Abstractions@6.0.0 " + lib,
+			"Microsoft.Extensions.Logging 6.0.0 pkg:nuget/Microsoft.Extensions.Logging@6.0.0 " + lib,
+			"Microsoft.Extensions.Logging.Abstractions 6.0.0 pkg:nuget/Microsoft.Extensions.Logging.Abstractions@6.0.0 " + lib,
+			"Microsoft.Extensions.Options 6.0.0 pkg:nuget/Microsoft.Extensions.Options@6.0.0 " + lib,
+			"Microsoft.Extensions.Primitives 6.0.0 pkg:nuget/Microsoft.Extensions.Primitives@6.0.0 " + lib,
+			"Microsoft.NETCore.App.Runtime.linux-x64 8.0.0 pkg:nuget/Microsoft.NETCore.App.Runtime.linux-x64@8.0.0 " + ex,
+			"Newtonsoft.Json 13.0.1 pkg:nuget/Newtonsoft.Json@13.0.1 " + lib,
+			"Newtonsoft.Json 13.0.1 pkg:nuget/Newtonsoft.Json@13.0.1 " + ex,
+			"Serilog 2.10.0 pkg:nuget/Serilog@2.10.0 " + lib,
+			"Serilog.Sinks.Console 4.0.1 pkg:nuget/Serilog.Sinks.Console@4.0.1 " + lib,
+			"TestCommon 1.0.0 pkg:nuget/TestCommon@1.0.0 " + lib,
+			"TestLibrary 1.0.0 pkg:nuget/TestLibrary@1.0.0 " + lib,
+		}
+		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+		h.checkSBOM(t, check, m)
+	})
 }

@@ -4,6 +4,7 @@ package all
 import (
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/apk"
+	"github.com/stevedore-dev/stevedore/scanner/dotnet"
 	"github.com/stevedore-dev/stevedore/scanner/dpkg"
 	"github.com/stevedore-dev/stevedore/scanner/gobinary"
 	"github.com/stevedore-dev/stevedore/scanner/java"
@@ -18,7 +19,7 @@ import (
 )
 
 // Default returns the default scanners in a stable order: os-release, dpkg,
-// apk, rpm, then the language packages: python, java, gobinary, npm, ruby, rust,
+// apk, rpm, then the language packages: python, java, gobinary, npm, ruby, rust, dotnet,
 // then the RHEL content manifests and build Dockerfiles. Each call returns a
 // new slice.
 func Default() []scanner.Scanner {
@@ -33,6 +34,7 @@ func Default() []scanner.Scanner {
 		npm.Scanner{},
 		ruby.Scanner{},
 		rust.Scanner{},
+		dotnet.Scanner{},
 		rhelrepo.Scanner{},
 		rheldockerfile.Scanner{},
 	}
