@@ -127,4 +127,24 @@ func TestMoreLanguageEcosystems(t *testing.T) {
 		}
 		h.checkSBOM(t, check, m)
 	})
+
+	t.Run("composer", func(t *testing.T) {
+		// Composer 1's and 2's installed.json in two applications.
+		m := h.pushTars("composer:1", []tarFile{
+			{"var/www/html/vendor/composer/installed.json", 0o644, scannerData(t, "composer", "trivy_integration_installed.json")},
+			{"srv/legacy/vendor/composer/installed.json", 0o644, scannerData(t, "composer", "syft_composer_1_installed.json")},
+		})
+		www, legacy := "var/www/html/vendor/composer/installed.json 0", "srv/legacy/vendor/composer/installed.json 0"
+		want := []string{
+			"asm89/stack-cors 1.3.0 pkg:composer/asm89/stack-cors@1.3.0 " + legacy,
+			"behat/mink v1.8.1 pkg:composer/behat/mink@v1.8.1 " + legacy,
+			"guzzlehttp/psr7 1.8.3 pkg:composer/guzzlehttp/psr7@1.8.3 " + www,
+			"psr/http-message 1.1 pkg:composer/psr/http-message@1.1 " + www,
+			"ralouphie/getallheaders 3.0.3 pkg:composer/ralouphie/getallheaders@3.0.3 " + www,
+		}
+		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+		h.checkSBOM(t, check, m)
+	})
 }

@@ -4,6 +4,7 @@ package all
 import (
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/apk"
+	"github.com/stevedore-dev/stevedore/scanner/composer"
 	"github.com/stevedore-dev/stevedore/scanner/dotnet"
 	"github.com/stevedore-dev/stevedore/scanner/dpkg"
 	"github.com/stevedore-dev/stevedore/scanner/gobinary"
@@ -19,9 +20,9 @@ import (
 )
 
 // Default returns the default scanners in a stable order: os-release, dpkg,
-// apk, rpm, then the language packages: python, java, gobinary, npm, ruby, rust, dotnet,
-// then the RHEL content manifests and build Dockerfiles. Each call returns a
-// new slice.
+// apk, rpm, then the language packages: python, java, gobinary, npm, ruby,
+// rust, dotnet, composer, then the RHEL content manifests and build
+// Dockerfiles. Each call returns a new slice.
 func Default() []scanner.Scanner {
 	return []scanner.Scanner{
 		osrelease.Scanner{},
@@ -35,6 +36,7 @@ func Default() []scanner.Scanner {
 		ruby.Scanner{},
 		rust.Scanner{},
 		dotnet.Scanner{},
+		composer.Scanner{},
 		rhelrepo.Scanner{},
 		rheldockerfile.Scanner{},
 	}
