@@ -147,4 +147,27 @@ func TestMoreLanguageEcosystems(t *testing.T) {
 		}
 		h.checkSBOM(t, check, m)
 	})
+
+	t.Run("python-egg", func(t *testing.T) {
+		// Zipped eggs, one of them in a site-packages that a Debian
+		// package owns (reported by dpkg only), one without
+		// EGG-INFO/PKG-INFO (skipped with a warning).
+		sp := "usr/lib/python2.7/site-packages/"
+		dpkgList := []byte("/usr/lib/python2.7/site-packages/scalibr_monotonic-1.6-py3.10.egg\n")
+		m := h.pushTars("egg:1", []tarFile{
+			{"var/lib/dpkg/status", 0o644, fixture(t, "dpkg/syft_image-dpkg_status")},
+			{"var/lib/dpkg/info/libpam-runtime.list", 0o644, dpkgList},
+			{sp + "kitchen-1.2.6-py2.7.egg", 0o644, scannerData(t, "python", "trivy_kitchen-1.2.6-py2.7.egg")},
+			{sp + "scalibr_monotonic-1.6-py3.10.egg", 0o644, scannerData(t, "python", "scalibr_monotonic-1.6-py3.10.egg")},
+			{sp + "no-required-files.egg", 0o644, scannerData(t, "python", "trivy_no-required-files.egg")},
+		})
+		want := []string{
+			"kitchen 1.2.6 pkg:pypi/kitchen@1.2.6 " + sp + "kitchen-1.2.6-py2.7.egg 0",
+			"libpam-runtime 1.1.8-3.6 pkg:deb/debian/libpam-runtime@1.1.8-3.6?arch=all var/lib/dpkg/status 0",
+		}
+		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+		h.checkSBOM(t, check, m)
+	})
 }

@@ -15,7 +15,7 @@ func TestDefault(t *testing.T) {
 		{Name: "dpkg", Version: "2", Kind: scanner.KindPackage},
 		{Name: "apk", Version: "1", Kind: scanner.KindPackage},
 		{Name: "rpm", Version: "2", Kind: scanner.KindPackage, MatchVersion: "2"},
-		{Name: "python", Version: "1", Kind: scanner.KindPackage},
+		{Name: "python", Version: "2", Kind: scanner.KindPackage},
 		{Name: "java", Version: "1", Kind: scanner.KindPackage},
 		{Name: "gobinary", Version: "1", Kind: scanner.KindPackage},
 		{Name: "npm", Version: "1", Kind: scanner.KindPackage},
