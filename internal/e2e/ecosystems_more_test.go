@@ -170,4 +170,25 @@ func TestMoreLanguageEcosystems(t *testing.T) {
 		}
 		h.checkSBOM(t, check, m)
 	})
+
+	t.Run("conda", func(t *testing.T) {
+		// A base environment and a named one, in two layers.
+		m := h.pushTars("conda:1",
+			[]tarFile{{"opt/conda/conda-meta/_libgcc_mutex-0.1-main.json", 0o644, scannerData(t, "conda", "trivy__libgcc_mutex-0.1-main.json")}},
+			[]tarFile{
+				{"opt/conda/envs/testenv/conda-meta/openssl-1.1.1q-h7f8727e_0.json", 0o644, scannerData(t, "conda", "trivy_openssl-1.1.1q-h7f8727e_0.json")},
+				{"opt/conda/envs/testenv/conda-meta/pip-22.2.2-py38h06a4308_0.json", 0o644, scannerData(t, "conda", "trivy_pip-22.2.2-py38h06a4308_0.json")},
+				{"opt/conda/envs/testenv/conda-meta/history", 0o644, []byte("==> 2022-09-01 <==\n")},
+			})
+		env := "opt/conda/envs/testenv/conda-meta/"
+		want := []string{
+			"_libgcc_mutex 0.1 pkg:conda/_libgcc_mutex@0.1?build=main&channel=main&subdir=linux-64&type=conda opt/conda/conda-meta/_libgcc_mutex-0.1-main.json 0",
+			"openssl 1.1.1q pkg:conda/openssl@1.1.1q?build=h7f8727e_0&channel=main&subdir=linux-64&type=conda " + env + "openssl-1.1.1q-h7f8727e_0.json 1",
+			"pip 22.2.2 pkg:conda/pip@22.2.2?build=py38h06a4308_0&channel=main&subdir=linux-64&type=conda " + env + "pip-22.2.2-py38h06a4308_0.json 1",
+		}
+		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+		h.checkSBOM(t, check, m)
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/apk"
 	"github.com/stevedore-dev/stevedore/scanner/composer"
+	"github.com/stevedore-dev/stevedore/scanner/conda"
 	"github.com/stevedore-dev/stevedore/scanner/dotnet"
 	"github.com/stevedore-dev/stevedore/scanner/dpkg"
 	"github.com/stevedore-dev/stevedore/scanner/gobinary"
@@ -21,8 +22,8 @@ import (
 
 // Default returns the default scanners in a stable order: os-release, dpkg,
 // apk, rpm, then the language packages: python, java, gobinary, npm, ruby,
-// rust, dotnet, composer, then the RHEL content manifests and build
-// Dockerfiles. Each call returns a new slice.
+// rust, dotnet, composer, conda, then the RHEL content manifests and
+// build Dockerfiles. Each call returns a new slice.
 func Default() []scanner.Scanner {
 	return []scanner.Scanner{
 		osrelease.Scanner{},
@@ -37,6 +38,7 @@ func Default() []scanner.Scanner {
 		rust.Scanner{},
 		dotnet.Scanner{},
 		composer.Scanner{},
+		conda.Scanner{},
 		rhelrepo.Scanner{},
 		rheldockerfile.Scanner{},
 	}

@@ -23,6 +23,7 @@ func TestDefault(t *testing.T) {
 		{Name: "rust", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"},
 		{Name: "dotnet", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"},
 		{Name: "composer", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"},
+		{Name: "conda", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"},
 		{Name: "rhel-content-manifest", Version: "2", Kind: scanner.KindRepository, MatchVersion: "2"},
 		{Name: "rhel-dockerfile", Version: "1", Kind: scanner.KindRepository, MatchVersion: "1"},
 	}

@@ -129,6 +129,8 @@ func placement(dir, name string) (where string, mode int64) {
 		}
 	case "ruby":
 		return "usr/share/gems/specifications/" + base, 0o644
+	case "conda/testdata":
+		return "opt/conda/conda-meta/" + base, 0o644
 	case "python/testdata":
 		return "usr/lib/python3/site-packages/" + base, 0o644
 	case "composer/testdata":
