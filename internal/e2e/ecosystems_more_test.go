@@ -99,9 +99,16 @@ func TestMoreLanguageEcosystems(t *testing.T) {
 
 	t.Run("dotnet", func(t *testing.T) {
 		// A framework-dependent application and a self-contained one
-		// (its bundled runtime is reported as the NuGet runtime pack).
+		// (its bundled runtime is reported as the NuGet runtime pack),
+		// and a deps.json that a Debian package owns (not reported).
+		owned := "usr/lib/dotnet/shared/ExampleApp1/ExampleApp1.deps.json"
 		m := h.pushTars("dotnet:1",
-			[]tarFile{{"app/TestLibrary.deps.json", 0o644, scannerData(t, "dotnet", "syft_TestLibrary.deps.json")}},
+			[]tarFile{
+				{"app/TestLibrary.deps.json", 0o644, scannerData(t, "dotnet", "syft_TestLibrary.deps.json")},
+				{"var/lib/dpkg/status", 0o644, fixture(t, "dpkg/syft_image-dpkg_status")},
+				{"var/lib/dpkg/info/libpam-runtime.list", 0o644, []byte("/" + owned + "\n")},
+				{owned, 0o644, scannerData(t, "dotnet", "trivy_happy.deps.json")},
+			},
 			[]tarFile{{"opt/example/ExampleApp1.deps.json", 0o644, scannerData(t, "dotnet", "trivy_self-contained.deps.json")}})
 		lib, ex := "app/TestLibrary.deps.json 0", "opt/example/ExampleApp1.deps.json 1"
 		want := []string{
@@ -121,6 +128,7 @@ func TestMoreLanguageEcosystems(t *testing.T) {
 			"Serilog.Sinks.Console 4.0.1 pkg:nuget/Serilog.Sinks.Console@4.0.1 " + lib,
 			"TestCommon 1.0.0 pkg:nuget/TestCommon@1.0.0 " + lib,
 			"TestLibrary 1.0.0 pkg:nuget/TestLibrary@1.0.0 " + lib,
+			"libpam-runtime 1.1.8-3.6 pkg:deb/debian/libpam-runtime@1.1.8-3.6?arch=all var/lib/dpkg/status 0",
 		}
 		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
 			t.Errorf("got  %q\nwant %q", got, want)

@@ -12,9 +12,9 @@ import (
 func TestDefault(t *testing.T) {
 	want := []scanner.Info{
 		{Name: "os-release", Version: "3", Kind: scanner.KindDistribution},
-		{Name: "dpkg", Version: "2", Kind: scanner.KindPackage},
+		{Name: "dpkg", Version: "3", Kind: scanner.KindPackage},
 		{Name: "apk", Version: "1", Kind: scanner.KindPackage},
-		{Name: "rpm", Version: "2", Kind: scanner.KindPackage, MatchVersion: "2"},
+		{Name: "rpm", Version: "3", Kind: scanner.KindPackage, MatchVersion: "2"},
 		{Name: "python", Version: "2", Kind: scanner.KindPackage},
 		{Name: "java", Version: "1", Kind: scanner.KindPackage},
 		{Name: "gobinary", Version: "1", Kind: scanner.KindPackage},

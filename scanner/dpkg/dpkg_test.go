@@ -39,7 +39,7 @@ func find(pkgs []*report.Package, name string) *report.Package {
 
 func TestInfoMatch(t *testing.T) {
 	info := Scanner{}.Info()
-	if info.Name != "dpkg" || info.Version != "2" || info.Kind != scanner.KindPackage {
+	if info.Name != "dpkg" || info.Version != "3" || info.Kind != scanner.KindPackage {
 		t.Errorf("Info() = %+v", info)
 	}
 	for p, want := range map[string]bool{

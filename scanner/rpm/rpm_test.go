@@ -350,7 +350,7 @@ func TestSpooled(t *testing.T) {
 }
 
 func TestInfoMatch(t *testing.T) {
-	if in := (Scanner{}).Info(); in != (scanner.Info{Name: "rpm", Version: "2", Kind: scanner.KindPackage, MatchVersion: "2"}) {
+	if in := (Scanner{}).Info(); in != (scanner.Info{Name: "rpm", Version: "3", Kind: scanner.KindPackage, MatchVersion: "2"}) {
 		t.Errorf("Info() = %+v", in)
 	}
 	for p, want := range map[string]bool{
