@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,10 +58,10 @@ const sectionName = ".dep-v0"
 // Scanner reports the Rust crates of a layer.
 //
 // Executables: the layer reader offers the scanner every regular file with
-// an executable bit of at most MaxBinarySize bytes (MatchFile); an ELF file
-// (MatchHead) is kept if its content holds the name of cargo-auditable's
-// section, ".dep-v0". The section (at most MaxSectionSize bytes) is
-// inflated (at most MaxDepInfoSize bytes) and its JSON read: each crate of
+// an executable bit of at most MaxBinarySize bytes (MatchFile); an ELF
+// executable (MatchHead; not a shared library) is kept if its content holds
+// the name of cargo-auditable's section, ".dep-v0". The section (at most
+// MaxSectionSize bytes) is inflated (at most MaxDepInfoSize bytes) and its JSON read: each crate of
 // kind "runtime" (the default; build-time crates such as proc macros of
 // newer cargo-auditable versions are left out, as Trivy, Syft and
 // osv-scalibr do), the root crate (the executable's own) included.
@@ -116,13 +117,71 @@ func (Scanner) MatchFile(_ string, mode fs.FileMode, size int64) bool {
 	return mode.IsRegular() && mode.Perm()&0o111 != 0 && size >= minBinarySize && size <= MaxBinarySize
 }
 
-// MatchHead asks for the section's name in an ELF file, and refuses
-// anything else.
+// MatchHead asks for the section's name in an ELF executable, and refuses
+// anything else (shared libraries among them: a system's libraries often
+// have an executable bit, and holding each of them for the marker search
+// would cost every image).
 func (Scanner) MatchHead(_ string, head []byte) (bool, []byte) {
-	if len(head) < minBinarySize || !bytes.HasPrefix(head, []byte("\x7fELF")) {
+	if !executableELF(head) {
 		return false, nil
 	}
 	return false, []byte(sectionName)
+}
+
+// ELF header values.
+const (
+	etExec   = 2
+	etDyn    = 3
+	ptInterp = 3
+)
+
+// executableELF reports whether head starts an ELF executable: ET_EXEC, or
+// ET_DYN with a PT_INTERP program header among those within head (a
+// position-independent executable; a shared library has no interpreter).
+func executableELF(head []byte) bool {
+	if len(head) < minBinarySize || !bytes.HasPrefix(head, []byte("\x7fELF")) {
+		return false
+	}
+	var bo binary.ByteOrder
+	switch head[5] {
+	case 1:
+		bo = binary.LittleEndian
+	case 2:
+		bo = binary.BigEndian
+	default:
+		return false
+	}
+	var phoff, phentsize, phnum, minEnt uint64
+	switch head[4] {
+	case 1:
+		phoff, minEnt = uint64(bo.Uint32(head[28:])), 32
+		phentsize, phnum = uint64(bo.Uint16(head[42:])), uint64(bo.Uint16(head[44:]))
+	case 2:
+		phoff, minEnt = bo.Uint64(head[32:]), 56
+		phentsize, phnum = uint64(bo.Uint16(head[54:])), uint64(bo.Uint16(head[56:]))
+	default:
+		return false
+	}
+	switch bo.Uint16(head[16:]) {
+	case etExec:
+		return true
+	case etDyn:
+	default:
+		return false
+	}
+	if phentsize < minEnt {
+		return false
+	}
+	for i := uint64(0); i < phnum; i++ {
+		off := phoff + i*phentsize
+		if off < phoff || off+phentsize > uint64(len(head)) {
+			return false
+		}
+		if bo.Uint32(head[off:]) == ptInterp {
+			return true
+		}
+	}
+	return false
 }
 
 // Scan reads the kept files, in path order. Only an error opening a file,

@@ -60,6 +60,25 @@ func TestInfoMatch(t *testing.T) {
 	if keep, marker := s.MatchHead("usr/bin/x", []byte("#!/bin/sh\n"+strings.Repeat("x", 100))); keep || marker != nil {
 		t.Errorf("MatchHead(script) = %v, %q", keep, marker)
 	}
+	// A shared library (ET_DYN without an interpreter), this machine's
+	// libm, is refused; so is a truncated header.
+	libs, err := filepath.Glob("/usr/lib/x86_64-linux-gnu/libm.so.6")
+	if err != nil || len(libs) == 0 {
+		libs, _ = filepath.Glob("/lib*/libm.so.6")
+	}
+	if len(libs) == 0 {
+		t.Fatal("this test needs a shared library, libm.so.6")
+	}
+	lib, err := os.ReadFile(libs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keep, marker := s.MatchHead("usr/lib/libm.so.6", lib[:scanner.HeadSize]); keep || marker != nil {
+		t.Errorf("MatchHead(libm) = %v, %q", keep, marker)
+	}
+	if keep, marker := s.MatchHead("usr/bin/x", elfHead[:80]); keep || marker != nil {
+		t.Errorf("MatchHead(truncated) = %v, %q", keep, marker)
+	}
 }
 
 // TestFixtures scans upstream projects' test data (see testdata/SOURCES.md)
