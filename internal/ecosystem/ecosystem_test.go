@@ -25,6 +25,10 @@ func TestOf(t *testing.T) {
 		{"purl of a language type but no file", &report.Package{PURL: "pkg:npm/ms@2.1.3"}, None},
 		{"file without purl", &report.Package{Filepath: "x"}, None},
 		{"unknown type", &report.Package{Filepath: "x", PURL: "pkg:cargo/serde@1.0.0"}, None},
+		// Ecosystems Stevedore reads that claircore has no matcher for.
+		{"nuget", &report.Package{Filepath: "app/A.deps.json", PURL: "pkg:nuget/Newtonsoft.Json@13.0.1"}, None},
+		{"composer", &report.Package{Filepath: "vendor/composer/installed.json", PURL: "pkg:composer/psr/log@1.1.4"}, None},
+		{"conda", &report.Package{Filepath: "opt/conda/conda-meta/pip-22.2.2-py38h06a4308_0.json", PURL: "pkg:conda/pip@22.2.2?build=py38h06a4308_0"}, None},
 		{"not a purl", &report.Package{Filepath: "x", PURL: "npm/ms"}, None},
 		{"purl without slash", &report.Package{Filepath: "x", PURL: "pkg:npm"}, None},
 		{"nil", nil, None},

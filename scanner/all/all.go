@@ -4,6 +4,9 @@ package all
 import (
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/apk"
+	"github.com/stevedore-dev/stevedore/scanner/composer"
+	"github.com/stevedore-dev/stevedore/scanner/conda"
+	"github.com/stevedore-dev/stevedore/scanner/dotnet"
 	"github.com/stevedore-dev/stevedore/scanner/dpkg"
 	"github.com/stevedore-dev/stevedore/scanner/gobinary"
 	"github.com/stevedore-dev/stevedore/scanner/java"
@@ -15,12 +18,13 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner/rpm"
 	"github.com/stevedore-dev/stevedore/scanner/ruby"
 	"github.com/stevedore-dev/stevedore/scanner/runtime"
+	"github.com/stevedore-dev/stevedore/scanner/rust"
 )
 
 // Default returns the default scanners in a stable order: os-release, dpkg,
 // apk, rpm, then the language packages: python, java, gobinary, npm, ruby,
-// the language runtimes (runtime), then the RHEL content manifests and build
-// Dockerfiles. Each call returns a new slice.
+// the language runtimes (runtime), rust, dotnet, composer, conda, then the
+// RHEL content manifests and build Dockerfiles. Each call returns a new slice.
 func Default() []scanner.Scanner {
 	return []scanner.Scanner{
 		osrelease.Scanner{},
@@ -33,6 +37,10 @@ func Default() []scanner.Scanner {
 		npm.Scanner{},
 		ruby.Scanner{},
 		runtime.Scanner{},
+		rust.Scanner{},
+		dotnet.Scanner{},
+		composer.Scanner{},
+		conda.Scanner{},
 		rhelrepo.Scanner{},
 		rheldockerfile.Scanner{},
 	}

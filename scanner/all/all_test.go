@@ -12,15 +12,19 @@ import (
 func TestDefault(t *testing.T) {
 	want := []scanner.Info{
 		{Name: "os-release", Version: "3", Kind: scanner.KindDistribution},
-		{Name: "dpkg", Version: "2", Kind: scanner.KindPackage},
+		{Name: "dpkg", Version: "3", Kind: scanner.KindPackage},
 		{Name: "apk", Version: "2", Kind: scanner.KindPackage},
-		{Name: "rpm", Version: "2", Kind: scanner.KindPackage, MatchVersion: "2"},
-		{Name: "python", Version: "1", Kind: scanner.KindPackage},
+		{Name: "rpm", Version: "3", Kind: scanner.KindPackage, MatchVersion: "2"},
+		{Name: "python", Version: "2", Kind: scanner.KindPackage},
 		{Name: "java", Version: "2", Kind: scanner.KindPackage},
 		{Name: "gobinary", Version: "2", Kind: scanner.KindPackage},
 		{Name: "npm", Version: "1", Kind: scanner.KindPackage},
 		{Name: "ruby", Version: "1", Kind: scanner.KindPackage},
 		{Name: "runtime", Version: "1", Kind: scanner.KindPackage},
+		{Name: "rust", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"},
+		{Name: "dotnet", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"},
+		{Name: "composer", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"},
+		{Name: "conda", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"},
 		{Name: "rhel-content-manifest", Version: "2", Kind: scanner.KindRepository, MatchVersion: "2"},
 		{Name: "rhel-dockerfile", Version: "1", Kind: scanner.KindRepository, MatchVersion: "1"},
 	}

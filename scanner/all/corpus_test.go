@@ -129,6 +129,19 @@ func placement(dir, name string) (where string, mode int64) {
 		}
 	case "ruby":
 		return "usr/share/gems/specifications/" + base, 0o644
+	case "conda/testdata":
+		return "opt/conda/conda-meta/" + base, 0o644
+	case "python/testdata":
+		return "usr/lib/python3/site-packages/" + base, 0o644
+	case "composer/testdata":
+		return "var/www/" + strings.TrimSuffix(name, ".json") + "/vendor/composer/installed.json", 0o644
+	case "dotnet/testdata":
+		return "app/" + strings.TrimSuffix(name, ".deps.json") + "/App.deps.json", 0o644
+	case "rust/testdata":
+		if strings.Contains(base, ".lock") {
+			return "app/" + name + "/Cargo.lock", 0o644
+		}
+		return "usr/bin/" + base, 0o755
 	}
 	return "opt/fixtures/" + dir + "/" + name, 0o644
 }
@@ -197,7 +210,7 @@ func loadCorpus(t testing.TB, root string) []corpusCase {
 	// The scanner packages' own testdata, but not this package's records.
 	scannersDir := filepath.Join(root, "scanner")
 	walk(scannersDir, "scanners/", func(rel string) bool {
-		return !strings.Contains("/"+rel, "/testdata/") || strings.HasPrefix(rel, "all/")
+		return !strings.Contains("/"+rel, "/testdata/") || strings.HasPrefix(rel, "all/") || path.Base(rel) == "SOURCES.md"
 	})
 	combined, err := combinedCases(dir)
 	if err != nil {

@@ -68,10 +68,11 @@ type Scanner struct{}
 
 var _ scanner.Scanner = Scanner{}
 
-// Info identifies the scanner: "dpkg", version "2", a package scanner.
-// Version 2 added the owned files.
+// Info identifies the scanner: "dpkg", version "3", a package scanner.
+// Version 2 added the owned files; version 3 records those of the Rust,
+// .NET, PHP, conda and zipped-egg scanners too (owned.Relevant).
 func (Scanner) Info() scanner.Info {
-	return scanner.Info{Name: "dpkg", Version: "2", Kind: scanner.KindPackage}
+	return scanner.Info{Name: "dpkg", Version: "3", Kind: scanner.KindPackage}
 }
 
 // Match reports whether path is var/lib/dpkg/status, a file directly in

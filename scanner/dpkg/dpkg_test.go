@@ -24,7 +24,7 @@ func readFixture(t *testing.T, rel string) []byte {
 }
 
 func TestInfoMatch(t *testing.T) {
-	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "dpkg", Version: "2", Kind: scanner.KindPackage}, map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "dpkg", Version: "3", Kind: scanner.KindPackage}, map[string]bool{
 		"var/lib/dpkg/status":                         true,
 		"var/lib/dpkg/status.d/libsqlite3-0":          true,
 		"var/lib/dpkg/status.d/base-files":            true,

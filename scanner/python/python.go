@@ -1,10 +1,11 @@
 // Package python finds installed Python distributions from their core
 // metadata: *.dist-info/METADATA (wheels, pip), *.egg-info/PKG-INFO and
 // single-file *.egg-info (setuptools, Debian's python3-* packages), and
-// EGG-INFO/PKG-INFO of unzipped eggs.
+// EGG-INFO/PKG-INFO of eggs, unzipped or zipped (*.egg files).
 package python
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -19,6 +20,8 @@ import (
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/langpkg"
+	"github.com/stevedore-dev/stevedore/scanner/internal/randaccess"
+	"github.com/stevedore-dev/stevedore/scanner/internal/zipdir"
 )
 
 // MaxHeaderBytes bounds what is read of one metadata file: the headers end at
@@ -26,6 +29,18 @@ import (
 // description that may follow (hundreds of MiB in a hostile file) is never
 // read.
 const MaxHeaderBytes = 1 << 20
+
+// Limits on a zipped egg (a zip archive): its size, and its central
+// directory's entries and bytes, checked before archive/zip reads it. Its
+// EGG-INFO/PKG-INFO is read as any metadata file, up to MaxHeaderBytes.
+const (
+	MaxEggSize           = 256 << 20
+	MaxEggEntries        = 100_000
+	MaxEggDirectoryBytes = 16 << 20
+)
+
+// eggPKGINFO is the metadata file of a zipped egg.
+const eggPKGINFO = "EGG-INFO/PKG-INFO"
 
 // maxLine bounds one header line kept in memory; longer lines (a long
 // Description continuation) are skipped, and count against MaxHeaderBytes.
@@ -38,7 +53,8 @@ const maxLine = 64 << 10
 // pkg:pypi/<name>@<version> with the name normalised as PEP 503 says
 // (lowercase, runs of "-", "_" and "." made one "-").
 //
-// Filepath and PackageDB are both the metadata file's path. PackageDB is not
+// Filepath and PackageDB are both the metadata file's path (a zipped egg's
+// own path). PackageDB is not
 // the site-packages directory: the coalescer keeps, per PackageDB, only the
 // packages of the topmost layer that has it, so a directory shared by
 // several layers would hide the packages installed by the lower ones; the
@@ -53,15 +69,17 @@ type Scanner struct{}
 
 var _ scanner.Scanner = Scanner{}
 
-// Info identifies the scanner: "python", version "1", a package scanner.
+// Info identifies the scanner: "python", version "2", a package scanner.
+// Version 2 reads zipped eggs.
 func (Scanner) Info() scanner.Info {
-	return scanner.Info{Name: "python", Version: "1", Kind: scanner.KindPackage}
+	return scanner.Info{Name: "python", Version: "2", Kind: scanner.KindPackage}
 }
 
 // Match reports whether path is a Python core-metadata file of an installed
 // distribution: ".../NAME.dist-info/METADATA", ".../NAME.egg-info/PKG-INFO",
-// ".../NAME.egg-info" (a file), or ".../EGG-INFO/PKG-INFO". A PKG-INFO
-// elsewhere (a source tree) is not an installed distribution.
+// ".../NAME.egg-info" (a file), ".../EGG-INFO/PKG-INFO", or ".../NAME.egg"
+// (a file: a zipped egg). A PKG-INFO elsewhere (a source tree) is not an
+// installed distribution.
 func (Scanner) Match(path string) bool {
 	dir, base := splitPath(path)
 	switch base {
@@ -71,7 +89,8 @@ func (Scanner) Match(path string) bool {
 		d := lastElem(dir)
 		return d == "EGG-INFO" || (strings.HasSuffix(d, ".egg-info") && len(d) > len(".egg-info"))
 	}
-	return strings.HasSuffix(base, ".egg-info") && len(base) > len(".egg-info")
+	return (strings.HasSuffix(base, ".egg-info") && len(base) > len(".egg-info")) ||
+		(strings.HasSuffix(base, ".egg") && len(base) > len(".egg"))
 }
 
 func splitPath(p string) (dir, base string) {
@@ -92,22 +111,83 @@ func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result,
 	return langpkg.Scan(ctx, "python", files, 0, read)
 }
 
-// read reads one metadata file; a file that cannot be used is skipped.
+// read reads one metadata file or zipped egg; a file that cannot be used is
+// skipped.
 func read(f scanner.File, _ *langpkg.Warnings) ([]*report.Package, error) {
+	var md Metadata
+	var err error
+	if strings.HasSuffix(f.Path(), ".egg") {
+		md, err = readEgg(f)
+	} else {
+		md, err = readFile(f)
+	}
+	if err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			return nil, langpkg.Skip(err)
+		}
+		return nil, err
+	}
+	return []*report.Package{newPackage(md, f.Path())}, nil
+}
+
+// readFile reads one metadata file.
+func readFile(f scanner.File) (Metadata, error) {
 	rc, err := f.Open()
 	if err != nil {
-		return nil, fmt.Errorf("python: opening %s: %w", f.Path(), err)
+		return Metadata{}, fmt.Errorf("python: opening %s: %w", f.Path(), err)
 	}
 	defer rc.Close()
 	md, err := ParseMetadata(rc)
 	if err != nil {
 		var pe *ParseError
 		if errors.As(err, &pe) {
-			return nil, langpkg.Skip(err)
+			return Metadata{}, err
 		}
-		return nil, fmt.Errorf("python: reading %s: %w", f.Path(), err)
+		return Metadata{}, fmt.Errorf("python: reading %s: %w", f.Path(), err)
 	}
-	return []*report.Package{newPackage(md, f.Path())}, nil
+	return md, nil
+}
+
+// readEgg reads the EGG-INFO/PKG-INFO of a zipped egg. A file that is not a
+// usable zip archive, or has no such member, is a *ParseError.
+func readEgg(f scanner.File) (Metadata, error) {
+	if f.Size() > MaxEggSize {
+		return Metadata{}, &ParseError{Reason: fmt.Sprintf("%d bytes, more than the limit of %d for an egg", f.Size(), MaxEggSize)}
+	}
+	ra, err := randaccess.Open(f, MaxEggSize, "")
+	if errors.Is(err, randaccess.ErrTooLarge) {
+		return Metadata{}, &ParseError{Reason: "egg", Err: err}
+	}
+	if err != nil {
+		return Metadata{}, fmt.Errorf("python: %w", err)
+	}
+	defer ra.Close()
+	if err := zipdir.Check(ra, ra.Size, MaxEggEntries, MaxEggDirectoryBytes); err != nil {
+		return Metadata{}, &ParseError{Reason: "egg", Err: err}
+	}
+	zr, err := zip.NewReader(ra, ra.Size)
+	if err != nil {
+		return Metadata{}, &ParseError{Reason: "egg: not a zip archive", Err: err}
+	}
+	for _, zf := range zr.File {
+		if zf.Name != eggPKGINFO {
+			continue
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			return Metadata{}, &ParseError{Reason: "egg: " + eggPKGINFO, Err: err}
+		}
+		defer rc.Close()
+		md, err := ParseMetadata(rc)
+		var pe *ParseError
+		if err != nil && !errors.As(err, &pe) {
+			// Inflating the member failed: the archive is corrupt.
+			return Metadata{}, &ParseError{Reason: "egg: " + eggPKGINFO, Err: err}
+		}
+		return md, err
+	}
+	return Metadata{}, &ParseError{Reason: "egg: no " + eggPKGINFO}
 }
 
 func newPackage(md Metadata, path string) *report.Package {

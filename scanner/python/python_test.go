@@ -16,7 +16,7 @@ import (
 )
 
 func TestInfoMatch(t *testing.T) {
-	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "python", Version: "1", Kind: scanner.KindPackage}, map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "python", Version: "2", Kind: scanner.KindPackage}, map[string]bool{
 		"usr/lib/python3.11/site-packages/Flask-2.0.0.dist-info/METADATA":      true,
 		"usr/local/lib/python3.9/dist-packages/click-8.0.0.dist-info/METADATA": true,
 		"usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO":    true,
@@ -32,6 +32,9 @@ func TestInfoMatch(t *testing.T) {
 		"PKG-INFO":                                               false,
 		"usr/share/doc/METADATA":                                 false,
 		"usr/lib/python3/dist-packages/x.dist-info/METADATA.bak": false,
+		"usr/lib/python3/site-packages/kitchen-1.2.6-py2.7.egg":  true,
+		"usr/lib/python3/site-packages/.egg":                     false,
+		"usr/lib/python3/site-packages/x.eggs":                   false,
 	})
 }
 
@@ -57,8 +60,10 @@ func TestFixtures(t *testing.T) {
 
 // TestLayerWithBadVersion reads quay/claircore's python/testdata
 // layer-with-bad-version.tar through the layer reader: an egg-info whose
-// version ("xxx") is not PEP 440. It is reported as written: matching
-// decides what a version means, the scanner does not drop the package.
+// version ("xxx") is not PEP 440, and a zipped egg beside it. The first is
+// reported as written: matching decides what a version means, the scanner
+// does not drop the package. The zipped egg's EGG-INFO/PKG-INFO says
+// mypackage 0.1.0.0.0 (as Python's importlib.metadata reads it).
 func TestLayerWithBadVersion(t *testing.T) {
 	blob, err := os.ReadFile(fixtures.Path(t, "python/claircore_layer-with-bad-version.tar"))
 	if err != nil {
@@ -73,10 +78,14 @@ func TestLayerWithBadVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Packages) != 1 {
-		t.Fatalf("%d packages", len(res.Packages))
+	if len(res.Packages) != 2 || len(res.Warnings) != 0 {
+		t.Fatalf("%d packages, warnings %q", len(res.Packages), res.Warnings)
 	}
-	p := res.Packages[0]
+	egg, p := res.Packages[0], res.Packages[1]
+	if egg.Name != "mypackage" || egg.Version != "0.1.0.0.0" || egg.PURL != "pkg:pypi/mypackage@0.1.0.0.0" ||
+		!strings.HasSuffix(egg.Filepath, "/diff/mypackage-0.1.0.0.0-py3.9.egg") || egg.PackageDB != egg.Filepath {
+		t.Errorf("got %+v", egg)
+	}
 	if p.Name != "mypackage" || p.Version != "xxx" || p.PURL != "pkg:pypi/mypackage@xxx" ||
 		!strings.HasSuffix(p.Filepath, "/diff/mypackage.egg-info/PKG-INFO") || p.PackageDB != p.Filepath {
 		t.Errorf("got %+v", p)

@@ -111,10 +111,12 @@ type Scanner struct{}
 
 var _ scanner.Scanner = Scanner{}
 
-// Info identifies the scanner: "rpm", version "2", a package scanner, file
-// matching version "2" (version 1 matched the databases only).
+// Info identifies the scanner: "rpm", version "3", a package scanner, file
+// matching version "2" (version 1 matched the databases only). Version 3
+// records the owned files of the Rust, .NET, PHP, conda and zipped-egg
+// scanners too (owned.Relevant).
 func (Scanner) Info() scanner.Info {
-	return scanner.Info{Name: "rpm", Version: "2", Kind: scanner.KindPackage, MatchVersion: "2"}
+	return scanner.Info{Name: "rpm", Version: "3", Kind: scanner.KindPackage, MatchVersion: "2"}
 }
 
 // Match reports whether path is Packages, Packages.db, rpmdb.sqlite or

@@ -341,7 +341,7 @@ func TestSpooled(t *testing.T) {
 }
 
 func TestInfoMatch(t *testing.T) {
-	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "rpm", Version: "2", Kind: scanner.KindPackage, MatchVersion: "2"}, map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "rpm", Version: "3", Kind: scanner.KindPackage, MatchVersion: "2"}, map[string]bool{
 		"var/lib/rpm/Packages":                                true,
 		"var/lib/rpm/Packages.db":                             true,
 		"var/lib/rpm/rpmdb.sqlite":                            true,

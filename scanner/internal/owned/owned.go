@@ -34,9 +34,11 @@ func Clean(p string) (string, bool) {
 // could report or read a package from: anything under a Python
 // site-packages or dist-packages directory or in a .dist-info or .egg-info
 // one, anything under node_modules, a .jar, .war or .ear archive, anything
-// under a Ruby gems or specifications directory, and, when the entry may be
-// a regular file, anything below a bin, sbin or libexec directory (Go
-// binaries). maybeRegular is false when the package manager records the
+// under a Ruby gems or specifications directory, anything in a conda-meta
+// directory, and, when the entry may be a regular file, anything below a
+// bin, sbin or libexec directory (Go and Rust executables), a Cargo.lock, a
+// *.deps.json (.NET), a composer/installed.json (PHP) and a zipped Python
+// .egg. maybeRegular is false when the package manager records the
 // entry as a directory or a symbolic link; dpkg's .list files do not say,
 // so dpkg passes true.
 func Relevant(p string, maybeRegular bool) bool {
@@ -46,12 +48,15 @@ func Relevant(p string, maybeRegular bool) bool {
 		strings.Contains(s, ".egg-info"),
 		strings.Contains(s, "/site-packages/"), strings.Contains(s, "/dist-packages/"),
 		strings.Contains(s, "/node_modules/"),
-		strings.Contains(s, "/gems/"), strings.Contains(s, "/specifications/"):
+		strings.Contains(s, "/gems/"), strings.Contains(s, "/specifications/"),
+		strings.Contains(s, "/conda-meta/"):
 		return true
 	}
 	if maybeRegular {
 		base := strings.ToLower(path.Base(s))
-		if strings.HasSuffix(base, ".jar") || strings.HasSuffix(base, ".war") || strings.HasSuffix(base, ".ear") {
+		if strings.HasSuffix(base, ".jar") || strings.HasSuffix(base, ".war") || strings.HasSuffix(base, ".ear") ||
+			strings.HasSuffix(base, ".egg") || strings.HasSuffix(base, ".deps.json") || base == "cargo.lock" ||
+			strings.HasSuffix(s, "/composer/installed.json") {
 			return true
 		}
 		if strings.Contains(s, "/bin/") || strings.Contains(s, "/sbin/") || strings.Contains(s, "/libexec/") {

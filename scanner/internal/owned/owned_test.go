@@ -48,6 +48,13 @@ func TestRelevant(t *testing.T) {
 		{"usr/share/doc/bash/README", true, false},
 		{"etc/passwd", true, false},
 		{"usr/lib/x86_64-linux-gnu/libc.so.6", true, false},
+		{"usr/share/cargo/app/Cargo.lock", true, true},
+		{"usr/lib/dotnet/shared/Microsoft.NETCore.App/8.0.0/Microsoft.NETCore.App.deps.json", true, true},
+		{"usr/lib/dotnet/shared/Microsoft.NETCore.App/8.0.0/Microsoft.NETCore.App.deps.json", false, false},
+		{"usr/share/php/vendor/composer/installed.json", true, true},
+		{"usr/share/php/vendor/composer/installed.php", true, false},
+		{"opt/conda/conda-meta/pip-22.2.2-py38h06a4308_0.json", true, true},
+		{"usr/share/pyshared/foo-1.0-py3.11.egg", true, true},
 	} {
 		if got := Relevant(tt.p, tt.regular); got != tt.want {
 			t.Errorf("Relevant(%q, %v) = %v, want %v", tt.p, tt.regular, got, tt.want)

@@ -1,0 +1,172 @@
+package composer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/scannertest"
+)
+
+func TestInfoMatch(t *testing.T) {
+	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "composer", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}) {
+		t.Errorf("Info() = %+v", got)
+	}
+	for p, want := range map[string]bool{
+		"var/www/html/vendor/composer/installed.json": true,
+		"app/lib/composer/installed.json":             true, // a vendor-dir of another name
+		"vendor/composer/installed.php":               false,
+		"app/installed.json":                          false,
+		"app/composer.lock":                           false,
+		"app/vendor/composer/installed.json.bak":      false,
+	} {
+		if got := (Scanner{}).Match(p); got != want {
+			t.Errorf("Match(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+// TestFixtures scans upstream projects' test data (testdata/SOURCES.md)
+// and compares with what those projects' own tests expect.
+func TestFixtures(t *testing.T) {
+	syft := []string{
+		"asm89/stack-cors 1.3.0 pkg:composer/asm89/stack-cors@1.3.0",
+		"behat/mink v1.8.1 pkg:composer/behat/mink@v1.8.1",
+	}
+	for _, tc := range []struct {
+		file string
+		want []string // "name version purl"
+	}{
+		// Syft syft/pkg/cataloger/php/parse_installed_json_test.go: the
+		// same two packages in Composer 1's and 2's formats.
+		{"syft_composer_1_installed.json", syft},
+		{"syft_composer_2_installed.json", syft},
+		// Trivy pkg/fanal/analyzer/language/php/composer/vendor_test.go.
+		{"trivy_happy_installed.json", []string{
+			"pear/log 1.13.3 pkg:composer/pear/log@1.13.3",
+			"pear/pear_exception v1.0.2 pkg:composer/pear/pear_exception@v1.0.2",
+		}},
+		// Trivy integration/testdata/composer.vendor.json.golden.
+		{"trivy_integration_installed.json", []string{
+			"guzzlehttp/psr7 1.8.3 pkg:composer/guzzlehttp/psr7@1.8.3",
+			"psr/http-message 1.1 pkg:composer/psr/http-message@1.1",
+			"ralouphie/getallheaders 3.0.3 pkg:composer/ralouphie/getallheaders@3.0.3",
+		}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			const path = "var/www/html/vendor/composer/installed.json"
+			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, path, filepath.Join("testdata", tc.file))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Warnings) != 0 {
+				t.Errorf("warnings %q", res.Warnings)
+			}
+			var got []string
+			for _, p := range res.Packages {
+				if p.Filepath != path || p.PackageDB != path || p.Kind != "binary" {
+					t.Errorf("package %+v", p)
+				}
+				got = append(got, p.Name+" "+p.Version+" "+p.PURL)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseInstalled(t *testing.T) {
+	for _, tc := range []struct {
+		name, json string
+		want       []Package
+		err        string
+	}{
+		{"v1", ` [{"name":"a/b","version":"1.0"}]`, []Package{{"a/b", "1.0"}}, ""},
+		{"v2", "\ufeff{\"packages\":[{\"name\":\"a/b\",\"version\":\"dev-main\"}],\"dev\":true}", []Package{{"a/b", "dev-main"}}, ""},
+		{"v2 empty", `{"packages":[]}`, []Package{}, ""},
+		{"no packages", `{"dev":true}`, nil, `no "packages"`},
+		{"not json", `{"packages":[`, nil, "not a Composer"},
+		{"v1 not json", `[{`, nil, "not a Composer 1"},
+		{"string", `"x"`, nil, "not a Composer"},
+		{"no vendor", `[{"name":"b","version":"1"}]`, nil, "not vendor/name"},
+		{"three parts", `[{"name":"a/b/c","version":"1"}]`, nil, "not vendor/name"},
+		{"no version", `[{"name":"a/b"}]`, nil, "version: empty"},
+		{"blank name", `[{"name":"a/b c","version":"1"}]`, nil, "blanks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseInstalled([]byte(tc.json))
+			if tc.err != "" {
+				var pe *ParseError
+				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want a ParseError with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// Bad files are skipped with a warning naming them; the others are still
+// reported. Only a failure to open or read is an error.
+func TestBadInput(t *testing.T) {
+	good := scannertest.File("a/vendor/composer/installed.json", []byte(`[{"name":"x/y","version":"1"}]`))
+	bad := scannertest.File("b/vendor/composer/installed.json", []byte(`[{"name":`))
+	res, err := Scanner{}.Scan(context.Background(), []scanner.File{bad, good})
+	if err != nil || len(res.Packages) != 1 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "b/vendor/composer/installed.json") {
+		t.Errorf("%+v, %v", res, err)
+	}
+	big := scannertest.FileFunc("c/vendor/composer/installed.json", MaxFileSize+1, func() (io.ReadCloser, error) {
+		t.Error("opened a file over the limit")
+		return nil, errBroken
+	})
+	liar := scannertest.FileFunc("d/vendor/composer/installed.json", 10, func() (io.ReadCloser, error) {
+		return io.NopCloser(io.LimitReader(neverEnding(' '), MaxFileSize+10)), nil
+	})
+	for _, f := range []scanner.File{big, liar} {
+		res, err := Scanner{}.Scan(context.Background(), []scanner.File{f})
+		if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "more than the limit") || !strings.Contains(res.Warnings[0], f.Path()) {
+			t.Errorf("%s: %+v, %v", f.Path(), res, err)
+		}
+	}
+	const p = "e/vendor/composer/installed.json"
+	unopenable := scannertest.FileFunc(p, 10, func() (io.ReadCloser, error) { return nil, errBroken })
+	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{unopenable}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), p) {
+		t.Errorf("open error: %v", err)
+	}
+	broken := scannertest.FileFunc(p, 10, func() (io.ReadCloser, error) {
+		return io.NopCloser(io.MultiReader(strings.NewReader("["), errReader{})), nil
+	})
+	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{broken}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), p) {
+		t.Errorf("read error: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := (Scanner{}).Scan(ctx, []scanner.File{good}); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled: %v", err)
+	}
+}
+
+var errBroken = errors.New("disk on fire")
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errBroken }
+
+type neverEnding byte
+
+func (b neverEnding) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}

@@ -1,0 +1,185 @@
+package dotnet
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/scannertest"
+)
+
+func TestInfoMatch(t *testing.T) {
+	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "dotnet", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}) {
+		t.Errorf("Info() = %+v", got)
+	}
+	for p, want := range map[string]bool{
+		"app/MyApp.deps.json": true,
+		"usr/share/dotnet/shared/Microsoft.NETCore.App/8.0.0/Microsoft.NETCore.App.deps.json": true,
+		"MyApp.deps.json":              true,
+		"app/.deps.json":               false,
+		"app/MyApp.runtimeconfig.json": false,
+		"app/MyApp.deps.json.bak":      false,
+		"app/packages.lock.json":       false,
+	} {
+		if got := (Scanner{}).Match(p); got != want {
+			t.Errorf("Match(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+// TestFixtures scans upstream projects' test data (testdata/SOURCES.md)
+// and compares with what those projects' own tests expect.
+func TestFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string // "name version"
+	}{
+		// Trivy pkg/dependency/parser/dotnet/core_deps/parse_test.go.
+		{"trivy_happy.deps.json", []string{"ExampleApp1 1.0.0", "Newtonsoft.Json 13.0.1"}},
+		{"trivy_without-runtime.deps.json", []string{"JsonDiffPatch 2.0.61", "Libuv 1.9.1", "System.Collections.Immutable 1.3.0", "hello2 1.0.0"}},
+		{"trivy_self-contained.deps.json", []string{"ExampleApp1 1.0.0", "Microsoft.AspNetCore.App.Runtime.linux-x64 8.0.0", "Microsoft.NETCore.App.Runtime.linux-x64 8.0.0", "Newtonsoft.Json 13.0.1"}},
+		{"trivy_multi-project.deps.json", []string{"Api 1.0.0", "Data 1.0.0", "Newtonsoft.Json 13.0.3", "Web 1.0.0"}},
+		// Trivy pkg/fanal/analyzer/language/dotnet/deps/deps_test.go:
+		// no target for the runtime target's name, so every library.
+		{"trivy_datacollector.deps.json", []string{"Microsoft.VisualStudio.TestPlatform.Common 17.2.0-release-20220408-11", "Newtonsoft.Json 9.0.1"}},
+		// osv-scalibr extractor/filesystem/language/dotnet/depsjson.
+		{"scalibr_valid.deps.json", []string{"AWSSDK.Core 3.7.10.6", "Microsoft.Extensions.DependencyInjection 6.0.0", "TestLibrary 1.0.0"}},
+		// Syft syft/pkg/cataloger/dotnet/cataloger_test.go expects 14:
+		// these and System.Diagnostics.DiagnosticSource 6.0.0 and
+		// System.Runtime.CompilerServices.Unsafe 6.0.0, which have no
+		// runtime assets in the net6.0 target (the shared framework
+		// has them): not deployed, left out as Trivy does.
+		{"syft_TestLibrary.deps.json", []string{
+			"AWSSDK.Core 3.7.10.6",
+			"Microsoft.Extensions.DependencyInjection 6.0.0",
+			"Microsoft.Extensions.DependencyInjection.Abstractions 6.0.0",
+			"Microsoft.Extensions.Logging 6.0.0",
+			"Microsoft.Extensions.Logging.Abstractions 6.0.0",
+			"Microsoft.Extensions.Options 6.0.0",
+			"Microsoft.Extensions.Primitives 6.0.0",
+			"Newtonsoft.Json 13.0.1",
+			"Serilog 2.10.0",
+			"Serilog.Sinks.Console 4.0.1",
+			"TestCommon 1.0.0",
+			"TestLibrary 1.0.0",
+		}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			const path = "app/MyApp.deps.json"
+			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, path, filepath.Join("testdata", tc.file))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Warnings) != 0 {
+				t.Errorf("warnings %q", res.Warnings)
+			}
+			var got []string
+			for _, p := range res.Packages {
+				if p.Filepath != path || p.PackageDB != path || p.Kind != "binary" || p.PURL != "pkg:nuget/"+p.Name+"@"+p.Version {
+					t.Errorf("package %+v", p)
+				}
+				got = append(got, p.Name+" "+p.Version)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseDeps(t *testing.T) {
+	for _, tc := range []struct {
+		name, json string
+		want       []string
+		err        string
+	}{
+		{"types", `{"libraries":{"A/1":{"type":"Package"},"B/2":{"type":"reference"},"runtimepack.R/3":{"type":"runtimepack"},"P/4":{"type":"project"}}}`,
+			[]string{"A 1", "P 4", "R 3"}, ""},
+		{"empty assets", `{"runtimeTarget":{"name":"t"},"targets":{"t":{"A/1":{"runtime":{}},"B/2":{"native":{"x.so":{}}},"C/3":{"runtimeTargets":[]},"D/4":5}},"libraries":{"A/1":{"type":"package"},"B/2":{"type":"package"},"C/3":{"type":"package"},"D/4":{"type":"package"}}}`,
+			[]string{"B 2"}, ""},
+		{"no libraries", `{}`, nil, ""},
+		{"not json", `{"libraries":`, nil, "not a deps.json"},
+		{"libraries not an object", `{"libraries":[]}`, nil, "not a deps.json"},
+		{"no slash", `{"libraries":{"A":{"type":"package"}}}`, nil, "not NAME/VERSION"},
+		{"empty version", `{"libraries":{"A/":{"type":"package"}}}`, nil, "version: empty"},
+		{"blank in name", `{"libraries":{"A B/1":{"type":"package"}}}`, nil, "blanks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			libs, err := ParseDeps([]byte(tc.json))
+			if tc.err != "" {
+				var pe *ParseError
+				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want a ParseError with %q", err, tc.err)
+				}
+				return
+			}
+			var got []string
+			for _, l := range libs {
+				got = append(got, l.Name+" "+l.Version)
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// Bad files are skipped with a warning naming them; the others are still
+// reported. Only a failure to open or read is an error.
+func TestBadInput(t *testing.T) {
+	good := scannertest.File("a/Good.deps.json", []byte(`{"libraries":{"X/1.0.0":{"type":"package"}}}`))
+	bad := scannertest.File("b/Bad.deps.json", []byte(`{"libraries":{"X":`))
+	res, err := Scanner{}.Scan(context.Background(), []scanner.File{bad, good})
+	if err != nil || len(res.Packages) != 1 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "b/Bad.deps.json") {
+		t.Errorf("%+v, %v", res, err)
+	}
+	big := scannertest.FileFunc("a/Big.deps.json", MaxFileSize+1, func() (io.ReadCloser, error) {
+		t.Error("opened a file over the limit")
+		return nil, errBroken
+	})
+	liar := scannertest.FileFunc("a/Liar.deps.json", 10, func() (io.ReadCloser, error) {
+		return io.NopCloser(io.LimitReader(neverEnding(' '), MaxFileSize+10)), nil
+	})
+	for _, f := range []scanner.File{big, liar} {
+		res, err := Scanner{}.Scan(context.Background(), []scanner.File{f})
+		if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "more than the limit") || !strings.Contains(res.Warnings[0], f.Path()) {
+			t.Errorf("%s: %+v, %v", f.Path(), res, err)
+		}
+	}
+	unopenable := scannertest.FileFunc("a/X.deps.json", 10, func() (io.ReadCloser, error) { return nil, errBroken })
+	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{unopenable}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), "a/X.deps.json") {
+		t.Errorf("open error: %v", err)
+	}
+	broken := scannertest.FileFunc("a/Y.deps.json", 10, func() (io.ReadCloser, error) {
+		return io.NopCloser(io.MultiReader(strings.NewReader("{"), errReader{})), nil
+	})
+	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{broken}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), "a/Y.deps.json") {
+		t.Errorf("read error: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := (Scanner{}).Scan(ctx, []scanner.File{good}); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled: %v", err)
+	}
+}
+
+var errBroken = errors.New("disk on fire")
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errBroken }
+
+type neverEnding byte
+
+func (b neverEnding) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}
