@@ -79,6 +79,9 @@ command -v rpm >/dev/null 2>&1 || apt_install rpm
 # (internal/testing/sbomcheck): @cyclonedx/cyclonedx-library from the npm registry,
 # installed with npm ci from its lock file into the cache, in the directory
 # the Go tests look in (named by the lock file's hash).
+# The runtime scanner's oracles (scanner/runtime TestHostRuntimes): a JDK's
+# java with its release file, Debian's python3 and node, the Go toolchain.
+command -v java >/dev/null 2>&1 || apt_install default-jre-headless
 command -v node >/dev/null 2>&1 || apt_install nodejs
 command -v npm >/dev/null 2>&1 || apt_install npm
 npmlock=internal/testing/sbomcheck/testdata/npm/package-lock.json

@@ -232,6 +232,10 @@ func TestHostRuntimes(t *testing.T) {
 		pyFiles["usr/local/lib/"+filepath.Base(py[2])] = py[2]
 	}
 	node := mustEval(t, mustLook(t, "node"))
+	// Debian's own interpreter, whatever its minor version (python3.11 on
+	// Debian 12, python3.13 on Debian 13).
+	sysPy := mustEval(t, "/usr/bin/python3")
+	sysPyPath := "usr/bin/" + filepath.Base(sysPy)
 	for _, tc := range []struct {
 		name  string
 		files map[string]string // layer path: host path
@@ -245,8 +249,8 @@ func TestHostRuntimes(t *testing.T) {
 			regexp.MustCompile(`version "([^"]+)"`), command(t, javaHome+"/bin/java", "-version")},
 		{"python", pyFiles, "usr/local/bin/" + pyName,
 			regexp.MustCompile(`Python (\S+)`), command(t, "python3", "--version")},
-		{"python", map[string]string{"usr/bin/python3.11": "/usr/bin/python3.11"}, "usr/bin/python3.11",
-			regexp.MustCompile(`Python (\S+)`), command(t, "/usr/bin/python3.11", "--version")},
+		{"python", map[string]string{sysPyPath: sysPy}, sysPyPath,
+			regexp.MustCompile(`Python (\S+)`), command(t, sysPy, "--version")},
 		{"node", map[string]string{"usr/local/bin/node": node}, "usr/local/bin/node",
 			regexp.MustCompile(`v(\S+)`), command(t, node, "--version")},
 	} {
