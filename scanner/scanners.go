@@ -116,19 +116,10 @@ type Result struct {
 	OwnedFiles []string
 }
 
-// State hashes the (name, version, kind) of a scanner set into the string
-// that identifies it: a report made by another state is stale. The order of
-// the scanners does not matter.
-func State(ss []Scanner) string {
-	infos := make([]Info, len(ss))
-	for i, s := range ss {
-		infos[i] = s.Info()
-	}
-	return StateOf(infos)
-}
-
-// StateOf is State over scanner infos, for sets that include other parts
-// that change results (enrichers).
+// StateOf hashes the (name, version, kind) of every part that makes a
+// report (scanners, enrichers, the coalescer: internal/indexer.State lists
+// them) into the string that identifies the set: a report made by another
+// state is stale. The order does not matter. It is the only such hash.
 func StateOf(infos []Info) string {
 	lines := make([]string, len(infos))
 	for i, in := range infos {
