@@ -3,7 +3,6 @@ package dotnet
 import (
 	"context"
 	"errors"
-	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,10 +13,7 @@ import (
 )
 
 func TestInfoMatch(t *testing.T) {
-	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "dotnet", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}) {
-		t.Errorf("Info() = %+v", got)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "dotnet", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}, map[string]bool{
 		"app/MyApp.deps.json": true,
 		"usr/share/dotnet/shared/Microsoft.NETCore.App/8.0.0/Microsoft.NETCore.App.deps.json": true,
 		"MyApp.deps.json":              true,
@@ -25,11 +21,7 @@ func TestInfoMatch(t *testing.T) {
 		"app/MyApp.runtimeconfig.json": false,
 		"app/MyApp.deps.json.bak":      false,
 		"app/packages.lock.json":       false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // TestFixtures scans upstream projects' test data (testdata/SOURCES.md)
@@ -133,53 +125,10 @@ func TestParseDeps(t *testing.T) {
 // Bad files are skipped with a warning naming them; the others are still
 // reported. Only a failure to open or read is an error.
 func TestBadInput(t *testing.T) {
-	good := scannertest.File("a/Good.deps.json", []byte(`{"libraries":{"X/1.0.0":{"type":"package"}}}`))
-	bad := scannertest.File("b/Bad.deps.json", []byte(`{"libraries":{"X":`))
-	res, err := Scanner{}.Scan(context.Background(), []scanner.File{bad, good})
-	if err != nil || len(res.Packages) != 1 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "b/Bad.deps.json") {
-		t.Errorf("%+v, %v", res, err)
-	}
-	big := scannertest.FileFunc("a/Big.deps.json", MaxFileSize+1, func() (io.ReadCloser, error) {
-		t.Error("opened a file over the limit")
-		return nil, errBroken
+	valid := []byte(`{"libraries":{"X/1.0.0":{"type":"package"}}}`)
+	good := scannertest.File("a/Good.deps.json", valid)
+	scannertest.CheckBadFiles(t, Scanner{}, good, "X", "b/Bad.deps.json", []scannertest.BadFile{
+		{Name: "not json", Data: `{"libraries":{"X":`},
 	})
-	liar := scannertest.FileFunc("a/Liar.deps.json", 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.LimitReader(neverEnding(' '), MaxFileSize+10)), nil
-	})
-	for _, f := range []scanner.File{big, liar} {
-		res, err := Scanner{}.Scan(context.Background(), []scanner.File{f})
-		if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "more than the limit") || !strings.Contains(res.Warnings[0], f.Path()) {
-			t.Errorf("%s: %+v, %v", f.Path(), res, err)
-		}
-	}
-	unopenable := scannertest.FileFunc("a/X.deps.json", 10, func() (io.ReadCloser, error) { return nil, errBroken })
-	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{unopenable}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), "a/X.deps.json") {
-		t.Errorf("open error: %v", err)
-	}
-	broken := scannertest.FileFunc("a/Y.deps.json", 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.MultiReader(strings.NewReader("{"), errReader{})), nil
-	})
-	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{broken}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), "a/Y.deps.json") {
-		t.Errorf("read error: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := (Scanner{}).Scan(ctx, []scanner.File{good}); !errors.Is(err, context.Canceled) {
-		t.Errorf("canceled: %v", err)
-	}
-}
-
-var errBroken = errors.New("disk on fire")
-
-type errReader struct{}
-
-func (errReader) Read([]byte) (int, error) { return 0, errBroken }
-
-type neverEnding byte
-
-func (b neverEnding) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(b)
-	}
-	return len(p), nil
+	scannertest.CheckSkips(t, scannertest.Skips{Scanner: Scanner{}, Path: "a/X.deps.json", Limit: MaxFileSize, Valid: valid})
 }

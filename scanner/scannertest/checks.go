@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -161,11 +163,15 @@ type Lang struct {
 	PURLPrefix string
 	// One is set when every file gives one package or one warning.
 	One bool
+	// Many is set when a file may give many packages (a lock file, an
+	// installed-packages list): a file with a warning then gives none.
+	Many bool
 }
 
 // CheckLangContent scans data at l.Path and checks that no content fails
 // the scan (a bad file is a warning naming it), that there is at most one
-// package (exactly one package or one warning with l.One), and that a
+// package (exactly one package or one warning with l.One; any number, and
+// none with a warning, with l.Many), and that a
 // package is a binary package with valid name and version
 // (langpkg.Value), a PURL with l.PURLPrefix, and the file's path as its
 // Filepath and PackageDB. It returns the result, for further checks.
@@ -178,7 +184,9 @@ func CheckLangContent(t *testing.T, l Lang, data []byte) *scanner.Result {
 	switch {
 	case l.One && len(res.Packages)+len(res.Warnings) != 1:
 		t.Fatalf("%d packages, %d warnings", len(res.Packages), len(res.Warnings))
-	case len(res.Packages) > 1:
+	case l.Many && len(res.Warnings) > 0 && len(res.Packages) > 0:
+		t.Fatalf("warnings %q with %d packages", res.Warnings, len(res.Packages))
+	case !l.Many && len(res.Packages) > 1:
 		t.Fatalf("%d packages", len(res.Packages))
 	}
 	for _, w := range res.Warnings {
@@ -245,4 +253,32 @@ func CheckDatabaseContent(t *testing.T, d Database, path string, data []byte) {
 			t.Fatalf("LF %+v != CRLF %+v", a, b)
 		}
 	}
+}
+
+// SeedTestdata adds every file of the package's testdata directory matching
+// glob to the fuzz corpus of f. It fails the fuzz test when no file
+// matches, so a fuzzer never runs unseeded by accident.
+func SeedTestdata(f *testing.F, glob string) {
+	f.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", glob))
+	if err != nil || len(paths) == 0 {
+		f.Fatalf("no seeds in testdata/%s: %v", glob, err)
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// FuzzLang seeds f with the package's testdata files matching glob (see
+// SeedTestdata) and fuzzes l's scanner with CheckLangContent.
+func FuzzLang(f *testing.F, l Lang, glob string) {
+	f.Helper()
+	SeedTestdata(f, glob)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		CheckLangContent(t, l, data)
+	})
 }
