@@ -1,9 +1,7 @@
 package composer
 
 import (
-	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -51,25 +49,7 @@ func TestFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			const path = "var/www/html/vendor/composer/installed.json"
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, path, filepath.Join("testdata", tc.file))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) != 0 {
-				t.Errorf("warnings %q", res.Warnings)
-			}
-			var got []string
-			for _, p := range res.Packages {
-				if p.Filepath != path || p.PackageDB != path || p.Kind != "binary" {
-					t.Errorf("package %+v", p)
-				}
-				got = append(got, p.Name+" "+p.Version+" "+p.PURL)
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
+			scannertest.CheckTestdata(t, Scanner{}, "var/www/html/vendor/composer/installed.json", tc.file, tc.want, nil)
 		})
 	}
 }

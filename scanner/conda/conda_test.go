@@ -1,12 +1,11 @@
 package conda
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/package-url/packageurl-go"
 
+	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
@@ -42,21 +41,13 @@ func TestFixtures(t *testing.T) {
 		{"scalibr_jupyterlab-3.1.12-py39hf3db000_1.json", "jupyterlab", "3.1.12", "pkg:conda/jupyterlab@3.1.12?build=py39hf3db000&channel=main&subdir=linux-64"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			path := "opt/conda/conda-meta/" + tc.file
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, path, filepath.Join("testdata", tc.file))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) != 0 || len(res.Packages) != 1 {
-				t.Fatalf("packages %v, warnings %q", res.Packages, res.Warnings)
-			}
-			p := res.Packages[0]
-			if p.Name != tc.name || p.Version != tc.version || p.PURL != tc.purl || p.Filepath != path || p.PackageDB != path || p.Kind != "binary" {
-				t.Errorf("got %+v", p)
-			}
-			if _, err := packageurl.FromString(p.PURL); err != nil {
-				t.Errorf("purl %q: %v", p.PURL, err)
-			}
+			want := []string{tc.name + " " + tc.version + " " + tc.purl}
+			scannertest.CheckTestdata(t, Scanner{}, "opt/conda/conda-meta/"+tc.file, tc.file, want, func(p *report.Package) string {
+				if _, err := packageurl.FromString(p.PURL); err != nil {
+					t.Errorf("purl %q: %v", p.PURL, err)
+				}
+				return p.Name + " " + p.Version + " " + p.PURL
+			})
 		})
 	}
 }

@@ -1,13 +1,12 @@
 package dotnet
 
 import (
-	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
@@ -62,25 +61,12 @@ func TestFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			const path = "app/MyApp.deps.json"
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, path, filepath.Join("testdata", tc.file))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) != 0 {
-				t.Errorf("warnings %q", res.Warnings)
-			}
-			var got []string
-			for _, p := range res.Packages {
-				if p.Filepath != path || p.PackageDB != path || p.Kind != "binary" || p.PURL != "pkg:nuget/"+p.Name+"@"+p.Version {
+			scannertest.CheckTestdata(t, Scanner{}, "app/MyApp.deps.json", tc.file, tc.want, func(p *report.Package) string {
+				if p.PURL != "pkg:nuget/"+p.Name+"@"+p.Version {
 					t.Errorf("package %+v", p)
 				}
-				got = append(got, p.Name+" "+p.Version)
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
+				return p.Name + " " + p.Version
+			})
 		})
 	}
 }

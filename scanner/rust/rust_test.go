@@ -163,24 +163,7 @@ func TestFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, tc.path, filepath.Join("testdata", tc.file))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) != 0 {
-				t.Errorf("warnings %q", res.Warnings)
-			}
-			var got []string
-			for _, p := range res.Packages {
-				if p.Filepath != tc.path || p.PackageDB != tc.path || p.Kind != "binary" {
-					t.Errorf("package %+v", p)
-				}
-				got = append(got, p.Name+" "+p.Version+" "+p.PURL)
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
+			scannertest.CheckTestdata(t, Scanner{}, tc.path, tc.file, tc.want, nil)
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -281,4 +282,34 @@ func FuzzLang(f *testing.F, l Lang, glob string) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		CheckLangContent(t, l, data)
 	})
+}
+
+// CheckTestdata scans the package's testdata file file, at the layer path
+// path, with s and checks that the scan neither fails nor warns, that every
+// package is a binary package with path as its Filepath and PackageDB, and
+// that the packages, each written by line ("name version purl" when line is
+// nil) and sorted, are want.
+func CheckTestdata(t *testing.T, s scanner.Scanner, path, file string, want []string, line func(p *report.Package) string) {
+	t.Helper()
+	if line == nil {
+		line = func(p *report.Package) string { return p.Name + " " + p.Version + " " + p.PURL }
+	}
+	res, err := s.Scan(context.Background(), []scanner.File{FromDisk(t, path, filepath.Join("testdata", file))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+	var got []string
+	for _, p := range res.Packages {
+		if p.Filepath != path || p.PackageDB != path || p.Kind != report.KindBinary {
+			t.Errorf("package %+v", p)
+		}
+		got = append(got, line(p))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
 }
