@@ -3,7 +3,6 @@ package scannertest
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -136,21 +135,6 @@ func CheckBadFiles(t *testing.T, s scanner.Scanner, good scanner.File, goodName,
 			}
 		})
 	}
-}
-
-// TooLarge returns two files over limit, content, repeated, beyond it: one
-// whose Size says 10 bytes and one whose Size says limit+1 and which fails
-// the test when opened; a scanner skips both with a warning.
-func TooLarge(t *testing.T, liarPath, hugePath string, limit int64, content string) (liar, huge scanner.File) {
-	big := strings.Repeat(content, int(limit)/len(content)+1)
-	liar = FileFunc(liarPath, 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(strings.NewReader(big)), nil
-	})
-	huge = FileFunc(hugePath, limit+1, func() (io.ReadCloser, error) {
-		t.Error("a file over the limit was opened")
-		return nil, io.ErrUnexpectedEOF
-	})
-	return liar, huge
 }
 
 // Lang describes what a language-package scanner promises of any content,
