@@ -61,7 +61,7 @@ func (e *skipError) Unwrap() error { return e.err }
 
 // ParseError is a file that cannot be used: it is skipped with a warning,
 // the layer is not failed. The scanners that parse whole files (composer,
-// conda, dotnet, rust) return it, each under its own name.
+// conda, dotnet, rust, python, ruby) return it, each under its own name.
 type ParseError struct {
 	Reason string
 	// Err, when not nil, is the error behind Reason.
