@@ -6,11 +6,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"path"
-	"sort"
 	"strings"
 
 	"github.com/package-url/packageurl-go"
@@ -18,7 +15,6 @@ import (
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/langpkg"
-	"github.com/stevedore-dev/stevedore/scanner/internal/limitio"
 )
 
 // MaxFileSize bounds an installed.json (it holds every package's
@@ -62,77 +58,22 @@ func (Scanner) Match(p string) bool {
 // Scan reads the matched files, in path order. Only an error opening or
 // reading a file, or the context ending, is returned as an error.
 func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
-	files = append([]scanner.File(nil), files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
-	res := &scanner.Result{}
-	var warn langpkg.Warnings
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("composer: %w", err)
+	return langpkg.ScanWhole(ctx, "composer", files, MaxFileSize, ParseInstalled, func(p Package, path string) *report.Package {
+		vendor, name, _ := strings.Cut(p.Name, "/")
+		return &report.Package{
+			Name:      p.Name,
+			Version:   p.Version,
+			Kind:      report.KindBinary,
+			PackageDB: path,
+			Filepath:  path,
+			PURL:      packageurl.NewPackageURL(packageurl.TypeComposer, vendor, name, p.Version, nil, "").ToString(),
 		}
-		pkgs, err := readFile(f)
-		if err != nil {
-			var pe *ParseError
-			if errors.As(err, &pe) {
-				warn.Addf("composer: %s: %v; skipped", f.Path(), err)
-				continue
-			}
-			return nil, err
-		}
-		for _, p := range pkgs {
-			vendor, name, _ := strings.Cut(p.Name, "/")
-			res.Packages = append(res.Packages, &report.Package{
-				Name:      p.Name,
-				Version:   p.Version,
-				Kind:      report.KindBinary,
-				PackageDB: f.Path(),
-				Filepath:  f.Path(),
-				PURL:      packageurl.NewPackageURL(packageurl.TypeComposer, vendor, name, p.Version, nil, "").ToString(),
-			})
-		}
-	}
-	res.Warnings = warn.List()
-	return res, nil
+	})
 }
 
 // ParseError is a file that cannot be used: it is skipped, the layer is not
 // failed.
-type ParseError struct {
-	Reason string
-	// Err, when not nil, is the error behind Reason.
-	Err error
-}
-
-// Error returns the reason, and the error behind it.
-func (e *ParseError) Error() string {
-	if e.Err != nil {
-		return e.Reason + ": " + e.Err.Error()
-	}
-	return e.Reason
-}
-
-// Unwrap returns the error behind the reason.
-func (e *ParseError) Unwrap() error { return e.Err }
-
-func readFile(f scanner.File) ([]Package, error) {
-	if f.Size() > MaxFileSize {
-		return nil, &ParseError{Reason: fmt.Sprintf("%d bytes, more than the limit of %d", f.Size(), MaxFileSize)}
-	}
-	rc, err := f.Open()
-	if err != nil {
-		return nil, fmt.Errorf("composer: opening %s: %w", f.Path(), err)
-	}
-	defer rc.Close()
-	lr := limitio.NewReader(rc, MaxFileSize)
-	b, err := io.ReadAll(lr)
-	if lr.Exceeded {
-		return nil, &ParseError{Reason: fmt.Sprintf("more than the limit of %d bytes", MaxFileSize)}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("composer: reading %s: %w", f.Path(), err)
-	}
-	return ParseInstalled(b)
-}
+type ParseError = langpkg.ParseError
 
 // Package is a package of an installed.json.
 type Package struct {

@@ -1,10 +1,7 @@
 package composer
 
 import (
-	"context"
 	"errors"
-	"io"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,21 +11,14 @@ import (
 )
 
 func TestInfoMatch(t *testing.T) {
-	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "composer", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}) {
-		t.Errorf("Info() = %+v", got)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "composer", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}, map[string]bool{
 		"var/www/html/vendor/composer/installed.json": true,
 		"app/lib/composer/installed.json":             true, // a vendor-dir of another name
 		"vendor/composer/installed.php":               false,
 		"app/installed.json":                          false,
 		"app/composer.lock":                           false,
 		"app/vendor/composer/installed.json.bak":      false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // TestFixtures scans upstream projects' test data (testdata/SOURCES.md)
@@ -59,25 +49,7 @@ func TestFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			const path = "var/www/html/vendor/composer/installed.json"
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, path, filepath.Join("testdata", tc.file))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) != 0 {
-				t.Errorf("warnings %q", res.Warnings)
-			}
-			var got []string
-			for _, p := range res.Packages {
-				if p.Filepath != path || p.PackageDB != path || p.Kind != "binary" {
-					t.Errorf("package %+v", p)
-				}
-				got = append(got, p.Name+" "+p.Version+" "+p.PURL)
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
+			scannertest.CheckTestdata(t, Scanner{}, "var/www/html/vendor/composer/installed.json", tc.file, tc.want, nil)
 		})
 	}
 }
@@ -119,54 +91,10 @@ func TestParseInstalled(t *testing.T) {
 // Bad files are skipped with a warning naming them; the others are still
 // reported. Only a failure to open or read is an error.
 func TestBadInput(t *testing.T) {
-	good := scannertest.File("a/vendor/composer/installed.json", []byte(`[{"name":"x/y","version":"1"}]`))
-	bad := scannertest.File("b/vendor/composer/installed.json", []byte(`[{"name":`))
-	res, err := Scanner{}.Scan(context.Background(), []scanner.File{bad, good})
-	if err != nil || len(res.Packages) != 1 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "b/vendor/composer/installed.json") {
-		t.Errorf("%+v, %v", res, err)
-	}
-	big := scannertest.FileFunc("c/vendor/composer/installed.json", MaxFileSize+1, func() (io.ReadCloser, error) {
-		t.Error("opened a file over the limit")
-		return nil, errBroken
+	valid := []byte(`[{"name":"x/y","version":"1"}]`)
+	good := scannertest.File("a/vendor/composer/installed.json", valid)
+	scannertest.CheckBadFiles(t, Scanner{}, good, "x/y", "b/vendor/composer/installed.json", []scannertest.BadFile{
+		{Name: "not json", Data: `[{"name":`, Warn: "not a Composer 1"},
 	})
-	liar := scannertest.FileFunc("d/vendor/composer/installed.json", 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.LimitReader(neverEnding(' '), MaxFileSize+10)), nil
-	})
-	for _, f := range []scanner.File{big, liar} {
-		res, err := Scanner{}.Scan(context.Background(), []scanner.File{f})
-		if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "more than the limit") || !strings.Contains(res.Warnings[0], f.Path()) {
-			t.Errorf("%s: %+v, %v", f.Path(), res, err)
-		}
-	}
-	const p = "e/vendor/composer/installed.json"
-	unopenable := scannertest.FileFunc(p, 10, func() (io.ReadCloser, error) { return nil, errBroken })
-	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{unopenable}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), p) {
-		t.Errorf("open error: %v", err)
-	}
-	broken := scannertest.FileFunc(p, 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.MultiReader(strings.NewReader("["), errReader{})), nil
-	})
-	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{broken}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), p) {
-		t.Errorf("read error: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := (Scanner{}).Scan(ctx, []scanner.File{good}); !errors.Is(err, context.Canceled) {
-		t.Errorf("canceled: %v", err)
-	}
-}
-
-var errBroken = errors.New("disk on fire")
-
-type errReader struct{}
-
-func (errReader) Read([]byte) (int, error) { return 0, errBroken }
-
-type neverEnding byte
-
-func (b neverEnding) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(b)
-	}
-	return len(p), nil
+	scannertest.CheckSkips(t, scannertest.Skips{Scanner: Scanner{}, Path: "c/vendor/composer/installed.json", Limit: MaxFileSize, Valid: valid})
 }

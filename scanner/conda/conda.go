@@ -6,11 +6,7 @@ package conda
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"path"
-	"sort"
 	"strings"
 
 	"github.com/package-url/packageurl-go"
@@ -18,7 +14,6 @@ import (
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/langpkg"
-	"github.com/stevedore-dev/stevedore/scanner/internal/limitio"
 )
 
 // MaxFileSize bounds a conda-meta record (it lists every file of its
@@ -64,74 +59,28 @@ func (Scanner) Match(p string) bool {
 // Scan reads the matched records, in path order. Only an error opening or
 // reading a file, or the context ending, is returned as an error.
 func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
-	files = append([]scanner.File(nil), files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
-	res := &scanner.Result{}
-	var warn langpkg.Warnings
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("conda: %w", err)
-		}
-		rec, err := readFile(f)
+	parse := func(b []byte) ([]Record, error) {
+		rec, err := ParseRecord(b)
 		if err != nil {
-			var pe *ParseError
-			if errors.As(err, &pe) {
-				warn.Addf("conda: %s: %v; skipped", f.Path(), err)
-				continue
-			}
 			return nil, err
 		}
-		res.Packages = append(res.Packages, &report.Package{
+		return []Record{rec}, nil
+	}
+	return langpkg.ScanWhole(ctx, "conda", files, MaxFileSize, parse, func(rec Record, path string) *report.Package {
+		return &report.Package{
 			Name:      rec.Name,
 			Version:   rec.Version,
 			Kind:      report.KindBinary,
-			PackageDB: f.Path(),
-			Filepath:  f.Path(),
+			PackageDB: path,
+			Filepath:  path,
 			PURL:      rec.PURL(),
-		})
-	}
-	res.Warnings = warn.List()
-	return res, nil
+		}
+	})
 }
 
 // ParseError is a file that cannot be used: it is skipped, the layer is not
 // failed.
-type ParseError struct {
-	Reason string
-	// Err, when not nil, is the error behind Reason.
-	Err error
-}
-
-// Error returns the reason, and the error behind it.
-func (e *ParseError) Error() string {
-	if e.Err != nil {
-		return e.Reason + ": " + e.Err.Error()
-	}
-	return e.Reason
-}
-
-// Unwrap returns the error behind the reason.
-func (e *ParseError) Unwrap() error { return e.Err }
-
-func readFile(f scanner.File) (Record, error) {
-	if f.Size() > MaxFileSize {
-		return Record{}, &ParseError{Reason: fmt.Sprintf("%d bytes, more than the limit of %d", f.Size(), MaxFileSize)}
-	}
-	rc, err := f.Open()
-	if err != nil {
-		return Record{}, fmt.Errorf("conda: opening %s: %w", f.Path(), err)
-	}
-	defer rc.Close()
-	lr := limitio.NewReader(rc, MaxFileSize)
-	b, err := io.ReadAll(lr)
-	if lr.Exceeded {
-		return Record{}, &ParseError{Reason: fmt.Sprintf("more than the limit of %d bytes", MaxFileSize)}
-	}
-	if err != nil {
-		return Record{}, fmt.Errorf("conda: reading %s: %w", f.Path(), err)
-	}
-	return ParseRecord(b)
-}
+type ParseError = langpkg.ParseError
 
 // Record is what the scanner reads of a conda-meta record.
 type Record struct {

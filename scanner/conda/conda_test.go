@@ -1,35 +1,24 @@
 package conda
 
 import (
-	"context"
-	"errors"
-	"io"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/package-url/packageurl-go"
 
+	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
 func TestInfoMatch(t *testing.T) {
-	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "conda", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}) {
-		t.Errorf("Info() = %+v", got)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "conda", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}, map[string]bool{
 		"opt/conda/conda-meta/pip-22.2.2-py38h06a4308_0.json":              true,
 		"opt/conda/envs/testenv/conda-meta/openssl-1.1.1q-h7f8727e_0.json": true,
 		"opt/conda/conda-meta/history":                                     false,
 		"opt/conda/conda-meta/.json":                                       false,
 		"opt/conda/pkgs/pip-22.2.2/info/index.json":                        false,
 		"opt/conda/conda-meta/x/pip.json":                                  false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // TestFixtures scans upstream projects' test data (testdata/SOURCES.md):
@@ -52,21 +41,13 @@ func TestFixtures(t *testing.T) {
 		{"scalibr_jupyterlab-3.1.12-py39hf3db000_1.json", "jupyterlab", "3.1.12", "pkg:conda/jupyterlab@3.1.12?build=py39hf3db000&channel=main&subdir=linux-64"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			path := "opt/conda/conda-meta/" + tc.file
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, path, filepath.Join("testdata", tc.file))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) != 0 || len(res.Packages) != 1 {
-				t.Fatalf("packages %v, warnings %q", res.Packages, res.Warnings)
-			}
-			p := res.Packages[0]
-			if p.Name != tc.name || p.Version != tc.version || p.PURL != tc.purl || p.Filepath != path || p.PackageDB != path || p.Kind != "binary" {
-				t.Errorf("got %+v", p)
-			}
-			if _, err := packageurl.FromString(p.PURL); err != nil {
-				t.Errorf("purl %q: %v", p.PURL, err)
-			}
+			want := []string{tc.name + " " + tc.version + " " + tc.purl}
+			scannertest.CheckTestdata(t, Scanner{}, "opt/conda/conda-meta/"+tc.file, tc.file, want, func(p *report.Package) string {
+				if _, err := packageurl.FromString(p.PURL); err != nil {
+					t.Errorf("purl %q: %v", p.PURL, err)
+				}
+				return p.Name + " " + p.Version + " " + p.PURL
+			})
 		})
 	}
 }
@@ -90,70 +71,17 @@ func TestChannelName(t *testing.T) {
 // Bad records are skipped with a warning naming them; the others are still
 // reported. Only a failure to open or read is an error.
 func TestBadInput(t *testing.T) {
-	good := scannertest.File("opt/conda/conda-meta/x-1-0.json", []byte(`{"name":"x","version":"1","build":"a b"}`))
-	for _, tc := range []struct{ name, data, warn string }{
-		{"not json", `{"name":`, "not a conda-meta record"},
-		{"array", `[]`, "not a conda-meta record"},
-		{"no name", `{"version":"1"}`, "name: empty"},
-		{"no version", `{"name":"y"}`, "version: empty"},
-		{"bad version", `{"name":"y","version":"1\u0000"}`, "version"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			const path = "opt/conda/conda-meta/y-1-0.json"
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File(path, []byte(tc.data)), good})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Packages) != 1 || res.Packages[0].PURL != "pkg:conda/x@1" {
-				t.Errorf("packages %v", res.Packages)
-			}
-			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], path) || !strings.Contains(res.Warnings[0], tc.warn) {
-				t.Errorf("warnings %q, want one with %q", res.Warnings, tc.warn)
-			}
-		})
+	valid := []byte(`{"name":"x","version":"1","build":"a b"}`)
+	good := scannertest.File("opt/conda/conda-meta/x-1-0.json", valid)
+	if res, err := scannertest.Scan(Scanner{}, good); err != nil || len(res.Packages) != 1 || res.Packages[0].PURL != "pkg:conda/x@1" {
+		t.Errorf("good: %+v, %v", res, err)
 	}
-	big := scannertest.FileFunc("opt/conda/conda-meta/big.json", MaxFileSize+1, func() (io.ReadCloser, error) {
-		t.Error("opened a file over the limit")
-		return nil, errBroken
+	scannertest.CheckBadFiles(t, Scanner{}, good, "x", "opt/conda/conda-meta/y-1-0.json", []scannertest.BadFile{
+		{Name: "not json", Data: `{"name":`, Warn: "not a conda-meta record"},
+		{Name: "array", Data: `[]`, Warn: "not a conda-meta record"},
+		{Name: "no name", Data: `{"version":"1"}`, Warn: "name: empty"},
+		{Name: "no version", Data: `{"name":"y"}`, Warn: "version: empty"},
+		{Name: "bad version", Data: `{"name":"y","version":"1\u0000"}`, Warn: "version"},
 	})
-	liar := scannertest.FileFunc("opt/conda/conda-meta/liar.json", 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.LimitReader(neverEnding(' '), MaxFileSize+10)), nil
-	})
-	for _, f := range []scanner.File{big, liar} {
-		res, err := Scanner{}.Scan(context.Background(), []scanner.File{f})
-		if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "more than the limit") || !strings.Contains(res.Warnings[0], f.Path()) {
-			t.Errorf("%s: %+v, %v", f.Path(), res, err)
-		}
-	}
-	const p = "opt/conda/conda-meta/z.json"
-	unopenable := scannertest.FileFunc(p, 10, func() (io.ReadCloser, error) { return nil, errBroken })
-	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{unopenable}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), p) {
-		t.Errorf("open error: %v", err)
-	}
-	broken := scannertest.FileFunc(p, 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.MultiReader(strings.NewReader("{"), errReader{})), nil
-	})
-	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{broken}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), p) {
-		t.Errorf("read error: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := (Scanner{}).Scan(ctx, []scanner.File{good}); !errors.Is(err, context.Canceled) {
-		t.Errorf("canceled: %v", err)
-	}
-}
-
-var errBroken = errors.New("disk on fire")
-
-type errReader struct{}
-
-func (errReader) Read([]byte) (int, error) { return 0, errBroken }
-
-type neverEnding byte
-
-func (b neverEnding) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(b)
-	}
-	return len(p), nil
+	scannertest.CheckSkips(t, scannertest.Skips{Scanner: Scanner{}, Path: "opt/conda/conda-meta/z.json", Limit: MaxFileSize, Valid: valid})
 }

@@ -1,23 +1,18 @@
 package dotnet
 
 import (
-	"context"
 	"errors"
-	"io"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
 func TestInfoMatch(t *testing.T) {
-	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "dotnet", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}) {
-		t.Errorf("Info() = %+v", got)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "dotnet", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}, map[string]bool{
 		"app/MyApp.deps.json": true,
 		"usr/share/dotnet/shared/Microsoft.NETCore.App/8.0.0/Microsoft.NETCore.App.deps.json": true,
 		"MyApp.deps.json":              true,
@@ -25,11 +20,7 @@ func TestInfoMatch(t *testing.T) {
 		"app/MyApp.runtimeconfig.json": false,
 		"app/MyApp.deps.json.bak":      false,
 		"app/packages.lock.json":       false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 }
 
 // TestFixtures scans upstream projects' test data (testdata/SOURCES.md)
@@ -70,25 +61,12 @@ func TestFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			const path = "app/MyApp.deps.json"
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, path, filepath.Join("testdata", tc.file))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) != 0 {
-				t.Errorf("warnings %q", res.Warnings)
-			}
-			var got []string
-			for _, p := range res.Packages {
-				if p.Filepath != path || p.PackageDB != path || p.Kind != "binary" || p.PURL != "pkg:nuget/"+p.Name+"@"+p.Version {
+			scannertest.CheckTestdata(t, Scanner{}, "app/MyApp.deps.json", tc.file, tc.want, func(p *report.Package) string {
+				if p.PURL != "pkg:nuget/"+p.Name+"@"+p.Version {
 					t.Errorf("package %+v", p)
 				}
-				got = append(got, p.Name+" "+p.Version)
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
+				return p.Name + " " + p.Version
+			})
 		})
 	}
 }
@@ -133,53 +111,10 @@ func TestParseDeps(t *testing.T) {
 // Bad files are skipped with a warning naming them; the others are still
 // reported. Only a failure to open or read is an error.
 func TestBadInput(t *testing.T) {
-	good := scannertest.File("a/Good.deps.json", []byte(`{"libraries":{"X/1.0.0":{"type":"package"}}}`))
-	bad := scannertest.File("b/Bad.deps.json", []byte(`{"libraries":{"X":`))
-	res, err := Scanner{}.Scan(context.Background(), []scanner.File{bad, good})
-	if err != nil || len(res.Packages) != 1 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "b/Bad.deps.json") {
-		t.Errorf("%+v, %v", res, err)
-	}
-	big := scannertest.FileFunc("a/Big.deps.json", MaxFileSize+1, func() (io.ReadCloser, error) {
-		t.Error("opened a file over the limit")
-		return nil, errBroken
+	valid := []byte(`{"libraries":{"X/1.0.0":{"type":"package"}}}`)
+	good := scannertest.File("a/Good.deps.json", valid)
+	scannertest.CheckBadFiles(t, Scanner{}, good, "X", "b/Bad.deps.json", []scannertest.BadFile{
+		{Name: "not json", Data: `{"libraries":{"X":`},
 	})
-	liar := scannertest.FileFunc("a/Liar.deps.json", 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.LimitReader(neverEnding(' '), MaxFileSize+10)), nil
-	})
-	for _, f := range []scanner.File{big, liar} {
-		res, err := Scanner{}.Scan(context.Background(), []scanner.File{f})
-		if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "more than the limit") || !strings.Contains(res.Warnings[0], f.Path()) {
-			t.Errorf("%s: %+v, %v", f.Path(), res, err)
-		}
-	}
-	unopenable := scannertest.FileFunc("a/X.deps.json", 10, func() (io.ReadCloser, error) { return nil, errBroken })
-	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{unopenable}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), "a/X.deps.json") {
-		t.Errorf("open error: %v", err)
-	}
-	broken := scannertest.FileFunc("a/Y.deps.json", 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.MultiReader(strings.NewReader("{"), errReader{})), nil
-	})
-	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{broken}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), "a/Y.deps.json") {
-		t.Errorf("read error: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := (Scanner{}).Scan(ctx, []scanner.File{good}); !errors.Is(err, context.Canceled) {
-		t.Errorf("canceled: %v", err)
-	}
-}
-
-var errBroken = errors.New("disk on fire")
-
-type errReader struct{}
-
-func (errReader) Read([]byte) (int, error) { return 0, errBroken }
-
-type neverEnding byte
-
-func (b neverEnding) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(b)
-	}
-	return len(p), nil
+	scannertest.CheckSkips(t, scannertest.Skips{Scanner: Scanner{}, Path: "a/X.deps.json", Limit: MaxFileSize, Valid: valid})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/langpkg"
 	"github.com/stevedore-dev/stevedore/scanner/internal/randaccess"
+	"github.com/stevedore-dev/stevedore/scanner/internal/zipdir"
 )
 
 // Defaults of the Scanner's limits.
@@ -225,6 +226,13 @@ type localError struct{ err error }
 func (e *localError) Error() string { return e.err.Error() }
 func (e *localError) Unwrap() error { return e.err }
 
+// Sizes of zip records (scanner/internal/zipdir), charged for a central
+// directory once read.
+const (
+	dirHeaderLen = zipdir.RecordLen
+	eocdLen      = zipdir.EndLen
+)
+
 // errBudget is wrapped when MaxTotalBytes or MaxArchives is reached: the
 // rest of the layer file is skipped.
 var errBudget = errors.New("limit reached")
@@ -256,7 +264,7 @@ func (w *walker) archive(r io.ReaderAt, size int64, where, base string, depth in
 	if w.archives > w.s.MaxArchives {
 		return fmt.Errorf("%w: more than %d archives", errBudget, w.s.MaxArchives)
 	}
-	if err := checkDirectory(r, size, w.s.MaxEntries, w.s.MaxDirectoryBytes); err != nil {
+	if err := zipdir.Check(r, size, w.s.MaxEntries, w.s.MaxDirectoryBytes); err != nil {
 		return err
 	}
 	zr, err := zip.NewReader(r, size)

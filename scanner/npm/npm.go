@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/package-url/packageurl-go"
@@ -15,7 +14,6 @@ import (
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/langpkg"
-	"github.com/stevedore-dev/stevedore/scanner/internal/limitio"
 )
 
 // MaxFileSize is the largest package.json read. Installed manifests are
@@ -84,17 +82,9 @@ func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result,
 // read reads one manifest; one that cannot be used is skipped, quietly when
 // it is a private one without a name or version.
 func read(f scanner.File, _ *langpkg.Warnings) ([]*report.Package, error) {
-	rc, err := f.Open()
+	data, err := langpkg.ReadAll("npm", f, MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("npm: opening %s: %w", f.Path(), err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(limitio.NewReader(rc, MaxFileSize))
-	switch {
-	case errors.Is(err, limitio.ErrTooLarge):
-		return nil, langpkg.Skip(fmt.Errorf("more than the limit of %d bytes", MaxFileSize))
-	case err != nil:
-		return nil, fmt.Errorf("npm: reading %s: %w", f.Path(), err)
+		return nil, langpkg.SkipParse(err)
 	}
 	m, err := ParseManifest(data)
 	switch {

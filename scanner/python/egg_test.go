@@ -123,25 +123,6 @@ func TestBadEggs(t *testing.T) {
 // FuzzEgg is seeded with the testdata's zipped eggs (Trivy and osv-scalibr
 // test data): any content is a package or a warning naming the file.
 func FuzzEgg(f *testing.F) {
-	paths, err := filepath.Glob(filepath.Join("testdata", "*.egg"))
-	if err != nil || len(paths) == 0 {
-		f.Fatalf("no seeds: %v", err)
-	}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		const path = "usr/lib/python3/site-packages/x-1.egg"
-		res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File(path, data)})
-		if err != nil {
-			t.Fatalf("content error is not a warning: %v", err)
-		}
-		if len(res.Packages)+len(res.Warnings) != 1 || (len(res.Warnings) == 1 && !strings.Contains(res.Warnings[0], path)) {
-			t.Fatalf("packages %v, warnings %q", res.Packages, res.Warnings)
-		}
-	})
+	l := scannertest.Lang{Scanner: Scanner{}, Path: "usr/lib/python3/site-packages/x-1.egg", PURLPrefix: "pkg:pypi/", One: true}
+	scannertest.FuzzLang(f, l, "*.egg")
 }

@@ -217,22 +217,7 @@ type Metadata struct {
 
 // ParseError is a metadata file that cannot be used: the file is skipped,
 // the layer is not failed.
-type ParseError struct {
-	Reason string
-	// Err, when not nil, is the error behind Reason.
-	Err error
-}
-
-// Error returns the reason, and the error behind it.
-func (e *ParseError) Error() string {
-	if e.Err != nil {
-		return e.Reason + ": " + e.Err.Error()
-	}
-	return e.Reason
-}
-
-// Unwrap returns the error behind the reason.
-func (e *ParseError) Unwrap() error { return e.Err }
+type ParseError = langpkg.ParseError
 
 // ParseMetadata reads the headers of a Python core-metadata file (METADATA,
 // PKG-INFO: RFC 822 style "Name: value" lines, continuation lines starting

@@ -128,22 +128,7 @@ type Gemspec struct {
 
 // ParseError is a gemspec that cannot be used: the file is skipped, the
 // layer is not failed.
-type ParseError struct {
-	Reason string
-	// Err, when not nil, is the error behind Reason.
-	Err error
-}
-
-// Error returns the reason, and the error behind it.
-func (e *ParseError) Error() string {
-	if e.Err != nil {
-		return e.Reason + ": " + e.Err.Error()
-	}
-	return e.Reason
-}
-
-// Unwrap returns the error behind the reason.
-func (e *ParseError) Unwrap() error { return e.Err }
+type ParseError = langpkg.ParseError
 
 var (
 	// blockRE finds the specification's block variable: "Gem::Specification.new do |s|".

@@ -15,7 +15,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"sort"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -187,14 +186,7 @@ func executableELF(head []byte) bool {
 // Scan reads the kept files, in path order. Only an error opening a file,
 // or the context ending, is returned as an error.
 func (s Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
-	files = append([]scanner.File(nil), files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
-	res := &scanner.Result{}
-	var warn langpkg.Warnings
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("rust: %w", err)
-		}
+	return langpkg.Scan(ctx, "rust", files, 0, func(f scanner.File, _ *langpkg.Warnings) ([]*report.Package, error) {
 		var crates []Crate
 		var err error
 		if path.Base(f.Path()) == "Cargo.lock" {
@@ -203,19 +195,14 @@ func (s Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Resul
 			crates, err = s.readBinary(f)
 		}
 		if err != nil {
-			var pe *ParseError
-			if errors.As(err, &pe) {
-				warn.Addf("rust: %s: %v; skipped", f.Path(), err)
-				continue
-			}
-			return nil, err
+			return nil, langpkg.SkipParse(err)
 		}
+		pkgs := make([]*report.Package, 0, len(crates))
 		for _, c := range crates {
-			res.Packages = append(res.Packages, c.pkg(f.Path()))
+			pkgs = append(pkgs, c.pkg(f.Path()))
 		}
-	}
-	res.Warnings = warn.List()
-	return res, nil
+		return pkgs, nil
+	})
 }
 
 // Crate is a crate read from a file.
@@ -268,22 +255,7 @@ func (c Crate) pkg(file string) *report.Package {
 
 // ParseError is a file that cannot be used: it is skipped, the layer is not
 // failed.
-type ParseError struct {
-	Reason string
-	// Err, when not nil, is the error behind Reason.
-	Err error
-}
-
-// Error returns the reason, and the error behind it.
-func (e *ParseError) Error() string {
-	if e.Err != nil {
-		return e.Reason + ": " + e.Err.Error()
-	}
-	return e.Reason
-}
-
-// Unwrap returns the error behind the reason.
-func (e *ParseError) Unwrap() error { return e.Err }
+type ParseError = langpkg.ParseError
 
 // readBinary reads the crates of a cargo-auditable executable; none, and no
 // error, for an ELF file without the section.
@@ -375,21 +347,9 @@ func crate(name, version, source string) (Crate, error) {
 
 // readLock reads the crates of a Cargo.lock.
 func (Scanner) readLock(f scanner.File) ([]Crate, error) {
-	if f.Size() > MaxLockSize {
-		return nil, &ParseError{Reason: fmt.Sprintf("%d bytes, more than the limit of %d", f.Size(), MaxLockSize)}
-	}
-	rc, err := f.Open()
+	b, err := langpkg.ReadAll("rust", f, MaxLockSize)
 	if err != nil {
-		return nil, fmt.Errorf("rust: opening %s: %w", f.Path(), err)
-	}
-	defer rc.Close()
-	lr := limitio.NewReader(rc, MaxLockSize)
-	b, err := io.ReadAll(lr)
-	if lr.Exceeded {
-		return nil, &ParseError{Reason: fmt.Sprintf("more than the limit of %d bytes", MaxLockSize)}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rust: reading %s: %w", f.Path(), err)
+		return nil, err
 	}
 	return ParseLock(b)
 }

@@ -20,10 +20,7 @@ import (
 )
 
 func TestInfoMatch(t *testing.T) {
-	if got := (Scanner{}).Info(); got != (scanner.Info{Name: "rust", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}) {
-		t.Errorf("Info() = %+v", got)
-	}
-	for p, want := range map[string]bool{
+	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "rust", Version: "1", Kind: scanner.KindPackage, MatchVersion: "1"}, map[string]bool{
 		"app/Cargo.lock":         true,
 		"Cargo.lock":             true,
 		"usr/src/app/Cargo.lock": true,
@@ -32,11 +29,7 @@ func TestInfoMatch(t *testing.T) {
 		"usr/share/cargo/registry/serde-1.0.0/Cargo.lock":                                  false,
 		"app/Cargo.toml":     false,
 		"app/Cargo.lock.bak": false,
-	} {
-		if got := (Scanner{}).Match(p); got != want {
-			t.Errorf("Match(%q) = %v, want %v", p, got, want)
-		}
-	}
+	})
 	s := Scanner{}
 	for _, tc := range []struct {
 		mode fs.FileMode
@@ -170,24 +163,7 @@ func TestFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, tc.path, filepath.Join("testdata", tc.file))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) != 0 {
-				t.Errorf("warnings %q", res.Warnings)
-			}
-			var got []string
-			for _, p := range res.Packages {
-				if p.Filepath != tc.path || p.PackageDB != tc.path || p.Kind != "binary" {
-					t.Errorf("package %+v", p)
-				}
-				got = append(got, p.Name+" "+p.Version+" "+p.PURL)
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
+			scannertest.CheckTestdata(t, Scanner{}, tc.path, tc.file, tc.want, nil)
 		})
 	}
 }
@@ -286,30 +262,15 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	truncated := bin[:len(bin)/2] // section headers gone
-	for _, tc := range []struct {
-		name, path string
-		data       []byte
-		warn       string
-	}{
-		{"not toml", "b/Cargo.lock", []byte("[[package]\nname="), "not a Cargo.lock"},
-		{"no version", "b/Cargo.lock", []byte("[[package]]\nname = \"y\"\n"), "version: empty"},
-		{"invalid UTF-8", "b/Cargo.lock", []byte("[[package]]\nname = \"y\xff\"\nversion = \"1\"\n"), "not a Cargo.lock"},
-		{"not ELF", "usr/bin/b", []byte(strings.Repeat("MZ", 100)), "not a readable ELF"},
-		{"truncated ELF", "usr/bin/b", truncated, "not a readable ELF"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File(tc.path, tc.data), good})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Packages) != 1 || res.Packages[0].Name != "x" {
-				t.Errorf("packages %v", res.Packages)
-			}
-			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tc.path) || !strings.Contains(res.Warnings[0], tc.warn) {
-				t.Errorf("warnings %q, want one naming %s and %q", res.Warnings, tc.path, tc.warn)
-			}
-		})
-	}
+	scannertest.CheckBadFiles(t, Scanner{}, good, "x", "b/Cargo.lock", []scannertest.BadFile{
+		{Name: "not toml", Data: "[[package]\nname=", Warn: "not a Cargo.lock"},
+		{Name: "no version", Data: "[[package]]\nname = \"y\"\n", Warn: "version: empty"},
+		{Name: "invalid UTF-8", Data: "[[package]]\nname = \"y\xff\"\nversion = \"1\"\n", Warn: "not a Cargo.lock"},
+	})
+	scannertest.CheckBadFiles(t, Scanner{}, good, "x", "usr/bin/b", []scannertest.BadFile{
+		{Name: "not ELF", Data: strings.Repeat("MZ", 100), Warn: "not a readable ELF"},
+		{Name: "truncated ELF", Data: string(truncated), Warn: "not a readable ELF"},
+	})
 
 	// An ELF file without the section (a C program) is skipped quietly.
 	cprog, err := os.ReadFile("/usr/bin/true")
@@ -321,59 +282,25 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("C program: %+v, %v", res, err)
 	}
 
-	// Over the limits: a warning, the file is not opened.
-	for _, p := range []string{"a/Cargo.lock", "usr/bin/big"} {
-		big := scannertest.FileFunc(p, MaxBinarySize+1, func() (io.ReadCloser, error) {
-			t.Errorf("%s opened", p)
-			return nil, errBroken
-		})
-		res, err := Scanner{}.Scan(context.Background(), []scanner.File{big})
-		if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "more than the limit") {
-			t.Errorf("%s over the limit: %+v, %v", p, res, err)
-		}
-	}
-	// A lock file longer than its size says.
-	liar := scannertest.FileFunc("a/Cargo.lock", 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.LimitReader(neverEnding('#'), MaxLockSize+10)), nil
+	// Over the limit: a warning, the file is not opened.
+	big := scannertest.FileFunc("usr/bin/big", MaxBinarySize+1, func() (io.ReadCloser, error) {
+		t.Error("usr/bin/big opened")
+		return nil, errBroken
 	})
-	if res, err := (Scanner{}).Scan(context.Background(), []scanner.File{liar}); err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "more than the limit") {
-		t.Errorf("liar: %+v, %v", res, err)
+	res, err = Scanner{}.Scan(context.Background(), []scanner.File{big})
+	if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "more than the limit") {
+		t.Errorf("usr/bin/big over the limit: %+v, %v", res, err)
 	}
-
-	// Open and read errors are errors, naming the file.
-	for _, p := range []string{"a/Cargo.lock", "usr/bin/x"} {
-		unopenable := scannertest.FileFunc(p, 100, func() (io.ReadCloser, error) { return nil, errBroken })
-		if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{unopenable}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), p) {
-			t.Errorf("open error: %v", err)
-		}
+	// An open error is an error, naming the file.
+	unopenable := scannertest.FileFunc("usr/bin/x", 100, func() (io.ReadCloser, error) { return nil, errBroken })
+	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{unopenable}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), "usr/bin/x") {
+		t.Errorf("open error: %v", err)
 	}
-	broken := scannertest.FileFunc("a/Cargo.lock", 100, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.MultiReader(strings.NewReader("[[package]]\n"), errReader{})), nil
-	})
-	if _, err := (Scanner{}).Scan(context.Background(), []scanner.File{broken}); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), "a/Cargo.lock") {
-		t.Errorf("read error: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := (Scanner{}).Scan(ctx, []scanner.File{good}); !errors.Is(err, context.Canceled) {
-		t.Errorf("canceled: %v", err)
-	}
+	// A lock file: over the limit, longer than its size says, unreadable.
+	scannertest.CheckSkips(t, scannertest.Skips{Scanner: Scanner{}, Path: "a/Cargo.lock", Limit: MaxLockSize, Valid: []byte("[[package]]\nname = \"x\"\nversion = \"1.0.0\"\n"), Filler: []byte("#")})
 }
 
 var errBroken = errors.New("disk on fire")
-
-type errReader struct{}
-
-func (errReader) Read([]byte) (int, error) { return 0, errBroken }
-
-type neverEnding byte
-
-func (b neverEnding) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(b)
-	}
-	return len(p), nil
-}
 
 // depSection returns the .dep-v0 section of an ELF file.
 func depSection(b []byte) ([]byte, error) {

@@ -3,7 +3,9 @@ package scannertest
 import (
 	"bytes"
 	"context"
-	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,21 +137,6 @@ func CheckBadFiles(t *testing.T, s scanner.Scanner, good scanner.File, goodName,
 	}
 }
 
-// TooLarge returns two files over limit, content, repeated, beyond it: one
-// whose Size says 10 bytes and one whose Size says limit+1 and which fails
-// the test when opened; a scanner skips both with a warning.
-func TooLarge(t *testing.T, liarPath, hugePath string, limit int64, content string) (liar, huge scanner.File) {
-	big := strings.Repeat(content, int(limit)/len(content)+1)
-	liar = FileFunc(liarPath, 10, func() (io.ReadCloser, error) {
-		return io.NopCloser(strings.NewReader(big)), nil
-	})
-	huge = FileFunc(hugePath, limit+1, func() (io.ReadCloser, error) {
-		t.Error("a file over the limit was opened")
-		return nil, io.ErrUnexpectedEOF
-	})
-	return liar, huge
-}
-
 // Lang describes what a language-package scanner promises of any content,
 // for CheckLangContent.
 type Lang struct {
@@ -161,11 +148,15 @@ type Lang struct {
 	PURLPrefix string
 	// One is set when every file gives one package or one warning.
 	One bool
+	// Many is set when a file may give many packages (a lock file, an
+	// installed-packages list): a file with a warning then gives none.
+	Many bool
 }
 
 // CheckLangContent scans data at l.Path and checks that no content fails
 // the scan (a bad file is a warning naming it), that there is at most one
-// package (exactly one package or one warning with l.One), and that a
+// package (exactly one package or one warning with l.One; any number, and
+// none with a warning, with l.Many), and that a
 // package is a binary package with valid name and version
 // (langpkg.Value), a PURL with l.PURLPrefix, and the file's path as its
 // Filepath and PackageDB. It returns the result, for further checks.
@@ -178,7 +169,9 @@ func CheckLangContent(t *testing.T, l Lang, data []byte) *scanner.Result {
 	switch {
 	case l.One && len(res.Packages)+len(res.Warnings) != 1:
 		t.Fatalf("%d packages, %d warnings", len(res.Packages), len(res.Warnings))
-	case len(res.Packages) > 1:
+	case l.Many && len(res.Warnings) > 0 && len(res.Packages) > 0:
+		t.Fatalf("warnings %q with %d packages", res.Warnings, len(res.Packages))
+	case !l.Many && len(res.Packages) > 1:
 		t.Fatalf("%d packages", len(res.Packages))
 	}
 	for _, w := range res.Warnings {
@@ -244,5 +237,63 @@ func CheckDatabaseContent(t *testing.T, d Database, path string, data []byte) {
 		if a, b := res.Packages[i], res2.Packages[i]; !d.Same(a, b) {
 			t.Fatalf("LF %+v != CRLF %+v", a, b)
 		}
+	}
+}
+
+// SeedTestdata adds every file of the package's testdata directory matching
+// glob to the fuzz corpus of f. It fails the fuzz test when no file
+// matches, so a fuzzer never runs unseeded by accident.
+func SeedTestdata(f *testing.F, glob string) {
+	f.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", glob))
+	if err != nil || len(paths) == 0 {
+		f.Fatalf("no seeds in testdata/%s: %v", glob, err)
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// FuzzLang seeds f with the package's testdata files matching glob (see
+// SeedTestdata) and fuzzes l's scanner with CheckLangContent.
+func FuzzLang(f *testing.F, l Lang, glob string) {
+	f.Helper()
+	SeedTestdata(f, glob)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		CheckLangContent(t, l, data)
+	})
+}
+
+// CheckTestdata scans the package's testdata file file, at the layer path
+// path, with s and checks that the scan neither fails nor warns, that every
+// package is a binary package with path as its Filepath and PackageDB, and
+// that the packages, each written by line ("name version purl" when line is
+// nil) and sorted, are want.
+func CheckTestdata(t *testing.T, s scanner.Scanner, path, file string, want []string, line func(p *report.Package) string) {
+	t.Helper()
+	if line == nil {
+		line = func(p *report.Package) string { return p.Name + " " + p.Version + " " + p.PURL }
+	}
+	res, err := s.Scan(context.Background(), []scanner.File{FromDisk(t, path, filepath.Join("testdata", file))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+	var got []string
+	for _, p := range res.Packages {
+		if p.Filepath != path || p.PackageDB != path || p.Kind != report.KindBinary {
+			t.Errorf("package %+v", p)
+		}
+		got = append(got, line(p))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }

@@ -1,6 +1,7 @@
 // Package langpkg holds what the language-package scanners (python, java,
-// gobinary, npm, ruby) share: checking the values they read and collecting
-// warnings about the files they skip.
+// gobinary, npm, ruby, composer, conda, dotnet, rust) share: the loop over
+// their files, reading a file whole within a limit, checking the values they
+// read and collecting warnings about the files they skip.
 package langpkg
 
 import (

@@ -78,3 +78,48 @@ func TestScan(t *testing.T) {
 		t.Errorf("canceled: %v", err)
 	}
 }
+
+func TestScanWhole(t *testing.T) {
+	parse := func(b []byte) ([]string, error) {
+		if string(b) == "bad" {
+			return nil, &langpkg.ParseError{Reason: "not a list", Err: errors.New("bad")}
+		}
+		return strings.Split(string(b), ","), nil
+	}
+	pkg := func(s, path string) *report.Package { return &report.Package{Name: s, Filepath: path} }
+	broken := scannertest.FileFunc("e", 1, func() (io.ReadCloser, error) { return nil, errors.New("no such file") })
+	liar := scannertest.FileFunc("d", 1, func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("aaaaa")), nil })
+	for _, tc := range []struct {
+		name     string
+		files    []scanner.File
+		packages []string
+		warnings []string
+		err      string
+	}{
+		{"items", []scanner.File{scannertest.File("a", []byte("x,y"))}, []string{"x@a", "y@a"}, nil, ""},
+		{"parse error", []scanner.File{scannertest.File("b", []byte("bad")), scannertest.File("c", []byte("z"))}, []string{"z@c"}, []string{"x: b: not a list: bad; skipped"}, ""},
+		{"size over", []scanner.File{scannertest.File("a", []byte("12345"))}, nil, []string{"x: a: 5 bytes, more than the limit of 4; skipped"}, ""},
+		{"content over", []scanner.File{liar}, nil, []string{"x: d: more than the limit of 4 bytes; skipped"}, ""},
+		{"open error", []scanner.File{broken}, nil, nil, "x: opening e: no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := langpkg.ScanWhole(context.Background(), "x", tc.files, 4, parse, pkg)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, p := range res.Packages {
+				names = append(names, p.Name+"@"+p.Filepath)
+			}
+			if strings.Join(names, ",") != strings.Join(tc.packages, ",") || strings.Join(res.Warnings, "|") != strings.Join(tc.warnings, "|") {
+				t.Errorf("packages %q, warnings %q; want %q, %q", names, res.Warnings, tc.packages, tc.warnings)
+			}
+		})
+	}
+}

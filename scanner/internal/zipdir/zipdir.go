@@ -2,9 +2,8 @@
 // is opened: a hostile archive's central directory can list millions of
 // entries, and archive/zip keeps every one in memory.
 //
-// It is the check of scanner/java (scanner/java/zipdir.go), shared for the
-// python scanner's zipped eggs; java keeps its own copy until it is pointed
-// here.
+// It is shared by the java scanner (jar, war, ear archives) and the python
+// scanner (zipped eggs).
 package zipdir
 
 import (
@@ -18,6 +17,17 @@ import (
 // ErrTooManyEntries is wrapped by Check's error for a central directory
 // over the limits.
 var ErrTooManyEntries = errors.New("central directory over the limit")
+
+// Fixed sizes of the zip format's records, for callers that charge or
+// build central directories.
+const (
+	// RecordLen is the size of one central-directory record, before its
+	// name, extra field and comment.
+	RecordLen = dirHeaderLen
+	// EndLen is the size of the end-of-central-directory record, before its
+	// comment.
+	EndLen = eocdLen
+)
 
 const (
 	eocdLen       = 22
