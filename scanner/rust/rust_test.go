@@ -85,10 +85,21 @@ func TestInfoMatch(t *testing.T) {
 // and compares with the listings those projects' own tests expect, and
 // with python3's tomllib and objcopy + zlib + json over the same files.
 func TestFixtures(t *testing.T) {
-	for _, tc := range []struct {
-		file, path string
-		want       []string // "name version purl"
-	}{
+	for _, tc := range slices.Concat(executableFixtures(), lockFixtures()) {
+		t.Run(tc.file, func(t *testing.T) { checkFixture(t, tc) })
+	}
+}
+
+// rustFixture is a file of testdata scanned at path, and the packages
+// found in it.
+type rustFixture struct {
+	file, path string
+	want       []string // "name version purl"
+}
+
+// executableFixtures are cargo-auditable executables.
+func executableFixtures() []rustFixture {
+	return []rustFixture{
 		// Trivy's rust/binary test: the root and its one dependency.
 		{"trivy_executable_rust", "usr/local/bin/crate_with_features", []string{
 			"crate_with_features 0.1.0 pkg:cargo/crate_with_features@0.1.0",
@@ -110,6 +121,12 @@ func TestFixtures(t *testing.T) {
 			"uses_json 0.1.0 pkg:cargo/uses_json@0.1.0",
 		}},
 		{"scalibr_no_deps", "usr/bin/no_deps", []string{"no_deps 0.1.0 pkg:cargo/no_deps@0.1.0"}},
+	}
+}
+
+// lockFixtures are Cargo.lock files.
+func lockFixtures() []rustFixture {
+	return []rustFixture{
 		// Trivy's cargo parser tests: every [[package]].
 		{"trivy_cargo_v3.lock", "app/Cargo.lock", []string{
 			"aho-corasick 0.7.20 pkg:cargo/aho-corasick@0.7.20",
@@ -168,27 +185,29 @@ func TestFixtures(t *testing.T) {
 			"addr2line 0.15.2 pkg:cargo/addr2line@0.15.2",
 			"local-rust-pkg 0.1.0 pkg:cargo/local-rust-pkg@0.1.0",
 		}},
-	} {
-		t.Run(tc.file, func(t *testing.T) {
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, tc.path, filepath.Join("testdata", tc.file))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Warnings) != 0 {
-				t.Errorf("warnings %q", res.Warnings)
-			}
-			var got []string
-			for _, p := range res.Packages {
-				if p.Filepath != tc.path || p.PackageDB != tc.path || p.Kind != "binary" {
-					t.Errorf("package %+v", p)
-				}
-				got = append(got, p.Name+" "+p.Version+" "+p.PURL)
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
-		})
+	}
+}
+
+// checkFixture scans tc's file: no warning, each package a binary of the
+// file, the packages tc.want.
+func checkFixture(t *testing.T, tc rustFixture) {
+	res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, tc.path, filepath.Join("testdata", tc.file))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+	var got []string
+	for _, p := range res.Packages {
+		if p.Filepath != tc.path || p.PackageDB != tc.path || p.Kind != "binary" {
+			t.Errorf("package %+v", p)
+		}
+		got = append(got, p.Name+" "+p.Version+" "+p.PURL)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, tc.want) {
+		t.Errorf("got  %q\nwant %q", got, tc.want)
 	}
 }
 
