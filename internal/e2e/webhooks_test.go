@@ -339,6 +339,18 @@ const (
 // Postgres, workers, the in-process registry): accepted events end with an
 // indexed report of every platform, ignored ones are answered 200 and queue
 // nothing, refused ones are answered 4xx and queue nothing.
+func TestWebhooksEndToEnd(t *testing.T) {
+	h := newHarness(t)
+	h.start(h.webhookConfig(2))
+	reg := h.reg.Addr
+	basicAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("stevedore:"+whToken))
+
+	cases := slices.Concat(distributionWebhookCases(h, reg), vendorWebhookCases(h, basicAuth), refusedWebhookCases(reg, basicAuth))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { runWebhookCase(t, h, tc) })
+	}
+}
+
 // webhookCase is one event posted to a webhook endpoint, and what must follow.
 type webhookCase struct {
 	name string
@@ -355,18 +367,6 @@ type webhookCase struct {
 	// fromEvent: the job is built from the event's layer list, so the
 	// registry serves no manifest after the event.
 	fromEvent bool
-}
-
-func TestWebhooksEndToEnd(t *testing.T) {
-	h := newHarness(t)
-	h.start(h.webhookConfig(2))
-	reg := h.reg.Addr
-	basicAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("stevedore:"+whToken))
-
-	cases := slices.Concat(distributionWebhookCases(h, reg), vendorWebhookCases(h, basicAuth), refusedWebhookCases(reg, basicAuth))
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { runWebhookCase(t, h, tc) })
-	}
 }
 
 // distributionWebhookCases are the events of a CNCF Distribution registry.
