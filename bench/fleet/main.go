@@ -249,88 +249,104 @@ func build(ctx context.Context, srv *devregistry.Server, basePath string, nImage
 	if err != nil {
 		return nil, fmt.Errorf("base layer %s: %w", basePath, err)
 	}
-	fx := &fixture{unique: map[report.Digest]int64{}, files: map[report.Digest]string{}}
-	record := func(l v1.Layer, file string) error {
-		d, err := l.Digest()
-		if err != nil {
-			return err
-		}
-		size, err := l.Size()
-		if err != nil {
-			return err
-		}
-		fx.unique[report.Digest(d.String())] = size
-		fx.files[report.Digest(d.String())] = file
-		return nil
+	b := &fixtureBuilder{
+		srv: srv, dir: dir, r: mrand.New(mrand.NewPCG(1, 2)),
+		fx: &fixture{unique: map[report.Digest]int64{}, files: map[report.Digest]string{}},
 	}
-	if err := record(baseLayer, basePath); err != nil {
+	if err := b.record(baseLayer, basePath); err != nil {
 		return nil, fmt.Errorf("base layer: %w", err)
 	}
-	r := mrand.New(mrand.NewPCG(1, 2))
-	// layer writes a small layer to a file: a few configuration files,
-	// and size bytes of incompressible data.
-	layer := func(name string, size int) (v1.Layer, error) {
-		files := map[string][]byte{
-			"etc/" + name + "/app.conf":         []byte("name = " + name + "\n"),
-			"usr/share/doc/" + name + "/README": []byte(strings.Repeat(name+" ", 200)),
-		}
-		data := make([]byte, size)
-		for i := range data {
-			data[i] = byte(r.Uint32())
-		}
-		files["opt/"+name+"/data.bin"] = data
-		tb, err := devregistry.TarFromFiles(files)
-		if err != nil {
-			return nil, err
-		}
-		p := filepath.Join(dir, name+".tar")
-		if err := os.WriteFile(p, tb, 0o644); err != nil {
-			return nil, err
-		}
-		gz := p + ".gz"
-		if err := gzipFile(p, gz); err != nil {
-			return nil, err
-		}
-		l, err := tarball.LayerFromFile(gz)
-		if err != nil {
-			return nil, err
-		}
-		return l, record(l, gz)
-	}
-	push := func(repo string, ls ...v1.Layer) error {
-		ref := srv.Ref(repo + ":1")
-		if _, err := devregistry.PushLayers(ctx, ref, ls...); err != nil {
-			return err
-		}
-		imgs, err := resolve.New().Resolve(ctx, ref, "")
-		if err != nil {
-			return err
-		}
-		fx.manifests = append(fx.manifests, imgs[0].Manifest)
-		return nil
-	}
 	for i := range nImages {
-		top, err := layer(fmt.Sprintf("app%02d", i), 16<<10)
+		top, err := b.layer(fmt.Sprintf("app%02d", i), 16<<10)
 		if err != nil {
 			return nil, fmt.Errorf("top layer %d: %w", i, err)
 		}
-		if err := push(fmt.Sprintf("fleet/app%02d", i), baseLayer, top); err != nil {
+		if err := b.push(ctx, fmt.Sprintf("fleet/app%02d", i), baseLayer, top); err != nil {
 			return nil, err
 		}
 	}
 	multi := []v1.Layer{baseLayer}
 	for i := range 5 {
-		l, err := layer(fmt.Sprintf("multi%d", i), 256<<10)
+		l, err := b.layer(fmt.Sprintf("multi%d", i), 256<<10)
 		if err != nil {
 			return nil, fmt.Errorf("multi-layer image, layer %d: %w", i, err)
 		}
 		multi = append(multi, l)
 	}
-	if err := push("fleet/multi", multi...); err != nil {
+	if err := b.push(ctx, "fleet/multi", multi...); err != nil {
 		return nil, err
 	}
-	fx.base = *fx.manifests[0].Layers[0]
-	return fx, nil
+	b.fx.base = *b.fx.manifests[0].Layers[0]
+	return b.fx, nil
+}
+
+// fixtureBuilder writes the fixture's layers to dir and pushes its images.
+type fixtureBuilder struct {
+	srv *devregistry.Server
+	dir string
+	r   *mrand.Rand
+	fx  *fixture
+}
+
+// record notes l, whose compressed bytes are in file, as a unique layer.
+func (b *fixtureBuilder) record(l v1.Layer, file string) error {
+	d, err := l.Digest()
+	if err != nil {
+		return err
+	}
+	size, err := l.Size()
+	if err != nil {
+		return err
+	}
+	b.fx.unique[report.Digest(d.String())] = size
+	b.fx.files[report.Digest(d.String())] = file
+	return nil
+}
+
+// layer writes a small layer to a file: a few configuration files, and
+// size bytes of incompressible data.
+func (b *fixtureBuilder) layer(name string, size int) (v1.Layer, error) {
+	files := map[string][]byte{
+		"etc/" + name + "/app.conf":         []byte("name = " + name + "\n"),
+		"usr/share/doc/" + name + "/README": []byte(strings.Repeat(name+" ", 200)),
+	}
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(b.r.Uint32())
+	}
+	files["opt/"+name+"/data.bin"] = data
+	tb, err := devregistry.TarFromFiles(files)
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.Join(b.dir, name+".tar")
+	if err := os.WriteFile(p, tb, 0o644); err != nil {
+		return nil, err
+	}
+	gz := p + ".gz"
+	if err := gzipFile(p, gz); err != nil {
+		return nil, err
+	}
+	l, err := tarball.LayerFromFile(gz)
+	if err != nil {
+		return nil, err
+	}
+	return l, b.record(l, gz)
+}
+
+// push pushes an image of layers ls as repo:1, and records its manifest as
+// the dispatcher resolves it.
+func (b *fixtureBuilder) push(ctx context.Context, repo string, ls ...v1.Layer) error {
+	ref := b.srv.Ref(repo + ":1")
+	if _, err := devregistry.PushLayers(ctx, ref, ls...); err != nil {
+		return err
+	}
+	imgs, err := resolve.New().Resolve(ctx, ref, "")
+	if err != nil {
+		return err
+	}
+	b.fx.manifests = append(b.fx.manifests, imgs[0].Manifest)
+	return nil
 }
 
 func gzipFile(in, out string) error {
@@ -423,86 +439,121 @@ func fleet(ctx context.Context, log *slog.Logger, srv *devregistry.Server, fx *f
 	go func() { defer close(done); n.Run(nctx) }()
 	defer func() { cancel(); <-done }()
 
-	var children []*exec.Cmd
-	var stdins []io.Closer
-	defer func() {
-		for _, in := range stdins {
-			in.Close()
-		}
-		for _, c := range children {
-			c.Process.Signal(syscall.SIGTERM)
-			c.Wait()
-		}
-	}()
+	wp := &workerProcesses{}
+	defer wp.stop()
 	for p := range procs {
-		cmd := exec.CommandContext(nctx, os.Args[0])
-		cmd.Env = append(os.Environ(), childEnv+"=1", "DATABASE_URL="+dbURL, "NATS_URL="+n.NATSURL,
-			"FLEET_WORKERS="+strconv.Itoa(workers), "FLEET_CACHE_DIR="+filepath.Join(dir, fmt.Sprintf("cache%d", p)),
-			"FLEET_HOLDER="+fmt.Sprintf("worker-process-%d", p), "FLEET_VERBOSE="+strconv.FormatBool(verbose))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
+		if err := wp.start(nctx, p, dbURL, n.NATSURL, dir, workers, verbose); err != nil {
 			return nil, err
-		}
-		// The worker process ends when its stdin closes: when this
-		// process ends, however it ends.
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			return nil, err
-		}
-		stdins = append(stdins, stdin)
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start a worker process: %w", err)
-		}
-		children = append(children, cmd)
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil || strings.TrimSpace(line) != "ready" {
-			return nil, fmt.Errorf("worker process %d did not start: %q %v", p, line, err)
 		}
 	}
 	shape := fmt.Sprintf("%d × %d", procs, workers)
-	st := n.Store
+	cold, err := coldRun(ctx, srv, n, fx, name, shape)
+	if err != nil {
+		return nil, err
+	}
+	warm, err := warmRun(ctx, srv, n, fx, name, shape)
+	if err != nil {
+		return nil, err
+	}
+	return []result{cold, warm}, nil
+}
 
-	// Cold: every image at once.
+// workerProcesses are the fleet's worker processes.
+type workerProcesses struct {
+	children []*exec.Cmd
+	stdins   []io.Closer
+}
+
+// start starts worker process p, of workers jobs, and waits until it is
+// ready.
+func (wp *workerProcesses) start(ctx context.Context, p int, dbURL, natsURL, dir string, workers int, verbose bool) error {
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"=1", "DATABASE_URL="+dbURL, "NATS_URL="+natsURL,
+		"FLEET_WORKERS="+strconv.Itoa(workers), "FLEET_CACHE_DIR="+filepath.Join(dir, fmt.Sprintf("cache%d", p)),
+		"FLEET_HOLDER="+fmt.Sprintf("worker-process-%d", p), "FLEET_VERBOSE="+strconv.FormatBool(verbose))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	// The worker process ends when its stdin closes: when this
+	// process ends, however it ends.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	wp.stdins = append(wp.stdins, stdin)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start a worker process: %w", err)
+	}
+	wp.children = append(wp.children, cmd)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		return fmt.Errorf("worker process %d did not start: %q %v", p, line, err)
+	}
+	return nil
+}
+
+// stop closes every worker process's stdin, then sends each SIGTERM and
+// waits for it.
+func (wp *workerProcesses) stop() {
+	for _, in := range wp.stdins {
+		in.Close()
+	}
+	for _, c := range wp.children {
+		c.Process.Signal(syscall.SIGTERM)
+		c.Wait()
+	}
+}
+
+// coldRun indexes every image at once, and measures until every report is
+// finished.
+func coldRun(ctx context.Context, srv *devregistry.Server, n *app.Node, fx *fixture, name, shape string) (result, error) {
+	st := n.Store
 	srv.Counter().Reset()
 	start := time.Now()
 	for _, m := range fx.manifests {
 		if _, _, err := n.Dispatcher.Index(ctx, m); err != nil {
-			return nil, err
+			return result{}, err
 		}
 	}
 	if err := waitFinished(ctx, st, fx.manifests, nil); err != nil {
-		return nil, err
+		return result{}, err
 	}
 	first, err := st.Report(ctx, fx.manifests[0].Hash)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	if len(first.Packages) == 0 {
-		return nil, fmt.Errorf("the first image's report lists no package (state %s, %q)", first.State, first.Err)
+		return result{}, fmt.Errorf("the first image's report lists no package (state %s, %q)", first.State, first.Err)
 	}
 	fmt.Fprintf(os.Stderr, "%s: the first image's report lists %d packages\n", name, len(first.Packages))
 	cold := result{name: "cold, " + name, workers: shape, wall: time.Since(start), images: len(fx.manifests),
 		bytes: srv.Counter().BlobBytes(), base: srv.Counter().BlobFetches(string(fx.base.Hash))}
 	cold.ratio = float64(cold.bytes) / float64(fx.uniqueBytes())
+	return cold, nil
+}
 
-	// Warm: every report indexed again by the same fleet.
+// warmRun has the same fleet index every report again, and measures until
+// every report is rewritten.
+func warmRun(ctx context.Context, srv *devregistry.Server, n *app.Node, fx *fixture, name, shape string) (result, error) {
+	st := n.Store
 	fences, err := reportFences(ctx, st, fx.manifests)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	srv.Counter().Reset()
-	start = time.Now()
+	start := time.Now()
 	if _, err := st.RequestReindex(ctx, nil, true, false, n.Dispatcher.State()); err != nil {
-		return nil, err
+		return result{}, err
 	}
 	if err := waitFinished(ctx, st, fx.manifests, fences); err != nil {
-		return nil, err
+		return result{}, err
 	}
 	warm := result{name: "re-index all, warm fleet, " + name, workers: shape, wall: time.Since(start), images: len(fx.manifests),
 		bytes: srv.Counter().BlobBytes(), base: srv.Counter().BlobFetches(string(fx.base.Hash))}
 	warm.ratio = float64(warm.bytes) / float64(fx.uniqueBytes())
-	return []result{cold, warm}, nil
+	return warm, nil
 }
 
 func reportFences(ctx context.Context, st *postgres.Store, ms []*report.Manifest) (map[report.Digest]int64, error) {

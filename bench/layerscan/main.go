@@ -109,26 +109,15 @@ type measure struct {
 }
 
 func run(sizeList string, reps int, dir string, keep bool, fixtureDir, cpuprof string) error {
-	var sizes []int64
-	for _, s := range strings.Split(sizeList, ",") {
-		n, err := parseSize(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("-sizes: %w", err)
-		}
-		sizes = append(sizes, n)
+	sizes, err := parseSizes(sizeList)
+	if err != nil {
+		return err
 	}
 	if reps < 1 {
 		return fmt.Errorf("-reps: %d, want at least 1", reps)
 	}
-	if fixtureDir == "" {
-		root, err := moduleRoot()
-		if err != nil {
-			return err
-		}
-		fixtureDir = filepath.Join(root, "testdata", "fixtures")
-	}
-	if _, err := os.Stat(fixtureDir); err != nil {
-		return fmt.Errorf("the fixture corpus is needed for real jars and Go binaries: %w", err)
+	if fixtureDir, err = fixtureCorpus(fixtureDir); err != nil {
+		return err
 	}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "layerscan-*")
@@ -149,64 +138,116 @@ func run(sizeList string, reps int, dir string, keep bool, fixtureDir, cpuprof s
 		return err
 	}
 	fmt.Printf("layerscan: %s, %d CPUs, GOMAXPROCS %d; layers in %s\n", runtime.Version(), runtime.NumCPU(), runtime.GOMAXPROCS(0), dir)
-	type row struct {
-		size             int64
-		compressed       int64
-		files            int
-		walk, read, scan []measure
-	}
 	var rows []row
 	for _, size := range sizes {
-		path := filepath.Join(dir, fmt.Sprintf("layer-%dMiB.tar.gz", size>>20))
-		start := time.Now()
-		info, err := build(path, size, src)
+		r, err := measureLayer(self, size, reps, dir, keep, cpuprof, src)
 		if err != nil {
-			return fmt.Errorf("building the %d MiB layer: %w", size>>20, err)
-		}
-		fmt.Printf("built %s: %d MiB uncompressed, %d MiB gzip, %d files (%s) in %v\n", filepath.Base(path),
-			info.uncompressed>>20, info.compressed>>20, info.files, info.mix, time.Since(start).Round(time.Second))
-		r := row{size: info.uncompressed, compressed: info.compressed, files: info.files}
-		for i := 0; i < reps; i++ {
-			// Alternate which mode goes first, so that drift on the
-			// machine hits both.
-			modes := []string{"walk", "read", "scan"}
-			if i%2 == 1 {
-				slices.Reverse(modes)
-			}
-			for _, mode := range modes {
-				prof := ""
-				if cpuprof != "" {
-					prof = fmt.Sprintf("%s.%s.%d", cpuprof, mode, i+1)
-				}
-				m, err := runChildProcess(self, mode, path, info.digest, dir, prof)
-				if err != nil {
-					return err
-				}
-				switch mode {
-				case "walk":
-					r.walk = append(r.walk, m)
-				case "read":
-					r.read = append(r.read, m)
-				default:
-					r.scan = append(r.scan, m)
-				}
-				fmt.Printf("  run %d %-4s cpu %6.2fs wall %6.2fs peak RSS %4d MiB (%s)", i+1, mode, secs(m.CPUNS), secs(m.WallNS), m.PeakRSSKiB>>10, m.RSSSource)
-				if mode == "scan" {
-					fmt.Printf(" kept %d files, %d packages, %d warnings; CPU: layers.Read %.2fs", m.Kept, m.Packages, m.Warnings, secs(m.ReadCPUNS))
-					for _, name := range slices.Sorted(maps.Keys(m.ScanCPUNS)) {
-						if ns := m.ScanCPUNS[name]; ns >= 5e6 {
-							fmt.Printf(", %s %.2fs", name, secs(ns))
-						}
-					}
-				}
-				fmt.Println()
-			}
-		}
-		if !keep {
-			os.Remove(path)
+			return err
 		}
 		rows = append(rows, r)
 	}
+	printTable(rows, reps)
+	return nil
+}
+
+// parseSizes parses -sizes, a comma-separated list of sizes.
+func parseSizes(sizeList string) ([]int64, error) {
+	var sizes []int64
+	for _, s := range strings.Split(sizeList, ",") {
+		n, err := parseSize(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("-sizes: %w", err)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, nil
+}
+
+// fixtureCorpus returns the fixture corpus's directory (fixtureDir, or the
+// module's testdata/fixtures by default), checking that it exists.
+func fixtureCorpus(fixtureDir string) (string, error) {
+	if fixtureDir == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			return "", err
+		}
+		fixtureDir = filepath.Join(root, "testdata", "fixtures")
+	}
+	if _, err := os.Stat(fixtureDir); err != nil {
+		return "", fmt.Errorf("the fixture corpus is needed for real jars and Go binaries: %w", err)
+	}
+	return fixtureDir, nil
+}
+
+// row is the measures of one layer.
+type row struct {
+	size             int64
+	compressed       int64
+	files            int
+	walk, read, scan []measure
+}
+
+// measureLayer builds a layer of size bytes in dir and runs each mode on
+// it reps times, each run in a child process, printing each run.
+func measureLayer(self string, size int64, reps int, dir string, keep bool, cpuprof string, src *sources) (row, error) {
+	path := filepath.Join(dir, fmt.Sprintf("layer-%dMiB.tar.gz", size>>20))
+	start := time.Now()
+	info, err := build(path, size, src)
+	if err != nil {
+		return row{}, fmt.Errorf("building the %d MiB layer: %w", size>>20, err)
+	}
+	fmt.Printf("built %s: %d MiB uncompressed, %d MiB gzip, %d files (%s) in %v\n", filepath.Base(path),
+		info.uncompressed>>20, info.compressed>>20, info.files, info.mix, time.Since(start).Round(time.Second))
+	r := row{size: info.uncompressed, compressed: info.compressed, files: info.files}
+	for i := 0; i < reps; i++ {
+		// Alternate which mode goes first, so that drift on the
+		// machine hits both.
+		modes := []string{"walk", "read", "scan"}
+		if i%2 == 1 {
+			slices.Reverse(modes)
+		}
+		for _, mode := range modes {
+			prof := ""
+			if cpuprof != "" {
+				prof = fmt.Sprintf("%s.%s.%d", cpuprof, mode, i+1)
+			}
+			m, err := runChildProcess(self, mode, path, info.digest, dir, prof)
+			if err != nil {
+				return row{}, err
+			}
+			switch mode {
+			case "walk":
+				r.walk = append(r.walk, m)
+			case "read":
+				r.read = append(r.read, m)
+			default:
+				r.scan = append(r.scan, m)
+			}
+			printRun(i+1, mode, m)
+		}
+	}
+	if !keep {
+		os.Remove(path)
+	}
+	return r, nil
+}
+
+// printRun prints the measures of one run of a mode.
+func printRun(run int, mode string, m measure) {
+	fmt.Printf("  run %d %-4s cpu %6.2fs wall %6.2fs peak RSS %4d MiB (%s)", run, mode, secs(m.CPUNS), secs(m.WallNS), m.PeakRSSKiB>>10, m.RSSSource)
+	if mode == "scan" {
+		fmt.Printf(" kept %d files, %d packages, %d warnings; CPU: layers.Read %.2fs", m.Kept, m.Packages, m.Warnings, secs(m.ReadCPUNS))
+		for _, name := range slices.Sorted(maps.Keys(m.ScanCPUNS)) {
+			if ns := m.ScanCPUNS[name]; ns >= 5e6 {
+				fmt.Printf(", %s %.2fs", name, secs(ns))
+			}
+		}
+	}
+	fmt.Println()
+}
+
+// printTable prints the medians of every layer's runs as a Markdown table.
+func printTable(rows []row, reps int) {
 	fmt.Println()
 	fmt.Println("| layer (uncompressed / gzip) | files | decompress+walk CPU (wall) | layers.Read, no scanner | layers.Read + all scanners' Scan | ratio CPU (wall) | peak RSS walk / scan |")
 	fmt.Println("| --- | ---: | --- | --- | --- | --- | --- |")
@@ -220,7 +261,6 @@ func run(sizeList string, reps int, dir string, keep bool, fixtureDir, cpuprof s
 			maxOf(r.walk, rssOf)>>10, maxOf(r.scan, rssOf)>>10)
 	}
 	fmt.Printf("(medians of %d runs per mode; peak RSS is the highest of the runs)\n", reps)
-	return nil
 }
 
 func cpuOf(m measure) int64  { return m.CPUNS }
@@ -563,79 +603,11 @@ func build(path string, size int64, src *sources) (built, error) {
 	b := &builder{tw: tw, rng: rng, src: src, counts: map[string]int{}}
 	b.words()
 
-	perGiB := func(n int) int { return max(1, int(int64(n)*size/(1<<30))) }
-	if err := b.bytesFile("etc/os-release", 0o644, src.osRelease, "db"); err != nil {
+	if err := b.databases(size); err != nil {
 		return built{}, err
 	}
-	if err := b.bytesFile("var/lib/dpkg/status", 0o644, src.dpkgStatus, "db"); err != nil {
+	if err := b.bulk(uw, size); err != nil {
 		return built{}, err
-	}
-	if err := b.bytesFile("lib/apk/db/installed", 0o644, src.apkInstalled, "db"); err != nil {
-		return built{}, err
-	}
-	for i := 0; i < perGiB(400); i++ {
-		meta := src.pythonMeta[i%len(src.pythonMeta)]
-		if err := b.bytesFile(fmt.Sprintf("usr/lib/python3/site-packages/pkg%d-1.%d.dist-info/METADATA", i, i), 0o644, meta, "python"); err != nil {
-			return built{}, err
-		}
-	}
-	for i := 0; i < perGiB(3000); i++ {
-		pj := src.npmManifests[i%len(src.npmManifests)]
-		if err := b.bytesFile(fmt.Sprintf("app/node_modules/dep%d/package.json", i), 0o644, pj, "npm"); err != nil {
-			return built{}, err
-		}
-	}
-	for i := 0; i < perGiB(150); i++ {
-		if err := b.bytesFile(fmt.Sprintf("usr/local/bundle/specifications/gem%d-1.0.gemspec", i), 0o644, src.gemspecs[i%len(src.gemspecs)], "ruby"); err != nil {
-			return built{}, err
-		}
-	}
-	// The bulk, interleaved as in a real layer.
-	type share struct {
-		name   string
-		weight int64
-		write  func(i int) error
-	}
-	shares := []share{
-		{"text", 45, func(i int) error {
-			dirs := []string{"usr/share/doc/pkg%d/file%d.txt", "usr/lib/python3/site-packages/mod%d/x%d.py", "app/node_modules/dep%d/lib/f%d.js", "etc/conf%d/c%d.conf"}
-			return b.text(fmt.Sprintf(dirs[i%len(dirs)], i%500, i), 1<<10+b.rng.Int64N(200<<10))
-		}},
-		{"assets", 10, func(i int) error {
-			return b.random(fmt.Sprintf("usr/share/assets/a%d.png", i), 16<<10+b.rng.Int64N(1<<20))
-		}},
-		{"libs", 15, func(i int) error {
-			return b.host(src.sharedLibs, i, "usr/lib/x86_64-linux-gnu/lib%d-%s", 0o644, "libs", 1<<20)
-		}},
-		{"executables", 10, func(i int) error {
-			return b.host(src.executables, i, "usr/bin/exe%d-%s", 0o755, "executables", 512<<10)
-		}},
-		{"go", 12, func(i int) error {
-			return b.host(src.goBinaries, i, "usr/local/bin/go%d-%s", 0o755, "go", 4<<20)
-		}},
-		{"jars", 8, func(i int) error {
-			return b.host(src.jars, i, "opt/app/lib/j%d-%s", 0o644, "jars", 1<<20)
-		}},
-	}
-	var total int64
-	for _, s := range shares {
-		total += s.weight
-	}
-	written := map[string]int64{}
-	for i := 0; uw.n < size; i++ {
-		// The share furthest below its target goes next.
-		best, bestGap := 0, int64(-1<<62)
-		for k, s := range shares {
-			gap := size*s.weight/total - written[s.name]
-			if gap > bestGap {
-				best, bestGap = k, gap
-			}
-		}
-		before := uw.n
-		if err := shares[best].write(i); err != nil {
-			return built{}, err
-		}
-		written[shares[best].name] += uw.n - before
 	}
 	if err := tw.Close(); err != nil {
 		return built{}, err
@@ -657,6 +629,100 @@ func build(path string, size int64, src *sources) (built, error) {
 		files:        b.files,
 		mix:          strings.Join(mix, ", "),
 	}, f.Close()
+}
+
+// databases writes os-release, the package databases and, per GiB of
+// size, 400 Python distributions, 3,000 npm packages and 150 gems.
+func (b *builder) databases(size int64) error {
+	src := b.src
+	perGiB := func(n int) int { return max(1, int(int64(n)*size/(1<<30))) }
+	if err := b.bytesFile("etc/os-release", 0o644, src.osRelease, "db"); err != nil {
+		return err
+	}
+	if err := b.bytesFile("var/lib/dpkg/status", 0o644, src.dpkgStatus, "db"); err != nil {
+		return err
+	}
+	if err := b.bytesFile("lib/apk/db/installed", 0o644, src.apkInstalled, "db"); err != nil {
+		return err
+	}
+	for i := 0; i < perGiB(400); i++ {
+		meta := src.pythonMeta[i%len(src.pythonMeta)]
+		if err := b.bytesFile(fmt.Sprintf("usr/lib/python3/site-packages/pkg%d-1.%d.dist-info/METADATA", i, i), 0o644, meta, "python"); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < perGiB(3000); i++ {
+		pj := src.npmManifests[i%len(src.npmManifests)]
+		if err := b.bytesFile(fmt.Sprintf("app/node_modules/dep%d/package.json", i), 0o644, pj, "npm"); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < perGiB(150); i++ {
+		if err := b.bytesFile(fmt.Sprintf("usr/local/bundle/specifications/gem%d-1.0.gemspec", i), 0o644, src.gemspecs[i%len(src.gemspecs)], "ruby"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// share is one kind of file of the layer's bulk, with its weight in bytes.
+type share struct {
+	name   string
+	weight int64
+	write  func(i int) error
+}
+
+// shares are the kinds of files of the layer's bulk.
+func (b *builder) shares() []share {
+	src := b.src
+	return []share{
+		{"text", 45, func(i int) error {
+			dirs := []string{"usr/share/doc/pkg%d/file%d.txt", "usr/lib/python3/site-packages/mod%d/x%d.py", "app/node_modules/dep%d/lib/f%d.js", "etc/conf%d/c%d.conf"}
+			return b.text(fmt.Sprintf(dirs[i%len(dirs)], i%500, i), 1<<10+b.rng.Int64N(200<<10))
+		}},
+		{"assets", 10, func(i int) error {
+			return b.random(fmt.Sprintf("usr/share/assets/a%d.png", i), 16<<10+b.rng.Int64N(1<<20))
+		}},
+		{"libs", 15, func(i int) error {
+			return b.host(src.sharedLibs, i, "usr/lib/x86_64-linux-gnu/lib%d-%s", 0o644, "libs", 1<<20)
+		}},
+		{"executables", 10, func(i int) error {
+			return b.host(src.executables, i, "usr/bin/exe%d-%s", 0o755, "executables", 512<<10)
+		}},
+		{"go", 12, func(i int) error {
+			return b.host(src.goBinaries, i, "usr/local/bin/go%d-%s", 0o755, "go", 4<<20)
+		}},
+		{"jars", 8, func(i int) error {
+			return b.host(src.jars, i, "opt/app/lib/j%d-%s", 0o644, "jars", 1<<20)
+		}},
+	}
+}
+
+// bulk writes the layer's bulk, interleaved as in a real layer, until uw
+// has counted size uncompressed bytes.
+func (b *builder) bulk(uw *countingWriter, size int64) error {
+	shares := b.shares()
+	var total int64
+	for _, s := range shares {
+		total += s.weight
+	}
+	written := map[string]int64{}
+	for i := 0; uw.n < size; i++ {
+		// The share furthest below its target goes next.
+		best, bestGap := 0, int64(-1<<62)
+		for k, s := range shares {
+			gap := size*s.weight/total - written[s.name]
+			if gap > bestGap {
+				best, bestGap = k, gap
+			}
+		}
+		before := uw.n
+		if err := shares[best].write(i); err != nil {
+			return err
+		}
+		written[shares[best].name] += uw.n - before
+	}
+	return nil
 }
 
 type countingWriter struct {

@@ -110,22 +110,16 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpupr
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	disp := intake.New(st, nil, nil, scannerState, log)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, closeAPI, err := serve(api.New(disp, st, log, nil))
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.New(disp, st, log, nil), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
-	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	defer closeAPI()
+	base2, closeAPI2, err := serve(api.New(disp, st, log, nil, api.WithAnswerCacheBytes(0)))
 	if err != nil {
 		return err
 	}
-	srv2 := &http.Server{Handler: api.New(disp, st, log, nil, api.WithAnswerCacheBytes(0)), ReadHeaderTimeout: 10 * time.Second}
-	go srv2.Serve(ln2)
-	defer srv2.Close()
-	base2 := "http://" + ln2.Addr().String()
+	defer closeAPI2()
 	baseOf := func(ep endpoint) string {
 		if ep.nocache {
 			return base2
@@ -135,17 +129,7 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpupr
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2}}
 
 	mbody, _ := json.Marshal(m)
-	eps := []endpoint{
-		{name: "GET index_state", method: "GET", path: "/indexer/api/v1/index_state", status: 200},
-		{name: "GET index_report", method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 200},
-		{name: "GET index_report, If-None-Match (304)", method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 304},
-		{name: "POST index_report, current (201)", method: "POST", path: "/indexer/api/v1/index_report", body: mbody,
-			header: http.Header{"Content-Type": {"application/json"}}, status: 201},
-		{name: "GET /api/v1/reports (native)", method: "GET", path: "/api/v1/reports/" + string(d), status: 200},
-		{name: "GET index_report, none kept in memory", nocache: true, method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 200},
-		{name: "POST index_report (201), none kept", nocache: true, method: "POST", path: "/indexer/api/v1/index_report", body: mbody,
-			header: http.Header{"Content-Type": {"application/json"}}, status: 201},
-	}
+	eps := endpoints(d, mbody)
 	first, err := do(client, base, eps[1])
 	if err != nil {
 		return err
@@ -156,7 +140,6 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpupr
 			return err
 		}
 	}
-	results := make([]result, len(eps))
 	if cpuprof != "" {
 		f, err := os.Create(cpuprof)
 		if err != nil {
@@ -168,11 +151,51 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpupr
 		}
 		defer pprof.StopCPUProfile()
 	}
+	results, err := measureRounds(client, eps, baseOf, clients, duration, rounds)
+	if err != nil {
+		return err
+	}
+	printResults(eps, results, packages, clients, rounds, duration)
+	return nil
+}
+
+// serve serves h on a loopback listener, and returns its base URL and a
+// function that closes it.
+func serve(h http.Handler) (string, func() error, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), srv.Close, nil
+}
+
+// endpoints are the requests measured, on the report d whose manifest is
+// mbody. The If-None-Match of the third is set once its ETag is known.
+func endpoints(d report.Digest, mbody []byte) []endpoint {
+	return []endpoint{
+		{name: "GET index_state", method: "GET", path: "/indexer/api/v1/index_state", status: 200},
+		{name: "GET index_report", method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 200},
+		{name: "GET index_report, If-None-Match (304)", method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 304},
+		{name: "POST index_report, current (201)", method: "POST", path: "/indexer/api/v1/index_report", body: mbody,
+			header: http.Header{"Content-Type": {"application/json"}}, status: 201},
+		{name: "GET /api/v1/reports (native)", method: "GET", path: "/api/v1/reports/" + string(d), status: 200},
+		{name: "GET index_report, none kept in memory", nocache: true, method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 200},
+		{name: "POST index_report (201), none kept", nocache: true, method: "POST", path: "/indexer/api/v1/index_report", body: mbody,
+			header: http.Header{"Content-Type": {"application/json"}}, status: 201},
+	}
+}
+
+// measureRounds loads each endpoint in turn for duration, rounds times, and
+// sums each endpoint's results.
+func measureRounds(client *http.Client, eps []endpoint, baseOf func(endpoint) string, clients int, duration time.Duration, rounds int) ([]result, error) {
+	results := make([]result, len(eps))
 	for range rounds {
 		for i, ep := range eps {
 			r, err := load(client, baseOf(ep), ep, clients, duration)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			results[i].n += r.n
 			results[i].elapsed += r.elapsed
@@ -180,8 +203,7 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpupr
 			results[i].latencies = append(results[i].latencies, r.latencies...)
 		}
 	}
-	printResults(eps, results, packages, clients, rounds, duration)
-	return nil
+	return results, nil
 }
 
 // storeReport stores a finished report of a Debian image of packages

@@ -2,7 +2,6 @@ package config_test
 
 import (
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,13 +30,17 @@ func TestClairSettings(t *testing.T) {
 	}
 	envs := []string{"STEVEDORE_AUTH_PSK", "STEVEDORE_AUTH_PSK_FILE", "STEVEDORE_AUTH_ISSUERS", "STEVEDORE_AUTH_CLOCK_SKEW",
 		"STEVEDORE_CLAIR_MATCHER_URL", "STEVEDORE_CLAIR_NOTIFIER_URL"}
-	for _, tc := range []struct {
-		name  string
-		env   map[string]string
-		args  []string
-		want  []string // substrings of the error; none: valid
-		check func(t *testing.T, o *config.Options)
-	}{
+	for _, tc := range clairCases(psk, dir, keyFile, badFile, bigFile) {
+		t.Run(tc.name, func(t *testing.T) {
+			runSettingsCase(t, dispatcher, append(envs, "DATABASE_URL", "NATS_URL"), []string{"--database-url=postgres://x", "--nats-url=nats://y"}, tc, "the-secret-itself", psk)
+		})
+	}
+}
+
+// clairCases are TestClairSettings' cases; keyFile, badFile and bigFile are
+// in dir.
+func clairCases(psk, dir, keyFile, badFile, bigFile string) []settingsCase {
+	return []settingsCase{
 		{name: "nothing: open API, no Clair services", check: func(t *testing.T, o *config.Options) {
 			if o.Auth.Enabled() || o.Clair.MatcherURL != "" || o.Clair.NotifierURL != "" {
 				t.Errorf("auth %v, clair %+v", o.Auth.Enabled(), o.Clair)
@@ -81,37 +84,6 @@ func TestClairSettings(t *testing.T) {
 		{name: "malformed skew in the environment", env: map[string]string{"STEVEDORE_AUTH_CLOCK_SKEW": "soon"}, want: []string{`STEVEDORE_AUTH_CLOCK_SKEW="soon"`}},
 		{name: "bad service URLs", env: map[string]string{"STEVEDORE_CLAIR_MATCHER_URL": "clair-matcher:6060"}, args: []string{"--clair-notifier-url=http://u:the-secret-itself@n:6060"},
 			want: []string{"--clair-matcher-url", "want an http:// or https:// URL", "--clair-notifier-url", "credentials do not belong"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range append(envs, "DATABASE_URL", "NATS_URL") {
-				t.Setenv(k, tc.env[k])
-			}
-			fs := flag.NewFlagSet("test", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			o := config.Register(fs, dispatcher)
-			err := fs.Parse(append([]string{"--database-url=postgres://x", "--nats-url=nats://y"}, tc.args...))
-			if err == nil {
-				err = o.Validate(dispatcher)
-			}
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatal(err)
-				}
-				tc.check(t, o)
-				return
-			}
-			if err == nil {
-				t.Fatalf("valid, want errors %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "the-secret-itself") || strings.Contains(err.Error(), psk) {
-				t.Errorf("the error shows a secret: %v", err)
-			}
-		})
 	}
 }
 

@@ -23,14 +23,28 @@ func TestRegistrySettings(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"r.example": {"username": "u", "password": "hunter22", "token": "t"}}`), 0o600)
 	worker := config.Roles{Worker: true}
 	base := []string{"--database-url=postgres://x", "--nats-url=nats://y"}
-	for _, tc := range []struct {
-		name  string
-		roles config.Roles
-		env   map[string]string
-		args  []string
-		want  []string // substrings of the error; none: valid
-		check func(t *testing.T, o *config.Options)
-	}{
+	for _, tc := range registryCases(dir, good, bad, worker) {
+		t.Run(tc.name, func(t *testing.T) { runRegistryCase(t, base, tc) })
+	}
+	checkBlobCacheSizes(t, worker)
+}
+
+// registryCase is a set of flags and environment variables of the
+// registry settings, and the substrings of the error they give or a check
+// of the options.
+type registryCase struct {
+	name  string
+	roles config.Roles
+	env   map[string]string
+	args  []string
+	want  []string // substrings of the error; none: valid
+	check func(t *testing.T, o *config.Options)
+}
+
+// registryCases are TestRegistrySettings' cases; good and bad are
+// registry configuration files in dir.
+func registryCases(dir, good, bad string, worker config.Roles) []registryCase {
+	return []registryCase{
 		{"defaults", worker, nil, nil, nil, func(t *testing.T, o *config.Options) {
 			if o.BlobCacheSize != app.DefaultBlobCacheSize || o.BlobCacheDir != config.DefaultBlobCacheDir() || len(o.Registries.Allowlist) != 0 {
 				t.Errorf("cache %d at %q, allowlist %v", o.BlobCacheSize, o.BlobCacheDir, o.Registries.Allowlist)
@@ -80,40 +94,46 @@ func TestRegistrySettings(t *testing.T) {
 		{"bad stall limits", worker, nil, []string{"--blob-idle-timeout=10ms", "--blob-min-rate-window=1ms", "--registry-response-timeout=1ms"},
 			[]string{"--blob-idle-timeout", "--blob-min-rate-window", "--registry-response-timeout"}, nil},
 		{"cache without a directory", worker, nil, []string{"--blob-cache-dir="}, []string{"--blob-cache-dir: required"}, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"STEVEDORE_REGISTRY_ALLOWLIST", "STEVEDORE_BLOB_CACHE_SIZE", "STEVEDORE_REGISTRY_MIRRORS", "STEVEDORE_REGISTRY_CONFIG", "STEVEDORE_REGISTRY_REDIRECT_HOSTS"} {
-				t.Setenv(k, tc.env[k])
-			}
-			fs := flag.NewFlagSet("test", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			o := config.Register(fs, tc.roles)
-			if err := fs.Parse(append(append([]string{}, base...), tc.args...)); err != nil {
-				t.Fatal(err)
-			}
-			err := o.Validate(tc.roles)
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if tc.check != nil {
-					tc.check(t, o)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("valid, want errors %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "hunter22") {
-				t.Errorf("error shows a password: %v", err)
-			}
-		})
 	}
+}
+
+// runRegistryCase parses base and tc's flags in tc's environment, and
+// checks the options or the error (which must not show a password).
+func runRegistryCase(t *testing.T, base []string, tc registryCase) {
+	for _, k := range []string{"STEVEDORE_REGISTRY_ALLOWLIST", "STEVEDORE_BLOB_CACHE_SIZE", "STEVEDORE_REGISTRY_MIRRORS", "STEVEDORE_REGISTRY_CONFIG", "STEVEDORE_REGISTRY_REDIRECT_HOSTS"} {
+		t.Setenv(k, tc.env[k])
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o := config.Register(fs, tc.roles)
+	if err := fs.Parse(append(append([]string{}, base...), tc.args...)); err != nil {
+		t.Fatal(err)
+	}
+	err := o.Validate(tc.roles)
+	if len(tc.want) == 0 {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.check != nil {
+			tc.check(t, o)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("valid, want errors %q", tc.want)
+	}
+	for _, w := range tc.want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter22") {
+		t.Errorf("error shows a password: %v", err)
+	}
+}
+
+// checkBlobCacheSizes checks the values --blob-cache-size takes and refuses.
+func checkBlobCacheSizes(t *testing.T, worker config.Roles) {
 	var b = []string{"1024", "1KiB", "2 GiB", "3GB", "0"}
 	for _, v := range b {
 		fs := flag.NewFlagSet("test", flag.ContinueOnError)

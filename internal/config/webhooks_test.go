@@ -2,7 +2,6 @@ package config_test
 
 import (
 	"flag"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +17,16 @@ func TestWebhookSettings(t *testing.T) {
 	envs := []string{"STEVEDORE_WEBHOOK_DISTRIBUTION_TOKEN", "STEVEDORE_WEBHOOK_HARBOR_TOKEN", "STEVEDORE_WEBHOOK_QUAY_TOKEN",
 		"STEVEDORE_WEBHOOK_ZOT_TOKEN", "STEVEDORE_WEBHOOK_GHCR_SECRET", "STEVEDORE_WEBHOOK_REGISTRIES", "STEVEDORE_WEBHOOK_RETRY_BASE",
 		"STEVEDORE_WEBHOOK_MAX_BODY", "STEVEDORE_WEBHOOK_ZOT_REGISTRY", "STEVEDORE_WEBHOOK_RETRY_RATE"}
-	for _, tc := range []struct {
-		name string
-		env  map[string]string
-		args []string
-		want []string // substrings of the error; none: valid
-		// check runs on valid settings.
-		check func(t *testing.T, o *config.Options)
-	}{
+	for _, tc := range webhookCases(token) {
+		t.Run(tc.name, func(t *testing.T) {
+			runSettingsCase(t, dispatcher, append(envs, "DATABASE_URL", "NATS_URL"), base, tc, token)
+		})
+	}
+}
+
+// webhookCases are TestWebhookSettings' cases.
+func webhookCases(token string) []settingsCase {
+	return []settingsCase{
 		{name: "no webhooks", check: func(t *testing.T, o *config.Options) {
 			if o.Webhooks.AnyEnabled() {
 				t.Error("a source is enabled")
@@ -82,39 +83,6 @@ func TestWebhookSettings(t *testing.T) {
 			want: []string{"--webhook-max-targets: 0", "--webhook-resolve-concurrency: 1000", `STEVEDORE_WEBHOOK_RETRY_RATE="fast"`}},
 		{name: "zero retry rate", args: []string{"--webhook-retry-rate=0"}, want: []string{"--webhook-retry-rate: 0"}},
 		{name: "bad zot registry", env: map[string]string{"STEVEDORE_WEBHOOK_ZOT_REGISTRY": "http://zot/x"}, want: []string{"--webhook-zot-registry"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range append(envs, "DATABASE_URL", "NATS_URL") {
-				t.Setenv(k, tc.env[k])
-			}
-			fs := flag.NewFlagSet("test", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			o := config.Register(fs, dispatcher)
-			err := fs.Parse(append(append([]string(nil), base...), tc.args...))
-			if err == nil {
-				err = o.Validate(dispatcher)
-			}
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if tc.check != nil {
-					tc.check(t, o)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("valid, want errors %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), token) {
-				t.Errorf("the error shows a secret: %v", err)
-			}
-		})
 	}
 }
 

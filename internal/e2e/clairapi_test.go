@@ -298,25 +298,7 @@ func TestQuaySequenceRHELWithoutEnrichmentData(t *testing.T) {
 	first := h.do("GET", "/indexer/api/v1/index_report/"+string(m.Hash), nil, nil)
 	c.check(t, "index_report", first.body)
 
-	native, err := h.client.Report(context.Background(), m.Hash)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if native.State != report.StateIndexPartial || len(native.Partial) != 1 || native.Partial[0].Scanner != enrich.RepositoryCPE ||
-		native.NextRetry == nil || native.Attempt != 1 {
-		t.Fatalf("native report: state %s, partial %+v, next retry %v, attempt %d", native.State, native.Partial, native.NextRetry, native.Attempt)
-	}
-	// The metrics say so too.
-	gauges := metricPoints(t, reader)
-	if got := gauges["stevedore.reports.partial waiting_for=rhel-repository-cpe"]; got != 1 {
-		t.Errorf("stevedore.reports.partial = %d, want 1 (all points: %v)", got, gauges)
-	}
-	if got := gauges["stevedore.reports.partial.max_attempt waiting_for=rhel-repository-cpe"]; got != 1 {
-		t.Errorf("stevedore.reports.partial.max_attempt = %d, want 1", got)
-	}
-	if got := gauges["stevedore.api.partial_served as=finished"]; got < 2 {
-		t.Errorf("stevedore.api.partial_served{as=finished} = %d, want the POST and the GET", got)
-	}
+	checkWaitingForCPEs(t, h, reader, m.Hash)
 	blobsBefore := h.reg.Counter().Requests(devregistry.ClassBlobs)
 	if blobsBefore == 0 {
 		t.Fatal("the first index fetched no blob")
@@ -354,9 +336,33 @@ func TestQuaySequenceRHELWithoutEnrichmentData(t *testing.T) {
 	if n := h.reg.Counter().Requests(devregistry.ClassBlobs); n != 0 {
 		t.Fatalf("the retry made %d blob requests, want 0", n)
 	}
-	native, _ = h.client.Report(context.Background(), m.Hash)
+	native, _ := h.client.Report(context.Background(), m.Hash)
 	if native.Attempt != 2 || len(native.Partial) != 0 {
 		t.Fatalf("native report after the retry: attempt %d, partial %+v", native.Attempt, native.Partial)
+	}
+}
+
+// checkWaitingForCPEs checks that the native report of d is partial,
+// waiting for the repository-to-CPE mapping, and that the metrics say so.
+func checkWaitingForCPEs(t *testing.T, h *harness, reader *sdkmetric.ManualReader, d report.Digest) {
+	native, err := h.client.Report(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if native.State != report.StateIndexPartial || len(native.Partial) != 1 || native.Partial[0].Scanner != enrich.RepositoryCPE ||
+		native.NextRetry == nil || native.Attempt != 1 {
+		t.Fatalf("native report: state %s, partial %+v, next retry %v, attempt %d", native.State, native.Partial, native.NextRetry, native.Attempt)
+	}
+	// The metrics say so too.
+	gauges := metricPoints(t, reader)
+	if got := gauges["stevedore.reports.partial waiting_for=rhel-repository-cpe"]; got != 1 {
+		t.Errorf("stevedore.reports.partial = %d, want 1 (all points: %v)", got, gauges)
+	}
+	if got := gauges["stevedore.reports.partial.max_attempt waiting_for=rhel-repository-cpe"]; got != 1 {
+		t.Errorf("stevedore.reports.partial.max_attempt = %d, want 1", got)
+	}
+	if got := gauges["stevedore.api.partial_served as=finished"]; got < 2 {
+		t.Errorf("stevedore.api.partial_served{as=finished} = %d, want the POST and the GET", got)
 	}
 }
 
@@ -371,6 +377,29 @@ func TestClairAnswersValidate(t *testing.T) {
 	m := debianImage(h, "valid/app:1")
 	body, _ := json.Marshal(m)
 
+	checkIndexAnswers(t, h, c, body)
+	checkReportGets(t, h, c, m)
+	checkErrorReport(t, h, c)
+
+	// Deleted, unknown: 204 both times, then 404.
+	for range 2 {
+		if a := h.do("DELETE", "/indexer/api/v1/index_report/"+string(m.Hash), nil, nil); a.status != http.StatusNoContent {
+			t.Fatalf("DELETE: HTTP %d", a.status)
+		}
+	}
+	a := h.do("GET", "/indexer/api/v1/index_report/"+string(m.Hash), nil, nil)
+	if a.status != http.StatusNotFound {
+		t.Fatalf("GET deleted: HTTP %d", a.status)
+	}
+	c.check(t, "error", a.body)
+
+	checkErrorAnswers(t, h, c)
+}
+
+// checkIndexAnswers posts body asynchronously (202, the report as it is
+// now), then again (201 once finished) and once more (current: 201 at
+// once); every answer validates.
+func checkIndexAnswers(t *testing.T, h *harness, c *contract, body []byte) {
 	// Asynchronous, as asked: 202, the report as it is now, the preference
 	// applied; the wait then gets the finished report.
 	a := h.do("POST", "/indexer/api/v1/index_report", http.Header{"Prefer": {"respond-async"}}, body)
@@ -392,7 +421,12 @@ func TestClairAnswersValidate(t *testing.T) {
 		t.Fatalf("index of a current report: HTTP %d", a.status)
 	}
 	c.check(t, "index_report", a.body)
+}
 
+// checkReportGets gets m's report with every Accept, checks that the
+// validators do reject, then the ETag's 304 and index_state.
+func checkReportGets(t *testing.T, h *harness, c *contract, m *report.Manifest) {
+	var a answer
 	// GET: Accept, ETag, 304.
 	for _, accept := range []string{"", "application/vnd.clair.index_report.v1+json", "application/json", "*/*", "text/html;q=0.9, application/*"} {
 		hdr := http.Header{}
@@ -427,12 +461,16 @@ func TestClairAnswersValidate(t *testing.T) {
 		t.Fatalf("index_state: HTTP %d, Content-Type %q", a.status, a.header.Get("Content-Type"))
 	}
 	c.check(t, "index_state", a.body)
+}
 
+// checkErrorReport indexes a manifest whose blob is missing: its error
+// report validates.
+func checkErrorReport(t *testing.T, h *harness, c *contract) {
 	// An error report.
 	blobs := newBlobServer(t)
 	bad := manifestOf(&report.Layer{Hash: report.Digest("sha256:" + strings.Repeat("c", 64)), URI: blobs.srv.URL + "/blobs/absent"})
 	badBody, _ := json.Marshal(bad)
-	a = h.do("POST", "/indexer/api/v1/index_report", nil, badBody)
+	a := h.do("POST", "/indexer/api/v1/index_report", nil, badBody)
 	if a.status != http.StatusCreated {
 		t.Fatalf("index of a missing blob: HTTP %d %s", a.status, a.body)
 	}
@@ -440,19 +478,10 @@ func TestClairAnswersValidate(t *testing.T) {
 	if r := decodeReport(t, a.body); r.State != report.StateIndexError || r.Success || r.Err == "" {
 		t.Fatalf("error report: state %s success %v err %q", r.State, r.Success, r.Err)
 	}
+}
 
-	// Deleted, unknown: 204 both times, then 404.
-	for range 2 {
-		if a = h.do("DELETE", "/indexer/api/v1/index_report/"+string(m.Hash), nil, nil); a.status != http.StatusNoContent {
-			t.Fatalf("DELETE: HTTP %d", a.status)
-		}
-	}
-	a = h.do("GET", "/indexer/api/v1/index_report/"+string(m.Hash), nil, nil)
-	if a.status != http.StatusNotFound {
-		t.Fatalf("GET deleted: HTTP %d", a.status)
-	}
-	c.check(t, "error", a.body)
-
+// checkErrorAnswers checks that every refusal is JSON that validates.
+func checkErrorAnswers(t *testing.T, h *harness, c *contract) {
 	// Errors, every one JSON.
 	d64 := strings.Repeat("a", 64)
 	for _, tc := range []struct {

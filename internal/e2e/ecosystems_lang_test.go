@@ -109,144 +109,163 @@ func TestLanguageEcosystems(t *testing.T) {
 	h := newHarness(t)
 	h.start(h.config(2, true))
 
-	t.Run("python", func(t *testing.T) {
-		// Two layers adding to the same site-packages: each
-		// distribution's metadata file is its own package database, so
-		// the upper layer does not hide the lower one's packages.
-		sp := "usr/lib/python3.10/site-packages/"
-		m := h.push("python:1",
-			map[string][]byte{
-				sp + "Flask-2.0.0.dist-info/METADATA": fixture(t, "python/trivy_Flask-2.0.0.dist-info_METADATA"),
-				sp + "click-8.0.0.dist-info/METADATA": fixture(t, "python/trivy_click-8.0.0.dist-info_METADATA"),
-				sp + "Flask-2.0.0.dist-info/RECORD":   []byte("flask/__init__.py,,\n"),
-			},
-			map[string][]byte{
-				sp + "typing_extensions-4.4.0.dist-info/METADATA":                   fixture(t, "python/trivy_typing_extensions-4.4.0.dist-info_METADATA"),
-				"usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO": fixture(t, "python/trivy_setuptools-51.3.3.egg-info_PKG-INFO"),
-			},
-		)
-		want := []string{
-			"click 8.0.0 pkg:pypi/click@8.0.0 " + sp + "click-8.0.0.dist-info/METADATA 0",
-			"flask 2.0.0 pkg:pypi/flask@2.0.0 " + sp + "Flask-2.0.0.dist-info/METADATA 0", // lower case, as claircore
-			"setuptools 51.3.3 pkg:pypi/setuptools@51.3.3 usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO 1",
-			"typing_extensions 4.4.0 pkg:pypi/typing-extensions@4.4.0 " + sp + "typing_extensions-4.4.0.dist-info/METADATA 1",
-		}
-		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-			t.Errorf("got  %q\nwant %q", got, want)
-		}
-	})
+	t.Run("python", func(t *testing.T) { checkPython(t, h) })
 
-	t.Run("java", func(t *testing.T) {
-		m := h.push("java:1", map[string][]byte{
-			"usr/local/tomcat/webapps/gradle.war":        fixture(t, "java/trivy_gradle.war"),
-			"app/lib/jackson-annotations-2.15.0-rc2.jar": fixture(t, "java/trivy_jackson-annotations-2.15.0-rc2.jar"),
-			"app/nested.jar": fixture(t, "java/trivy_nested.jar"),
-		})
-		war, jar, nested := "usr/local/tomcat/webapps/gradle.war 0", "app/lib/jackson-annotations-2.15.0-rc2.jar 0", "app/nested.jar 0"
-		want := []string{
-			"com.fasterxml.jackson.core:jackson-annotations 2.15.0-rc2 pkg:maven/com.fasterxml.jackson.core/jackson-annotations@2.15.0-rc2 " + jar,
-			"commons-dbcp:commons-dbcp 1.4 pkg:maven/commons-dbcp/commons-dbcp@1.4 " + war,
-			"commons-pool:commons-pool 1.6 pkg:maven/commons-pool/commons-pool@1.6 " + war,
-			"log4j:log4j 1.2.17 pkg:maven/log4j/log4j@1.2.17 " + war,
-			"org.apache.commons:commons-compress 1.19 pkg:maven/org.apache.commons/commons-compress@1.19 " + war,
-			"test:nested 0.0.1 pkg:maven/test/nested@0.0.1 " + nested,
-			"test:nested2 0.0.2 pkg:maven/test/nested2@0.0.2 " + nested,
-			"test:nested3 0.0.3 pkg:maven/test/nested3@0.0.3 " + nested,
-		}
-		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-			t.Errorf("got  %q\nwant %q", got, want)
-		}
-	})
+	t.Run("java", func(t *testing.T) { checkJava(t, h) })
 
-	t.Run("gobinary", func(t *testing.T) {
-		// Go binaries anywhere, whatever their mode (a copy without an
-		// executable bit is reported, as a 0644 c-shared library is); a
-		// C program next to them is not.
-		cprog, err := os.ReadFile("/usr/bin/true")
-		if err != nil {
-			t.Fatalf("this test needs a non-Go ELF executable, /usr/bin/true: %v", err)
-		}
-		m := h.pushTars("gobin:1", []tarFile{
-			{"usr/local/bin/test", 0o755, fixture(t, "gobin/trivy_main-version-via-ldflags.elf")},
-			{"opt/app/binary_with_module_replacement", 0o755, fixture(t, "gobin/scalibr_binary_with_module_replacement-linux-amd64")},
-			{"usr/bin/true", 0o755, cprog},
-			{"usr/share/doc/test.elf", 0o644, fixture(t, "gobin/trivy_test.elf")},
-		})
-		bin, app, doc := "usr/local/bin/test 0", "opt/app/binary_with_module_replacement 0", "usr/share/doc/test.elf 0"
-		want := []string{
-			"binary_with_module_replacement (devel) pkg:golang/binary_with_module_replacement " + app,
-			"github.com/aquasecurity/go-pep440-version v0.0.0-20210121094942-22b2f8951d46 pkg:golang/github.com/aquasecurity/go-pep440-version@v0.0.0-20210121094942-22b2f8951d46 " + doc,
-			"github.com/aquasecurity/go-version v0.0.0-20210121072130-637058cfe492 pkg:golang/github.com/aquasecurity/go-version@v0.0.0-20210121072130-637058cfe492 " + doc,
-			"github.com/aquasecurity/test (devel) pkg:golang/github.com/aquasecurity/test " + doc,
-			// Built from a modified git checkout: its vcs settings.
-			"github.com/aquasecurity/test v1.0.0 pkg:golang/github.com/aquasecurity/test@v1.0.0?vcs=git&vcs.modified=true&vcs.revision=9640d75c13845419f5797e2e3ac3475f8d801d79&vcs.time=2024-04-26T06:00:20Z " + bin,
-			"github.com/golang/xerrors v0.0.0-20220907171357-04be3eba64a2 pkg:golang/github.com/golang/xerrors@v0.0.0-20220907171357-04be3eba64a2 " + app,
-			"golang.org/x/xerrors v0.0.0-20200804184101-5ec99f83aff1 pkg:golang/golang.org/x/xerrors@v0.0.0-20200804184101-5ec99f83aff1 " + doc,
-			"stdlib 1.15.2 pkg:golang/stdlib@1.15.2 " + doc,
-			"stdlib 1.22.0 pkg:golang/stdlib@1.22.0 " + app, // as claircore writes it
-			"stdlib 1.22.1 pkg:golang/stdlib@1.22.1 " + bin,
-		}
-		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-			t.Errorf("got  %q\nwant %q", got, want)
-		}
-	})
+	t.Run("gobinary", func(t *testing.T) { checkGoBinary(t, h) })
 
-	t.Run("npm", func(t *testing.T) {
-		nm := "app/node_modules/"
-		m := h.push("npm:1", map[string][]byte{
-			"app/package.json":                             []byte(`{"name":"my-app","private":true,"dependencies":{"express":"^4"}}`),
-			nm + "express/package.json":                    fixture(t, "npm/trivy_happy_nm-express_package.json"),
-			nm + "express/node_modules/debug/package.json": fixture(t, "npm/trivy_happy_nm-express_nm-debug_package.json"),
-			nm + "@babel/parser/package.json":              fixture(t, "npm/trivy_happy_nm-babel_parser_package.json"),
-			nm + "@babel/parser/test/package.json":         []byte(`{"name":"fixture","version":"0.0.0"}`),
-		})
-		want := []string{
-			"@babel/parser 7.23.6 pkg:npm/%40babel/parser@7.23.6 " + nm + "@babel/parser/package.json 0",
-			"debug 2.6.9 pkg:npm/debug@2.6.9 " + nm + "express/node_modules/debug/package.json 0",
-			"express 4.16.4 pkg:npm/express@4.16.4 " + nm + "express/package.json 0",
-		}
-		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-			t.Errorf("got  %q\nwant %q", got, want)
-		}
-	})
+	t.Run("npm", func(t *testing.T) { checkNPM(t, h) })
 
-	t.Run("ruby", func(t *testing.T) {
-		specs := "usr/local/bundle/specifications/"
-		m := h.push("ruby:1", map[string][]byte{
-			specs + "rake-13.0.3.gemspec":                                          fixture(t, "ruby/trivy_normal00.gemspec"),
-			specs + "test-unit-3.3.7.gemspec":                                      fixture(t, "ruby/trivy_multiple_licenses.gemspec"),
-			"usr/lib/ruby/gems/3.1.0/specifications/default/bundler-2.1.4.gemspec": fixture(t, "ruby/syft_bundler.gemspec"),
-		})
-		want := []string{
-			"bundler 2.1.4 pkg:gem/bundler@2.1.4 usr/lib/ruby/gems/3.1.0/specifications/default/bundler-2.1.4.gemspec 0",
-			"rake 13.0.3 pkg:gem/rake@13.0.3 " + specs + "rake-13.0.3.gemspec 0",
-			"test-unit 3.3.7 pkg:gem/test-unit@3.3.7 " + specs + "test-unit-3.3.7.gemspec 0",
-		}
-		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-			t.Errorf("got  %q\nwant %q", got, want)
-		}
-	})
+	t.Run("ruby", func(t *testing.T) { checkRuby(t, h) })
 
-	t.Run("bad files do not fail the image", func(t *testing.T) {
-		// A truncated jar, a METADATA of 48 MiB whose headers never
-		// end, an invalid package.json, a gemspec in invalid UTF-8 and
-		// an ELF that is not Go: each is skipped (with a warning in the
-		// worker's log); the good files are reported.
-		jar := fixture(t, "java/trivy_jackson-annotations-2.15.0-rc2.jar")
-		huge := append([]byte("Metadata-Version: 2.1\nSummary: "), bytes.Repeat([]byte("x"), 48<<20)...)
-		m := h.pushTars("bad:1", []tarFile{
-			{"app/broken-1.0.jar", 0o644, jar[:len(jar)/2]},
-			{"app/jackson-annotations-2.15.0-rc2.jar", 0o644, jar},
-			{"usr/lib/python3/site-packages/huge-1.0.dist-info/METADATA", 0o644, huge},
-			{"app/node_modules/bad/package.json", 0o644, []byte(`{"name": "bad", "version": `)},
-			{"usr/local/bundle/specifications/bad-1.gemspec", 0o644, []byte("Gem::Specification.new do |s|\n s.name = \"caf\xe9\"\n s.version = \"1\"\nend\n")},
-			{"usr/bin/elf", 0o755, append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 5000)...)},
-		})
-		want := []string{
-			"com.fasterxml.jackson.core:jackson-annotations 2.15.0-rc2 pkg:maven/com.fasterxml.jackson.core/jackson-annotations@2.15.0-rc2 app/jackson-annotations-2.15.0-rc2.jar 0",
-		}
-		if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-			t.Errorf("got  %q\nwant %q", got, want)
-		}
+	t.Run("bad files do not fail the image", func(t *testing.T) { checkBadFilesDoNotFailImage(t, h) })
+}
+
+// checkPython indexes two layers adding to the same site-packages.
+func checkPython(t *testing.T, h *harness) {
+	// Two layers adding to the same site-packages: each
+	// distribution's metadata file is its own package database, so
+	// the upper layer does not hide the lower one's packages.
+	sp := "usr/lib/python3.10/site-packages/"
+	m := h.push("python:1",
+		map[string][]byte{
+			sp + "Flask-2.0.0.dist-info/METADATA": fixture(t, "python/trivy_Flask-2.0.0.dist-info_METADATA"),
+			sp + "click-8.0.0.dist-info/METADATA": fixture(t, "python/trivy_click-8.0.0.dist-info_METADATA"),
+			sp + "Flask-2.0.0.dist-info/RECORD":   []byte("flask/__init__.py,,\n"),
+		},
+		map[string][]byte{
+			sp + "typing_extensions-4.4.0.dist-info/METADATA":                   fixture(t, "python/trivy_typing_extensions-4.4.0.dist-info_METADATA"),
+			"usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO": fixture(t, "python/trivy_setuptools-51.3.3.egg-info_PKG-INFO"),
+		},
+	)
+	want := []string{
+		"click 8.0.0 pkg:pypi/click@8.0.0 " + sp + "click-8.0.0.dist-info/METADATA 0",
+		"flask 2.0.0 pkg:pypi/flask@2.0.0 " + sp + "Flask-2.0.0.dist-info/METADATA 0", // lower case, as claircore
+		"setuptools 51.3.3 pkg:pypi/setuptools@51.3.3 usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO 1",
+		"typing_extensions 4.4.0 pkg:pypi/typing-extensions@4.4.0 " + sp + "typing_extensions-4.4.0.dist-info/METADATA 1",
+	}
+	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// checkJava indexes Java archives.
+func checkJava(t *testing.T, h *harness) {
+	m := h.push("java:1", map[string][]byte{
+		"usr/local/tomcat/webapps/gradle.war":        fixture(t, "java/trivy_gradle.war"),
+		"app/lib/jackson-annotations-2.15.0-rc2.jar": fixture(t, "java/trivy_jackson-annotations-2.15.0-rc2.jar"),
+		"app/nested.jar": fixture(t, "java/trivy_nested.jar"),
 	})
+	war, jar, nested := "usr/local/tomcat/webapps/gradle.war 0", "app/lib/jackson-annotations-2.15.0-rc2.jar 0", "app/nested.jar 0"
+	want := []string{
+		"com.fasterxml.jackson.core:jackson-annotations 2.15.0-rc2 pkg:maven/com.fasterxml.jackson.core/jackson-annotations@2.15.0-rc2 " + jar,
+		"commons-dbcp:commons-dbcp 1.4 pkg:maven/commons-dbcp/commons-dbcp@1.4 " + war,
+		"commons-pool:commons-pool 1.6 pkg:maven/commons-pool/commons-pool@1.6 " + war,
+		"log4j:log4j 1.2.17 pkg:maven/log4j/log4j@1.2.17 " + war,
+		"org.apache.commons:commons-compress 1.19 pkg:maven/org.apache.commons/commons-compress@1.19 " + war,
+		"test:nested 0.0.1 pkg:maven/test/nested@0.0.1 " + nested,
+		"test:nested2 0.0.2 pkg:maven/test/nested2@0.0.2 " + nested,
+		"test:nested3 0.0.3 pkg:maven/test/nested3@0.0.3 " + nested,
+	}
+	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// checkGoBinary indexes Go executables.
+func checkGoBinary(t *testing.T, h *harness) {
+	// Go binaries anywhere, whatever their mode (a copy without an
+	// executable bit is reported, as a 0644 c-shared library is); a
+	// C program next to them is not.
+	cprog, err := os.ReadFile("/usr/bin/true")
+	if err != nil {
+		t.Fatalf("this test needs a non-Go ELF executable, /usr/bin/true: %v", err)
+	}
+	m := h.pushTars("gobin:1", []tarFile{
+		{"usr/local/bin/test", 0o755, fixture(t, "gobin/trivy_main-version-via-ldflags.elf")},
+		{"opt/app/binary_with_module_replacement", 0o755, fixture(t, "gobin/scalibr_binary_with_module_replacement-linux-amd64")},
+		{"usr/bin/true", 0o755, cprog},
+		{"usr/share/doc/test.elf", 0o644, fixture(t, "gobin/trivy_test.elf")},
+	})
+	bin, app, doc := "usr/local/bin/test 0", "opt/app/binary_with_module_replacement 0", "usr/share/doc/test.elf 0"
+	want := []string{
+		"binary_with_module_replacement (devel) pkg:golang/binary_with_module_replacement " + app,
+		"github.com/aquasecurity/go-pep440-version v0.0.0-20210121094942-22b2f8951d46 pkg:golang/github.com/aquasecurity/go-pep440-version@v0.0.0-20210121094942-22b2f8951d46 " + doc,
+		"github.com/aquasecurity/go-version v0.0.0-20210121072130-637058cfe492 pkg:golang/github.com/aquasecurity/go-version@v0.0.0-20210121072130-637058cfe492 " + doc,
+		"github.com/aquasecurity/test (devel) pkg:golang/github.com/aquasecurity/test " + doc,
+		// Built from a modified git checkout: its vcs settings.
+		"github.com/aquasecurity/test v1.0.0 pkg:golang/github.com/aquasecurity/test@v1.0.0?vcs=git&vcs.modified=true&vcs.revision=9640d75c13845419f5797e2e3ac3475f8d801d79&vcs.time=2024-04-26T06:00:20Z " + bin,
+		"github.com/golang/xerrors v0.0.0-20220907171357-04be3eba64a2 pkg:golang/github.com/golang/xerrors@v0.0.0-20220907171357-04be3eba64a2 " + app,
+		"golang.org/x/xerrors v0.0.0-20200804184101-5ec99f83aff1 pkg:golang/golang.org/x/xerrors@v0.0.0-20200804184101-5ec99f83aff1 " + doc,
+		"stdlib 1.15.2 pkg:golang/stdlib@1.15.2 " + doc,
+		"stdlib 1.22.0 pkg:golang/stdlib@1.22.0 " + app, // as claircore writes it
+		"stdlib 1.22.1 pkg:golang/stdlib@1.22.1 " + bin,
+	}
+	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// checkNPM indexes npm package manifests.
+func checkNPM(t *testing.T, h *harness) {
+	nm := "app/node_modules/"
+	m := h.push("npm:1", map[string][]byte{
+		"app/package.json":                             []byte(`{"name":"my-app","private":true,"dependencies":{"express":"^4"}}`),
+		nm + "express/package.json":                    fixture(t, "npm/trivy_happy_nm-express_package.json"),
+		nm + "express/node_modules/debug/package.json": fixture(t, "npm/trivy_happy_nm-express_nm-debug_package.json"),
+		nm + "@babel/parser/package.json":              fixture(t, "npm/trivy_happy_nm-babel_parser_package.json"),
+		nm + "@babel/parser/test/package.json":         []byte(`{"name":"fixture","version":"0.0.0"}`),
+	})
+	want := []string{
+		"@babel/parser 7.23.6 pkg:npm/%40babel/parser@7.23.6 " + nm + "@babel/parser/package.json 0",
+		"debug 2.6.9 pkg:npm/debug@2.6.9 " + nm + "express/node_modules/debug/package.json 0",
+		"express 4.16.4 pkg:npm/express@4.16.4 " + nm + "express/package.json 0",
+	}
+	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// checkRuby indexes installed gemspecs.
+func checkRuby(t *testing.T, h *harness) {
+	specs := "usr/local/bundle/specifications/"
+	m := h.push("ruby:1", map[string][]byte{
+		specs + "rake-13.0.3.gemspec":                                          fixture(t, "ruby/trivy_normal00.gemspec"),
+		specs + "test-unit-3.3.7.gemspec":                                      fixture(t, "ruby/trivy_multiple_licenses.gemspec"),
+		"usr/lib/ruby/gems/3.1.0/specifications/default/bundler-2.1.4.gemspec": fixture(t, "ruby/syft_bundler.gemspec"),
+	})
+	want := []string{
+		"bundler 2.1.4 pkg:gem/bundler@2.1.4 usr/lib/ruby/gems/3.1.0/specifications/default/bundler-2.1.4.gemspec 0",
+		"rake 13.0.3 pkg:gem/rake@13.0.3 " + specs + "rake-13.0.3.gemspec 0",
+		"test-unit 3.3.7 pkg:gem/test-unit@3.3.7 " + specs + "test-unit-3.3.7.gemspec 0",
+	}
+	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// checkBadFilesDoNotFailImage indexes an image with malformed package files:
+// each is skipped, and the good files are reported.
+func checkBadFilesDoNotFailImage(t *testing.T, h *harness) {
+	// A truncated jar, a METADATA of 48 MiB whose headers never
+	// end, an invalid package.json, a gemspec in invalid UTF-8 and
+	// an ELF that is not Go: each is skipped (with a warning in the
+	// worker's log); the good files are reported.
+	jar := fixture(t, "java/trivy_jackson-annotations-2.15.0-rc2.jar")
+	huge := append([]byte("Metadata-Version: 2.1\nSummary: "), bytes.Repeat([]byte("x"), 48<<20)...)
+	m := h.pushTars("bad:1", []tarFile{
+		{"app/broken-1.0.jar", 0o644, jar[:len(jar)/2]},
+		{"app/jackson-annotations-2.15.0-rc2.jar", 0o644, jar},
+		{"usr/lib/python3/site-packages/huge-1.0.dist-info/METADATA", 0o644, huge},
+		{"app/node_modules/bad/package.json", 0o644, []byte(`{"name": "bad", "version": `)},
+		{"usr/local/bundle/specifications/bad-1.gemspec", 0o644, []byte("Gem::Specification.new do |s|\n s.name = \"caf\xe9\"\n s.version = \"1\"\nend\n")},
+		{"usr/bin/elf", 0o755, append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 5000)...)},
+	})
+	want := []string{
+		"com.fasterxml.jackson.core:jackson-annotations 2.15.0-rc2 pkg:maven/com.fasterxml.jackson.core/jackson-annotations@2.15.0-rc2 app/jackson-annotations-2.15.0-rc2.jar 0",
+	}
+	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
 }

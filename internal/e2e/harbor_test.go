@@ -92,43 +92,7 @@ func TestHarborScanner(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			body, _ := json.Marshal(map[string]any{
-				"registry": map[string]any{"url": h.reg.URL(), "authorization": authz, "insecure": true},
-				"artifact": map[string]any{"repository": img.repo, "tag": "1", "digest": string(img.m.Hash), "mime_type": harbor.MimeDockerManifest},
-				"enabled_capabilities": []any{map[string]any{"type": "sbom", "produces_mime_types": []string{harbor.MimeSBOMReport},
-					"parameters": map[string]any{"sbom_media_types": []string{harbor.MediaTypeSPDX, harbor.MediaTypeCycloneDX}}}},
-			})
-			a := hc.call(t, "POST", "/api/v1/scan", http.Header{"Content-Type": {"application/vnd.scanner.adapter.scan.request+json; version=1.0"},
-				"Accept": {harbor.MimeScanResponse}}, body)
-			if a.status != http.StatusAccepted {
-				t.Errorf("%s: scan: HTTP %d %s", img.repo, a.status, a.body)
-				return
-			}
-			var sr harbor.ScanResponse
-			if err := json.Unmarshal(a.body, &sr); err != nil {
-				t.Error(err)
-				return
-			}
-			for _, mt := range []string{harbor.MediaTypeSPDX, harbor.MediaTypeCycloneDX} {
-				rep := hc.poll(t, sr.ID, mt)
-				if rep == nil {
-					return
-				}
-				if rep.MediaType != mt || rep.Artifact.Digest != string(img.m.Hash) {
-					t.Errorf("%s: report %s %+v", img.repo, rep.MediaType, rep.Artifact)
-				}
-				stored := h.wait(img.m.Hash)
-				if mt == harbor.MediaTypeSPDX {
-					sbomcheck.CheckSPDX(t, stored, check.SPDX(t, rep.SBOM))
-				} else {
-					sbomcheck.CheckCycloneDX(t, stored, check.CycloneDX(t, rep.SBOM))
-				}
-				for _, purl := range []string{"pkg:apk/alpine/musl@", "pkg:npm/"} {
-					if !bytes.Contains(rep.SBOM, []byte(purl)) {
-						t.Errorf("%s: the %s SBOM has no %s package", img.repo, mt, purl)
-					}
-				}
-			}
+			scanWithHarbor(t, h, hc, check, authz, img.repo, img.m)
 		}()
 	}
 	wg.Wait()
@@ -147,6 +111,49 @@ func TestHarborScanner(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM index_report WHERE report::text LIKE '%' || $1 || '%' OR coalesce(job::text, '') LIKE '%' || $1 || '%' OR coalesce(job::text, '') LIKE '%' || $2 || '%'`,
 		auth.pass, strings.TrimPrefix(authz, "Basic ")); n != 0 {
 		t.Errorf("%d stored reports hold the robot's credentials", n)
+	}
+}
+
+// scanWithHarbor asks for a scan of m in repo through the Harbor API,
+// with the robot's authorization, polls for its SPDX and CycloneDX
+// reports and checks each against the stored report.
+func scanWithHarbor(t *testing.T, h *harness, hc *harborCaller, check *sbomcheck.Checker, authz, repo string, m *report.Manifest) {
+	body, _ := json.Marshal(map[string]any{
+		"registry": map[string]any{"url": h.reg.URL(), "authorization": authz, "insecure": true},
+		"artifact": map[string]any{"repository": repo, "tag": "1", "digest": string(m.Hash), "mime_type": harbor.MimeDockerManifest},
+		"enabled_capabilities": []any{map[string]any{"type": "sbom", "produces_mime_types": []string{harbor.MimeSBOMReport},
+			"parameters": map[string]any{"sbom_media_types": []string{harbor.MediaTypeSPDX, harbor.MediaTypeCycloneDX}}}},
+	})
+	a := hc.call(t, "POST", "/api/v1/scan", http.Header{"Content-Type": {"application/vnd.scanner.adapter.scan.request+json; version=1.0"},
+		"Accept": {harbor.MimeScanResponse}}, body)
+	if a.status != http.StatusAccepted {
+		t.Errorf("%s: scan: HTTP %d %s", repo, a.status, a.body)
+		return
+	}
+	var sr harbor.ScanResponse
+	if err := json.Unmarshal(a.body, &sr); err != nil {
+		t.Error(err)
+		return
+	}
+	for _, mt := range []string{harbor.MediaTypeSPDX, harbor.MediaTypeCycloneDX} {
+		rep := hc.poll(t, sr.ID, mt)
+		if rep == nil {
+			return
+		}
+		if rep.MediaType != mt || rep.Artifact.Digest != string(m.Hash) {
+			t.Errorf("%s: report %s %+v", repo, rep.MediaType, rep.Artifact)
+		}
+		stored := h.wait(m.Hash)
+		if mt == harbor.MediaTypeSPDX {
+			sbomcheck.CheckSPDX(t, stored, check.SPDX(t, rep.SBOM))
+		} else {
+			sbomcheck.CheckCycloneDX(t, stored, check.CycloneDX(t, rep.SBOM))
+		}
+		for _, purl := range []string{"pkg:apk/alpine/musl@", "pkg:npm/"} {
+			if !bytes.Contains(rep.SBOM, []byte(purl)) {
+				t.Errorf("%s: the %s SBOM has no %s package", repo, mt, purl)
+			}
+		}
 	}
 }
 

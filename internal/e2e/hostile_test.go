@@ -289,23 +289,6 @@ func TestCredentialsNeverShown(t *testing.T) {
 	h.start(cfg)
 
 	withCreds := func(u string) string { return strings.Replace(u, "http://", "http://robot:"+pass+"@", 1) }
-	leak := func(where, text string) {
-		t.Helper()
-		for _, s := range secrets {
-			if strings.Contains(text, s) {
-				t.Errorf("%s shows %q: %s", where, s, text)
-			}
-		}
-	}
-	get := func(d report.Digest) string {
-		resp, err := http.Get(h.api.URL + "/indexer/api/v1/index_report/" + string(d))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
 
 	// Refused by the registry, which echoes the credentials.
 	denied := manifestOf(&report.Layer{Hash: report.Digest("sha256:" + strings.Repeat("1", 64)), URI: withCreds(echo.URL) + "/v2/app/blobs/sha256:" + strings.Repeat("1", 64), Headers: headers})
@@ -321,23 +304,51 @@ func TestCredentialsNeverShown(t *testing.T) {
 	if r := h.wait(denied.Hash); r.State != report.StateIndexError || !strings.Contains(r.Err, "401") {
 		t.Fatalf("denied: %s %q", r.State, r.Err)
 	} else {
-		leak("the report's error", r.Err)
+		checkNoSecret(t, secrets, "the report's error", r.Err)
 	}
 	if r := h.wait(finished.Hash); r.State != report.StateIndexFinished {
 		t.Fatalf("finished: %s %q", r.State, r.Err)
 	}
 	for _, m := range []*report.Manifest{denied, finished} {
-		leak("GET index_report", get(m.Hash))
+		checkNoSecret(t, secrets, "GET index_report", getIndexReport(t, h, m.Hash))
 		var job string
 		if err := h.pool.QueryRow(context.Background(), `SELECT coalesce(job::text, '') FROM index_report WHERE manifest_hash = $1`, string(m.Hash)).Scan(&job); err != nil {
 			t.Fatal(err)
 		}
-		leak("the stored job", job)
+		checkNoSecret(t, secrets, "the stored job", job)
 	}
 
 	// Bad URIs with credentials are refused without echoing them.
+	checkBadURIsRefused(t, h, strings.TrimPrefix(blobs.srv.URL, "http://"), pass, token, secrets)
+	checkNoSecret(t, secrets, "the log", logs.String())
+}
+
+// checkNoSecret checks that text, shown in where, holds none of secrets.
+func checkNoSecret(t *testing.T, secrets []string, where, text string) {
+	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(text, s) {
+			t.Errorf("%s shows %q: %s", where, s, text)
+		}
+	}
+}
+
+// getIndexReport gets the Clair index report of d, whatever the answer.
+func getIndexReport(t *testing.T, h *harness, d report.Digest) string {
+	resp, err := http.Get(h.api.URL + "/indexer/api/v1/index_report/" + string(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// checkBadURIsRefused posts manifests whose layer URI (with pass in its
+// userinfo) is bad: each is refused without showing any of secrets.
+func checkBadURIsRefused(t *testing.T, h *harness, blobsHost, pass, token string, secrets []string) {
 	d64 := strings.Repeat("2", 64)
-	for _, uri := range []string{"ftp://robot:" + pass + "@x.example/y", "http://robot:" + pass + "@" + strings.TrimPrefix(blobs.srv.URL, "http://") + "/%zz"} {
+	for _, uri := range []string{"ftp://robot:" + pass + "@x.example/y", "http://robot:" + pass + "@" + blobsHost + "/%zz"} {
 		body := `{"hash":"sha256:` + d64 + `","layers":[{"hash":"sha256:` + d64 + `","uri":"` + uri + `","headers":{"Authorization":["Bearer ` + token + `"]}}]}`
 		resp, err := http.Post(h.api.URL+"/indexer/api/v1/index_report", "application/json", strings.NewReader(body))
 		if err != nil {
@@ -348,7 +359,6 @@ func TestCredentialsNeverShown(t *testing.T) {
 		if resp.StatusCode < 400 {
 			t.Errorf("%s: HTTP %d, want an error", uri, resp.StatusCode)
 		}
-		leak(fmt.Sprintf("the answer to %s (HTTP %d)", uri, resp.StatusCode), string(b))
+		checkNoSecret(t, secrets, fmt.Sprintf("the answer to %s (HTTP %d)", uri, resp.StatusCode), string(b))
 	}
-	leak("the log", logs.String())
 }

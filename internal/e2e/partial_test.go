@@ -123,17 +123,7 @@ func TestReindexStormIsGone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, m := range ms {
-		r := h.wait(m.Hash)
-		if r.State != report.StateIndexPartial || len(r.Partial) != 1 || r.Partial[0].Scanner != enrich.RepositoryCPE {
-			t.Fatalf("%s: state %s, partial %+v, err %q", m.Hash, r.State, r.Partial, r.Err)
-		}
-		if len(r.Packages) != 1 || len(r.Distributions) != 1 || len(r.Repositories) != 2 || r.NextRetry == nil {
-			t.Fatalf("%s: a partial report keeps what was found: %d packages, %d distributions, %d repositories, next retry %v",
-				m.Hash, len(r.Packages), len(r.Distributions), len(r.Repositories), r.NextRetry)
-		}
-		t.Logf("%s partial: %s", m.Hash, r.Partial[0].Reason)
-	}
+	checkPartialReports(t, h, ms)
 	layerBytes := h.reg.Counter().BlobBytes()
 	h.reg.Counter().Reset()
 
@@ -159,6 +149,36 @@ func TestReindexStormIsGone(t *testing.T) {
 
 	// The source comes back: the updater loads it, the waiting reports are
 	// requeued at once and finish with their CPEs.
+	serveMappingAndWaitFinished(t, h, addr, ms)
+	if b := h.reg.Counter().BlobBytes(); b != 0 {
+		t.Fatalf("finishing fetched %d layer bytes, want 0", b)
+	}
+
+	// Deliveries: each manifest ran once per attempt (1 + its scheduled
+	// retries), and the queue delivered nothing else.
+	total := checkOneRunPerAttempt(t, h, n, ms)
+	t.Logf("first scan read %d layer bytes; %d runs in all, 0 layer bytes after the first scan", layerBytes, total)
+}
+
+// checkPartialReports waits for the reports of ms: each partial, waiting
+// for the repository-to-CPE mapping, keeping what was found.
+func checkPartialReports(t *testing.T, h *harness, ms []*report.Manifest) {
+	for _, m := range ms {
+		r := h.wait(m.Hash)
+		if r.State != report.StateIndexPartial || len(r.Partial) != 1 || r.Partial[0].Scanner != enrich.RepositoryCPE {
+			t.Fatalf("%s: state %s, partial %+v, err %q", m.Hash, r.State, r.Partial, r.Err)
+		}
+		if len(r.Packages) != 1 || len(r.Distributions) != 1 || len(r.Repositories) != 2 || r.NextRetry == nil {
+			t.Fatalf("%s: a partial report keeps what was found: %d packages, %d distributions, %d repositories, next retry %v",
+				m.Hash, len(r.Packages), len(r.Distributions), len(r.Repositories), r.NextRetry)
+		}
+		t.Logf("%s partial: %s", m.Hash, r.Partial[0].Reason)
+	}
+}
+
+// serveMappingAndWaitFinished serves the mapping on addr again, and waits
+// for each report of ms to finish with its CPEs.
+func serveMappingAndWaitFinished(t *testing.T, h *harness, addr string, ms []*report.Manifest) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen again on %s: %v", addr, err)
@@ -182,12 +202,12 @@ func TestReindexStormIsGone(t *testing.T) {
 			t.Fatalf("%s: repository CPEs %v, partial %v", m.Hash, cpes, r.Partial)
 		}
 	}
-	if b := h.reg.Counter().BlobBytes(); b != 0 {
-		t.Fatalf("finishing fetched %d layer bytes, want 0", b)
-	}
+}
 
-	// Deliveries: each manifest ran once per attempt (1 + its scheduled
-	// retries), and the queue delivered nothing else.
+// checkOneRunPerAttempt checks that each manifest of ms ran once per
+// attempt, and that the queue delivered nothing else; it returns the runs.
+func checkOneRunPerAttempt(t *testing.T, h *harness, n *app.Node, ms []*report.Manifest) int {
+	ctx := context.Background()
 	total := 0
 	for _, m := range ms {
 		r := h.report(m.Hash)
@@ -208,7 +228,7 @@ func TestReindexStormIsGone(t *testing.T) {
 	if int(info.Delivered.Consumer) != total {
 		t.Errorf("%d job deliveries, %d runs", info.Delivered.Consumer, total)
 	}
-	t.Logf("first scan read %d layer bytes; %d runs in all, 0 layer bytes after the first scan", layerBytes, total)
+	return total
 }
 
 // retrySubjectCount counts messages (schedules) pending on d's retry subject.

@@ -77,38 +77,7 @@ func TestConcurrentDuplicateRequestsRunOneJob(t *testing.T) {
 		map[string][]byte{"usr/share/doc/x": []byte("x")},
 	)
 	body, _ := json.Marshal(m)
-	// 50 blocking POSTs, as Clair's clients send them: each waits for the
-	// report and answers 201 with it, and the job runs once.
-	var wg sync.WaitGroup
-	codes := make([]int, 50)
-	answers := make([][]byte, 50)
-	for i := range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := http.Post(h.api.URL+"/indexer/api/v1/index_report", "application/json", bytes.NewReader(body))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			codes[i] = resp.StatusCode
-			answers[i], _ = io.ReadAll(resp.Body)
-		}()
-	}
-	wg.Wait()
-	for i, c := range codes {
-		if c != http.StatusCreated {
-			t.Fatalf("request %d: HTTP %d, want 201: %s", i, c, answers[i])
-		}
-		var got report.Report
-		if err := json.Unmarshal(answers[i], &got); err != nil || got.State != report.StateIndexFinished || len(got.Packages) != 2 {
-			t.Fatalf("request %d: %v: %s", i, err, answers[i])
-		}
-		if !bytes.Equal(answers[i], answers[0]) {
-			t.Fatalf("request %d answered another report:\n%s\nthan request 0:\n%s", i, answers[i], answers[0])
-		}
-	}
+	checkConcurrentPosts(t, h, body)
 	r := h.wait(m.Hash)
 	if r.State != report.StateIndexFinished {
 		t.Fatalf("state %s: %s", r.State, r.Err)
@@ -150,6 +119,42 @@ func TestConcurrentDuplicateRequestsRunOneJob(t *testing.T) {
 	}
 	if runs, _ := h.runs(m.Hash); runs != 1 {
 		t.Fatalf("%d runs after repeat requests, want 1", runs)
+	}
+}
+
+// checkConcurrentPosts sends 50 blocking POSTs of body at once, as Clair's
+// clients send them: each waits for the report and answers 201 with the
+// same finished report.
+func checkConcurrentPosts(t *testing.T, h *harness, body []byte) {
+	var wg sync.WaitGroup
+	codes := make([]int, 50)
+	answers := make([][]byte, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Post(h.api.URL+"/indexer/api/v1/index_report", "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			codes[i] = resp.StatusCode
+			answers[i], _ = io.ReadAll(resp.Body)
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusCreated {
+			t.Fatalf("request %d: HTTP %d, want 201: %s", i, c, answers[i])
+		}
+		var got report.Report
+		if err := json.Unmarshal(answers[i], &got); err != nil || got.State != report.StateIndexFinished || len(got.Packages) != 2 {
+			t.Fatalf("request %d: %v: %s", i, err, answers[i])
+		}
+		if !bytes.Equal(answers[i], answers[0]) {
+			t.Fatalf("request %d answered another report:\n%s\nthan request 0:\n%s", i, answers[i], answers[0])
+		}
 	}
 }
 

@@ -62,27 +62,8 @@ func TestScannerUpgradeReindexesOnlyWhatChanged(t *testing.T) {
 	cfg.Scanners = old.list
 	_, stopOld := h.startStoppable(cfg)
 
-	type image struct {
-		m                *report.Manifest
-		dpkgLayer, other report.Digest
-	}
-	var imgs []image
-	for i := range 5 {
-		m := h.push(fmt.Sprintf("up%d:1", i),
-			map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus(fmt.Sprintf("p%d", i))},
-			map[string][]byte{fmt.Sprintf("srv/app%d", i): []byte("app")},
-		)
-		imgs = append(imgs, image{m, m.Layers[0].Hash, m.Layers[1].Hash})
-		if _, err := h.client.IndexManifest(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
 	oldState := app.State(old.list)
-	for _, img := range imgs {
-		if r := h.wait(img.m.Hash); r.State != report.StateIndexFinished || r.ScannerState != oldState {
-			t.Fatalf("first index: %s %s", r.State, r.ScannerState)
-		}
-	}
+	imgs := indexUpgradeImages(t, h, oldState)
 	stopOld()
 
 	// The upgrade: dpkg has a new version that matches the same files.
@@ -110,6 +91,50 @@ func TestScannerUpgradeReindexesOnlyWhatChanged(t *testing.T) {
 		}
 		return true
 	})
+	checkReindexedOnce(t, h, st, imgs, upgradeAt)
+	if n := next.dpkg.Load(); n != 5 {
+		t.Errorf("the new dpkg scanned %d layers, want 5", n)
+	}
+	if a, b := next.osr.Load(), next.apkCalls.Load(); a != 0 || b != 0 {
+		t.Errorf("unchanged scanners ran again: os-release %d, apk %d times", a, b)
+	}
+	t.Logf("re-index after the upgrade served %d layer bytes for 5 images", h.reg.Counter().BlobBytes())
+}
+
+// upgradeImage is an image of two layers: one with a dpkg database, one
+// with nothing for dpkg.
+type upgradeImage struct {
+	m                *report.Manifest
+	dpkgLayer, other report.Digest
+}
+
+// indexUpgradeImages pushes and indexes 5 images, and waits until each
+// report is finished under oldState.
+func indexUpgradeImages(t *testing.T, h *harness, oldState string) []upgradeImage {
+	ctx := context.Background()
+	var imgs []upgradeImage
+	for i := range 5 {
+		m := h.push(fmt.Sprintf("up%d:1", i),
+			map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus(fmt.Sprintf("p%d", i))},
+			map[string][]byte{fmt.Sprintf("srv/app%d", i): []byte("app")},
+		)
+		imgs = append(imgs, upgradeImage{m, m.Layers[0].Hash, m.Layers[1].Hash})
+		if _, err := h.client.IndexManifest(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, img := range imgs {
+		if r := h.wait(img.m.Hash); r.State != report.StateIndexFinished || r.ScannerState != oldState {
+			t.Fatalf("first index: %s %s", r.State, r.ScannerState)
+		}
+	}
+	return imgs
+}
+
+// checkReindexedOnce checks that each image was re-indexed once, fetching
+// only its dpkg layer.
+func checkReindexedOnce(t *testing.T, h *harness, st *postgres.Store, imgs []upgradeImage, upgradeAt time.Time) {
+	ctx := context.Background()
 	for _, img := range imgs {
 		r, _ := st.Report(ctx, img.m.Hash)
 		if len(r.Packages) != 1 || len(r.Distributions) != 1 {
@@ -128,11 +153,4 @@ func TestScannerUpgradeReindexesOnlyWhatChanged(t *testing.T) {
 			t.Errorf("%s re-indexed %d times, want 1", img.m.Hash, runs)
 		}
 	}
-	if n := next.dpkg.Load(); n != 5 {
-		t.Errorf("the new dpkg scanned %d layers, want 5", n)
-	}
-	if a, b := next.osr.Load(), next.apkCalls.Load(); a != 0 || b != 0 {
-		t.Errorf("unchanged scanners ran again: os-release %d, apk %d times", a, b)
-	}
-	t.Logf("re-index after the upgrade served %d layer bytes for 5 images", h.reg.Counter().BlobBytes())
 }

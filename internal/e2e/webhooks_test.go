@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -344,22 +345,33 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	reg := h.reg.Addr
 	basicAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("stevedore:"+whToken))
 
-	for _, tc := range []struct {
-		name string
-		// push makes the image the event is about.
-		push   func(name string) *pushed
-		path   string
-		header func(p *pushed, body string) map[string]string
-		body   func(p *pushed) string
-		status int
-		code   string // error code of a refusal
-		// indexed: the platform manifests end IndexFinished; otherwise
-		// nothing about the image may be queued.
-		indexed bool
-		// fromEvent: the job is built from the event's layer list, so the
-		// registry serves no manifest after the event.
-		fromEvent bool
-	}{
+	cases := slices.Concat(distributionWebhookCases(h, reg), vendorWebhookCases(h, basicAuth), refusedWebhookCases(reg, basicAuth))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { runWebhookCase(t, h, tc) })
+	}
+}
+
+// webhookCase is one event posted to a webhook endpoint, and what must follow.
+type webhookCase struct {
+	name string
+	// push makes the image the event is about.
+	push   func(name string) *pushed
+	path   string
+	header func(p *pushed, body string) map[string]string
+	body   func(p *pushed) string
+	status int
+	code   string // error code of a refusal
+	// indexed: the platform manifests end IndexFinished; otherwise
+	// nothing about the image may be queued.
+	indexed bool
+	// fromEvent: the job is built from the event's layer list, so the
+	// registry serves no manifest after the event.
+	fromEvent bool
+}
+
+// distributionWebhookCases are the events of a CNCF Distribution registry.
+func distributionWebhookCases(h *harness, reg string) []webhookCase {
+	return []webhookCase{
 		{name: "distribution v2, Docker image manifest pushed to a mapped host",
 			path: "/webhooks/distribution", header: func(*pushed, string) map[string]string { return distHeaders(eventsV2) },
 			body:   func(p *pushed) string { return envelope(distributionEvent("push.example.com", p, "push", false)) },
@@ -393,6 +405,12 @@ func TestWebhooksEndToEnd(t *testing.T) {
 				return envelope(blobEvent(reg, p.repo, p.manifest.Layers[0].Digest, p.manifest.Layers[0].Size), distributionEvent(reg, p, "pull", false))
 			},
 			status: 200},
+	}
+}
+
+// vendorWebhookCases are the events of Harbor, Quay, zot and GHCR.
+func vendorWebhookCases(h *harness, basicAuth string) []webhookCase {
+	return []webhookCase{
 		{name: "harbor default PUSH_ARTIFACT",
 			path: "/webhooks/harbor", header: func(*pushed, string) map[string]string {
 				return map[string]string{"Authorization": whToken, "Content-Type": "application/json"}
@@ -452,6 +470,12 @@ func TestWebhooksEndToEnd(t *testing.T) {
 			},
 			body:   func(p *pushed) string { return ghcrPackage(p, "npm") },
 			status: 200},
+	}
+}
+
+// refusedWebhookCases are events refused: nothing reaches the queue.
+func refusedWebhookCases(reg, basicAuth string) []webhookCase {
+	return []webhookCase{
 		// Refused: nothing reaches the queue.
 		{name: "ghcr bad signature",
 			path: "/webhooks/ghcr", header: func(_ *pushed, body string) map[string]string {
@@ -487,61 +511,63 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		{name: "wrong content type",
 			path: "/webhooks/distribution", header: func(*pushed, string) map[string]string { return distHeaders("application/x-www-form-urlencoded") },
 			body: func(p *pushed) string { return envelope(distributionEvent(reg, p, "push", false)) }, status: 415, code: "unsupported-media-type"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			repo := strings.Map(func(r rune) rune {
-				if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-					return r
-				}
-				return '-'
-			}, strings.ToLower(tc.name))
-			if len(repo) > 40 {
-				repo = repo[:40]
+	}
+}
+
+// runWebhookCase pushes the image of tc, posts its event and checks the
+// answer, then that the image was indexed or that nothing was queued.
+func runWebhookCase(t *testing.T, h *harness, tc webhookCase) {
+	repo := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(tc.name))
+	if len(repo) > 40 {
+		repo = repo[:40]
+	}
+	repo = strings.Trim(repo, "-")
+	var p *pushed
+	if tc.push != nil {
+		p = tc.push(repo)
+	} else {
+		p = h.pushImage(repo, "1", "pkg-"+repo)
+	}
+	body := tc.body(p)
+	h.reg.Counter().Reset()
+	status, out := h.post(tc.path, tc.header(p, body), body)
+	if status != tc.status {
+		t.Fatalf("HTTP %d, want %d: %v", status, tc.status, out)
+	}
+	if tc.code != "" && out["code"] != tc.code {
+		t.Fatalf("code %v, want %s: %v", out["code"], tc.code, out)
+	}
+	if status == 200 {
+		if ign, _ := out["ignored"].([]any); len(ign) == 0 {
+			t.Fatalf("ignored without a reason: %v", out)
+		}
+	}
+	if !tc.indexed {
+		for _, d := range append(p.platforms, p.digest) {
+			if n := h.count(`SELECT count(*) FROM index_report WHERE manifest_hash = $1`, string(d)); n != 0 {
+				t.Fatalf("%s was queued", d)
 			}
-			repo = strings.Trim(repo, "-")
-			var p *pushed
-			if tc.push != nil {
-				p = tc.push(repo)
-			} else {
-				p = h.pushImage(repo, "1", "pkg-"+repo)
-			}
-			body := tc.body(p)
-			h.reg.Counter().Reset()
-			status, out := h.post(tc.path, tc.header(p, body), body)
-			if status != tc.status {
-				t.Fatalf("HTTP %d, want %d: %v", status, tc.status, out)
-			}
-			if tc.code != "" && out["code"] != tc.code {
-				t.Fatalf("code %v, want %s: %v", out["code"], tc.code, out)
-			}
-			if status == 200 {
-				if ign, _ := out["ignored"].([]any); len(ign) == 0 {
-					t.Fatalf("ignored without a reason: %v", out)
-				}
-			}
-			if !tc.indexed {
-				for _, d := range append(p.platforms, p.digest) {
-					if n := h.count(`SELECT count(*) FROM index_report WHERE manifest_hash = $1`, string(d)); n != 0 {
-						t.Fatalf("%s was queued", d)
-					}
-				}
-				if n := h.count(`SELECT count(*) FROM webhook_pending`); n != 0 {
-					t.Fatalf("%d pending rows", n)
-				}
-				return
-			}
-			for _, d := range p.platforms {
-				r := h.wait(d)
-				if r.State != report.StateIndexFinished || len(r.Packages) != 1 || len(r.Distributions) != 1 {
-					t.Fatalf("%s: state %s, %d packages, %d distributions, error %q", d, r.State, len(r.Packages), len(r.Distributions), r.Err)
-				}
-			}
-			if tc.fromEvent {
-				if n := h.reg.Counter().Requests(devregistry.ClassManifests); n != 0 {
-					t.Errorf("%d manifest requests: the job should come from the event", n)
-				}
-			}
-		})
+		}
+		if n := h.count(`SELECT count(*) FROM webhook_pending`); n != 0 {
+			t.Fatalf("%d pending rows", n)
+		}
+		return
+	}
+	for _, d := range p.platforms {
+		r := h.wait(d)
+		if r.State != report.StateIndexFinished || len(r.Packages) != 1 || len(r.Distributions) != 1 {
+			t.Fatalf("%s: state %s, %d packages, %d distributions, error %q", d, r.State, len(r.Packages), len(r.Distributions), r.Err)
+		}
+	}
+	if tc.fromEvent {
+		if n := h.reg.Counter().Requests(devregistry.ClassManifests); n != 0 {
+			t.Errorf("%d manifest requests: the job should come from the event", n)
+		}
 	}
 }
 

@@ -139,21 +139,25 @@ func failing(err error) func(context.CancelCauseFunc) (*report.Report, error) {
 	return func(context.CancelCauseFunc) (*report.Report, error) { return nil, err }
 }
 
+// decisionCase is a delivery of a job, what leasing, indexing, the
+// publisher and storing a failure do with it, and what must follow.
+type decisionCase struct {
+	name        string
+	data        string // the job; empty: a valid one
+	delivered   uint64
+	leaseErr    error
+	run         func(context.CancelCauseFunc) (*report.Report, error)
+	scheduleErr error
+	failErr     error
+	shutdown    bool
+	want        string // the message's answer; "" for none
+	wantFailed  string // the IndexError reason stored
+	wantCalls   string // the publisher's calls
+}
+
 func TestHandleDecisions(t *testing.T) {
 	errNet := errors.New("registry: connection reset")
-	for _, tc := range []struct {
-		name        string
-		data        string // the job; empty: a valid one
-		delivered   uint64
-		leaseErr    error
-		run         func(context.CancelCauseFunc) (*report.Report, error)
-		scheduleErr error
-		failErr     error
-		shutdown    bool
-		want        string // the message's answer; "" for none
-		wantFailed  string // the IndexError reason stored
-		wantCalls   string // the publisher's calls
-	}{
+	for _, tc := range []decisionCase{
 		{name: "malformed job", data: `{"manifest":`, want: "term: malformed job"},
 		{name: "finished", run: finished, want: "ack", wantCalls: "cancel retry"},
 		{name: "partial", run: partial, want: "ack", wantCalls: "schedule attempt 3"},
@@ -182,47 +186,51 @@ func TestHandleDecisions(t *testing.T) {
 		{name: "shutting down, last delivery", shutdown: true, delivered: 5, run: failing(context.Canceled),
 			want: "term: worker shut down on the last delivery"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			m := &report.Manifest{Hash: report.Digest("sha256:" + strings.Repeat("a", 64)),
-				Layers: []*report.Layer{{Hash: report.Digest("sha256:" + strings.Repeat("b", 64)), URI: "https://r.example/v2/x/blobs/sha256:" + strings.Repeat("b", 64)}}}
-			data := []byte(tc.data)
-			if tc.data == "" {
-				data, _ = json.Marshal(&queue.Job{Manifest: m})
-			}
-			msg := &fakeMsg{data: data, hdr: nats.Header{queue.HeaderAttempt: []string{"2"}}, delivered: max(tc.delivered, 1)}
-			ls := &fakeLeases{err: tc.leaseErr}
-			ix := &fakeIndexer{run: tc.run, leases: ls, failErr: tc.failErr}
-			pub := &fakePublisher{scheduleErr: tc.scheduleErr}
-			w, err := New(Config{Consumer: fakeConsumer{}, Leases: ls, Indexer: ix, Publisher: pub, MaxDeliver: 5, Concurrency: 1, AckWait: 30 * time.Second,
-				RetryBase: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			if tc.shutdown {
-				cancel()
-			}
-			w.handle(ctx, msg)
-			got := strings.Join(msg.replies, "; ")
-			if (tc.want == "") != (got == "") || !strings.HasPrefix(got, tc.want) || len(msg.replies) > 1 {
-				t.Errorf("answer %q, want %q", got, tc.want)
-			}
-			if ix.failed != tc.wantFailed {
-				t.Errorf("stored failure %q, want %q", ix.failed, tc.wantFailed)
-			}
-			if calls := strings.Join(pub.calls, "; "); calls != tc.wantCalls {
-				t.Errorf("publisher calls %q, want %q", calls, tc.wantCalls)
-			}
-			if ls.lease != nil {
-				if !ls.lease.released {
-					t.Error("lease not released")
-				}
-				if ix.run != nil && (ix.fence.Token != 42 || ix.fence.Digest != m.Hash) {
-					t.Errorf("indexed under fence %+v, want the lease's", ix.fence)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkDecision(t, tc) })
+	}
+}
+
+// checkDecision has a worker handle tc's delivery, and checks its answer,
+// the failure stored, the publisher's calls and the lease.
+func checkDecision(t *testing.T, tc decisionCase) {
+	m := &report.Manifest{Hash: report.Digest("sha256:" + strings.Repeat("a", 64)),
+		Layers: []*report.Layer{{Hash: report.Digest("sha256:" + strings.Repeat("b", 64)), URI: "https://r.example/v2/x/blobs/sha256:" + strings.Repeat("b", 64)}}}
+	data := []byte(tc.data)
+	if tc.data == "" {
+		data, _ = json.Marshal(&queue.Job{Manifest: m})
+	}
+	msg := &fakeMsg{data: data, hdr: nats.Header{queue.HeaderAttempt: []string{"2"}}, delivered: max(tc.delivered, 1)}
+	ls := &fakeLeases{err: tc.leaseErr}
+	ix := &fakeIndexer{run: tc.run, leases: ls, failErr: tc.failErr}
+	pub := &fakePublisher{scheduleErr: tc.scheduleErr}
+	w, err := New(Config{Consumer: fakeConsumer{}, Leases: ls, Indexer: ix, Publisher: pub, MaxDeliver: 5, Concurrency: 1, AckWait: 30 * time.Second,
+		RetryBase: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if tc.shutdown {
+		cancel()
+	}
+	w.handle(ctx, msg)
+	got := strings.Join(msg.replies, "; ")
+	if (tc.want == "") != (got == "") || !strings.HasPrefix(got, tc.want) || len(msg.replies) > 1 {
+		t.Errorf("answer %q, want %q", got, tc.want)
+	}
+	if ix.failed != tc.wantFailed {
+		t.Errorf("stored failure %q, want %q", ix.failed, tc.wantFailed)
+	}
+	if calls := strings.Join(pub.calls, "; "); calls != tc.wantCalls {
+		t.Errorf("publisher calls %q, want %q", calls, tc.wantCalls)
+	}
+	if ls.lease != nil {
+		if !ls.lease.released {
+			t.Error("lease not released")
+		}
+		if ix.run != nil && (ix.fence.Token != 42 || ix.fence.Digest != m.Hash) {
+			t.Errorf("indexed under fence %+v, want the lease's", ix.fence)
+		}
 	}
 }
 

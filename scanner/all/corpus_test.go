@@ -78,34 +78,12 @@ func placement(dir, name string) (where string, mode int64) {
 		}
 		return "var/lib/dpkg/status", 0o644
 	case "osrelease":
-		for _, suffix := range []string{"os-release", "lsb-release", "debian_version", "system-release-cpe", "system-release"} {
-			if strings.HasSuffix(base, "_"+suffix) || base == suffix {
-				if suffix == "debian_version" {
-					return "etc/debian_version", 0o644
-				}
-				return "etc/" + suffix, 0o644
-			}
-		}
-		if i := strings.LastIndexByte(base, '_'); i >= 0 && strings.HasSuffix(base, "-release") {
-			return "etc/" + base[i+1:], 0o644
-		}
-		if strings.HasSuffix(base, ".txtar") {
-			return "etc/os-release", 0o644 // its "os-release" section, see layerFor
+		if where, ok := osReleasePlacement(base); ok {
+			return where, 0o644
 		}
 	case "rpm":
-		switch {
-		case strings.HasSuffix(base, "dnf4_history.sqlite"):
-			return "var/lib/dnf/history.sqlite", 0o644
-		case strings.HasSuffix(base, "transaction_history.sqlite"):
-			return "usr/lib/sysimage/libdnf5/transaction_history.sqlite", 0o644
-		case strings.HasSuffix(base, "Packages.db"):
-			return "usr/lib/sysimage/rpm/Packages.db", 0o644
-		case strings.HasSuffix(base, ".sqlite"):
-			return "var/lib/rpm/rpmdb.sqlite", 0o644
-		case strings.HasSuffix(base, "Packages") || strings.Contains(base, "Packages_"):
-			return "var/lib/rpm/Packages", 0o644
-		case strings.Contains(base, "container-manifest"):
-			return "root/buildinfo/content_manifests/" + base + ".json", 0o644
+		if where, ok := rpmPlacement(base); ok {
+			return where, 0o644
 		}
 	case "gobin":
 		return "usr/bin/" + base, 0o755
@@ -114,19 +92,7 @@ func placement(dir, name string) (where string, mode int64) {
 	case "npm":
 		return "app/node_modules/" + strings.TrimSuffix(strings.TrimSuffix(base, "_package.json"), ".json") + "/package.json", 0o644
 	case "python":
-		const site = "usr/lib/python3/site-packages/"
-		switch {
-		case strings.HasSuffix(base, "_METADATA"):
-			return site + strings.TrimSuffix(base, "_METADATA") + "/METADATA", 0o644
-		case strings.HasSuffix(base, ".dist-info"):
-			return site + base + "/METADATA", 0o644
-		case strings.HasSuffix(base, "_PKG-INFO"):
-			return site + strings.TrimSuffix(base, "_PKG-INFO") + "/PKG-INFO", 0o644
-		case strings.HasSuffix(base, ".PKG-INFO"):
-			return site + strings.TrimSuffix(base, ".PKG-INFO") + ".egg-info/PKG-INFO", 0o644
-		default:
-			return site + base, 0o644
-		}
+		return pythonPlacement(base), 0o644
 	case "ruby":
 		return "usr/share/gems/specifications/" + base, 0o644
 	case "conda/testdata":
@@ -144,6 +110,63 @@ func placement(dir, name string) (where string, mode int64) {
 		return "usr/bin/" + base, 0o755
 	}
 	return "opt/fixtures/" + dir + "/" + name, 0o644
+}
+
+// osReleasePlacement places an osrelease fixture; ok is false when its name
+// says nothing of where it goes.
+func osReleasePlacement(base string) (where string, ok bool) {
+	for _, suffix := range []string{"os-release", "lsb-release", "debian_version", "system-release-cpe", "system-release"} {
+		if strings.HasSuffix(base, "_"+suffix) || base == suffix {
+			if suffix == "debian_version" {
+				return "etc/debian_version", true
+			}
+			return "etc/" + suffix, true
+		}
+	}
+	if i := strings.LastIndexByte(base, '_'); i >= 0 && strings.HasSuffix(base, "-release") {
+		return "etc/" + base[i+1:], true
+	}
+	if strings.HasSuffix(base, ".txtar") {
+		return "etc/os-release", true // its "os-release" section, see layerFor
+	}
+	return "", false
+}
+
+// rpmPlacement places an rpm fixture; ok is false when its name says
+// nothing of where it goes.
+func rpmPlacement(base string) (where string, ok bool) {
+	switch {
+	case strings.HasSuffix(base, "dnf4_history.sqlite"):
+		return "var/lib/dnf/history.sqlite", true
+	case strings.HasSuffix(base, "transaction_history.sqlite"):
+		return "usr/lib/sysimage/libdnf5/transaction_history.sqlite", true
+	case strings.HasSuffix(base, "Packages.db"):
+		return "usr/lib/sysimage/rpm/Packages.db", true
+	case strings.HasSuffix(base, ".sqlite"):
+		return "var/lib/rpm/rpmdb.sqlite", true
+	case strings.HasSuffix(base, "Packages") || strings.Contains(base, "Packages_"):
+		return "var/lib/rpm/Packages", true
+	case strings.Contains(base, "container-manifest"):
+		return "root/buildinfo/content_manifests/" + base + ".json", true
+	}
+	return "", false
+}
+
+// pythonPlacement places a python fixture in site-packages.
+func pythonPlacement(base string) string {
+	const site = "usr/lib/python3/site-packages/"
+	switch {
+	case strings.HasSuffix(base, "_METADATA"):
+		return site + strings.TrimSuffix(base, "_METADATA") + "/METADATA"
+	case strings.HasSuffix(base, ".dist-info"):
+		return site + base + "/METADATA"
+	case strings.HasSuffix(base, "_PKG-INFO"):
+		return site + strings.TrimSuffix(base, "_PKG-INFO") + "/PKG-INFO"
+	case strings.HasSuffix(base, ".PKG-INFO"):
+		return site + strings.TrimSuffix(base, ".PKG-INFO") + ".egg-info/PKG-INFO"
+	default:
+		return site + base
+	}
 }
 
 // isLayerFile reports whether a fixture is a layer (a tar, possibly

@@ -40,82 +40,10 @@ func TestHarborScannerAPI(t *testing.T) {
 	w := newWorld(t)
 	regURL := "http://" + w.reg.Addr
 
-	t.Run("metadata", func(t *testing.T) {
-		a := w.harbor.metadata(t)
-		if a.status != http.StatusOK {
-			t.Fatalf("HTTP %d %s", a.status, a.body)
-		}
-		if ct := a.header.Get("Content-Type"); ct != harbor.MimeMetadata {
-			t.Errorf("Content-Type %q, want %q", ct, harbor.MimeMetadata)
-		}
-		w.k.checkAnswer(t, "GET", pathMetadata, a.status, a.header, a.body)
-		var md harbor.Metadata
-		if err := json.Unmarshal(a.body, &md); err != nil {
-			t.Fatal(err)
-		}
-		// Harbor's ScannerAdapterMetadata.Validate (models.go): a name,
-		// vendor and version; every capability consumes Docker's v2
-		// manifest and produces a report type Harbor knows.
-		if md.Scanner.Name != "Stevedore" || md.Scanner.Vendor == "" || md.Scanner.Version == "" {
-			t.Errorf("scanner %+v", md.Scanner)
-		}
-		if len(md.Capabilities) != 1 {
-			t.Fatalf("capabilities %+v", md.Capabilities)
-		}
-		c := md.Capabilities[0]
-		if c.Type != "sbom" || !slices.Contains(c.ConsumesMimeTypes, harbor.MimeDockerManifest) ||
-			!slices.Contains(c.ConsumesMimeTypes, harbor.MimeOCIManifest) || !slices.Equal(c.ProducesMimeTypes, []string{harbor.MimeSBOMReport}) {
-			t.Errorf("capability %+v", c)
-		}
-		types, _ := json.Marshal(c.AdditionalAttributes["sbom_media_types"])
-		if string(types) != `["application/spdx+json","application/vnd.cyclonedx+json"]` {
-			t.Errorf("sbom_media_types %s", types)
-		}
-		if md.Properties[harbor.PropertyAuthType] != "Bearer" || md.Properties[harbor.PropertyScannerState] != stateOfSet {
-			t.Errorf("properties %v", md.Properties)
-		}
-		// The document's other version of the type, when asked for alone.
-		a = w.harbor.do(t, "GET", "/api/v1/metadata", http.Header{"Accept": {harbor.MimeMetadata11}}, nil)
-		if a.status != http.StatusOK || a.header.Get("Content-Type") != harbor.MimeMetadata11 {
-			t.Errorf("version 1.1: HTTP %d %q", a.status, a.header.Get("Content-Type"))
-		}
-		w.k.checkAnswer(t, "GET", pathMetadata, a.status, a.header, a.body)
-	})
+	t.Run("metadata", func(t *testing.T) { checkHarborMetadata(t, w) })
 
 	var spdxID, bothID string
-	t.Run("scan", func(t *testing.T) {
-		body := harborRequest(regURL, robotBasic, "library/alpine", "3.10", w.alpine.Hash)
-		w.k.validate(t, "ScanRequest", body)
-		if !slices.Contains(w.k.requestTypes(t, "POST", pathScan), "application/vnd.scanner.adapter.scan.request+json; version=1.0") {
-			t.Fatal("the document does not take Harbor's request type")
-		}
-		a := w.harbor.submit(t, body)
-		if a.status != http.StatusAccepted {
-			t.Fatalf("HTTP %d %s", a.status, a.body)
-		}
-		w.k.checkAnswer(t, "POST", pathScan, a.status, a.header, a.body)
-		spdxID = id(t, a)
-		// The job carries the robot's credentials on every layer, for
-		// the worker, and only there.
-		j := w.job(t, w.alpine.Hash)
-		if j.Manifest.Hash != w.alpine.Hash || len(j.Manifest.Layers) != len(w.alpine.Layers) {
-			t.Fatalf("job manifest %+v", j.Manifest)
-		}
-		for i, l := range j.Manifest.Layers {
-			want := "http://" + w.reg.Addr + "/v2/library/alpine/blobs/" + string(w.alpine.Layers[i].Hash)
-			if l.Hash != w.alpine.Layers[i].Hash || l.URI != want || l.Headers.Get("Authorization") != robotBasic {
-				t.Errorf("layer %d: %s %s, Authorization given: %v", i, l.Hash, l.URI, l.Headers.Get("Authorization") == robotBasic)
-			}
-		}
-		// A second request for both media types: another id, no second job.
-		a = w.harbor.submit(t, harborRequest(regURL, robotBasic, "library/alpine", "", w.alpine.Hash, harbor.MediaTypeSPDX, harbor.MediaTypeCycloneDX))
-		if a.status != http.StatusAccepted {
-			t.Fatalf("HTTP %d %s", a.status, a.body)
-		}
-		if bothID = id(t, a); bothID == spdxID {
-			t.Error("the same id for different media types")
-		}
-	})
+	t.Run("scan", func(t *testing.T) { checkHarborScan(t, w, regURL, &spdxID, &bothID) })
 
 	t.Run("scan with Harbor's bearer token", func(t *testing.T) {
 		// What Harbor sends for a scanner whose metadata asks for Bearer.
@@ -154,28 +82,7 @@ func TestHarborScannerAPI(t *testing.T) {
 		{"report ready CycloneDX", bothID, harbor.MediaTypeCycloneDX},
 		{"report ready SPDX of the second request", bothID, harbor.MediaTypeSPDX},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			a := w.harbor.report(t, tc.id, tc.mediaType)
-			if a.status != http.StatusOK {
-				t.Fatalf("HTTP %d %s", a.status, a.body)
-			}
-			if name := w.k.checkAnswer(t, "GET", pathReport, a.status, a.header, a.body); name != "HarborSbomReport" {
-				t.Fatalf("validated as %q", name)
-			}
-			var r harbor.SBOMReport
-			if err := json.Unmarshal(a.body, &r); err != nil {
-				t.Fatal(err)
-			}
-			if r.MediaType != tc.mediaType || r.Artifact.Digest != string(w.alpine.Hash) || r.Artifact.Repository != "library/alpine" ||
-				r.Scanner.Name != "Stevedore" || !r.GeneratedAt.Equal(stored.UpdatedAt) {
-				t.Errorf("report %+v %+v %s %s", r.Artifact, r.Scanner, r.MediaType, r.GeneratedAt)
-			}
-			if tc.mediaType == harbor.MediaTypeSPDX {
-				sbomcheck.CheckSPDX(t, stored, check.SPDX(t, r.SBOM))
-			} else {
-				sbomcheck.CheckCycloneDX(t, stored, check.CycloneDX(t, r.SBOM))
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkHarborReportReady(t, w, stored, check, tc.id, tc.mediaType) })
 	}
 
 	t.Run("the id survives a restart", func(t *testing.T) {
@@ -195,6 +102,111 @@ func TestHarborScannerAPI(t *testing.T) {
 		}
 		w.noSecrets(t, "index_report", []byte(dump))
 	})
+}
+
+// checkHarborMetadata checks the scanner's metadata, in both versions of its type.
+func checkHarborMetadata(t *testing.T, w *world) {
+	a := w.harbor.metadata(t)
+	if a.status != http.StatusOK {
+		t.Fatalf("HTTP %d %s", a.status, a.body)
+	}
+	if ct := a.header.Get("Content-Type"); ct != harbor.MimeMetadata {
+		t.Errorf("Content-Type %q, want %q", ct, harbor.MimeMetadata)
+	}
+	w.k.checkAnswer(t, "GET", pathMetadata, a.status, a.header, a.body)
+	var md harbor.Metadata
+	if err := json.Unmarshal(a.body, &md); err != nil {
+		t.Fatal(err)
+	}
+	// Harbor's ScannerAdapterMetadata.Validate (models.go): a name,
+	// vendor and version; every capability consumes Docker's v2
+	// manifest and produces a report type Harbor knows.
+	if md.Scanner.Name != "Stevedore" || md.Scanner.Vendor == "" || md.Scanner.Version == "" {
+		t.Errorf("scanner %+v", md.Scanner)
+	}
+	if len(md.Capabilities) != 1 {
+		t.Fatalf("capabilities %+v", md.Capabilities)
+	}
+	c := md.Capabilities[0]
+	if c.Type != "sbom" || !slices.Contains(c.ConsumesMimeTypes, harbor.MimeDockerManifest) ||
+		!slices.Contains(c.ConsumesMimeTypes, harbor.MimeOCIManifest) || !slices.Equal(c.ProducesMimeTypes, []string{harbor.MimeSBOMReport}) {
+		t.Errorf("capability %+v", c)
+	}
+	types, _ := json.Marshal(c.AdditionalAttributes["sbom_media_types"])
+	if string(types) != `["application/spdx+json","application/vnd.cyclonedx+json"]` {
+		t.Errorf("sbom_media_types %s", types)
+	}
+	if md.Properties[harbor.PropertyAuthType] != "Bearer" || md.Properties[harbor.PropertyScannerState] != stateOfSet {
+		t.Errorf("properties %v", md.Properties)
+	}
+	// The document's other version of the type, when asked for alone.
+	a = w.harbor.do(t, "GET", "/api/v1/metadata", http.Header{"Accept": {harbor.MimeMetadata11}}, nil)
+	if a.status != http.StatusOK || a.header.Get("Content-Type") != harbor.MimeMetadata11 {
+		t.Errorf("version 1.1: HTTP %d %q", a.status, a.header.Get("Content-Type"))
+	}
+	w.k.checkAnswer(t, "GET", pathMetadata, a.status, a.header, a.body)
+}
+
+// checkHarborScan submits a scan of the alpine image, checks the job it
+// queues, then submits one for both media types; it sets both ids as soon
+// as they are known.
+func checkHarborScan(t *testing.T, w *world, regURL string, spdxID, bothID *string) {
+	body := harborRequest(regURL, robotBasic, "library/alpine", "3.10", w.alpine.Hash)
+	w.k.validate(t, "ScanRequest", body)
+	if !slices.Contains(w.k.requestTypes(t, "POST", pathScan), "application/vnd.scanner.adapter.scan.request+json; version=1.0") {
+		t.Fatal("the document does not take Harbor's request type")
+	}
+	a := w.harbor.submit(t, body)
+	if a.status != http.StatusAccepted {
+		t.Fatalf("HTTP %d %s", a.status, a.body)
+	}
+	w.k.checkAnswer(t, "POST", pathScan, a.status, a.header, a.body)
+	*spdxID = id(t, a)
+	// The job carries the robot's credentials on every layer, for
+	// the worker, and only there.
+	j := w.job(t, w.alpine.Hash)
+	if j.Manifest.Hash != w.alpine.Hash || len(j.Manifest.Layers) != len(w.alpine.Layers) {
+		t.Fatalf("job manifest %+v", j.Manifest)
+	}
+	for i, l := range j.Manifest.Layers {
+		want := "http://" + w.reg.Addr + "/v2/library/alpine/blobs/" + string(w.alpine.Layers[i].Hash)
+		if l.Hash != w.alpine.Layers[i].Hash || l.URI != want || l.Headers.Get("Authorization") != robotBasic {
+			t.Errorf("layer %d: %s %s, Authorization given: %v", i, l.Hash, l.URI, l.Headers.Get("Authorization") == robotBasic)
+		}
+	}
+	// A second request for both media types: another id, no second job.
+	a = w.harbor.submit(t, harborRequest(regURL, robotBasic, "library/alpine", "", w.alpine.Hash, harbor.MediaTypeSPDX, harbor.MediaTypeCycloneDX))
+	if a.status != http.StatusAccepted {
+		t.Fatalf("HTTP %d %s", a.status, a.body)
+	}
+	if *bothID = id(t, a); *bothID == *spdxID {
+		t.Error("the same id for different media types")
+	}
+}
+
+// checkHarborReportReady checks the finished report of scan id in mediaType
+// against the stored report.
+func checkHarborReportReady(t *testing.T, w *world, stored *report.Report, check *sbomcheck.Checker, id, mediaType string) {
+	a := w.harbor.report(t, id, mediaType)
+	if a.status != http.StatusOK {
+		t.Fatalf("HTTP %d %s", a.status, a.body)
+	}
+	if name := w.k.checkAnswer(t, "GET", pathReport, a.status, a.header, a.body); name != "HarborSbomReport" {
+		t.Fatalf("validated as %q", name)
+	}
+	var r harbor.SBOMReport
+	if err := json.Unmarshal(a.body, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.MediaType != mediaType || r.Artifact.Digest != string(w.alpine.Hash) || r.Artifact.Repository != "library/alpine" ||
+		r.Scanner.Name != "Stevedore" || !r.GeneratedAt.Equal(stored.UpdatedAt) {
+		t.Errorf("report %+v %+v %s %s", r.Artifact, r.Scanner, r.MediaType, r.GeneratedAt)
+	}
+	if mediaType == harbor.MediaTypeSPDX {
+		sbomcheck.CheckSPDX(t, stored, check.SPDX(t, r.SBOM))
+	} else {
+		sbomcheck.CheckCycloneDX(t, stored, check.CycloneDX(t, r.SBOM))
+	}
 }
 
 // TestHarborScanBadRequests: every refusal of POST /api/v1/scan is an

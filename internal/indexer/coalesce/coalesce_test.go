@@ -212,144 +212,8 @@ func concat2(groups ...[]string) []string {
 }
 
 func TestCoalescePackages(t *testing.T) {
-	const status = "var/lib/dpkg/status"
-	keyring := dpkgPackages(t, "dpkg/claircore_debian-only.status", status)
-	postgres := dpkgPackages(t, "dpkg/claircore_postgresql.status", status)
-	alpine310 := apkPackages(t, "apk/trivy_alpine-310_installed")
-	alpine311 := apkPackages(t, "apk/trivy_alpine-311_installed")
-	sqlite := dpkgPackages(t, "dpkg/syft_status.d_libsqlite3-0", "var/lib/dpkg/status.d/libsqlite3-0")
-	coreutils := dpkgPackages(t, "dpkg/syft_status.d_coreutils-relationships", "var/lib/dpkg/status.d/coreutils")
-	keyringD := dpkgPackages(t, "dpkg/claircore_debian-only.status", "var/lib/dpkg/status.d/debian-archive-keyring")
-
-	// The alpine 3.10 -> 3.11 upgrade: two packages kept their version.
-	var alpineKept, alpineChanged []*report.Package
-	for _, p := range alpine311 {
-		if slices.ContainsFunc(alpine310, func(q *report.Package) bool { return q.Name == p.Name && q.Version == p.Version }) {
-			alpineKept = append(alpineKept, p)
-		} else {
-			alpineChanged = append(alpineChanged, p)
-		}
-	}
-	if len(alpineKept) != 2 || len(alpineChanged) != 12 {
-		t.Fatalf("fixture: %d kept, %d changed between alpine 3.10 and 3.11", len(alpineKept), len(alpineChanged))
-	}
-
-	tests := []struct {
-		name   string
-		layers []Layer
-		want   []string
-	}{
-		{
-			name:   "single layer",
-			layers: numbered(Layer{Packages: alpine310}),
-			want:   lines(alpine310, 0),
-		},
-		{
-			name:   "db replaced in a higher layer (apk upgrade 3.10 -> 3.11)",
-			layers: numbered(Layer{Packages: alpine310}, Layer{Packages: alpine311}),
-			want:   sorted(lines(alpineKept, 0), lines(alpineChanged, 1)),
-		},
-		{
-			name:   "db deleted by a whiteout",
-			layers: numbered(Layer{Packages: concat(keyring, postgres)}, Layer{Whiteouts: []string{status}}),
-			want:   nil,
-		},
-		{
-			name:   "db rewritten empty in a higher layer hides the lower copy",
-			layers: numbered(Layer{Packages: keyring}, Layer{PackageDBs: []string{status}}),
-			want:   nil,
-		},
-		{
-			name:   "an empty copy between two full ones breaks the introduced-in run",
-			layers: numbered(Layer{Packages: keyring}, Layer{PackageDBs: []string{status}}, Layer{Packages: keyring, PackageDBs: []string{status}}),
-			want:   lines(keyring, 2),
-		},
-		{
-			name:   "a layer without the db does not hide it",
-			layers: numbered(Layer{Packages: keyring}, Layer{PackageDBs: []string{"lib/apk/db/installed"}}),
-			want:   lines(keyring, 0),
-		},
-		{
-			name:   "db deleted by a whiteout of a parent dir",
-			layers: numbered(Layer{Packages: keyring}, Layer{Whiteouts: []string{"var/lib"}}),
-			want:   nil,
-		},
-		{
-			name:   "a whiteout of a sibling with a common prefix deletes nothing",
-			layers: numbered(Layer{Packages: keyring}, Layer{Whiteouts: []string{"var/lib/dpkg/stat", "var/lib/dpkg/status-old"}}),
-			want:   lines(keyring, 0),
-		},
-		{
-			name:   "db deleted by an opaque root",
-			layers: numbered(Layer{Packages: keyring}, Layer{OpaqueDirs: []string{"."}}),
-			want:   nil,
-		},
-		{
-			name: "db deleted by an opaque parent dir, then recreated higher up",
-			layers: numbered(
-				Layer{Packages: concat(keyring, postgres)},
-				Layer{OpaqueDirs: []string{"var/lib/dpkg"}},
-				Layer{},
-				Layer{Packages: concat(keyring, postgres)},
-			),
-			// The deletion breaks the run: all introduced in layer 3.
-			want: lines(concat(keyring, postgres), 3),
-		},
-		{
-			name: "an opaque dir hides the lower db, not the layer's own",
-			layers: numbered(
-				Layer{Packages: concat(keyring, postgres)},
-				Layer{OpaqueDirs: []string{"var/lib/dpkg"}, Packages: keyring},
-			),
-			want: lines(keyring, 1),
-		},
-		{
-			name: "a whiteout in the layer that rewrites the db breaks the run",
-			layers: numbered(
-				Layer{Packages: keyring},
-				Layer{Whiteouts: []string{status}, Packages: keyring},
-			),
-			want: lines(keyring, 1),
-		},
-		{
-			name: "IntroducedIn across layers",
-			layers: numbered(
-				Layer{Packages: keyring},                   // 0: keyring installed
-				Layer{Packages: alpine310},                 // 1: no dpkg db: does not break the run
-				Layer{Packages: concat(keyring, postgres)}, // 2: postgresql added
-				Layer{Whiteouts: []string{"etc/profile"}},  // 3: unrelated whiteout
-				Layer{Packages: concat(postgres, keyring)}, // 4: rewritten, same content, other order
-			),
-			want: sorted(lines(keyring, 0), lines(postgres, 2), lines(alpine310, 1)),
-		},
-		{
-			name: "a copy without the package breaks its run",
-			layers: numbered(
-				Layer{Packages: concat(keyring, postgres)}, // 0
-				Layer{Packages: postgres},                  // 1: keyring removed
-				Layer{Packages: concat(keyring, postgres)}, // 2: and installed again
-			),
-			want: sorted(lines(keyring, 2), lines(postgres, 0)),
-		},
-		{
-			name: "distroless status.d files are separate dbs",
-			layers: numbered(
-				Layer{Packages: concat(sqlite, keyringD)},
-				Layer{Packages: coreutils},
-				Layer{Whiteouts: []string{"var/lib/dpkg/status.d/libsqlite3-0"}},
-			),
-			want: sorted(lines(keyringD, 0), lines(coreutils, 1)),
-		},
-		{
-			name: "same package in two dbs",
-			layers: numbered(
-				Layer{Packages: keyring},
-				Layer{Packages: keyringD},
-			),
-			want: sorted(lines(keyring, 0), lines(keyringD, 1)),
-		},
-	}
-	for _, tt := range tests {
+	f := loadCoalesceFixtures(t)
+	for _, tt := range slices.Concat(dbReplacementCases(f), introducedInCases(f)) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Coalesce(report.Digest("sha256:"+strings.Repeat("a", 64)), tt.layers)
 			if r.State != report.StateIndexFinished || !r.Success {
@@ -360,6 +224,173 @@ func TestCoalescePackages(t *testing.T) {
 				t.Errorf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
 			}
 		})
+	}
+}
+
+// coalesceCase is a stack of layers and the summary of its coalesced
+// report.
+type coalesceCase struct {
+	name   string
+	layers []Layer
+	want   []string
+}
+
+// coalesceFixtures are the packages of the corpus's package databases.
+type coalesceFixtures struct {
+	keyring, postgres, alpine310, alpine311, sqlite, coreutils, keyringD []*report.Package
+	// alpineKept and alpineChanged are the packages of alpine 3.11 that
+	// kept or changed their version since 3.10.
+	alpineKept, alpineChanged []*report.Package
+}
+
+// loadCoalesceFixtures reads the packages of the corpus's databases.
+func loadCoalesceFixtures(t *testing.T) coalesceFixtures {
+	t.Helper()
+	const status = "var/lib/dpkg/status"
+	var f coalesceFixtures
+	f.keyring = dpkgPackages(t, "dpkg/claircore_debian-only.status", status)
+	f.postgres = dpkgPackages(t, "dpkg/claircore_postgresql.status", status)
+	f.alpine310 = apkPackages(t, "apk/trivy_alpine-310_installed")
+	f.alpine311 = apkPackages(t, "apk/trivy_alpine-311_installed")
+	f.sqlite = dpkgPackages(t, "dpkg/syft_status.d_libsqlite3-0", "var/lib/dpkg/status.d/libsqlite3-0")
+	f.coreutils = dpkgPackages(t, "dpkg/syft_status.d_coreutils-relationships", "var/lib/dpkg/status.d/coreutils")
+	f.keyringD = dpkgPackages(t, "dpkg/claircore_debian-only.status", "var/lib/dpkg/status.d/debian-archive-keyring")
+
+	// The alpine 3.10 -> 3.11 upgrade: two packages kept their version.
+	for _, p := range f.alpine311 {
+		if slices.ContainsFunc(f.alpine310, func(q *report.Package) bool { return q.Name == p.Name && q.Version == p.Version }) {
+			f.alpineKept = append(f.alpineKept, p)
+		} else {
+			f.alpineChanged = append(f.alpineChanged, p)
+		}
+	}
+	if len(f.alpineKept) != 2 || len(f.alpineChanged) != 12 {
+		t.Fatalf("fixture: %d kept, %d changed between alpine 3.10 and 3.11", len(f.alpineKept), len(f.alpineChanged))
+	}
+	return f
+}
+
+// dbReplacementCases replace, delete, hide or keep a package database in a
+// higher layer.
+func dbReplacementCases(f coalesceFixtures) []coalesceCase {
+	const status = "var/lib/dpkg/status"
+	return []coalesceCase{
+		{
+			name:   "single layer",
+			layers: numbered(Layer{Packages: f.alpine310}),
+			want:   lines(f.alpine310, 0),
+		},
+		{
+			name:   "db replaced in a higher layer (apk upgrade 3.10 -> 3.11)",
+			layers: numbered(Layer{Packages: f.alpine310}, Layer{Packages: f.alpine311}),
+			want:   sorted(lines(f.alpineKept, 0), lines(f.alpineChanged, 1)),
+		},
+		{
+			name:   "db deleted by a whiteout",
+			layers: numbered(Layer{Packages: concat(f.keyring, f.postgres)}, Layer{Whiteouts: []string{status}}),
+			want:   nil,
+		},
+		{
+			name:   "db rewritten empty in a higher layer hides the lower copy",
+			layers: numbered(Layer{Packages: f.keyring}, Layer{PackageDBs: []string{status}}),
+			want:   nil,
+		},
+		{
+			name:   "an empty copy between two full ones breaks the introduced-in run",
+			layers: numbered(Layer{Packages: f.keyring}, Layer{PackageDBs: []string{status}}, Layer{Packages: f.keyring, PackageDBs: []string{status}}),
+			want:   lines(f.keyring, 2),
+		},
+		{
+			name:   "a layer without the db does not hide it",
+			layers: numbered(Layer{Packages: f.keyring}, Layer{PackageDBs: []string{"lib/apk/db/installed"}}),
+			want:   lines(f.keyring, 0),
+		},
+		{
+			name:   "db deleted by a whiteout of a parent dir",
+			layers: numbered(Layer{Packages: f.keyring}, Layer{Whiteouts: []string{"var/lib"}}),
+			want:   nil,
+		},
+		{
+			name:   "a whiteout of a sibling with a common prefix deletes nothing",
+			layers: numbered(Layer{Packages: f.keyring}, Layer{Whiteouts: []string{"var/lib/dpkg/stat", "var/lib/dpkg/status-old"}}),
+			want:   lines(f.keyring, 0),
+		},
+		{
+			name:   "db deleted by an opaque root",
+			layers: numbered(Layer{Packages: f.keyring}, Layer{OpaqueDirs: []string{"."}}),
+			want:   nil,
+		},
+	}
+}
+
+// introducedInCases follow the layer each package was introduced in.
+func introducedInCases(f coalesceFixtures) []coalesceCase {
+	const status = "var/lib/dpkg/status"
+	return []coalesceCase{
+		{
+			name: "db deleted by an opaque parent dir, then recreated higher up",
+			layers: numbered(
+				Layer{Packages: concat(f.keyring, f.postgres)},
+				Layer{OpaqueDirs: []string{"var/lib/dpkg"}},
+				Layer{},
+				Layer{Packages: concat(f.keyring, f.postgres)},
+			),
+			// The deletion breaks the run: all introduced in layer 3.
+			want: lines(concat(f.keyring, f.postgres), 3),
+		},
+		{
+			name: "an opaque dir hides the lower db, not the layer's own",
+			layers: numbered(
+				Layer{Packages: concat(f.keyring, f.postgres)},
+				Layer{OpaqueDirs: []string{"var/lib/dpkg"}, Packages: f.keyring},
+			),
+			want: lines(f.keyring, 1),
+		},
+		{
+			name: "a whiteout in the layer that rewrites the db breaks the run",
+			layers: numbered(
+				Layer{Packages: f.keyring},
+				Layer{Whiteouts: []string{status}, Packages: f.keyring},
+			),
+			want: lines(f.keyring, 1),
+		},
+		{
+			name: "IntroducedIn across layers",
+			layers: numbered(
+				Layer{Packages: f.keyring},                     // 0: f.keyring installed
+				Layer{Packages: f.alpine310},                   // 1: no dpkg db: does not break the run
+				Layer{Packages: concat(f.keyring, f.postgres)}, // 2: postgresql added
+				Layer{Whiteouts: []string{"etc/profile"}},      // 3: unrelated whiteout
+				Layer{Packages: concat(f.postgres, f.keyring)}, // 4: rewritten, same content, other order
+			),
+			want: sorted(lines(f.keyring, 0), lines(f.postgres, 2), lines(f.alpine310, 1)),
+		},
+		{
+			name: "a copy without the package breaks its run",
+			layers: numbered(
+				Layer{Packages: concat(f.keyring, f.postgres)}, // 0
+				Layer{Packages: f.postgres},                    // 1: f.keyring removed
+				Layer{Packages: concat(f.keyring, f.postgres)}, // 2: and installed again
+			),
+			want: sorted(lines(f.keyring, 2), lines(f.postgres, 0)),
+		},
+		{
+			name: "distroless status.d files are separate dbs",
+			layers: numbered(
+				Layer{Packages: concat(f.sqlite, f.keyringD)},
+				Layer{Packages: f.coreutils},
+				Layer{Whiteouts: []string{"var/lib/dpkg/status.d/libsqlite3-0"}},
+			),
+			want: sorted(lines(f.keyringD, 0), lines(f.coreutils, 1)),
+		},
+		{
+			name: "same package in two dbs",
+			layers: numbered(
+				Layer{Packages: f.keyring},
+				Layer{Packages: f.keyringD},
+			),
+			want: sorted(lines(f.keyring, 0), lines(f.keyringD, 1)),
+		},
 	}
 }
 

@@ -35,7 +35,33 @@ func TestLanguagePackages(t *testing.T) {
 	if stdlib.Version != "go1.22.1" || stdlib.NormalizedVersion != "" {
 		t.Errorf("Coalesce modified its input: %+v", stdlib)
 	}
+	checkLanguagePackages(t, r)
+	// One repository per ecosystem present, numbered in ecosystem order.
+	var got []string
+	for _, id := range sortedKeys(r.Repositories) {
+		got = append(got, id+"="+r.Repositories[id].Name+" "+r.Repositories[id].URI)
+	}
+	if w := []string{"1=go https://pkg.go.dev/", "2=maven https://repo1.maven.apache.org/maven2", "3=pypi https://pypi.org/simple"}; !slices.Equal(got, w) {
+		t.Errorf("repositories %q, want %q", got, w)
+	}
+	// The empty source is on the wire: Clair's matcher reads it.
+	b, err := json.Marshal(r.Packages[idOf(r, "guava")])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if string(m["source"]) != `{"id":"","name":"","version":""}` {
+		t.Errorf("guava's source on the wire is %s", m["source"])
+	}
+}
 
+// checkLanguagePackages checks the version, normalized version, source,
+// distribution and repository of each package of r.
+func checkLanguagePackages(t *testing.T, r *report.Report) {
+	t.Helper()
 	type want struct {
 		version, normalized, repo string // repo: the repository name, "" for none
 		dist                      bool
@@ -80,26 +106,6 @@ func TestLanguagePackages(t *testing.T) {
 	}
 	if seen != len(wants) {
 		t.Errorf("found %d of the %d packages: %v", seen, len(wants), r.Packages)
-	}
-	// One repository per ecosystem present, numbered in ecosystem order.
-	var got []string
-	for _, id := range sortedKeys(r.Repositories) {
-		got = append(got, id+"="+r.Repositories[id].Name+" "+r.Repositories[id].URI)
-	}
-	if w := []string{"1=go https://pkg.go.dev/", "2=maven https://repo1.maven.apache.org/maven2", "3=pypi https://pypi.org/simple"}; !slices.Equal(got, w) {
-		t.Errorf("repositories %q, want %q", got, w)
-	}
-	// The empty source is on the wire: Clair's matcher reads it.
-	b, err := json.Marshal(r.Packages[idOf(r, "guava")])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	if string(m["source"]) != `{"id":"","name":"","version":""}` {
-		t.Errorf("guava's source on the wire is %s", m["source"])
 	}
 }
 

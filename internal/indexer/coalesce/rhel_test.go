@@ -14,23 +14,26 @@ import (
 // packages and repositories are made up: the rule is pure logic (the
 // scanners that produce them are tested on real databases).
 func TestCoalesceRHELRepositoryLinks(t *testing.T) {
-	const rpmdb, dpkgdb = "var/lib/rpm/rpmdb.sqlite", "var/lib/dpkg/status"
-	rpm := func(name, hint string) *report.Package {
-		return &report.Package{Name: name, Version: "1-1.el9", Kind: report.KindBinary, Arch: "x86_64", PackageDB: rpmdb, RepositoryHint: hint}
+	for _, tt := range rhelLinkCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			got := repositoryLinks(t, Coalesce(digest(99), tt.layers))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("links:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
 	}
-	cs := func(name string) *report.Repository { return &report.Repository{Name: name, Key: rhel.ContentSetKey} }
-	dnf := func(name string) *report.Repository { return &report.Repository{Name: name, Key: rhel.DNFRepoKey} }
-	baseos, appstream := cs("rhel-9-for-x86_64-baseos-rpms"), cs("rhel-9-for-x86_64-appstream-rpms")
-	tests := []struct {
-		name   string
-		layers []Layer
-		// want: "package -> repository names" lines, sorted.
-		want []string
-	}{
+}
+
+// rhelLinkCases are stacks of layers and, in want, the sorted
+// "package -> repository names" lines of their coalesced report.
+func rhelLinkCases() []coalesceCase {
+	const dpkgdb = "var/lib/dpkg/status"
+	baseos, appstream := contentSet("rhel-9-for-x86_64-baseos-rpms"), contentSet("rhel-9-for-x86_64-appstream-rpms")
+	return []coalesceCase{
 		{
 			name: "packages link to the repositories of their layer",
 			layers: numbered(
-				Layer{Packages: []*report.Package{rpm("bash", ""), rpm("glibc", "")}, Repositories: []*report.Repository{baseos, appstream}},
+				Layer{Packages: []*report.Package{rhelRPM("bash", ""), rhelRPM("glibc", "")}, Repositories: []*report.Repository{baseos, appstream}},
 			),
 			want: []string{
 				"bash -> rhel-9-for-x86_64-appstream-rpms,rhel-9-for-x86_64-baseos-rpms",
@@ -40,9 +43,9 @@ func TestCoalesceRHELRepositoryLinks(t *testing.T) {
 		{
 			name: "a layer without repositories borrows from the nearest below",
 			layers: numbered(
-				Layer{Packages: []*report.Package{rpm("bash", "")}, Repositories: []*report.Repository{baseos}},
-				Layer{Packages: []*report.Package{rpm("bash", ""), rpm("httpd", "")}, Repositories: []*report.Repository{appstream}},
-				Layer{Packages: []*report.Package{rpm("bash", ""), rpm("httpd", ""), rpm("vim", "")}},
+				Layer{Packages: []*report.Package{rhelRPM("bash", "")}, Repositories: []*report.Repository{baseos}},
+				Layer{Packages: []*report.Package{rhelRPM("bash", ""), rhelRPM("httpd", "")}, Repositories: []*report.Repository{appstream}},
+				Layer{Packages: []*report.Package{rhelRPM("bash", ""), rhelRPM("httpd", ""), rhelRPM("vim", "")}},
 			),
 			want: []string{
 				"bash -> rhel-9-for-x86_64-baseos-rpms",
@@ -53,7 +56,7 @@ func TestCoalesceRHELRepositoryLinks(t *testing.T) {
 		{
 			name: "with none below, from the nearest above",
 			layers: numbered(
-				Layer{Packages: []*report.Package{rpm("bash", "")}},
+				Layer{Packages: []*report.Package{rhelRPM("bash", "")}},
 				Layer{Repositories: []*report.Repository{baseos}},
 			),
 			want: []string{"bash -> rhel-9-for-x86_64-baseos-rpms"},
@@ -62,8 +65,8 @@ func TestCoalesceRHELRepositoryLinks(t *testing.T) {
 			name: "a dnf repoid hint picks its repository",
 			layers: numbered(
 				Layer{
-					Packages:     []*report.Package{rpm("bash", rhel.RepoidHint("baseos")), rpm("httpd", rhel.RepoidHint("appstream")), rpm("local", rhel.RepoidHint("@commandline")), rpm("nohint", "")},
-					Repositories: []*report.Repository{dnf("baseos"), dnf("appstream")},
+					Packages:     []*report.Package{rhelRPM("bash", rhel.RepoidHint("baseos")), rhelRPM("httpd", rhel.RepoidHint("appstream")), rhelRPM("local", rhel.RepoidHint("@commandline")), rhelRPM("nohint", "")},
+					Repositories: []*report.Repository{dnfRepo("baseos"), dnfRepo("appstream")},
 				},
 			),
 			want: []string{
@@ -77,7 +80,7 @@ func TestCoalesceRHELRepositoryLinks(t *testing.T) {
 			name: "other packages and other repositories are not linked",
 			layers: numbered(
 				Layer{
-					Packages:     []*report.Package{{Name: "libc6", Version: "2.36-9", Kind: report.KindBinary, PackageDB: dpkgdb}, rpm("bash", "")},
+					Packages:     []*report.Package{{Name: "libc6", Version: "2.36-9", Kind: report.KindBinary, PackageDB: dpkgdb}, rhelRPM("bash", "")},
 					Repositories: []*report.Repository{{Name: "debian", URI: "http://deb.debian.org/debian"}},
 				},
 			),
@@ -86,34 +89,48 @@ func TestCoalesceRHELRepositoryLinks(t *testing.T) {
 		{
 			name: "no layer has Red Hat repositories",
 			layers: numbered(
-				Layer{Packages: []*report.Package{rpm("bash", "")}},
-				Layer{Packages: []*report.Package{rpm("bash", "")}},
+				Layer{Packages: []*report.Package{rhelRPM("bash", "")}},
+				Layer{Packages: []*report.Package{rhelRPM("bash", "")}},
 			),
 			want: []string{"bash -> "},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := Coalesce(digest(99), tt.layers)
-			var got []string
-			for id, p := range r.Packages {
-				for _, env := range r.Environments[id] {
-					var names []string
-					for _, rid := range env.RepositoryIDs {
-						repo, ok := r.Repositories[rid]
-						if !ok {
-							t.Fatalf("%s links to repository %q, which the report lacks", p.Name, rid)
-						}
-						names = append(names, repo.Name)
-					}
-					slices.Sort(names)
-					got = append(got, fmt.Sprintf("%s -> %s", p.Name, strings.Join(names, ",")))
+}
+
+// rhelRPM is a package of the rpm database with a repository hint.
+func rhelRPM(name, hint string) *report.Package {
+	return &report.Package{Name: name, Version: "1-1.el9", Kind: report.KindBinary, Arch: "x86_64", PackageDB: "var/lib/rpm/rpmdb.sqlite", RepositoryHint: hint}
+}
+
+// contentSet is a Red Hat content set.
+func contentSet(name string) *report.Repository {
+	return &report.Repository{Name: name, Key: rhel.ContentSetKey}
+}
+
+// dnfRepo is a dnf repository.
+func dnfRepo(name string) *report.Repository {
+	return &report.Repository{Name: name, Key: rhel.DNFRepoKey}
+}
+
+// repositoryLinks lists, sorted, "package -> repository names" for every
+// environment of every package of r.
+func repositoryLinks(t *testing.T, r *report.Report) []string {
+	t.Helper()
+	var got []string
+	for id, p := range r.Packages {
+		for _, env := range r.Environments[id] {
+			var names []string
+			for _, rid := range env.RepositoryIDs {
+				repo, ok := r.Repositories[rid]
+				if !ok {
+					t.Fatalf("%s links to repository %q, which the report lacks", p.Name, rid)
 				}
+				names = append(names, repo.Name)
 			}
-			slices.Sort(got)
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("links:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
-			}
-		})
+			slices.Sort(names)
+			got = append(got, fmt.Sprintf("%s -> %s", p.Name, strings.Join(names, ",")))
+		}
 	}
+	slices.Sort(got)
+	return got
 }
