@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -63,12 +62,8 @@ func zstdLayers(t *testing.T) (plain []byte, blobs map[string][]byte) {
 }
 
 func TestZstdConcurrencyDefault(t *testing.T) {
-	want := 1
-	if runtime.GOMAXPROCS(0) > 1 {
-		want = 2
-	}
-	if got := (Options{}).withDefaults().zstdConcurrency; got != want {
-		t.Errorf("default zstd concurrency = %d with GOMAXPROCS %d, want %d", got, runtime.GOMAXPROCS(0), want)
+	if got := (Options{}).withDefaults().zstdConcurrency; got != 1 {
+		t.Errorf("default zstd concurrency = %d, want 1", got)
 	}
 }
 
