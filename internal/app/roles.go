@@ -106,7 +106,7 @@ func (n *Node) startWorkers(ctx context.Context, cfg Config, sh shared) (err err
 			Store: n.Store, Fetcher: cfg.Fetcher, Scanners: cfg.Scanners, LayerOptions: cfg.LayerOptions,
 			MaxLayerPackages: cfg.MaxLayerPackages, MaxReportPackages: cfg.MaxReportPackages,
 			Enrichers: sh.enrichers, Retry: cfg.Retry, Claims: claim.New(n.leases), MeterProvider: cfg.MeterProvider,
-			TracerProvider: cfg.TracerProvider, Logger: cfg.Logger,
+			ProgressAfter: indexer.DefaultProgressAfter, TracerProvider: cfg.TracerProvider, Logger: cfg.Logger,
 		})
 		return err
 	})

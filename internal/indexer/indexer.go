@@ -62,6 +62,10 @@ const (
 	DefaultMaxReportPackages = 50_000
 )
 
+// DefaultProgressAfter is the Config.ProgressAfter of a node's workers: a
+// client polling index_state sees the states of a run that lasts longer.
+const DefaultProgressAfter = 100 * time.Millisecond
+
 // Fetcher opens layer blobs (internal/layer/fetch in production).
 type Fetcher interface {
 	Open(ctx context.Context, l *report.Layer) (io.ReadCloser, error)
@@ -95,6 +99,11 @@ type Config struct {
 	// Claims, when set, makes workers that need the same layer at the
 	// same moment fetch it once (see layerclaim.go).
 	Claims *claim.Claims
+	// ProgressAfter, when positive, stores a run's intermediate states
+	// (CheckManifest to IndexManifest) only once the run has lasted that
+	// long, saving a transaction each on short runs; zero stores each
+	// state as it is entered.
+	ProgressAfter time.Duration
 	// MeterProvider receives stevedore.indexer.layers_skipped (default:
 	// the global provider).
 	MeterProvider  metric.MeterProvider
@@ -145,10 +154,11 @@ func New(ctx context.Context, cfg Config) (*Indexer, error) {
 	}
 	ix := &Indexer{cfg: cfg, state: State(cfg.Scanners, cfg.Enrichers), log: cfg.Logger,
 		tracer: cfg.TracerProvider.Tracer("github.com/stevedore-dev/stevedore/internal/indexer")}
+	ix.cfg.Store = tracedStore{s: cfg.Store, tracer: ix.tracer}
 	for _, s := range cfg.Scanners {
 		ix.infos = append(ix.infos, s.Info())
 	}
-	ids, err := cfg.Store.RegisterScanners(ctx, ix.infos)
+	ids, err := ix.cfg.Store.RegisterScanners(ctx, ix.infos)
 	if err != nil {
 		return nil, fmt.Errorf("new indexer: %w", err)
 	}
@@ -235,12 +245,17 @@ func (ix *Indexer) Fail(ctx context.Context, f postgres.Fence, d report.Digest, 
 	return ix.cfg.Store.WriteReport(ctx, f, r)
 }
 
+// transition stores the report of intermediate state s (see progress).
 func (ix *Indexer) transition(ctx context.Context, f postgres.Fence, d report.Digest, s report.State, attempt int) error {
-	trace.SpanFromContext(ctx).AddEvent("state", trace.WithAttributes(attribute.String("stevedore.state", string(s))))
+	return ix.cfg.Store.WriteReport(ctx, f, ix.report(d, s, attempt))
+}
+
+// report is the report of manifest d in intermediate state s.
+func (ix *Indexer) report(d report.Digest, s report.State, attempt int) *report.Report {
 	r := report.NewReport(d, s)
 	r.ScannerState = ix.state
 	r.Attempt = attempt
-	return ix.cfg.Store.WriteReport(ctx, f, r)
+	return r
 }
 
 // scanLayers fetches and scans each layer that lacks results, a bounded

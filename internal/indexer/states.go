@@ -13,53 +13,66 @@ import (
 )
 
 // The states of one run, in order; each stores the report of the state it
-// enters (transition) before its work, under the run's fence.
+// enters (transition) before its work, under the run's fence, or, with
+// Config.ProgressAfter, once the run has lasted that long (see progress).
 
 // index runs m through the states and returns the final report.
 func (ix *Indexer) index(ctx context.Context, f postgres.Fence, m *report.Manifest, attempt int, run Run) (*report.Report, error) {
-	if r, err := ix.checkManifest(ctx, f, m, attempt, run.Force); r != nil || err != nil {
+	p := ix.newProgress(ctx, f, m.Hash, attempt)
+	defer p.stop()
+	if r, err := ix.checkManifest(ctx, p, m, run.Force); r != nil || err != nil {
 		return r, err
 	}
-	digests, missing, err := ix.fetchLayers(ctx, f, m, attempt)
+	digests, missing, err := ix.fetchLayers(ctx, p, m)
 	if err != nil {
 		return nil, err
 	}
 	// ScanLayers: one streaming pass over each needed layer.
-	if err := ix.transition(ctx, f, m.Hash, report.StateScanLayers, attempt); err != nil {
+	if err := p.enter(ctx, report.StateScanLayers, false); err != nil {
 		return nil, err
 	}
 	if err := ix.scanLayers(ctx, f, m, missing); err != nil {
 		return nil, err
 	}
-	rep, err := ix.coalesce(ctx, f, m.Hash, digests, attempt)
+	rep, err := ix.coalesce(ctx, p, m.Hash, digests)
 	if err != nil {
 		return nil, err
 	}
-	return ix.indexManifest(ctx, f, rep, attempt, run.Job)
+	return ix.indexManifest(ctx, p, rep, run.Job)
 }
 
 // checkManifest ends the run early with the stored report when it is
 // current (finished under this scanner set, unless force); otherwise it
 // enters CheckManifest and records the manifest. A nil report and error:
 // go on.
-func (ix *Indexer) checkManifest(ctx context.Context, f postgres.Fence, m *report.Manifest, attempt int, force bool) (*report.Report, error) {
+//
+// CheckManifest is stored at once, with the manifest (one transaction).
+func (ix *Indexer) checkManifest(ctx context.Context, p *progress, m *report.Manifest, force bool) (*report.Report, error) {
 	if r, err := ix.cfg.Store.Report(ctx, m.Hash); err == nil && !force && r.State == report.StateIndexFinished && r.ScannerState == ix.state {
 		ix.log.DebugContext(ctx, "report is current", "digest", m.Hash)
 		return r, nil
 	} else if err != nil && !errors.Is(err, postgres.ErrNotFound) {
 		return nil, err
 	}
-	if err := ix.transition(ctx, f, m.Hash, report.StateCheckManifest, attempt); err != nil {
+	if ix.cfg.ProgressAfter <= 0 {
+		if err := p.enter(ctx, report.StateCheckManifest, true); err != nil {
+			return nil, err
+		}
+		return nil, ix.cfg.Store.PutManifest(ctx, p.f, m)
+	}
+	// A short run so far: the state and the manifest in one transaction.
+	if err := p.enter(ctx, report.StateCheckManifest, false); err != nil {
 		return nil, err
 	}
-	return nil, ix.cfg.Store.PutManifest(ctx, f, m)
+	return nil, ix.cfg.Store.(tracedStore).putManifestReport(ctx, p.f, m, ix.report(m.Hash, report.StateCheckManifest, p.attempt))
 }
 
 // fetchLayers enters FetchLayers and finds what is not stored yet: it
 // returns the manifest's layer digests, in order, and the scanners (by
 // position) each layer lacks results of.
-func (ix *Indexer) fetchLayers(ctx context.Context, f postgres.Fence, m *report.Manifest, attempt int) ([]report.Digest, map[report.Digest][]int, error) {
-	if err := ix.transition(ctx, f, m.Hash, report.StateFetchLayers, attempt); err != nil {
+func (ix *Indexer) fetchLayers(ctx context.Context, p *progress, m *report.Manifest) ([]report.Digest, map[report.Digest][]int, error) {
+	f := p.f
+	if err := p.enter(ctx, report.StateFetchLayers, false); err != nil {
 		return nil, nil, err
 	}
 	digests := make([]report.Digest, len(m.Layers))
@@ -90,8 +103,8 @@ func (ix *Indexer) fetchLayers(ctx context.Context, f postgres.Fence, m *report.
 // coalesce enters Coalesce and builds the report of manifest d from the
 // stored results of its layers (digests, in order). A report over
 // MaxReportPackages is refused before it is loaded.
-func (ix *Indexer) coalesce(ctx context.Context, f postgres.Fence, d report.Digest, digests []report.Digest, attempt int) (*report.Report, error) {
-	if err := ix.transition(ctx, f, d, report.StateCoalesce, attempt); err != nil {
+func (ix *Indexer) coalesce(ctx context.Context, p *progress, d report.Digest, digests []report.Digest) (*report.Report, error) {
+	if err := p.enter(ctx, report.StateCoalesce, false); err != nil {
 		return nil, err
 	}
 	// Count before loading: a report over the limit is never built.
@@ -124,8 +137,9 @@ func (ix *Indexer) coalesce(ctx context.Context, f postgres.Fence, d report.Dige
 // indexManifest enters IndexManifest, enriches rep and stores it as the
 // final report: IndexFinished, or IndexPartial with its next retry when an
 // enricher is waiting for data. job is stored with it, to run again.
-func (ix *Indexer) indexManifest(ctx context.Context, f postgres.Fence, rep *report.Report, attempt int, job []byte) (*report.Report, error) {
-	if err := ix.transition(ctx, f, rep.Hash, report.StateIndexManifest, attempt); err != nil {
+func (ix *Indexer) indexManifest(ctx context.Context, p *progress, rep *report.Report, job []byte) (*report.Report, error) {
+	f, attempt := p.f, p.attempt
+	if err := p.enter(ctx, report.StateIndexManifest, false); err != nil {
 		return nil, err
 	}
 	rep.State = report.StateIndexFinished
@@ -140,6 +154,10 @@ func (ix *Indexer) indexManifest(ctx context.Context, f postgres.Fence, rep *rep
 		rep.State = report.StateIndexPartial
 		next := time.Now().Add(ix.cfg.Retry.Delay(attempt)).UTC()
 		rep.NextRetry = &next
+	}
+	// No intermediate state is stored after this point.
+	if err := p.stop(); err != nil {
+		return nil, err
 	}
 	if err := ix.cfg.Store.FinishManifest(ctx, f, rep, ix.ids, waiting, job); err != nil {
 		return nil, err

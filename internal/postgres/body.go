@@ -139,20 +139,20 @@ func deleteBodies(ctx context.Context, tx pgx.Tx, d report.Digest) error {
 // chunks of BodyChunkSize.
 func writeBody(ctx context.Context, tx pgx.Tx, d report.Digest, b reportbody.Body) error {
 	n := (len(b.Data) + BodyChunkSize - 1) / BodyChunkSize
-	var id int64
-	err := tx.QueryRow(ctx, `
+	chunks := make([][]byte, n)
+	for i := range n {
+		chunks[i] = b.Data[i*BodyChunkSize : min((i+1)*BodyChunkSize, len(b.Data))]
+	}
+	// One statement (one round trip): the answer's row and its chunks.
+	_, err := tx.Exec(ctx, `
+WITH b AS (
 INSERT INTO report_body (manifest_hash, view, state, etag, size, chunks, report_updated_at)
 SELECT $1, $2, r.state, $3, $4, $5, r.updated_at FROM index_report r WHERE r.manifest_hash = $1
-RETURNING id`, string(d), b.View, b.ETag, len(b.Data), n).Scan(&id)
+RETURNING id)
+INSERT INTO report_body_chunk (body_id, seq, data)
+SELECT b.id, t.seq - 1, t.data FROM b, unnest($6::bytea[]) WITH ORDINALITY AS t(data, seq)`,
+		string(d), b.View, b.ETag, len(b.Data), n, chunks)
 	if err != nil {
-		return fmt.Errorf("store the %s answer of %s: %w", b.View, d, err)
-	}
-	rows := make([][]any, 0, n)
-	for i := range n {
-		end := min((i+1)*BodyChunkSize, len(b.Data))
-		rows = append(rows, []any{id, i, b.Data[i*BodyChunkSize : end]})
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"report_body_chunk"}, []string{"body_id", "seq", "data"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("store the %s answer of %s: %w", b.View, d, err)
 	}
 	return nil

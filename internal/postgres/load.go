@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 )
@@ -34,56 +36,52 @@ func (s *Store) LoadLayerResults(ctx context.Context, layers []report.Digest, sc
 		out[i] = byHash[l]
 	}
 	args := []any{hashes, scannerIDs}
-	for _, load := range []func() error{
-		func() error { return loadWhiteouts(ctx, s, hashes, byHash) },
-		func() error { return loadPackageDBs(ctx, s, args, byHash) },
-		func() error { return loadPackages(ctx, s, args, byHash) },
-		func() error { return loadDists(ctx, s, args, byHash) },
-		func() error { return loadRepos(ctx, s, args, byHash) },
-		func() error { return s.loadOwnedFiles(ctx, hashes, scannerIDs, byHash) },
-	} {
-		if err := load(); err != nil {
-			return nil, err
-		}
+	// One round trip: the queries are sent as one batch.
+	b := &pgx.Batch{}
+	loadWhiteouts(b, hashes, byHash)
+	loadPackageDBs(b, args, byHash)
+	loadPackages(b, args, byHash)
+	loadDists(b, args, byHash)
+	loadRepos(b, args, byHash)
+	loadOwnedFiles(b, hashes, scannerIDs, byHash)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("load layer results: %w", err)
 	}
 	return out, nil
 }
 
-// loadRows runs query, whose first column is a layer's hash, and for each
+// loadRows queues query on b, whose first column is a layer's hash, and for each
 // row reads the other columns into a new T (at the destinations fields
 // gives) and adds it to that layer (nil when the hash is not in byHash)
 // with add. what names the data in errors.
-func loadRows[T any](ctx context.Context, s *Store, what, query string, args []any, byHash map[report.Digest]*StoredLayer,
-	fields func(*T) []any, add func(*StoredLayer, *T)) error {
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("load %s: %w", what, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h string
-		v := new(T)
-		if err := rows.Scan(append([]any{&h}, fields(v)...)...); err != nil {
+func loadRows[T any](b *pgx.Batch, what, query string, args []any, byHash map[report.Digest]*StoredLayer,
+	fields func(*T) []any, add func(*StoredLayer, *T)) {
+	b.Queue(query, args...).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var h string
+			v := new(T)
+			if err := rows.Scan(append([]any{&h}, fields(v)...)...); err != nil {
+				return fmt.Errorf("load %s: %w", what, err)
+			}
+			add(byHash[report.Digest(h)], v)
+		}
+		if err := rows.Err(); err != nil {
 			return fmt.Errorf("load %s: %w", what, err)
 		}
-		add(byHash[report.Digest(h)], v)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load %s: %w", what, err)
-	}
-	return nil
+		return nil
+	})
 }
 
-func loadWhiteouts(ctx context.Context, s *Store, hashes []string, byHash map[report.Digest]*StoredLayer) error {
+func loadWhiteouts(b *pgx.Batch, hashes []string, byHash map[report.Digest]*StoredLayer) {
 	type paths struct{ whiteouts, opaque []string }
-	return loadRows(ctx, s, "layer whiteouts",
+	loadRows(b, "layer whiteouts",
 		`SELECT hash, coalesce(whiteouts, '{}'), coalesce(opaque_dirs, '{}') FROM layer WHERE hash = ANY($1)`, []any{hashes}, byHash,
 		func(p *paths) []any { return []any{&p.whiteouts, &p.opaque} },
 		func(l *StoredLayer, p *paths) { l.Whiteouts, l.OpaqueDirs = p.whiteouts, p.opaque })
 }
 
-func loadPackageDBs(ctx context.Context, s *Store, args []any, byHash map[report.Digest]*StoredLayer) error {
-	return loadRows(ctx, s, "package databases", `
+func loadPackageDBs(b *pgx.Batch, args []any, byHash map[report.Digest]*StoredLayer) {
+	loadRows(b, "package databases", `
 SELECT l.hash, f.file
   FROM scanned_layer sl
   JOIN layer l ON l.id = sl.layer_id
@@ -95,12 +93,12 @@ SELECT l.hash, f.file
 		func(l *StoredLayer, f *string) { l.PackageDBs = append(l.PackageDBs, *f) })
 }
 
-func loadPackages(ctx context.Context, s *Store, args []any, byHash map[report.Digest]*StoredLayer) error {
+func loadPackages(b *pgx.Batch, args []any, byHash map[report.Digest]*StoredLayer) {
 	type row struct {
 		p      report.Package
 		sn, sv string
 	}
-	return loadRows(ctx, s, "packages", `
+	loadRows(b, "packages", `
 SELECT l.hash, p.name, p.version, p.kind, p.arch, p.module, p.normalized_version, p.cpe, p.purl,
        p.source_name, p.source_version, a.package_db, a.repository_hint, a.filepath
   FROM package_scanartifact a
@@ -121,8 +119,8 @@ SELECT l.hash, p.name, p.version, p.kind, p.arch, p.module, p.normalized_version
 		})
 }
 
-func loadDists(ctx context.Context, s *Store, args []any, byHash map[report.Digest]*StoredLayer) error {
-	return loadRows(ctx, s, "distributions", `
+func loadDists(b *pgx.Batch, args []any, byHash map[report.Digest]*StoredLayer) {
+	loadRows(b, "distributions", `
 SELECT l.hash, d.did, d.name, d.version, d.version_code_name, d.version_id, d.arch, d.cpe, d.pretty_name
   FROM dist_scanartifact a JOIN layer l ON l.id = a.layer_id JOIN dist d ON d.id = a.dist_id
  WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2)
@@ -133,8 +131,8 @@ SELECT l.hash, d.did, d.name, d.version, d.version_code_name, d.version_id, d.ar
 		func(l *StoredLayer, d *report.Distribution) { l.Found.Distributions = append(l.Found.Distributions, d) })
 }
 
-func loadRepos(ctx context.Context, s *Store, args []any, byHash map[report.Digest]*StoredLayer) error {
-	return loadRows(ctx, s, "repositories", `
+func loadRepos(b *pgx.Batch, args []any, byHash map[report.Digest]*StoredLayer) {
+	loadRows(b, "repositories", `
 SELECT l.hash, r.name, r.rkey, r.uri, r.cpe
   FROM repo_scanartifact a JOIN layer l ON l.id = a.layer_id JOIN repo r ON r.id = a.repo_id
  WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2)

@@ -24,8 +24,8 @@ ON CONFLICT (layer_id, scanner_id) DO NOTHING`, lid, sid, paths)
 // loadOwnedFiles sets Found.OwnedFiles of the layers in byHash (keyed by
 // the hashes given) from the stored results of the given scanners: the
 // union over scanners, sorted.
-func (s *Store) loadOwnedFiles(ctx context.Context, hashes []string, scannerIDs []int64, byHash map[report.Digest]*StoredLayer) error {
-	return loadRows(ctx, s, "owned files", `
+func loadOwnedFiles(b *pgx.Batch, hashes []string, scannerIDs []int64, byHash map[report.Digest]*StoredLayer) {
+	loadRows(b, "owned files", `
 SELECT l.hash, p.path
   FROM owned_files o
   JOIN layer l ON l.id = o.layer_id

@@ -182,20 +182,18 @@ RETURNING r.report->'updated_at'`,
 	// The answers the API serves are stored with a terminal report, in
 	// this transaction (internal/reportbody); any other write removes those of
 	// the report it replaces.
-	if err := deleteBodies(ctx, tx, r.Hash); err != nil {
-		return err
+	if !r.State.Terminal() {
+		return deleteBodies(ctx, tx, r.Hash)
 	}
-	if r.State.Terminal() {
-		if err := writeStored(ctx, tx, r, updated); err != nil {
-			return err
-		}
-		// In the same transaction: listeners hear of the report only once
-		// it is committed, and always when it is (internal/postgres/reportwait).
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ReportChannel, string(r.Hash)); err != nil {
-			return fmt.Errorf("notify %s report for %s: %w", r.State, r.Hash, err)
-		}
+	// In the same transaction, and in the statement that removes the old
+	// answers: listeners hear of the report only once it is committed, and
+	// always when it is (internal/postgres/reportwait).
+	if _, err := tx.Exec(ctx, `
+WITH gone AS (DELETE FROM report_body WHERE manifest_hash = $2)
+SELECT pg_notify($1, $2)`, ReportChannel, string(r.Hash)); err != nil {
+		return fmt.Errorf("remove the stored answers of %s and notify its %s report: %w", r.Hash, r.State, err)
 	}
-	return nil
+	return writeStored(ctx, tx, r, updated)
 }
 
 // ReportChannel is the Postgres notification channel on which the digest of
@@ -244,34 +242,40 @@ DELETE FROM layer l WHERE l.id = ANY($1)
 
 // PutManifest records a manifest and its ordered layers under fence f.
 func (s *Store) PutManifest(ctx context.Context, f Fence, m *report.Manifest) error {
+	return s.PutManifestReport(ctx, f, m, nil)
+}
+
+// PutManifestReport is PutManifest that also writes r (when not nil) as the
+// manifest's report, as WriteReport does, in the same transaction.
+func (s *Store) PutManifestReport(ctx context.Context, f Fence, m *report.Manifest, r *report.Report) error {
+	hashes := make([]string, len(m.Layers))
+	for i, l := range m.Layers {
+		hashes[i] = string(l.Hash)
+	}
+	sorted := slices.Clone(hashes)
+	slices.Sort(sorted)
 	err := s.fenced(ctx, f, func(tx pgx.Tx) error {
-		var mid int64
-		err := tx.QueryRow(ctx, `
+		if r != nil {
+			if err := writeReport(ctx, tx, f, r); err != nil {
+				return err
+			}
+		}
+		// One round trip: the statements are sent as one batch, run in
+		// order.
+		b := &pgx.Batch{}
+		b.Queue(`
 INSERT INTO manifest (hash) VALUES ($1)
-ON CONFLICT (hash) DO UPDATE SET hash = excluded.hash
-RETURNING id`, string(m.Hash)).Scan(&mid)
-		if err != nil {
-			return err
-		}
-		hashes := make([]string, len(m.Layers))
-		for i, l := range m.Layers {
-			hashes[i] = string(l.Hash)
-		}
-		sorted := slices.Clone(hashes)
-		slices.Sort(sorted)
-		if _, err := tx.Exec(ctx, `
-INSERT INTO layer (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING`, slices.Compact(sorted)); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM manifest_layer WHERE manifest_id = $1`, mid); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
+ON CONFLICT (hash) DO UPDATE SET hash = excluded.hash`, string(m.Hash))
+		b.Queue(`
+INSERT INTO layer (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING`, slices.Compact(sorted))
+		b.Queue(`DELETE FROM manifest_layer WHERE manifest_id = (SELECT id FROM manifest WHERE hash = $1)`, string(m.Hash))
+		b.Queue(`
 INSERT INTO manifest_layer (manifest_id, layer_id, position)
-SELECT $1, l.id, t.pos - 1
-  FROM unnest($2::text[]) WITH ORDINALITY AS t(hash, pos)
-  JOIN layer l ON l.hash = t.hash`, mid, hashes)
-		return err
+SELECT m.id, l.id, t.pos - 1
+  FROM manifest m, unnest($2::text[]) WITH ORDINALITY AS t(hash, pos)
+  JOIN layer l ON l.hash = t.hash
+ WHERE m.hash = $1`, string(m.Hash), hashes)
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return fmt.Errorf("record manifest %s: %w", m.Hash, err)
@@ -346,18 +350,28 @@ func (s *Store) CarryOverEmpty(ctx context.Context, f Fence, layers []report.Dig
 	for i, l := range layers {
 		hashes[i] = string(l)
 	}
+	// Most runs have nothing to carry over (new layers, or no new
+	// scanner version): a read, with the fence, tells so without a write
+	// transaction (and its commit).
+	var held, any bool
+	err := s.pool.QueryRow(ctx, `
+SELECT coalesce((SELECT expires_at > now() FROM lease WHERE digest = $3 AND fence = $4), false),
+       EXISTS (SELECT 1`+carryOverFrom+`
+                  AND NOT EXISTS (SELECT 1 FROM scanned_layer x WHERE x.layer_id = sl.layer_id AND x.scanner_id = cur.id))`, hashes, scannerIDs, string(f.Digest), f.Token).Scan(&held, &any)
+	if err != nil {
+		return 0, fmt.Errorf("carry over empty layer results: %w", err)
+	}
+	if !held {
+		return 0, fmt.Errorf("carry over empty layer results: write for %s with fence %d refused: %w", f.Digest, f.Token, leases.ErrLost)
+	}
+	if !any {
+		return 0, nil
+	}
 	var n int64
-	err := s.fenced(ctx, f, func(tx pgx.Tx) error {
+	err = s.fenced(ctx, f, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 INSERT INTO scanned_layer (layer_id, scanner_id, files)
-SELECT DISTINCT sl.layer_id, cur.id, '{}'::text[]
-  FROM scanned_layer sl
-  JOIN scanner old ON old.id = sl.scanner_id
-  JOIN scanner cur ON cur.name = old.name AND cur.kind = old.kind
-                  AND cur.match_version = old.match_version AND cur.match_version <> ''
-                  AND cur.id <> old.id
-  JOIN layer l ON l.id = sl.layer_id
- WHERE l.hash = ANY($1) AND cur.id = ANY($2) AND cardinality(sl.files) = 0
+SELECT DISTINCT sl.layer_id, cur.id, '{}'::text[]`+carryOverFrom+`
 ON CONFLICT DO NOTHING`, hashes, scannerIDs)
 		n = tag.RowsAffected()
 		return err
@@ -367,6 +381,17 @@ ON CONFLICT DO NOTHING`, hashes, scannerIDs)
 	}
 	return n, nil
 }
+
+// carryOverFrom selects, for CarryOverEmpty, the layers among $1 (hashes)
+// where a scanner of $2 (ids) can take over another version's empty result.
+const carryOverFrom = `
+  FROM scanned_layer sl
+  JOIN scanner old ON old.id = sl.scanner_id
+  JOIN scanner cur ON cur.name = old.name AND cur.kind = old.kind
+                  AND cur.match_version = old.match_version AND cur.match_version <> ''
+                  AND cur.id <> old.id
+  JOIN layer l ON l.id = sl.layer_id
+ WHERE l.hash = ANY($1) AND cur.id = ANY($2) AND cardinality(sl.files) = 0`
 
 // ScanResult is one scanner's results on one layer.
 type ScanResult struct {
@@ -398,12 +423,12 @@ RETURNING id`, string(lr.Digest), nonNil(lr.Whiteouts), nonNil(lr.OpaqueDirs)).S
 		if err != nil {
 			return err
 		}
+		added, err := putScanned(ctx, tx, lid, lr.Scans)
+		if err != nil {
+			return err
+		}
 		for _, sr := range lr.Scans {
-			tag, err := tx.Exec(ctx, `INSERT INTO scanned_layer (layer_id, scanner_id, files) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, lid, sr.ScannerID, nonNil(sr.Files))
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 || sr.Result == nil {
+			if !added[sr.ScannerID] || sr.Result == nil {
 				continue // stored before
 			}
 			if err := putPackages(ctx, tx, lid, sr.ScannerID, sr.Result.Packages); err != nil {
@@ -425,6 +450,43 @@ RETURNING id`, string(lr.Digest), nonNil(lr.Whiteouts), nonNil(lr.OpaqueDirs)).S
 		return fmt.Errorf("store results of layer %s: %w", lr.Digest, err)
 	}
 	return nil
+}
+
+// putScanned records which scanners read layer lid, and the files each was
+// given, in one statement; it returns the scanners recorded now (not
+// before).
+func putScanned(ctx context.Context, tx pgx.Tx, lid int64, scans []ScanResult) (map[int64]bool, error) {
+	ids := make([]int64, len(scans))
+	files := make([]string, len(scans))
+	for i, sr := range scans {
+		ids[i] = sr.ScannerID
+		// A text[] per scanner, as one json array each: Postgres has no
+		// ragged arrays.
+		b, err := json.Marshal(nonNil(sr.Files))
+		if err != nil {
+			return nil, err
+		}
+		files[i] = string(b)
+	}
+	rows, err := tx.Query(ctx, `
+INSERT INTO scanned_layer (layer_id, scanner_id, files)
+SELECT $1, t.id, ARRAY(SELECT jsonb_array_elements_text(t.files::jsonb))
+  FROM unnest($2::bigint[], $3::text[]) WITH ORDINALITY AS t(id, files, pos)
+ ORDER BY t.pos
+ON CONFLICT DO NOTHING
+RETURNING scanner_id`, lid, ids, files)
+	if err != nil {
+		return nil, err
+	}
+	added, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]bool, len(added))
+	for _, id := range added {
+		out[id] = true
+	}
+	return out, nil
 }
 
 func nonNil(s []string) []string {
