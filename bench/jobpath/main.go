@@ -56,20 +56,10 @@ func main() {
 		reps    = flag.Int("reps", 15, "images indexed (each a new one)")
 		fixture = flag.String("rpmdb", "testdata/fixtures/rpm/preflight_sqlite_rpmdb.sqlite", "rpm database of the image (var/lib/rpm/rpmdb.sqlite)")
 		filler  = flag.Int("filler", 512<<10, "bytes of incompressible data in the layer")
-		dbURL   = flag.String("database-url", envOr("DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"), "Postgres; a fresh schema is used and dropped (env DATABASE_URL)")
+		dbURL   = benchdb.URLFlag("a fresh schema is used and dropped")
 	)
 	flag.Parse()
-	if err := run(context.Background(), *reps, *fixture, *filler, *dbURL); err != nil {
-		fmt.Fprintln(os.Stderr, "jobpath:", err)
-		os.Exit(1)
-	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
+	benchdb.ExitOn("jobpath", run(context.Background(), *reps, *fixture, *filler, *dbURL))
 }
 
 const osRelease = `NAME="Red Hat Enterprise Linux"

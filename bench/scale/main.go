@@ -63,7 +63,7 @@ func main() {
 		duration = flag.Duration("duration", 3*time.Second, "time per endpoint per size")
 		parallel = flag.Int("parallel", 2, "manifests indexed at once")
 		fixtures = flag.String("fixtures", "testdata/fixtures", "the fixtures directory")
-		dbURL    = flag.String("database-url", envOr("DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"), "Postgres; a fresh schema is used and dropped (env DATABASE_URL)")
+		dbURL    = benchdb.URLFlag("a fresh schema is used and dropped")
 	)
 	flag.Parse()
 	var ns []int
@@ -75,17 +75,7 @@ func main() {
 		}
 		ns = append(ns, n)
 	}
-	if err := run(context.Background(), ns, *layers, *clients, *parallel, *duration, *fixtures, *dbURL); err != nil {
-		fmt.Fprintln(os.Stderr, "scale:", err)
-		os.Exit(1)
-	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
+	benchdb.ExitOn("scale", run(context.Background(), ns, *layers, *clients, *parallel, *duration, *fixtures, *dbURL))
 }
 
 type figures struct {

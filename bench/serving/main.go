@@ -56,20 +56,10 @@ func main() {
 		duration = flag.Duration("duration", 3*time.Second, "time per endpoint per round")
 		rounds   = flag.Int("rounds", 3, "interleaved rounds")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the measured rounds (server and clients) to this file")
-		dbURL    = flag.String("database-url", envOr("DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"), "Postgres; a fresh schema is used and dropped (env DATABASE_URL)")
+		dbURL    = benchdb.URLFlag("a fresh schema is used and dropped")
 	)
 	flag.Parse()
-	if err := run(*clients, *packages, *duration, *rounds, *dbURL, *cpuprof); err != nil {
-		fmt.Fprintln(os.Stderr, "serving:", err)
-		os.Exit(1)
-	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
+	benchdb.ExitOn("serving", run(*clients, *packages, *duration, *rounds, *dbURL, *cpuprof))
 }
 
 type endpoint struct {
