@@ -106,32 +106,6 @@ func TestNormalizeName(t *testing.T) {
 	}
 }
 
-// countingReader counts the bytes read from it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// endless repeats a line forever.
-type endless struct {
-	line []byte
-	off  int
-}
-
-func (e *endless) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = e.line[e.off]
-		e.off = (e.off + 1) % len(e.line)
-	}
-	return len(p), nil
-}
-
 // TestGiganticMetadata: a METADATA file of 300 MiB (a description of that
 // size, or headers that never end) is not read whole: what is read is
 // bounded by MaxHeaderBytes plus a buffer.
@@ -149,9 +123,9 @@ func TestGiganticMetadata(t *testing.T) {
 		{"endless continuation", "Name: big\nDescription: x\n", "        more\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var cr *countingReader
+			var cr *scannertest.CountingReader
 			f := scannertest.FileFunc("usr/lib/python3/site-packages/big-1.0.dist-info/METADATA", size, func() (io.ReadCloser, error) {
-				cr = &countingReader{r: io.MultiReader(strings.NewReader(tc.head), &endless{line: []byte(tc.line)})}
+				cr = &scannertest.CountingReader{R: io.MultiReader(strings.NewReader(tc.head), scannertest.Repeat([]byte(tc.line)))}
 				return io.NopCloser(cr), nil
 			})
 			res, err := Scanner{}.Scan(context.Background(), []scanner.File{f})
@@ -164,8 +138,8 @@ func TestGiganticMetadata(t *testing.T) {
 			if !tc.wantPkg && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "big-1.0.dist-info/METADATA")) {
 				t.Errorf("warnings %q", res.Warnings)
 			}
-			if cr.n > MaxHeaderBytes+maxLine {
-				t.Errorf("read %d bytes of a %d-byte file", cr.n, int64(size))
+			if cr.N > MaxHeaderBytes+maxLine {
+				t.Errorf("read %d bytes of a %d-byte file", cr.N, int64(size))
 			}
 		})
 	}

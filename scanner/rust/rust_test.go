@@ -213,18 +213,6 @@ func TestParseDepInfo(t *testing.T) {
 	}
 }
 
-// countingReader counts what is read from it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // TestZlibBomb: a section that inflates to 1 GiB is stopped at
 // MaxDepInfoSize.
 func TestZlibBomb(t *testing.T) {
@@ -245,12 +233,12 @@ func TestZlibBomb(t *testing.T) {
 	if _, err := io.Copy(&compressed, pr); err != nil {
 		t.Fatal(err)
 	}
-	cr := &countingReader{r: bytes.NewReader(compressed.Bytes())}
+	cr := &scannertest.CountingReader{R: bytes.NewReader(compressed.Bytes())}
 	_, err := ParseDepInfo(cr)
 	if err == nil || !strings.Contains(err.Error(), "more than") {
 		t.Fatalf("err = %v", err)
 	}
-	t.Logf("%d compressed bytes, %d read", compressed.Len(), cr.n)
+	t.Logf("%d compressed bytes, %d read", compressed.Len(), cr.N)
 }
 
 // Bad files are skipped with a warning naming them; the others are still
