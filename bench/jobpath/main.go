@@ -31,13 +31,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
@@ -122,14 +123,11 @@ func run(ctx context.Context, reps int, fixture string, filler int, dbURL string
 	done := make(chan struct{})
 	go func() { defer close(done); n.Run(nctx) }()
 	defer func() { cancel(); <-done }()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, closeAPI, err := benchserve.Serve(n.Handler)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: n.Handler, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
+	defer closeAPI()
 
 	// The first image warms up (connections, statements, caches).
 	if _, err := index(base, imgs[0].m); err != nil {

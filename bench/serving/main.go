@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -37,6 +36,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
@@ -82,17 +83,11 @@ type result struct {
 
 func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpuprof string) error {
 	ctx := context.Background()
-	schemaURL, drop, err := benchdb.FreshSchema(ctx, dbURL, "servingbench")
+	pool, st, closeDB, err := benchdb.Open(ctx, dbURL, "servingbench")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	pool, err := postgres.Connect(ctx, schemaURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	st := postgres.New(pool)
+	defer closeDB()
 	d, m, err := storeReport(ctx, pool, st, packages)
 	if err != nil {
 		return err
@@ -100,12 +95,12 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpupr
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	disp := intake.New(st, nil, nil, scannerState, log)
-	base, closeAPI, err := serve(api.New(disp, st, log, nil))
+	base, closeAPI, err := benchserve.Serve(api.New(disp, st, log, nil))
 	if err != nil {
 		return err
 	}
 	defer closeAPI()
-	base2, closeAPI2, err := serve(api.New(disp, st, log, nil, api.WithAnswerCacheBytes(0)))
+	base2, closeAPI2, err := benchserve.Serve(api.New(disp, st, log, nil, api.WithAnswerCacheBytes(0)))
 	if err != nil {
 		return err
 	}
@@ -147,18 +142,6 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpupr
 	}
 	printResults(eps, results, packages, clients, rounds, duration)
 	return nil
-}
-
-// serve serves h on a loopback listener, and returns its base URL and a
-// function that closes it.
-func serve(h http.Handler) (string, func() error, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), srv.Close, nil
 }
 
 // endpoints are the requests measured, on the report d whose manifest is

@@ -11,6 +11,9 @@ import (
 	"os"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stevedore-dev/stevedore/internal/postgres"
 )
 
 // FreshSchema creates a schema named prefix_<random> in the database at base
@@ -68,4 +71,20 @@ func ExitOn(name string, err error) {
 		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
+}
+
+// Open makes a fresh schema as FreshSchema does, connects a pool to it and
+// returns the pool, a store on it, and a function that closes the pool and
+// drops the schema.
+func Open(ctx context.Context, base, prefix string) (*pgxpool.Pool, *postgres.Store, func(), error) {
+	schemaURL, drop, err := FreshSchema(ctx, base, prefix)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pool, err := postgres.Connect(ctx, schemaURL)
+	if err != nil {
+		drop()
+		return nil, nil, nil, fmt.Errorf("connect to schema %s: %w", prefix, err)
+	}
+	return pool, postgres.New(pool), func() { pool.Close(); drop() }, nil
 }
