@@ -466,10 +466,7 @@ func TestLdflagsVersion(t *testing.T) {
 // file: neither panics, and Scan never fails on content.
 func FuzzMatchHead(f *testing.F) {
 	for _, g := range goFixtures {
-		b, err := os.ReadFile(fixtures.Path(f, g.fixture))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := scannertest.ReadFixture(f, g.fixture)
 		f.Add(b[:4096])
 	}
 	f.Fuzz(func(t *testing.T, head []byte) {

@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/layer"
-	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
@@ -65,10 +63,7 @@ func TestFixtures(t *testing.T) {
 // does not drop the package. The zipped egg's EGG-INFO/PKG-INFO says
 // mypackage 0.1.0.0.0 (as Python's importlib.metadata reads it).
 func TestLayerWithBadVersion(t *testing.T) {
-	blob, err := os.ReadFile(fixtures.Path(t, "python/claircore_layer-with-bad-version.tar"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	blob := scannertest.ReadFixture(t, "python/claircore_layer-with-bad-version.tar")
 	c, err := layer.Read(context.Background(), bytes.NewReader(blob), sha256Digest(blob), []scanner.Scanner{Scanner{}}, layer.Options{})
 	if err != nil {
 		t.Fatal(err)

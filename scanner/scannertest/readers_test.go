@@ -12,3 +12,9 @@ func TestCountingRepeat(t *testing.T) {
 		t.Errorf("read %q, %v, counted %d; want abcabca, nil, 7", got, err, cr.N)
 	}
 }
+
+func TestReadFixture(t *testing.T) {
+	if b := ReadFixture(t, "apk/trivy_apk"); len(b) == 0 {
+		t.Error("empty fixture apk/trivy_apk")
+	}
+}

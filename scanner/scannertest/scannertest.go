@@ -86,3 +86,15 @@ func ScanLayer(t testing.TB, s scanner.Scanner, name string) (*scanner.Result, [
 	}
 	return res, paths
 }
+
+// ReadFixture returns the content of the fixture rel (a path under
+// testdata/fixtures, as fixtures.Path takes it); a missing or unreadable
+// fixture fails the test.
+func ReadFixture(t testing.TB, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(fixtures.Path(t, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
