@@ -92,7 +92,14 @@ func ScanLayer(t testing.TB, s scanner.Scanner, name string) (*scanner.Result, [
 // fixture fails the test.
 func ReadFixture(t testing.TB, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(fixtures.Path(t, rel))
+	return ReadFile(t, fixtures.Path(t, rel))
+}
+
+// ReadFile returns the content of the file at path p; an error fails the
+// test.
+func ReadFile(t testing.TB, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
