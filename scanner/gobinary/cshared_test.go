@@ -86,10 +86,7 @@ func Valid() bool { return semver.IsValid("v1.2.3") }
 func main() {}
 `)
 	// go.sum from this repository's, which lists golang.org/x/mod.
-	sum, err := os.ReadFile("../../go.sum")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := scannertest.ReadFile(t, "../../go.sum")
 	mustWrite(t, filepath.Join(dir, "go.sum"), string(sum))
 	run(t, dir, env, "git", "init", "-q")
 	run(t, dir, env, "git", "add", ".")

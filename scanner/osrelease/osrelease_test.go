@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -272,10 +271,7 @@ func TestClaircoreTxtar(t *testing.T) {
 	for _, p := range paths {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "claircore_"), ".txtar")
 		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			data := scannertest.ReadFile(t, p)
 			sec := txtarSections(data)
 			in, parsed, dist := sec["os-release"], sec["Parsed"], sec["Distribution"]
 			if in == nil || parsed == nil || dist == nil {
