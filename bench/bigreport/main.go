@@ -53,22 +53,12 @@ func main() {
 	var (
 		packages = flag.Int("packages", 200_000, "node_modules/*/package.json files in the layer")
 		clients  = flag.Int("clients", 8, "concurrent GETs of the report")
-		dbURL    = flag.String("database-url", envOr("DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"), "Postgres; the server runs in a fresh schema, dropped at the end (env DATABASE_URL)")
+		dbURL    = benchdb.URLFlag("the server runs in a fresh schema, dropped at the end")
 		args     = flag.String("args", "", "more flags for `stevedore serve`, space-separated")
 		keep     = flag.Bool("verbose", false, "show the server's log")
 	)
 	flag.Parse()
-	if err := run(*packages, *clients, *dbURL, strings.Fields(*args), *keep); err != nil {
-		fmt.Fprintln(os.Stderr, "bigreport:", err)
-		os.Exit(1)
-	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
+	benchdb.ExitOn("bigreport", run(*packages, *clients, *dbURL, strings.Fields(*args), *keep))
 }
 
 func run(packages, clients int, dbURL string, extra []string, verbose bool) error {

@@ -77,7 +77,7 @@ func main() {
 	var (
 		images  = flag.Int("images", 20, "images sharing the base layer")
 		base    = flag.String("base", filepath.Join(home, ".cache", "stevedore", "debian-bookworm-minbase.tar.gz"), "the shared base layer, a gzipped rootfs tarball (built with scripts/build-debian-rootfs.sh when missing)")
-		dbURL   = flag.String("database-url", envOr("DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"), "Postgres; each fleet runs in a fresh schema, dropped at the end (env DATABASE_URL)")
+		dbURL   = benchdb.URLFlag("each fleet runs in a fresh schema, dropped at the end")
 		verbose = flag.Bool("v", false, "log the workers' and the dispatcher's warnings and progress")
 	)
 	flag.Parse()
@@ -88,17 +88,7 @@ func main() {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(ctx, log, *images, *base, *dbURL, *verbose); err != nil {
-		fmt.Fprintln(os.Stderr, "fleet:", err)
-		os.Exit(1)
-	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
+	benchdb.ExitOn("fleet", run(ctx, log, *images, *base, *dbURL, *verbose))
 }
 
 // fixture is what the registry serves.

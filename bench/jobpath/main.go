@@ -31,13 +31,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
@@ -56,20 +57,10 @@ func main() {
 		reps    = flag.Int("reps", 15, "images indexed (each a new one)")
 		fixture = flag.String("rpmdb", "testdata/fixtures/rpm/preflight_sqlite_rpmdb.sqlite", "rpm database of the image (var/lib/rpm/rpmdb.sqlite)")
 		filler  = flag.Int("filler", 512<<10, "bytes of incompressible data in the layer")
-		dbURL   = flag.String("database-url", envOr("DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"), "Postgres; a fresh schema is used and dropped (env DATABASE_URL)")
+		dbURL   = benchdb.URLFlag("a fresh schema is used and dropped")
 	)
 	flag.Parse()
-	if err := run(context.Background(), *reps, *fixture, *filler, *dbURL); err != nil {
-		fmt.Fprintln(os.Stderr, "jobpath:", err)
-		os.Exit(1)
-	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
+	benchdb.ExitOn("jobpath", run(context.Background(), *reps, *fixture, *filler, *dbURL))
 }
 
 const osRelease = `NAME="Red Hat Enterprise Linux"
@@ -132,14 +123,11 @@ func run(ctx context.Context, reps int, fixture string, filler int, dbURL string
 	done := make(chan struct{})
 	go func() { defer close(done); n.Run(nctx) }()
 	defer func() { cancel(); <-done }()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, closeAPI, err := benchserve.Serve(n.Handler)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: n.Handler, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
+	defer closeAPI()
 
 	// The first image warms up (connections, statements, caches).
 	if _, err := index(base, imgs[0].m); err != nil {

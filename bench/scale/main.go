@@ -35,7 +35,6 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -44,6 +43,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
 	"github.com/stevedore-dev/stevedore/internal/api"
@@ -63,7 +64,7 @@ func main() {
 		duration = flag.Duration("duration", 3*time.Second, "time per endpoint per size")
 		parallel = flag.Int("parallel", 2, "manifests indexed at once")
 		fixtures = flag.String("fixtures", "testdata/fixtures", "the fixtures directory")
-		dbURL    = flag.String("database-url", envOr("DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"), "Postgres; a fresh schema is used and dropped (env DATABASE_URL)")
+		dbURL    = benchdb.URLFlag("a fresh schema is used and dropped")
 	)
 	flag.Parse()
 	var ns []int
@@ -75,17 +76,7 @@ func main() {
 		}
 		ns = append(ns, n)
 	}
-	if err := run(context.Background(), ns, *layers, *clients, *parallel, *duration, *fixtures, *dbURL); err != nil {
-		fmt.Fprintln(os.Stderr, "scale:", err)
-		os.Exit(1)
-	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
+	benchdb.ExitOn("scale", run(context.Background(), ns, *layers, *clients, *parallel, *duration, *fixtures, *dbURL))
 }
 
 type figures struct {
@@ -108,17 +99,11 @@ func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d tim
 		return err
 	}
 
-	schemaURL, drop, err := benchdb.FreshSchema(ctx, dbURL, "scalebench")
+	pool, st, closeDB, err := benchdb.Open(ctx, dbURL, "scalebench")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	pool, err := postgres.Connect(ctx, schemaURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	st := postgres.New(pool)
+	defer closeDB()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ix, err := indexer.New(ctx, indexer.Config{Store: st, Fetcher: fetch, Scanners: all.Default(), Logger: log})
 	if err != nil {
@@ -126,14 +111,11 @@ func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d tim
 	}
 	lm := leases.New(pool, "scalebench", leases.WithTTL(time.Minute))
 	disp := intake.New(st, nil, nil, ix.State(), log)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, closeAPI, err := benchserve.Serve(api.New(disp, st, log, nil))
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.New(disp, st, log, nil), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
+	defer closeAPI()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2}}
 
 	seen := map[string]bool{}

@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -37,6 +36,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
@@ -56,20 +57,10 @@ func main() {
 		duration = flag.Duration("duration", 3*time.Second, "time per endpoint per round")
 		rounds   = flag.Int("rounds", 3, "interleaved rounds")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the measured rounds (server and clients) to this file")
-		dbURL    = flag.String("database-url", envOr("DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"), "Postgres; a fresh schema is used and dropped (env DATABASE_URL)")
+		dbURL    = benchdb.URLFlag("a fresh schema is used and dropped")
 	)
 	flag.Parse()
-	if err := run(*clients, *packages, *duration, *rounds, *dbURL, *cpuprof); err != nil {
-		fmt.Fprintln(os.Stderr, "serving:", err)
-		os.Exit(1)
-	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
+	benchdb.ExitOn("serving", run(*clients, *packages, *duration, *rounds, *dbURL, *cpuprof))
 }
 
 type endpoint struct {
@@ -92,17 +83,11 @@ type result struct {
 
 func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpuprof string) error {
 	ctx := context.Background()
-	schemaURL, drop, err := benchdb.FreshSchema(ctx, dbURL, "servingbench")
+	pool, st, closeDB, err := benchdb.Open(ctx, dbURL, "servingbench")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	pool, err := postgres.Connect(ctx, schemaURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	st := postgres.New(pool)
+	defer closeDB()
 	d, m, err := storeReport(ctx, pool, st, packages)
 	if err != nil {
 		return err
@@ -110,12 +95,12 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpupr
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	disp := intake.New(st, nil, nil, scannerState, log)
-	base, closeAPI, err := serve(api.New(disp, st, log, nil))
+	base, closeAPI, err := benchserve.Serve(api.New(disp, st, log, nil))
 	if err != nil {
 		return err
 	}
 	defer closeAPI()
-	base2, closeAPI2, err := serve(api.New(disp, st, log, nil, api.WithAnswerCacheBytes(0)))
+	base2, closeAPI2, err := benchserve.Serve(api.New(disp, st, log, nil, api.WithAnswerCacheBytes(0)))
 	if err != nil {
 		return err
 	}
@@ -157,18 +142,6 @@ func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpupr
 	}
 	printResults(eps, results, packages, clients, rounds, duration)
 	return nil
-}
-
-// serve serves h on a loopback listener, and returns its base URL and a
-// function that closes it.
-func serve(h http.Handler) (string, func() error, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), srv.Close, nil
 }
 
 // endpoints are the requests measured, on the report d whose manifest is

@@ -3,10 +3,8 @@
 package apk
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -18,6 +16,7 @@ import (
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/limitio"
+	"github.com/stevedore-dev/stevedore/scanner/internal/lines"
 	"github.com/stevedore-dev/stevedore/scanner/internal/owned"
 )
 
@@ -162,8 +161,7 @@ type Entry struct {
 // values of those fields that are not valid UTF-8 or hold blanks or control
 // characters. The error gives the line and the entry.
 func Parse(ctx context.Context, r io.Reader) ([]Entry, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxLineLen)
+	sc := lines.New(ctx, r, MaxLineLen, "an apk database")
 	var (
 		out  []Entry
 		cur  Entry
@@ -187,16 +185,8 @@ func Parse(ctx context.Context, r io.Reader) ([]Entry, error) {
 		return nil
 	}
 	for sc.Scan() {
-		n++
-		if n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		line := sc.Bytes() // bufio.ScanLines has removed "\n" and "\r\n"
-		if bytes.IndexByte(line, 0) >= 0 {
-			return nil, fmt.Errorf("line %d: NUL byte: binary data, not an apk database", n)
-		}
+		n = sc.Line()
+		line := sc.Bytes() // "\n" and "\r\n" removed
 		if len(bytes.Trim(line, " \t\r")) == 0 {
 			if err := end(); err != nil {
 				return nil, err
@@ -252,10 +242,7 @@ func Parse(ctx context.Context, r io.Reader) ([]Entry, error) {
 		*dst = string(v)
 	}
 	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("line %d: longer than %d bytes", n+1, MaxLineLen)
-		}
-		return nil, fmt.Errorf("after line %d: %w", n, err)
+		return nil, err
 	}
 	if err := end(); err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"reflect"
 	"slices"
 	"sort"
@@ -103,10 +102,7 @@ func TestFixtures(t *testing.T) {
 // four are compared by name, arch and source only, and their versions
 // against the database.
 func TestTrivyGolden(t *testing.T) {
-	raw, err := os.ReadFile(fixtures.Path(t, "reports/trivy_alpine-310.json.golden"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := scannertest.ReadFixture(t, "reports/trivy_alpine-310.json.golden")
 	var golden []struct {
 		Name, Version, Arch, SrcName, SrcVersion string
 	}
@@ -149,11 +145,8 @@ func TestTrivyGolden(t *testing.T) {
 // error names the file, the line and the package. Trivy skips the entry;
 // with it removed the other 15 packages parse.
 func TestInvalidEntry(t *testing.T) {
-	data, err := os.ReadFile(fixtures.Path(t, "apk/trivy_apk"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = scannertest.Scan(Scanner{}, scannertest.File("lib/apk/db/installed", data))
+	data := scannertest.ReadFixture(t, "apk/trivy_apk")
+	_, err := scannertest.Scan(Scanner{}, scannertest.File("lib/apk/db/installed", data))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -231,10 +224,7 @@ func TestParseForms(t *testing.T) {
 // the line, never panics. The truncation is cut from osv-scalibr's Alpine
 // 3.18 database (google/osv-scalibr).
 func TestBadInput(t *testing.T) {
-	valid, err := os.ReadFile(fixtures.Path(t, "apk/scalibr_installed"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	valid := scannertest.ReadFixture(t, "apk/scalibr_installed")
 	i := bytes.Index(valid, []byte("\nV:3.4.3-r1\n")) // alpine-baselayout
 	truncated := valid[:i+1]
 	tests := []struct {
@@ -291,10 +281,7 @@ func TestLimits(t *testing.T) {
 // owns busybox (F:bin, R:busybox) and scanelf (usr/bin); its files outside
 // bin directories are not recorded.
 func TestOwnedFiles(t *testing.T) {
-	b, err := os.ReadFile(fixtures.Path(t, "apk/trivy_alpine-310_installed"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := scannertest.ReadFixture(t, "apk/trivy_alpine-310_installed")
 	res, err := scannertest.Scan(Scanner{}, scannertest.File("lib/apk/db/installed", b))
 	if err != nil {
 		t.Fatal(err)

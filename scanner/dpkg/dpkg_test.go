@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -13,15 +12,6 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
-
-func readFixture(t *testing.T, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(fixtures.Path(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func TestInfoMatch(t *testing.T) {
 	scannertest.CheckInfoMatch(t, Scanner{}, scanner.Info{Name: "dpkg", Version: "3", Kind: scanner.KindPackage}, map[string]bool{
@@ -273,7 +263,7 @@ func TestVcpkg(t *testing.T) {
 // the line or stanza, and never panic. Truncated inputs are cut from
 // aquasecurity/trivy's Ubuntu status fixture.
 func TestBadInput(t *testing.T) {
-	valid := readFixture(t, "dpkg/trivy_valid.status")
+	valid := scannertest.ReadFixture(t, "dpkg/trivy_valid.status")
 	// Cut just before the Version line of the third stanza: the stanza is
 	// installed and has no Version.
 	idx := bytes.Index(valid, []byte("\nVersion: 10.1ubuntu2.2\n")) // base-files
@@ -281,7 +271,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatal("fixture changed")
 	}
 	truncated := valid[:idx+1]
-	md5sums := readFixture(t, "dpkg/syft_status.d_libsqlite3-0.md5sums") // anchore/syft
+	md5sums := scannertest.ReadFixture(t, "dpkg/syft_status.d_libsqlite3-0.md5sums") // anchore/syft
 
 	const ok = "Package: a\nStatus: install ok installed\nVersion: 1\n"
 	tests := []struct {
@@ -375,10 +365,7 @@ func TestLimits(t *testing.T) {
 // BenchmarkParse parses claircore's texlive status file (quay/claircore),
 // the largest of the corpus.
 func BenchmarkParse(b *testing.B) {
-	data, err := os.ReadFile(fixtures.Path(b, "dpkg/claircore_texlive.status"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := scannertest.ReadFixture(b, "dpkg/claircore_texlive.status")
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		if _, err := Parse(context.Background(), bytes.NewReader(data), ParseOptions{}); err != nil {

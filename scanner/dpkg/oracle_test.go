@@ -172,10 +172,7 @@ func oracleCases(t *testing.T) []oracleCase {
 			continue
 		}
 		delete(expect, name)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := scannertest.ReadFile(t, p)
 		cases = append(cases, oracleCase{name, data, e.bothReject, e.min})
 	}
 	for name := range expect {

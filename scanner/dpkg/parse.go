@@ -1,7 +1,6 @@
 package dpkg
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/stevedore-dev/stevedore/scanner/internal/lines"
 )
 
 // MaxLineLen bounds one line of a status file, in bytes. The longest lines
@@ -57,8 +58,7 @@ type ParseOptions struct {
 // fields Parse does not read need not be UTF-8 (old databases have Latin-1
 // maintainer names); the fields it returns must be.
 func Parse(ctx context.Context, r io.Reader, opts ParseOptions) ([]Entry, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxLineLen)
+	sc := lines.New(ctx, r, MaxLineLen, "a dpkg status file")
 	var (
 		out      []Entry
 		st       stanza
@@ -67,16 +67,8 @@ func Parse(ctx context.Context, r io.Reader, opts ParseOptions) ([]Entry, error)
 		lastName string // its name, when lastBit != 0
 	)
 	for sc.Scan() {
-		n++
-		if n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		line := sc.Bytes() // bufio.ScanLines has removed "\n" and "\r\n"
-		if i := bytes.IndexByte(line, 0); i >= 0 {
-			return nil, fmt.Errorf("line %d: NUL byte: binary data, not a dpkg status file", n)
-		}
+		n = sc.Line()
+		line := sc.Bytes() // "\n" and "\r\n" removed
 		switch {
 		case len(line) > 0 && len(bytes.Trim(line, " \t\r")) == 0:
 			// A line of blanks continues the last field's value with
@@ -130,10 +122,7 @@ func Parse(ctx context.Context, r io.Reader, opts ParseOptions) ([]Entry, error)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("line %d: longer than %d bytes", n+1, MaxLineLen)
-		}
-		return nil, fmt.Errorf("after line %d: %w", n, err)
+		return nil, err
 	}
 	if st.line != 0 {
 		e, ok, err := st.entry(opts)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/layer"
 	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
 // goTool returns the go command of this machine.
@@ -85,10 +86,7 @@ func Valid() bool { return semver.IsValid("v1.2.3") }
 func main() {}
 `)
 	// go.sum from this repository's, which lists golang.org/x/mod.
-	sum, err := os.ReadFile("../../go.sum")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := scannertest.ReadFile(t, "../../go.sum")
 	mustWrite(t, filepath.Join(dir, "go.sum"), string(sum))
 	run(t, dir, env, "git", "init", "-q")
 	run(t, dir, env, "git", "add", ".")
@@ -100,7 +98,7 @@ func main() {}
 	if wantVCS["vcs.revision"] == "" || wantVCS["vcs.time"] != "2024-05-01T10:00:00Z" {
 		t.Fatalf("go version -m shows no vcs settings: %v", wantVCS)
 	}
-	body := readFile(t, lib)
+	body := scannertest.ReadFile(t, lib)
 	if keep, _ := (Scanner{}).MatchHead("libcshared.so", body[:scanner.HeadSize]); !keep {
 		t.Fatal("c-shared library's head not recognised as Go")
 	}
@@ -136,7 +134,7 @@ func mustWrite(t testing.TB, p, s string) {
 // xmodVersion is the version of golang.org/x/mod this module requires.
 func xmodVersion(t testing.TB) string {
 	t.Helper()
-	for _, l := range strings.Split(string(readFile(t, "../../go.mod")), "\n") {
+	for _, l := range strings.Split(string(scannertest.ReadFile(t, "../../go.mod")), "\n") {
 		if f := strings.Fields(l); len(f) >= 2 && f[0] == "golang.org/x/mod" {
 			return f[1]
 		}
@@ -196,7 +194,7 @@ func TestOtherFormats(t *testing.T) {
 			goTool(t), "build", "-o", bin, ".")
 		mods, _ := goVersionM(t, bin)
 		p := "opt/" + target.out
-		files = append(files, layerFile{p, 0o644, readFile(t, bin)})
+		files = append(files, layerFile{p, 0o644, scannertest.ReadFile(t, bin)})
 		for _, m := range mods {
 			want = append(want, p+" "+m)
 		}

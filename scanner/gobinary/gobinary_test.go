@@ -29,15 +29,6 @@ func sha256Digest(b []byte) report.Digest {
 	return report.Digest("sha256:" + hex.EncodeToString(s[:]))
 }
 
-func readFile(t testing.TB, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // layerFile is a member of a test layer.
 type layerFile struct {
 	path string
@@ -188,7 +179,7 @@ func TestFixtures(t *testing.T) {
 		if i == 2 {
 			mode = 0o644 // trivy_test.elf, as a copy without an executable bit
 		}
-		files = append(files, layerFile{g.path, mode, readFile(t, fixtures.Path(t, g.fixture))})
+		files = append(files, layerFile{g.path, mode, scannertest.ReadFile(t, fixtures.Path(t, g.fixture))})
 		wantKept = append(wantKept, g.path)
 	}
 	blob := tarOf(t, files...)
@@ -237,7 +228,7 @@ func TestNoBuildIDNote(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building a test binary with the go command: %v\n%s", err, out)
 	}
-	body := readFile(t, bin)
+	body := scannertest.ReadFile(t, bin)
 	keep, marker := Scanner{}.MatchHead("nobuildid", body[:min(len(body), scanner.HeadSize)])
 	if keep || !bytes.Equal(marker, buildInfoMagic) {
 		t.Fatalf("MatchHead = %v, %q; want the marker", keep, marker)
@@ -258,7 +249,7 @@ func TestNoBuildIDNote(t *testing.T) {
 func TestMatchHead(t *testing.T) {
 	s := Scanner{}
 	for _, g := range goFixtures {
-		b := readFile(t, fixtures.Path(t, g.fixture))
+		b := scannertest.ReadFile(t, fixtures.Path(t, g.fixture))
 		if keep, _ := s.MatchHead(g.path, b[:scanner.HeadSize]); !keep {
 			t.Errorf("%s: head not recognised as Go", g.fixture)
 		}
@@ -369,7 +360,7 @@ func synthELF(typ uint16, interp, goNote bool) []byte {
 // an error; the damaged Go binary is a warning, the others are skipped
 // silently.
 func TestBadInput(t *testing.T) {
-	good := readFile(t, fixtures.Path(t, "gobin/trivy_main-version-via-ldflags.elf"))
+	good := scannertest.ReadFile(t, fixtures.Path(t, "gobin/trivy_main-version-via-ldflags.elf"))
 	i := bytes.Index(good, buildInfoMagic)
 	if i < 0 {
 		t.Fatal("no build-information marker in the fixture")
@@ -466,10 +457,7 @@ func TestLdflagsVersion(t *testing.T) {
 // file: neither panics, and Scan never fails on content.
 func FuzzMatchHead(f *testing.F) {
 	for _, g := range goFixtures {
-		b, err := os.ReadFile(fixtures.Path(f, g.fixture))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := scannertest.ReadFixture(f, g.fixture)
 		f.Add(b[:4096])
 	}
 	f.Fuzz(func(t *testing.T, head []byte) {

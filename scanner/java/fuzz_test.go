@@ -72,10 +72,7 @@ func FuzzParseProperties(f *testing.F) {
 // never a package without a name, a version and a pkg:maven PURL.
 func FuzzScan(f *testing.F) {
 	for _, name := range []string{"scalibr_complex.jar", "trivy_nested.jar", "claircore_inner.jar"} {
-		b, err := os.ReadFile(fixtures.Path(f, "java/"+name))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := scannertest.ReadFixture(f, "java/"+name)
 		f.Add(b)
 	}
 	tmp := f.TempDir()

@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -103,7 +102,7 @@ func TestDebianRepository(t *testing.T) {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		b := readFile(t, p)
+		b := scannertest.ReadFile(t, p)
 		files = append(files, scannertest.File(filepath.ToSlash(rel), b))
 		if strings.HasSuffix(p, ".pom") {
 			var pom struct {
@@ -141,7 +140,7 @@ func TestDebianRepository(t *testing.T) {
 		t.Errorf("got  %q\nwant %q (Debian's POMs)", got, want)
 	}
 
-	jar := readFile(t, "testdata/debian/usr/share/java/commons-logging-1.2.jar")
+	jar := scannertest.ReadFile(t, "testdata/debian/usr/share/java/commons-logging-1.2.jar")
 	for p, want := range map[string]string{
 		// The jar alone, without the POMs of its package: no group.
 		"usr/share/java/commons-logging-1.2.jar":                                           "commons-logging 1.2 pkg:maven/commons-logging@1.2",
@@ -175,16 +174,9 @@ func TestDebianRepository(t *testing.T) {
 	}
 }
 
-func readFile(t testing.TB, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+func readTestdata(t testing.TB, p string) []byte {
+	return scannertest.ReadFile(t, filepath.Join("testdata", p))
 }
-
-func readTestdata(t testing.TB, p string) []byte { return readFile(t, filepath.Join("testdata", p)) }
 
 // readZipEntry returns the entry name of the zip file p.
 func readZipEntry(t testing.TB, p, name string) []byte {

@@ -139,10 +139,7 @@ func TestThroughLayerReader(t *testing.T) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, tc := range javaFixtures {
-		b, err := os.ReadFile(fixtures.Path(t, tc.fixture))
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := scannertest.ReadFixture(t, tc.fixture)
 		tw.WriteHeader(&tar.Header{Name: tc.path, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
 		tw.Write(b)
 	}
@@ -198,18 +195,12 @@ func TestManifestAndProperties(t *testing.T) {
 	} {
 		t.Run(tc.jar, func(t *testing.T) {
 			stem := strings.TrimSuffix(tc.jar, ".jar")
-			props, err := os.ReadFile(fixtures.Path(t, "java/claircore_properties_"+stem+".pom.properties"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			props := scannertest.ReadFixture(t, "java/claircore_properties_"+stem+".pom.properties")
 			p, err := pomOf(ParseProperties(props))
 			if err != nil || p != (pom{tc.group, tc.artifact, tc.version}) {
 				t.Errorf("pom.properties: %+v, %v", p, err)
 			}
-			mf, err := os.ReadFile(fixtures.Path(t, "java/claircore_manifest_"+stem+".MF"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			mf := scannertest.ReadFixture(t, "java/claircore_manifest_"+stem+".MF")
 			// A jar holding only the manifest.
 			jar := buildZip(t, zip.Deflate, map[string][]byte{"META-INF/MANIFEST.MF": mf})
 			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File("usr/share/java/"+tc.jar, jar)})
@@ -535,14 +526,8 @@ func checkBomb(t *testing.T, tc bombCase) {
 
 // Broken archives: skipped with a warning, the other files still read.
 func TestBadInput(t *testing.T) {
-	good, err := os.ReadFile(fixtures.Path(t, "java/trivy_jackson-annotations-2.15.0-rc2.jar"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	war, err := os.ReadFile(fixtures.Path(t, "java/trivy_gradle.war"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := scannertest.ReadFixture(t, "java/trivy_jackson-annotations-2.15.0-rc2.jar")
+	war := scannertest.ReadFixture(t, "java/trivy_gradle.war")
 	// The WAR with one nested jar's bytes damaged in the middle.
 	damagedNested := bytes.Clone(war)
 	if i := bytes.Index(damagedNested, []byte("WEB-INF/lib/log4j-1.2.17.jar")); i > 0 {

@@ -46,27 +46,27 @@ func isLegacy(path string) bool {
 // RHEL family's release files.
 var releaseLine = regexp.MustCompile(`^\s*(.+?)\s+release\s+([0-9][0-9A-Za-z.]*)\s*(?:\((.+?)\))?\s*$`)
 
-// releaseIDs maps the start of a release line's name to an os-release ID.
+// releaseIDs maps the start of a release line's name, lower case, to an
+// os-release ID; the first match wins.
+var releaseIDs = []struct{ prefix, id string }{
+	{"red hat", "rhel"}, // Red Hat Enterprise Linux, and the old Red Hat Linux.
+	{"centos", "centos"},
+	{"almalinux", "almalinux"},
+	{"rocky linux", "rocky"},
+	{"oracle linux", "ol"},
+	{"fedora", "fedora"},
+	{"amazon linux", "amzn"},
+	{"scientific linux", "scientific"},
+}
+
+// releaseID is the os-release ID of a release line's name, "" for a name
+// releaseIDs does not know.
 func releaseID(name string) string {
 	n := strings.ToLower(name)
-	switch {
-	case strings.HasPrefix(n, "red hat"):
-		// Red Hat Enterprise Linux, and the old Red Hat Linux.
-		return "rhel"
-	case strings.HasPrefix(n, "centos"):
-		return "centos"
-	case strings.HasPrefix(n, "almalinux"):
-		return "almalinux"
-	case strings.HasPrefix(n, "rocky linux"):
-		return "rocky"
-	case strings.HasPrefix(n, "oracle linux"):
-		return "ol"
-	case strings.HasPrefix(n, "fedora"):
-		return "fedora"
-	case strings.HasPrefix(n, "amazon linux"):
-		return "amzn"
-	case strings.HasPrefix(n, "scientific linux"):
-		return "scientific"
+	for _, r := range releaseIDs {
+		if strings.HasPrefix(n, r.prefix) {
+			return r.id
+		}
 	}
 	return ""
 }

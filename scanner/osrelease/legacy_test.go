@@ -2,10 +2,8 @@ package osrelease
 
 import (
 	"context"
-	"os"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
@@ -33,10 +31,7 @@ func TestLegacyReleaseFiles(t *testing.T) {
 		{"claircore_ubuntu-10.04_lsb-release", lsbRelease, "ubuntu", "10.04", "lucid", "Ubuntu"},
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
-			data, err := os.ReadFile(fixtures.Path(t, "osrelease/"+tc.fixture))
-			if err != nil {
-				t.Fatal(err)
-			}
+			data := scannertest.ReadFixture(t, "osrelease/"+tc.fixture)
 			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File(tc.path, data)})
 			if err != nil {
 				t.Fatal(err)
@@ -55,11 +50,7 @@ func TestLegacyReleaseFiles(t *testing.T) {
 
 func TestLegacyPreferenceAndCPE(t *testing.T) {
 	read := func(name string) []byte {
-		b, err := os.ReadFile(fixtures.Path(t, "osrelease/"+name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return scannertest.ReadFixture(t, "osrelease/"+name)
 	}
 	for _, tc := range []struct {
 		name  string

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -213,10 +212,7 @@ func TestFixtureFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			data, err := os.ReadFile(fixtures.Path(t, "osrelease/"+tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			data := scannertest.ReadFixture(t, "osrelease/"+tt.file)
 			d, err := scanOne(t, "etc/os-release", data)
 			if err != nil {
 				t.Fatal(err)
@@ -275,10 +271,7 @@ func TestClaircoreTxtar(t *testing.T) {
 	for _, p := range paths {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "claircore_"), ".txtar")
 		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			data := scannertest.ReadFile(t, p)
 			sec := txtarSections(data)
 			in, parsed, dist := sec["os-release"], sec["Parsed"], sec["Distribution"]
 			if in == nil || parsed == nil || dist == nil {
@@ -405,11 +398,7 @@ func TestMatch(t *testing.T) {
 // contents are corpus files (quay/claircore test data).
 func TestPreference(t *testing.T) {
 	read := func(name string) []byte {
-		b, err := os.ReadFile(fixtures.Path(t, "osrelease/"+name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return scannertest.ReadFixture(t, "osrelease/"+name)
 	}
 	deb12 := read("claircore_debian-12_os-release")
 	deb11 := read("claircore_debian-11_os-release")
@@ -505,10 +494,7 @@ func TestParse(t *testing.T) {
 // TestBadInput checks that malformed files are errors that name the file and
 // the line, and never panic.
 func TestBadInput(t *testing.T) {
-	redhatRelease, err := os.ReadFile(fixtures.Path(t, "osrelease/claircore_rhel-releasefiles-7_redhat-release")) // quay/claircore
-	if err != nil {
-		t.Fatal(err)
-	}
+	redhatRelease := scannertest.ReadFixture(t, "osrelease/claircore_rhel-releasefiles-7_redhat-release") // quay/claircore
 	tests := []struct {
 		name string
 		in   []byte
@@ -563,10 +549,7 @@ func TestDistroless(t *testing.T) {
 			"Provides: base\nPre-Depends: awk\nBreaks: booted-system\nDescription: Debian base system miscellaneous files\n")
 	}
 	sqlite := readFixtureFile(t, "dpkg/syft_status.d_libsqlite3-0")
-	deb12, err := os.ReadFile(fixtures.Path(t, "osrelease/claircore_debian-12_os-release"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	deb12 := scannertest.ReadFixture(t, "osrelease/claircore_debian-12_os-release")
 	tests := []struct {
 		name  string
 		files []scanner.File
@@ -619,9 +602,5 @@ func TestDistroless(t *testing.T) {
 
 func readFixtureFile(t *testing.T, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(fixtures.Path(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return scannertest.ReadFixture(t, rel)
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,10 +80,7 @@ func TestBadEggs(t *testing.T) {
 	for i := range 300 {
 		many[fmt.Sprintf("%060000d", i)] = ""
 	}
-	kitchen, err := os.ReadFile(filepath.Join("testdata", "trivy_kitchen-1.2.6-py2.7.egg"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	kitchen := scannertest.ReadFile(t, filepath.Join("testdata", "trivy_kitchen-1.2.6-py2.7.egg"))
 	corrupt := bytes.Clone(kitchen)
 	// Damage the compressed PKG-INFO: its local header is the first.
 	for i := 100; i < 400; i++ {

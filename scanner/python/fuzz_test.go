@@ -3,7 +3,6 @@ package python
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,10 +30,7 @@ func FuzzParseMetadata(f *testing.F) {
 		if strings.HasSuffix(p, ".tar") {
 			continue
 		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := scannertest.ReadFile(f, p)
 		f.Add(b)
 	}
 	f.Add([]byte("Name: x\r\nVersion: 1\r\n\r\nbody"))

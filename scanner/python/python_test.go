@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/layer"
-	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
@@ -65,10 +63,7 @@ func TestFixtures(t *testing.T) {
 // does not drop the package. The zipped egg's EGG-INFO/PKG-INFO says
 // mypackage 0.1.0.0.0 (as Python's importlib.metadata reads it).
 func TestLayerWithBadVersion(t *testing.T) {
-	blob, err := os.ReadFile(fixtures.Path(t, "python/claircore_layer-with-bad-version.tar"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	blob := scannertest.ReadFixture(t, "python/claircore_layer-with-bad-version.tar")
 	c, err := layer.Read(context.Background(), bytes.NewReader(blob), sha256Digest(blob), []scanner.Scanner{Scanner{}}, layer.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -106,32 +101,6 @@ func TestNormalizeName(t *testing.T) {
 	}
 }
 
-// countingReader counts the bytes read from it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// endless repeats a line forever.
-type endless struct {
-	line []byte
-	off  int
-}
-
-func (e *endless) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = e.line[e.off]
-		e.off = (e.off + 1) % len(e.line)
-	}
-	return len(p), nil
-}
-
 // TestGiganticMetadata: a METADATA file of 300 MiB (a description of that
 // size, or headers that never end) is not read whole: what is read is
 // bounded by MaxHeaderBytes plus a buffer.
@@ -149,9 +118,9 @@ func TestGiganticMetadata(t *testing.T) {
 		{"endless continuation", "Name: big\nDescription: x\n", "        more\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var cr *countingReader
+			var cr *scannertest.CountingReader
 			f := scannertest.FileFunc("usr/lib/python3/site-packages/big-1.0.dist-info/METADATA", size, func() (io.ReadCloser, error) {
-				cr = &countingReader{r: io.MultiReader(strings.NewReader(tc.head), &endless{line: []byte(tc.line)})}
+				cr = &scannertest.CountingReader{R: io.MultiReader(strings.NewReader(tc.head), scannertest.Repeat([]byte(tc.line)))}
 				return io.NopCloser(cr), nil
 			})
 			res, err := Scanner{}.Scan(context.Background(), []scanner.File{f})
@@ -164,8 +133,8 @@ func TestGiganticMetadata(t *testing.T) {
 			if !tc.wantPkg && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "big-1.0.dist-info/METADATA")) {
 				t.Errorf("warnings %q", res.Warnings)
 			}
-			if cr.n > MaxHeaderBytes+maxLine {
-				t.Errorf("read %d bytes of a %d-byte file", cr.n, int64(size))
+			if cr.N > MaxHeaderBytes+maxLine {
+				t.Errorf("read %d bytes of a %d-byte file", cr.N, int64(size))
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package rhelrepo
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -27,11 +26,7 @@ const (
 
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(fixtures.Path(t, "rpm/"+name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return scannertest.ReadFixture(t, "rpm/"+name)
 }
 
 // removeBaseOS returns the dnf4 fixture with a third transaction that

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
@@ -37,15 +35,9 @@ func ndbWith(blob []byte) []byte {
 // headerSeeds are real header blobs: quay/claircore's package.header and the
 // first packages of go-rpmdb's SLE 15 NDB database (testdata/fixtures/rpm).
 func headerSeeds(f testing.TB) [][]byte {
-	raw, err := os.ReadFile(fixtures.Path(f, "rpm/claircore_package.header"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	raw := scannertest.ReadFixture(f, "rpm/claircore_package.header")
 	seeds := [][]byte{raw}
-	ndb, err := os.ReadFile(fixtures.Path(f, "rpm/go-rpmdb_sle15-bci_Packages.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	ndb := scannertest.ReadFixture(f, "rpm/go-rpmdb_sle15-bci_Packages.db")
 	le := binary.LittleEndian
 	for s := 32; s < 4096 && len(seeds) < 6; s += 16 {
 		if le.Uint32(ndb[s+4:]) == 0 {
@@ -93,10 +85,7 @@ func FuzzHeader(f *testing.F) {
 // hang or an unbounded allocation.
 func FuzzDatabase(f *testing.F) {
 	for _, name := range []string{"scalibr_Packages_epoch", "syft_redhat_Packages", "go-rpmdb_libuuid_Packages"} {
-		b, err := os.ReadFile(fixtures.Path(f, "rpm/"+name))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := scannertest.ReadFixture(f, "rpm/"+name)
 		f.Add(b)
 	}
 	for _, s := range headerSeeds(f)[:2] {
@@ -128,10 +117,7 @@ func TestMutations(t *testing.T) {
 		seeds = append(seeds, ndbWith(h))
 	}
 	for _, name := range []string{"scalibr_Packages_epoch", "syft_redhat_Packages"} {
-		b, err := os.ReadFile(fixtures.Path(t, "rpm/"+name))
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := scannertest.ReadFixture(t, "rpm/"+name)
 		seeds = append(seeds, b)
 	}
 	r := rand.New(rand.NewPCG(1, 2))

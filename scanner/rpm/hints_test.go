@@ -3,7 +3,6 @@ package rpm
 import (
 	"context"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -81,10 +80,7 @@ const hintsDBPath = "var/lib/rpm/rpmdb.sqlite"
 func hintCases(t *testing.T, db scanner.File) []hintCase {
 	d4 := history(t, dnf4History, dnf4Mariner...)
 	d5 := history(t, dnf5History, dnf5Mariner...)
-	fixture4, err := os.ReadFile(fixtures.Path(t, "rpm/"+dnf4History))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fixture4 := scannertest.ReadFixture(t, "rpm/"+dnf4History)
 	return []hintCase{
 		{
 			name:  "dnf4",

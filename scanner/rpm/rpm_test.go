@@ -69,10 +69,7 @@ func oracle(t *testing.T, fixture, backend string) (pkgs, files []string) {
 		name = "Packages"
 	}
 	dir := t.TempDir()
-	data, err := os.ReadFile(fixtures.Path(t, "rpm/"+fixture))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := scannertest.ReadFixture(t, "rpm/"+fixture)
 	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -211,10 +208,7 @@ func TestOracle(t *testing.T) {
 // go-rpmdb v0.1.1 and equal to go-rpmdb's own expectation SLE15WithNDB()).
 func TestNDB(t *testing.T) {
 	c := dbCases[len(dbCases)-1]
-	tsv, err := os.ReadFile(fixtures.Path(t, "reports/derived/go-rpmdb_sle15-bci_Packages.db.rpm-qa.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tsv := scannertest.ReadFixture(t, "reports/derived/go-rpmdb_sle15-bci_Packages.db.rpm-qa.tsv")
 	var want []string
 	for _, l := range strings.Split(string(tsv), "\n") {
 		if l == "" || strings.HasPrefix(l, "#") {
@@ -420,11 +414,7 @@ func TestEmptySQLite(t *testing.T) {
 // databases: an error naming the file, never a panic, in bounded time.
 func TestBadInput(t *testing.T) {
 	read := func(name string) []byte {
-		b, err := os.ReadFile(fixtures.Path(t, "rpm/"+name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return scannertest.ReadFixture(t, "rpm/"+name)
 	}
 	bdb := read("preflight_bdb_Packages")
 	ndb := read("go-rpmdb_sle15-bci_Packages.db")
@@ -483,10 +473,7 @@ func TestBadInput(t *testing.T) {
 // names the file.
 func TestCorruptBytes(t *testing.T) {
 	for _, name := range []string{"preflight_bdb_Packages", "syft_redhat_Packages", "go-rpmdb_libuuid_Packages", "go-rpmdb_sle15-bci_Packages.db"} {
-		data, err := os.ReadFile(fixtures.Path(t, "rpm/"+name))
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := scannertest.ReadFixture(t, "rpm/"+name)
 		step := len(data) / 61
 		for at := 0; at < len(data); at += step {
 			c := slices.Clone(data)

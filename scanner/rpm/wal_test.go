@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
@@ -36,10 +35,7 @@ func walWith(t *testing.T, change func(t *testing.T, exec func(q string, args ..
 	t.Helper()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "rpmdb.sqlite")
-	data, err := os.ReadFile(fixtures.Path(t, "rpm/"+walFixture))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := scannertest.ReadFixture(t, "rpm/"+walFixture)
 	if err := os.WriteFile(p, data, 0o600); err != nil {
 		t.Fatal(err)
 	}

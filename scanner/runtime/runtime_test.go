@@ -17,20 +17,11 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
-func readFile(t testing.TB, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // snippet returns the binary bytes of a Syft snippet file (after its
 // header, when it has one), between NULs as they sit in the binary.
 func snippet(t testing.TB, name string) []byte {
 	t.Helper()
-	b := readFile(t, filepath.Join("testdata/syft", name))
+	b := scannertest.ReadFile(t, filepath.Join("testdata/syft", name))
 	const sep = "### byte snippet to follow ###\n"
 	if i := bytes.Index(b, []byte(sep)); i >= 0 {
 		b = b[i+len(sep):]
@@ -164,14 +155,14 @@ func TestJDKAndGo(t *testing.T) {
 		{"jdk/debian-openjdk-17.0.15_release", "openjdk 17.0.15 pkg:generic/openjdk@17.0.15?implementor=Debian"},
 	} {
 		res := scan(t,
-			scannertest.File("opt/java/openjdk/release", readFile(t, filepath.Join("testdata", tc.file))),
+			scannertest.File("opt/java/openjdk/release", scannertest.ReadFile(t, filepath.Join("testdata", tc.file))),
 			scannertest.File("opt/java/openjdk/bin/java", []byte("\x7fELF launcher")))
 		if got, want := view(res.Packages), []string{tc.want + " opt/java/openjdk/bin/java"}; !slices.Equal(got, want) {
 			t.Errorf("%s: %q, want %q", tc.file, got, want)
 		}
 	}
 	res := scan(t,
-		scannertest.File("usr/local/go/VERSION", readFile(t, "testdata/go/go1.26.8_VERSION")),
+		scannertest.File("usr/local/go/VERSION", scannertest.ReadFile(t, "testdata/go/go1.26.8_VERSION")),
 		scannertest.File("usr/local/go/bin/go", []byte("\x7fELF")))
 	if got, want := view(res.Packages), []string{"go 1.26.8 pkg:generic/go@1.26.8 usr/local/go/bin/go"}; !slices.Equal(got, want) {
 		t.Errorf("go: %q, want %q", got, want)
@@ -179,7 +170,7 @@ func TestJDKAndGo(t *testing.T) {
 	// Without the executable, or without the metadata file, or with one
 	// that says nothing: no package.
 	for name, files := range map[string][]scanner.File{
-		"release alone":   {scannertest.File("opt/jdk/release", readFile(t, "testdata/jdk/temurin-25.0.3_release"))},
+		"release alone":   {scannertest.File("opt/jdk/release", scannertest.ReadFile(t, "testdata/jdk/temurin-25.0.3_release"))},
 		"java alone":      {scannertest.File("opt/jdk/bin/java", []byte("x"))},
 		"another release": {scannertest.File("opt/jdk/release", []byte("VERSION=1\n")), scannertest.File("opt/jdk/bin/java", []byte("x"))},
 		"VERSION alone":   {scannertest.File("usr/local/go/VERSION", []byte("go1.22.1\n"))},
@@ -257,7 +248,7 @@ func TestHostRuntimes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var files []scanner.File
 			for lp, hp := range tc.files {
-				files = append(files, scannertest.File(lp, readFile(t, hp)))
+				files = append(files, scannertest.File(lp, scannertest.ReadFile(t, hp)))
 			}
 			res := scan(t, files...)
 			m := tc.want.FindStringSubmatch(tc.out)
@@ -336,7 +327,7 @@ func TestParseRelease(t *testing.T) {
 
 // FuzzParseRelease: any release file parses; a version found is valid.
 func FuzzParseRelease(f *testing.F) {
-	f.Add(readFile(f, "testdata/jdk/temurin-25.0.3_release"))
+	f.Add(scannertest.ReadFile(f, "testdata/jdk/temurin-25.0.3_release"))
 	f.Add([]byte("JAVA_VERSION=\"1\\x\"\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ParseRelease(b)

@@ -3,7 +3,6 @@ package rust
 import (
 	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -23,10 +22,7 @@ func FuzzParseLock(f *testing.F) {
 // cargo-auditable executables. Any input is crates or a *ParseError.
 func FuzzParseDepInfo(f *testing.F) {
 	for _, name := range []string{"trivy_executable_rust", "scalibr_uses_serde_json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := scannertest.ReadFile(f, filepath.Join("testdata", name))
 		sec, err := depSection(b)
 		if err != nil {
 			f.Fatal(err)

@@ -43,10 +43,7 @@ func TestInfoMatch(t *testing.T) {
 			t.Errorf("MatchFile(%v, %d) = %v", tc.mode, tc.size, got)
 		}
 	}
-	elfHead, err := os.ReadFile(filepath.Join("testdata", "trivy_executable_rust"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	elfHead := scannertest.ReadFile(t, filepath.Join("testdata", "trivy_executable_rust"))
 	if keep, marker := s.MatchHead("usr/bin/x", elfHead[:scanner.HeadSize]); keep || string(marker) != ".dep-v0" {
 		t.Errorf("MatchHead(ELF) = %v, %q", keep, marker)
 	}
@@ -62,10 +59,7 @@ func TestInfoMatch(t *testing.T) {
 	if len(libs) == 0 {
 		t.Fatal("this test needs a shared library, libm.so.6")
 	}
-	lib, err := os.ReadFile(libs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	lib := scannertest.ReadFile(t, libs[0])
 	if keep, marker := s.MatchHead("usr/lib/libm.so.6", lib[:scanner.HeadSize]); keep || marker != nil {
 		t.Errorf("MatchHead(libm) = %v, %q", keep, marker)
 	}
@@ -213,18 +207,6 @@ func TestParseDepInfo(t *testing.T) {
 	}
 }
 
-// countingReader counts what is read from it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // TestZlibBomb: a section that inflates to 1 GiB is stopped at
 // MaxDepInfoSize.
 func TestZlibBomb(t *testing.T) {
@@ -245,22 +227,19 @@ func TestZlibBomb(t *testing.T) {
 	if _, err := io.Copy(&compressed, pr); err != nil {
 		t.Fatal(err)
 	}
-	cr := &countingReader{r: bytes.NewReader(compressed.Bytes())}
+	cr := &scannertest.CountingReader{R: bytes.NewReader(compressed.Bytes())}
 	_, err := ParseDepInfo(cr)
 	if err == nil || !strings.Contains(err.Error(), "more than") {
 		t.Fatalf("err = %v", err)
 	}
-	t.Logf("%d compressed bytes, %d read", compressed.Len(), cr.n)
+	t.Logf("%d compressed bytes, %d read", compressed.Len(), cr.N)
 }
 
 // Bad files are skipped with a warning naming them; the others are still
 // reported. Only a failure to open or read is an error.
 func TestBadInput(t *testing.T) {
 	good := scannertest.File("a/Cargo.lock", []byte("[[package]]\nname = \"x\"\nversion = \"1.0.0\"\n"))
-	bin, err := os.ReadFile(filepath.Join("testdata", "trivy_executable_rust"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := scannertest.ReadFile(t, filepath.Join("testdata", "trivy_executable_rust"))
 	truncated := bin[:len(bin)/2] // section headers gone
 	scannertest.CheckBadFiles(t, Scanner{}, good, "x", "b/Cargo.lock", []scannertest.BadFile{
 		{Name: "not toml", Data: "[[package]\nname=", Warn: "not a Cargo.lock"},

@@ -86,3 +86,22 @@ func ScanLayer(t testing.TB, s scanner.Scanner, name string) (*scanner.Result, [
 	}
 	return res, paths
 }
+
+// ReadFixture returns the content of the fixture rel (a path under
+// testdata/fixtures, as fixtures.Path takes it); a missing or unreadable
+// fixture fails the test.
+func ReadFixture(t testing.TB, rel string) []byte {
+	t.Helper()
+	return ReadFile(t, fixtures.Path(t, rel))
+}
+
+// ReadFile returns the content of the file at path p; an error fails the
+// test.
+func ReadFile(t testing.TB, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

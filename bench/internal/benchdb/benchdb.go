@@ -5,10 +5,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"net/url"
+	"os"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stevedore-dev/stevedore/internal/postgres"
 )
 
 // FreshSchema creates a schema named prefix_<random> in the database at base
@@ -43,4 +48,43 @@ func FreshSchema(ctx context.Context, base, prefix string) (string, func(), erro
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String(), drop, nil
+}
+
+// DefaultURL is the database the bench commands use when DATABASE_URL is
+// not set.
+const DefaultURL = "postgres://127.0.0.1:5432/test?sslmode=disable"
+
+// URLFlag registers the -database-url flag on the default flag set, its
+// default DATABASE_URL or DefaultURL; use says how the command uses it.
+func URLFlag(use string) *string {
+	def := os.Getenv("DATABASE_URL")
+	if def == "" {
+		def = DefaultURL
+	}
+	return flag.String("database-url", def, "Postgres; "+use+" (env DATABASE_URL)")
+}
+
+// ExitOn prints err prefixed by the command's name to standard error and
+// exits with status 1; a nil err does nothing.
+func ExitOn(name string, err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}
+
+// Open makes a fresh schema as FreshSchema does, connects a pool to it and
+// returns the pool, a store on it, and a function that closes the pool and
+// drops the schema.
+func Open(ctx context.Context, base, prefix string) (*pgxpool.Pool, *postgres.Store, func(), error) {
+	schemaURL, drop, err := FreshSchema(ctx, base, prefix)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pool, err := postgres.Connect(ctx, schemaURL)
+	if err != nil {
+		drop()
+		return nil, nil, nil, fmt.Errorf("connect to schema %s: %w", prefix, err)
+	}
+	return pool, postgres.New(pool), func() { pool.Close(); drop() }, nil
 }

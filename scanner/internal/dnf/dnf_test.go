@@ -72,11 +72,7 @@ func readBytes(t *testing.T, path string, data []byte) (*History, error) {
 
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(fixtures.Path(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return scannertest.ReadFixture(t, name)
 }
 
 // TestFixtures reads both fixtures, each at its own path and at the other's
