@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,19 +100,9 @@ func TestBadRequestsGetClearErrors(t *testing.T) {
 		{"bad platform", "POST", "/api/v1/index", "application/json", `{"reference":"` + h.reg.Ref("nope:1") + `","platform":"a/b/c/d/e"}`, 400, "platform"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, h.api.URL+tc.path, strings.NewReader(tc.body))
-			if tc.ctype != "" {
-				req.Header.Set("Content-Type", tc.ctype)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var e struct{ Code, Message string }
-			json.NewDecoder(resp.Body).Decode(&e)
-			if resp.StatusCode != tc.status || !strings.Contains(e.Message, tc.want) {
-				t.Fatalf("HTTP %d %q, want %d with %q", resp.StatusCode, e.Message, tc.status, tc.want)
+			status, e := h.send(tc.method, tc.path, tc.ctype, tc.body)
+			if status != tc.status || !strings.Contains(e.Message, tc.want) {
+				t.Fatalf("HTTP %d %q, want %d with %q", status, e.Message, tc.status, tc.want)
 			}
 		})
 	}

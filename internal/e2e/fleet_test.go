@@ -404,15 +404,9 @@ func TestRegistryOutsideAllowlistIsRefused(t *testing.T) {
 		{"allowed reference", "/api/v1/index", `{"reference": "` + h.reg.Ref("allowed/app:1") + `"}`, 202, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, err := http.Post(h.api.URL+tc.path, "application/json", strings.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var e struct{ Code, Message string }
-			json.NewDecoder(resp.Body).Decode(&e)
-			if resp.StatusCode != tc.status {
-				t.Fatalf("HTTP %d (%s: %s), want %d", resp.StatusCode, e.Code, e.Message, tc.status)
+			status, e := h.send("POST", tc.path, "application/json", tc.body)
+			if status != tc.status {
+				t.Fatalf("HTTP %d (%s: %s), want %d", status, e.Code, e.Message, tc.status)
 			}
 			if tc.status == 403 && (e.Code != "registry-not-allowed" || !strings.Contains(e.Message, strings.ReplaceAll(tc.want, `\"`, `"`))) {
 				t.Fatalf("answer %s: %s; want registry-not-allowed and %q", e.Code, e.Message, tc.want)

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/queue"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -91,16 +90,8 @@ func TestConcurrentDuplicateRequestsRunOneJob(t *testing.T) {
 			t.Errorf("layer %s fetched %d times, want 1", l.Hash, got)
 		}
 	}
-	cons, err := n.JS.Consumer(context.Background(), queue.DefaultStream, queue.DefaultConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := cons.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Delivered.Consumer != 1 {
-		t.Fatalf("%d job deliveries, want 1", info.Delivered.Consumer)
+	if d := deliveries(t, n.JS); d != 1 {
+		t.Fatalf("%d job deliveries, want 1", d)
 	}
 
 	// Once the report is current, more requests queue nothing: 201 with the

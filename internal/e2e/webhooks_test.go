@@ -27,7 +27,6 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/api/webhooks"
 	"github.com/stevedore-dev/stevedore/internal/app"
-	"github.com/stevedore-dev/stevedore/internal/queue"
 	"github.com/stevedore-dev/stevedore/internal/registry"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/report"
@@ -616,16 +615,8 @@ func TestWebhookRetriesAndTagsMakeOneJob(t *testing.T) {
 	if runs != 1 || finished != 1 {
 		t.Fatalf("%d runs and %d final writes for %d events, want 1 and 1", runs, finished, len(bodies))
 	}
-	cons, err := n.JS.Consumer(context.Background(), queue.DefaultStream, queue.DefaultConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := cons.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Delivered.Consumer != 1 {
-		t.Fatalf("%d job deliveries for %d events, want 1", info.Delivered.Consumer, len(bodies))
+	if d := deliveries(t, n.JS); d != 1 {
+		t.Fatalf("%d job deliveries for %d events, want 1", d, len(bodies))
 	}
 }
 
