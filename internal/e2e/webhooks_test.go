@@ -763,10 +763,7 @@ func TestDistributionNotifierIndexesPushedImage(t *testing.T) {
 // with backoff while the registry keeps failing, and indexed once it
 // answers again.
 func TestQuayTagResolutionRetried(t *testing.T) {
-	var broken atomic.Bool
-	h := newHarness(t, inMaintenance(&broken, nil))
-	cfg := h.webhookConfig(2)
-	cfg.Webhooks.ResolveTimeout = 3 * time.Second
+	h, broken, cfg := maintenanceHarness(t, 2, nil)
 	h.start(cfg)
 	p := h.pushImage("flaky", "1.0", "flaky-pkg", "latest")
 
@@ -906,10 +903,7 @@ func TestWebhookRefusedByTheRegistryAllowlist(t *testing.T) {
 // kept for retry after a registry failure that then answers 404 is given up
 // at the next attempt, not retried 20 times.
 func TestQuayMissingTagIsNotRetried(t *testing.T) {
-	var broken atomic.Bool
-	h := newHarness(t, inMaintenance(&broken, nil))
-	cfg := h.webhookConfig(1)
-	cfg.Webhooks.ResolveTimeout = 3 * time.Second
+	h, broken, cfg := maintenanceHarness(t, 1, nil)
 	h.start(cfg)
 	p := h.pushImage("tags", "1.0", "tags-pkg")
 	header := quayHeaders()
