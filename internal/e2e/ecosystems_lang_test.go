@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"slices"
@@ -96,10 +95,7 @@ func reported(r *report.Report, m *report.Manifest) []string {
 // IndexFinished.
 func (h *harness) indexAndWait(m *report.Manifest) *report.Report {
 	h.t.Helper()
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		h.t.Fatal(err)
-	}
-	r := h.wait(m.Hash)
+	r := h.indexWait(h.t, m)
 	if r.State != report.StateIndexFinished || !r.Success {
 		h.t.Fatalf("state %s: %s", r.State, r.Err)
 	}

@@ -249,3 +249,13 @@ func deliveries(t *testing.T, js jetstream.JetStream) uint64 {
 	}
 	return info.Delivered.Consumer
 }
+
+// indexWait asks the API to index m and waits for its report, whatever its
+// state.
+func (h *harness) indexWait(t *testing.T, m *report.Manifest) *report.Report {
+	t.Helper()
+	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	return h.wait(m.Hash)
+}

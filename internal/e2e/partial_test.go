@@ -242,10 +242,7 @@ func TestScheduledRetriesSurviveANATSRestart(t *testing.T) {
 	cfg.Retry.Base, cfg.Retry.Max = 3*time.Second, 3*time.Second
 	n := h.start(cfg)
 	m := h.push("restart:1", rhelFiles(t, "8"))
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	if r := h.wait(m.Hash); r.State != report.StateIndexPartial || r.Attempt != 1 {
+	if r := h.indexWait(t, m); r.State != report.StateIndexPartial || r.Attempt != 1 {
 		t.Fatalf("state %s attempt %d", r.State, r.Attempt)
 	}
 	if c := retrySubjectCount(t, n.JS, m.Hash); c != 1 {

@@ -281,10 +281,7 @@ func TestPackageDatabaseEmptiedInAHigherLayer(t *testing.T) {
 		map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus("a", "b")},
 		map[string][]byte{"var/lib/dpkg/status": {}},
 	)
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	r := h.wait(m.Hash)
+	r := h.indexWait(t, m)
 	if r.State != report.StateIndexFinished || len(r.Packages) != 0 || len(r.Distributions) != 1 {
 		t.Fatalf("state %s, %d packages, %d distributions: the emptied database should hide the lower one", r.State, len(r.Packages), len(r.Distributions))
 	}
