@@ -17,7 +17,6 @@ import (
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/stevedore-dev/stevedore/internal/registry"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
@@ -73,21 +72,14 @@ func (g *holdBlob) middleware(next http.Handler) http.Handler {
 	})
 }
 
+// metricSums totals the int64 sums and gauges of r by metric name, over
+// their attributes (see metricPoints).
 func metricSums(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := r.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if s, ok := m.Data.(metricdata.Sum[int64]); ok {
-				for _, dp := range s.DataPoints {
-					out[m.Name] += dp.Value
-				}
-			}
-		}
+	for key, v := range metricPoints(t, r) {
+		name, _, _ := strings.Cut(key, " ")
+		out[name] += v
 	}
 	return out
 }
