@@ -53,9 +53,18 @@ func TestNATSStoreDirHelp(t *testing.T) {
 func pushImage(t *testing.T) (ref, missing string) {
 	t.Helper()
 	reg := devregistry.NewTestServer(t)
+	ref = PushTwoEcosystems(t, reg, "cli/app:1", "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9\n\n")
+	return ref, reg.Ref("cli/absent:1")
+}
+
+// PushTwoEcosystems pushes to reg as repoTag an image of a Debian 12 base
+// layer with dpkgStatus and an npm package (express 4.16.4) on top, and
+// returns its reference. It is exported for the external tests.
+func PushTwoEcosystems(t *testing.T, reg *devregistry.Server, repoTag, dpkgStatus string) string {
+	t.Helper()
 	base, err := devregistry.LayerFromFiles(map[string][]byte{
 		"etc/os-release":      []byte("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian 12\"\n"),
-		"var/lib/dpkg/status": []byte("Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9\n\n"),
+		"var/lib/dpkg/status": []byte(dpkgStatus),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -66,11 +75,11 @@ func pushImage(t *testing.T) (ref, missing string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref = reg.Ref("cli/app:1")
+	ref := reg.Ref(repoTag)
 	if _, err := devregistry.PushLayers(context.Background(), ref, base, app); err != nil {
 		t.Fatal(err)
 	}
-	return ref, reg.Ref("cli/absent:1")
+	return ref
 }
 
 // runCLI runs the command line with stdout and stderr on files (as when

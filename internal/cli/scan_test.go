@@ -26,26 +26,9 @@ import (
 // packages, an npm package on top) and returns its reference.
 func pushApp(t *testing.T) string {
 	t.Helper()
-	reg := devregistry.NewTestServer(t)
-	base, err := devregistry.LayerFromFiles(map[string][]byte{
-		"etc/os-release": []byte("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian 12\"\n"),
-		"var/lib/dpkg/status": []byte("Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9\n\n" +
-			"Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2\n\n"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := devregistry.LayerFromFiles(map[string][]byte{
-		"app/node_modules/express/package.json": []byte(`{"name": "express", "version": "4.16.4"}`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := reg.Ref("scan/app:1")
-	if _, err := devregistry.PushLayers(context.Background(), ref, base, app); err != nil {
-		t.Fatal(err)
-	}
-	return ref
+	return cli.PushTwoEcosystems(t, devregistry.NewTestServer(t), "scan/app:1",
+		"Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9\n\n"+
+			"Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2\n\n")
 }
 
 // `stevedore scan` in process: the native API's asynchronous index and its

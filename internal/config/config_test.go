@@ -37,30 +37,8 @@ func TestValidate(t *testing.T) {
 		{"environment defaults", worker, map[string]string{"DATABASE_URL": "postgres://x", "NATS_URL": "nats://y", "STEVEDORE_WORKERS": "4"}, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"DATABASE_URL", "NATS_URL", "STEVEDORE_WORKERS", "STEVEDORE_ACK_WAIT", "STEVEDORE_INDEX_WAIT", "STEVEDORE_CLAIR_SERVE_PARTIAL", "STEVEDORE_NATS_REPLICAS"} {
-				t.Setenv(k, tc.env[k])
-			}
-			fs := flag.NewFlagSet("test", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			o := config.Register(fs, tc.roles)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			err := o.Validate(tc.roles)
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("valid, want errors %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			envs := []string{"DATABASE_URL", "NATS_URL", "STEVEDORE_WORKERS", "STEVEDORE_ACK_WAIT", "STEVEDORE_INDEX_WAIT", "STEVEDORE_CLAIR_SERVE_PARTIAL", "STEVEDORE_NATS_REPLICAS"}
+			runSettingsCase(t, tc.roles, envs, nil, settingsCase{name: tc.name, env: tc.env, args: tc.args, want: tc.want})
 		})
 	}
 }

@@ -2,7 +2,6 @@ package config_test
 
 import (
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,55 +29,30 @@ func TestHarborSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name      string
-		env       map[string]string
-		args      []string
+		settingsCase
 		wantToken string
-		want      []string // substrings of the error; none: valid
 	}{
-		{name: "nothing: disabled"},
-		{name: "token from the environment", env: map[string]string{"STEVEDORE_HARBOR_TOKEN": token}, wantToken: token},
-		{name: "token from a file", args: []string{"--harbor-token-file=" + file}, wantToken: token},
-		{name: "file from the environment", env: map[string]string{"STEVEDORE_HARBOR_TOKEN_FILE": file}, wantToken: token},
-		{name: "both", env: map[string]string{"STEVEDORE_HARBOR_TOKEN": token}, args: []string{"--harbor-token-file=" + file},
-			want: []string{"STEVEDORE_HARBOR_TOKEN and --harbor-token-file: set one"}},
-		{name: "short token", env: map[string]string{"STEVEDORE_HARBOR_TOKEN": "the-secret"}, want: []string{"environment STEVEDORE_HARBOR_TOKEN", "want at least 16"}},
-		{name: "token with a space", env: map[string]string{"STEVEDORE_HARBOR_TOKEN": "the-secret-itself harbor"}, want: []string{"white space"}},
-		{name: "short file", args: []string{"--harbor-token-file=" + short}, want: []string{"--harbor-token-file " + short, "want at least 16"}},
-		{name: "empty file", args: []string{"--harbor-token-file=" + empty}, want: []string{"empty"}},
-		{name: "missing file", args: []string{"--harbor-token-file=" + filepath.Join(dir, "none")}, want: []string{"no such file"}},
+		{settingsCase: settingsCase{name: "nothing: disabled"}},
+		{settingsCase: settingsCase{name: "token from the environment", env: map[string]string{"STEVEDORE_HARBOR_TOKEN": token}}, wantToken: token},
+		{settingsCase: settingsCase{name: "token from a file", args: []string{"--harbor-token-file=" + file}}, wantToken: token},
+		{settingsCase: settingsCase{name: "file from the environment", env: map[string]string{"STEVEDORE_HARBOR_TOKEN_FILE": file}}, wantToken: token},
+		{settingsCase: settingsCase{name: "both", env: map[string]string{"STEVEDORE_HARBOR_TOKEN": token}, args: []string{"--harbor-token-file=" + file},
+			want: []string{"STEVEDORE_HARBOR_TOKEN and --harbor-token-file: set one"}}},
+		{settingsCase: settingsCase{name: "short token", env: map[string]string{"STEVEDORE_HARBOR_TOKEN": "the-secret"}, want: []string{"environment STEVEDORE_HARBOR_TOKEN", "want at least 16"}}},
+		{settingsCase: settingsCase{name: "token with a space", env: map[string]string{"STEVEDORE_HARBOR_TOKEN": "the-secret-itself harbor"}, want: []string{"white space"}}},
+		{settingsCase: settingsCase{name: "short file", args: []string{"--harbor-token-file=" + short}, want: []string{"--harbor-token-file " + short, "want at least 16"}}},
+		{settingsCase: settingsCase{name: "empty file", args: []string{"--harbor-token-file=" + empty}, want: []string{"empty"}}},
+		{settingsCase: settingsCase{name: "missing file", args: []string{"--harbor-token-file=" + filepath.Join(dir, "none")}, want: []string{"no such file"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"STEVEDORE_HARBOR_TOKEN", "STEVEDORE_HARBOR_TOKEN_FILE", "DATABASE_URL", "NATS_URL"} {
-				t.Setenv(k, tc.env[k])
-			}
-			fs := flag.NewFlagSet("test", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			o := config.Register(fs, dispatcher)
-			err := fs.Parse(append([]string{"--database-url=postgres://x", "--nats-url=nats://y"}, tc.args...))
-			if err == nil {
-				err = o.Validate(dispatcher)
-			}
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatal(err)
-				}
+			sc := tc.settingsCase
+			sc.check = func(t *testing.T, o *config.Options) {
 				if o.Harbor.Token != tc.wantToken {
 					t.Errorf("token %q, want %q", o.Harbor.Token, tc.wantToken)
 				}
-				return
 			}
-			if err == nil {
-				t.Fatalf("valid, want errors %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "the-secret") {
-				t.Errorf("the error shows the token: %v", err)
-			}
+			runSettingsCase(t, dispatcher, []string{"STEVEDORE_HARBOR_TOKEN", "STEVEDORE_HARBOR_TOKEN_FILE", "DATABASE_URL", "NATS_URL"},
+				[]string{"--database-url=postgres://x", "--nats-url=nats://y"}, sc, "the-secret")
 		})
 	}
 	t.Run("not in --help", func(t *testing.T) {

@@ -2,10 +2,8 @@ package config_test
 
 import (
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -97,39 +95,12 @@ func registryCases(dir, good, bad string, worker config.Roles) []registryCase {
 	}
 }
 
-// runRegistryCase parses base and tc's flags in tc's environment, and
-// checks the options or the error (which must not show a password).
+// runRegistryCase runs tc in its environment with base's flags; the
+// error must not show a password.
 func runRegistryCase(t *testing.T, base []string, tc registryCase) {
-	for _, k := range []string{"STEVEDORE_REGISTRY_ALLOWLIST", "STEVEDORE_BLOB_CACHE_SIZE", "STEVEDORE_REGISTRY_MIRRORS", "STEVEDORE_REGISTRY_CONFIG", "STEVEDORE_REGISTRY_REDIRECT_HOSTS"} {
-		t.Setenv(k, tc.env[k])
-	}
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	o := config.Register(fs, tc.roles)
-	if err := fs.Parse(append(append([]string{}, base...), tc.args...)); err != nil {
-		t.Fatal(err)
-	}
-	err := o.Validate(tc.roles)
-	if len(tc.want) == 0 {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tc.check != nil {
-			tc.check(t, o)
-		}
-		return
-	}
-	if err == nil {
-		t.Fatalf("valid, want errors %q", tc.want)
-	}
-	for _, w := range tc.want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error %q does not mention %q", err, w)
-		}
-	}
-	if strings.Contains(err.Error(), "hunter22") {
-		t.Errorf("error shows a password: %v", err)
-	}
+	envs := []string{"STEVEDORE_REGISTRY_ALLOWLIST", "STEVEDORE_BLOB_CACHE_SIZE", "STEVEDORE_REGISTRY_MIRRORS", "STEVEDORE_REGISTRY_CONFIG", "STEVEDORE_REGISTRY_REDIRECT_HOSTS"}
+	sc := settingsCase{name: tc.name, env: tc.env, args: tc.args, want: tc.want, check: tc.check}
+	runSettingsCase(t, tc.roles, envs, base, sc, "hunter22")
 }
 
 // checkBlobCacheSizes checks the values --blob-cache-size takes and refuses.

@@ -3,9 +3,7 @@ package e2e_test
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,19 +99,9 @@ func TestBadRequestsGetClearErrors(t *testing.T) {
 		{"bad platform", "POST", "/api/v1/index", "application/json", `{"reference":"` + h.reg.Ref("nope:1") + `","platform":"a/b/c/d/e"}`, 400, "platform"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, h.api.URL+tc.path, strings.NewReader(tc.body))
-			if tc.ctype != "" {
-				req.Header.Set("Content-Type", tc.ctype)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var e struct{ Code, Message string }
-			json.NewDecoder(resp.Body).Decode(&e)
-			if resp.StatusCode != tc.status || !strings.Contains(e.Message, tc.want) {
-				t.Fatalf("HTTP %d %q, want %d with %q", resp.StatusCode, e.Message, tc.status, tc.want)
+			status, e := h.send(tc.method, tc.path, tc.ctype, tc.body)
+			if status != tc.status || !strings.Contains(e.Message, tc.want) {
+				t.Fatalf("HTTP %d %q, want %d with %q", status, e.Message, tc.status, tc.want)
 			}
 		})
 	}
@@ -146,10 +134,7 @@ func TestBadLayersFailTheirReportAndTheWorkerGoesOn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := manifestOf(tc.layer)
-			if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-				t.Fatal(err)
-			}
-			r := h.wait(m.Hash)
+			r := h.indexWait(t, m)
 			if r.State != report.StateIndexError || !strings.Contains(r.Err, tc.want) {
 				t.Fatalf("state %s err %q, want IndexError with %q", r.State, r.Err, tc.want)
 			}
@@ -160,10 +145,7 @@ func TestBadLayersFailTheirReportAndTheWorkerGoesOn(t *testing.T) {
 	}
 	// The same worker still indexes a good manifest.
 	m := manifestOf(blobs.layer("good", goodGz, ""))
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	if r := h.wait(m.Hash); r.State != report.StateIndexFinished || len(r.Packages) != 1 {
+	if r := h.indexWait(t, m); r.State != report.StateIndexFinished || len(r.Packages) != 1 {
 		t.Fatalf("good manifest after bad ones: %s %q", r.State, r.Err)
 	}
 }
@@ -185,10 +167,7 @@ func TestNonUTF8FileNamesAreSkippedWithAWarning(t *testing.T) {
 		"usr/lib/python3/site-packages/b\xffd-1.0.dist-info/METADATA": []byte("Metadata-Version: 2.1\nName: bad\nVersion: 1.0\n\n"),
 		"app/\xff.jar":                                                []byte("not a jar"),
 	})
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	r := h.wait(m.Hash)
+	r := h.indexWait(t, m)
 	if r.State != report.StateIndexFinished {
 		t.Fatalf("state %s, err %q; want IndexFinished", r.State, r.Err)
 	}

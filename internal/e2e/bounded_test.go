@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -91,10 +90,7 @@ func TestSpoolBombFailsItsReportWithBoundedDisk(t *testing.T) {
 
 	before := bytesWritten(t)
 	m := manifestOf(blobs.layer("spool-bomb", bomb, ""))
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	r := h.wait(m.Hash)
+	r := h.indexWait(t, m)
 	written := bytesWritten(t) - before
 
 	want := "more than the limit of 67108864 bytes spooled to disk (--layer-max-spool)"
@@ -125,10 +121,7 @@ func TestSpoolBombFailsItsReportWithBoundedDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	m = manifestOf(blobs.layer("good", gz(t, good), ""))
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	if r := h.wait(m.Hash); r.State != report.StateIndexFinished || len(r.Packages) != 1 {
+	if r := h.indexWait(t, m); r.State != report.StateIndexFinished || len(r.Packages) != 1 {
 		t.Fatalf("good manifest after the bomb: %s %q", r.State, r.Err)
 	}
 }
@@ -186,10 +179,7 @@ func TestPackageCapsFailTheirReport(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := manifestOf(tc.layers...)
-			if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-				t.Fatal(err)
-			}
-			r := h.wait(m.Hash)
+			r := h.indexWait(t, m)
 			if tc.want == "" {
 				if r.State != report.StateIndexFinished || len(r.Packages) != tc.packages {
 					t.Fatalf("state %s, %d packages, err %q; want IndexFinished with %d", r.State, len(r.Packages), r.Err, tc.packages)

@@ -151,6 +151,18 @@ type answer struct {
 	body   []byte
 }
 
+// indexClair posts body to Clair's index_report, wants 201 (what names
+// the step in a failure) and checks the answer against the contract.
+func (h *harness) indexClair(t *testing.T, c *contract, what string, body []byte) answer {
+	t.Helper()
+	a := h.do("POST", "/indexer/api/v1/index_report", nil, body)
+	if a.status != http.StatusCreated {
+		t.Fatalf("%s: HTTP %d, want 201: %s", what, a.status, a.body)
+	}
+	c.check(t, "index_report", a.body)
+	return a
+}
+
 func (h *harness) do(method, path string, header http.Header, body []byte) answer {
 	h.t.Helper()
 	req, err := http.NewRequest(method, h.api.URL+path, bytes.NewReader(body))
@@ -231,11 +243,7 @@ func TestQuaySequence(t *testing.T) {
 	var st struct{ State string }
 	json.Unmarshal(a.body, &st)
 
-	a = h.do("POST", "/indexer/api/v1/index_report", nil, body)
-	if a.status != http.StatusCreated {
-		t.Fatalf("index: HTTP %d, want 201: %s", a.status, a.body)
-	}
-	c.check(t, "index_report", a.body)
+	a = h.indexClair(t, c, "index", body)
 	checkClairHeaders(t, a, m.Hash, st.State)
 	r := decodeReport(t, a.body)
 	if r.State != report.StateIndexFinished || !r.Success || len(r.Packages) != 3 || len(r.Distributions) != 1 {
@@ -281,11 +289,7 @@ func TestQuaySequenceRHELWithoutEnrichmentData(t *testing.T) {
 	m := h.push("rhel/app:1", rhelFiles(t, "8"))
 	body, _ := json.Marshal(m)
 
-	a := h.do("POST", "/indexer/api/v1/index_report", nil, body)
-	if a.status != http.StatusCreated {
-		t.Fatalf("index: HTTP %d, want 201: %s", a.status, a.body)
-	}
-	c.check(t, "index_report", a.body)
+	a := h.indexClair(t, c, "index", body)
 	served := decodeReport(t, a.body)
 	if served.State != report.StateIndexFinished || !served.Success || len(served.Packages) != 1 || len(served.Repositories) != 2 {
 		t.Fatalf("served: state %s success %v, %d packages, %d repositories", served.State, served.Success, len(served.Packages), len(served.Repositories))
@@ -410,17 +414,9 @@ func checkIndexAnswers(t *testing.T, h *harness, c *contract, body []byte) {
 	if r := decodeReport(t, a.body); r.State.Terminal() {
 		t.Fatalf("respond-async answered a terminal report: %s", r.State)
 	}
-	a = h.do("POST", "/indexer/api/v1/index_report", nil, body)
-	if a.status != http.StatusCreated {
-		t.Fatalf("index after respond-async: HTTP %d", a.status)
-	}
-	c.check(t, "index_report", a.body)
+	h.indexClair(t, c, "index after respond-async", body)
 	// Current: 201 at once.
-	a = h.do("POST", "/indexer/api/v1/index_report", nil, body)
-	if a.status != http.StatusCreated {
-		t.Fatalf("index of a current report: HTTP %d", a.status)
-	}
-	c.check(t, "index_report", a.body)
+	h.indexClair(t, c, "index of a current report", body)
 }
 
 // checkReportGets gets m's report with every Accept, checks that the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apitest"
 	"github.com/stevedore-dev/stevedore/internal/api/clairauth"
 	"github.com/stevedore-dev/stevedore/internal/api/clairproxy"
 	"github.com/stevedore-dev/stevedore/report"
@@ -178,25 +179,14 @@ type clairCaller struct {
 func (c *clairCaller) call(method, path, body, auth string) (int, string, http.Header) {
 	t := c.t
 	t.Helper()
-	req, err := http.NewRequest(method, c.h.api.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	if auth != "" {
-		req.Header.Set("Authorization", auth)
+		h.Set("Authorization", auth)
 	}
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		h.Set("Content-Type", "application/json")
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, b := apitest.Do(t, http.DefaultClient, method, c.h.api.URL+path, strings.NewReader(body), h)
 	return res.StatusCode, string(b), res.Header
 }
 

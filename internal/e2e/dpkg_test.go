@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,10 +50,7 @@ func TestDpkgDatabaseOfThisMachine(t *testing.T) {
 	h := newHarness(t)
 	h.start(h.config(1, true))
 	m := h.push("host:1", map[string][]byte{"etc/os-release": osr, "var/lib/dpkg/status": status})
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	r := h.wait(m.Hash)
+	r := h.indexWait(t, m)
 	if r.State != report.StateIndexFinished {
 		t.Fatalf("state %s: %s", r.State, r.Err)
 	}

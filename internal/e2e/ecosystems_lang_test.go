@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"slices"
@@ -65,6 +64,14 @@ func fixture(t *testing.T, rel string) []byte {
 	return b
 }
 
+// checkReported indexes m and checks that it reports want (see reported).
+func (h *harness) checkReported(t *testing.T, m *report.Manifest, want []string) {
+	t.Helper()
+	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
 // reported lists a report's packages as "name version purl db layer#",
 // sorted; layer# is the index in m of the layer that introduced it.
 func reported(r *report.Report, m *report.Manifest) []string {
@@ -88,10 +95,7 @@ func reported(r *report.Report, m *report.Manifest) []string {
 // IndexFinished.
 func (h *harness) indexAndWait(m *report.Manifest) *report.Report {
 	h.t.Helper()
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		h.t.Fatal(err)
-	}
-	r := h.wait(m.Hash)
+	r := h.indexWait(h.t, m)
 	if r.State != report.StateIndexFinished || !r.Success {
 		h.t.Fatalf("state %s: %s", r.State, r.Err)
 	}
@@ -145,9 +149,7 @@ func checkPython(t *testing.T, h *harness) {
 		"setuptools 51.3.3 pkg:pypi/setuptools@51.3.3 usr/lib/python3/dist-packages/setuptools-51.3.3.egg-info/PKG-INFO 1",
 		"typing_extensions 4.4.0 pkg:pypi/typing-extensions@4.4.0 " + sp + "typing_extensions-4.4.0.dist-info/METADATA 1",
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 }
 
 // checkJava indexes Java archives.
@@ -168,9 +170,7 @@ func checkJava(t *testing.T, h *harness) {
 		"test:nested2 0.0.2 pkg:maven/test/nested2@0.0.2 " + nested,
 		"test:nested3 0.0.3 pkg:maven/test/nested3@0.0.3 " + nested,
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 }
 
 // checkGoBinary indexes Go executables.
@@ -202,9 +202,7 @@ func checkGoBinary(t *testing.T, h *harness) {
 		"stdlib 1.22.0 pkg:golang/stdlib@1.22.0 " + app, // as claircore writes it
 		"stdlib 1.22.1 pkg:golang/stdlib@1.22.1 " + bin,
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 }
 
 // checkNPM indexes npm package manifests.
@@ -222,9 +220,7 @@ func checkNPM(t *testing.T, h *harness) {
 		"debug 2.6.9 pkg:npm/debug@2.6.9 " + nm + "express/node_modules/debug/package.json 0",
 		"express 4.16.4 pkg:npm/express@4.16.4 " + nm + "express/package.json 0",
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 }
 
 // checkRuby indexes installed gemspecs.
@@ -240,9 +236,7 @@ func checkRuby(t *testing.T, h *harness) {
 		"rake 13.0.3 pkg:gem/rake@13.0.3 " + specs + "rake-13.0.3.gemspec 0",
 		"test-unit 3.3.7 pkg:gem/test-unit@3.3.7 " + specs + "test-unit-3.3.7.gemspec 0",
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 }
 
 // checkBadFilesDoNotFailImage indexes an image with malformed package files:
@@ -265,7 +259,5 @@ func checkBadFilesDoNotFailImage(t *testing.T, h *harness) {
 	want := []string{
 		"com.fasterxml.jackson.core:jackson-annotations 2.15.0-rc2 pkg:maven/com.fasterxml.jackson.core/jackson-annotations@2.15.0-rc2 app/jackson-annotations-2.15.0-rc2.jar 0",
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 }

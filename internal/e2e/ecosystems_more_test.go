@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/package-url/packageurl-go"
@@ -103,9 +102,7 @@ func checkRust(t *testing.T, h *harness, check *sbomcheck.Checker) {
 		"library_crate 0.1.0 pkg:cargo/library_crate@0.1.0 " + bin,
 		"local-rust-pkg 0.1.0 pkg:cargo/local-rust-pkg@0.1.0 " + lock,
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 	h.checkSBOM(t, check, m)
 }
 
@@ -144,9 +141,7 @@ func checkDotnet(t *testing.T, h *harness, check *sbomcheck.Checker) {
 		"TestLibrary 1.0.0 pkg:nuget/TestLibrary@1.0.0 " + lib,
 		"libpam-runtime 1.1.8-3.6 pkg:deb/debian/libpam-runtime@1.1.8-3.6?arch=all var/lib/dpkg/status 0",
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 	h.checkSBOM(t, check, m)
 }
 
@@ -165,9 +160,7 @@ func checkComposer(t *testing.T, h *harness, check *sbomcheck.Checker) {
 		"psr/http-message 1.1 pkg:composer/psr/http-message@1.1 " + www,
 		"ralouphie/getallheaders 3.0.3 pkg:composer/ralouphie/getallheaders@3.0.3 " + www,
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 	h.checkSBOM(t, check, m)
 }
 
@@ -189,9 +182,7 @@ func checkPythonEgg(t *testing.T, h *harness, check *sbomcheck.Checker) {
 		"kitchen 1.2.6 pkg:pypi/kitchen@1.2.6 " + sp + "kitchen-1.2.6-py2.7.egg 0",
 		"libpam-runtime 1.1.8-3.6 pkg:deb/debian/libpam-runtime@1.1.8-3.6?arch=all var/lib/dpkg/status 0",
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 	h.checkSBOM(t, check, m)
 }
 
@@ -211,8 +202,6 @@ func checkConda(t *testing.T, h *harness, check *sbomcheck.Checker) {
 		"openssl 1.1.1q pkg:conda/openssl@1.1.1q?build=h7f8727e_0&channel=main&subdir=linux-64&type=conda " + env + "openssl-1.1.1q-h7f8727e_0.json 1",
 		"pip 22.2.2 pkg:conda/pip@22.2.2?build=py38h06a4308_0&channel=main&subdir=linux-64&type=conda " + env + "pip-22.2.2-py38h06a4308_0.json 1",
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 	h.checkSBOM(t, check, m)
 }

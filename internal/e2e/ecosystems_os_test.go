@@ -66,16 +66,24 @@ func TestOSEcosystems(t *testing.T) {
 	t.Run("debian python owned by dpkg", func(t *testing.T) { checkOSPythonOwnedByDpkg(t, h) })
 }
 
-// checkOSRPM indexes CBL-Mariner's rpm database: the packages rpm lists, with owned files.
-func checkOSRPM(t *testing.T, h *harness) {
-	m := h.push("os/mariner:2.0", map[string][]byte{
-		"etc/os-release":           fixture(t, "osrelease/trivy_mariner-2.0_os-release"),
-		"var/lib/rpm/rpmdb.sqlite": fixture(t, "rpm/go-rpmdb_cbl-mariner-2.0_rpmdb.sqlite"),
-	})
+// indexOS pushes files as one layer of repoTag, indexes it and checks
+// that the report's distribution is did's version.
+func indexOS(t *testing.T, h *harness, repoTag string, files map[string][]byte, did, version string) (*report.Manifest, *report.Report) {
+	t.Helper()
+	m := h.push(repoTag, files)
 	r := h.indexAndWait(m)
-	if d := dist(t, r); d.DID != "mariner" || d.VersionID != "2.0" {
+	if d := dist(t, r); d.DID != did || d.VersionID != version {
 		t.Errorf("distribution %+v", d)
 	}
+	return m, r
+}
+
+// checkOSRPM indexes CBL-Mariner's rpm database: the packages rpm lists, with owned files.
+func checkOSRPM(t *testing.T, h *harness) {
+	m, r := indexOS(t, h, "os/mariner:2.0", map[string][]byte{
+		"etc/os-release":           fixture(t, "osrelease/trivy_mariner-2.0_os-release"),
+		"var/lib/rpm/rpmdb.sqlite": fixture(t, "rpm/go-rpmdb_cbl-mariner-2.0_rpmdb.sqlite"),
+	}, "mariner", "2.0")
 	// Debian's rpm 4.18 listing of the same database.
 	var want []string
 	for _, l := range strings.Split(string(fixture(t, "reports/derived/go-rpmdb_cbl-mariner-2.0_rpmdb.sqlite.rpm-qa.tsv")), "\n") {
@@ -110,14 +118,10 @@ func checkOSRPM(t *testing.T, h *harness) {
 
 // checkOSAlpine indexes Alpine 3.10's apk database.
 func checkOSAlpine(t *testing.T, h *harness) {
-	m := h.push("os/alpine:3.10", map[string][]byte{
+	_, r := indexOS(t, h, "os/alpine:3.10", map[string][]byte{
 		"etc/os-release":       fixture(t, "osrelease/trivy_alpine-310_os-release"),
 		"lib/apk/db/installed": fixture(t, "apk/trivy_alpine-310_installed"),
-	})
-	r := h.indexAndWait(m)
-	if d := dist(t, r); d.DID != "alpine" || d.VersionID != "3.10.4" {
-		t.Errorf("distribution %+v", d)
-	}
+	}, "alpine", "3.10.4")
 	if got := binaries(r); len(got) != 14 {
 		t.Errorf("%d packages, want alpine:3.10's 14: %q", len(got), got)
 	}
@@ -131,14 +135,10 @@ func checkOSAlpine(t *testing.T, h *harness) {
 func checkOSWolfi(t *testing.T, h *harness) {
 	// anchore/syft's Wolfi os-release over an apk database: the
 	// packages are Wolfi's, not Alpine's.
-	m := h.push("os/wolfi:1", map[string][]byte{
+	_, r := indexOS(t, h, "os/wolfi:1", map[string][]byte{
 		"etc/os-release":       fixture(t, "osrelease/syft_wolfi_os-release"),
 		"lib/apk/db/installed": fixture(t, "apk/trivy_alpine-310_installed"),
-	})
-	r := h.indexAndWait(m)
-	if d := dist(t, r); d.DID != "wolfi" || d.VersionID != "20220914" {
-		t.Errorf("distribution %+v", d)
-	}
+	}, "wolfi", "20220914")
 	musl := byName(r, "musl")
 	if len(musl) != 1 || musl[0].PURL != "pkg:apk/wolfi/musl@1.1.22-r3?arch=x86_64&distro=wolfi-20220914" {
 		t.Errorf("musl: %+v", musl)
@@ -153,13 +153,12 @@ func checkOSDistroless(t *testing.T, h *harness) {
 		"Maintainer: Santiago Vila <sanvila@debian.org>\nArchitecture: arm64\nMulti-Arch: foreign\nVersion: 11.1+deb11u5\n" +
 		"Replaces: base, dpkg (<= 1.15.0), miscutils\nProvides: base\nPre-Depends: awk\nBreaks: initscripts (<< 2.88dsf-13.3), sendfile (<< 2.1b.20080616-5.2~)\n" +
 		"Description: Debian base system miscellaneous files\n This package contains the basic filesystem hierarchy of a Debian system, and\n several important miscellaneous files.\n")
-	m := h.push("os/distroless:11", map[string][]byte{
+	_, r := indexOS(t, h, "os/distroless:11", map[string][]byte{
 		"var/lib/dpkg/status.d/base-files":           baseFiles,
 		"var/lib/dpkg/status.d/libsqlite3-0":         fixture(t, "dpkg/syft_status.d_libsqlite3-0"),
 		"var/lib/dpkg/status.d/libsqlite3-0.md5sums": fixture(t, "dpkg/syft_status.d_libsqlite3-0.md5sums"),
-	})
-	r := h.indexAndWait(m)
-	if d := dist(t, r); d.DID != "debian" || d.VersionID != "11" || d.VersionCodeName != "bullseye" {
+	}, "debian", "11")
+	if d := dist(t, r); d.VersionCodeName != "bullseye" {
 		t.Errorf("distribution %+v", d)
 	}
 	want := []string{"base-files 11.1+deb11u5 arm64", "libsqlite3-0 3.34.1-3 arm64"}

@@ -77,9 +77,7 @@ func TestRuntimes(t *testing.T) {
 		"python3.6-minimal 3.6.3-1 pkg:deb/debian/python3.6-minimal@3.6.3-1?arch=amd64 var/lib/dpkg/status 0",
 		"ruby 1.9.3p551 pkg:generic/ruby@1.9.3p551 usr/local/bin/ruby 1",
 	}
-	if got := reported(h.indexAndWait(m), m); !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
+	h.checkReported(t, m, want)
 
 	// Control: without dpkg's file list, nothing says who owns
 	// usr/bin/python3.6, and the runtime scanner's Python is reported.

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/stevedore-dev/stevedore/internal/registry"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
@@ -73,21 +72,14 @@ func (g *holdBlob) middleware(next http.Handler) http.Handler {
 	})
 }
 
+// metricSums totals the int64 sums and gauges of r by metric name, over
+// their attributes (see metricPoints).
 func metricSums(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := r.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if s, ok := m.Data.(metricdata.Sum[int64]); ok {
-				for _, dp := range s.DataPoints {
-					out[m.Name] += dp.Value
-				}
-			}
-		}
+	for key, v := range metricPoints(t, r) {
+		name, _, _ := strings.Cut(key, " ")
+		out[name] += v
 	}
 	return out
 }
@@ -404,15 +396,9 @@ func TestRegistryOutsideAllowlistIsRefused(t *testing.T) {
 		{"allowed reference", "/api/v1/index", `{"reference": "` + h.reg.Ref("allowed/app:1") + `"}`, 202, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, err := http.Post(h.api.URL+tc.path, "application/json", strings.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var e struct{ Code, Message string }
-			json.NewDecoder(resp.Body).Decode(&e)
-			if resp.StatusCode != tc.status {
-				t.Fatalf("HTTP %d (%s: %s), want %d", resp.StatusCode, e.Code, e.Message, tc.status)
+			status, e := h.send("POST", tc.path, "application/json", tc.body)
+			if status != tc.status {
+				t.Fatalf("HTTP %d (%s: %s), want %d", status, e.Code, e.Message, tc.status)
 			}
 			if tc.status == 403 && (e.Code != "registry-not-allowed" || !strings.Contains(e.Message, strings.ReplaceAll(tc.want, `\"`, `"`))) {
 				t.Fatalf("answer %s: %s; want registry-not-allowed and %q", e.Code, e.Message, tc.want)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apitest"
 	"github.com/stevedore-dev/stevedore/internal/api/clairauth"
 	"github.com/stevedore-dev/stevedore/internal/api/harbor"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
@@ -164,24 +164,13 @@ type harborCaller struct{ base, token string }
 
 func (c *harborCaller) call(t *testing.T, method, path string, header http.Header, body []byte) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	for k, v := range header {
-		req.Header[k] = v
+		h[k] = v
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	h.Set("Authorization", "Bearer "+c.token)
 	hc := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := apitest.Do(t, hc, method, c.base+path, bytes.NewReader(body), h)
 	return answer{resp.StatusCode, resp.Header, b}
 }
 

@@ -2,8 +2,10 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -13,10 +15,13 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stevedore-dev/stevedore/client"
+	"github.com/stevedore-dev/stevedore/internal/api/apitest"
 	"github.com/stevedore-dev/stevedore/internal/app"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/queue"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/internal/testing/natstest"
@@ -211,4 +216,46 @@ func testLogger(t *testing.T) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// apiError is the body of an API error answer.
+type apiError struct{ Code, Message string }
+
+// send sends method path with body (content type ctype, when given) to the
+// API and returns the status and the error body it holds (zero when the
+// answer is not an error's).
+func (h *harness) send(method, path, ctype, body string) (int, apiError) {
+	h.t.Helper()
+	hdr := http.Header{}
+	if ctype != "" {
+		hdr.Set("Content-Type", ctype)
+	}
+	resp, b := apitest.Do(h.t, http.DefaultClient, method, h.api.URL+path, strings.NewReader(body), hdr)
+	var e apiError
+	json.Unmarshal(b, &e)
+	return resp.StatusCode, e
+}
+
+// deliveries counts the jobs the work queue's consumer has delivered.
+func deliveries(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	cons, err := js.Consumer(context.Background(), queue.DefaultStream, queue.DefaultConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Delivered.Consumer
+}
+
+// indexWait asks the API to index m and waits for its report, whatever its
+// state.
+func (h *harness) indexWait(t *testing.T, m *report.Manifest) *report.Report {
+	t.Helper()
+	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	return h.wait(m.Hash)
 }

@@ -137,10 +137,7 @@ func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
 			for i, port := range []int{open.port(), closedPort} {
 				l := &report.Layer{Hash: report.Digest(fmt.Sprintf("sha256:%064x", i+1)), URI: fmt.Sprintf("%s/to/%d/blob", redirector.URL, port)}
 				m := manifestOf(l)
-				if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-					t.Fatal(err)
-				}
-				r := h.wait(m.Hash)
+				r := h.indexWait(t, m)
 				if r.State != report.StateIndexError || !strings.Contains(r.Err, tc.want) {
 					t.Fatalf("port %d: state %s err %q, want IndexError with %q", port, r.State, r.Err, tc.want)
 				}

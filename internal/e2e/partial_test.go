@@ -207,7 +207,6 @@ func serveMappingAndWaitFinished(t *testing.T, h *harness, addr string, ms []*re
 // checkOneRunPerAttempt checks that each manifest of ms ran once per
 // attempt, and that the queue delivered nothing else; it returns the runs.
 func checkOneRunPerAttempt(t *testing.T, h *harness, n *app.Node, ms []*report.Manifest) int {
-	ctx := context.Background()
 	total := 0
 	for _, m := range ms {
 		r := h.report(m.Hash)
@@ -217,16 +216,8 @@ func checkOneRunPerAttempt(t *testing.T, h *harness, n *app.Node, ms []*report.M
 		}
 		total += runs
 	}
-	cons, err := n.JS.Consumer(ctx, queue.DefaultStream, queue.DefaultConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int(info.Delivered.Consumer) != total {
-		t.Errorf("%d job deliveries, %d runs", info.Delivered.Consumer, total)
+	if d := deliveries(t, n.JS); int(d) != total {
+		t.Errorf("%d job deliveries, %d runs", d, total)
 	}
 	return total
 }
@@ -251,10 +242,7 @@ func TestScheduledRetriesSurviveANATSRestart(t *testing.T) {
 	cfg.Retry.Base, cfg.Retry.Max = 3*time.Second, 3*time.Second
 	n := h.start(cfg)
 	m := h.push("restart:1", rhelFiles(t, "8"))
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	if r := h.wait(m.Hash); r.State != report.StateIndexPartial || r.Attempt != 1 {
+	if r := h.indexWait(t, m); r.State != report.StateIndexPartial || r.Attempt != 1 {
 		t.Fatalf("state %s attempt %d", r.State, r.Attempt)
 	}
 	if c := retrySubjectCount(t, n.JS, m.Hash); c != 1 {

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/queue"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -91,16 +90,8 @@ func TestConcurrentDuplicateRequestsRunOneJob(t *testing.T) {
 			t.Errorf("layer %s fetched %d times, want 1", l.Hash, got)
 		}
 	}
-	cons, err := n.JS.Consumer(context.Background(), queue.DefaultStream, queue.DefaultConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := cons.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Delivered.Consumer != 1 {
-		t.Fatalf("%d job deliveries, want 1", info.Delivered.Consumer)
+	if d := deliveries(t, n.JS); d != 1 {
+		t.Fatalf("%d job deliveries, want 1", d)
 	}
 
 	// Once the report is current, more requests queue nothing: 201 with the
@@ -290,10 +281,7 @@ func TestPackageDatabaseEmptiedInAHigherLayer(t *testing.T) {
 		map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus("a", "b")},
 		map[string][]byte{"var/lib/dpkg/status": {}},
 	)
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	r := h.wait(m.Hash)
+	r := h.indexWait(t, m)
 	if r.State != report.StateIndexFinished || len(r.Packages) != 0 || len(r.Distributions) != 1 {
 		t.Fatalf("state %s, %d packages, %d distributions: the emptied database should hide the lower one", r.State, len(r.Packages), len(r.Distributions))
 	}

@@ -29,15 +29,9 @@ func TestFailedPublishAnswers503AndLeavesNoPhantom(t *testing.T) {
 		{"clair manifest", "/indexer/api/v1/index_report", mustJSON(t, m)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, err := http.Post(h.api.URL+tc.path, "application/json", strings.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var e struct{ Code, Message string }
-			json.NewDecoder(resp.Body).Decode(&e)
-			if resp.StatusCode != http.StatusServiceUnavailable || e.Code != "unavailable" || !strings.Contains(e.Message, "job queue unavailable") {
-				t.Fatalf("HTTP %d %s %q, want 503 unavailable naming the job queue", resp.StatusCode, e.Code, e.Message)
+			status, e := h.send("POST", tc.path, "application/json", tc.body)
+			if status != http.StatusServiceUnavailable || e.Code != "unavailable" || !strings.Contains(e.Message, "job queue unavailable") {
+				t.Fatalf("HTTP %d %s %q, want 503 unavailable naming the job queue", status, e.Code, e.Message)
 			}
 			if r, err := postgres.New(h.pool).Report(context.Background(), m.Hash); !errors.Is(err, postgres.ErrNotFound) {
 				t.Fatalf("after a failed publish the manifest has a report (%v, %v), but no job", r, err)

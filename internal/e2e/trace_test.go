@@ -20,10 +20,7 @@ func TestOneTraceFollowsAJobFromRequestToReport(t *testing.T) {
 	cfg.TracerProvider = tp
 	h.start(cfg)
 	m := h.push("traced:1", map[string][]byte{"etc/os-release": osRelease("debian", "12"), "var/lib/dpkg/status": dpkgStatus("a")})
-	if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	if r := h.wait(m.Hash); r.State != report.StateIndexFinished {
+	if r := h.indexWait(t, m); r.State != report.StateIndexFinished {
 		t.Fatalf("state %s", r.State)
 	}
 	// The worker's span ends after the ack, which follows the stored report.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/internal/app"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -19,6 +20,18 @@ import (
 // quayHeaders are the headers of a Quay notification to /webhooks/quay.
 func quayHeaders() map[string]string {
 	return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("quay:"+whToken)), "Content-Type": "application/json"}
+}
+
+// maintenanceHarness is a harness whose registry answers manifest
+// lookups with 503 while the returned switch is set (see inMaintenance),
+// and its webhook configuration for workers, with a 3-second resolve
+// timeout, to adjust and start.
+func maintenanceHarness(t *testing.T, workers int, seen func(*http.Request)) (*harness, *atomic.Bool, app.Config) {
+	broken := new(atomic.Bool)
+	h := newHarness(t, inMaintenance(broken, seen))
+	cfg := h.webhookConfig(workers)
+	cfg.Webhooks.ResolveTimeout = 3 * time.Second
+	return h, broken, cfg
 }
 
 // inMaintenance answers the registry's manifest requests other than
@@ -153,20 +166,17 @@ func TestWebhookEventAtTheCapAnswersInTime(t *testing.T) {
 // due (30 rows, backoff 200 ms: unbounded, that is ~300 lookups a second).
 func TestWebhookRetriesRateLimitedPerRegistry(t *testing.T) {
 	const targets, rate = 30, 4
-	var broken atomic.Bool
 	var mu sync.Mutex
 	var lookups []time.Time
-	h := newHarness(t, inMaintenance(&broken, func(r *http.Request) {
+	h, broken, cfg := maintenanceHarness(t, 1, func(r *http.Request) {
 		if r.Method == http.MethodHead {
 			mu.Lock()
 			lookups = append(lookups, time.Now())
 			mu.Unlock()
 		}
-	}))
-	cfg := h.webhookConfig(1)
+	})
 	cfg.Webhooks.MaxTargets = targets
 	cfg.Webhooks.RetryRate = rate
-	cfg.Webhooks.ResolveTimeout = 3 * time.Second
 	h.start(cfg)
 	tags := tagNames(targets)
 	p := h.pushImage("down", tags[0], "down-pkg", tags[1:]...)

@@ -27,7 +27,6 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/api/webhooks"
 	"github.com/stevedore-dev/stevedore/internal/app"
-	"github.com/stevedore-dev/stevedore/internal/queue"
 	"github.com/stevedore-dev/stevedore/internal/registry"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/report"
@@ -616,16 +615,8 @@ func TestWebhookRetriesAndTagsMakeOneJob(t *testing.T) {
 	if runs != 1 || finished != 1 {
 		t.Fatalf("%d runs and %d final writes for %d events, want 1 and 1", runs, finished, len(bodies))
 	}
-	cons, err := n.JS.Consumer(context.Background(), queue.DefaultStream, queue.DefaultConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := cons.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Delivered.Consumer != 1 {
-		t.Fatalf("%d job deliveries for %d events, want 1", info.Delivered.Consumer, len(bodies))
+	if d := deliveries(t, n.JS); d != 1 {
+		t.Fatalf("%d job deliveries for %d events, want 1", d, len(bodies))
 	}
 }
 
@@ -772,10 +763,7 @@ func TestDistributionNotifierIndexesPushedImage(t *testing.T) {
 // with backoff while the registry keeps failing, and indexed once it
 // answers again.
 func TestQuayTagResolutionRetried(t *testing.T) {
-	var broken atomic.Bool
-	h := newHarness(t, inMaintenance(&broken, nil))
-	cfg := h.webhookConfig(2)
-	cfg.Webhooks.ResolveTimeout = 3 * time.Second
+	h, broken, cfg := maintenanceHarness(t, 2, nil)
 	h.start(cfg)
 	p := h.pushImage("flaky", "1.0", "flaky-pkg", "latest")
 
@@ -915,10 +903,7 @@ func TestWebhookRefusedByTheRegistryAllowlist(t *testing.T) {
 // kept for retry after a registry failure that then answers 404 is given up
 // at the next attempt, not retried 20 times.
 func TestQuayMissingTagIsNotRetried(t *testing.T) {
-	var broken atomic.Bool
-	h := newHarness(t, inMaintenance(&broken, nil))
-	cfg := h.webhookConfig(1)
-	cfg.Webhooks.ResolveTimeout = 3 * time.Second
+	h, broken, cfg := maintenanceHarness(t, 1, nil)
 	h.start(cfg)
 	p := h.pushImage("tags", "1.0", "tags-pkg")
 	header := quayHeaders()

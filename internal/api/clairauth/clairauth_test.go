@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apitest"
 	"github.com/stevedore-dev/stevedore/internal/api/clairauth"
 )
 
@@ -79,22 +80,11 @@ type answer struct {
 
 func do(t *testing.T, srv *httptest.Server, method, path string, auth ...string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	for _, a := range auth {
-		req.Header.Add("Authorization", a)
+		h.Add("Authorization", a)
 	}
-	res, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, b := apitest.Do(t, srv.Client(), method, srv.URL+path, nil, h)
 	a := answer{status: res.StatusCode, challenge: res.Header.Get("WWW-Authenticate"), body: string(b)}
 	if res.StatusCode == http.StatusUnauthorized {
 		if ct := res.Header.Get("Content-Type"); ct != "application/json" {

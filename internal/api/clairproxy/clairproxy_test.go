@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apitest"
 	"github.com/stevedore-dev/stevedore/internal/api/clairproxy"
 )
 
@@ -82,22 +83,11 @@ func proxy(t *testing.T, cfg clairproxy.Config) *httptest.Server {
 
 func send(t *testing.T, srv *httptest.Server, method, target, body, auth string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+target, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	if auth != "" {
-		req.Header.Set("Authorization", auth)
+		h.Set("Authorization", auth)
 	}
-	res, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, b := apitest.Do(t, srv.Client(), method, srv.URL+target, strings.NewReader(body), h)
 	return res, string(b)
 }
 

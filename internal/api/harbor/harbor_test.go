@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/stevedore-dev/stevedore/internal/api"
+	"github.com/stevedore-dev/stevedore/internal/api/apitest"
 	"github.com/stevedore-dev/stevedore/internal/api/harbor"
 	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
@@ -222,25 +222,14 @@ type answer struct {
 
 func (c *harborClient) do(t *testing.T, method, path string, header http.Header, body []byte) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	for k, v := range header {
-		req.Header[k] = v
+		h[k] = v
 	}
 	if _, set := header["Authorization"]; !set && c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		h.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := apitest.Do(t, c.hc, method, c.base+path, bytes.NewReader(body), h)
 	return answer{resp.StatusCode, resp.Header, b}
 }
 
