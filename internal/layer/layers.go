@@ -882,53 +882,9 @@ func (r *reader) regular(tr *tar.Reader, n int, name string, hdr *tar.Header) er
 	}
 	b := &blob{size: hdr.Size, closed: r.closed, sniffed: sniffed}
 	r.c.blobs = append(r.c.blobs, b)
-	var found []bool
-	if hdr.Size <= r.opts.MaxInMemory && r.memUsed+hdr.Size <= r.opts.MaxTotalInMemory {
-		b.data = make([]byte, hdr.Size)
-		if _, err := io.ReadFull(src, b.data); err != nil {
-			return &entryError{n: n, name: hdr.Name, err: noEOF(err)}
-		}
-		r.memUsed += hdr.Size
-		found = make([]bool, len(conds))
-		for k, c := range conds {
-			found[k] = bytes.Contains(b.data, c.marker)
-		}
-	} else {
-		if r.c.spool == nil {
-			f, err := os.CreateTemp(r.opts.TempDir, "stevedore-layer-*")
-			if err != nil {
-				return &entryError{n: n, name: hdr.Name, err: &spoolError{fmt.Errorf("spooling: %w", err)}}
-			}
-			r.c.spool = &spool{f: f, max: r.opts.MaxSpool, budget: r.opts.ProcessSpool}
-		}
-		b.spool, b.off = r.c.spool, r.c.spool.end
-		w := &spoolWriter{s: r.c.spool}
-		var dst io.Writer = w
-		var ms *markerSearch
-		if len(conds) > 0 {
-			ms = newMarkerSearch(conds)
-			dst = io.MultiWriter(w, ms)
-		}
-		if r.copyBuf == nil {
-			r.copyBuf = make([]byte, copyBufSize)
-		}
-		copied, err := io.CopyBuffer(dst, io.LimitReader(src, hdr.Size), r.copyBuf)
-		if err == nil && copied < hdr.Size {
-			err = io.ErrUnexpectedEOF
-		}
-		var le *limitError
-		switch {
-		case errors.As(w.err, &le):
-			return &entryError{n: n, name: hdr.Name, err: w.err}
-		case w.err != nil:
-			return &entryError{n: n, name: hdr.Name, err: &spoolError{fmt.Errorf("spooling to %s: %w", b.spool.f.Name(), w.err)}}
-		}
-		if err != nil {
-			return &entryError{n: n, name: hdr.Name, err: noEOF(err)}
-		}
-		if ms != nil {
-			found = ms.found
-		}
+	found, err := r.store(src, n, hdr, b, conds)
+	if err != nil {
+		return err
 	}
 	for k, c := range conds {
 		if found[k] {
@@ -942,6 +898,67 @@ func (r *reader) regular(tr *tar.Reader, n int, name string, hdr *tar.Header) er
 		return nil
 	}
 	return r.add(n, name, b, matched)
+}
+
+// store reads the entry's content into b: in memory while the budgets
+// allow, else into the layer's spool file. found says, per conditional
+// scanner, whether its marker is in the content.
+func (r *reader) store(src io.Reader, n int, hdr *tar.Header, b *blob, conds []conditional) ([]bool, error) {
+	if hdr.Size <= r.opts.MaxInMemory && r.memUsed+hdr.Size <= r.opts.MaxTotalInMemory {
+		b.data = make([]byte, hdr.Size)
+		if _, err := io.ReadFull(src, b.data); err != nil {
+			return nil, &entryError{n: n, name: hdr.Name, err: noEOF(err)}
+		}
+		r.memUsed += hdr.Size
+		found := make([]bool, len(conds))
+		for k, c := range conds {
+			found[k] = bytes.Contains(b.data, c.marker)
+		}
+		return found, nil
+	}
+	return r.spoolEntry(src, n, hdr, b, conds)
+}
+
+// spoolEntry copies the entry's content to the end of the layer's spool
+// file (created on first use), looking for the conditional scanners'
+// markers on the way.
+func (r *reader) spoolEntry(src io.Reader, n int, hdr *tar.Header, b *blob, conds []conditional) ([]bool, error) {
+	if r.c.spool == nil {
+		f, err := os.CreateTemp(r.opts.TempDir, "stevedore-layer-*")
+		if err != nil {
+			return nil, &entryError{n: n, name: hdr.Name, err: &spoolError{fmt.Errorf("spooling: %w", err)}}
+		}
+		r.c.spool = &spool{f: f, max: r.opts.MaxSpool, budget: r.opts.ProcessSpool}
+	}
+	b.spool, b.off = r.c.spool, r.c.spool.end
+	w := &spoolWriter{s: r.c.spool}
+	var dst io.Writer = w
+	var ms *markerSearch
+	if len(conds) > 0 {
+		ms = newMarkerSearch(conds)
+		dst = io.MultiWriter(w, ms)
+	}
+	if r.copyBuf == nil {
+		r.copyBuf = make([]byte, copyBufSize)
+	}
+	copied, err := io.CopyBuffer(dst, io.LimitReader(src, hdr.Size), r.copyBuf)
+	if err == nil && copied < hdr.Size {
+		err = io.ErrUnexpectedEOF
+	}
+	var le *limitError
+	switch {
+	case errors.As(w.err, &le):
+		return nil, &entryError{n: n, name: hdr.Name, err: w.err}
+	case w.err != nil:
+		return nil, &entryError{n: n, name: hdr.Name, err: &spoolError{fmt.Errorf("spooling to %s: %w", b.spool.f.Name(), w.err)}}
+	}
+	if err != nil {
+		return nil, &entryError{n: n, name: hdr.Name, err: noEOF(err)}
+	}
+	if ms == nil {
+		return nil, nil
+	}
+	return ms.found, nil
 }
 
 // sniff asks the FileMatcher scanners that did not match name by path
