@@ -110,7 +110,7 @@ func TestDotDotRepositoriesNeverReachTheRegistry(t *testing.T) {
 // allowlist, and the error reads the same whether the port is open or
 // closed.
 func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
-	open := newTCPCounter(t)
+	open := devregistry.NewTCPCounter(t)
 	closedPort := closedAddr(t).(*net.TCPAddr).Port
 	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// /to/<port>/... redirects to that port on 127.0.0.1.
@@ -134,7 +134,7 @@ func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
 			cfg.Registries.Allowlist = tc.allowlist
 			h.start(cfg)
 			errs := map[int]string{}
-			for i, port := range []int{open.port(), closedPort} {
+			for i, port := range []int{open.Port(), closedPort} {
 				l := &report.Layer{Hash: report.Digest(fmt.Sprintf("sha256:%064x", i+1)), URI: fmt.Sprintf("%s/to/%d/blob", redirector.URL, port)}
 				m := manifestOf(l)
 				r := h.indexWait(t, m)
@@ -143,21 +143,14 @@ func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
 				}
 				errs[port] = strings.NewReplacer(strconv.Itoa(port), "PORT", string(l.Hash), "LAYER").Replace(r.Err)
 			}
-			if n := open.conns.Load(); n != 0 {
+			if n := open.Conns(); n != 0 {
 				t.Fatalf("the postgres stand-in got %d connections", n)
 			}
-			if errs[open.port()] != errs[closedPort] {
-				t.Fatalf("the error tells an open port from a closed one:\n%s\n%s", errs[open.port()], errs[closedPort])
+			if errs[open.Port()] != errs[closedPort] {
+				t.Fatalf("the error tells an open port from a closed one:\n%s\n%s", errs[open.Port()], errs[closedPort])
 			}
 		})
 	}
-}
-
-// tcpCounter is a listener standing for a service that must not be
-// reached: it counts the connections it accepts.
-type tcpCounter struct {
-	ln    net.Listener
-	conns atomic.Int32
 }
 
 // closedAddr returns a local address nothing listens on: connections to
@@ -172,28 +165,6 @@ func closedAddr(t *testing.T) net.Addr {
 	ln.Close()
 	return addr
 }
-
-func newTCPCounter(t *testing.T) *tcpCounter {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &tcpCounter{ln: ln}
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.conns.Add(1)
-			conn.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	return c
-}
-
-func (c *tcpCounter) port() int { return c.ln.Addr().(*net.TCPAddr).Port }
 
 // TestStalledRegistryFreesTheWorker: a layer served a byte at a time (as a
 // hostile or broken registry does) fails its fetch with the reason, frees

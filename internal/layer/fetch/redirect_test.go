@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,37 +13,9 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/layer/fetch"
 	"github.com/stevedore-dev/stevedore/internal/registry"
+	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/report"
 )
-
-// tcpCounter is a listener standing for a service that must not be
-// reached (Postgres on 127.0.0.1): it counts the connections it accepts.
-type tcpCounter struct {
-	ln    net.Listener
-	conns atomic.Int32
-}
-
-func newTCPCounter(t *testing.T) *tcpCounter {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &tcpCounter{ln: ln}
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.conns.Add(1)
-			conn.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	return c
-}
-
-func (c *tcpCounter) port() int { return c.ln.Addr().(*net.TCPAddr).Port }
 
 // headerLog records the headers of the requests a server got.
 type headerLog struct {
@@ -67,7 +38,7 @@ func (l *headerLog) all() []http.Header {
 func TestRedirectsAreCheckedHopByHop(t *testing.T) {
 	blob := []byte("layer bytes")
 	digest := fmt.Sprintf("sha256:%x", sha256.Sum256(blob))
-	pg := newTCPCounter(t)
+	pg := devregistry.NewTCPCounter(t)
 
 	var storageLog headerLog
 	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,9 +71,9 @@ func TestRedirectsAreCheckedHopByHop(t *testing.T) {
 		ok       bool
 		sameHost bool
 	}{
-		{"allowlist: to postgres", registry.Config{Allowlist: registry.Allowlist{regHost}}, fmt.Sprintf("http://127.0.0.1:%d/", pg.port()), false, false},
-		{"no allowlist: to postgres", registry.Config{}, fmt.Sprintf("http://127.0.0.1:%d/", pg.port()), false, false},
-		{"no allowlist: to a name resolving to loopback", registry.Config{}, fmt.Sprintf("http://localhost:%d/", pg.port()), false, false},
+		{"allowlist: to postgres", registry.Config{Allowlist: registry.Allowlist{regHost}}, fmt.Sprintf("http://127.0.0.1:%d/", pg.Port()), false, false},
+		{"no allowlist: to postgres", registry.Config{}, fmt.Sprintf("http://127.0.0.1:%d/", pg.Port()), false, false},
+		{"no allowlist: to a name resolving to loopback", registry.Config{}, fmt.Sprintf("http://localhost:%d/", pg.Port()), false, false},
 		{"no allowlist: to the metadata service", registry.Config{}, "http://169.254.169.254/latest/meta-data/", false, false},
 		{"no allowlist: to a private address", registry.Config{}, "http://10.0.0.1:5432/", false, false},
 		{"allowlist: to storage not allowed", registry.Config{Allowlist: registry.Allowlist{regHost}}, storage.URL + "/bucket/blob?sig=x", false, false},
@@ -116,7 +87,7 @@ func TestRedirectsAreCheckedHopByHop(t *testing.T) {
 			regBefore := len(regLog.all())
 			f := fetch.New(fetch.WithClient(fast(tc.cfg)), fetch.WithLogger(quiet))
 			got, err := readAll(t, f, layer)
-			if n := pg.conns.Load(); n != 0 {
+			if n := pg.Conns(); n != 0 {
 				t.Fatalf("the postgres stand-in got %d connections", n)
 			}
 			if !tc.ok {
@@ -186,9 +157,9 @@ func TestCheckAddress(t *testing.T) {
 // A registry's auth challenge may name a token realm on another host:
 // with an allowlist, that host may not be a private address either.
 func TestTokenRealmOnAPrivateAddressIsRefused(t *testing.T) {
-	pg := newTCPCounter(t)
+	pg := devregistry.NewTCPCounter(t)
 	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://localhost:%d/token",service="reg"`, pg.port()))
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://localhost:%d/token",service="reg"`, pg.Port()))
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	defer reg.Close()
@@ -199,7 +170,7 @@ func TestTokenRealmOnAPrivateAddressIsRefused(t *testing.T) {
 	if !errors.Is(err, registry.ErrNotAllowed) || !errors.Is(err, fetch.ErrPermanent) {
 		t.Fatalf("got %v, want a permanent ErrNotAllowed", err)
 	}
-	if n := pg.conns.Load(); n != 0 {
+	if n := pg.Conns(); n != 0 {
 		t.Fatalf("the postgres stand-in got %d connections", n)
 	}
 }
