@@ -345,7 +345,7 @@ func (n *Node) connectQueue(ctx context.Context, cfg Config) error {
 
 // shared sets up the parts every role uses.
 func (n *Node) shared(pool *pgxpool.Pool, cfg Config) shared {
-	n.Enrichment = enrich.NewStore(pool)
+	n.Enrichment = enrich.NewStore(n.Store)
 	es := enrichers(n.Enrichment, cfg.EnrichmentMaxAge)
 	n.leases = leases.New(pool, cfg.Holder, leases.WithTTL(cfg.LeaseTTL), leases.WithTracerProvider(cfg.TracerProvider))
 	return shared{

@@ -251,9 +251,9 @@ func runAdmin(ctx context.Context, group string, args []string) error {
 		if len(rest) != 2 {
 			return fmt.Errorf("usage: stevedore enrichment import NAME FILE")
 		}
-		return admin.ImportEnrichment(ctx, enrich.NewStore(pool), rest[0], rest[1], os.Stdout)
+		return admin.ImportEnrichment(ctx, enrich.NewStore(postgres.New(pool)), rest[0], rest[1], os.Stdout)
 	case "enrichment status":
-		return admin.EnrichmentStatus(ctx, enrich.NewStore(pool), os.Stdout)
+		return admin.EnrichmentStatus(ctx, enrich.NewStore(postgres.New(pool)), os.Stdout)
 	case "partial list":
 		return admin.ListPartial(ctx, postgres.New(pool), *limit, os.Stdout)
 	case "partial retry":

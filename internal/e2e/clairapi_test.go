@@ -311,7 +311,7 @@ func TestQuaySequenceRHELWithoutEnrichmentData(t *testing.T) {
 
 	// The mapping is imported (as `stevedore enrichment import` does): the
 	// sweep requeues the report, the retry completes it.
-	if _, err := enrich.NewStore(h.pool).Load(context.Background(), enrich.RepositoryCPE, "file:///repository-to-cpe.json", "", "", []byte(contentSetMapping)); err != nil {
+	if _, err := enrich.NewStore(postgres.New(h.pool)).Load(context.Background(), enrich.RepositoryCPE, "file:///repository-to-cpe.json", "", "", []byte(contentSetMapping)); err != nil {
 		t.Fatal(err)
 	}
 	h.waitFor("the retry to complete the report", 60*time.Second, func() bool {

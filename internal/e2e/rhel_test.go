@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/enrich"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
@@ -80,7 +81,7 @@ func TestRHELRepositories(t *testing.T) {
 // container-name-repos-map.json in their shapes, for the fixtures.
 func loadRHELMappings(t *testing.T, h *harness) {
 	ctx := context.Background()
-	es := enrich.NewStore(h.pool)
+	es := enrich.NewStore(postgres.New(h.pool))
 	// repository-to-cpe.json's shape, for the content sets and repoids of
 	// the fixtures.
 	if _, err := es.Load(ctx, enrich.RepositoryCPE, "file:///repository-to-cpe.json", "", "", []byte(`{"data": {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/enrich"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner/rhel"
@@ -169,7 +170,7 @@ func TestContainerNames(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			pool := pgtest.Pool(t)
-			es := enrich.NewStore(pool)
+			es := enrich.NewStore(postgres.New(pool))
 			if tt.load != "" {
 				if _, err := es.Load(ctx, enrich.ContainerRepositories, "file:///container-name-repos-map.json", "", "", []byte(tt.load)); err != nil {
 					t.Fatal(err)
@@ -210,7 +211,7 @@ func TestContainerNames(t *testing.T) {
 func TestContainerNamesReload(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	es := enrich.NewStore(pool)
+	es := enrich.NewStore(postgres.New(pool))
 	e := &enrich.ContainerNames{Store: es}
 	enrichNow := func() ([]string, []enrich.Gap) {
 		t.Helper()
@@ -247,7 +248,7 @@ func TestContainerNamesReload(t *testing.T) {
 // container name get their CPEs in the same run.
 func TestContainerNamesThenRepositoryCPEs(t *testing.T) {
 	ctx := context.Background()
-	es := enrich.NewStore(pgtest.Pool(t))
+	es := enrich.NewStore(postgres.New(pgtest.Pool(t)))
 	for kind, raw := range map[string]string{
 		enrich.ContainerRepositories: containerMap,
 		enrich.RepositoryCPE: `{"data": {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/enrich"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner/rhel"
@@ -66,7 +67,7 @@ func TestValidate(t *testing.T) {
 
 func TestStoreKeepsGoodDataOnBadLoad(t *testing.T) {
 	ctx := context.Background()
-	es := enrich.NewStore(pgtest.Pool(t))
+	es := enrich.NewStore(postgres.New(pgtest.Pool(t)))
 	if _, err := es.Get(ctx, enrich.RepositoryCPE); !errors.Is(err, enrich.ErrNotLoaded) {
 		t.Fatalf("before any load: %v", err)
 	}
@@ -89,7 +90,7 @@ func TestStoreKeepsGoodDataOnBadLoad(t *testing.T) {
 func TestUpdaterConditionalRequests(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	es := enrich.NewStore(pool)
+	es := enrich.NewStore(postgres.New(pool))
 	var requests, notModified atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
@@ -144,7 +145,7 @@ func testReport(repos ...*report.Repository) *report.Report {
 func TestRepositoryCPEs(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	es := enrich.NewStore(pool)
+	es := enrich.NewStore(postgres.New(pool))
 	e := &enrich.RepositoryCPEs{Store: es, MaxAge: time.Hour}
 	baseos := &report.Repository{ID: "1", Name: "rhel-8-for-x86_64-baseos-rpms", Key: enrich.RHELRepositoryKey}
 
@@ -189,7 +190,7 @@ func TestRepositoryCPEs(t *testing.T) {
 func TestRepositoryCPEsDNFRepoids(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	es := enrich.NewStore(pool)
+	es := enrich.NewStore(postgres.New(pool))
 	e := &enrich.RepositoryCPEs{Store: es, MaxAge: time.Hour}
 	if _, err := es.Load(ctx, enrich.RepositoryCPE, "file:///m.json", "", "", []byte(mapping)); err != nil {
 		t.Fatal(err)

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 )
 
@@ -48,11 +46,9 @@ type Store struct {
 	kinds map[string]Kind
 }
 
-// NewStore returns a Store for the known kinds, in Postgres.
-func NewStore(pool *pgxpool.Pool) *Store { return NewStoreOn(postgres.New(pool)) }
-
-// NewStoreOn returns a Store for the known kinds, in db.
-func NewStoreOn(db Data) *Store { return &Store{db: db, kinds: Kinds()} }
+// NewStore returns a Store for the known kinds, in db (a *postgres.Store in
+// production).
+func NewStore(db Data) *Store { return &Store{db: db, kinds: Kinds()} }
 
 // Load validates raw as data of kind name and, when valid, replaces what was
 // loaded. Invalid data is refused with an error saying what is wrong; the

@@ -15,6 +15,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/api/webhooks"
 	"github.com/stevedore-dev/stevedore/internal/enrich"
 	"github.com/stevedore-dev/stevedore/internal/maintenance"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -148,7 +149,7 @@ VALUES ('distribution', $1, 1, 'registry example.com: connection refused', now()
 // asks nothing once stopped.
 func TestEnrichmentUpdater(t *testing.T) {
 	ctx := context.Background()
-	es := enrich.NewStore(pgtest.Pool(t))
+	es := enrich.NewStore(postgres.New(pgtest.Pool(t)))
 	var requests, conditional atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
