@@ -226,13 +226,6 @@ type localError struct{ err error }
 func (e *localError) Error() string { return e.err.Error() }
 func (e *localError) Unwrap() error { return e.err }
 
-// Sizes of zip records (scanner/internal/zipdir), charged for a central
-// directory once read.
-const (
-	dirHeaderLen = zipdir.RecordLen
-	eocdLen      = zipdir.EndLen
-)
-
 // errBudget is wrapped when MaxTotalBytes or MaxArchives is reached: the
 // rest of the layer file is skipped.
 var errBudget = errors.New("limit reached")
@@ -275,7 +268,7 @@ func (w *walker) archive(r io.ReaderAt, size int64, where, base string, depth in
 	// The central directory was read: charge it.
 	var dirBytes int64
 	for _, f := range zr.File {
-		dirBytes += dirHeaderLen + int64(len(f.Name)+len(f.Extra)+len(f.Comment))
+		dirBytes += zipdir.RecordLen + int64(len(f.Name)+len(f.Extra)+len(f.Comment))
 	}
 	if err := w.charge(dirBytes); err != nil {
 		return err

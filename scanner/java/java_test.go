@@ -23,6 +23,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/internal/zipdir"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
@@ -333,11 +334,11 @@ func overlapped(t testing.TB, z []byte, n int) []byte {
 	for i := 0; i < n; i++ {
 		r := bytes.Clone(rec)
 		// Rename: keep the length, vary the first four bytes.
-		copy(r[dirHeaderLen:dirHeaderLen+min(nameLen, 4)], fmt.Sprintf("%04d", i))
+		copy(r[zipdir.RecordLen:zipdir.RecordLen+min(nameLen, 4)], fmt.Sprintf("%04d", i))
 		dir = append(dir, r...)
 	}
 	out := append(bytes.Clone(z[:dirOff]), dir...)
-	e := bytes.Clone(z[end : end+eocdLen])
+	e := bytes.Clone(z[end : end+zipdir.EndLen])
 	le.PutUint16(e[8:], uint16(n))
 	le.PutUint16(e[10:], uint16(n))
 	le.PutUint32(e[12:], uint32(len(dir)))
