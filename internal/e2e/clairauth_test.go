@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"github.com/stevedore-dev/stevedore/internal/api/apitest"
 	"github.com/stevedore-dev/stevedore/internal/api/clairauth"
 	"github.com/stevedore-dev/stevedore/internal/api/clairproxy"
@@ -194,7 +195,7 @@ func (c *clairCaller) call(method, path, body, auth string) (int, string, http.H
 // with a Bearer challenge.
 func checkRefused(t *testing.T, what string, status int, body string, hdr http.Header, reason string) {
 	t.Helper()
-	var e clairauth.Error
+	var e apierr.Body
 	if status != http.StatusUnauthorized || json.Unmarshal([]byte(body), &e) != nil || e.Code != "unauthorized" || !strings.Contains(e.Message, reason) {
 		t.Errorf("%s: %d %q, want 401 saying %q", what, status, body, reason)
 	}

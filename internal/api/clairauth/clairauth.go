@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 )
 
@@ -153,9 +154,6 @@ type authenticator struct {
 	next   http.Handler
 	log    *slog.Logger
 }
-
-// Error is the body of a 401 answer, Clair's error shape.
-type Error = apierr.Body
 
 func (a *authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.exempt(r.URL.Path) {
@@ -292,7 +290,7 @@ func (a *authenticator) reject(w http.ResponseWriter, r *http.Request, code, rea
 	w.WriteHeader(http.StatusUnauthorized)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // the reason reads "<JWT ...>", not "\u003cJWT ...\u003e"
-	enc.Encode(Error{Code: "unauthorized", Message: reason})
+	enc.Encode(apierr.Body{Code: "unauthorized", Message: reason})
 }
 
 // headerSafe keeps the characters RFC 6750 allows in error_description.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"github.com/stevedore-dev/stevedore/internal/api/apitest"
 	"github.com/stevedore-dev/stevedore/internal/api/clairauth"
 )
@@ -75,7 +76,7 @@ type answer struct {
 	status    int
 	challenge string
 	body      string
-	err       clairauth.Error
+	err       apierr.Body
 }
 
 func do(t *testing.T, srv *httptest.Server, method, path string, auth ...string) answer {
@@ -354,7 +355,7 @@ func FuzzAuthorization(f *testing.F) {
 				t.Fatalf("200 not from the next handler: %q", rec.Body)
 			}
 		case http.StatusUnauthorized:
-			var e clairauth.Error
+			var e apierr.Body
 			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Message == "" {
 				t.Fatalf("401 body %q: %v", rec.Body, err)
 			}

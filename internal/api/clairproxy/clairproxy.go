@@ -20,10 +20,11 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 )
 
 // Prefixes of the paths passed on.
@@ -66,9 +67,6 @@ func ParseURL(raw string) (*url.URL, error) {
 	}
 	return u, nil
 }
-
-// Error is the body of an error answer, Clair's error shape.
-type Error = apierr.Body
 
 // Options are the optional parts of Mount.
 type Options struct {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/internal/api/apierr"
 	"github.com/stevedore-dev/stevedore/internal/api/apitest"
 	"github.com/stevedore-dev/stevedore/internal/api/clairproxy"
 )
@@ -181,7 +182,7 @@ func TestProxyErrors(t *testing.T) {
 			if res.StatusCode != tc.status || res.Header.Get("Content-Type") != "application/json" {
 				t.Fatalf("%d %s %q, want %d JSON", res.StatusCode, res.Header.Get("Content-Type"), body, tc.status)
 			}
-			var e clairproxy.Error
+			var e apierr.Body
 			if err := json.Unmarshal([]byte(body), &e); err != nil {
 				t.Fatalf("body %q: %v", body, err)
 			}
