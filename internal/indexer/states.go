@@ -58,13 +58,13 @@ func (ix *Indexer) checkManifest(ctx context.Context, p *progress, m *report.Man
 		if err := p.enter(ctx, report.StateCheckManifest, true); err != nil {
 			return nil, err
 		}
-		return nil, ix.cfg.Store.PutManifest(ctx, p.f, m)
+		return nil, ix.cfg.Store.PutManifestReport(ctx, p.f, m, nil)
 	}
 	// A short run so far: the state and the manifest in one transaction.
 	if err := p.enter(ctx, report.StateCheckManifest, false); err != nil {
 		return nil, err
 	}
-	return nil, ix.cfg.Store.(tracedStore).putManifestReport(ctx, p.f, m, ix.report(m.Hash, report.StateCheckManifest, p.attempt))
+	return nil, ix.cfg.Store.PutManifestReport(ctx, p.f, m, ix.report(m.Hash, report.StateCheckManifest, p.attempt))
 }
 
 // fetchLayers enters FetchLayers and finds what is not stored yet: it

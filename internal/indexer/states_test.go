@@ -93,7 +93,14 @@ func (s *memStore) WriteReport(_ context.Context, f postgres.Fence, r *report.Re
 	return nil
 }
 
-func (s *memStore) PutManifest(_ context.Context, f postgres.Fence, _ *report.Manifest) error {
+// PutManifestReport records the report's write and the manifest's as two
+// calls, in that order (one transaction in Postgres).
+func (s *memStore) PutManifestReport(ctx context.Context, f postgres.Fence, _ *report.Manifest, r *report.Report) error {
+	if r != nil {
+		if err := s.WriteReport(ctx, f, r); err != nil {
+			return err
+		}
+	}
 	return s.call("PutManifest", &f)
 }
 

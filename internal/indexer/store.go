@@ -22,8 +22,9 @@ type Store interface {
 	Report(ctx context.Context, d report.Digest) (*report.Report, error)
 	// WriteReport replaces the report of r.Hash under fence f.
 	WriteReport(ctx context.Context, f postgres.Fence, r *report.Report) error
-	// PutManifest records m and its ordered layers under fence f.
-	PutManifest(ctx context.Context, f postgres.Fence, m *report.Manifest) error
+	// PutManifestReport records m and its ordered layers under fence f
+	// and, when r is not nil, writes r in the same transaction.
+	PutManifestReport(ctx context.Context, f postgres.Fence, m *report.Manifest, r *report.Report) error
 	// MissingScans returns, per layer, the positions in scannerIDs of the
 	// scanners without stored results on it; complete layers are absent.
 	MissingScans(ctx context.Context, layers []report.Digest, scannerIDs []int64) (map[report.Digest][]int, error)

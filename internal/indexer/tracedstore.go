@@ -45,10 +45,14 @@ func (t tracedStore) WriteReport(ctx context.Context, f postgres.Fence, r *repor
 	return t.s.WriteReport(ctx, f, r)
 }
 
-func (t tracedStore) PutManifest(ctx context.Context, f postgres.Fence, m *report.Manifest) (err error) {
-	ctx, span := t.tracer.Start(ctx, "store.PutManifest")
+func (t tracedStore) PutManifestReport(ctx context.Context, f postgres.Fence, m *report.Manifest, r *report.Report) (err error) {
+	name := "store.PutManifest"
+	if r != nil {
+		name = "store.PutManifestReport " + string(r.State)
+	}
+	ctx, span := t.tracer.Start(ctx, name)
 	defer func() { end(span, err) }()
-	return t.s.PutManifest(ctx, f, m)
+	return t.s.PutManifestReport(ctx, f, m, r)
 }
 
 func (t tracedStore) MissingScans(ctx context.Context, layers []report.Digest, ids []int64) (m map[report.Digest][]int, err error) {
@@ -85,25 +89,4 @@ func (t tracedStore) FinishManifest(ctx context.Context, f postgres.Fence, r *re
 	ctx, span := t.tracer.Start(ctx, "store.FinishManifest")
 	defer func() { end(span, err) }()
 	return t.s.FinishManifest(ctx, f, r, ids, waitingFor, job)
-}
-
-// manifestReporter is a Store that records a manifest and writes its report
-// in one transaction (*postgres.Store).
-type manifestReporter interface {
-	PutManifestReport(ctx context.Context, f postgres.Fence, m *report.Manifest, r *report.Report) error
-}
-
-// putManifestReport writes r and records m in one transaction when the
-// store can, and otherwise one after the other.
-func (t tracedStore) putManifestReport(ctx context.Context, f postgres.Fence, m *report.Manifest, r *report.Report) (err error) {
-	mr, ok := t.s.(manifestReporter)
-	if !ok {
-		if err := t.WriteReport(ctx, f, r); err != nil {
-			return err
-		}
-		return t.PutManifest(ctx, f, m)
-	}
-	ctx, span := t.tracer.Start(ctx, "store.PutManifestReport "+string(r.State))
-	defer func() { end(span, err) }()
-	return mr.PutManifestReport(ctx, f, m, r)
 }
