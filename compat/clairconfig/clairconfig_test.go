@@ -99,6 +99,14 @@ func clairConfig(t *testing.T, p *types.Project, name string) *config.Config {
 	if confPath == "" {
 		confPath = "/config/config.yaml" // the image's default
 	}
+	return loadConfig(t, s, name, layOutConfig(t, p, s, name, confPath))
+}
+
+// layOutConfig writes service s's /config in a temporary directory as
+// compose.yaml mounts it (the bind-mounted file at confPath and the
+// configs' drop-ins beside it) and returns the local path of confPath.
+func layOutConfig(t *testing.T, p *types.Project, s types.ServiceConfig, name, confPath string) string {
+	t.Helper()
 	dir := t.TempDir()
 	local := func(target string) string {
 		rel, err := filepath.Rel(filepath.Dir(confPath), target)
@@ -144,8 +152,16 @@ func clairConfig(t *testing.T, p *types.Project, name string) *config.Config {
 		}
 	}
 
+	return local(confPath)
+}
+
+// loadConfig loads the configuration at path with Clair's own loader, in
+// service s's mode, validates it as the clair binary does at start, and
+// lints it.
+func loadConfig(t *testing.T, s types.ServiceConfig, name, path string) *config.Config {
+	t.Helper()
 	var cfg config.Config
-	if err := clair.LoadConfig(&cfg, local(confPath), true); err != nil {
+	if err := clair.LoadConfig(&cfg, path, true); err != nil {
 		t.Fatalf("%s: Clair's loader: %v", name, err)
 	}
 	mode, err := config.ParseMode(env(s, "CLAIR_MODE"))

@@ -66,61 +66,95 @@ const defaultDatabaseURL = "postgres://127.0.0.1:5432/test?sslmode=disable"
 func TestQuayOperatorWithRealClients(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin := t.TempDir()
+	op := newQuayOperator(ctx, t)
+	op.startStevedore(ctx, t)
+	op.startMatcher(ctx, t)
+	vr := op.clairctlReports(ctx, t)
+	op.checkAffectedManifests(ctx, t, vr)
+	op.runNotifier(ctx, t)
+}
+
+// quayOperator is the set-up of TestQuayOperatorWithRealClients: the
+// programs, the key, the databases and addresses, and the recording proxy
+// in front of Stevedore.
+type quayOperator struct {
+	bin, work   string
+	raw         []byte // the pre-shared key
+	psk         string // its base64, as Quay's SECURITY_SCANNER_V4_PSK
+	env         []string
+	rec         *recorder
+	ref, digest string
+	// Databases and addresses.
+	stevedoreDB, clairDB, notifierDB                     string
+	stevedoreAddr, matcherAddr, introspectionAddr        string
+	notifierAddr, notifierIntrospectionAddr, clairConfig string
+	stevedore, matcher                                   *process
+}
+
+// newQuayOperator builds the programs, makes the key, the databases and the
+// environment, and pushes the image.
+func newQuayOperator(ctx context.Context, t *testing.T) *quayOperator {
+	op := &quayOperator{bin: t.TempDir(), work: t.TempDir()}
 	// The programs: Clair's from this module's graph (go.mod's tool
 	// directives pin them with the rest of Clair), Stevedore's from the
 	// repository.
-	build(ctx, t, ".", bin, "github.com/quay/clair/v4/cmd/clair", "github.com/quay/clair/v4/cmd/clairctl")
-	build(ctx, t, root, bin, "./cmd/stevedore")
+	build(ctx, t, ".", op.bin, "github.com/quay/clair/v4/cmd/clair", "github.com/quay/clair/v4/cmd/clairctl")
+	build(ctx, t, root, op.bin, "./cmd/stevedore")
 
 	// A pre-shared key as Quay's SECURITY_SCANNER_V4_PSK: base64 of 32
 	// random bytes, for Stevedore, the matcher and clairctl.
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	psk := base64.StdEncoding.EncodeToString(raw)
+	op.raw = make([]byte, 32)
+	rand.Read(op.raw)
+	op.psk = base64.StdEncoding.EncodeToString(op.raw)
 
-	stevedoreDB := createDatabase(ctx, t, "stevedore")
-	clairDB := createDatabase(ctx, t, "clair")
-	notifierDB := createDatabase(ctx, t, "notifier")
-	stevedoreAddr, matcherAddr, introspectionAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	notifierAddr, notifierIntrospectionAddr := freeAddr(t), freeAddr(t)
+	op.stevedoreDB = createDatabase(ctx, t, "stevedore")
+	op.clairDB = createDatabase(ctx, t, "clair")
+	op.notifierDB = createDatabase(ctx, t, "notifier")
+	op.stevedoreAddr, op.matcherAddr, op.introspectionAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+	op.notifierAddr, op.notifierIntrospectionAddr = freeAddr(t), freeAddr(t)
 	// Clair's clients reach Stevedore through a recording proxy, to check
 	// the exchanges: clairctl's and the matcher's.
-	rec := newRecorder(t, "http://"+stevedoreAddr)
-	stevedoreURL := rec.URL
-	work := t.TempDir()
+	op.rec = newRecorder(t, "http://"+op.stevedoreAddr)
 	// No credentials from the machine's Docker configuration, for either
 	// Stevedore or clairctl.
-	dockerConfig := filepath.Join(work, "docker")
+	dockerConfig := filepath.Join(op.work, "docker")
 	if err := os.Mkdir(dockerConfig, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	// The environment, without settings meant for another Stevedore (an
 	// external NATS server, a key) or Clair.
-	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "STEVEDORE_") && !strings.HasPrefix(kv, "NATS_URL=") && !strings.HasPrefix(kv, "CLAIR_") && !strings.HasPrefix(kv, "DOCKER_CONFIG=") {
-			env = append(env, kv)
+			op.env = append(op.env, kv)
 		}
 	}
-	env = append(env, "DOCKER_CONFIG="+dockerConfig)
+	op.env = append(op.env, "DOCKER_CONFIG="+dockerConfig)
 
-	ref, digest := pushImage(ctx, t)
+	op.ref, op.digest = pushImage(ctx, t)
+	return op
+}
 
-	// Stevedore as an operator runs it: one process, embedded NATS, the key
-	// in the environment, /matcher/ passed to Clair's matcher.
-	stevedore := start(t, "stevedore", slices.Concat(env, []string{"STEVEDORE_AUTH_PSK=" + psk}),
-		filepath.Join(bin, "stevedore"), "serve",
-		"--addr="+stevedoreAddr, "--database-url="+stevedoreDB,
-		"--nats-store-dir="+filepath.Join(work, "nats"), "--blob-cache-dir="+filepath.Join(work, "blobs"),
-		"--clair-matcher-url=http://"+matcherAddr, "--clair-notifier-url=http://"+notifierAddr)
-	waitReady(ctx, t, "stevedore", "http://"+stevedoreAddr+"/healthz", stevedore)
+// startStevedore runs Stevedore as an operator runs it: one process,
+// embedded NATS, the key in the environment, /matcher/ passed to Clair's
+// matcher.
+func (op *quayOperator) startStevedore(ctx context.Context, t *testing.T) {
+	op.stevedore = start(t, "stevedore", slices.Concat(op.env, []string{"STEVEDORE_AUTH_PSK=" + op.psk}),
+		filepath.Join(op.bin, "stevedore"), "serve",
+		"--addr="+op.stevedoreAddr, "--database-url="+op.stevedoreDB,
+		"--nats-store-dir="+filepath.Join(op.work, "nats"), "--blob-cache-dir="+filepath.Join(op.work, "blobs"),
+		"--clair-matcher-url=http://"+op.matcherAddr, "--clair-notifier-url=http://"+op.notifierAddr)
+	waitReady(ctx, t, "stevedore", "http://"+op.stevedoreAddr+"/healthz", op.stevedore)
+}
 
-	// Clair's matcher: deploy/clair/matcher.yaml's settings with this
-	// test's addresses, its own database, updaters off (the data is
-	// imported below, as in an air-gapped site).
-	clairConfig := filepath.Join(work, "clair.yaml")
-	writeFile(t, clairConfig, fmt.Sprintf(`http_listen_addr: %q
+// startMatcher runs Clair's matcher with deploy/clair/matcher.yaml's
+// settings and this test's addresses, its own database, updaters off, and
+// imports the advisories with clairctl as an operator without internet
+// access does (export-updaters on a connected machine, import-updaters
+// here). Debian's come in two update operations, the second adding glibc's
+// bookworm advisory, for the notifier.
+func (op *quayOperator) startMatcher(ctx context.Context, t *testing.T) {
+	op.clairConfig = filepath.Join(op.work, "clair.yaml")
+	writeFile(t, op.clairConfig, fmt.Sprintf(`http_listen_addr: %q
 introspection_addr: %q
 log_level: info
 auth:
@@ -132,32 +166,29 @@ matcher:
   indexer_addr: %q
   migrations: true
   disable_updaters: true
-`, matcherAddr, introspectionAddr, psk, clairDB, stevedoreURL+"/"))
-	matcher := start(t, "clair matcher", env, filepath.Join(bin, "clair"), "-conf", clairConfig, "-mode", "matcher")
-	waitReady(ctx, t, "clair matcher", "http://"+introspectionAddr+"/readyz", stevedore, matcher)
+`, op.matcherAddr, op.introspectionAddr, op.psk, op.clairDB, op.rec.URL+"/"))
+	op.matcher = start(t, "clair matcher", op.env, filepath.Join(op.bin, "clair"), "-conf", op.clairConfig, "-mode", "matcher")
+	waitReady(ctx, t, "clair matcher", "http://"+op.introspectionAddr+"/readyz", op.stevedore, op.matcher)
+	run(ctx, t, op.env, filepath.Join(op.bin, "clairctl"), "--config", op.clairConfig, "import-updaters", filepath.Join("testdata", "updates.jsonl"))
+}
 
-	// The advisories, imported with clairctl as an operator without
-	// internet access does (export-updaters on a connected machine,
-	// import-updaters here). Debian's come in two update operations, the
-	// second adding glibc's bookworm advisory, for the notifier below.
-	run(ctx, t, env, filepath.Join(bin, "clairctl"), "--config", clairConfig, "import-updaters", filepath.Join("testdata", "updates.jsonl"))
-
-	// clairctl report against Stevedore as its only endpoint, signing as
-	// Quay does (HS256, the pre-shared key, iss quay), twice: the manifest
-	// is new to Stevedore (GET index_report 404), then known (200). Each
-	// time clairctl sends the manifest (POST, answered 201 once the report
-	// is done) and asks for the vulnerability report, which the matcher
-	// makes from the index report it reads from Stevedore.
-	reportPath := "/indexer/api/v1/index_report/" + digest
+// clairctlReports runs clairctl report against Stevedore as its only
+// endpoint, signing as Quay does (HS256, the pre-shared key, iss quay),
+// twice: the manifest is new to Stevedore (GET index_report 404), then
+// known (200). Each time clairctl sends the manifest (POST, answered 201
+// once the report is done) and asks for the vulnerability report, which the
+// matcher makes from the index report it reads from Stevedore.
+func (op *quayOperator) clairctlReports(ctx context.Context, t *testing.T) *claircore.VulnerabilityReport {
+	reportPath := "/indexer/api/v1/index_report/" + op.digest
 	var vr *claircore.VulnerabilityReport
 	for _, pass := range []struct {
 		name      string
 		getStatus int
 	}{{"new manifest", http.StatusNotFound}, {"known manifest", http.StatusOK}} {
-		rec.take()
-		out := run(ctx, t, env, filepath.Join(bin, "clairctl"), "--config", clairConfig, "--issuer", "quay",
-			"report", "--host", stevedoreURL, "--out", "json", ref)
-		vr = checkReport(t, pass.name, out, digest)
+		op.rec.take()
+		out := run(ctx, t, op.env, filepath.Join(op.bin, "clairctl"), "--config", op.clairConfig, "--issuer", "quay",
+			"report", "--host", op.rec.URL, "--out", "json", op.ref)
+		vr = checkReport(t, pass.name, out, op.digest)
 		// clairctl asks for the index report, makes the manifest, asks
 		// again, then sends it.
 		want := []exchange{
@@ -165,19 +196,22 @@ matcher:
 			{"quay", http.MethodGet, reportPath, pass.getStatus},
 			{"quay", http.MethodPost, "/indexer/api/v1/index_report", http.StatusCreated},
 			{"clair-intraservice", http.MethodGet, reportPath, http.StatusOK},
-			{"quay", http.MethodGet, "/matcher/api/v1/vulnerability_report/" + digest, http.StatusOK},
+			{"quay", http.MethodGet, "/matcher/api/v1/vulnerability_report/" + op.digest, http.StatusOK},
 		}
-		if got := rec.take(); !slices.Equal(got, want) {
+		if got := op.rec.take(); !slices.Equal(got, want) {
 			t.Errorf("%s: exchanges with Stevedore:\n got %v\nwant %v", pass.name, got, want)
 		}
 	}
+	return vr
+}
 
-	// Clair's notifier asks the indexer which manifests new advisories
-	// affect: Clair's Go client, signing as Clair's services sign between
-	// themselves, with the advisories as the matcher reported them and the
-	// two that do not apply.
-	c, err := client.NewHTTP(ctx, client.WithAddr(stevedoreURL+"/"),
-		client.WithSigner(signer{key: raw, issuer: "clair-intraservice"}))
+// checkAffectedManifests asks Stevedore, as Clair's notifier does with
+// Clair's Go client (signing as Clair's services sign between themselves),
+// which manifests the advisories affect: those the matcher reported and two
+// that do not apply.
+func (op *quayOperator) checkAffectedManifests(ctx context.Context, t *testing.T, vr *claircore.VulnerabilityReport) {
+	c, err := client.NewHTTP(ctx, client.WithAddr(op.rec.URL+"/"),
+		client.WithSigner(signer{key: op.raw, issuer: "clair-intraservice"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,19 +226,15 @@ matcher:
 		t.Fatalf("affected manifests: %v", err)
 	}
 	want := []exchange{{"clair-intraservice", http.MethodPost, "/indexer/api/v1/internal/affected_manifest/", http.StatusOK}}
-	if got := rec.take(); !slices.Equal(got, want) {
+	if got := op.rec.take(); !slices.Equal(got, want) {
 		t.Errorf("affected manifests: exchanges with Stevedore:\n got %v\nwant %v", got, want)
 	}
 	// Claircore's answer: manifest -> the ids of the vulnerabilities that
 	// affect it.
-	var wantIDs []string
-	for id := range vr.Vulnerabilities {
-		wantIDs = append(wantIDs, id)
-	}
-	slices.Sort(wantIDs)
+	wantIDs := slices.Sorted(maps.Keys(vr.Vulnerabilities))
 	for m, ids := range am.VulnerableManifests {
-		if m != digest {
-			t.Errorf("affected manifests: %s (%v) is not the test's manifest %s", m, ids, digest)
+		if m != op.digest {
+			t.Errorf("affected manifests: %s (%v) is not the test's manifest %s", m, ids, op.digest)
 			continue
 		}
 		ids = slices.Sorted(slices.Values(ids))
@@ -212,8 +242,8 @@ matcher:
 			t.Errorf("affected manifests: %s affected by %v, want %v (the report's; not %s, %s)", m, ids, wantIDs, others[0].ID, others[1].ID)
 		}
 	}
-	if _, ok := am.VulnerableManifests[digest]; !ok {
-		t.Errorf("affected manifests: %s is not named (answer: %v)", digest, am.VulnerableManifests)
+	if _, ok := am.VulnerableManifests[op.digest]; !ok {
+		t.Errorf("affected manifests: %s is not named (answer: %v)", op.digest, am.VulnerableManifests)
 	}
 	if t.Failed() {
 		b, _ := json.Marshal(vulns)
@@ -221,12 +251,14 @@ matcher:
 		b, _ = json.Marshal(am)
 		t.Logf("answered: %s", b)
 	}
+}
 
-	// Clair's notifier, as compose's clair profile runs it: it finds the
-	// advisory Debian's second update added, asks Stevedore which manifests
-	// it affects, and calls Quay's webhook; Quay then reads the
-	// notification through Stevedore's /notifier/ and deletes it. Clair
-	// polls and delivers at most once a minute: this takes two.
+// runNotifier runs Clair's notifier as compose's clair profile runs it: it
+// finds the advisory Debian's second update added, asks Stevedore which
+// manifests it affects, and calls Quay's webhook; Quay then reads the
+// notification through Stevedore's /notifier/ and deletes it. Clair polls
+// and delivers at most once a minute: this takes two.
+func (op *quayOperator) runNotifier(ctx context.Context, t *testing.T) {
 	hooks := make(chan []byte, 10)
 	quay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -240,7 +272,7 @@ matcher:
 		}
 	}))
 	t.Cleanup(quay.Close)
-	notifierConfig := filepath.Join(work, "notifier.yaml")
+	notifierConfig := filepath.Join(op.work, "notifier.yaml")
 	writeFile(t, notifierConfig, fmt.Sprintf(`http_listen_addr: %q
 introspection_addr: %q
 log_level: info
@@ -258,32 +290,53 @@ notifier:
   webhook:
     target: %q
     callback: %q
-`, notifierAddr, notifierIntrospectionAddr, psk, notifierDB, stevedoreURL+"/", "http://"+matcherAddr+"/",
-		quay.URL+"/secscan/notification", stevedoreURL+"/notifier/api/v1/notification/"))
-	rec.take()
-	notifier := start(t, "clair notifier", env, filepath.Join(bin, "clair"), "-conf", notifierConfig, "-mode", "notifier")
-	waitReady(ctx, t, "clair notifier", "http://"+notifierIntrospectionAddr+"/readyz", stevedore, matcher, notifier)
+`, op.notifierAddr, op.notifierIntrospectionAddr, op.psk, op.notifierDB, op.rec.URL+"/", "http://"+op.matcherAddr+"/",
+		quay.URL+"/secscan/notification", op.rec.URL+"/notifier/api/v1/notification/"))
+	op.rec.take()
+	notifier := start(t, "clair notifier", op.env, filepath.Join(op.bin, "clair"), "-conf", notifierConfig, "-mode", "notifier")
+	waitReady(ctx, t, "clair notifier", "http://"+op.notifierIntrospectionAddr+"/readyz", op.stevedore, op.matcher, notifier)
 	// One notification per update operation that affects the manifest
 	// (Clair's summary mode: the most severe advisory per manifest):
 	// Debian's second operation added glibc's bookworm advisory; the PyPI
 	// operation, the updater's first, is diffed against nothing, and of its
 	// two advisories only Flask's CVE-2023-30861 affects the image.
 	wantNotes := []string{
-		digest + " added CVE-2023-4911 (bookworm)",
-		digest + " added CVE-2023-30861 ()",
+		op.digest + " added CVE-2023-4911 (bookworm)",
+		op.digest + " added CVE-2023-30861 ()",
 	}
-	var gotNotes []string
-	var callbacks []string
-	for range wantNotes {
+	gotNotes, callbacks := op.readNotifications(ctx, t, hooks, notifier, len(wantNotes))
+	slices.Sort(gotNotes)
+	slices.Sort(wantNotes)
+	if !slices.Equal(gotNotes, wantNotes) {
+		t.Errorf("notifications:\n got %q\nwant %q", gotNotes, wantNotes)
+	}
+	got := op.rec.take()
+	wantEx := []exchange{{"clair-intraservice", http.MethodPost, "/indexer/api/v1/internal/affected_manifest/", http.StatusOK}}
+	for _, cb := range callbacks {
+		wantEx = append(wantEx, exchange{"quay", http.MethodGet, cb, http.StatusOK}, exchange{"quay", http.MethodDelete, cb, http.StatusOK})
+	}
+	for _, want := range wantEx {
+		if !slices.Contains(got, want) {
+			t.Errorf("notifications: no exchange %v among %v", want, got)
+		}
+	}
+}
+
+// readNotifications waits for n webhooks from Clair's notifier and, as Quay
+// does for each, reads the notification page the callback names through
+// Stevedore and deletes it. It returns the notifications as "manifest
+// reason vulnerability (codename)" and the callbacks' paths.
+func (op *quayOperator) readNotifications(ctx context.Context, t *testing.T, hooks <-chan []byte, notifier *process, n int) (notes, callbacks []string) {
+	for range n {
 		var hook []byte
 		select {
 		case hook = <-hooks:
 		case <-notifier.exited:
 			t.Fatalf("clair notifier exited: %v", notifier.err)
 		case <-ctx.Done():
-			t.Fatalf("webhooks from Clair's notifier: %v (got %v)", ctx.Err(), gotNotes)
+			t.Fatalf("webhooks from Clair's notifier: %v (got %v)", ctx.Err(), notes)
 		case <-time.After(4 * time.Minute):
-			t.Fatalf("webhooks from Clair's notifier: %d in 4 minutes, want %d (it polls and delivers once a minute)", len(gotNotes), len(wantNotes))
+			t.Fatalf("webhooks from Clair's notifier: %d in 4 minutes, want %d (it polls and delivers once a minute)", len(notes), n)
 		}
 		var cb notifierpkg.Callback
 		if err := json.Unmarshal(hook, &cb); err != nil {
@@ -291,7 +344,7 @@ notifier:
 		}
 		// The callback names the notification (Clair joins the configured
 		// URL and its id).
-		page := quayGet(ctx, t, raw, http.MethodGet, cb.Callback.String())
+		page := quayGet(ctx, t, op.raw, http.MethodGet, cb.Callback.String())
 		var np struct {
 			Notifications []notifierpkg.Notification `json:"notifications"`
 		}
@@ -303,26 +356,12 @@ notifier:
 			if n.Vulnerability.Distribution != nil {
 				code = n.Vulnerability.Distribution.VersionCodeName
 			}
-			gotNotes = append(gotNotes, fmt.Sprintf("%s %s %s (%s)", n.Manifest, n.Reason, n.Vulnerability.Name, code))
+			notes = append(notes, fmt.Sprintf("%s %s %s (%s)", n.Manifest, n.Reason, n.Vulnerability.Name, code))
 		}
-		quayGet(ctx, t, raw, http.MethodDelete, cb.Callback.String())
+		quayGet(ctx, t, op.raw, http.MethodDelete, cb.Callback.String())
 		callbacks = append(callbacks, cb.Callback.Path)
 	}
-	slices.Sort(gotNotes)
-	slices.Sort(wantNotes)
-	if !slices.Equal(gotNotes, wantNotes) {
-		t.Errorf("notifications:\n got %q\nwant %q", gotNotes, wantNotes)
-	}
-	got := rec.take()
-	wantEx := []exchange{{"clair-intraservice", http.MethodPost, "/indexer/api/v1/internal/affected_manifest/", http.StatusOK}}
-	for _, cb := range callbacks {
-		wantEx = append(wantEx, exchange{"quay", http.MethodGet, cb, http.StatusOK}, exchange{"quay", http.MethodDelete, cb, http.StatusOK})
-	}
-	for _, want := range wantEx {
-		if !slices.Contains(got, want) {
-			t.Errorf("notifications: no exchange %v among %v", want, got)
-		}
-	}
+	return notes, callbacks
 }
 
 // quayGet sends a request as Quay does (its JWT: iss quay, five minutes),

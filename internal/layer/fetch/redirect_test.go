@@ -35,30 +35,42 @@ func (l *headerLog) all() []http.Header {
 	return append([]http.Header(nil), l.reqs...)
 }
 
-func TestRedirectsAreCheckedHopByHop(t *testing.T) {
-	blob := []byte("layer bytes")
-	digest := fmt.Sprintf("sha256:%x", sha256.Sum256(blob))
-	pg := devregistry.NewTCPCounter(t)
+// redirectRig is a registry that redirects blob GETs to target (or serves
+// the blob itself at /same-host) and a storage host that serves the blob,
+// each logging the headers of the requests it gets.
+type redirectRig struct {
+	blob               []byte
+	reg, storage       *httptest.Server
+	regLog, storageLog headerLog
+	target             atomic.Value // where the registry redirects blob GETs
+}
 
-	var storageLog headerLog
-	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		storageLog.add(r.Header)
+func newRedirectRig(t *testing.T, blob []byte) *redirectRig {
+	rig := &redirectRig{blob: blob}
+	rig.storage = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rig.storageLog.add(r.Header)
 		w.Write(blob)
 	}))
-	defer storage.Close()
-	storageHost := strings.TrimPrefix(storage.URL, "http://")
-
-	var regLog headerLog
-	var target atomic.Value // where the registry redirects blob GETs
-	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		regLog.add(r.Header)
+	t.Cleanup(rig.storage.Close)
+	rig.reg = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rig.regLog.add(r.Header)
 		if r.URL.Path == "/same-host" {
 			w.Write(blob)
 			return
 		}
-		http.Redirect(w, r, target.Load().(string), http.StatusTemporaryRedirect)
+		http.Redirect(w, r, rig.target.Load().(string), http.StatusTemporaryRedirect)
 	}))
-	defer reg.Close()
+	t.Cleanup(rig.reg.Close)
+	return rig
+}
+
+func TestRedirectsAreCheckedHopByHop(t *testing.T) {
+	blob := []byte("layer bytes")
+	digest := fmt.Sprintf("sha256:%x", sha256.Sum256(blob))
+	pg := devregistry.NewTCPCounter(t)
+	rig := newRedirectRig(t, blob)
+	storage, reg := rig.storage, rig.reg
+	storageHost := strings.TrimPrefix(storage.URL, "http://")
 	regHost := strings.TrimPrefix(reg.URL, "http://")
 
 	layer := &report.Layer{Hash: report.Digest(digest), URI: reg.URL + "/v2/app/blobs/" + digest,
@@ -82,9 +94,9 @@ func TestRedirectsAreCheckedHopByHop(t *testing.T) {
 		{"same host", registry.Config{Allowlist: registry.Allowlist{regHost}}, reg.URL + "/same-host", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			target.Store(tc.target)
-			before := len(storageLog.all())
-			regBefore := len(regLog.all())
+			rig.target.Store(tc.target)
+			before := len(rig.storageLog.all())
+			regBefore := len(rig.regLog.all())
 			f := fetch.New(fetch.WithClient(fast(tc.cfg)), fetch.WithLogger(quiet))
 			got, err := readAll(t, f, layer)
 			if n := pg.Conns(); n != 0 {
@@ -94,7 +106,7 @@ func TestRedirectsAreCheckedHopByHop(t *testing.T) {
 				if err == nil || !errors.Is(err, fetch.ErrPermanent) || !errors.Is(err, registry.ErrNotAllowed) {
 					t.Fatalf("got %v, want a permanent ErrNotAllowed", err)
 				}
-				if len(storageLog.all()) != before {
+				if len(rig.storageLog.all()) != before {
 					t.Fatal("the storage host was asked")
 				}
 				return
@@ -102,23 +114,30 @@ func TestRedirectsAreCheckedHopByHop(t *testing.T) {
 			if err != nil || string(got) != string(blob) {
 				t.Fatalf("got %q, %v", got, err)
 			}
-			regReqs := regLog.all()[regBefore:]
-			for _, h := range regReqs {
-				if h.Get("Authorization") != "Bearer secret-token" || h.Get("X-Custom") != "secret-custom" {
-					t.Fatalf("the registry did not get the layer's headers: %v", h)
-				}
-			}
-			if tc.sameHost {
-				return
-			}
-			reqs := storageLog.all()[before:]
-			if len(reqs) != 1 {
-				t.Fatalf("storage asked %d times", len(reqs))
-			}
-			if a, c := reqs[0].Get("Authorization"), reqs[0].Get("X-Custom"); a != "" || c != "" {
-				t.Fatalf("storage got Authorization %q and X-Custom %q", a, c)
-			}
+			rig.checkForwarded(t, regBefore, before, tc.sameHost)
 		})
+	}
+}
+
+// checkForwarded checks the requests since regBefore and storageBefore:
+// every request to the registry had the layer's headers, and, unless the
+// registry served the blob itself, storage was asked once, without them.
+func (rig *redirectRig) checkForwarded(t *testing.T, regBefore, storageBefore int, sameHost bool) {
+	t.Helper()
+	for _, h := range rig.regLog.all()[regBefore:] {
+		if h.Get("Authorization") != "Bearer secret-token" || h.Get("X-Custom") != "secret-custom" {
+			t.Fatalf("the registry did not get the layer's headers: %v", h)
+		}
+	}
+	if sameHost {
+		return
+	}
+	reqs := rig.storageLog.all()[storageBefore:]
+	if len(reqs) != 1 {
+		t.Fatalf("storage asked %d times", len(reqs))
+	}
+	if a, c := reqs[0].Get("Authorization"), reqs[0].Get("X-Custom"); a != "" || c != "" {
+		t.Fatalf("storage got Authorization %q and X-Custom %q", a, c)
 	}
 }
 
