@@ -71,26 +71,7 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("digest mismatch with the right digest: %v", err)
 		}
 		if c != nil {
-			if c.CompressedBytes != int64(len(blob)) {
-				t.Fatalf("CompressedBytes = %d, want %d", c.CompressedBytes, len(blob))
-			}
-			for _, fs := range c.Files {
-				for _, f := range fs {
-					rc, err := f.Open()
-					if err != nil {
-						t.Fatalf("open %s: %v", f.Path(), err)
-					}
-					var buf bytes.Buffer
-					n, err := buf.ReadFrom(rc)
-					rc.Close()
-					if err != nil || n != f.Size() {
-						t.Fatalf("%s: read %d of %d bytes: %v", f.Path(), n, f.Size(), err)
-					}
-				}
-			}
-			if err := c.Close(); err != nil {
-				t.Fatal(err)
-			}
+			checkContents(t, c, int64(len(blob)))
 		}
 		if left, _ := os.ReadDir(tmp); len(left) != 0 {
 			t.Fatalf("%d temp files left", len(left))
@@ -113,4 +94,30 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("%d temp files left after a mismatch", len(left))
 		}
 	})
+}
+
+// checkContents checks Contents read from a blob of compressed bytes: its
+// count of them, every file opens and reads to its size, and it closes.
+func checkContents(t *testing.T, c *Contents, compressed int64) {
+	t.Helper()
+	if c.CompressedBytes != compressed {
+		t.Fatalf("CompressedBytes = %d, want %d", c.CompressedBytes, compressed)
+	}
+	for _, fs := range c.Files {
+		for _, f := range fs {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatalf("open %s: %v", f.Path(), err)
+			}
+			var buf bytes.Buffer
+			n, err := buf.ReadFrom(rc)
+			rc.Close()
+			if err != nil || n != f.Size() {
+				t.Fatalf("%s: read %d of %d bytes: %v", f.Path(), n, f.Size(), err)
+			}
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -100,10 +100,19 @@ func TestReadInvalidDigest(t *testing.T) {
 	}
 }
 
-// Content errors: the error wraps ErrBadLayer (and ErrDigestMismatch when the
-// bytes are not the expected ones), never comes with Contents, and says what
-// failed.
-func TestReadBadLayer(t *testing.T) {
+// badLayerCase is a blob that is not a layer, and what Read must say of it.
+type badLayerCase struct {
+	name     string
+	blob     []byte
+	want     report.Digest // default: the digest of blob
+	opts     Options
+	mismatch bool
+	msg      []string // substrings of the message
+	is       []error
+}
+
+// badLayerCases are TestReadBadLayer's blobs, from a real alpine layer.
+func badLayerCases(t *testing.T) []badLayerCase {
 	plain := alpineLayer(t)
 	gz := gzipBytes(t, plain)
 	zs := zstdBytes(t, plain)
@@ -116,15 +125,7 @@ func TestReadBadLayer(t *testing.T) {
 	rand.NewChaCha8([32]byte{1}).Read(garbage)
 	garbage[0] = 'x' // not a compression magic
 
-	tests := []struct {
-		name     string
-		blob     []byte
-		want     report.Digest // default: the digest of blob
-		opts     Options
-		mismatch bool
-		msg      []string // substrings of the message
-		is       []error
-	}{
+	return []badLayerCase{
 		{
 			name:     "gzip byte flipped",
 			blob:     flipped(gz, len(gz)/2),
@@ -189,6 +190,13 @@ func TestReadBadLayer(t *testing.T) {
 			msg:  []string{"bad layer: tar entry 11", "more than the limit of 10 tar entries"},
 		},
 	}
+}
+
+// Content errors: the error wraps ErrBadLayer (and ErrDigestMismatch when the
+// bytes are not the expected ones), never comes with Contents, and says what
+// failed.
+func TestReadBadLayer(t *testing.T) {
+	tests := badLayerCases(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			want := tt.want
@@ -439,26 +447,27 @@ func TestReadPathNormalization(t *testing.T) {
 	}
 }
 
-// A hardlink resolves to the content of a file kept earlier in the layer.
-func TestReadHardlink(t *testing.T) {
+// hardlinkCase is a layer with hardlinks, the scanners that ask for files and what they must be given.
+type hardlinkCase struct {
+	name     string
+	entries  []entry
+	scanners func() []*testScanner
+	want     [][]fileView
+	warnings []string
+}
+
+// hardlinkCases are TestReadHardlink's layers, with alpine's os-release as the linked content.
+func hardlinkCases(t *testing.T) []hardlinkCase {
 	// Real file contents: claircore's alpine and debian os-release fixtures.
 	alp := string(readFixture(t, "osrelease/claircore_alpine-3.10_os-release"))
-	tests := []struct {
-		name     string
-		entries  []entry
-		scanners func() []*testScanner
-		want     [][]fileView
-		warnings []string
-	}{
+	return []hardlinkCase{
 		{
 			name: "link and target both matched",
 			entries: []entry{
 				{name: "usr/lib/os-release", body: alp},
 				{name: "etc/os-release", typ: tar.TypeLink, linkname: "usr/lib/os-release"},
 			},
-			scanners: func() []*testScanner {
-				return []*testScanner{exactly("os", "usr/lib/os-release", "etc/os-release")}
-			},
+			scanners: func() []*testScanner { return []*testScanner{exactly("os", "usr/lib/os-release", "etc/os-release")} },
 			want: [][]fileView{{
 				{"usr/lib/os-release", int64(len(alp)), alp},
 				{"etc/os-release", int64(len(alp)), alp},
@@ -485,9 +494,7 @@ func TestReadHardlink(t *testing.T) {
 				{name: "b", typ: tar.TypeLink, linkname: "a"},
 				{name: "c", typ: tar.TypeLink, linkname: "b"},
 			},
-			scanners: func() []*testScanner {
-				return []*testScanner{exactly("a", "a"), exactly("c", "c")}
-			},
+			scanners: func() []*testScanner { return []*testScanner{exactly("a", "a"), exactly("c", "c")} },
 			want: [][]fileView{
 				{{"a", int64(len(alp)), alp}},
 				{{"c", int64(len(alp)), alp}},
@@ -520,12 +527,15 @@ func TestReadHardlink(t *testing.T) {
 				{name: "usr/lib/os-release", body: "gone"},
 				{name: "usr/lib/os-release", typ: tar.TypeSymlink, linkname: "../../etc/os-release"},
 			},
-			scanners: func() []*testScanner {
-				return []*testScanner{exactly("os", "etc/os-release", "usr/lib/os-release")}
-			},
-			want: [][]fileView{{{"etc/os-release", int64(len(alp)), alp}}},
+			scanners: func() []*testScanner { return []*testScanner{exactly("os", "etc/os-release", "usr/lib/os-release")} },
+			want:     [][]fileView{{{"etc/os-release", int64(len(alp)), alp}}},
 		},
 	}
+}
+
+// A hardlink resolves to the content of a file kept earlier in the layer.
+func TestReadHardlink(t *testing.T) {
+	tests := hardlinkCases(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := tt.scanners()

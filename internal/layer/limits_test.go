@@ -12,9 +12,17 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner"
 )
 
-// TestLimits: a layer over a bound of Options fails with ErrLimit and
-// ErrBadLayer, a message naming the limit, and no more spooled than allowed.
-func TestLimits(t *testing.T) {
+// limitCase is a layer read with limits, and the error the limits must
+// give (none when msg is empty).
+type limitCase struct {
+	name string
+	blob []byte
+	opts Options
+	msg  []string // empty: no error
+}
+
+// limitCases are TestLimits' layers.
+func limitCases(t *testing.T) []limitCase {
 	big := strings.Repeat("x", 10<<10)
 	var replaced []entry
 	for range 20 {
@@ -26,12 +34,7 @@ func TestLimits(t *testing.T) {
 	}
 	zeros := makeTar(t, entry{name: "opt/zeros", body: strings.Repeat("\x00", 1<<20)})
 	small := makeTar(t, entry{name: "etc/os-release", body: "ID=x\n"})
-	tests := []struct {
-		name string
-		blob []byte
-		opts Options
-		msg  []string // empty: no error
-	}{
+	return []limitCase{
 		{
 			name: "one path replaced again and again, spooled each time",
 			blob: gzipBytes(t, makeTar(t, replaced...)),
@@ -84,6 +87,12 @@ func TestLimits(t *testing.T) {
 			opts: Options{MaxFilesPerScanner: 10},
 		},
 	}
+}
+
+// TestLimits: a layer over a bound of Options fails with ErrLimit and
+// ErrBadLayer, a message naming the limit, and no more spooled than allowed.
+func TestLimits(t *testing.T) {
+	tests := limitCases(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
