@@ -15,7 +15,6 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/stevedore-dev/stevedore/internal/api"
-	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/reportbody"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
@@ -121,7 +120,7 @@ func checkCodings(t *testing.T, srv *httptest.Server, step, path string, w repor
 		step := fmt.Sprintf("%s, Accept-Encoding %q", step, tc.accept)
 		a := get(t, srv, path, hdr)
 		checkCoding(t, step, a, w, tc.gzipped)
-		head := request(t, srv, "HEAD", path, hdr)
+		head := request(t, srv, "HEAD", path, hdr, nil)
 		for _, h := range []string{"Content-Length", "Content-Encoding", "ETag", "Vary", "Content-Type"} {
 			if head.status != http.StatusOK || len(head.body) != 0 || head.header.Get(h) != a.header.Get(h) {
 				t.Fatalf("%s: HEAD: HTTP %d, %d bytes, %s %q, want GET's %q", step, head.status, len(head.body), h, head.header.Get(h), a.header.Get(h))
@@ -250,51 +249,29 @@ func TestIdentityAnswersStillServed(t *testing.T) {
 // client that accepts it (Quay's, Go's), decompressed to one that does not;
 // its ETag stays the index state.
 func TestWarmPostCodings(t *testing.T) {
-	pool := pgtest.Pool(t)
-	st := postgres.New(pool)
 	const state = "scanners-1"
-	srv := httptest.NewServer(api.New(intake.New(st, nil, nil, state, nil), st, nil, nil))
-	defer srv.Close()
-	d := report.Digest(fmt.Sprintf("sha256:%064x", 41))
-	r := bigReport(d, 6000)
-	r.ScannerState = state
-	finish(t, pool, r)
-	m, _ := json.Marshal(&report.Manifest{Hash: d, Layers: []*report.Layer{{Hash: report.Digest(fmt.Sprintf("sha256:%064x", 42)), URI: "https://r.example/v2/a/blobs/x"}}})
+	srv, st, d, m := warmReport(t, state, 41, 6000)
 	w := want(t, st, d, reportbody.ViewClair)
 	for _, tc := range []struct {
 		accept  string
 		gzipped bool
 	}{{"", false}, {"gzip, deflate", true}, {"gzip;q=0", false}} {
-		req, err := http.NewRequest("POST", srv.URL+"/indexer/api/v1/index_report", bytes.NewReader(m))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
+		hdr := http.Header{"Content-Type": {"application/json"}}
 		if tc.accept != "" {
-			req.Header.Set("Accept-Encoding", tc.accept)
+			hdr.Set("Accept-Encoding", tc.accept)
 		}
-		tr := srv.Client().Transport.(*http.Transport).Clone()
-		tr.DisableCompression = true
-		resp, err := (&http.Client{Transport: tr}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		tr.CloseIdleConnections()
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := request(t, srv, "POST", "/indexer/api/v1/index_report", hdr, m)
+		body := a.body
 		if tc.gzipped {
-			if resp.Header.Get("Content-Encoding") != "gzip" {
-				t.Fatalf("Accept-Encoding %q: Content-Encoding %q", tc.accept, resp.Header.Get("Content-Encoding"))
+			if a.header.Get("Content-Encoding") != "gzip" {
+				t.Fatalf("Accept-Encoding %q: Content-Encoding %q", tc.accept, a.header.Get("Content-Encoding"))
 			}
 			body = gunzip(t, body)
 		}
-		if resp.StatusCode != http.StatusCreated || !bytes.Equal(body, w.Data) || resp.Header.Get("ETag") != `"`+state+`"` ||
-			(!tc.gzipped && resp.Header.Get("Content-Encoding") != "") || resp.Header.Get("Content-Length") != strconv.Itoa(int(resp.ContentLength)) {
-			t.Fatalf("warm POST, Accept-Encoding %q: HTTP %d, ETag %q, Content-Encoding %q, JSON equal to the stored answer: %v",
-				tc.accept, resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Content-Encoding"), bytes.Equal(body, w.Data))
+		if a.status != http.StatusCreated || !bytes.Equal(body, w.Data) || a.header.Get("ETag") != `"`+state+`"` ||
+			(!tc.gzipped && a.header.Get("Content-Encoding") != "") || a.header.Get("Content-Length") != strconv.Itoa(len(a.body)) {
+			t.Fatalf("warm POST, Accept-Encoding %q: HTTP %d, ETag %q, Content-Encoding %q, Content-Length %s of %d, JSON equal to the stored answer: %v",
+				tc.accept, a.status, a.header.Get("ETag"), a.header.Get("Content-Encoding"), a.header.Get("Content-Length"), len(a.body), bytes.Equal(body, w.Data))
 		}
 	}
 }

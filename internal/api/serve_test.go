@@ -74,12 +74,13 @@ type answer struct {
 // Accept-Encoding unless hdr has one, and no transparent decompression).
 func get(t *testing.T, srv *httptest.Server, path string, hdr http.Header) answer {
 	t.Helper()
-	return request(t, srv, "GET", path, hdr)
+	return request(t, srv, "GET", path, hdr, nil)
 }
 
-func request(t *testing.T, srv *httptest.Server, method, path string, hdr http.Header) answer {
+// request is get with any method and a body.
+func request(t *testing.T, srv *httptest.Server, method, path string, hdr http.Header, body []byte) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, nil)
+	req, err := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,14 +92,14 @@ func request(t *testing.T, srv *httptest.Server, method, path string, hdr http.H
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	got, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: body: %v", path, err)
+		t.Fatalf("%s %s: body: %v", method, path, err)
 	}
-	return answer{resp.StatusCode, resp.Header, body}
+	return answer{resp.StatusCode, resp.Header, got}
 }
 
 // want returns the answer of d's report as the API encodes a report read
@@ -279,16 +280,8 @@ func TestReportWithoutStoredAnswers(t *testing.T) {
 // A POST index_report for a current report answers 201 with its stored
 // answer, the index state as its ETag, Location and Links, as Clair does.
 func TestWarmPostServesTheStoredAnswer(t *testing.T) {
-	pool := pgtest.Pool(t)
-	st := postgres.New(pool)
 	const state = "scanners-1"
-	srv := httptest.NewServer(api.New(intake.New(st, nil, nil, state, nil), st, nil, nil))
-	defer srv.Close()
-	d := report.Digest(fmt.Sprintf("sha256:%064x", 11))
-	r := bigReport(d, 3000)
-	r.ScannerState = state
-	finish(t, pool, r)
-	m, _ := json.Marshal(&report.Manifest{Hash: d, Layers: []*report.Layer{{Hash: report.Digest(fmt.Sprintf("sha256:%064x", 12)), URI: "https://r.example/v2/a/blobs/x"}}})
+	srv, st, d, m := warmReport(t, state, 11, 3000)
 	resp, err := srv.Client().Post(srv.URL+"/indexer/api/v1/index_report", "application/json", bytes.NewReader(m))
 	if err != nil {
 		t.Fatal(err)
@@ -304,6 +297,27 @@ func TestWarmPostServesTheStoredAnswer(t *testing.T) {
 		t.Fatalf("warm POST: HTTP %d, ETag %q, Location %q, Links %q, body equal to the stored answer: %v",
 			resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Location"), resp.Header.Values("Link"), bytes.Equal(body, w.Data))
 	}
+}
+
+// warmReport serves, with a dispatcher of scanner state state, a finished
+// report of n packages made with that state (current: a POST answers 201
+// at once); it returns the server, the store, the report's digest (from
+// seed) and its manifest as JSON.
+func warmReport(t *testing.T, state string, seed, n int) (*httptest.Server, *postgres.Store, report.Digest, []byte) {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	st := postgres.New(pool)
+	srv := httptest.NewServer(api.New(intake.New(st, nil, nil, state, nil), st, nil, nil))
+	t.Cleanup(srv.Close)
+	d := report.Digest(fmt.Sprintf("sha256:%064x", seed))
+	r := bigReport(d, n)
+	r.ScannerState = state
+	finish(t, pool, r)
+	m, err := json.Marshal(&report.Manifest{Hash: d, Layers: []*report.Layer{{Hash: report.Digest(fmt.Sprintf("sha256:%064x", seed+1)), URI: "https://r.example/v2/a/blobs/x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, st, d, m
 }
 
 // A stored answer of one chunk is kept in memory and served from there while
