@@ -1,15 +1,23 @@
 // Command serving measures the API's serving throughput on a finished
 // report (issue 13, goal 4): requests per second and latency percentiles of
 // GET index_report, a conditional GET of it (304), a warm POST index_report
-// (the report is current: 201 at once), GET of the native report, and GET
-// index_state, each from -clients concurrent clients, in one run, with the
-// ratios to index_state's throughput; and GET index_report and the warm
-// POST again on a second API keeping no answers in memory
-// (api.WithAnswerCacheBytes(0)), for the difference that memory makes.
+// (the report is current: 201 at once), GET of the native report, GET
+// index_report asking for no gzip (Accept-Encoding: identity: the stored
+// answer decompressed while it is sent), GET index_report asking for gzip
+// explicitly (Go's client then leaves the body compressed: the client's
+// decompression, which a remote client does on its own machine, is not in
+// the CPU column), and GET index_state, each from
+// -clients concurrent clients, in one run, with the ratios to index_state's
+// throughput; and GET index_report and the warm POST again on a second API
+// keeping no answers in memory (api.WithAnswerCacheBytes(0)), for the
+// difference that memory makes.
 //
-// The API runs in this process (api.New with a dispatcher and the real
-// store, on a fresh schema of DATABASE_URL, the pool's default size) on a
-// loopback listener; the report (-packages packages, Debian-like) is
+// The clients are Go's, as Clair's are: they ask for gzip and decompress
+// the answer (the "bytes" column is what the client read). The "CPU µs/req"
+// column is this process's CPU time (API and clients, not Postgres) per
+// request. The API runs in this process (api.New with a dispatcher and the
+// real store, on a fresh schema of DATABASE_URL, the pool's default size) on
+// a loopback listener; the report (-packages packages, Debian-like) is
 // written through the store as a worker writes it. The endpoints are
 // measured in -rounds interleaved rounds of -duration each.
 //
@@ -35,6 +43,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
@@ -79,6 +88,10 @@ type result struct {
 	elapsed   time.Duration
 	latencies []time.Duration
 	bytes     int64
+	// cpu is this process's CPU time (user and system: the API and the
+	// clients) while the endpoint was loaded; less sensitive than the rate
+	// to other work on the machine.
+	cpu time.Duration
 }
 
 func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpuprof string) error {
@@ -154,6 +167,10 @@ func endpoints(d report.Digest, mbody []byte) []endpoint {
 		{name: "POST index_report, current (201)", method: "POST", path: "/indexer/api/v1/index_report", body: mbody,
 			header: http.Header{"Content-Type": {"application/json"}}, status: 201},
 		{name: "GET /api/v1/reports (native)", method: "GET", path: "/api/v1/reports/" + string(d), status: 200},
+		{name: "GET index_report, identity", method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 200,
+			header: http.Header{"Accept-Encoding": {"identity"}}},
+		{name: "GET index_report, gzip kept as sent", method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 200,
+			header: http.Header{"Accept-Encoding": {"gzip"}}},
 		{name: "GET index_report, none kept in memory", nocache: true, method: "GET", path: "/indexer/api/v1/index_report/" + string(d), status: 200},
 		{name: "POST index_report (201), none kept", nocache: true, method: "POST", path: "/indexer/api/v1/index_report", body: mbody,
 			header: http.Header{"Content-Type": {"application/json"}}, status: 201},
@@ -174,6 +191,7 @@ func measureRounds(client *http.Client, eps []endpoint, baseOf func(endpoint) st
 			results[i].elapsed += r.elapsed
 			results[i].bytes += r.bytes
 			results[i].latencies = append(results[i].latencies, r.latencies...)
+			results[i].cpu += r.cpu
 		}
 	}
 	return results, nil
@@ -205,13 +223,14 @@ func storeReport(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, pa
 // as a ratio of index_state's.
 func printResults(eps []endpoint, results []result, packages, clients, rounds int, duration time.Duration) {
 	fmt.Printf("report: %d packages; %d clients, %d rounds of %s per endpoint\n", packages, clients, rounds, duration)
-	fmt.Printf("%-40s %10s %9s %9s %9s %12s\n", "endpoint", "req/s", "p50 ms", "p99 ms", "bytes", "÷ index_state")
+	fmt.Printf("%-40s %10s %9s %9s %9s %12s %11s\n", "endpoint", "req/s", "p50 ms", "p99 ms", "bytes", "÷ index_state", "CPU µs/req")
 	stateRate := float64(results[0].n) / results[0].elapsed.Seconds()
 	for i, ep := range eps {
 		r := results[i]
 		rate := float64(r.n) / r.elapsed.Seconds()
 		slices.Sort(r.latencies)
-		fmt.Printf("%-40s %10.0f %9.2f %9.2f %9d %12.3f\n", ep.name, rate, ms(pct(r.latencies, 0.50)), ms(pct(r.latencies, 0.99)), r.bytes/int64(max(r.n, 1)), rate/stateRate)
+		fmt.Printf("%-40s %10.0f %9.2f %9.2f %9d %12.3f %11.0f\n", ep.name, rate, ms(pct(r.latencies, 0.50)), ms(pct(r.latencies, 0.99)), r.bytes/int64(max(r.n, 1)), rate/stateRate,
+			float64(r.cpu.Microseconds())/float64(max(r.n, 1)))
 	}
 }
 
@@ -247,7 +266,7 @@ func load(client *http.Client, base string, ep endpoint, clients int, d time.Dur
 		wg  sync.WaitGroup
 		bad error
 	)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	deadline := start.Add(d)
 	for range clients {
 		wg.Go(func() {
@@ -273,8 +292,17 @@ func load(client *http.Client, base string, ep endpoint, clients int, d time.Dur
 		})
 	}
 	wg.Wait()
-	out.elapsed = time.Since(start)
+	out.elapsed, out.cpu = time.Since(start), cpuTime()-cpu0
 	return out, bad
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func pct(s []time.Duration, p float64) time.Duration {

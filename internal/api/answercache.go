@@ -16,7 +16,8 @@ const DefaultAnswerCacheBytes = 32 << 20
 
 // answerCache keeps the stored answers of one chunk (postgres.BodyChunkSize
 // at most) last served, least recently used out first, within a bound in
-// bytes. An answer's bytes never change under its ETag (the ETag names the
+// bytes: their bytes as stored (gzip compressed, about a tenth of their
+// JSON), with their coding. An answer's bytes never change under its ETag (the ETag names the
 // report's row as encoded), so an entry is never stale: it is only served
 // after the store said, in the request's one query, that the answer stored
 // now has the entry's ETag. An answer replaced or removed in the store is
@@ -38,7 +39,12 @@ type answerKey struct {
 type cachedAnswer struct {
 	key  answerKey
 	etag string
-	data []byte
+	// encoding, identitySize and data are those of the stored answer
+	// (postgres.Body): an entry is served with its own, whatever coding
+	// the answer stored now under the same ETag has.
+	encoding     string
+	identitySize int64
+	data         []byte
 }
 
 func newAnswerCache(max int64) *answerCache {
@@ -61,16 +67,16 @@ func (c *answerCache) etags(d report.Digest, views []string) []string {
 	return out
 }
 
-// get returns the bytes kept for d's answer in view under etag.
-func (c *answerCache) get(d report.Digest, view, etag string) ([]byte, bool) {
+// get returns the answer kept for d in view under etag.
+func (c *answerCache) get(d report.Digest, view, etag string) (cachedAnswer, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.byKey[answerKey{d, view}]
 	if !ok || e.Value.(*cachedAnswer).etag != etag {
-		return nil, false
+		return cachedAnswer{}, false
 	}
 	c.order.MoveToFront(e)
-	return e.Value.(*cachedAnswer).data, true
+	return *e.Value.(*cachedAnswer), true
 }
 
 // put keeps b when it is whole in its first chunk and fits the bound; the
@@ -86,7 +92,7 @@ func (c *answerCache) put(d report.Digest, b *postgres.Body) {
 	if e, ok := c.byKey[k]; ok {
 		c.remove(e)
 	}
-	c.byKey[k] = c.order.PushFront(&cachedAnswer{key: k, etag: b.ETag, data: b.First})
+	c.byKey[k] = c.order.PushFront(&cachedAnswer{key: k, etag: b.ETag, encoding: b.Encoding, identitySize: b.IdentitySize, data: b.First})
 	c.size += n
 	for c.size > c.max {
 		c.remove(c.order.Back())
@@ -134,8 +140,9 @@ func (s *Server) openBody(ctx context.Context, d report.Digest, views, tags []st
 		}
 		return b, nil
 	}
-	if data, ok := s.cache.get(d, b.View, b.ETag); ok {
-		b.NotModified, b.First = false, data
+	if a, ok := s.cache.get(d, b.View, b.ETag); ok {
+		b.NotModified, b.First = false, a.data
+		b.Encoding, b.Size, b.IdentitySize, b.Chunks = a.encoding, int64(len(a.data)), a.identitySize, 1
 		return b, nil
 	}
 	// Replaced in the cache since: read it from the store.

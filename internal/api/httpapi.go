@@ -21,7 +21,10 @@
 //	GET    /healthz
 //
 // POST index_report with If-None-Match equal to the current state answers
-// 412: the client already has reports for this scanner set. Errors are JSON
+// 412: the client already has reports for this scanner set. A finished
+// report's answer is sent gzip compressed, as it is stored, when the
+// request's Accept-Encoding allows it, and decompressed otherwise (see
+// serveStored). Errors are JSON
 // {"code": ..., "message": ...} with a message saying what was wrong, on
 // every path, unknown paths (404) and methods (405, with Allow) included.
 package api

@@ -72,7 +72,7 @@ func (s *Server) postIndexReport(w http.ResponseWriter, r *http.Request) {
 		h["Link"] = links
 		h.Set("ETag", etag)
 		s.countPartial(r, b.State, reportbody.ClairViews(s.opts.servePartial))
-		s.serveStored(w, r, m.Hash, http.StatusCreated, "application/json", "", b)
+		s.serveStored(w, r, m.Hash, http.StatusCreated, "application/json", false, b)
 		return
 	}
 	prefs := parsePrefer(r.Header.Values("Prefer"))

@@ -161,3 +161,67 @@ func etagMatches(header, etag string) bool {
 	}
 	return false
 }
+
+// maxCodings bounds how many codings of Accept-Encoding are read.
+const maxCodings = 32
+
+// acceptsGzip reports whether the request's Accept-Encoding (RFC 9110
+// section 12.5.3) allows a gzip answer and does not prefer identity: gzip
+// (or x-gzip) with a q above 0, or, gzip not named, "*" with a q above 0;
+// and identity, when named, with a q no higher than gzip's. "gzip;q=0"
+// refuses gzip. No header, or an empty one, asks for identity. Of a coding
+// named twice the first counts; an element with a malformed q is ignored.
+func acceptsGzip(h http.Header) bool {
+	q := map[string]float64{}
+	n := 0
+	for _, v := range h.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(v, ",") {
+			if n == maxCodings {
+				break
+			}
+			n++
+			coding, params, _ := strings.Cut(part, ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			if coding == "x-gzip" {
+				coding = "gzip"
+			}
+			w, ok := codingQ(params)
+			if _, seen := q[coding]; !ok || seen || coding == "" {
+				continue
+			}
+			q[coding] = w
+		}
+	}
+	gz, ok := q["gzip"]
+	if !ok {
+		gz = q["*"]
+	}
+	id, named := q["identity"]
+	return gz > 0 && (!named || id <= gz)
+}
+
+// codingQ reads the weight of an Accept-Encoding element from its
+// parameters (";q=0.5"; 1 when none): false when it is malformed.
+func codingQ(params string) (float64, bool) {
+	q := 1.0
+	if params == "" {
+		return q, true
+	}
+	for p := range strings.SplitSeq(params, ";") {
+		k, v, _ := strings.Cut(p, "=")
+		if !strings.EqualFold(strings.TrimSpace(k), "q") {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		// qvalue: "0" or "1", then "." and at most three digits.
+		if v == "" || len(v) > 5 || strings.Trim(v, "0123456789.") != "" || (v[0] != '0' && v[0] != '1') || (len(v) > 1 && v[1] != '.') {
+			return 0, false
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f > 1 {
+			return 0, false
+		}
+		q = f
+	}
+	return q, true
+}

@@ -116,3 +116,46 @@ func FuzzParsePrefer(f *testing.F) {
 		}
 	})
 }
+
+func TestAcceptsGzip(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header []string // nil: no header
+		want   bool
+	}{
+		{"no header", nil, false},
+		{"empty header", []string{""}, false},
+		{"gzip", []string{"gzip"}, true},
+		{"Go's transport", []string{"gzip"}, true},
+		{"Python requests (Quay)", []string{"gzip, deflate"}, true},
+		{"requests with brotli and zstd", []string{"gzip, deflate, br, zstd"}, true},
+		{"x-gzip", []string{"x-gzip"}, true},
+		{"case", []string{"GZip;Q=0.5"}, true},
+		{"q=0 refuses", []string{"gzip;q=0"}, false},
+		{"q=0.000 refuses", []string{"gzip;q=0.000"}, false},
+		{"refused, though * is not", []string{"gzip;q=0, *"}, false},
+		{"any", []string{"*"}, true},
+		{"any refused", []string{"*;q=0"}, false},
+		{"deflate only", []string{"deflate"}, false},
+		{"identity only", []string{"identity"}, false},
+		{"identity preferred", []string{"gzip;q=0.5, identity"}, false},
+		{"gzip preferred", []string{"gzip, identity;q=0.5"}, true},
+		{"identity refused", []string{"gzip, identity;q=0"}, true},
+		{"two headers", []string{"deflate", "gzip;q=0.1"}, true},
+		{"first of two counts", []string{"gzip;q=0, gzip"}, false},
+		{"spaces", []string{" gzip ; q=1 "}, true},
+		{"malformed q ignored", []string{"gzip;q=2"}, false},
+		{"malformed q ignored, * counts", []string{"gzip;q=abc, *"}, true},
+		{"NaN", []string{"gzip;q=NaN"}, false},
+		{"exponent", []string{"gzip;q=1e0"}, false},
+		{"other parameters", []string{"gzip;level=9"}, true},
+	} {
+		h := http.Header{}
+		if tc.header != nil {
+			h["Accept-Encoding"] = tc.header
+		}
+		if got := acceptsGzip(h); got != tc.want {
+			t.Errorf("%s: Accept-Encoding %q: %v, want %v", tc.name, tc.header, got, tc.want)
+		}
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/semaphore"
@@ -68,32 +70,140 @@ func ifNoneMatch(r *http.Request) (tags []string, any bool) {
 	return tags, any
 }
 
+// gunzipWeight is what decompressing a stored answer for its request adds
+// to its weight in the answer limiter (the decompressor's window and
+// buffers).
+const gunzipWeight = 64 << 10
+
+// storedCoding is how a stored answer b is sent in answer to r: its bytes as
+// stored (gzip when r accepts it, or an answer stored before answers were
+// compressed), or decompressed while it is streamed (gunzip). Its entity tag
+// names that representation: the stored ETag, strong, for the JSON as it
+// is; the same tag weak (W/) for the gzip bytes, which are the same JSON
+// content-coded (RFC 9110 section 8.8.3: a strong tag names one
+// representation; a weak one may be shared by semantically equivalent
+// ones). If-None-Match compares tags weakly, so a client's tag from either
+// coding matches the answer's in both.
+func storedCoding(r *http.Request, b *postgres.Body) (etag string, gunzip bool) {
+	if b.Encoding != reportbody.EncodingGzip {
+		return b.ETag, false
+	}
+	if acceptsGzip(r.Header) {
+		return "W/" + b.ETag, false
+	}
+	return b.ETag, true
+}
+
 // serveStored answers with a stored answer of a report, streamed chunk by
-// chunk with its Content-Length, under the answer limiter, and etag as its
-// ETag unless it is "". The headers set on w are kept. An error once the body has begun aborts the connection
-// (the client sees a short body) and is logged.
-func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, d report.Digest, status int, ct, etag string, b *postgres.Body) {
-	release, ok := s.startAnswer(w, r, min(b.Size, postgres.BodyChunkSize), ct, b.Size, etag)
+// chunk with its Content-Length, under the answer limiter: gzip compressed
+// as stored (Content-Encoding: gzip) when the request accepts it, else
+// decompressed while streamed (one chunk and the decompressor in memory
+// whatever the answer's size). With withETag, the ETag is the answer's (see
+// storedCoding). The headers set on w are kept. An error once the body has
+// begun aborts the connection (the client sees a short body) and is logged.
+func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, d report.Digest, status int, ct string, withETag bool, b *postgres.Body) {
+	etag, gunzip := storedCoding(r, b)
+	if !withETag {
+		etag = ""
+	}
+	weight, length := min(b.Size, postgres.BodyChunkSize), b.Size
+	if gunzip {
+		weight, length = weight+gunzipWeight, b.IdentitySize
+	}
+	w.Header().Add("Vary", "Accept-Encoding")
+	release, ok := s.startAnswer(w, r, weight, ct, length, etag)
 	if !ok {
 		return
 	}
 	defer release()
+	if b.Encoding != reportbody.EncodingIdentity && !gunzip {
+		w.Header().Set("Content-Encoding", b.Encoding)
+	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return
 	}
-	chunk := b.First
+	chunks := &chunkReader{ctx: r.Context(), store: s.store, b: b, next: b.First}
 	var err error
-	for seq := 0; seq < b.Chunks; seq++ {
-		if seq > 0 {
-			if chunk, err = s.store.BodyChunk(r.Context(), b.ID, seq); err != nil {
-				s.abort(r, d, b, seq, err)
-			}
-		}
-		if _, err := w.Write(chunk); err != nil {
-			s.abort(r, d, b, seq, err)
+	if gunzip {
+		err = gunzipTo(w, chunks, b.IdentitySize)
+	} else {
+		_, err = io.Copy(w, chunks)
+	}
+	if err != nil {
+		s.abort(r, d, b, chunks.seq, err)
+	}
+}
+
+// gunzipTo writes to w the decompressed bytes of the gzip stream of src,
+// which must be size bytes.
+func gunzipTo(w io.Writer, src io.Reader, size int64) error {
+	zr, err := gzip.NewReader(src)
+	if err != nil {
+		return fmt.Errorf("decompress: %w", err)
+	}
+	n, err := io.Copy(w, zr)
+	if err != nil {
+		return fmt.Errorf("decompress: %w", err)
+	}
+	if n != size {
+		return fmt.Errorf("decompress: %d bytes, stored as %d", n, size)
+	}
+	return nil
+}
+
+// chunkReader reads the bytes of a stored answer chunk by chunk: the first
+// is given, each other one is read from the store when it is reached.
+type chunkReader struct {
+	ctx   context.Context
+	store Store
+	b     *postgres.Body
+	// next is what remains of chunk seq.
+	next []byte
+	seq  int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.next) == 0 {
+		if err := c.advance(); err != nil {
+			return 0, err
 		}
 	}
+	n := copy(p, c.next)
+	c.next = c.next[n:]
+	return n, nil
+}
+
+// WriteTo writes the chunks to w as they are (no copy through a buffer).
+func (c *chunkReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		n, err := w.Write(c.next)
+		total += int64(n)
+		c.next = c.next[n:]
+		if err != nil {
+			return total, err
+		}
+		if err := c.advance(); err == io.EOF {
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
+	}
+}
+
+// advance reads the next chunk from the store, or returns io.EOF after the
+// last.
+func (c *chunkReader) advance() error {
+	if c.seq+1 >= c.b.Chunks {
+		return io.EOF
+	}
+	data, err := c.store.BodyChunk(c.ctx, c.b.ID, c.seq+1)
+	if err != nil {
+		return err
+	}
+	c.next, c.seq = data, c.seq+1
+	return nil
 }
 
 // startAnswer takes size bytes of the answer limiter and sets the headers
@@ -176,12 +286,14 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request, offers, vie
 	b, err := s.openBody(r.Context(), d, views, tags, anyTag)
 	switch {
 	case err == nil && b.NotModified:
-		w.Header().Set("ETag", b.ETag)
+		etag, _ := storedCoding(r, b)
+		w.Header().Set("ETag", etag)
+		w.Header().Add("Vary", "Accept-Encoding")
 		w.WriteHeader(http.StatusNotModified)
 		return
 	case err == nil:
 		s.countPartial(r, b.State, views)
-		s.serveStored(w, r, d, http.StatusOK, ct, b.ETag, b)
+		s.serveStored(w, r, d, http.StatusOK, ct, true, b)
 		return
 	case !errors.Is(err, postgres.ErrNotFound):
 		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
@@ -200,6 +312,9 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request, offers, vie
 		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return
 	}
+	// Encoded for this request, the answer is sent as it is (identity),
+	// though it would be compressed once stored: Vary says so.
+	w.Header().Add("Vary", "Accept-Encoding")
 	if etagMatches(strings.Join(r.Header.Values("If-None-Match"), ","), body.ETag) {
 		w.Header().Set("ETag", body.ETag)
 		w.WriteHeader(http.StatusNotModified)
@@ -223,10 +338,13 @@ func (s *Server) encodeAndKeep(r *http.Request, rep *report.Report, view string)
 		if err != nil {
 			return reportbody.Body{}, err
 		}
-		all = append(all, b)
 		if v == view {
 			out = b
 		}
+		if b, err = reportbody.Gzip(b); err != nil {
+			return reportbody.Body{}, err
+		}
+		all = append(all, b)
 	}
 	if err := s.store.StoreBodies(r.Context(), rep, all); err != nil {
 		s.log.WarnContext(r.Context(), "keep the answers of a report stored without them", "digest", rep.Hash, "error", err)

@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,16 +26,28 @@ import (
 )
 
 // bigReport is an Alpine report with n more packages: big enough for several
-// chunks of a stored answer when n is in the thousands.
+// chunks of a stored answer, compressed, when n is in the thousands (each
+// version carries 256 hexadecimal digits that do not compress).
 func bigReport(d report.Digest, n int) *report.Report {
 	r := alpineReport(d)
 	for i := range n {
 		id := strconv.Itoa(i + 2)
-		r.Packages[id] = &report.Package{ID: id, Name: fmt.Sprintf("package-%d", i), Version: "1.0." + id, Kind: report.KindBinary, Arch: "x86_64",
+		r.Packages[id] = &report.Package{ID: id, Name: fmt.Sprintf("package-%d", i), Version: "1.0." + id + "+" + noise(id), Kind: report.KindBinary, Arch: "x86_64",
 			PURL: "pkg:apk/alpine/package-" + id}
 		r.Environments[id] = []*report.Environment{{PackageDB: "lib/apk/db/installed", IntroducedIn: d, DistributionID: "1"}}
 	}
 	return r
+}
+
+// noise is 256 hexadecimal digits derived from s, as good as random to a
+// compressor.
+func noise(s string) string {
+	var out []byte
+	for i := range 4 {
+		h := sha256.Sum256([]byte(s + strconv.Itoa(i)))
+		out = hex.AppendEncode(out, h[:])
+	}
+	return string(out)
 }
 
 // finish stores r as its manifest's final report under a new lease.
@@ -56,25 +70,36 @@ type answer struct {
 	body   []byte
 }
 
+// get GETs path with the headers hdr and nothing else: the body as sent (no
+// Accept-Encoding unless hdr has one, and no transparent decompression).
 func get(t *testing.T, srv *httptest.Server, path string, hdr http.Header) answer {
 	t.Helper()
-	req, err := http.NewRequest("GET", srv.URL+path, nil)
+	return request(t, srv, "GET", path, hdr, nil)
+}
+
+// request is get with any method and a body.
+func request(t *testing.T, srv *httptest.Server, method, path string, hdr http.Header, body []byte) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	resp, err := srv.Client().Do(req)
+	tr := srv.Client().Transport.(*http.Transport).Clone()
+	tr.DisableCompression = true
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	got, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: body: %v", path, err)
+		t.Fatalf("%s %s: body: %v", method, path, err)
 	}
-	return answer{resp.StatusCode, resp.Header, body}
+	return answer{resp.StatusCode, resp.Header, got}
 }
 
 // want returns the answer of d's report as the API encodes a report read
@@ -107,7 +132,7 @@ func TestStoredAnswers(t *testing.T) {
 		chunks   int
 	}{
 		{"one chunk", 0, 1},
-		{"several chunks", 4000, 4},
+		{"several chunks", 6000, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := report.Digest(fmt.Sprintf("sha256:%064x", tc.packages+1))
@@ -255,16 +280,8 @@ func TestReportWithoutStoredAnswers(t *testing.T) {
 // A POST index_report for a current report answers 201 with its stored
 // answer, the index state as its ETag, Location and Links, as Clair does.
 func TestWarmPostServesTheStoredAnswer(t *testing.T) {
-	pool := pgtest.Pool(t)
-	st := postgres.New(pool)
 	const state = "scanners-1"
-	srv := httptest.NewServer(api.New(intake.New(st, nil, nil, state, nil), st, nil, nil))
-	defer srv.Close()
-	d := report.Digest(fmt.Sprintf("sha256:%064x", 11))
-	r := bigReport(d, 3000)
-	r.ScannerState = state
-	finish(t, pool, r)
-	m, _ := json.Marshal(&report.Manifest{Hash: d, Layers: []*report.Layer{{Hash: report.Digest(fmt.Sprintf("sha256:%064x", 12)), URI: "https://r.example/v2/a/blobs/x"}}})
+	srv, st, d, m := warmReport(t, state, 11, 3000)
 	resp, err := srv.Client().Post(srv.URL+"/indexer/api/v1/index_report", "application/json", bytes.NewReader(m))
 	if err != nil {
 		t.Fatal(err)
@@ -280,6 +297,27 @@ func TestWarmPostServesTheStoredAnswer(t *testing.T) {
 		t.Fatalf("warm POST: HTTP %d, ETag %q, Location %q, Links %q, body equal to the stored answer: %v",
 			resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Location"), resp.Header.Values("Link"), bytes.Equal(body, w.Data))
 	}
+}
+
+// warmReport serves, with a dispatcher of scanner state state, a finished
+// report of n packages made with that state (current: a POST answers 201
+// at once); it returns the server, the store, the report's digest (from
+// seed) and its manifest as JSON.
+func warmReport(t *testing.T, state string, seed, n int) (*httptest.Server, *postgres.Store, report.Digest, []byte) {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	st := postgres.New(pool)
+	srv := httptest.NewServer(api.New(intake.New(st, nil, nil, state, nil), st, nil, nil))
+	t.Cleanup(srv.Close)
+	d := report.Digest(fmt.Sprintf("sha256:%064x", seed))
+	r := bigReport(d, n)
+	r.ScannerState = state
+	finish(t, pool, r)
+	m, err := json.Marshal(&report.Manifest{Hash: d, Layers: []*report.Layer{{Hash: report.Digest(fmt.Sprintf("sha256:%064x", seed+1)), URI: "https://r.example/v2/a/blobs/x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, st, d, m
 }
 
 // A stored answer of one chunk is kept in memory and served from there while

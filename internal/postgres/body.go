@@ -27,11 +27,18 @@ type Body struct {
 	State        report.State
 	ScannerState string
 	NextRetry    *time.Time
-	// ETag is the answer's entity tag, quoted.
+	// ETag is the entity tag of the answer's JSON, quoted (see
+	// reportbody.Body).
 	ETag string
-	// Size is the answer's length in bytes; Chunks how many chunks hold it.
-	Size   int64
-	Chunks int
+	// Encoding is the content coding of the bytes stored
+	// (reportbody.EncodingGzip, or EncodingIdentity for answers stored
+	// before they were compressed).
+	Encoding string
+	// Size is the length of the bytes stored; Chunks how many chunks hold
+	// them; IdentitySize the length of the JSON they encode.
+	Size         int64
+	Chunks       int
+	IdentitySize int64
 	// NotModified is set when the ETag is one of those given to OpenBody:
 	// First is then nil, and no chunk was read.
 	NotModified bool
@@ -48,14 +55,15 @@ type Body struct {
 func (s *Store) OpenBody(ctx context.Context, d report.Digest, views, etags []string, anyETag bool) (*Body, error) {
 	b := new(Body)
 	err := s.pool.QueryRow(ctx, `
-SELECT b.id, b.view, r.state, r.scanner_state, r.next_retry, b.etag, b.size, b.chunks,
+SELECT b.id, b.view, r.state, r.scanner_state, r.next_retry, b.etag, b.encoding, b.size, b.chunks,
+       coalesce(b.identity_size, b.size),
        CASE WHEN $4 OR b.etag = ANY ($3) THEN NULL ELSE c.data END
   FROM report_body b
   JOIN index_report r ON r.manifest_hash = b.manifest_hash AND r.updated_at = b.report_updated_at
   LEFT JOIN report_body_chunk c ON c.body_id = b.id AND c.seq = 0
  WHERE b.manifest_hash = $1 AND b.view = ANY ($2)
  ORDER BY array_position($2, b.view)
- LIMIT 1`, string(d), views, nonNil(etags), anyETag).Scan(&b.ID, &b.View, &b.State, &b.ScannerState, &b.NextRetry, &b.ETag, &b.Size, &b.Chunks, &b.First)
+ LIMIT 1`, string(d), views, nonNil(etags), anyETag).Scan(&b.ID, &b.View, &b.State, &b.ScannerState, &b.NextRetry, &b.ETag, &b.Encoding, &b.Size, &b.Chunks, &b.IdentitySize, &b.First)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("stored answer of %s: %w", d, ErrNotFound)
 	}
@@ -136,8 +144,11 @@ func deleteBodies(ctx context.Context, tx pgx.Tx, d report.Digest) error {
 }
 
 // writeBody stores b, an answer of manifest d's report as stored now, in
-// chunks of BodyChunkSize.
+// chunks of BodyChunkSize, with its content coding.
 func writeBody(ctx context.Context, tx pgx.Tx, d report.Digest, b reportbody.Body) error {
+	if b.Encoding != reportbody.EncodingIdentity && b.Encoding != reportbody.EncodingGzip {
+		return fmt.Errorf("store the %s answer of %s: unknown content coding %q", b.View, d, b.Encoding)
+	}
 	n := (len(b.Data) + BodyChunkSize - 1) / BodyChunkSize
 	chunks := make([][]byte, n)
 	for i := range n {
@@ -146,12 +157,12 @@ func writeBody(ctx context.Context, tx pgx.Tx, d report.Digest, b reportbody.Bod
 	// One statement (one round trip): the answer's row and its chunks.
 	_, err := tx.Exec(ctx, `
 WITH b AS (
-INSERT INTO report_body (manifest_hash, view, state, etag, size, chunks, report_updated_at)
-SELECT $1, $2, r.state, $3, $4, $5, r.updated_at FROM index_report r WHERE r.manifest_hash = $1
+INSERT INTO report_body (manifest_hash, view, state, etag, size, chunks, report_updated_at, encoding, identity_size)
+SELECT $1, $2, r.state, $3, $4, $5, r.updated_at, $7, $8 FROM index_report r WHERE r.manifest_hash = $1
 RETURNING id)
 INSERT INTO report_body_chunk (body_id, seq, data)
 SELECT b.id, t.seq - 1, t.data FROM b, unnest($6::bytea[]) WITH ORDINALITY AS t(data, seq)`,
-		string(d), b.View, b.ETag, len(b.Data), n, chunks)
+		string(d), b.View, b.ETag, len(b.Data), n, chunks, b.Encoding, b.IdentitySize)
 	if err != nil {
 		return fmt.Errorf("store the %s answer of %s: %w", b.View, d, err)
 	}
@@ -160,7 +171,8 @@ SELECT b.id, t.seq - 1, t.data FROM b, unnest($6::bytea[]) WITH ORDINALITY AS t(
 
 // writeStored stores the answers of r, a terminal report just written, whose
 // row holds updatedJSON as its updated_at: r is encoded as it will be read
-// back. One answer is encoded at a time, to hold one in memory at most.
+// back, and compressed (reportbody.EncodeStored). One answer is encoded at a
+// time, to hold one in memory at most.
 func writeStored(ctx context.Context, tx pgx.Tx, r *report.Report, updatedJSON []byte) error {
 	var at time.Time
 	if err := json.Unmarshal(updatedJSON, &at); err != nil {
@@ -169,7 +181,7 @@ func writeStored(ctx context.Context, tx pgx.Tx, r *report.Report, updatedJSON [
 	served := *r
 	served.UpdatedAt = at
 	for _, v := range reportbody.Stored(&served) {
-		b, err := reportbody.Encode(&served, v)
+		b, err := reportbody.EncodeStored(&served, v)
 		if err != nil {
 			return err
 		}

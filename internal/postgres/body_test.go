@@ -34,7 +34,12 @@ func storedAnswersFollowTheReport(t *testing.T, c *conf) {
 		t.Fatal(err)
 	}
 	for _, view := range []string{reportbody.ViewClair, reportbody.ViewNative} {
-		want, err := reportbody.Encode(stored, view)
+		// Stored compressed: the JSON served gzip compressed.
+		want, err := reportbody.EncodeStored(stored, view)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := reportbody.Encode(stored, view)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +48,8 @@ func storedAnswersFollowTheReport(t *testing.T, c *conf) {
 			t.Fatal(err)
 		}
 		if b.ETag != want.ETag || !bytes.Equal(b.First, want.Data) || b.Size != int64(len(want.Data)) || b.Chunks != 1 ||
-			b.State != report.StateIndexFinished || b.ScannerState != "s1" {
+			b.State != report.StateIndexFinished || b.ScannerState != "s1" ||
+			b.Encoding != reportbody.EncodingGzip || b.IdentitySize != int64(len(plain.Data)) || want.ETag != plain.ETag {
 			t.Fatalf("%s: stored %+v, want ETag %s and %d bytes", view, b, want.ETag, len(want.Data))
 		}
 		nm, err := st.OpenBody(ctx, m.Hash, []string{view}, []string{`"x"`, want.ETag}, false)

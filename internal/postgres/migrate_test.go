@@ -1,10 +1,16 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
+	"github.com/stevedore-dev/stevedore/internal/reportbody"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // A database migrated by the first release (migration 1 only) upgrades to
@@ -32,5 +38,42 @@ func TestUpgradeFromTheFirstSchema(t *testing.T) {
 	// And again: nothing left to do.
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		t.Fatalf("second migrate: %v", err)
+	}
+}
+
+// Answers stored before migration 19 (their JSON as it is) are kept by it
+// and read as content coding identity, their size the JSON's.
+func TestAnswersStoredBeforeCompression(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := migrationsAt(ctx, t, 18)
+	st := postgres.New(pool)
+	d := report.Digest("sha256:" + strings.Repeat("e", 64))
+	l, err := leases.New(pool, "w", leases.WithTTL(time.Hour)).Acquire(ctx, string(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	if err := st.WriteReport(ctx, postgres.Fence{Digest: d, Token: l.Fence}, report.NewReport(d, report.StateScanLayers)); err != nil {
+		t.Fatal(err)
+	}
+	data := []byte(`{"manifest_hash":"` + string(d) + `"}` + "\n")
+	// As the code of migration 18 stored an answer.
+	if _, err := pool.Exec(ctx, `
+WITH b AS (
+INSERT INTO report_body (manifest_hash, view, state, etag, size, chunks, report_updated_at)
+SELECT $1, 'clair', r.state, '"t"', $2, 1, r.updated_at FROM index_report r WHERE r.manifest_hash = $1
+RETURNING id)
+INSERT INTO report_body_chunk (body_id, seq, data) SELECT b.id, 0, $3 FROM b`, string(d), len(data), data); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	b, err := st.OpenBody(ctx, d, []string{reportbody.ViewClair}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Encoding != reportbody.EncodingIdentity || !bytes.Equal(b.First, data) || b.Size != int64(len(data)) || b.IdentitySize != int64(len(data)) || b.ETag != `"t"` {
+		t.Fatalf("answer stored before migration 19: %+v, want identity, %d bytes", b, len(data))
 	}
 }

@@ -1,0 +1,117 @@
+package reportbody
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// fixtureReports reads the real index reports of the fixtures (Clair's
+// shape, which report.Report reads) that have packages.
+func fixtureReports(tb testing.TB) map[string]*report.Report {
+	tb.Helper()
+	files, err := filepath.Glob("../../testdata/fixtures/reports/claircore_*.json")
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("fixture reports: %v (%d files)", err, len(files))
+	}
+	out := make(map[string]*report.Report)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r := new(report.Report)
+		if err := json.Unmarshal(data, r); err != nil {
+			tb.Logf("%s: not read (an older shape of Clair's): %v", f, err)
+			continue
+		}
+		if len(r.Packages) > 0 {
+			out[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "claircore_"), ".json")] = r
+		}
+	}
+	return out
+}
+
+// A stored answer is the JSON of the answer encoded for a request, gzip
+// compressed, with the same entity tag, and its JSON's length.
+func TestEncodeStored(t *testing.T) {
+	reports := fixtureReports(t)
+	reports["empty"] = report.NewReport(report.Digest("sha256:"+strings.Repeat("0", 64)), report.StateIndexFinished)
+	for name, r := range reports {
+		for _, view := range []string{ViewClair, ViewClairPartial, ViewNative} {
+			plain, err := Encode(r, view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := EncodeStored(r, view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := Gzip(plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range []Body{stored, again} {
+				zr, err := gzip.NewReader(bytes.NewReader(b.Data))
+				if err != nil {
+					t.Fatalf("%s %s: %v", name, view, err)
+				}
+				got, err := io.ReadAll(zr)
+				if err != nil {
+					t.Fatalf("%s %s: %v", name, view, err)
+				}
+				if !bytes.Equal(got, plain.Data) || b.Encoding != EncodingGzip || b.IdentitySize != int64(len(plain.Data)) ||
+					b.ETag != plain.ETag || b.View != view || plain.Encoding != EncodingIdentity || plain.IdentitySize != int64(len(plain.Data)) {
+					t.Fatalf("%s %s: stored %s answer of %d bytes (JSON %d, ETag %s), want the %d bytes of the JSON (ETag %s)",
+						name, view, b.Encoding, len(got), b.IdentitySize, b.ETag, len(plain.Data), plain.ETag)
+				}
+			}
+			if _, err := Gzip(stored); err == nil {
+				t.Fatalf("%s %s: an answer compressed twice", name, view)
+			}
+		}
+	}
+}
+
+// BenchmarkCompress measures what storing answers compressed costs on the
+// job path, per real report: encoding the JSON alone ("json") and encoding
+// it into gzip at each level (gzip-3: klauspost/compress's stateless
+// compression, GzipLevel), a compressor made per answer as EncodeStored does,
+// with the compressed size as a fraction of the JSON's ("ratio").
+//
+//	go test -run '^$' -bench Compress -benchtime 200x ./internal/reportbody/
+func BenchmarkCompress(b *testing.B) {
+	for name, r := range fixtureReports(b) {
+		plain, err := Encode(r, ViewClair)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("%s/%dKB/json", name, len(plain.Data)>>10), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Encode(r, ViewClair); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		for _, level := range []int{gzip.StatelessCompression, 1, 5, 9} {
+			b.Run(fmt.Sprintf("%s/%dKB/gzip%d", name, len(plain.Data)>>10, level), func(b *testing.B) {
+				var out Body
+				for b.Loop() {
+					if out, err = encodeGzip(r, ViewClair, level); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(len(out.Data))/float64(len(plain.Data)), "ratio")
+			})
+		}
+	}
+}
