@@ -44,6 +44,32 @@ func (s *Store) fenced(ctx context.Context, f Fence, fn func(pgx.Tx) error) erro
 	})
 }
 
+// fencedNoSync is fenced for a write that a later durable commit of the same
+// run always follows (see noSync).
+func (s *Store) fencedNoSync(ctx context.Context, f Fence, fn func(pgx.Tx) error) error {
+	return s.fenced(ctx, f, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, noSync); err != nil {
+			return fmt.Errorf("commit without waiting for the flush: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
+// noSync makes the transaction it runs in commit without waiting for
+// Postgres to flush its WAL to disk (a flush is a few milliseconds). It is
+// used for the writes of a run that come before its final report (the
+// manifest, the intermediate states, the layers' results) and for the
+// request's record of a queued job: each is followed, within the run, by a
+// durable commit (the final report, FinishManifest or an IndexError one,
+// which for the request's record waits for the row's lock) and the WAL is
+// flushed in order, so
+// that commit makes every earlier one durable too. A crash of Postgres
+// before it may lose them with the run, as if the run had not got that
+// far: its job is not acked yet and runs again; results that another job
+// read meanwhile are made durable by that job's own final commit. Visibility
+// and locking are unchanged (the fence is checked as before).
+const noSync = `SET LOCAL synchronous_commit = off`
+
 // Report returns the stored report of a manifest, or ErrNotFound.
 func (s *Store) Report(ctx context.Context, d report.Digest) (*report.Report, error) {
 	var raw []byte
@@ -128,6 +154,11 @@ RETURNING report`, string(d), scannerState, raw).Scan(&out)
 	if err != nil {
 		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
 	}
+	// The job is in the queue; its worker's final report, a durable
+	// commit that waits for this row's lock, follows (noSync).
+	if _, err := tx.Exec(ctx, noSync); err != nil {
+		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		// The job is queued; its worker writes the report.
 		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
@@ -143,7 +174,12 @@ RETURNING report`, string(d), scannerState, raw).Scan(&out)
 // refused (an error wrapping leases.ErrLost) when f no longer holds the lease,
 // and never overwrites a report written under a newer fence.
 func (s *Store) WriteReport(ctx context.Context, f Fence, r *report.Report) error {
-	return s.fenced(ctx, f, func(tx pgx.Tx) error { return writeReport(ctx, tx, f, r) })
+	write := func(tx pgx.Tx) error { return writeReport(ctx, tx, f, r) }
+	if r.State.Terminal() {
+		return s.fenced(ctx, f, write)
+	}
+	// An intermediate state: the final report follows it (noSync).
+	return s.fencedNoSync(ctx, f, write)
 }
 
 func writeReport(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report) error {
@@ -254,7 +290,8 @@ func (s *Store) PutManifestReport(ctx context.Context, f Fence, m *report.Manife
 	}
 	sorted := slices.Clone(hashes)
 	slices.Sort(sorted)
-	err := s.fenced(ctx, f, func(tx pgx.Tx) error {
+	// The run's final report follows (noSync).
+	err := s.fencedNoSync(ctx, f, func(tx pgx.Tx) error {
 		if r != nil {
 			if err := writeReport(ctx, tx, f, r); err != nil {
 				return err
@@ -368,7 +405,8 @@ SELECT coalesce((SELECT expires_at > now() FROM lease WHERE digest = $3 AND fenc
 		return 0, nil
 	}
 	var n int64
-	err = s.fenced(ctx, f, func(tx pgx.Tx) error {
+	// The run's final report follows (noSync).
+	err = s.fencedNoSync(ctx, f, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 INSERT INTO scanned_layer (layer_id, scanner_id, files)
 SELECT DISTINCT sl.layer_id, cur.id, '{}'::text[]`+carryOverFrom+`
@@ -414,7 +452,9 @@ type LayerResults struct {
 // Results already stored for a (layer, scanner) are left as they are: the same
 // scanner version on the same bytes finds the same things.
 func (s *Store) PutLayerResults(ctx context.Context, f Fence, lr *LayerResults) error {
-	err := s.fenced(ctx, f, func(tx pgx.Tx) error {
+	// The run's final report follows (noSync); so does that of any run
+	// that reads these results.
+	err := s.fencedNoSync(ctx, f, func(tx pgx.Tx) error {
 		var lid int64
 		err := tx.QueryRow(ctx, `
 INSERT INTO layer (hash, whiteouts, opaque_dirs, read_at) VALUES ($1, $2, $3, now())
