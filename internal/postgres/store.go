@@ -324,6 +324,11 @@ SELECT m.id, l.id, t.pos - 1
 // RegisterScanners makes sure each scanner has a row and returns their ids,
 // in the order given.
 func (s *Store) RegisterScanners(ctx context.Context, infos []scanner.Info) ([]int64, error) {
+	// Most starts find every scanner registered as it is: one read, no
+	// write to commit.
+	if ids, err := s.registeredScanners(ctx, infos); err != nil || ids != nil {
+		return ids, err
+	}
 	ids := make([]int64, len(infos))
 	for i, in := range infos {
 		err := s.pool.QueryRow(ctx, `
@@ -333,6 +338,44 @@ RETURNING id`, in.Name, in.Version, string(in.Kind), in.MatchVersion).Scan(&ids[
 		if err != nil {
 			return nil, fmt.Errorf("register scanner %s %s: %w", in.Name, in.Version, err)
 		}
+	}
+	return ids, nil
+}
+
+// registeredScanners returns the ids of the scanners, in order, when each
+// has a row as it is (match version included); nil when one has not.
+func (s *Store) registeredScanners(ctx context.Context, infos []scanner.Info) ([]int64, error) {
+	cols := make([][]string, 4)
+	for _, in := range infos {
+		cols[0], cols[1] = append(cols[0], in.Name), append(cols[1], in.Version)
+		cols[2], cols[3] = append(cols[2], string(in.Kind)), append(cols[3], in.MatchVersion)
+	}
+	rows, err := s.pool.Query(ctx, `
+SELECT t.pos, s.id
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(name, version, kind, match_version, pos)
+  JOIN scanner s ON s.name = t.name AND s.version = t.version AND s.kind = t.kind AND s.match_version = t.match_version`,
+		cols[0], cols[1], cols[2], cols[3])
+	if err != nil {
+		return nil, fmt.Errorf("look up registered scanners: %w", err)
+	}
+	ids := make([]int64, len(infos))
+	found := 0
+	for rows.Next() {
+		var pos, id int64
+		if err := rows.Scan(&pos, &id); err != nil {
+			return nil, fmt.Errorf("look up registered scanners: %w", err)
+		}
+		if pos < 1 || pos > int64(len(ids)) || ids[pos-1] != 0 {
+			return nil, fmt.Errorf("look up registered scanners: unexpected position %d", pos)
+		}
+		ids[pos-1] = id
+		found++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up registered scanners: %w", err)
+	}
+	if found < len(infos) {
+		return nil, nil
 	}
 	return ids, nil
 }
