@@ -235,6 +235,7 @@ func lookupCurrent(ctx context.Context, o Options, refs []string) ([]Image, bool
 	}
 	images := make([]Image, len(found))
 	for i, f := range found {
+		o.Logger.Info("stored report is current", "reference", f.Ref, "platform", f.Image.Platform, "digest", f.Image.Digest, "state", f.Report.State)
 		images[i] = Image{Ref: f.Ref, Platform: f.Image.Platform, Report: f.Report}
 	}
 	return images, true
