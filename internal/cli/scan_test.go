@@ -200,3 +200,33 @@ func openNotTerminal(t *testing.T) (*os.File, error) {
 	}
 	return f, err
 }
+
+// A scan of an image whose report is stored and current answers from the
+// store without starting a node (no queue: the embedded NATS server's start
+// is never logged), with the same output as the scan that indexed it.
+func TestScanOfIndexedImageStartsNoNode(t *testing.T) {
+	ref := pushApp(t)
+	dbURL := pgtest.URL(t)
+	var outs [2]bytes.Buffer
+	var logs [2]bytes.Buffer
+	for i := range outs {
+		err := cli.Run(context.Background(), cli.Options{
+			Node:    app.Config{DatabaseURL: dbURL, Workers: 1},
+			Format:  "json",
+			Timeout: time.Minute,
+			Logger:  slog.New(slog.NewTextHandler(&logs[i], nil)),
+		}, []string{ref}, &outs[i])
+		if err != nil {
+			t.Fatalf("scan %d: %v", i+1, err)
+		}
+	}
+	const started = "embedded NATS JetStream server started"
+	for i, want := range []bool{true, false} {
+		if got := strings.Contains(logs[i].String(), started); got != want {
+			t.Errorf("scan %d: %q logged: %v, want %v", i+1, started, got, want)
+		}
+	}
+	if outs[0].String() != outs[1].String() {
+		t.Errorf("the second scan's output differs from the first's:\n%s\nvs.\n%s", outs[1].String(), outs[0].String())
+	}
+}

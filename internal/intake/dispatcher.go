@@ -263,3 +263,40 @@ func (d *Dispatcher) ReindexStale(ctx context.Context, limit int) (int, error) {
 	}
 	return n, nil
 }
+
+// Lookup returns, without queueing anything, the stored reports of ref's
+// manifests (one per platform of an image index, or the one platform asked
+// for) when every one is current (see Current); ok is false when one is not
+// stored or not current. The reference and the manifests' layers are
+// checked against the allowlist as IndexReference checks them.
+func (d *Dispatcher) Lookup(ctx context.Context, ref, platform string) (imgs []report.Image, reports []*report.Report, ok bool, err error) {
+	if err := d.checkReference(ref); err != nil {
+		return nil, nil, false, err
+	}
+	resolved, err := d.resolver.Resolve(ctx, ref, platform)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	for _, img := range resolved {
+		m := img.Manifest
+		if err := m.Validate(); err != nil {
+			return nil, nil, false, err
+		}
+		if err := d.checkLayers(m); err != nil {
+			return nil, nil, false, err
+		}
+		r, err := d.store.Report(ctx, m.Hash)
+		if errors.Is(err, postgres.ErrNotFound) {
+			return nil, nil, false, nil
+		}
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if !d.Current(r) {
+			return nil, nil, false, nil
+		}
+		imgs = append(imgs, report.Image{Digest: m.Hash, Platform: img.Platform, State: r.State})
+		reports = append(reports, r)
+	}
+	return imgs, reports, true, nil
+}

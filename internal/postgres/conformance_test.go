@@ -95,6 +95,7 @@ func TestConformance(t *testing.T) {
 		name string
 		run  func(t *testing.T, c *conf)
 	}{
+		{"scanners registered once, match version kept current", scannersRegistered},
 		{"stale fence is refused", staleFenceRefused},
 		{"layer results shared across manifests; deletes leave shared layers", layerResultsSharedAndDeleted},
 		{"layer results are stored once", layerResultsStoredOnce},
@@ -115,6 +116,35 @@ func TestConformance(t *testing.T) {
 			pool := pgtest.Pool(t)
 			tc.run(t, &conf{ctx: context.Background(), pool: pool, st: postgres.New(pool)})
 		})
+	}
+}
+
+// scannersRegistered: registering the same scanners again returns their
+// ids, in the order asked; a scanner whose match version changed keeps its
+// id and gets the new match version; a new one gets a row.
+func scannersRegistered(t *testing.T, c *conf) {
+	first := c.scanners(t, dpkg, osRelease)
+	for _, tc := range []struct {
+		name  string
+		infos []scanner.Info
+		want  func(got []int64) bool
+	}{
+		{"same, other order", []scanner.Info{osRelease, dpkg}, func(got []int64) bool { return got[0] == first[1] && got[1] == first[0] }},
+		{"match version changed", []scanner.Info{dpkg, {Name: "os-release", Version: "1", Kind: scanner.KindDistribution, MatchVersion: "m2"}},
+			func(got []int64) bool { return got[0] == first[0] && got[1] == first[1] }},
+		{"one new", []scanner.Info{dpkg, {Name: "dpkg", Version: "2", Kind: scanner.KindPackage}},
+			func(got []int64) bool { return got[0] == first[0] && !slices.Contains(first, got[1]) }},
+	} {
+		got := c.scanners(t, tc.infos...)
+		if len(got) != len(tc.infos) || !tc.want(got) {
+			t.Errorf("%s: ids %v (first registration %v)", tc.name, got, first)
+		}
+	}
+	if n := c.count(t, `SELECT count(*) FROM scanner WHERE name = 'os-release' AND match_version = 'm2'`); n != 1 {
+		t.Errorf("%d os-release rows with the new match version, want 1", n)
+	}
+	if n := c.count(t, `SELECT count(*) FROM scanner`); n != 3 {
+		t.Errorf("%d scanner rows, want 3", n)
 	}
 }
 

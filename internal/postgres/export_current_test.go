@@ -4,4 +4,6 @@ package postgres
 var (
 	SchemaCurrent     = schemaCurrent
 	MigrationVersions = migrationVersions
+	Fenced            = (*Store).fenced
+	FencedNoSync      = (*Store).fencedNoSync
 )

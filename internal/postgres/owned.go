@@ -1,8 +1,6 @@
 package postgres
 
 import (
-	"context"
-
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stevedore-dev/stevedore/report"
@@ -11,14 +9,13 @@ import (
 // putOwnedFiles stores the files the packages a scanner found on a layer
 // own (scanner.Result.OwnedFiles), as one row: the paths of an image's OS
 // packages run to thousands, a text[] keeps them in one tuple.
-func putOwnedFiles(ctx context.Context, tx pgx.Tx, lid, sid int64, paths []string) error {
+func putOwnedFiles(b *batch, lid, sid int64, paths []string) {
 	if len(paths) == 0 {
-		return nil
+		return
 	}
-	_, err := tx.Exec(ctx, `
+	b.queue("owned files", `
 INSERT INTO owned_files (layer_id, scanner_id, paths) VALUES ($1, $2, $3)
 ON CONFLICT (layer_id, scanner_id) DO NOTHING`, lid, sid, paths)
-	return err
 }
 
 // loadOwnedFiles sets Found.OwnedFiles of the layers in byHash (keyed by

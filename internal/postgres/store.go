@@ -36,13 +36,42 @@ type Fence struct {
 
 // fenced runs fn in a transaction that first checks, and locks, the lease.
 func (s *Store) fenced(ctx context.Context, f Fence, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.fencedTx(ctx, pgx.TxOptions{}, f, fn)
+}
+
+// fencedNoSync is fenced for a write that a later durable commit of the same
+// run always follows (see noSync).
+func (s *Store) fencedNoSync(ctx context.Context, f Fence, fn func(pgx.Tx) error) error {
+	return s.fencedTx(ctx, pgx.TxOptions{BeginQuery: beginNoSync}, f, fn)
+}
+
+func (s *Store) fencedTx(ctx context.Context, opts pgx.TxOptions, f Fence, fn func(pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, opts, func(tx pgx.Tx) error {
 		if err := leases.Check(ctx, tx, string(f.Digest), f.Token); err != nil {
 			return err
 		}
 		return fn(tx)
 	})
 }
+
+// noSync makes the transaction it runs in commit without waiting for
+// Postgres to flush its WAL to disk (a flush is a few milliseconds). It is
+// used for the writes of a run that come before its final report (the
+// manifest, the intermediate states, the layers' results) and for the
+// request's record of a queued job: each is followed, within the run, by a
+// durable commit (the final report, FinishManifest or an IndexError one,
+// which for the request's record waits for the row's lock) and the WAL is
+// flushed in order, so
+// that commit makes every earlier one durable too. A crash of Postgres
+// before it may lose them with the run, as if the run had not got that
+// far: its job is not acked yet and runs again; results that another job
+// read meanwhile are made durable by that job's own final commit. Visibility
+// and locking are unchanged (the fence is checked as before). It is sent with
+// the transaction's BEGIN (beginNoSync: one round trip).
+const noSync = `SET LOCAL synchronous_commit = off`
+
+// beginNoSync begins a transaction that commits as noSync says.
+const beginNoSync = `BEGIN; ` + noSync
 
 // Report returns the stored report of a manifest, or ErrNotFound.
 func (s *Store) Report(ctx context.Context, d report.Digest) (*report.Report, error) {
@@ -86,7 +115,10 @@ func (s *Store) Enqueue(ctx context.Context, d report.Digest, scannerState strin
 	if err != nil {
 		return nil, false, fmt.Errorf("queue %s: %w", d, err)
 	}
-	tx, err := s.pool.Begin(ctx)
+	// The job is in the queue before the commit; its worker's final
+	// report, a durable commit that waits for this row's lock, follows
+	// (noSync).
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginNoSync})
 	if err != nil {
 		return nil, false, fmt.Errorf("queue %s: %w", d, err)
 	}
@@ -143,7 +175,12 @@ RETURNING report`, string(d), scannerState, raw).Scan(&out)
 // refused (an error wrapping leases.ErrLost) when f no longer holds the lease,
 // and never overwrites a report written under a newer fence.
 func (s *Store) WriteReport(ctx context.Context, f Fence, r *report.Report) error {
-	return s.fenced(ctx, f, func(tx pgx.Tx) error { return writeReport(ctx, tx, f, r) })
+	write := func(tx pgx.Tx) error { return writeReport(ctx, tx, f, r) }
+	if r.State.Terminal() {
+		return s.fenced(ctx, f, write)
+	}
+	// An intermediate state: the final report follows it (noSync).
+	return s.fencedNoSync(ctx, f, write)
 }
 
 func writeReport(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report) error {
@@ -254,7 +291,8 @@ func (s *Store) PutManifestReport(ctx context.Context, f Fence, m *report.Manife
 	}
 	sorted := slices.Clone(hashes)
 	slices.Sort(sorted)
-	err := s.fenced(ctx, f, func(tx pgx.Tx) error {
+	// The run's final report follows (noSync).
+	err := s.fencedNoSync(ctx, f, func(tx pgx.Tx) error {
 		if r != nil {
 			if err := writeReport(ctx, tx, f, r); err != nil {
 				return err
@@ -286,6 +324,11 @@ SELECT m.id, l.id, t.pos - 1
 // RegisterScanners makes sure each scanner has a row and returns their ids,
 // in the order given.
 func (s *Store) RegisterScanners(ctx context.Context, infos []scanner.Info) ([]int64, error) {
+	// Most starts find every scanner registered as it is: one read, no
+	// write to commit.
+	if ids, err := s.registeredScanners(ctx, infos); err != nil || ids != nil {
+		return ids, err
+	}
 	ids := make([]int64, len(infos))
 	for i, in := range infos {
 		err := s.pool.QueryRow(ctx, `
@@ -295,6 +338,44 @@ RETURNING id`, in.Name, in.Version, string(in.Kind), in.MatchVersion).Scan(&ids[
 		if err != nil {
 			return nil, fmt.Errorf("register scanner %s %s: %w", in.Name, in.Version, err)
 		}
+	}
+	return ids, nil
+}
+
+// registeredScanners returns the ids of the scanners, in order, when each
+// has a row as it is (match version included); nil when one has not.
+func (s *Store) registeredScanners(ctx context.Context, infos []scanner.Info) ([]int64, error) {
+	cols := make([][]string, 4)
+	for _, in := range infos {
+		cols[0], cols[1] = append(cols[0], in.Name), append(cols[1], in.Version)
+		cols[2], cols[3] = append(cols[2], string(in.Kind)), append(cols[3], in.MatchVersion)
+	}
+	rows, err := s.pool.Query(ctx, `
+SELECT t.pos, s.id
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(name, version, kind, match_version, pos)
+  JOIN scanner s ON s.name = t.name AND s.version = t.version AND s.kind = t.kind AND s.match_version = t.match_version`,
+		cols[0], cols[1], cols[2], cols[3])
+	if err != nil {
+		return nil, fmt.Errorf("look up registered scanners: %w", err)
+	}
+	ids := make([]int64, len(infos))
+	found := 0
+	for rows.Next() {
+		var pos, id int64
+		if err := rows.Scan(&pos, &id); err != nil {
+			return nil, fmt.Errorf("look up registered scanners: %w", err)
+		}
+		if pos < 1 || pos > int64(len(ids)) || ids[pos-1] != 0 {
+			return nil, fmt.Errorf("look up registered scanners: unexpected position %d", pos)
+		}
+		ids[pos-1] = id
+		found++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up registered scanners: %w", err)
+	}
+	if found < len(infos) {
+		return nil, nil
 	}
 	return ids, nil
 }
@@ -368,7 +449,8 @@ SELECT coalesce((SELECT expires_at > now() FROM lease WHERE digest = $3 AND fenc
 		return 0, nil
 	}
 	var n int64
-	err = s.fenced(ctx, f, func(tx pgx.Tx) error {
+	// The run's final report follows (noSync).
+	err = s.fencedNoSync(ctx, f, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 INSERT INTO scanned_layer (layer_id, scanner_id, files)
 SELECT DISTINCT sl.layer_id, cur.id, '{}'::text[]`+carryOverFrom+`
@@ -414,7 +496,9 @@ type LayerResults struct {
 // Results already stored for a (layer, scanner) are left as they are: the same
 // scanner version on the same bytes finds the same things.
 func (s *Store) PutLayerResults(ctx context.Context, f Fence, lr *LayerResults) error {
-	err := s.fenced(ctx, f, func(tx pgx.Tx) error {
+	// The run's final report follows (noSync); so does that of any run
+	// that reads these results.
+	err := s.fencedNoSync(ctx, f, func(tx pgx.Tx) error {
 		var lid int64
 		err := tx.QueryRow(ctx, `
 INSERT INTO layer (hash, whiteouts, opaque_dirs, read_at) VALUES ($1, $2, $3, now())
@@ -427,24 +511,18 @@ RETURNING id`, string(lr.Digest), nonNil(lr.Whiteouts), nonNil(lr.OpaqueDirs)).S
 		if err != nil {
 			return err
 		}
+		// What the scanners found: one round trip.
+		b := &batch{}
 		for _, sr := range lr.Scans {
 			if !added[sr.ScannerID] || sr.Result == nil {
 				continue // stored before
 			}
-			if err := putPackages(ctx, tx, lid, sr.ScannerID, sr.Result.Packages); err != nil {
-				return fmt.Errorf("packages: %w", err)
-			}
-			if err := putDists(ctx, tx, lid, sr.ScannerID, sr.Result.Distributions); err != nil {
-				return fmt.Errorf("distributions: %w", err)
-			}
-			if err := putRepos(ctx, tx, lid, sr.ScannerID, sr.Result.Repositories); err != nil {
-				return fmt.Errorf("repositories: %w", err)
-			}
-			if err := putOwnedFiles(ctx, tx, lid, sr.ScannerID, sr.Result.OwnedFiles); err != nil {
-				return fmt.Errorf("owned files: %w", err)
-			}
+			putPackages(b, lid, sr.ScannerID, sr.Result.Packages)
+			putDists(b, lid, sr.ScannerID, sr.Result.Distributions)
+			putRepos(b, lid, sr.ScannerID, sr.Result.Repositories)
+			putOwnedFiles(b, lid, sr.ScannerID, sr.Result.OwnedFiles)
 		}
-		return nil
+		return b.run(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("store results of layer %s: %w", lr.Digest, err)
@@ -514,9 +592,37 @@ func pkgFields(p *report.Package) []string {
 	return []string{p.Name, p.Version, p.Kind, p.Arch, p.Module, p.NormalizedVersion, p.CPE, p.PURL, sn, sv}
 }
 
-func putPackages(ctx context.Context, tx pgx.Tx, lid, sid int64, pkgs []*report.Package) error {
-	if len(pkgs) == 0 {
+// batch is statements sent in one round trip, each named for its error.
+type batch struct {
+	b    pgx.Batch
+	what []string
+}
+
+func (b *batch) queue(what, sql string, args ...any) {
+	b.b.Queue(sql, args...)
+	b.what = append(b.what, what)
+}
+
+// run sends the statements in tx and returns the first error, wrapped with
+// what failed.
+func (b *batch) run(ctx context.Context, tx pgx.Tx) error {
+	if len(b.what) == 0 {
 		return nil
+	}
+	br := tx.SendBatch(ctx, &b.b)
+	for _, what := range b.what {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	return br.Close()
+}
+
+// putPackages queues the packages scanner sid found on layer lid.
+func putPackages(b *batch, lid, sid int64, pkgs []*report.Package) {
+	if len(pkgs) == 0 {
+		return
 	}
 	// Columns, sorted by key so that concurrent writers lock rows in the
 	// same order.
@@ -543,62 +649,50 @@ func putPackages(ctx context.Context, tx pgx.Tx, lid, sid int64, pkgs []*report.
 		}
 		dbs[i], hints[i], files[i] = r.db, r.hint, r.file
 	}
-	if _, err := tx.Exec(ctx, `
+	b.queue("packages", `
 INSERT INTO package (key, name, version, kind, arch, module, normalized_version, cpe, purl, source_name, source_version)
 SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
 ORDER BY 1
-ON CONFLICT (key) DO NOTHING`, keys, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9]); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `
+ON CONFLICT (key) DO NOTHING`, keys, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9])
+	// A statement of its own: it sees the rows concurrent writers
+	// committed meanwhile.
+	b.queue("packages", `
 INSERT INTO package_scanartifact (layer_id, scanner_id, package_id, package_db, repository_hint, filepath)
 SELECT $1, $2, p.id, t.db, t.hint, t.file
   FROM unnest($3::bytea[], $4::text[], $5::text[], $6::text[]) AS t(key, db, hint, file)
   JOIN package p ON p.key = t.key
 ON CONFLICT DO NOTHING`, lid, sid, keys, dbs, hints, files)
-	return err
 }
 
-func putDists(ctx context.Context, tx pgx.Tx, lid, sid int64, ds []*report.Distribution) error {
+// putDists queues the distributions scanner sid found on layer lid.
+func putDists(b *batch, lid, sid int64, ds []*report.Distribution) {
 	for _, d := range ds {
 		f := []string{d.DID, d.Name, d.Version, d.VersionCodeName, d.VersionID, d.Arch, d.CPE, d.PrettyName}
 		key := contentKey(f...)
-		if _, err := tx.Exec(ctx, `
+		b.queue("distributions", `
 INSERT INTO dist (key, did, name, version, version_code_name, version_id, arch, cpe, pretty_name)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key) DO NOTHING`,
-			key, f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]); err != nil {
-			return err
-		}
-		// A new statement: it sees a row a concurrent writer committed.
-		var id int64
-		if err := tx.QueryRow(ctx, `SELECT id FROM dist WHERE key = $1`, key).Scan(&id); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO dist_scanartifact (layer_id, scanner_id, dist_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, lid, sid, id); err != nil {
-			return err
-		}
+			key, f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7])
+		// A statement of its own: it sees a row a concurrent writer
+		// committed.
+		b.queue("distributions", `
+INSERT INTO dist_scanartifact (layer_id, scanner_id, dist_id)
+SELECT $1, $2, id FROM dist WHERE key = $3 ON CONFLICT DO NOTHING`, lid, sid, key)
 	}
-	return nil
 }
 
-func putRepos(ctx context.Context, tx pgx.Tx, lid, sid int64, rs []*report.Repository) error {
+// putRepos queues the repositories scanner sid found on layer lid.
+func putRepos(b *batch, lid, sid int64, rs []*report.Repository) {
 	for _, r := range rs {
 		f := []string{r.Name, r.Key, r.URI, r.CPE}
 		key := contentKey(f...)
-		if _, err := tx.Exec(ctx, `
+		b.queue("repositories", `
 INSERT INTO repo (key, name, rkey, uri, cpe) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`,
-			key, f[0], f[1], f[2], f[3]); err != nil {
-			return err
-		}
-		var id int64
-		if err := tx.QueryRow(ctx, `SELECT id FROM repo WHERE key = $1`, key).Scan(&id); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO repo_scanartifact (layer_id, scanner_id, repo_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, lid, sid, id); err != nil {
-			return err
-		}
+			key, f[0], f[1], f[2], f[3])
+		b.queue("repositories", `
+INSERT INTO repo_scanartifact (layer_id, scanner_id, repo_id)
+SELECT $1, $2, id FROM repo WHERE key = $3 ON CONFLICT DO NOTHING`, lid, sid, key)
 	}
-	return nil
 }
 
 // FinishManifest stores the final report of a manifest (finished or

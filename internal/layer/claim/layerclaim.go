@@ -14,6 +14,9 @@
 // The claim only avoids duplicate downloads. Correctness does not depend on
 // it: results are written under the fence of each job's manifest lease, as
 // without it, and a claim whose holder died expires after the lease TTL.
+// So a claim is taken with leases.Manager.AcquireVolatile: Postgres does not
+// flush it to disk before answering (a crash of Postgres may forget it, which
+// costs at most a second download).
 package claim
 
 import (
@@ -116,7 +119,7 @@ func (c *Claims) Do(ctx context.Context, key string, needed func(context.Context
 // it, and runs.
 func (c *Claims) lead(ctx context.Context, key string, needed func(context.Context) (bool, error), run func(context.Context) error) (Outcome, error) {
 	for {
-		l, err := c.leases.Acquire(ctx, KeyPrefix+key)
+		l, err := c.leases.AcquireVolatile(ctx, KeyPrefix+key)
 		var busy *leases.BusyError
 		if errors.As(err, &busy) {
 			// Poll: a release is not announced. Jitter keeps waiters of

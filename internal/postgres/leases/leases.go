@@ -142,10 +142,26 @@ func (m *Manager) Take(ctx context.Context, digest string) (Held, error) {
 // The lease is renewed in the background every TTL/3 until Release; when a
 // renewal finds it lost, or renewals keep failing until the lease would have
 // expired, the lease's context is cancelled with ErrLost. The lease's context
-// derives from ctx.
+// derives from ctx. The lease is taken durably: its fence is never handed out
+// again, even across a crash of Postgres.
 func (m *Manager) Acquire(ctx context.Context, digest string) (*Lease, error) {
+	return m.acquire(ctx, digest, true)
+}
+
+// AcquireVolatile is Acquire for a lease that only saves work (a layer
+// claim, internal/layer/claim), never one whose fence guards writes: it is
+// committed without waiting for Postgres to flush it to disk (saving a
+// flush), so a crash of Postgres in the next moments may forget it, as if it
+// had not been taken. Any later durable commit (every fenced write of a run
+// that depends on it) flushes it first.
+func (m *Manager) AcquireVolatile(ctx context.Context, digest string) (*Lease, error) {
+	return m.acquire(ctx, digest, false)
+}
+
+func (m *Manager) acquire(ctx context.Context, digest string, durable bool) (*Lease, error) {
 	parent := ctx
-	ctx, span := m.tracer.Start(ctx, "lease.acquire", trace.WithAttributes(attribute.String("stevedore.digest", digest)))
+	ctx, span := m.tracer.Start(ctx, "lease.acquire", trace.WithAttributes(attribute.String("stevedore.digest", digest),
+		attribute.Bool("stevedore.lease.durable", durable)))
 	defer span.End()
 	m.mu.Lock()
 	_, live := m.live[digest]
@@ -156,12 +172,13 @@ func (m *Manager) Acquire(ctx context.Context, digest string) (*Lease, error) {
 	var fence int64
 	err := m.pool.QueryRow(ctx, `
 INSERT INTO lease (digest, holder, instance, fence, acquired_at, expires_at)
-VALUES ($1, $2, $4, nextval('lease_fence_seq'), now(), now() + $3 * interval '1 millisecond')
+SELECT $1, $2, $4, nextval('lease_fence_seq'), now(), now() + $3 * interval '1 millisecond'
+ WHERE CASE WHEN $6 THEN true ELSE `+noSync+` END
 ON CONFLICT (digest) DO UPDATE
    SET holder = excluded.holder, instance = excluded.instance, fence = excluded.fence,
        acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
  WHERE lease.expires_at <= now() OR (lease.instance = excluded.instance AND NOT $5)
-RETURNING fence`, digest, m.holder, m.ttl.Milliseconds(), m.instance, live).Scan(&fence)
+RETURNING fence`, digest, m.holder, m.ttl.Milliseconds(), m.instance, live, durable).Scan(&fence)
 	m.mu.Lock()
 	switch {
 	case err == nil:
@@ -255,13 +272,15 @@ UPDATE lease SET expires_at = now() + $3 * interval '1 millisecond'
 }
 
 // Release stops renewal and gives the lease up, if it is still held. It is
-// safe to call more than once.
+// safe to call more than once. The release is committed without waiting for
+// Postgres to flush it to disk: a crash of Postgres in the next moments may
+// forget it, which only leaves the lease to expire.
 func (l *Lease) Release(ctx context.Context) error {
 	var err error
 	l.once.Do(func() {
 		l.cancel(errReleased)
 		<-l.done
-		_, err = l.m.pool.Exec(ctx, `DELETE FROM lease WHERE digest = $1 AND fence = $2`, l.Digest, l.Fence)
+		_, err = l.m.pool.Exec(ctx, `DELETE FROM lease WHERE digest = $1 AND fence = $2 AND `+noSync, l.Digest, l.Fence)
 		if err != nil {
 			err = fmt.Errorf("release lease on %s: %w", l.Digest, err)
 		}
@@ -270,6 +289,11 @@ func (l *Lease) Release(ctx context.Context) error {
 }
 
 var errReleased = errors.New("lease released")
+
+// noSync is a condition, always true, that makes the transaction of the
+// statement holding it commit without waiting for the flush of its WAL
+// (synchronous_commit off, for this transaction only).
+const noSync = `set_config('synchronous_commit', 'off', true) IS NOT NULL`
 
 // Querier is what Check needs: a transaction, usually.
 type Querier interface {

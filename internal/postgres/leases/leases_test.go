@@ -205,3 +205,42 @@ func TestOwnStaleLeaseIsRetaken(t *testing.T) {
 		t.Fatalf("after the old lease's release: %v, want busy", err)
 	}
 }
+
+// A volatile lease (AcquireVolatile: not flushed before the answer) excludes
+// other holders as a durable one does, in both directions, and is released
+// the same way.
+func TestVolatileLeaseExcludesAsDurable(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	a := leases.New(pool, "a", leases.WithTTL(time.Minute))
+	b := leases.New(pool, "b", leases.WithTTL(time.Minute))
+	for _, tc := range []struct {
+		name         string
+		first, other func(context.Context, string) (*leases.Lease, error)
+	}{
+		{"volatile first", a.AcquireVolatile, b.Acquire},
+		{"durable first", a.Acquire, b.AcquireVolatile},
+	} {
+		held, err := tc.first(ctx, digest)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var busy *leases.BusyError
+		if _, err := tc.other(ctx, digest); !errors.As(err, &busy) || busy.Holder != "a" {
+			t.Fatalf("%s: the other holder got %v, want a BusyError naming a", tc.name, err)
+		}
+		if err := held.Release(ctx); err != nil {
+			t.Fatalf("%s: release: %v", tc.name, err)
+		}
+		next, err := tc.other(ctx, digest)
+		if err != nil {
+			t.Fatalf("%s: after the release: %v", tc.name, err)
+		}
+		if next.Fence <= held.Fence {
+			t.Errorf("%s: fence did not grow: %d then %d", tc.name, held.Fence, next.Fence)
+		}
+		if err := next.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
