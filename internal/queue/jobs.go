@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stevedore-dev/stevedore/internal/telemetry"
+	"github.com/stevedore-dev/stevedore/internal/tick"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -317,10 +318,8 @@ func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstrea
 		}
 		trace.SpanFromContext(ctx).AddEvent("publish not answered; retrying", trace.WithAttributes(
 			attribute.Int("attempt", attempt), attribute.String("error", err.Error())))
-		select {
-		case <-ctx.Done():
+		if !tick.Sleep(ctx, wait) {
 			return nil, fmt.Errorf("%d attempts: %w", attempt, err)
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, time.Second)
 	}
