@@ -21,6 +21,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/app"
 	"github.com/stevedore-dev/stevedore/internal/enrich"
 	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/internal/testing/closedport"
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -110,7 +111,7 @@ func (h *harness) report(d report.Digest) *report.Report {
 func TestReindexStormIsGone(t *testing.T) {
 	h := newHarness(t)
 	// A mapping source that refuses connections: a port nothing listens on.
-	addr := closedAddr(t).String()
+	addr := closedport.Addr(t)
 	n := h.start(h.partialConfig(2, true, "http://"+addr+"/repository-to-cpe.json"))
 
 	var ms []*report.Manifest
