@@ -109,14 +109,8 @@ func newPackage(g Gemspec, path string) *report.Package {
 	if g.Platform != "" && g.Platform != "ruby" {
 		q = packageurl.Qualifiers{{Key: "platform", Value: g.Platform}}
 	}
-	return &report.Package{
-		Name:      g.Name,
-		Version:   g.Version,
-		Kind:      report.KindBinary,
-		PackageDB: path,
-		Filepath:  path,
-		PURL:      packageurl.NewPackageURL(packageurl.TypeGem, "", g.Name, g.Version, q, "").ToString(),
-	}
+	purl := packageurl.NewPackageURL(packageurl.TypeGem, "", g.Name, g.Version, q, "").ToString()
+	return langpkg.Package(g.Name, g.Version, path, purl)
 }
 
 // Gemspec is what the scanner reads of a specification.
