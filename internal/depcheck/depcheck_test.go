@@ -29,6 +29,7 @@ var layers = []struct {
 	{"client", 1},
 	{"scanner", 1},
 	{"internal/redact", 1},
+	{"internal/tick", 1},
 	{"internal/ecosystem", 1},
 	{"internal/telemetry", 1},
 	{"internal/reportbody", 1},
@@ -83,6 +84,7 @@ var isolated = map[string][]string{
 	"client":             {"report"},
 	"internal/telemetry": nil,
 	"internal/redact":    nil,
+	"internal/tick":      nil,
 }
 
 // exceptions are imports that break the layering on purpose, with the

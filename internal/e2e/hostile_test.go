@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/internal/testing/closedport"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/internal/testing/logbuf"
 	"github.com/stevedore-dev/stevedore/report"
@@ -111,7 +111,7 @@ func TestDotDotRepositoriesNeverReachTheRegistry(t *testing.T) {
 // closed.
 func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
 	open := devregistry.NewTCPCounter(t)
-	closedPort := closedAddr(t).(*net.TCPAddr).Port
+	closedPort := closedport.Port(t)
 	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// /to/<port>/... redirects to that port on 127.0.0.1.
 		port, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/to/"), "/")
@@ -151,19 +151,6 @@ func TestRedirectToAnInternalServiceIsRefused(t *testing.T) {
 			}
 		})
 	}
-}
-
-// closedAddr returns a local address nothing listens on: connections to
-// it are refused.
-func closedAddr(t *testing.T) net.Addr {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr()
-	ln.Close()
-	return addr
 }
 
 // TestStalledRegistryFreesTheWorker: a layer served a byte at a time (as a

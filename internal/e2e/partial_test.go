@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/app"
 	"github.com/stevedore-dev/stevedore/internal/enrich"
 	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/internal/testing/closedport"
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -41,30 +41,7 @@ func rhelFiles(t *testing.T, release string) map[string][]byte {
 	return map[string][]byte{
 		"etc/os-release":                                  osr,
 		"var/lib/rpm/rpmdb.sqlite":                        rpmdb,
-		"root/buildinfo/content_manifests/foo-1.1-2.json": tarMember(t, "layers/claircore_layer-with-embedded-cs.tar", "root/buildinfo/content_manifests/foo-1.1-2.json"),
-	}
-}
-
-func tarMember(t *testing.T, fixture, name string) []byte {
-	t.Helper()
-	f, err := os.Open(fixtures.Path(t, fixture))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s has no %s: %v", fixture, name, err)
-		}
-		if h.Name == name {
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}
+		"root/buildinfo/content_manifests/foo-1.1-2.json": fixtures.TarMember(t, "layers/claircore_layer-with-embedded-cs.tar", "root/buildinfo/content_manifests/foo-1.1-2.json"),
 	}
 }
 
@@ -110,7 +87,7 @@ func (h *harness) report(d report.Digest) *report.Report {
 func TestReindexStormIsGone(t *testing.T) {
 	h := newHarness(t)
 	// A mapping source that refuses connections: a port nothing listens on.
-	addr := closedAddr(t).String()
+	addr := closedport.Addr(t)
 	n := h.start(h.partialConfig(2, true, "http://"+addr+"/repository-to-cpe.json"))
 
 	var ms []*report.Manifest

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/enrich"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/scanner/rhel"
 )
 
@@ -23,8 +24,8 @@ func TestRHELRepositories(t *testing.T) {
 	h := newHarness(t)
 	h.start(h.config(2, true))
 	loadRHELMappings(t, h)
-	dockerfile := tarMember(t, "layers/claircore_layer-with-cpe.tar", "root/buildinfo/Dockerfile-name-1-1")
-	manifest := tarMember(t, "layers/claircore_layer-with-embedded-cs.tar", "root/buildinfo/content_manifests/foo-1.1-2.json")
+	dockerfile := fixtures.TarMember(t, "layers/claircore_layer-with-cpe.tar", "root/buildinfo/Dockerfile-name-1-1")
+	manifest := fixtures.TarMember(t, "layers/claircore_layer-with-embedded-cs.tar", "root/buildinfo/content_manifests/foo-1.1-2.json")
 
 	tests := []struct {
 		name  string

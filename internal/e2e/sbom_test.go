@@ -13,6 +13,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/enrich"
 	"github.com/stevedore-dev/stevedore/internal/sbom"
+	"github.com/stevedore-dev/stevedore/internal/testing/closedport"
 	"github.com/stevedore-dev/stevedore/internal/testing/sbomcheck"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -29,7 +30,7 @@ func TestSBOM(t *testing.T) {
 	h := newHarness(t)
 	// A repository-to-CPE source nothing listens on: RHEL images end
 	// IndexPartial; the others are not affected.
-	addr := closedAddr(t).String()
+	addr := closedport.Addr(t)
 	h.start(h.partialConfig(2, true, "http://"+addr+"/repository-to-cpe.json"))
 	check := sbomcheck.New(t)
 	dir := t.TempDir()

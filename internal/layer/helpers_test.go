@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"strings"
@@ -229,4 +230,31 @@ func mustRead(tb testing.TB, blob []byte, ss []scanner.Scanner, opts Options) *C
 	}
 	tb.Cleanup(func() { c.Close() })
 	return c
+}
+
+// checkCanceled fails the test unless Read gave no contents and an error
+// that is context.Canceled and not ErrBadLayer.
+func checkCanceled(t *testing.T, c *Contents, err error) {
+	t.Helper()
+	if c != nil || !errors.Is(err, context.Canceled) || errors.Is(err, ErrBadLayer) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// readCanceledInWalk reads blob with a scanner that cancels the read when
+// the walk reaches etc/os-release (and keeps every file when keep), checks
+// that the read fails as canceled (checkCanceled) and returns its error.
+func readCanceledInWalk(t *testing.T, blob []byte, keep bool, opts Options) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := &testScanner{name: "cancel", match: func(p string) bool {
+		if p == "etc/os-release" {
+			cancel()
+		}
+		return keep
+	}}
+	c, err := Read(ctx, bytes.NewReader(blob), sha256Digest(blob), []scanner.Scanner{s}, opts)
+	checkCanceled(t, c, err)
+	return err
 }

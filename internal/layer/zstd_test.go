@@ -172,24 +172,11 @@ func TestReadZstdConcurrentCanceled(t *testing.T) {
 					defer cancel()
 					r := &cancelingReader{r: &chunkReader{r: bytes.NewReader(zs), size: 4096}, after: at, cancel: cancel}
 					c, err := Read(ctx, r, sha256Digest(zs), []scanner.Scanner{everything()}, Options{zstdConcurrency: conc})
-					if c != nil || !errors.Is(err, context.Canceled) || errors.Is(err, ErrBadLayer) {
-						t.Fatalf("err = %v, want context.Canceled", err)
-					}
+					checkCanceled(t, c, err)
 				})
 			}
 			t.Run(fmt.Sprintf("concurrency %d/%s/walk", conc, name), func(t *testing.T) {
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				s := &testScanner{name: "cancel", match: func(p string) bool {
-					if p == "etc/os-release" {
-						cancel()
-					}
-					return true
-				}}
-				c, err := Read(ctx, bytes.NewReader(zs), sha256Digest(zs), []scanner.Scanner{s}, Options{zstdConcurrency: conc})
-				if c != nil || !errors.Is(err, context.Canceled) || errors.Is(err, ErrBadLayer) {
-					t.Fatalf("err = %v, want context.Canceled", err)
-				}
+				readCanceledInWalk(t, zs, true, Options{zstdConcurrency: conc})
 			})
 		}
 	}

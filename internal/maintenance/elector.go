@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
+	"github.com/stevedore-dev/stevedore/internal/tick"
 )
 
 // LeaderKey names the lease the leader holds.
@@ -64,10 +65,8 @@ func (e *Elector) Run(ctx context.Context) error {
 		case !errors.As(err, &busy):
 			e.cfg.Logger.WarnContext(ctx, "campaign for the leadership of the background work", "error", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !tick.Sleep(ctx, e.cfg.Interval) {
 			return nil
-		case <-time.After(e.cfg.Interval):
 		}
 	}
 }

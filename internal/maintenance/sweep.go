@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/tick"
 )
 
 // Requeue requeues up to limit partial reports whose data has arrived or
@@ -42,17 +44,10 @@ func (s Sweep) loop(name string, round func(ctx context.Context, limit int) (int
 		log = slog.Default()
 	}
 	return NewLoop(name, func(ctx context.Context) {
-		t := time.NewTicker(s.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+		tick.Every(ctx, s.Interval, func() {
 			if _, err := round(ctx, limit); err != nil && ctx.Err() == nil {
 				log.WarnContext(ctx, name, "error", err)
 			}
-		}
+		})
 	})
 }

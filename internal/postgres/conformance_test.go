@@ -67,6 +67,17 @@ func (c *conf) lease(t *testing.T, holder string, d report.Digest) postgres.Fenc
 	return postgres.Fence{Digest: d, Token: l.Fence}
 }
 
+// putManifest takes a lease on m for holder, for the rest of the test,
+// stores m under its fence and returns the fence.
+func (c *conf) putManifest(t *testing.T, holder string, m *report.Manifest) postgres.Fence {
+	t.Helper()
+	f := c.lease(t, holder, m.Hash)
+	if err := c.st.PutManifest(c.ctx, f, m); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func (c *conf) scanners(t *testing.T, infos ...scanner.Info) []int64 {
 	t.Helper()
 	ids, err := c.st.RegisterScanners(c.ctx, infos)
@@ -278,10 +289,7 @@ func layerResultsStoredOnce(t *testing.T, c *conf) {
 	ctx, st := c.ctx, c.st
 	ids := c.scanners(t, dpkg)
 	m := manifest("a", "1")
-	f := c.lease(t, "w", m.Hash)
-	if err := st.PutManifest(ctx, f, m); err != nil {
-		t.Fatal(err)
-	}
+	f := c.putManifest(t, "w", m)
 	for _, name := range []string{"first", "second"} {
 		err := st.PutLayerResults(ctx, f, &postgres.LayerResults{Digest: digest("1"), Scans: []postgres.ScanResult{
 			{ScannerID: ids[0], Files: []string{"var/lib/dpkg/status"}, Result: &scanner.Result{Packages: []*report.Package{
@@ -310,10 +318,7 @@ func carryOverEmpty(t *testing.T, c *conf) {
 	ctx, st := c.ctx, c.st
 	old := c.scanners(t, scanner.Info{Name: "dpkg", Version: "1", Kind: scanner.KindPackage, MatchVersion: "m1"})
 	m := manifest("a", "1", "2")
-	f := c.lease(t, "w", m.Hash)
-	if err := st.PutManifest(ctx, f, m); err != nil {
-		t.Fatal(err)
-	}
+	f := c.putManifest(t, "w", m)
 	for _, lr := range []*postgres.LayerResults{
 		{Digest: digest("1"), Scans: []postgres.ScanResult{{ScannerID: old[0], Result: &scanner.Result{}}}},
 		{Digest: digest("2"), Scans: []postgres.ScanResult{{ScannerID: old[0], Files: []string{"var/lib/dpkg/status"}, Result: &scanner.Result{}}}},
@@ -344,10 +349,7 @@ func reportsReplacedAtomically(t *testing.T, c *conf) {
 	if _, err := st.Report(ctx, m.Hash); !errors.Is(err, postgres.ErrNotFound) {
 		t.Fatalf("report of an unknown manifest: %v, want ErrNotFound", err)
 	}
-	f := c.lease(t, "w", m.Hash)
-	if err := st.PutManifest(ctx, f, m); err != nil {
-		t.Fatal(err)
-	}
+	f := c.putManifest(t, "w", m)
 	failed := report.NewReport(m.Hash, report.StateIndexError)
 	failed.Err, failed.Attempt = "boom", 2
 	if err := st.WriteReport(ctx, f, failed); err != nil {
@@ -371,10 +373,7 @@ func reportsReplacedAtomically(t *testing.T, c *conf) {
 	// A final write refused (its fence is stale) leaves the scanners it
 	// would have recorded unrecorded too.
 	m2 := manifest("b", "1")
-	f2 := c.lease(t, "w2", m2.Hash)
-	if err := st.PutManifest(ctx, f2, m2); err != nil {
-		t.Fatal(err)
-	}
+	f2 := c.putManifest(t, "w2", m2)
 	f2.Token--
 	if err := st.FinishManifest(ctx, f2, report.NewReport(m2.Hash, report.StateIndexFinished), ids, nil, nil); !errors.Is(err, leases.ErrLost) {
 		t.Fatalf("stale finish: %v, want ErrLost", err)
@@ -465,10 +464,7 @@ func partialRetries(t *testing.T, c *conf) {
 	ctx, st := c.ctx, c.st
 	ids := c.scanners(t, dpkg)
 	m := manifest("a", "1")
-	f := c.lease(t, "w", m.Hash)
-	if err := st.PutManifest(ctx, f, m); err != nil {
-		t.Fatal(err)
-	}
+	f := c.putManifest(t, "w", m)
 	r := report.NewReport(m.Hash, report.StateIndexPartial)
 	next := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
 	r.NextRetry, r.Attempt = &next, 1
@@ -521,10 +517,7 @@ func reindexStale(t *testing.T, c *conf) {
 	ctx, st := c.ctx, c.st
 	for _, s := range []struct{ h, state string }{{"a", "old"}, {"b", "cur"}} {
 		m := manifest(s.h, "1")
-		f := c.lease(t, "w", m.Hash)
-		if err := st.PutManifest(ctx, f, m); err != nil {
-			t.Fatal(err)
-		}
+		f := c.putManifest(t, "w", m)
 		r := report.NewReport(m.Hash, report.StateIndexFinished)
 		r.ScannerState = s.state
 		if err := st.FinishManifest(ctx, f, r, nil, nil, []byte(`{}`)); err != nil {

@@ -20,16 +20,12 @@ func pkgs(prefix string, n int) []*report.Package {
 // countPackages (a case of TestConformance) counts what LoadLayerResults would load: per layer
 // (once, however often it is listed) and per scanner asked for.
 func countPackages(t *testing.T, c *conf) {
-	ctx, pool, st := c.ctx, c.pool, c.st
-	ids, err := st.RegisterScanners(ctx, []scanner.Info{
-		{Name: "dpkg", Version: "2", Kind: scanner.KindPackage},
-		{Name: "npm", Version: "1", Kind: scanner.KindPackage},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, st := c.ctx, c.st
+	ids := c.scanners(t,
+		scanner.Info{Name: "dpkg", Version: "2", Kind: scanner.KindPackage},
+		scanner.Info{Name: "npm", Version: "1", Kind: scanner.KindPackage})
 	m := manifest("c", "1", "2")
-	f := putManifest(ctx, t, pool, st, m)
+	f := c.putManifest(t, "t", m)
 	for _, lr := range []*postgres.LayerResults{
 		{Digest: digest("1"), Scans: []postgres.ScanResult{
 			{ScannerID: ids[0], Result: &scanner.Result{Packages: pkgs("d", 3)}},

@@ -15,15 +15,11 @@ import (
 // and that deleting the manifest removes them with its layers.
 func ownedFilesRoundTrip(t *testing.T, c *conf) {
 	ctx, pool, st := c.ctx, c.pool, c.st
-	ids, err := st.RegisterScanners(ctx, []scanner.Info{
-		{Name: "dpkg", Version: "2", Kind: scanner.KindPackage},
-		{Name: "rpm", Version: "1", Kind: scanner.KindPackage},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids := c.scanners(t,
+		scanner.Info{Name: "dpkg", Version: "2", Kind: scanner.KindPackage},
+		scanner.Info{Name: "rpm", Version: "1", Kind: scanner.KindPackage})
 	m := manifest("b", "1", "2")
-	f := putManifest(ctx, t, pool, st, m)
+	f := c.putManifest(t, "t", m)
 	put := func() {
 		t.Helper()
 		for _, lr := range []*postgres.LayerResults{

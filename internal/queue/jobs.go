@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stevedore-dev/stevedore/internal/telemetry"
+	"github.com/stevedore-dev/stevedore/internal/tick"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -252,20 +253,12 @@ func NewPublisher(js jetstream.JetStream, tp trace.TracerProvider) *Publisher {
 func (p *Publisher) Publish(ctx context.Context, j *Job) (Outcome, error) {
 	d := j.Manifest.Hash
 	subj := JobSubject(d)
-	ctx, span := p.tracer.Start(ctx, "publish "+JobSubjects, trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(
-			attribute.String("messaging.system", "nats"),
-			attribute.String("messaging.destination.name", subj),
-			attribute.String("stevedore.digest", string(d))))
+	ctx, span := p.startSpan(ctx, "publish "+JobSubjects, subj, d)
 	defer span.End()
-	body, err := json.Marshal(j)
+	msg, err := p.jobMsg(ctx, subj, j, 1)
 	if err != nil {
 		return 0, fmt.Errorf("publish job for %s: %w", d, err)
 	}
-	msg := nats.NewMsg(subj)
-	msg.Data = body
-	msg.Header.Set(HeaderAttempt, "1")
-	p.prop.Inject(ctx, telemetry.HeaderCarrier(msg.Header))
 	ack, err := p.publish(ctx, msg,
 		jetstream.WithMsgID(string(d)+"/"+j.ScannerState+"/"+j.Generation),
 		jetstream.WithExpectLastSequencePerSubject(0))
@@ -286,6 +279,31 @@ func (p *Publisher) Publish(ctx context.Context, j *Job) (Outcome, error) {
 	}
 	span.SetAttributes(attribute.String("stevedore.publish.outcome", out.String()))
 	return out, nil
+}
+
+// startSpan opens the producer span name of a job message on subj for
+// manifest d, with attrs besides the messaging ones.
+func (p *Publisher) startSpan(ctx context.Context, name, subj string, d report.Digest, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	attrs = append([]attribute.KeyValue{
+		attribute.String("messaging.system", "nats"),
+		attribute.String("messaging.destination.name", subj),
+		attribute.String("stevedore.digest", string(d)),
+	}, attrs...)
+	return p.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
+}
+
+// jobMsg is j as a message on subj, its attempt number and ctx's trace
+// context in its headers.
+func (p *Publisher) jobMsg(ctx context.Context, subj string, j *Job, attempt int) (*nats.Msg, error) {
+	body, err := json.Marshal(j)
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(subj)
+	msg.Data = body
+	msg.Header.Set(HeaderAttempt, strconv.Itoa(attempt))
+	p.prop.Inject(ctx, telemetry.HeaderCarrier(msg.Header))
+	return msg, nil
 }
 
 // Publish retries: while a stream's leader is being elected (its node died)
@@ -317,10 +335,8 @@ func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstrea
 		}
 		trace.SpanFromContext(ctx).AddEvent("publish not answered; retrying", trace.WithAttributes(
 			attribute.Int("attempt", attempt), attribute.String("error", err.Error())))
-		select {
-		case <-ctx.Done():
+		if !tick.Sleep(ctx, wait) {
 			return nil, fmt.Errorf("%d attempts: %w", attempt, err)
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, time.Second)
 	}

@@ -2,18 +2,13 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
-	"github.com/stevedore-dev/stevedore/internal/telemetry"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -53,24 +48,16 @@ func (p RetryPolicy) Delay(attempt int) time.Duration {
 func (p *Publisher) Schedule(ctx context.Context, j *Job, attempt int, at time.Time) error {
 	d := j.Manifest.Hash
 	subj := RetrySubject(d)
-	ctx, span := p.tracer.Start(ctx, "schedule "+RetrySubjects, trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(
-			attribute.String("messaging.system", "nats"),
-			attribute.String("messaging.destination.name", subj),
-			attribute.String("stevedore.digest", string(d)),
-			attribute.Int("stevedore.attempt", attempt),
-			attribute.String("stevedore.retry_at", at.UTC().Format(time.RFC3339Nano))))
+	ctx, span := p.startSpan(ctx, "schedule "+RetrySubjects, subj, d,
+		attribute.Int("stevedore.attempt", attempt),
+		attribute.String("stevedore.retry_at", at.UTC().Format(time.RFC3339Nano)))
 	defer span.End()
-	body, err := json.Marshal(j)
+	msg, err := p.jobMsg(ctx, subj, j, attempt)
 	if err != nil {
 		return fmt.Errorf("schedule retry of %s: %w", d, err)
 	}
-	msg := nats.NewMsg(subj)
-	msg.Data = body
 	// By hand rather than WithScheduleAt, which truncates to seconds.
 	msg.Header.Set(jetstream.ScheduleHeader, "@at "+at.UTC().Format(time.RFC3339Nano))
-	msg.Header.Set(HeaderAttempt, strconv.Itoa(attempt))
-	p.prop.Inject(ctx, telemetry.HeaderCarrier(msg.Header))
 	if _, err := p.publish(ctx, msg, jetstream.WithScheduleTarget(JobSubject(d))); err != nil {
 		span.RecordError(err)
 		return fmt.Errorf("schedule retry of %s at %s: %w", d, at.UTC().Format(time.RFC3339), err)

@@ -7,26 +7,14 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/telemetry"
+	"github.com/stevedore-dev/stevedore/internal/testing/closedport"
 	"github.com/stevedore-dev/stevedore/internal/testing/logbuf"
 )
-
-// closedEndpoint returns an http:// URL where nothing listens.
-func closedEndpoint(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
 
 // TestFailuresGoToSlog: OpenTelemetry's failures (a trace exporter whose
 // collector is down; a malformed OTEL_* setting the SDK reports through its
@@ -52,7 +40,7 @@ func TestFailuresGoToSlog(t *testing.T) {
 		{"trace exporter cannot reach its collector", map[string]string{
 			"OTEL_TRACES_EXPORTER":           "otlp",
 			"OTEL_EXPORTER_OTLP_PROTOCOL":    "http/protobuf",
-			"OTEL_EXPORTER_OTLP_ENDPOINT":    closedEndpoint(t),
+			"OTEL_EXPORTER_OTLP_ENDPOINT":    "http://" + closedport.Addr(t),
 			"OTEL_EXPORTER_OTLP_TIMEOUT":     "300",
 			"OTEL_EXPORTER_OTLP_INSECURE":    "true",
 			"OTEL_METRICS_EXPORTER":          "",
@@ -73,7 +61,7 @@ func TestFailuresGoToSlog(t *testing.T) {
 			"OTEL_TRACES_EXPORTER":        "",
 			"OTEL_METRICS_EXPORTER":       "otlp",
 			"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-			"OTEL_EXPORTER_OTLP_ENDPOINT": closedEndpoint(t),
+			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + closedport.Addr(t),
 			"OTEL_EXPORTER_OTLP_TIMEOUT":  "300",
 			"OTEL_METRIC_EXPORT_INTERVAL": "soon",
 		}, func(t *testing.T, logger *slog.Logger) {

@@ -2,15 +2,14 @@ package telemetry
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
 )
 
 // SetupMetrics installs the meter provider chosen by OTEL_METRICS_EXPORTER
@@ -23,21 +22,15 @@ import (
 // OpenTelemetry's own failures go to log (see LogErrors; nil:
 // slog.Default()).
 func SetupMetrics(ctx context.Context, service string, log *slog.Logger) (metric.MeterProvider, func(context.Context) error, error) {
-	LogErrors(log)
-	if e := os.Getenv("OTEL_METRICS_EXPORTER"); e == "" || e == "none" {
-		mp := noop.NewMeterProvider()
-		otel.SetMeterProvider(mp)
-		return mp, func(context.Context) error { return nil }, nil
-	}
-	reader, err := autoexport.NewMetricReader(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("metrics: exporter from OTEL_METRICS_EXPORTER: %w", err)
-	}
-	res, err := serviceResource(ctx, service)
-	if err != nil {
-		return nil, nil, fmt.Errorf("metrics: resource: %w", err)
-	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
-	otel.SetMeterProvider(mp)
-	return mp, mp.Shutdown, nil
+	return setup(ctx, service, log, signal[sdkmetric.Reader, metric.MeterProvider]{
+		what:        "metrics",
+		env:         "OTEL_METRICS_EXPORTER",
+		noop:        noop.NewMeterProvider(),
+		newExporter: func(ctx context.Context) (sdkmetric.Reader, error) { return autoexport.NewMetricReader(ctx) },
+		newProvider: func(reader sdkmetric.Reader, res *resource.Resource) (metric.MeterProvider, func(context.Context) error) {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
+			return mp, mp.Shutdown
+		},
+		install: otel.SetMeterProvider,
+	})
 }

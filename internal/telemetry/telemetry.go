@@ -25,24 +25,52 @@ import (
 // OpenTelemetry's own failures (an exporter that cannot export) go to log
 // (see LogErrors; nil: slog.Default()).
 func Setup(ctx context.Context, service string, log *slog.Logger) (trace.TracerProvider, func(context.Context) error, error) {
-	LogErrors(log)
 	otel.SetTextMapPropagator(Propagator())
-	if e := os.Getenv("OTEL_TRACES_EXPORTER"); e == "" || e == "none" {
-		tp := noop.NewTracerProvider()
-		otel.SetTracerProvider(tp)
-		return tp, func(context.Context) error { return nil }, nil
+	return setup(ctx, service, log, signal[sdktrace.SpanExporter, trace.TracerProvider]{
+		what:        "tracing",
+		env:         "OTEL_TRACES_EXPORTER",
+		noop:        noop.NewTracerProvider(),
+		newExporter: func(ctx context.Context) (sdktrace.SpanExporter, error) { return autoexport.NewSpanExporter(ctx) },
+		newProvider: func(exp sdktrace.SpanExporter, res *resource.Resource) (trace.TracerProvider, func(context.Context) error) {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+			return tp, tp.Shutdown
+		},
+		install: otel.SetTracerProvider,
+	})
+}
+
+// signal is how one kind of telemetry (traces, metrics) is set up: E is its
+// exporter, P its provider.
+type signal[E, P any] struct {
+	what        string // "tracing", "metrics": the errors' prefix
+	env         string // the variable that chooses the exporter
+	noop        P      // the provider when env is unset or "none"
+	newExporter func(context.Context) (E, error)
+	newProvider func(E, *resource.Resource) (P, func(context.Context) error)
+	install     func(P) // makes the provider the global one
+}
+
+// setup installs the provider s.env chooses, the no-op one when it is unset
+// or "none", as the global one and returns it with its shutdown function.
+// OpenTelemetry's own failures go to log (see LogErrors).
+func setup[E, P any](ctx context.Context, service string, log *slog.Logger, s signal[E, P]) (P, func(context.Context) error, error) {
+	LogErrors(log)
+	if e := os.Getenv(s.env); e == "" || e == "none" {
+		s.install(s.noop)
+		return s.noop, func(context.Context) error { return nil }, nil
 	}
-	exp, err := autoexport.NewSpanExporter(ctx)
+	var zero P
+	exp, err := s.newExporter(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tracing: exporter from OTEL_TRACES_EXPORTER: %w", err)
+		return zero, nil, fmt.Errorf("%s: exporter from %s: %w", s.what, s.env, err)
 	}
 	res, err := serviceResource(ctx, service)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tracing: resource: %w", err)
+		return zero, nil, fmt.Errorf("%s: resource: %w", s.what, err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	otel.SetTracerProvider(tp)
-	return tp, tp.Shutdown, nil
+	p, shutdown := s.newProvider(exp, res)
+	s.install(p)
+	return p, shutdown, nil
 }
 
 // serviceResource describes the process to the traces' and metrics'

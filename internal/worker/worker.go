@@ -35,6 +35,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
 	"github.com/stevedore-dev/stevedore/internal/queue"
 	"github.com/stevedore-dev/stevedore/internal/telemetry"
+	"github.com/stevedore-dev/stevedore/internal/tick"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -313,18 +314,11 @@ func (w *Worker) heartbeat(ctx context.Context, msg jetstream.Msg) (stop func())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(w.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := msg.InProgress(); err != nil {
-					w.log.WarnContext(ctx, "signal in progress", "error", err)
-				}
+		tick.Every(ctx, w.cfg.AckWait/3, func() {
+			if err := msg.InProgress(); err != nil {
+				w.log.WarnContext(ctx, "signal in progress", "error", err)
 			}
-		}
+		})
 	}()
 	return func() { cancel(); <-done }
 }

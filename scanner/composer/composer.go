@@ -60,14 +60,8 @@ func (Scanner) Match(p string) bool {
 func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
 	return langpkg.ScanWhole(ctx, "composer", files, MaxFileSize, ParseInstalled, func(p Package, path string) *report.Package {
 		vendor, name, _ := strings.Cut(p.Name, "/")
-		return &report.Package{
-			Name:      p.Name,
-			Version:   p.Version,
-			Kind:      report.KindBinary,
-			PackageDB: path,
-			Filepath:  path,
-			PURL:      packageurl.NewPackageURL(packageurl.TypeComposer, vendor, name, p.Version, nil, "").ToString(),
-		}
+		purl := packageurl.NewPackageURL(packageurl.TypeComposer, vendor, name, p.Version, nil, "").ToString()
+		return langpkg.Package(p.Name, p.Version, path, purl)
 	})
 }
 

@@ -67,14 +67,7 @@ func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result,
 		return []Record{rec}, nil
 	}
 	return langpkg.ScanWhole(ctx, "conda", files, MaxFileSize, parse, func(rec Record, path string) *report.Package {
-		return &report.Package{
-			Name:      rec.Name,
-			Version:   rec.Version,
-			Kind:      report.KindBinary,
-			PackageDB: path,
-			Filepath:  path,
-			PURL:      rec.PURL(),
-		}
+		return langpkg.Package(rec.Name, rec.Version, path, rec.PURL())
 	})
 }
 

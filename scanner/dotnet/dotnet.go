@@ -72,14 +72,8 @@ func (Scanner) Match(p string) bool {
 // reading a file, or the context ending, is returned as an error.
 func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
 	return langpkg.ScanWhole(ctx, "dotnet", files, MaxFileSize, ParseDeps, func(l Library, path string) *report.Package {
-		return &report.Package{
-			Name:      l.Name,
-			Version:   l.Version,
-			Kind:      report.KindBinary,
-			PackageDB: path,
-			Filepath:  path,
-			PURL:      packageurl.NewPackageURL(packageurl.TypeNuget, "", l.Name, l.Version, nil, "").ToString(),
-		}
+		purl := packageurl.NewPackageURL(packageurl.TypeNuget, "", l.Name, l.Version, nil, "").ToString()
+		return langpkg.Package(l.Name, l.Version, path, purl)
 	})
 }
 

@@ -66,6 +66,20 @@ func Parse(ctx context.Context, r io.Reader, opts ParseOptions) ([]Entry, error)
 		lastBit  uint8  // fieldBit of the stanza's last field
 		lastName string // its name, when lastBit != 0
 	)
+	// end ends the stanza being read, if any, adding its entry to out.
+	end := func() error {
+		if st.line == 0 {
+			return nil
+		}
+		e, ok, err := st.entry(opts)
+		if err != nil {
+			return err
+		}
+		if ok {
+			out = append(out, e)
+		}
+		return nil
+	}
 	for sc.Scan() {
 		n = sc.Line()
 		line := sc.Bytes() // "\n" and "\r\n" removed
@@ -76,14 +90,8 @@ func Parse(ctx context.Context, r io.Reader, opts ParseOptions) ([]Entry, error)
 			// ignored between stanzas (where dpkg rejects it).
 		case len(line) == 0:
 			// An empty line ends the stanza; runs of them are allowed.
-			if st.line != 0 {
-				e, ok, err := st.entry(opts)
-				if err != nil {
-					return nil, err
-				}
-				if ok {
-					out = append(out, e)
-				}
+			if err := end(); err != nil {
+				return nil, err
 			}
 			st, lastBit = stanza{}, 0
 		case line[0] == '#':
@@ -124,14 +132,8 @@ func Parse(ctx context.Context, r io.Reader, opts ParseOptions) ([]Entry, error)
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	if st.line != 0 {
-		e, ok, err := st.entry(opts)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, e)
-		}
+	if err := end(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

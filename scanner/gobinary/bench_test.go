@@ -12,6 +12,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/layer"
 	"github.com/stevedore-dev/stevedore/scanner"
+	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
 
 // execOnly is version 1's file selection (an executable bit required), to
@@ -57,7 +58,7 @@ func BenchmarkMatchLibraries(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := sha256Digest(blob)
+	d := scannertest.Digest(blob)
 	for name, s := range map[string]scanner.Scanner{"v2-any-mode": Scanner{}, "v1-exec-only": execOnly{}} {
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(blob)))

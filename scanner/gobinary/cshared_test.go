@@ -103,7 +103,7 @@ func main() {}
 		t.Fatal("c-shared library's head not recognised as Go")
 	}
 	const path = "usr/lib/x86_64-linux-gnu/libcshared.so"
-	kept, res := scanLayer(t, tarOf(t, layerFile{path, 0o644, body}), layer.Options{})
+	res, kept := scannertest.ScanBlob(t, Scanner{}, scannertest.Tar(t, scannertest.LayerFile{Path: path, Mode: 0o644, Body: body}), layer.Options{})
 	if !slices.Equal(kept, []string{path}) {
 		t.Fatalf("kept %q", kept)
 	}
@@ -186,7 +186,7 @@ func TestOtherFormats(t *testing.T) {
 	dir := t.TempDir()
 	mustWrite(t, filepath.Join(dir, "go.mod"), "module example.com/cross\n\ngo 1.22\n")
 	mustWrite(t, filepath.Join(dir, "main.go"), "package main\n\nfunc main() { println(\"hi\") }\n")
-	var files []layerFile
+	var files []scannertest.LayerFile
 	var want []string
 	for _, target := range []struct{ goos, out string }{{"windows", "app.exe"}, {"darwin", "app-darwin"}} {
 		bin := filepath.Join(dir, target.out)
@@ -194,12 +194,12 @@ func TestOtherFormats(t *testing.T) {
 			goTool(t), "build", "-o", bin, ".")
 		mods, _ := goVersionM(t, bin)
 		p := "opt/" + target.out
-		files = append(files, layerFile{p, 0o644, scannertest.ReadFile(t, bin)})
+		files = append(files, scannertest.LayerFile{Path: p, Mode: 0o644, Body: scannertest.ReadFile(t, bin)})
 		for _, m := range mods {
 			want = append(want, p+" "+m)
 		}
 	}
-	kept, res := scanLayer(t, tarOf(t, files...), layer.Options{})
+	res, kept := scannertest.ScanBlob(t, Scanner{}, scannertest.Tar(t, files...), layer.Options{})
 	if len(kept) != 2 {
 		t.Fatalf("kept %q", kept)
 	}

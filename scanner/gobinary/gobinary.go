@@ -420,14 +420,8 @@ func newPackage(name, version, path string, q packageurl.Qualifiers) *report.Pac
 	case version == "(devel)":
 		pv = ""
 	}
-	return &report.Package{
-		Name:      name,
-		Version:   version,
-		Kind:      report.KindBinary,
-		PackageDB: path,
-		Filepath:  path,
-		PURL:      packageurl.NewPackageURL(packageurl.TypeGolang, ns, n, pv, q, "").ToString(),
-	}
+	purl := packageurl.NewPackageURL(packageurl.TypeGolang, ns, n, pv, q, "").ToString()
+	return langpkg.Package(name, version, path, purl)
 }
 
 // ldflagsVersion returns the version set with -ldflags "-X key=value" for a

@@ -1,12 +1,9 @@
 package gobinary
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"io"
 	"io/fs"
 	"os"
@@ -23,56 +20,6 @@ import (
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
-
-func sha256Digest(b []byte) report.Digest {
-	s := sha256.Sum256(b)
-	return report.Digest("sha256:" + hex.EncodeToString(s[:]))
-}
-
-// layerFile is a member of a test layer.
-type layerFile struct {
-	path string
-	mode int64
-	body []byte
-}
-
-func tarOf(t testing.TB, fs ...layerFile) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range fs {
-		if err := tw.WriteHeader(&tar.Header{Name: f.path, Mode: f.mode, Size: int64(len(f.body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// scanLayer reads a tar through the layer reader with the scanner, and
-// scans what it kept.
-func scanLayer(t testing.TB, blob []byte, opts layer.Options) ([]string, *scanner.Result) {
-	t.Helper()
-	c, err := layer.Read(context.Background(), bytes.NewReader(blob), sha256Digest(blob), []scanner.Scanner{Scanner{}}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var kept []string
-	for _, f := range c.Files[0] {
-		kept = append(kept, f.Path())
-	}
-	res, err := Scanner{}.Scan(context.Background(), c.Files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kept, res
-}
 
 // hostELF returns a non-Go ELF executable of this machine (a Debian system
 // has /usr/bin/true, built from C).
@@ -168,10 +115,10 @@ func view(pkgs []*report.Package, path string) []string {
 // Go binaries are kept, whatever their mode (one is 0644), and their modules
 // are reported.
 func TestFixtures(t *testing.T) {
-	files := []layerFile{
-		{"usr/bin/true", 0o755, hostELF(t)},
-		{"usr/bin/script", 0o755, []byte("#!/bin/sh\necho '\xff Go buildinf:'\n" + strings.Repeat("#", 100))},
-		{"usr/share/doc/notes.txt", 0o644, []byte("\xff Go buildinf:" + strings.Repeat("#", 100))},
+	files := []scannertest.LayerFile{
+		{Path: "usr/bin/true", Mode: 0o755, Body: hostELF(t)},
+		{Path: "usr/bin/script", Mode: 0o755, Body: []byte("#!/bin/sh\necho '\xff Go buildinf:'\n" + strings.Repeat("#", 100))},
+		{Path: "usr/share/doc/notes.txt", Mode: 0o644, Body: []byte("\xff Go buildinf:" + strings.Repeat("#", 100))},
 	}
 	var wantKept []string
 	for i, g := range goFixtures {
@@ -179,16 +126,16 @@ func TestFixtures(t *testing.T) {
 		if i == 2 {
 			mode = 0o644 // trivy_test.elf, as a copy without an executable bit
 		}
-		files = append(files, layerFile{g.path, mode, scannertest.ReadFile(t, fixtures.Path(t, g.fixture))})
+		files = append(files, scannertest.LayerFile{Path: g.path, Mode: mode, Body: scannertest.ReadFile(t, fixtures.Path(t, g.fixture))})
 		wantKept = append(wantKept, g.path)
 	}
-	blob := tarOf(t, files...)
+	blob := scannertest.Tar(t, files...)
 	for name, opts := range map[string]layer.Options{
 		"in memory": {},
 		"spooled":   {MaxInMemory: 1 << 10, TempDir: t.TempDir()},
 	} {
 		t.Run(name, func(t *testing.T) {
-			kept, res := scanLayer(t, blob, opts)
+			res, kept := scannertest.ScanBlob(t, Scanner{}, blob, opts)
 			if !slices.Equal(kept, wantKept) {
 				t.Errorf("kept %q, want %q", kept, wantKept)
 			}
@@ -233,7 +180,7 @@ func TestNoBuildIDNote(t *testing.T) {
 	if keep || !bytes.Equal(marker, buildInfoMagic) {
 		t.Fatalf("MatchHead = %v, %q; want the marker", keep, marker)
 	}
-	kept, res := scanLayer(t, tarOf(t, layerFile{"usr/bin/nobuildid", 0o755, body}), layer.Options{})
+	res, kept := scannertest.ScanBlob(t, Scanner{}, scannertest.Tar(t, scannertest.LayerFile{Path: "usr/bin/nobuildid", Mode: 0o755, Body: body}), layer.Options{})
 	if !slices.Equal(kept, []string{"usr/bin/nobuildid"}) {
 		t.Fatalf("kept %q", kept)
 	}

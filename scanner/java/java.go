@@ -429,14 +429,8 @@ func (w *walker) add(p pom) {
 		return
 	}
 	w.seen[k] = true
-	w.pkgs = append(w.pkgs, &report.Package{
-		Name:      name,
-		Version:   p.version,
-		Kind:      report.KindBinary,
-		PackageDB: w.file,
-		Filepath:  w.file,
-		PURL:      packageurl.NewPackageURL(packageurl.TypeMaven, p.group, p.artifact, p.version, nil, "").ToString(),
-	})
+	purl := packageurl.NewPackageURL(packageurl.TypeMaven, p.group, p.artifact, p.version, nil, "").ToString()
+	w.pkgs = append(w.pkgs, langpkg.Package(name, p.version, w.file, purl))
 }
 
 // pomOf checks the identity of a pom.properties.

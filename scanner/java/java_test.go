@@ -1,14 +1,11 @@
 package java
 
 import (
-	"archive/tar"
 	"archive/zip"
 	"bytes"
 	"compress/flate"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -128,36 +125,19 @@ func TestFixtures(t *testing.T) {
 	}
 }
 
-func sha256Digest(b []byte) report.Digest {
-	s := sha256.Sum256(b)
-	return report.Digest("sha256:" + hex.EncodeToString(s[:]))
-}
-
 // TestThroughLayerReader reads the archives from a layer: the layer
 // reader's files give random access (in memory or spooled), so no copy is
 // made (the scanner's TempDir does not exist: a copy would fail).
 func TestThroughLayerReader(t *testing.T) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	var files []scannertest.LayerFile
 	for _, tc := range javaFixtures {
-		b := scannertest.ReadFixture(t, tc.fixture)
-		tw.WriteHeader(&tar.Header{Name: tc.path, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
-		tw.Write(b)
+		files = append(files, scannertest.LayerFile{Path: tc.path, Mode: 0o644, Body: scannertest.ReadFixture(t, tc.fixture)})
 	}
-	tw.Close()
-	blob := buf.Bytes()
+	blob := scannertest.Tar(t, files...)
 	s := Scanner{TempDir: "/nonexistent/stevedore-test"}
 	for name, opts := range map[string]layer.Options{"in memory": {}, "spooled": {MaxInMemory: 4096, TempDir: t.TempDir()}} {
 		t.Run(name, func(t *testing.T) {
-			c, err := layer.Read(context.Background(), bytes.NewReader(blob), sha256Digest(blob), []scanner.Scanner{s}, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			res, err := s.Scan(context.Background(), c.Files[0])
-			if err != nil {
-				t.Fatal(err)
-			}
+			res, _ := scannertest.ScanBlob(t, s, blob, opts)
 			if len(res.Warnings) != 0 {
 				t.Errorf("warnings %q", res.Warnings)
 			}

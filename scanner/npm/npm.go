@@ -103,14 +103,8 @@ func newPackage(m Manifest, path string) *report.Package {
 	if scope, rest, ok := strings.Cut(m.Name, "/"); ok && strings.HasPrefix(scope, "@") {
 		ns, name = scope, rest
 	}
-	return &report.Package{
-		Name:      m.Name,
-		Version:   m.Version,
-		Kind:      report.KindBinary,
-		PackageDB: path,
-		Filepath:  path,
-		PURL:      packageurl.NewPackageURL(packageurl.TypeNPM, ns, name, m.Version, nil, "").ToString(),
-	}
+	purl := packageurl.NewPackageURL(packageurl.TypeNPM, ns, name, m.Version, nil, "").ToString()
+	return langpkg.Package(m.Name, m.Version, path, purl)
 }
 
 // Manifest is what the scanner reads of a package.json.

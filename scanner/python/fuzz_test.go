@@ -1,21 +1,13 @@
 package python
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
-	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
-
-func sha256Digest(b []byte) report.Digest {
-	s := sha256.Sum256(b)
-	return report.Digest("sha256:" + hex.EncodeToString(s[:]))
-}
 
 // FuzzParseMetadata is seeded with the corpus's core-metadata files
 // (aquasecurity/trivy, anchore/syft, google/osv-scalibr test data). It checks

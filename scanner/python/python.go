@@ -191,14 +191,8 @@ func readEgg(f scanner.File) (Metadata, error) {
 }
 
 func newPackage(md Metadata, path string) *report.Package {
-	return &report.Package{
-		Name:      md.Name,
-		Version:   md.Version,
-		Kind:      report.KindBinary,
-		PackageDB: path,
-		Filepath:  path,
-		PURL:      packageurl.NewPackageURL(packageurl.TypePyPi, "", NormalizeName(md.Name), md.Version, nil, "").ToString(),
-	}
+	purl := packageurl.NewPackageURL(packageurl.TypePyPi, "", NormalizeName(md.Name), md.Version, nil, "").ToString()
+	return langpkg.Package(md.Name, md.Version, path, purl)
 }
 
 var separators = regexp.MustCompile(`[-_.]+`)

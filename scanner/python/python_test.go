@@ -1,7 +1,6 @@
 package python
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -64,15 +63,7 @@ func TestFixtures(t *testing.T) {
 // mypackage 0.1.0.0.0 (as Python's importlib.metadata reads it).
 func TestLayerWithBadVersion(t *testing.T) {
 	blob := scannertest.ReadFixture(t, "python/claircore_layer-with-bad-version.tar")
-	c, err := layer.Read(context.Background(), bytes.NewReader(blob), sha256Digest(blob), []scanner.Scanner{Scanner{}}, layer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	res, err := Scanner{}.Scan(context.Background(), c.Files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, _ := scannertest.ScanBlob(t, Scanner{}, blob, layer.Options{})
 	if len(res.Packages) != 2 || len(res.Warnings) != 0 {
 		t.Fatalf("%d packages, warnings %q", len(res.Packages), res.Warnings)
 	}

@@ -1,11 +1,7 @@
 package rheldockerfile
 
 import (
-	"archive/tar"
 	"context"
-	"errors"
-	"io"
-	"os"
 	"strings"
 	"testing"
 
@@ -22,7 +18,7 @@ import (
 // testdata/fixtures/SOURCES.md, layers/claircore_layer-with-cpe.tar) and
 // variants exercising each construct Labels understands.
 func FuzzLabels(f *testing.F) {
-	f.Add(tarMember(f, fixtures.Path(f, "layers/claircore_layer-with-cpe.tar"), "root/buildinfo/Dockerfile-name-1-1"))
+	f.Add(fixtures.TarMember(f, "layers/claircore_layer-with-cpe.tar", "root/buildinfo/Dockerfile-name-1-1"))
 	for _, s := range []string{
 		"FROM x\nLABEL com.redhat.component=\"ubi8-container\" name=ubi8 legacy\n",
 		"FROM x\nLABEL com.redhat.component ubi8-container\n",
@@ -58,31 +54,4 @@ func FuzzLabels(f *testing.F) {
 			t.Fatalf("component %q but Scan gave %+v", name, res)
 		}
 	})
-}
-
-// tarMember returns the contents of the member name of the tar file at p.
-func tarMember(t testing.TB, p, name string) []byte {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			t.Fatalf("%s: no member %s", p, name)
-		}
-		if err != nil {
-			t.Fatalf("reading %s: %v", p, err)
-		}
-		if h.Name == name {
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatalf("reading %s in %s: %v", name, p, err)
-			}
-			return data
-		}
-	}
 }

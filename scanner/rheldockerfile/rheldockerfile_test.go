@@ -29,36 +29,11 @@ import (
 // (no newline at the end), so the component is "rh-pkg". The other layers
 // have content manifests and no Dockerfile.
 func TestLayers(t *testing.T) {
-	tests := []struct {
-		layer string
-		files []string
-		want  []string
-	}{
-		{"claircore_layer-with-cpe.tar", []string{"root/buildinfo/Dockerfile-name-1-1"}, []string{"rh-pkg"}},
-		{"claircore_layer-with-embedded-cs.tar", nil, nil},
-		{"claircore_layer-with-no-cpe-info.tar", nil, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.layer, func(t *testing.T) {
-			res, paths := scannertest.ScanLayer(t, Scanner{}, "layers/"+tt.layer)
-			if !slices.Equal(paths, tt.files) {
-				t.Errorf("matched %q, want %q", paths, tt.files)
-			}
-			var got []string
-			for _, r := range res.Repositories {
-				if r.Key != rhel.ContainerNameKey || r.CPE != "" || r.URI != "" || r.ID != "" {
-					t.Errorf("repository %+v", r)
-				}
-				got = append(got, r.Name)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("repositories %q, want %q", got, tt.want)
-			}
-			if len(res.Warnings) > 0 {
-				t.Errorf("warnings %q", res.Warnings)
-			}
-		})
-	}
+	scannertest.CheckRepositoryLayers(t, Scanner{}, rhel.ContainerNameKey, []scannertest.RepositoryLayer{
+		{Layer: "claircore_layer-with-cpe.tar", Files: []string{"root/buildinfo/Dockerfile-name-1-1"}, Want: []string{"rh-pkg"}},
+		{Layer: "claircore_layer-with-embedded-cs.tar", Files: []string{}},
+		{Layer: "claircore_layer-with-no-cpe-info.tar", Files: []string{}},
+	})
 }
 
 func TestInfoMatch(t *testing.T) {

@@ -17,43 +17,15 @@ import (
 // RHCOS layers (before its CPE mapping), none for the layer without
 // manifests and for the invalid one.
 func TestLayers(t *testing.T) {
-	tests := []struct {
-		layer string
-		files []string
-		want  []string
-		warn  string
-	}{
-		{"claircore_layer-with-embedded-cs.tar", []string{"root/buildinfo/content_manifests/foo-1.1-2.json"}, []string{"content-set-1", "content-set-2"}, ""},
-		{"claircore_rhcos-layer-with-embedded-cs.tar", nil, []string{"content-set-1", "content-set-2"}, ""},
-		{"claircore_rhcos-layer-with-conflicting-files.tar", []string{"root/buildinfo/content_manifests/foo-1.1-2.json", "usr/share/buildinfo/foo-1.1-2.json"}, []string{"content-set-1", "content-set-2"}, ""},
-		{"claircore_layer-with-no-cpe-info.tar", []string{}, nil, ""},
-		{"claircore_layer-with-cpe.tar", []string{}, nil, ""}, // a Dockerfile only: the Container API fallback is a network call, not done
-		{"claircore_layer-with-invalid-content-manifests-json.tar", []string{"root/buildinfo/content_manifests/ubi8-container-8.7-1112.json"}, nil, "ubi8-container-8.7-1112.json"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.layer, func(t *testing.T) {
-			res, paths := scannertest.ScanLayer(t, Scanner{}, "layers/"+tt.layer)
-			if tt.files != nil && !slices.Equal(paths, tt.files) && !(len(paths) == 0 && len(tt.files) == 0) {
-				t.Errorf("matched %q, want %q", paths, tt.files)
-			}
-			var got []string
-			for _, r := range res.Repositories {
-				if r.Key != RepositoryKey || r.CPE != "" || r.URI != "" {
-					t.Errorf("repository %+v", r)
-				}
-				got = append(got, r.Name)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("repositories %q, want %q", got, tt.want)
-			}
-			switch {
-			case tt.warn == "" && len(res.Warnings) > 0:
-				t.Errorf("warnings %q", res.Warnings)
-			case tt.warn != "" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tt.warn)):
-				t.Errorf("warnings %q, want one naming %s", res.Warnings, tt.warn)
-			}
-		})
-	}
+	sets := []string{"content-set-1", "content-set-2"}
+	scannertest.CheckRepositoryLayers(t, Scanner{}, RepositoryKey, []scannertest.RepositoryLayer{
+		{Layer: "claircore_layer-with-embedded-cs.tar", Files: []string{"root/buildinfo/content_manifests/foo-1.1-2.json"}, Want: sets},
+		{Layer: "claircore_rhcos-layer-with-embedded-cs.tar", Want: sets},
+		{Layer: "claircore_rhcos-layer-with-conflicting-files.tar", Files: []string{"root/buildinfo/content_manifests/foo-1.1-2.json", "usr/share/buildinfo/foo-1.1-2.json"}, Want: sets},
+		{Layer: "claircore_layer-with-no-cpe-info.tar", Files: []string{}},
+		{Layer: "claircore_layer-with-cpe.tar", Files: []string{}}, // a Dockerfile only: the Container API fallback is a network call, not done
+		{Layer: "claircore_layer-with-invalid-content-manifests-json.tar", Files: []string{"root/buildinfo/content_manifests/ubi8-container-8.7-1112.json"}, Warn: "ubi8-container-8.7-1112.json"},
+	})
 }
 
 func TestParse(t *testing.T) {

@@ -109,14 +109,8 @@ func newPackage(g Gemspec, path string) *report.Package {
 	if g.Platform != "" && g.Platform != "ruby" {
 		q = packageurl.Qualifiers{{Key: "platform", Value: g.Platform}}
 	}
-	return &report.Package{
-		Name:      g.Name,
-		Version:   g.Version,
-		Kind:      report.KindBinary,
-		PackageDB: path,
-		Filepath:  path,
-		PURL:      packageurl.NewPackageURL(packageurl.TypeGem, "", g.Name, g.Version, q, "").ToString(),
-	}
+	purl := packageurl.NewPackageURL(packageurl.TypeGem, "", g.Name, g.Version, q, "").ToString()
+	return langpkg.Package(g.Name, g.Version, path, purl)
 }
 
 // Gemspec is what the scanner reads of a specification.
@@ -249,9 +243,9 @@ func stringLiteral(s string) (string, error) {
 	}
 	switch s[0] {
 	case '"':
-		return doubleQuoted(s[1:], '"')
+		return quoted(s[1:], '"', true)
 	case '\'':
-		return singleQuoted(s[1:], '\'')
+		return quoted(s[1:], '\'', false)
 	case '%':
 		if len(s) < 3 {
 			return "", errors.New("not a string literal")
@@ -272,9 +266,9 @@ func stringLiteral(s string) (string, error) {
 			closing = open
 		}
 		if kind == 'q' {
-			return singleQuoted(rest[1:], closing)
+			return quoted(rest[1:], closing, false)
 		}
-		return doubleQuoted(rest[1:], closing)
+		return quoted(rest[1:], closing, true)
 	}
 	return "", fmt.Errorf("not a string literal: %.40q", s)
 }
@@ -283,18 +277,28 @@ func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-// singleQuoted reads up to the closing delimiter, with \\ and \<end> as the
-// only escapes.
-func singleQuoted(s string, end byte) (string, error) {
+// quoted reads a string literal up to its closing delimiter end. In a
+// single-quoted literal (double false) \\ and \<end> are the only
+// escapes; in a double-quoted one Ruby's escapes are decoded (escape) and
+// interpolation is refused.
+func quoted(s string, end byte, double bool) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == end:
 			return b.String(), nil
-		case c == '\\' && i+1 < len(s) && (s[i+1] == '\\' || s[i+1] == end):
+		case !double && c == '\\' && i+1 < len(s) && (s[i+1] == '\\' || s[i+1] == end):
 			i++
 			b.WriteByte(s[i])
+		case double && c == '#' && i+1 < len(s) && (s[i+1] == '{' || s[i+1] == '@' || s[i+1] == '$'):
+			return "", errors.New("interpolation in the string literal")
+		case double && c == '\\':
+			n, err := escape(&b, s[i+1:])
+			if err != nil {
+				return "", err
+			}
+			i += n
 		default:
 			b.WriteByte(c)
 		}
@@ -302,57 +306,44 @@ func singleQuoted(s string, end byte) (string, error) {
 	return "", errors.New("unterminated string literal")
 }
 
-// doubleQuoted reads up to the closing delimiter, decoding Ruby's escapes.
-func doubleQuoted(s string, end byte) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == end:
-			return b.String(), nil
-		case c == '#' && i+1 < len(s) && (s[i+1] == '{' || s[i+1] == '@' || s[i+1] == '$'):
-			return "", errors.New("interpolation in the string literal")
-		case c == '\\':
-			if i+1 >= len(s) {
-				return "", errors.New("unterminated string literal")
-			}
-			i++
-			switch e := s[i]; e {
-			case 'n':
-				b.WriteByte('\n')
-			case 't':
-				b.WriteByte('\t')
-			case 's':
-				b.WriteByte(' ')
-			case '0':
-				b.WriteByte(0)
-			case 'u':
-				r, n, err := unicodeEscape(s[i+1:])
-				if err != nil {
-					return "", err
-				}
-				b.WriteRune(r)
-				i += n
-			case 'x':
-				j := i + 1
-				for j < len(s) && j < i+3 && isHex(s[j]) {
-					j++
-				}
-				if j == i+1 {
-					return "", errors.New(`invalid \x escape`)
-				}
-				v, _ := strconv.ParseUint(s[i+1:j], 16, 8)
-				b.WriteByte(byte(v))
-				i = j - 1
-			default:
-				// \" \\ \# and any other character stand for themselves.
-				b.WriteByte(e)
-			}
-		default:
-			b.WriteByte(c)
-		}
+// escape decodes into b the escape of a double-quoted literal that s, what
+// follows the backslash, starts with, and returns the bytes it took.
+func escape(b *strings.Builder, s string) (int, error) {
+	if s == "" {
+		return 0, errors.New("unterminated string literal")
 	}
-	return "", errors.New("unterminated string literal")
+	switch e := s[0]; e {
+	case 'n':
+		b.WriteByte('\n')
+	case 't':
+		b.WriteByte('\t')
+	case 's':
+		b.WriteByte(' ')
+	case '0':
+		b.WriteByte(0)
+	case 'u':
+		r, n, err := unicodeEscape(s[1:])
+		if err != nil {
+			return 0, err
+		}
+		b.WriteRune(r)
+		return 1 + n, nil
+	case 'x':
+		j := 1
+		for j < len(s) && j < 3 && isHex(s[j]) {
+			j++
+		}
+		if j == 1 {
+			return 0, errors.New(`invalid \x escape`)
+		}
+		v, _ := strconv.ParseUint(s[1:j], 16, 8)
+		b.WriteByte(byte(v))
+		return j, nil
+	default:
+		// \" \\ \# and any other character stand for themselves.
+		b.WriteByte(e)
+	}
+	return 1, nil
 }
 
 // unicodeEscape decodes what follows "\u": XXXX or {X...}. It returns the

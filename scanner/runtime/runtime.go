@@ -176,14 +176,8 @@ func (l *layer) runtime(p string) (*report.Package, error) {
 	if err != nil || version == "" {
 		return nil, err
 	}
-	return &report.Package{
-		Name:      name,
-		Version:   version,
-		Kind:      report.KindBinary,
-		PackageDB: p,
-		Filepath:  p,
-		PURL:      packageurl.NewPackageURL(packageurl.TypeGeneric, "", name, version, q, "").ToString(),
-	}, nil
+	purl := packageurl.NewPackageURL(packageurl.TypeGeneric, "", name, version, q, "").ToString()
+	return langpkg.Package(name, version, p, purl), nil
 }
 
 // readSmall reads a metadata file of the layer, nil when absent or over

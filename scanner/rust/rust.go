@@ -243,14 +243,8 @@ func (c Crate) pkg(file string) *report.Package {
 		_, u, _ := strings.Cut(c.Source, "+")
 		q = packageurl.QualifiersFromMap(map[string]string{"repository_url": u})
 	}
-	return &report.Package{
-		Name:      c.Name,
-		Version:   c.Version,
-		Kind:      report.KindBinary,
-		PackageDB: file,
-		Filepath:  file,
-		PURL:      packageurl.NewPackageURL(packageurl.TypeCargo, "", c.Name, c.Version, q, "").ToString(),
-	}
+	purl := packageurl.NewPackageURL(packageurl.TypeCargo, "", c.Name, c.Version, q, "").ToString()
+	return langpkg.Package(c.Name, c.Version, file, purl)
 }
 
 // ParseError is a file that cannot be used: it is skipped, the layer is not

@@ -297,3 +297,49 @@ func CheckTestdata(t *testing.T, s scanner.Scanner, path, file string, want []st
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+// RepositoryLayer is a layer fixture and what a repository scanner finds
+// in it, for CheckRepositoryLayers.
+type RepositoryLayer struct {
+	// Layer is the fixture's name under layers/.
+	Layer string
+	// Files are the paths the scanner matches in the layer, in order; nil:
+	// not checked.
+	Files []string
+	// Want are the names of the repositories found, in order.
+	Want []string
+	// Warn is a part of the one warning expected; "": no warning.
+	Warn string
+}
+
+// CheckRepositoryLayers reads each case's layer through the layer reader
+// with s (ScanLayer) and checks the files s matched, the names of the
+// repositories found, that each has key as its Key and no CPE, URI or ID,
+// and the warnings.
+func CheckRepositoryLayers(t *testing.T, s scanner.Scanner, key string, cases []RepositoryLayer) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Layer, func(t *testing.T) {
+			res, paths := ScanLayer(t, s, "layers/"+tc.Layer)
+			if tc.Files != nil && !slices.Equal(paths, tc.Files) {
+				t.Errorf("matched %q, want %q", paths, tc.Files)
+			}
+			var got []string
+			for _, r := range res.Repositories {
+				if r.Key != key || r.CPE != "" || r.URI != "" || r.ID != "" {
+					t.Errorf("repository %+v", r)
+				}
+				got = append(got, r.Name)
+			}
+			if !slices.Equal(got, tc.Want) {
+				t.Errorf("repositories %q, want %q", got, tc.Want)
+			}
+			switch {
+			case tc.Warn == "" && len(res.Warnings) > 0:
+				t.Errorf("warnings %q", res.Warnings)
+			case tc.Warn != "" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tc.Warn)):
+				t.Errorf("warnings %q, want one holding %q", res.Warnings, tc.Warn)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@
 package scannertest
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -64,14 +65,16 @@ func (f *file) Open() (io.ReadCloser, error) { return f.open() }
 // result and the paths of the matched files. Any error fails the test.
 func ScanLayer(t testing.TB, s scanner.Scanner, name string) (*scanner.Result, []string) {
 	t.Helper()
-	p := fixtures.Path(t, name)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	c, err := layer.Read(context.Background(), bytes.NewReader(data), report.Digest("sha256:"+hex.EncodeToString(sum[:])),
-		[]scanner.Scanner{s}, layer.Options{TempDir: t.TempDir()})
+	return ScanBlob(t, s, ReadFixture(t, name), layer.Options{TempDir: t.TempDir()})
+}
+
+// ScanBlob reads blob, an uncompressed or compressed layer, through the
+// real layer reader with s alone and opts, then scans what s matched. It
+// returns the result and the paths of the matched files. Any error fails
+// the test.
+func ScanBlob(t testing.TB, s scanner.Scanner, blob []byte, opts layer.Options) (*scanner.Result, []string) {
+	t.Helper()
+	c, err := layer.Read(context.Background(), bytes.NewReader(blob), Digest(blob), []scanner.Scanner{s}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +88,38 @@ func ScanLayer(t testing.TB, s scanner.Scanner, name string) (*scanner.Result, [
 		t.Fatal(err)
 	}
 	return res, paths
+}
+
+// Digest returns the sha256 digest of b.
+func Digest(b []byte) report.Digest {
+	sum := sha256.Sum256(b)
+	return report.Digest("sha256:" + hex.EncodeToString(sum[:]))
+}
+
+// LayerFile is a regular file of a test layer, for Tar.
+type LayerFile struct {
+	Path string
+	Mode int64
+	Body []byte
+}
+
+// Tar returns an uncompressed tar layer holding files, in order.
+func Tar(t testing.TB, files ...LayerFile) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: f.Path, Mode: f.Mode, Size: int64(len(f.Body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(f.Body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // ReadFixture returns the content of the fixture rel (a path under

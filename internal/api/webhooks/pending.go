@@ -14,6 +14,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
+	"github.com/stevedore-dev/stevedore/internal/tick"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -117,35 +118,35 @@ func (h *Handler) RunRetries(ctx context.Context) {
 	if !h.cfg.AnyEnabled() || h.pending.db == nil {
 		return
 	}
-	t := time.NewTimer(h.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		next := h.cfg.PollInterval
-		for ctx.Err() == nil {
-			skip, wait := h.limits.throttled(time.Now())
-			did, err := h.retryOne(ctx, skip)
-			if err != nil {
-				if ctx.Err() == nil {
-					h.log.ErrorContext(ctx, "webhook retries", "error", err)
-				}
-				break
-			}
-			if !did {
-				if len(skip) > 0 {
-					// Rows of a throttled registry may be due: look
-					// again when it has a retry allowed.
-					next = min(next, max(wait, time.Millisecond))
-				}
-				break
-			}
-		}
-		t.Reset(next)
+	for next := h.cfg.PollInterval; tick.Sleep(ctx, next); {
+		next = h.retryDue(ctx)
 	}
+}
+
+// retryDue retries the due rows, one at a time, until none is due or ctx
+// ends, and returns how long to wait before looking again: the poll
+// interval, or less when a throttled registry's rows may be due sooner.
+func (h *Handler) retryDue(ctx context.Context) time.Duration {
+	next := h.cfg.PollInterval
+	for ctx.Err() == nil {
+		skip, wait := h.limits.throttled(time.Now())
+		did, err := h.retryOne(ctx, skip)
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.ErrorContext(ctx, "webhook retries", "error", err)
+			}
+			break
+		}
+		if !did {
+			if len(skip) > 0 {
+				// Rows of a throttled registry may be due: look
+				// again when it has a retry allowed.
+				next = min(next, max(wait, time.Millisecond))
+			}
+			break
+		}
+	}
+	return next
 }
 
 // retryOne retries one due row; false when none was due.

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/tick"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -242,18 +243,7 @@ func (h *Hub) listen(ctx context.Context, ready chan struct{}) {
 	var once sync.Once
 	markReady := func() { once.Do(func() { close(ready) }) }
 	defer markReady()
-	go func() {
-		t := time.NewTicker(h.recheck)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				h.wakeAll()
-			}
-		}
-	}()
+	go tick.Every(ctx, h.recheck, h.wakeAll)
 	backoff := 100 * time.Millisecond
 	for first := true; ctx.Err() == nil; first = false {
 		conn, err := h.connect(ctx)
@@ -267,10 +257,7 @@ func (h *Hub) listen(ctx context.Context, ready chan struct{}) {
 			if ctx.Err() == nil {
 				h.log.WarnContext(ctx, "listen for finished reports", "channel", postgres.ReportChannel, "error", err, "retry_in", backoff)
 			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
+			tick.Sleep(ctx, backoff)
 			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // MaxValueLen bounds a package name or version, in bytes.
@@ -61,4 +63,18 @@ func (w *Warnings) List() []string {
 		return w.list
 	}
 	return append(w.list[:MaxWarnings:MaxWarnings], fmt.Sprintf("%d more warnings not shown", w.n-MaxWarnings))
+}
+
+// Package is what a language scanner reports for a package found in file:
+// a binary package with name, version and purl, whose Filepath and
+// PackageDB are both file (the file is the package's own database).
+func Package(name, version, file, purl string) *report.Package {
+	return &report.Package{
+		Name:      name,
+		Version:   version,
+		Kind:      report.KindBinary,
+		PackageDB: file,
+		Filepath:  file,
+		PURL:      purl,
+	}
 }
