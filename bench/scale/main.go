@@ -37,6 +37,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,9 +65,15 @@ func main() {
 		duration = flag.Duration("duration", 3*time.Second, "time per endpoint per size")
 		parallel = flag.Int("parallel", 2, "manifests indexed at once")
 		fixtures = flag.String("fixtures", "testdata/fixtures", "the fixtures directory")
+		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 		dbURL    = benchdb.URLFlag("a fresh schema is used and dropped")
 	)
 	flag.Parse()
+	if *cpuprof != "" {
+		stop, err := startProfile(*cpuprof)
+		benchdb.ExitOn("scale", err)
+		defer stop()
+	}
 	var ns []int
 	for s := range strings.SplitSeq(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -76,7 +83,24 @@ func main() {
 		}
 		ns = append(ns, n)
 	}
-	benchdb.ExitOn("scale", run(context.Background(), ns, *layers, *clients, *parallel, *duration, *fixtures, *dbURL))
+	err := run(context.Background(), ns, *layers, *clients, *parallel, *duration, *fixtures, *dbURL)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		defer os.Exit(1) // after the profile is written
+	}
+}
+
+// startProfile starts a CPU profile written to path; stop ends it.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 type figures struct {
@@ -382,10 +406,12 @@ func sweep(ctx context.Context, st *postgres.Store, state string) (float64, erro
 		if len(rs) == 0 {
 			break
 		}
-		for _, r := range rs {
-			if err := st.MarkReindexQueued(ctx, r.Digest); err != nil {
-				return 0, err
-			}
+		ds := make([]report.Digest, len(rs))
+		for i, r := range rs {
+			ds[i] = r.Digest
+		}
+		if err := st.MarkReindexQueued(ctx, ds); err != nil {
+			return 0, err
 		}
 		n += len(rs)
 	}

@@ -47,11 +47,20 @@ SELECT manifest_hash, job::text, reindex_requested
 	return out, rows.Err()
 }
 
-// MarkReindexQueued records that a re-index job for d was published now.
-func (s *Store) MarkReindexQueued(ctx context.Context, d report.Digest) error {
-	_, err := s.pool.Exec(ctx, `UPDATE index_report SET reindex_requested = false, reindex_queued_at = now() WHERE manifest_hash = $1`, string(d))
+// MarkReindexQueued records that re-index jobs for ds were published now, in
+// one statement (the sweep marks a batch at once: one round trip and one
+// commit, not one per report). Unknown digests are ignored.
+func (s *Store) MarkReindexQueued(ctx context.Context, ds []report.Digest) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	hashes := make([]string, len(ds))
+	for i, d := range ds {
+		hashes[i] = string(d)
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE index_report SET reindex_requested = false, reindex_queued_at = now() WHERE manifest_hash = ANY($1)`, hashes)
 	if err != nil {
-		return fmt.Errorf("mark %s queued for re-index: %w", d, err)
+		return fmt.Errorf("mark %d reports queued for re-index: %w", len(ds), err)
 	}
 	return nil
 }
