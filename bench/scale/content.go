@@ -135,7 +135,7 @@ func gzLayer(files map[string][]byte, base bool) (blobLayer, error) {
 		return blobLayer{}, err
 	}
 	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed) // a valid level: no error
 	if _, err := zw.Write(tb); err != nil {
 		return blobLayer{}, err
 	}
