@@ -4,12 +4,10 @@
 // unique layer scanned once, every manifest coalesced and its report
 // stored with its encoded answers), on a fresh schema of DATABASE_URL.
 //
-// Layers are made from the fixtures' real package databases
-// (testdata/fixtures: dpkg, apk and rpm databases with their os-release;
-// a dpkg or apk database has about one stanza in eight dropped per layer,
-// so package sets vary) and application layers of npm, Python and Ruby
-// manifests (a random subset each). A manifest is a base layer and one or
-// two application layers, at random, every manifest distinct.
+// The fleet (bench/internal/scalefleet, which bench/claircore shares): real
+// package databases of the fixtures, varied per base layer, and npm,
+// Python and Ruby application layers; a manifest is a base and one or two
+// application layers, every manifest distinct.
 //
 // The fleet grows through each of -sizes (manifests); at each size the
 // command prints: Postgres bytes (every table of the schema, with indexes
@@ -50,6 +48,7 @@ import (
 	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
+	"github.com/stevedore-dev/stevedore/bench/internal/scalefleet"
 	"github.com/stevedore-dev/stevedore/internal/api"
 	"github.com/stevedore-dev/stevedore/internal/indexer"
 	"github.com/stevedore-dev/stevedore/internal/intake"
@@ -119,11 +118,12 @@ type latency struct {
 }
 
 func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d time.Duration, fixtures, dbURL string) error {
-	r := mrand.New(mrand.NewPCG(13, 5))
-	bases, apps, fetch, err := fleetLayers(fixtures, nLayers, r)
+	start := time.Now()
+	fl, err := scalefleet.New(fixtures, nLayers)
 	if err != nil {
 		return err
 	}
+	fmt.Printf("%d unique layers (%d base, %d application), %.1f MB of blobs, built in %s\n", len(fl.Blobs), len(fl.Bases), len(fl.Apps), float64(fl.BlobBytes())/1e6, time.Since(start).Round(time.Millisecond))
 
 	_, st, closeDB, err := benchdb.Open(ctx, dbURL, "scalebench")
 	if err != nil {
@@ -136,7 +136,7 @@ func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d tim
 	}
 	defer ixPool.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ix, err := indexer.New(ctx, indexer.Config{Store: postgres.New(ixPool), Fetcher: fetch, Scanners: all.Default(), Logger: log})
+	ix, err := indexer.New(ctx, indexer.Config{Store: postgres.New(ixPool), Fetcher: fl.Blobs, Scanners: all.Default(), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -149,12 +149,11 @@ func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d tim
 	defer closeAPI()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2}}
 
-	seen := map[string]bool{}
 	used := map[report.Digest]bool{}
 	var fleet []*report.Manifest
 	var rows []figures
 	for _, n := range sizes {
-		ms := manifests(n-len(fleet), bases, apps, r, seen)
+		ms := fl.Manifests(n - len(fleet))
 		t := time.Now()
 		if err := indexAll(ctx, ix, lm, ms, parallel); err != nil {
 			return err
@@ -214,25 +213,6 @@ func printGrowth(rows []figures) {
 			ratio(f.get.p50, b.get.p50), ratio(f.get.p99, b.get.p99), ratio(f.post.p50, b.post.p50), ratio(f.post.p99, b.post.p99),
 			f.sweepRate/b.sweepRate)
 	}
-}
-
-// fleetLayers builds the unique layers, a tenth of them base layers, and
-// a fetcher serving them.
-func fleetLayers(fixtures string, nLayers int, r *mrand.Rand) (bases, apps []blobLayer, fetch memFetcher, err error) {
-	nBase := max(1, nLayers/10)
-	start := time.Now()
-	bases, apps, err = buildLayers(fixtures, nBase, max(1, nLayers-nBase), r)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("layers (run from the module root, or -fixtures): %w", err)
-	}
-	fetch = memFetcher{}
-	var blobBytes int64
-	for _, l := range slices.Concat(bases, apps) {
-		fetch[l.hash] = l.blob
-		blobBytes += int64(len(l.blob))
-	}
-	fmt.Printf("%d unique layers (%d base, %d application), %.1f MB of blobs, built in %s\n", len(fetch), len(bases), len(apps), float64(blobBytes)/1e6, time.Since(start).Round(time.Millisecond))
-	return bases, apps, fetch, nil
 }
 
 // buildPool connects the pool the fleet is indexed through: to the schema of
