@@ -26,10 +26,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -49,14 +46,10 @@ func main() {
 		dbURL    = benchdb.URLFlag("a fresh schema is used and dropped")
 	)
 	flag.Parse()
-	var ns []int
-	for s := range strings.SplitSeq(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 || (len(ns) > 0 && n <= ns[len(ns)-1]) {
-			fmt.Fprintf(os.Stderr, "claircore: -sizes %q: want growing positive counts\n", *sizes)
-			os.Exit(2)
-		}
-		ns = append(ns, n)
+	ns, err := scalefleet.ParseSizes(*sizes)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "claircore:", err)
+		os.Exit(2)
 	}
 	benchdb.ExitOn("claircore", run(context.Background(), ns, *layers, *parallel, *fixtures, *dbURL))
 }
@@ -118,27 +111,7 @@ func withParam(conn, key, value string) string {
 
 // storeAll stores ms, parallel at a time.
 func storeAll(ctx context.Context, s *storer, ms []*report.Manifest, parallel int) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, parallel)
-	for w := range parallel {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(ms) || errs[w] != nil {
-					return
-				}
-				errs[w] = s.manifest(ctx, ms[i])
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return scalefleet.Each(ms, parallel, func(m *report.Manifest) error { return s.manifest(ctx, m) })
 }
 
 // printSizes prints the bytes of every table of the schema (indexes and

@@ -42,8 +42,12 @@ type storer struct {
 	dist     indexer.VersionedScanners
 	repo     indexer.VersionedScanners
 
-	mu     sync.Mutex
-	layers map[report.Digest]*layerEntry
+	// layerMu makes layers' writes one at a time: concurrent
+	// IndexPackages calls deadlock on claircore's package table (rows
+	// inserted in different orders).
+	layerMu sync.Mutex
+	mu      sync.Mutex
+	layers  map[report.Digest]*layerEntry
 	// ids are claircore's row ids of packages, distributions and
 	// repositories, by their content (key).
 	ids map[string]string
@@ -172,6 +176,8 @@ func (s *storer) read(ctx context.Context, d report.Digest) (coalesce.Layer, err
 // report of the layer alone) as claircore's layer scan does, and reads
 // back the ids claircore gave its rows.
 func (s *storer) storeLayer(ctx context.Context, d report.Digest, cl coalesce.Layer) error {
+	s.layerMu.Lock()
+	defer s.layerMu.Unlock()
 	var ir claircore.IndexReport
 	if err := recode(coalesce.Coalesce(d, []coalesce.Layer{cl}), &ir); err != nil {
 		return fmt.Errorf("layer %s: %w", d, err)

@@ -37,10 +37,8 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -70,25 +68,19 @@ func main() {
 		dbURL    = benchdb.URLFlag("a fresh schema is used and dropped")
 	)
 	flag.Parse()
-	if *cpuprof != "" {
-		stop, err := startProfile(*cpuprof)
-		benchdb.ExitOn("scale", err)
-		defer stop()
-	}
-	var ns []int
-	for s := range strings.SplitSeq(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 || (len(ns) > 0 && n <= ns[len(ns)-1]) {
-			fmt.Fprintf(os.Stderr, "scale: -sizes %q: want growing positive counts\n", *sizes)
-			os.Exit(2)
-		}
-		ns = append(ns, n)
-	}
-	err := run(context.Background(), ns, *layers, *clients, *parallel, *duration, *fixtures, *dbURL)
+	ns, err := scalefleet.ParseSizes(*sizes)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
-		defer os.Exit(1) // after the profile is written
+		os.Exit(2)
 	}
+	stop := func() {}
+	if *cpuprof != "" {
+		stop, err = startProfile(*cpuprof)
+		benchdb.ExitOn("scale", err)
+	}
+	err = run(context.Background(), ns, *layers, *clients, *parallel, *duration, *fixtures, *dbURL)
+	stop()
+	benchdb.ExitOn("scale", err)
 }
 
 // startProfile starts a CPU profile written to path; stop ends it.
@@ -237,22 +229,7 @@ func ms2(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // indexAll indexes ms through the indexer, parallel at a time, each under
 // a lease as a worker holds one.
 func indexAll(ctx context.Context, ix *indexer.Indexer, lm *leases.Manager, ms []*report.Manifest, parallel int) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, parallel)
-	for w := range parallel {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(ms) || errs[w] != nil {
-					return
-				}
-				errs[w] = indexOne(ctx, ix, lm, ms[i])
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return scalefleet.Each(ms, parallel, func(m *report.Manifest) error { return indexOne(ctx, ix, lm, m) })
 }
 
 func indexOne(ctx context.Context, ix *indexer.Indexer, lm *leases.Manager, m *report.Manifest) error {

@@ -15,12 +15,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/report"
@@ -231,4 +235,39 @@ func (f *Fleet) Manifests(n int) []*report.Manifest {
 		out = append(out, m)
 	}
 	return out
+}
+
+// ParseSizes parses a -sizes flag: growing positive manifest counts,
+// comma-separated.
+func ParseSizes(s string) ([]int, error) {
+	var ns []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 || (len(ns) > 0 && n <= ns[len(ns)-1]) {
+			return nil, fmt.Errorf("sizes %q: want growing positive counts", s)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
+}
+
+// Each calls fn on every manifest of ms, parallel at a time, and returns
+// the errors (a goroutine stops at its first).
+func Each(ms []*report.Manifest, parallel int, fn func(*report.Manifest) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, parallel)
+	for w := range parallel {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ms) || errs[w] != nil {
+					return
+				}
+				errs[w] = fn(ms[i])
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
