@@ -99,6 +99,7 @@ func startProfile(path string) (stop func(), err error) {
 type figures struct {
 	manifests, layersUsed int
 	bytes                 int64
+	tables                string // the largest, when bytes was measured
 	indexRate             float64
 	get, post             latency
 	sweepRate             float64
@@ -161,6 +162,9 @@ func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d tim
 		if f.bytes, err = schemaBytes(ctx, st, true); err != nil {
 			return err
 		}
+		if f.tables, err = topTables(ctx, st); err != nil {
+			return err
+		}
 		if f.get, err = load(client, base, fleet, clients, d, false); err != nil {
 			return err
 		}
@@ -172,24 +176,19 @@ func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d tim
 		}
 		rows = append(rows, f)
 		fmt.Printf("\n%d manifests (%d new at %.0f/s, %s), %d unique layers used\n", f.manifests, len(ms), rate, time.Since(t).Round(time.Second), f.layersUsed)
-		if err := printSize(ctx, st, f); err != nil {
-			return err
-		}
+		printSize(f)
 	}
 	printGrowth(rows)
 	return nil
 }
 
 // printSize prints the figures of one fleet size.
-func printSize(ctx context.Context, st *postgres.Store, f figures) error {
+func printSize(f figures) {
 	fmt.Printf("  Postgres: %.1f MB; %.1f KB per manifest, %.1f KB per unique layer\n", float64(f.bytes)/1e6, float64(f.bytes)/1e3/float64(f.manifests), float64(f.bytes)/1e3/float64(f.layersUsed))
-	if err := topTables(ctx, st); err != nil {
-		return err
-	}
+	fmt.Printf("  largest tables: %s\n", f.tables)
 	fmt.Printf("  GET index_report: %.0f req/s, p50 %.2f ms, p99 %.2f ms\n", f.get.rate, ms2(f.get.p50), ms2(f.get.p99))
 	fmt.Printf("  warm POST index_report: %.0f req/s, p50 %.2f ms, p99 %.2f ms\n", f.post.rate, ms2(f.post.p50), ms2(f.post.p99))
 	fmt.Printf("  re-index sweep (store side): %.0f manifests/s\n", f.sweepRate)
-	return nil
 }
 
 // printGrowth prints each size's figures as ratios to the first size's.
@@ -272,14 +271,15 @@ SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
 	return n, nil
 }
 
-func topTables(ctx context.Context, st *postgres.Store) error {
+// topTables lists the largest tables of the schema, with their rows.
+func topTables(ctx context.Context, st *postgres.Store) (string, error) {
 	rows, err := st.Pool().Query(ctx, `
 SELECT c.relname, pg_total_relation_size(c.oid), c.reltuples::bigint
   FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
  WHERE s.nspname = current_schema() AND c.relkind = 'r'
  ORDER BY 2 DESC LIMIT 8`)
 	if err != nil {
-		return fmt.Errorf("table sizes: %w", err)
+		return "", fmt.Errorf("table sizes: %w", err)
 	}
 	defer rows.Close()
 	var parts []string
@@ -287,12 +287,11 @@ SELECT c.relname, pg_total_relation_size(c.oid), c.reltuples::bigint
 		var name string
 		var size, tuples int64
 		if err := rows.Scan(&name, &size, &tuples); err != nil {
-			return err
+			return "", err
 		}
 		parts = append(parts, fmt.Sprintf("%s %.1f MB (%d rows)", name, float64(size)/1e6, tuples))
 	}
-	fmt.Printf("  largest tables: %s\n", strings.Join(parts, ", "))
-	return rows.Err()
+	return strings.Join(parts, ", "), rows.Err()
 }
 
 // load asks for random manifests of fleet from clients goroutines for d:
@@ -394,10 +393,8 @@ func sweep(ctx context.Context, st *postgres.Store, state string) (float64, erro
 		}
 		n += len(rs)
 	}
-	rate := float64(n) / time.Since(start).Seconds()
-	// Leave the fleet as it was: nothing asked for re-index.
-	if _, err := st.Pool().Exec(ctx, `UPDATE index_report SET reindex_requested = false, reindex_queued_at = NULL`); err != nil {
-		return 0, err
-	}
-	return rate, nil
+	// The reports stay marked as queued: the next size asks for them all
+	// again (no second UPDATE of every row, whose dead versions would
+	// count in the next size's bytes).
+	return float64(n) / time.Since(start).Seconds(), nil
 }
