@@ -20,13 +20,15 @@ type Reindex struct {
 // ReportsToReindex returns up to limit finished reports to index again: those
 // made by a scanner-set state other than current, and those an operator
 // asked to re-index, skipping reports queued for re-index within the last
-// requeueAfter. Most recently requested first.
+// requeueAfter. Most recently requested first. Its candidates are read
+// through indexes (migration 00019: scanner_state < or > current, and the
+// requested ones), so that a round with nothing to do reads nothing.
 func (s *Store) ReportsToReindex(ctx context.Context, current string, requeueAfter time.Duration, limit int) ([]Reindex, error) {
 	rows, err := s.pool.Query(ctx, `
 SELECT manifest_hash, job::text, reindex_requested
   FROM index_report
  WHERE state = 'IndexFinished' AND job IS NOT NULL
-   AND (scanner_state <> $1 OR reindex_requested)
+   AND (scanner_state < $1 OR scanner_state > $1 OR reindex_requested)
    AND (reindex_queued_at IS NULL OR reindex_queued_at < now() - $2 * interval '1 millisecond')
  ORDER BY requested_at DESC
  LIMIT $3`, current, requeueAfter.Milliseconds(), limit)

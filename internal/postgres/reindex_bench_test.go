@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
@@ -48,4 +49,31 @@ SELECT 'sha256:' || lpad(to_hex(i), 64, '0'), 'IndexFinished', 'cur', '{}'
 			}
 		}
 	})
+}
+
+// BenchmarkReportsToReindexIdle: one round of the re-index sweep (every
+// second by default) over 100,000 finished reports of the current scanner
+// set, none to re-index, and 25 an operator asked for.
+//
+//	go test -run '^$' -bench ReportsToReindexIdle ./internal/postgres/
+func BenchmarkReportsToReindexIdle(b *testing.B) {
+	ctx := context.Background()
+	pool := pgtest.Pool(b)
+	st := postgres.New(pool)
+	_, err := pool.Exec(ctx, `
+INSERT INTO index_report (manifest_hash, state, scanner_state, report, job, reindex_requested)
+SELECT 'sha256:' || lpad(to_hex(i), 64, '0'), 'IndexFinished', 'cur', jsonb_build_object('pad', repeat('x', 300)), '{}', i % 4000 = 0
+  FROM generate_series(1, 100000) AS i`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE index_report`); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		rs, err := st.ReportsToReindex(ctx, "cur", time.Hour, 1000)
+		if err != nil || len(rs) != 25 {
+			b.Fatalf("%d to re-index, %v; want the 25 asked for", len(rs), err)
+		}
+	}
 }
