@@ -8,7 +8,8 @@
 #   2. gofmt, go vet, staticcheck;
 #   3. go test -race -count=1 ./... , and the same in each module of its
 #      own under compat/ (checks against other projects' code, which the
-#      product does not depend on);
+#      product does not depend on) and under bench/ (benchmark commands
+#      that use another project as a library: built and vetted);
 #   4. a short fuzz smoke of every Fuzz target in the tree.
 #
 # Environment:
@@ -122,8 +123,9 @@ if [ ! -x "$sc" ]; then
 	mv "$tmp/gobin/staticcheck" "$sc"
 fi
 "$sc" ./... || failed "staticcheck"
-# Modules of their own under compat/: checked apart (./... stops at them).
-mapfile -t compat < <(find compat -mindepth 2 -maxdepth 2 -name go.mod -exec dirname {} \; 2>/dev/null | sort)
+# Modules of their own under compat/ and bench/: checked apart (./... stops at
+# them).
+mapfile -t compat < <(find compat bench -mindepth 2 -maxdepth 2 -name go.mod -exec dirname {} \; 2>/dev/null | sort)
 for mod in "${compat[@]}"; do
 	say "go vet, staticcheck in $mod"
 	(cd "$mod" && go vet ./...) || failed "go vet in $mod"

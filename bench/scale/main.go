@@ -4,12 +4,10 @@
 // unique layer scanned once, every manifest coalesced and its report
 // stored with its encoded answers), on a fresh schema of DATABASE_URL.
 //
-// Layers are made from the fixtures' real package databases
-// (testdata/fixtures: dpkg, apk and rpm databases with their os-release;
-// a dpkg or apk database has about one stanza in eight dropped per layer,
-// so package sets vary) and application layers of npm, Python and Ruby
-// manifests (a random subset each). A manifest is a base layer and one or
-// two application layers, at random, every manifest distinct.
+// The fleet (bench/internal/scalefleet, which bench/claircore shares): real
+// package databases of the fixtures, varied per base layer, and npm,
+// Python and Ruby application layers; a manifest is a base and one or two
+// application layers, every manifest distinct.
 //
 // The fleet grows through each of -sizes (manifests); at each size the
 // command prints: Postgres bytes (every table of the schema, with indexes
@@ -37,16 +35,18 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
+	"github.com/stevedore-dev/stevedore/bench/internal/scalefleet"
 	"github.com/stevedore-dev/stevedore/internal/api"
 	"github.com/stevedore-dev/stevedore/internal/indexer"
 	"github.com/stevedore-dev/stevedore/internal/intake"
@@ -62,26 +62,44 @@ func main() {
 		layers   = flag.Int("layers", 2000, "unique layers (a tenth of them base layers)")
 		clients  = flag.Int("clients", 20, "concurrent clients for the latency figures")
 		duration = flag.Duration("duration", 3*time.Second, "time per endpoint per size")
-		parallel = flag.Int("parallel", 2, "manifests indexed at once")
+		parallel = flag.Int("parallel", 6, "manifests indexed at once (their own pool, asynchronous commit: the build is not what is measured)")
 		fixtures = flag.String("fixtures", "testdata/fixtures", "the fixtures directory")
+		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 		dbURL    = benchdb.URLFlag("a fresh schema is used and dropped")
 	)
 	flag.Parse()
-	var ns []int
-	for s := range strings.SplitSeq(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 || (len(ns) > 0 && n <= ns[len(ns)-1]) {
-			fmt.Fprintf(os.Stderr, "scale: -sizes %q: want growing positive counts\n", *sizes)
-			os.Exit(2)
-		}
-		ns = append(ns, n)
+	ns, err := scalefleet.ParseSizes(*sizes)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(2)
 	}
-	benchdb.ExitOn("scale", run(context.Background(), ns, *layers, *clients, *parallel, *duration, *fixtures, *dbURL))
+	stop := func() {}
+	if *cpuprof != "" {
+		stop, err = startProfile(*cpuprof)
+		benchdb.ExitOn("scale", err)
+	}
+	err = run(context.Background(), ns, *layers, *clients, *parallel, *duration, *fixtures, *dbURL)
+	stop()
+	benchdb.ExitOn("scale", err)
+}
+
+// startProfile starts a CPU profile written to path; stop ends it.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 type figures struct {
 	manifests, layersUsed int
 	bytes                 int64
+	tables                string // the largest, when bytes was measured
 	indexRate             float64
 	get, post             latency
 	sweepRate             float64
@@ -93,23 +111,29 @@ type latency struct {
 }
 
 func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d time.Duration, fixtures, dbURL string) error {
-	r := mrand.New(mrand.NewPCG(13, 5))
-	bases, apps, fetch, err := fleetLayers(fixtures, nLayers, r)
+	start := time.Now()
+	fl, err := scalefleet.New(fixtures, nLayers)
 	if err != nil {
 		return err
 	}
+	fmt.Printf("%d unique layers (%d base, %d application), %.1f MB of blobs, built in %s\n", len(fl.Blobs), len(fl.Bases), len(fl.Apps), float64(fl.BlobBytes())/1e6, time.Since(start).Round(time.Millisecond))
 
-	pool, st, closeDB, err := benchdb.Open(ctx, dbURL, "scalebench")
+	_, st, closeDB, err := benchdb.Open(ctx, dbURL, "scalebench")
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ix, err := indexer.New(ctx, indexer.Config{Store: st, Fetcher: fetch, Scanners: all.Default(), Logger: log})
+	ixPool, err := buildPool(ctx, st, parallel)
 	if err != nil {
 		return err
 	}
-	lm := leases.New(pool, "scalebench", leases.WithTTL(time.Minute))
+	defer ixPool.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ix, err := indexer.New(ctx, indexer.Config{Store: postgres.New(ixPool), Fetcher: fl.Blobs, Scanners: all.Default(), Logger: log})
+	if err != nil {
+		return err
+	}
+	lm := leases.New(ixPool, "scalebench", leases.WithTTL(time.Minute))
 	disp := intake.New(st, nil, nil, ix.State(), log)
 	base, closeAPI, err := benchserve.Serve(api.New(disp, st, log, nil))
 	if err != nil {
@@ -118,12 +142,11 @@ func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d tim
 	defer closeAPI()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2}}
 
-	seen := map[string]bool{}
 	used := map[report.Digest]bool{}
 	var fleet []*report.Manifest
 	var rows []figures
 	for _, n := range sizes {
-		ms := manifests(n-len(fleet), bases, apps, r, seen)
+		ms := fl.Manifests(n - len(fleet))
 		t := time.Now()
 		if err := indexAll(ctx, ix, lm, ms, parallel); err != nil {
 			return err
@@ -139,6 +162,9 @@ func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d tim
 		if f.bytes, err = schemaBytes(ctx, st, true); err != nil {
 			return err
 		}
+		if f.tables, err = topTables(ctx, st); err != nil {
+			return err
+		}
 		if f.get, err = load(client, base, fleet, clients, d, false); err != nil {
 			return err
 		}
@@ -150,24 +176,19 @@ func run(ctx context.Context, sizes []int, nLayers, clients, parallel int, d tim
 		}
 		rows = append(rows, f)
 		fmt.Printf("\n%d manifests (%d new at %.0f/s, %s), %d unique layers used\n", f.manifests, len(ms), rate, time.Since(t).Round(time.Second), f.layersUsed)
-		if err := printSize(ctx, st, f); err != nil {
-			return err
-		}
+		printSize(f)
 	}
 	printGrowth(rows)
 	return nil
 }
 
 // printSize prints the figures of one fleet size.
-func printSize(ctx context.Context, st *postgres.Store, f figures) error {
+func printSize(f figures) {
 	fmt.Printf("  Postgres: %.1f MB; %.1f KB per manifest, %.1f KB per unique layer\n", float64(f.bytes)/1e6, float64(f.bytes)/1e3/float64(f.manifests), float64(f.bytes)/1e3/float64(f.layersUsed))
-	if err := topTables(ctx, st); err != nil {
-		return err
-	}
+	fmt.Printf("  largest tables: %s\n", f.tables)
 	fmt.Printf("  GET index_report: %.0f req/s, p50 %.2f ms, p99 %.2f ms\n", f.get.rate, ms2(f.get.p50), ms2(f.get.p99))
 	fmt.Printf("  warm POST index_report: %.0f req/s, p50 %.2f ms, p99 %.2f ms\n", f.post.rate, ms2(f.post.p50), ms2(f.post.p99))
 	fmt.Printf("  re-index sweep (store side): %.0f manifests/s\n", f.sweepRate)
-	return nil
 }
 
 // printGrowth prints each size's figures as ratios to the first size's.
@@ -185,23 +206,19 @@ func printGrowth(rows []figures) {
 	}
 }
 
-// fleetLayers builds the unique layers, a tenth of them base layers, and
-// a fetcher serving them.
-func fleetLayers(fixtures string, nLayers int, r *mrand.Rand) (bases, apps []blobLayer, fetch memFetcher, err error) {
-	nBase := max(1, nLayers/10)
-	start := time.Now()
-	bases, apps, err = buildLayers(fixtures, nBase, max(1, nLayers-nBase), r)
+// buildPool connects the pool the fleet is indexed through: to the schema of
+// st, parallel+2 connections, synchronous_commit off (a commit does not wait
+// for its WAL flush: the same rows and bytes, sooner; the API serves from
+// st's pool, with the defaults).
+func buildPool(ctx context.Context, st *postgres.Store, parallel int) (*pgxpool.Pool, error) {
+	cfg := st.Pool().Config().Copy()
+	cfg.MaxConns = int32(parallel + 2)
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("layers (run from the module root, or -fixtures): %w", err)
+		return nil, fmt.Errorf("indexing pool: %w", err)
 	}
-	fetch = memFetcher{}
-	var blobBytes int64
-	for _, l := range slices.Concat(bases, apps) {
-		fetch[l.hash] = l.blob
-		blobBytes += int64(len(l.blob))
-	}
-	fmt.Printf("%d unique layers (%d base, %d application), %.1f MB of blobs, built in %s\n", len(fetch), len(bases), len(apps), float64(blobBytes)/1e6, time.Since(start).Round(time.Millisecond))
-	return bases, apps, fetch, nil
+	return pool, nil
 }
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
@@ -211,22 +228,7 @@ func ms2(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // indexAll indexes ms through the indexer, parallel at a time, each under
 // a lease as a worker holds one.
 func indexAll(ctx context.Context, ix *indexer.Indexer, lm *leases.Manager, ms []*report.Manifest, parallel int) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, parallel)
-	for w := range parallel {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(ms) || errs[w] != nil {
-					return
-				}
-				errs[w] = indexOne(ctx, ix, lm, ms[i])
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return scalefleet.Each(ms, parallel, func(m *report.Manifest) error { return indexOne(ctx, ix, lm, m) })
 }
 
 func indexOne(ctx context.Context, ix *indexer.Indexer, lm *leases.Manager, m *report.Manifest) error {
@@ -269,14 +271,15 @@ SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
 	return n, nil
 }
 
-func topTables(ctx context.Context, st *postgres.Store) error {
+// topTables lists the largest tables of the schema, with their rows.
+func topTables(ctx context.Context, st *postgres.Store) (string, error) {
 	rows, err := st.Pool().Query(ctx, `
 SELECT c.relname, pg_total_relation_size(c.oid), c.reltuples::bigint
   FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
  WHERE s.nspname = current_schema() AND c.relkind = 'r'
  ORDER BY 2 DESC LIMIT 8`)
 	if err != nil {
-		return fmt.Errorf("table sizes: %w", err)
+		return "", fmt.Errorf("table sizes: %w", err)
 	}
 	defer rows.Close()
 	var parts []string
@@ -284,12 +287,11 @@ SELECT c.relname, pg_total_relation_size(c.oid), c.reltuples::bigint
 		var name string
 		var size, tuples int64
 		if err := rows.Scan(&name, &size, &tuples); err != nil {
-			return err
+			return "", err
 		}
 		parts = append(parts, fmt.Sprintf("%s %.1f MB (%d rows)", name, float64(size)/1e6, tuples))
 	}
-	fmt.Printf("  largest tables: %s\n", strings.Join(parts, ", "))
-	return rows.Err()
+	return strings.Join(parts, ", "), rows.Err()
 }
 
 // load asks for random manifests of fleet from clients goroutines for d:
@@ -382,17 +384,17 @@ func sweep(ctx context.Context, st *postgres.Store, state string) (float64, erro
 		if len(rs) == 0 {
 			break
 		}
-		for _, r := range rs {
-			if err := st.MarkReindexQueued(ctx, r.Digest); err != nil {
-				return 0, err
-			}
+		ds := make([]report.Digest, len(rs))
+		for i, r := range rs {
+			ds[i] = r.Digest
+		}
+		if err := st.MarkReindexQueued(ctx, ds); err != nil {
+			return 0, err
 		}
 		n += len(rs)
 	}
-	rate := float64(n) / time.Since(start).Seconds()
-	// Leave the fleet as it was: nothing asked for re-index.
-	if _, err := st.Pool().Exec(ctx, `UPDATE index_report SET reindex_requested = false, reindex_queued_at = NULL`); err != nil {
-		return 0, err
-	}
-	return rate, nil
+	// The reports stay marked as queued: the next size asks for them all
+	// again (no second UPDATE of every row, whose dead versions would
+	// count in the next size's bytes).
+	return float64(n) / time.Since(start).Seconds(), nil
 }

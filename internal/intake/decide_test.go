@@ -23,10 +23,11 @@ import (
 type memStore struct {
 	reports map[report.Digest]*report.Report
 	// requeue and reindex are what the sweeps find; marked what they
-	// mark.
+	// mark, in marks calls of MarkReindexQueued.
 	requeue []postgres.Requeue
 	reindex []postgres.Reindex
 	marked  []string
+	marks   int
 }
 
 func (s *memStore) Report(_ context.Context, d report.Digest) (*report.Report, error) {
@@ -70,8 +71,11 @@ func (s *memStore) ReportsToReindex(context.Context, string, time.Duration, int)
 	return s.reindex, nil
 }
 
-func (s *memStore) MarkReindexQueued(_ context.Context, d report.Digest) error {
-	s.marked = append(s.marked, "reindex "+string(d))
+func (s *memStore) MarkReindexQueued(_ context.Context, ds []report.Digest) error {
+	s.marks++
+	for _, d := range ds {
+		s.marked = append(s.marked, "reindex "+string(d))
+	}
 	return nil
 }
 

@@ -37,9 +37,10 @@ type Store interface {
 	PartialsToRequeue(ctx context.Context, limit int) ([]postgres.Requeue, error)
 	MarkRequeued(ctx context.Context, d report.Digest) error
 	// ReportsToReindex returns up to limit finished reports to index
-	// again; MarkReindexQueued records that one's job was published.
+	// again; MarkReindexQueued records that their jobs were published,
+	// in one write.
 	ReportsToReindex(ctx context.Context, current string, requeueAfter time.Duration, limit int) ([]postgres.Reindex, error)
-	MarkReindexQueued(ctx context.Context, d report.Digest) error
+	MarkReindexQueued(ctx context.Context, ds []report.Digest) error
 }
 
 // Publisher is what intake needs of the job queue (*queue.Publisher).
@@ -241,25 +242,30 @@ func (d *Dispatcher) ReindexStale(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Reports are marked at the end, in one write: those published, and
+	// those whose stored job is unusable (so that the sweep does not find
+	// them again at once). A publish that fails marks what went before.
+	marked := make([]report.Digest, 0, len(rs))
 	n := 0
 	for _, r := range rs {
 		job, err := queue.Decode(r.Job)
 		if err != nil {
 			d.log.ErrorContext(ctx, "stored job is unusable for re-index", "digest", r.Digest, "error", err)
-			d.store.MarkReindexQueued(ctx, r.Digest)
+			marked = append(marked, r.Digest)
 			continue
 		}
 		job.ScannerState, job.RequestedAt, job.Force = d.state, time.Now().UTC(), r.Forced
 		job.Generation = "reindex-" + job.RequestedAt.Format(time.RFC3339Nano)
 		out, err := d.pub.Publish(ctx, job)
 		if err != nil {
-			return n, err
+			return n, errors.Join(err, d.store.MarkReindexQueued(ctx, marked))
 		}
-		if err := d.store.MarkReindexQueued(ctx, r.Digest); err != nil {
-			return n, err
-		}
+		marked = append(marked, r.Digest)
 		d.log.InfoContext(ctx, "re-index queued", "digest", r.Digest, "outcome", out.String(), "forced", r.Forced)
 		n++
+	}
+	if err := d.store.MarkReindexQueued(ctx, marked); err != nil {
+		return n, err
 	}
 	return n, nil
 }

@@ -3,6 +3,7 @@ package intake_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 
@@ -45,8 +46,26 @@ func TestReindexStale(t *testing.T) {
 		t.Errorf("published %+v", pub.published)
 	}
 	// The unusable job is marked too, so that the sweep does not find it
-	// again at once.
-	if len(st.marked) != 2 {
-		t.Errorf("marked %v", st.marked)
+	// again at once; both in one write.
+	if len(st.marked) != 2 || st.marks != 1 {
+		t.Errorf("marked %v in %d writes; want 2 in 1", st.marked, st.marks)
+	}
+}
+
+// A publish that fails ends the sweep with its error, and what came before
+// it is still marked.
+func TestReindexStalePublishFails(t *testing.T) {
+	job, _ := json.Marshal(&queue.Job{Manifest: manifest("a"), ScannerState: "old"})
+	st := &memStore{reindex: []postgres.Reindex{
+		{Digest: manifest("b").Hash, Job: []byte(`{`)},
+		{Digest: manifest("a").Hash, Job: job},
+	}}
+	pub := &memPublisher{err: errors.New("no stream leader")}
+	n, err := intake.New(st, pub, nil, state, nil).ReindexStale(context.Background(), 10)
+	if err == nil || n != 0 {
+		t.Fatalf("queued %d, %v; want 0 and the publish error", n, err)
+	}
+	if !slices.Equal(st.marked, []string{"reindex " + string(manifest("b").Hash)}) {
+		t.Errorf("marked %v; want the unusable job only", st.marked)
 	}
 }

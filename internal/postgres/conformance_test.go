@@ -512,10 +512,11 @@ func partialRetries(t *testing.T, c *conf) {
 }
 
 // reindexStale: finished reports of another scanner set are found for
-// re-index, and not again within requeueAfter of being queued.
+// re-index, and not again within requeueAfter of being queued; a batch is
+// marked in one call, unknown digests ignored.
 func reindexStale(t *testing.T, c *conf) {
 	ctx, st := c.ctx, c.st
-	for _, s := range []struct{ h, state string }{{"a", "old"}, {"b", "cur"}} {
+	for _, s := range []struct{ h, state string }{{"a", "old"}, {"b", "cur"}, {"c", "old"}} {
 		m := manifest(s.h, "1")
 		f := c.putManifest(t, "w", m)
 		r := report.NewReport(m.Hash, report.StateIndexFinished)
@@ -525,10 +526,16 @@ func reindexStale(t *testing.T, c *conf) {
 		}
 	}
 	rs, err := st.ReportsToReindex(ctx, "cur", time.Hour, 10)
-	if err != nil || len(rs) != 1 || rs[0].Digest != digest("a") || rs[0].Forced {
-		t.Fatalf("to re-index: %+v, %v; want the old-state report", rs, err)
+	if err != nil || len(rs) != 2 || rs[0].Forced || rs[1].Forced {
+		t.Fatalf("to re-index: %+v, %v; want the two old-state reports", rs, err)
 	}
-	if err := st.MarkReindexQueued(ctx, digest("a")); err != nil {
+	if got := []report.Digest{rs[0].Digest, rs[1].Digest}; !slices.Contains(got, digest("a")) || !slices.Contains(got, digest("c")) {
+		t.Fatalf("to re-index: %v; want a and c", got)
+	}
+	if err := st.MarkReindexQueued(ctx, nil); err != nil {
+		t.Fatalf("mark nothing: %v", err)
+	}
+	if err := st.MarkReindexQueued(ctx, []report.Digest{digest("a"), digest("c"), digest("z")}); err != nil {
 		t.Fatal(err)
 	}
 	if rs, err := st.ReportsToReindex(ctx, "cur", time.Hour, 10); err != nil || len(rs) != 0 {

@@ -20,13 +20,15 @@ type Reindex struct {
 // ReportsToReindex returns up to limit finished reports to index again: those
 // made by a scanner-set state other than current, and those an operator
 // asked to re-index, skipping reports queued for re-index within the last
-// requeueAfter. Most recently requested first.
+// requeueAfter. Most recently requested first. Its candidates are read
+// through indexes (migration 00020: scanner_state < or > current, and the
+// requested ones), so that a round with nothing to do reads nothing.
 func (s *Store) ReportsToReindex(ctx context.Context, current string, requeueAfter time.Duration, limit int) ([]Reindex, error) {
 	rows, err := s.pool.Query(ctx, `
 SELECT manifest_hash, job::text, reindex_requested
   FROM index_report
  WHERE state = 'IndexFinished' AND job IS NOT NULL
-   AND (scanner_state <> $1 OR reindex_requested)
+   AND (scanner_state < $1 OR scanner_state > $1 OR reindex_requested)
    AND (reindex_queued_at IS NULL OR reindex_queued_at < now() - $2 * interval '1 millisecond')
  ORDER BY requested_at DESC
  LIMIT $3`, current, requeueAfter.Milliseconds(), limit)
@@ -47,11 +49,20 @@ SELECT manifest_hash, job::text, reindex_requested
 	return out, rows.Err()
 }
 
-// MarkReindexQueued records that a re-index job for d was published now.
-func (s *Store) MarkReindexQueued(ctx context.Context, d report.Digest) error {
-	_, err := s.pool.Exec(ctx, `UPDATE index_report SET reindex_requested = false, reindex_queued_at = now() WHERE manifest_hash = $1`, string(d))
+// MarkReindexQueued records that re-index jobs for ds were published now, in
+// one statement (the sweep marks a batch at once: one round trip and one
+// commit, not one per report). Unknown digests are ignored.
+func (s *Store) MarkReindexQueued(ctx context.Context, ds []report.Digest) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	hashes := make([]string, len(ds))
+	for i, d := range ds {
+		hashes[i] = string(d)
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE index_report SET reindex_requested = false, reindex_queued_at = now() WHERE manifest_hash = ANY($1)`, hashes)
 	if err != nil {
-		return fmt.Errorf("mark %s queued for re-index: %w", d, err)
+		return fmt.Errorf("mark %d reports queued for re-index: %w", len(ds), err)
 	}
 	return nil
 }

@@ -1,4 +1,13 @@
-package main
+// Package scalefleet makes the fleet of bench/scale and bench/claircore: the
+// same manifests over the same shared layers for a given layer count, made
+// from the fixtures' real package databases (dpkg, apk and rpm databases with
+// their os-release; a dpkg or apk database has about one stanza in eight
+// dropped per layer, so package sets vary) and application layers of npm,
+// Python and Ruby manifests (a random subset each). A manifest is a base
+// layer and one or two application layers, at random, every manifest
+// distinct. The sequence is fixed (a seeded generator): two commands asking
+// for the same layer count and manifest counts get the same fleet.
+package scalefleet
 
 import (
 	"bytes"
@@ -6,12 +15,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/report"
@@ -62,19 +75,58 @@ var appFiles = []struct{ fixture, at string }{
 	{"ruby/scalibr_rss-0.2.9.gemspec", "usr/local/bundle/specifications/rss-0.2.9.gemspec"},
 }
 
-// blobLayer is a layer blob held in memory.
-type blobLayer struct {
-	hash report.Digest
-	blob []byte
-	base bool
+// Layer is a layer blob held in memory.
+type Layer struct {
+	Hash report.Digest
+	Blob []byte
+	// Base is set on a base layer (an OS package database).
+	Base bool
+}
+
+// Fleet is the unique layers and the manifests made of them so far.
+type Fleet struct {
+	// Bases and Apps are the base and application layers.
+	Bases, Apps []Layer
+	// Blobs serves every layer's blob (indexer.Fetcher).
+	Blobs MemFetcher
+	r     *mrand.Rand
+	seen  map[string]bool
+}
+
+// New builds nLayers unique layers (a tenth of them base layers) from the
+// fixtures directory.
+func New(fixtures string, nLayers int) (*Fleet, error) {
+	r := mrand.New(mrand.NewPCG(13, 5))
+	nBase := max(1, nLayers/10)
+	bases, apps, err := buildLayers(fixtures, nBase, max(1, nLayers-nBase), r)
+	if err != nil {
+		return nil, fmt.Errorf("fleet layers (run from the module root, or give the fixtures directory): %w", err)
+	}
+	f := &Fleet{Bases: bases, Apps: apps, Blobs: MemFetcher{}, r: r, seen: map[string]bool{}}
+	for _, l := range bases {
+		f.Blobs[l.Hash] = l.Blob
+	}
+	for _, l := range apps {
+		f.Blobs[l.Hash] = l.Blob
+	}
+	return f, nil
+}
+
+// BlobBytes is the size of all the layer blobs.
+func (f *Fleet) BlobBytes() int64 {
+	var n int64
+	for _, b := range f.Blobs {
+		n += int64(len(b))
+	}
+	return n
 }
 
 // buildLayers makes nBase base layers (a package database each, with some
 // of its stanzas dropped, so that package sets vary) and nApp application
 // layers (a random subset of appFiles each), every one distinct.
-func buildLayers(fixtures string, nBase, nApp int, r *mrand.Rand) ([]blobLayer, []blobLayer, error) {
+func buildLayers(fixtures string, nBase, nApp int, r *mrand.Rand) ([]Layer, []Layer, error) {
 	read := func(p string) ([]byte, error) { return os.ReadFile(filepath.Join(fixtures, p)) }
-	var bases, apps []blobLayer
+	var bases, apps []Layer
 	for i := range nBase {
 		ob := osBases[i%len(osBases)]
 		rel, err := read("osrelease/" + ob.osRelease)
@@ -129,27 +181,28 @@ func dropStanzas(db []byte, r *mrand.Rand) []byte {
 	return out.Bytes()
 }
 
-func gzLayer(files map[string][]byte, base bool) (blobLayer, error) {
+// gzLayer is the gzip'd tar of files.
+func gzLayer(files map[string][]byte, base bool) (Layer, error) {
 	tb, err := devregistry.TarFromFiles(files)
 	if err != nil {
-		return blobLayer{}, err
+		return Layer{}, err
 	}
 	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed) // a valid level: no error
 	if _, err := zw.Write(tb); err != nil {
-		return blobLayer{}, err
+		return Layer{}, err
 	}
 	if err := zw.Close(); err != nil {
-		return blobLayer{}, err
+		return Layer{}, err
 	}
 	sum := sha256.Sum256(b.Bytes())
-	return blobLayer{hash: report.Digest("sha256:" + hex.EncodeToString(sum[:])), blob: b.Bytes(), base: base}, nil
+	return Layer{Hash: report.Digest("sha256:" + hex.EncodeToString(sum[:])), Blob: b.Bytes(), Base: base}, nil
 }
 
-// memFetcher serves layer blobs from memory (indexer.Fetcher).
-type memFetcher map[report.Digest][]byte
+// MemFetcher serves layer blobs from memory (indexer.Fetcher), by digest.
+type MemFetcher map[report.Digest][]byte
 
-func (f memFetcher) Open(_ context.Context, l *report.Layer) (io.ReadCloser, error) {
+func (f MemFetcher) Open(_ context.Context, l *report.Layer) (io.ReadCloser, error) {
 	b, ok := f[l.Hash]
 	if !ok {
 		return nil, fmt.Errorf("no layer %s", l.Hash)
@@ -157,20 +210,21 @@ func (f memFetcher) Open(_ context.Context, l *report.Layer) (io.ReadCloser, err
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
-// manifests returns n distinct manifests: a base layer and one or two
-// application layers each, picked at random.
-func manifests(n int, bases, apps []blobLayer, r *mrand.Rand, seen map[string]bool) []*report.Manifest {
+// Manifests returns the next n distinct manifests of the fleet: a base
+// layer and one or two application layers each, picked at random.
+func (f *Fleet) Manifests(n int) []*report.Manifest {
+	r, seen := f.r, f.seen
 	out := make([]*report.Manifest, 0, n)
 	for len(out) < n {
-		ls := []blobLayer{bases[r.IntN(len(bases))]}
+		ls := []Layer{f.Bases[r.IntN(len(f.Bases))]}
 		for range 1 + r.IntN(2) {
-			ls = append(ls, apps[r.IntN(len(apps))])
+			ls = append(ls, f.Apps[r.IntN(len(f.Apps))])
 		}
 		var key strings.Builder
 		m := &report.Manifest{}
 		for _, l := range ls {
-			key.WriteString(string(l.hash))
-			m.Layers = append(m.Layers, &report.Layer{Hash: l.hash, URI: "https://registry.example.com/v2/fleet/blobs/" + string(l.hash), Headers: map[string][]string{}})
+			key.WriteString(string(l.Hash))
+			m.Layers = append(m.Layers, &report.Layer{Hash: l.Hash, URI: "https://registry.example.com/v2/fleet/blobs/" + string(l.Hash), Headers: map[string][]string{}})
 		}
 		if seen[key.String()] {
 			continue
@@ -181,4 +235,39 @@ func manifests(n int, bases, apps []blobLayer, r *mrand.Rand, seen map[string]bo
 		out = append(out, m)
 	}
 	return out
+}
+
+// ParseSizes parses a -sizes flag: growing positive manifest counts,
+// comma-separated.
+func ParseSizes(s string) ([]int, error) {
+	var ns []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 || (len(ns) > 0 && n <= ns[len(ns)-1]) {
+			return nil, fmt.Errorf("sizes %q: want growing positive counts", s)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
+}
+
+// Each calls fn on every manifest of ms, parallel at a time, and returns
+// the errors (a goroutine stops at its first).
+func Each(ms []*report.Manifest, parallel int, fn func(*report.Manifest) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, parallel)
+	for w := range parallel {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ms) || errs[w] != nil {
+					return
+				}
+				errs[w] = fn(ms[i])
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
