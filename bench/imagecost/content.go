@@ -154,31 +154,24 @@ func tarTail(name string, content []byte) ([]byte, error) {
 // by those of its tail.
 func compress(format string, b []byte) ([]byte, error) {
 	var buf bytes.Buffer
+	var zw io.WriteCloser
+	var err error
 	switch format {
 	case "gzip":
-		zw, err := gzip.NewWriterLevel(&buf, 6)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := zw.Write(b); err != nil {
-			return nil, err
-		}
-		if err := zw.Close(); err != nil {
-			return nil, err
-		}
+		zw, err = gzip.NewWriterLevel(&buf, 6)
 	case "zstd":
-		zw, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedDefault))
-		if err != nil {
-			return nil, err
-		}
-		if _, err := zw.Write(b); err != nil {
-			return nil, err
-		}
-		if err := zw.Close(); err != nil {
-			return nil, err
-		}
+		zw, err = zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedDefault))
 	default:
-		return nil, fmt.Errorf("unknown compression %q", format)
+		err = fmt.Errorf("unknown compression %q", format)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(b); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
 	}
 	return buf.Bytes(), nil
 }
