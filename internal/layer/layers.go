@@ -416,9 +416,9 @@ func Read(ctx context.Context, r io.Reader, want report.Digest, ss []scanner.Sca
 	if err != nil {
 		return nil, fmt.Errorf("layers.Read: %w", err)
 	}
-	var ah *asyncHash
+	var ah *verify.Async
 	if v, ok := r.(Verifier); !ok || v.VerifiedDigest() != want {
-		ah = newAsyncHash(dg)
+		ah = verify.NewAsync(dg)
 		defer ah.Close()
 	}
 	closed := new(atomic.Bool)
@@ -446,10 +446,13 @@ func Read(ctx context.Context, r io.Reader, want report.Digest, ss []scanner.Sca
 
 // Verifier is implemented by a blob reader that checks the bytes it
 // delivers against a digest itself (verify.Reader, the blob cache's
-// reader): when they do not match, its last Read fails instead of
-// returning io.EOF. Read does not hash again the bytes of a Verifier of the
-// digest it was given; such a failure is a read error (ErrRead), like any
-// other of the reader's.
+// readers: of a cached blob, and its Tee of a blob being fetched): when they
+// do not match, its last Read fails instead of returning io.EOF. Read does
+// not hash again the bytes of a Verifier of the digest it was given. Such a
+// failure is reported as a mismatch would be when Read hashes (ErrBadLayer
+// and ErrDigestMismatch, wrapping the reader's error) when the reader's
+// error wraps verify.ErrMismatch, and as a read error (ErrRead) otherwise,
+// like any other of the reader's.
 type Verifier = verify.Verified
 
 // source wraps the caller's reader: it hashes and counts the bytes, checks
@@ -462,7 +465,7 @@ type Verifier = verify.Verified
 type source struct {
 	ctx context.Context
 	r   io.Reader
-	h   *asyncHash       // nil: the reader is a Verifier of the digest
+	h   *verify.Async    // nil: the reader is a Verifier of the digest
 	d   *verify.Digester // what h hashes into
 
 	mu     sync.Mutex
@@ -1153,6 +1156,11 @@ func (r *reader) transient(err error) error {
 	}
 	if cerr := r.ctx.Err(); cerr != nil && errors.Is(err, cerr) {
 		return fmt.Errorf("layer %s: %w", r.want, err)
+	}
+	if srcErr != nil && r.src.h == nil && errors.Is(srcErr, verify.ErrMismatch) {
+		// A Verifier's own check failed: the bytes do not hash to the
+		// digest, as when Read hashes them itself.
+		return fmt.Errorf("layer %s: %w: %w", r.want, ErrBadLayer, srcErr)
 	}
 	if srcErr != nil {
 		return fmt.Errorf("layer %s: %w after %d bytes: %w", r.want, ErrRead, n, srcErr)

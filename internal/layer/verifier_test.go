@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
+
+	"github.com/stevedore-dev/stevedore/internal/layer/verify"
 
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
@@ -30,14 +33,16 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 }
 
 // Read trusts a Verifier of the digest it was given (it does not hash its
-// bytes again), reports the Verifier's failure as a read error, and hashes
+// bytes again), reports the Verifier's failure as a read error (as a
+// digest mismatch when it is one), and hashes
 // the bytes of a Verifier of another digest as any reader's. (The alpine
 // layer: trivy's alpine-310.tar.gz, Apache-2.0.)
 func TestReadVerifier(t *testing.T) {
 	gz := gzipBytes(t, alpineLayer(t))
 	right := sha256Digest(gz)
 	other := sha256Digest([]byte("another blob"))
-	errCorrupt := errors.New("cached copy does not match")
+	errCorrupt := errors.New("cached copy unreadable")
+	errMismatch := fmt.Errorf("cached copy does not match: %w", verify.ErrMismatch)
 	tests := []struct {
 		name    string
 		src     *verifyingReader
@@ -49,6 +54,7 @@ func TestReadVerifier(t *testing.T) {
 		// is how the test sees that Read did not hash them.)
 		{"trusted for the digest asked for", &verifyingReader{r: bytes.NewReader(gz), d: other}, other, nil},
 		{"its failure is a read error", &verifyingReader{r: bytes.NewReader(gz), d: right, err: errCorrupt}, right, ErrRead},
+		{"its mismatch is a bad layer", &verifyingReader{r: bytes.NewReader(gz), d: right, err: errMismatch}, right, ErrBadLayer},
 		// A Verifier of another digest than the one asked for is
 		// hashed: the mismatch is caught.
 		{"a Verifier of another digest is hashed", &verifyingReader{r: bytes.NewReader(gz), d: right}, other, ErrDigestMismatch},

@@ -359,8 +359,14 @@ func (v *verifier) VerifiedDigest() report.Digest { return v.d }
 // writes what is read into the cache as well. The blob is cached once src
 // has been read to its end and its bytes matched d; a blob larger than the
 // cap, a read that stops early, a mismatch, or a write error (a full disk:
-// logged) leave the cache as it was. Errors of the cache never reach the
-// reader.
+// logged) leave the cache as it was.
+//
+// The reader checks the bytes against d (verify.Verified, so that
+// layer.Read need not hash them again): its last Read returns io.EOF when
+// they matched, and an error wrapping verify.ErrMismatch (not ErrCorrupt:
+// the cache's copy is not at fault) when they did not. Errors of the cache
+// itself never reach the reader. The hashing and the writing to the cache
+// run on a goroutine of their own (verify.Async), off the reader's.
 func (c *Cache) Tee(d report.Digest, size int64, src io.ReadCloser) io.ReadCloser {
 	if size > c.max || !supported(d) {
 		return src
@@ -370,7 +376,9 @@ func (c *Cache) Tee(d report.Digest, size int64, src io.ReadCloser) io.ReadClose
 		c.log.Warn("blob cache: cannot write; this blob is not cached", "digest", d, "error", err)
 		return src
 	}
-	return &tee{src: src, w: w}
+	t := &tee{d: d, src: src, w: w}
+	t.async = verify.NewAsync(teeSink{t})
+	return t
 }
 
 // Put reads r to its end into the cache as blob d, verifying it. It is Tee
@@ -504,36 +512,87 @@ func syncDir(dir string) error {
 
 // tee is the reader Tee returns.
 type tee struct {
-	src io.ReadCloser
-	w   *writer // nil once committed or given up
+	d     report.Digest
+	src   io.ReadCloser
+	async *verify.Async // hands what is read to teeSink on its goroutine
+	// w is touched by the Async's goroutine until async.Flush or Close
+	// returns, then by the reader's.
+	w       *writer
+	failed  bool  // w gave up caching (the bytes are still hashed)
+	readErr error // the last Read's error, once src ended
+}
+
+// teeSink is what the tee's Async writes to: every byte is hashed, and
+// written to the cache file until a write fails.
+type teeSink struct{ t *tee }
+
+func (s teeSink) Write(p []byte) (int, error) {
+	t := s.t
+	if t.failed {
+		t.w.h.Write(p)
+		return len(p), nil
+	}
+	if werr := t.w.write(p); werr != nil {
+		level := slog.LevelWarn
+		if errors.Is(werr, errTooLarge) || errors.Is(werr, errBusy) {
+			level = slog.LevelDebug
+		}
+		t.w.c.log.Log(context.Background(), level, "blob cache: this blob is not cached", "digest", t.w.d, "error", werr)
+		t.w.abort()
+		t.failed = true
+		t.w.h.Write(p) // write hashes only what it wrote
+	}
+	return len(p), nil
 }
 
 func (t *tee) Read(p []byte) (int, error) {
-	n, err := t.src.Read(p)
-	if t.w != nil && n > 0 {
-		if werr := t.w.write(p[:n]); werr != nil {
-			level := slog.LevelWarn
-			if errors.Is(werr, errTooLarge) || errors.Is(werr, errBusy) {
-				level = slog.LevelDebug
-			}
-			t.w.c.log.Log(context.Background(), level, "blob cache: this blob is not cached", "digest", t.w.d, "error", werr)
-			t.w.abort()
-			t.w = nil
-		}
+	if t.readErr != nil {
+		return 0, t.readErr
 	}
-	if t.w != nil && err == io.EOF {
-		if cerr := t.w.commit(); cerr != nil {
-			t.w.c.log.Warn("blob cache: blob not cached", "digest", t.w.d, "error", cerr)
-		}
-		t.w = nil
+	n, err := t.src.Read(p)
+	if n > 0 && t.w != nil {
+		t.async.Write(p[:n])
+	}
+	if err == io.EOF && t.w != nil {
+		err = t.finish()
+		t.readErr = err
 	}
 	return n, err
 }
 
+// finish waits for every byte to be hashed and written, and commits the
+// blob when it matched its digest: it returns io.EOF then, and the
+// mismatch otherwise.
+func (t *tee) finish() error {
+	t.async.Flush()
+	w := t.w
+	t.w = nil
+	if err := w.h.Verify(); err != nil {
+		if !t.failed {
+			w.abort()
+		}
+		return fmt.Errorf("blob cache: the blob read for %s: %w", w.d, err)
+	}
+	if t.failed {
+		return io.EOF
+	}
+	if cerr := w.commit(); cerr != nil {
+		w.c.log.Warn("blob cache: blob not cached", "digest", w.d, "error", cerr)
+	}
+	return io.EOF
+}
+
 func (t *tee) Close() error {
 	if t.w != nil {
-		t.w.abort()
+		t.async.Close()
+		if !t.failed {
+			t.w.abort()
+		}
 		t.w = nil
 	}
 	return t.src.Close()
 }
+
+// VerifiedDigest is the digest the tee checks the blob against
+// (verify.Verified).
+func (t *tee) VerifiedDigest() report.Digest { return t.d }

@@ -1,4 +1,4 @@
-package layer
+package verify
 
 import (
 	"io"
@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// Sizes of the buffers an asyncHash copies the bytes it is given into, and
+// Sizes of the buffers an Async copies the bytes it is given into, and
 // how many may wait for the hashing goroutine at a time: the memory it
 // holds is bounded by their product.
 const (
@@ -14,16 +14,16 @@ const (
 	asyncBuffers = 4
 )
 
-// asyncHash hands the bytes written to it to a hash (a verify.Digester) on
-// a goroutine of its own, so
-// that hashing a blob (a tenth of the CPU time of reading a gzip layer,
-// with SHA extensions) overlaps with decompressing it when the process has
-// a spare core. With GOMAXPROCS 1 it hashes in Write.
+// Async hands the bytes written to it to a writer (a Digester, or the blob
+// cache's file and Digester) on a goroutine of its own, so that hashing a
+// blob (a tenth of the CPU time of reading a gzip layer, with SHA
+// extensions) overlaps with decompressing it when the process has a spare
+// core. With GOMAXPROCS 1 it writes in Write.
 //
 // Write copies the bytes and returns; it blocks only when asyncBuffers
 // chunks are waiting. Flush waits for every byte written to be hashed. Close
 // stops the goroutine; it is safe to call more than once, and after Flush.
-type asyncHash struct {
+type Async struct {
 	h    io.Writer
 	work chan []byte // chunks to hash, in order
 	free chan []byte // empty buffers
@@ -32,8 +32,10 @@ type asyncHash struct {
 	cur  []byte // the chunk being filled by Write
 }
 
-func newAsyncHash(h io.Writer) *asyncHash {
-	a := &asyncHash{h: h}
+// NewAsync returns an Async writing to h; h's errors are ignored (a
+// Digester never fails; a writer that can records its own).
+func NewAsync(h io.Writer) *Async {
+	a := &Async{h: h}
 	if runtime.GOMAXPROCS(0) < 2 {
 		return a
 	}
@@ -54,7 +56,7 @@ func newAsyncHash(h io.Writer) *asyncHash {
 }
 
 // Write implements io.Writer; it never fails.
-func (a *asyncHash) Write(p []byte) (int, error) {
+func (a *Async) Write(p []byte) (int, error) {
 	if a.work == nil {
 		return a.h.Write(p)
 	}
@@ -76,7 +78,7 @@ func (a *asyncHash) Write(p []byte) (int, error) {
 
 // Flush returns once the goroutine has given every byte written to the
 // hash. Nothing may be written after it.
-func (a *asyncHash) Flush() {
+func (a *Async) Flush() {
 	if a.work != nil {
 		if len(a.cur) > 0 {
 			a.work <- a.cur
@@ -88,7 +90,7 @@ func (a *asyncHash) Flush() {
 
 // Close stops the hashing goroutine, after it has hashed what it was
 // given.
-func (a *asyncHash) Close() {
+func (a *Async) Close() {
 	if a.work == nil {
 		return
 	}

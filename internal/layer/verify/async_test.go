@@ -1,4 +1,4 @@
-package layer
+package verify
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestAsyncHash(t *testing.T) {
+func TestAsync(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	data := make([]byte, 5*asyncChunk+123)
 	for i := range data {
@@ -28,7 +28,7 @@ func TestAsyncHash(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := sha256.New()
-			a := newAsyncHash(h)
+			a := NewAsync(h)
 			defer a.Close()
 			off := 0
 			for _, n := range tt.writes {
@@ -54,7 +54,7 @@ func TestAsyncHash(t *testing.T) {
 		})
 	}
 	// Closed without a Flush (a read that failed): the goroutine ends.
-	a := newAsyncHash(sha256.New())
+	a := NewAsync(sha256.New())
 	a.Write(data)
 	a.Close()
 	a.Close()

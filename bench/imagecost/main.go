@@ -1,0 +1,81 @@
+// Command imagecost measures issue 13's scan cost (goal 2): for each image,
+// the time to index it beside its physical floor, in one run.
+//
+//   - floor: for every layer of the image, one after the other, the sha256
+//     of its compressed blob, then inflating it (klauspost's gzip, or zstd
+//     with the layer reader's decoder options) and walking its tar, every
+//     entry read whole; in this process, from memory.
+//   - index-only: POST /api/v1/index with the image's reference to a node
+//     (dispatcher and one worker, embedded JetStream, fresh schema of
+//     DATABASE_URL, as `stevedore serve` runs them, in this process), then
+//     GET index_report every -poll until its state is terminal.
+//
+// The images, served by an in-process registry (internal/testing/devregistry)
+// over loopback: a real Debian bookworm minbase root filesystem
+// (scripts/build-debian-rootfs.sh, cached in ~/.cache/stevedore) as one
+// gzip layer and as one zstd layer, the same for trixie when debootstrap can
+// build it, the Go toolchain's binaries (bin and pkg/tool), a node_modules
+// tree installed with npm, bookworm split in three layers plus a layer of
+// Go binaries, and a tiny image whose time beyond its floor is the per-job
+// overhead. Every cycle makes every layer new (one small file of the
+// cycle's own appended to its tar, as a gzip member or zstd frame of its
+// own), so each index reads every layer; the node's blob cache is emptied
+// between cycles. Each cycle measures every image's floor and index-only
+// time one after the other; the command prints their medians over the
+// cycles and the median of the per-cycle ratios.
+//
+//	go run ./bench/imagecost
+//	go run ./bench/imagecost -cycles 5 -cpuprofile /tmp/imagecost.prof
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
+)
+
+func main() {
+	home, _ := os.UserHomeDir()
+	cache := filepath.Join(home, ".cache", "stevedore")
+	var (
+		cycles   = flag.Int("cycles", 3, "measurement cycles (each indexes every image once, new digests)")
+		bookworm = flag.String("bookworm", filepath.Join(cache, "debian-bookworm-minbase.tar.gz"), "Debian 12 root filesystem (built when missing)")
+		trixie   = flag.String("trixie", filepath.Join(cache, "debian-trixie-minbase.tar.gz"), "Debian 13 root filesystem (built when missing; skipped when that fails)")
+		npmDir   = flag.String("npm-dir", filepath.Join(cache, "imagecost-npm"), "directory whose node_modules is the node image (npm install of -npm-packages when missing)")
+		npmPkgs  = flag.String("npm-packages", "express,lodash,react,react-dom,typescript,webpack,eslint,@babel/core,axios,moment", "packages installed when -npm-dir has no node_modules")
+		goroot   = flag.String("goroot", "", "Go installation whose bin and pkg/tool make the Go image (default: go env GOROOT)")
+		only     = flag.String("only", "", "measure only the images whose name contains one of these comma-separated words")
+		poll     = flag.Duration("poll", 5*time.Millisecond, "interval of the GET index_report polls")
+		spans    = flag.Bool("spans", false, "also print each image's job spans (median over the cycles)")
+		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+		dbURL    = benchdb.URLFlag("a fresh schema is used and dropped")
+	)
+	flag.Parse()
+	ctx := context.Background()
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		benchdb.ExitOn("imagecost", err)
+		benchdb.ExitOn("imagecost", pprof.StartCPUProfile(f))
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	nm, err := installNodeModules(ctx, *npmDir, strings.Split(*npmPkgs, ","))
+	benchdb.ExitOn("imagecost", err)
+	if *goroot == "" {
+		out, err := exec.Command("go", "env", "GOROOT").Output()
+		benchdb.ExitOn("imagecost", err)
+		*goroot = strings.TrimSpace(string(out))
+	}
+	src := sources{bookworm: *bookworm, trixie: *trixie, goroot: *goroot, nodeModules: nm}
+	cfg := config{cycles: *cycles, spans: *spans, poll: *poll, dbURL: *dbURL, only: *only}
+	if err := run(ctx, src, cfg); err != nil {
+		pprof.StopCPUProfile()
+		benchdb.ExitOn("imagecost", err)
+	}
+}
