@@ -75,8 +75,11 @@ type Server struct {
 	partialServed metric.Int64Counter
 	// answers bounds the bytes of report answers in memory at once.
 	answers *answerLimiter
-	// cache keeps small stored answers between requests.
+	// cache keeps small stored answers between requests; hub (nil
+	// without a database) listens for changes to them, and is the
+	// default Waiter.
 	cache *answerCache
+	hub   *reportwait.Hub
 }
 
 // Option configures the API.
@@ -127,10 +130,10 @@ func WithAnswerBytes(n int64) Option { return func(o *options) { o.answerBytes =
 func WithHarbor(c harbor.Config) Option { return func(o *options) { o.harbor = c } }
 
 // WithAnswerCacheBytes bounds the bytes of stored answers kept in memory
-// between requests (default DefaultAnswerCacheBytes; 0 keeps none). An
-// answer kept is served only when the store says, in the request's one
-// query, that it is still the answer stored, so it saves reading the answer
-// from Postgres, not that query.
+// between requests (default DefaultAnswerCacheBytes; 0 keeps none). While
+// the API listens for changes to stored answers (postgres.AnswerChannel), an
+// answer kept is served with no query; otherwise only when the store says,
+// in the request's one query, that it is still the answer stored.
 func WithAnswerCacheBytes(n int64) Option { return func(o *options) { o.cacheBytes = n } }
 
 // WithMeterProvider sets where the API's metrics go (default: the global
@@ -163,8 +166,15 @@ func newServer(d *intake.Dispatcher, st *postgres.Store, log *slog.Logger, tp tr
 	if s.opts.meter == nil {
 		s.opts.meter = otel.GetMeterProvider()
 	}
-	if s.opts.waiter == nil && st != nil && d != nil {
-		s.opts.waiter = reportwait.New(st.Pool(), s.waitDone, reportwait.Options{Logger: log})
+	if st != nil {
+		o := reportwait.Options{Logger: log}
+		if s.opts.cacheBytes > 0 {
+			o.Answers = s.cache
+		}
+		s.hub = reportwait.New(st.Pool(), s.waitDone, o)
+	}
+	if s.opts.waiter == nil && s.hub != nil && d != nil {
+		s.opts.waiter = s.hub
 	}
 	s.initMetrics()
 	mux := http.NewServeMux()
@@ -321,6 +331,7 @@ func (s *Server) deleteIndexReports(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		found, err := s.store.DeleteManifest(r.Context(), d)
+		s.cache.AnswerChanged(d) // read your writes before the notification
 		if err != nil {
 			apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 			return
@@ -391,6 +402,7 @@ func (s *Server) retryPartial(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	found, err := s.store.RequestRetry(r.Context(), d)
+	s.cache.AnswerChanged(d)
 	if err != nil {
 		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return

@@ -212,7 +212,9 @@ func (s *Server) deleteIndexReport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.store.DeleteManifest(r.Context(), d); err != nil {
+	_, err := s.store.DeleteManifest(r.Context(), d)
+	s.cache.AnswerChanged(d) // read your writes before the notification
+	if err != nil {
 		apierr.Write(w, http.StatusInternalServerError, "internal-error", err.Error())
 		return
 	}

@@ -238,6 +238,12 @@ SELECT pg_notify($1, $2)`, ReportChannel, string(r.Hash)); err != nil {
 // IndexError) is sent, in the transaction that writes the report.
 const ReportChannel = "stevedore_report_terminal"
 
+// AnswerChannel is the Postgres notification channel on which the digest of
+// every manifest whose stored answer, or report row, is written or removed
+// is sent, by triggers (migration 00022), in the writing transaction; an
+// empty digest when the tables are truncated.
+const AnswerChannel = "stevedore_answer_changed"
+
 // DeleteManifest removes a manifest's report and the rows only it referenced
 // (its layer list and the layers no other manifest uses, with their scan
 // results). Layers shared with other manifests keep their results. It reports

@@ -10,6 +10,10 @@
 // requests wait for it. A slow safety re-check (every Recheck) and a re-check
 // after the listening connection is re-established cover what a lost
 // connection could have missed.
+//
+// The same connection listens on postgres.AnswerChannel for an
+// AnswerListener (Options.Answers): the API's cache of stored answers, kept
+// while the connection listens (see Hub.Keep).
 package reportwait
 
 import (
@@ -18,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +50,23 @@ type Options struct {
 	// each open one.
 	Linger time.Duration
 	Logger *slog.Logger
+	// Answers, when set, is told of the digests sent on
+	// postgres.AnswerChannel, and of each time the connection starts or
+	// stops listening.
+	Answers AnswerListener
+}
+
+// AnswerListener hears what a Hub's connection hears on
+// postgres.AnswerChannel. Its methods are called from the listening
+// goroutine, one at a time, and must not block.
+type AnswerListener interface {
+	// AnswerChanged is called with the digest of a manifest whose answer
+	// changed, committed ("" for all of them).
+	AnswerChanged(d report.Digest)
+	// Listening is called with true once the connection listens (every
+	// change committed from then on is heard), with false once it stopped
+	// or was lost (changes may go unheard).
+	Listening(up bool)
 }
 
 // Hub fans notifications out to waiters. The zero value is not usable: call
@@ -56,6 +78,12 @@ type Hub struct {
 	readyWait time.Duration
 	linger    time.Duration
 	log       *slog.Logger
+	answers   AnswerListener
+
+	// running is set while a listener runs (h.stop != nil); kept is when
+	// Keep was last called, in Unix nanoseconds.
+	running atomic.Bool
+	kept    atomic.Int64
 
 	mu      sync.Mutex
 	watches map[report.Digest]*watch
@@ -95,7 +123,7 @@ func newHub(connect func(context.Context) (*pgx.Conn, error), check CheckFunc, o
 		o.Logger = slog.Default()
 	}
 	return &Hub{connect: connect, check: check, recheck: o.Recheck, readyWait: o.ReadyWait, linger: o.Linger, log: o.Logger,
-		watches: map[report.Digest]*watch{}}
+		answers: o.Answers, watches: map[report.Digest]*watch{}}
 }
 
 // Wait returns the report of d once check says the wait is over, or ctx's
@@ -119,6 +147,31 @@ func (h *Hub) Waiting() int {
 	return len(h.watches)
 }
 
+// Keep starts the listening connection unless it runs, and keeps it for
+// Linger from now even when nobody waits: the Options.Answers listener
+// hears of it through Listening.
+func (h *Hub) Keep() {
+	h.kept.Store(time.Now().UnixNano())
+	if h.running.Load() {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.startLocked()
+	h.stopIdleLocked()
+}
+
+// startLocked starts the listener unless it runs.
+func (h *Hub) startLocked() {
+	if h.stop != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stop, h.ready = cancel, make(chan struct{})
+	h.running.Store(true)
+	go h.listen(ctx, h.ready)
+}
+
 func (h *Hub) join(d report.Digest) *watch {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -126,11 +179,7 @@ func (h *Hub) join(d report.Digest) *watch {
 		h.idle.Stop()
 		h.idle = nil
 	}
-	if h.stop == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		h.stop, h.ready = cancel, make(chan struct{})
-		go h.listen(ctx, h.ready)
-	}
+	h.startLocked()
 	w := h.watches[d]
 	if w == nil {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -155,7 +204,8 @@ func (h *Hub) leave(d report.Digest, w *watch) {
 	h.stopIdleLocked()
 }
 
-// stopIdleLocked ends the listener once nobody has waited for Linger.
+// stopIdleLocked ends the listener once nobody has waited, nor called Keep,
+// for Linger.
 func (h *Hub) stopIdleLocked() {
 	if len(h.watches) != 0 || h.stop == nil {
 		return
@@ -163,14 +213,24 @@ func (h *Hub) stopIdleLocked() {
 	if h.idle != nil {
 		h.idle.Stop()
 	}
-	h.idle = time.AfterFunc(h.linger, func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if len(h.watches) == 0 && h.stop != nil {
-			h.stop()
-			h.stop = nil
-		}
-	})
+	h.idle = time.AfterFunc(h.linger, h.idleEnd)
+}
+
+// idleEnd stops the listener, unless someone waits or Keep was called less
+// than Linger ago (then it looks again when that is Linger ago).
+func (h *Hub) idleEnd() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.watches) != 0 || h.stop == nil {
+		return
+	}
+	if left := h.linger - time.Since(time.Unix(0, h.kept.Load())); left > 0 {
+		h.idle = time.AfterFunc(left, h.idleEnd)
+		return
+	}
+	h.running.Store(false)
+	h.stop()
+	h.stop = nil
 }
 
 // run reads the report of d at first and after each wake-up until check says
@@ -248,7 +308,7 @@ func (h *Hub) listen(ctx context.Context, ready chan struct{}) {
 	for first := true; ctx.Err() == nil; first = false {
 		conn, err := h.connect(ctx)
 		if err == nil {
-			if _, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{postgres.ReportChannel}.Sanitize()); err != nil {
+			if _, err = conn.Exec(ctx, h.listenSQL()); err != nil {
 				closeConn(conn)
 			}
 		}
@@ -266,17 +326,41 @@ func (h *Hub) listen(ctx context.Context, ready chan struct{}) {
 		if !first {
 			h.wakeAll() // what was sent while nobody listened
 		}
-		for {
-			n, err := conn.WaitForNotification(ctx)
-			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-					h.log.WarnContext(ctx, "listening connection lost; reconnecting", "error", err)
-				}
-				break
-			}
-			h.wake(report.Digest(n.Payload))
-		}
+		h.receive(ctx, conn)
 		closeConn(conn)
+	}
+}
+
+func (h *Hub) listenSQL() string {
+	q := "LISTEN " + pgx.Identifier{postgres.ReportChannel}.Sanitize()
+	if h.answers != nil {
+		q += "; LISTEN " + pgx.Identifier{postgres.AnswerChannel}.Sanitize()
+	}
+	return q
+}
+
+// receive hands the notifications conn receives on until it fails or ctx
+// ends; the answer listener is told the connection listens meanwhile.
+func (h *Hub) receive(ctx context.Context, conn *pgx.Conn) {
+	if h.answers != nil {
+		h.answers.Listening(true)
+		defer h.answers.Listening(false)
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				h.log.WarnContext(ctx, "listening connection lost; reconnecting", "error", err)
+			}
+			return
+		}
+		if n.Channel == postgres.AnswerChannel {
+			if h.answers != nil {
+				h.answers.AnswerChanged(report.Digest(n.Payload))
+			}
+			continue
+		}
+		h.wake(report.Digest(n.Payload))
 	}
 }
 

@@ -255,3 +255,59 @@ func BenchmarkWake(b *testing.B) {
 		})
 	}
 }
+
+// answerEvents records what an AnswerListener hears.
+type answerEvents struct {
+	listening chan bool
+	changed   chan report.Digest
+}
+
+func (a *answerEvents) AnswerChanged(d report.Digest) { a.changed <- d }
+func (a *answerEvents) Listening(up bool)             { a.listening <- up }
+
+// Keep starts the listener without a waiter; the answer listener hears it
+// start listening, the digests sent on postgres.AnswerChannel (not those on
+// ReportChannel), and the listener stop once Keep is not called for Linger.
+func TestKeepHearsAnswers(t *testing.T) {
+	w := newWorld(t, time.Hour)
+	ev := &answerEvents{listening: make(chan bool, 4), changed: make(chan report.Digest, 4)}
+	w.hub.answers, w.hub.linger = ev, 2*time.Second
+	next := func(what string, c <-chan bool) bool {
+		t.Helper()
+		select {
+		case v := <-c:
+			return v
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: not within 30 s", what)
+			return false
+		}
+	}
+	w.hub.Keep()
+	if !next("listening", ev.listening) {
+		t.Fatal("told not listening, want listening")
+	}
+	conn, err := pgx.Connect(context.Background(), w.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, ch := range []string{postgres.ReportChannel, postgres.AnswerChannel} {
+		if _, err := conn.Exec(context.Background(), `SELECT pg_notify($1, $2)`, ch, ch+"-digest"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case d := <-ev.changed:
+		if d != report.Digest(postgres.AnswerChannel+"-digest") {
+			t.Fatalf("heard %q", d)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the answer's digest not heard within 30 s")
+	}
+	if next("stopped after Linger", ev.listening) {
+		t.Fatal("told listening again, want stopped")
+	}
+	if w.hub.running.Load() {
+		t.Fatal("the listener still runs")
+	}
+}
