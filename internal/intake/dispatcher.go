@@ -249,8 +249,9 @@ const reindexAgain = 10 * time.Minute
 // A call goes on from the last report the previous one marked (a pass of
 // the sweep), so that no round reads past the reports queued before it; a
 // round that finds fewer than limit ends the pass, and the next starts from
-// the most recently requested again (where reports that became candidates
-// during the pass, above where it was, are found).
+// the most recently requested again (where reports that became stale during
+// the pass, above where it was, are found; those an operator asks for are
+// found by the next round wherever they are).
 func (d *Dispatcher) ReindexStale(ctx context.Context, limit int) (int, error) {
 	d.sweep.Lock()
 	defer d.sweep.Unlock()
@@ -262,10 +263,21 @@ func (d *Dispatcher) ReindexStale(ctx context.Context, limit int) (int, error) {
 	switch {
 	case len(rs) < limit:
 		d.sweep.after = nil
-	case n.marked > 0:
+	case n.marked > 0 && before(d.sweep.after, &rs[n.marked-1]):
 		d.sweep.after = &rs[n.marked-1]
 	}
 	return n.queued, err
+}
+
+// before reports whether a comes before b in the sweep's order (most
+// recently requested first, then by digest, descending); nil is the top.
+// A batch may hold reports asked for above where the pass is: the pass does
+// not go back up to them.
+func before(a, b *postgres.Reindex) bool {
+	if a == nil || !a.RequestedAt.Equal(b.RequestedAt) {
+		return a == nil || a.RequestedAt.After(b.RequestedAt)
+	}
+	return a.Digest > b.Digest
 }
 
 // reindexed counts a batch's reports: queued, and marked (the first marked

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
@@ -100,5 +101,28 @@ func TestReindexStaleGoesOn(t *testing.T) {
 				t.Errorf("rounds after %q; want %q", st.afters, c.want)
 			}
 		})
+	}
+}
+
+// A report asked for above where the pass is, in a batch that ends with a
+// failed publish, does not take the pass back up.
+func TestReindexStaleStaysDown(t *testing.T) {
+	job, _ := json.Marshal(&queue.Job{Manifest: manifest("a"), ScannerState: "old"})
+	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
+	st := &memStore{reindex: []postgres.Reindex{
+		{Digest: manifest("c").Hash, Job: []byte(`{`), RequestedAt: at(3)},
+		{Digest: manifest("b").Hash, Job: []byte(`{`), RequestedAt: at(2)},
+	}}
+	pub := &memPublisher{err: errors.New("no stream leader")}
+	d := intake.New(st, pub, nil, state, nil)
+	_, _ = d.ReindexStale(context.Background(), 2)
+	st.reindex = []postgres.Reindex{
+		{Digest: manifest("d").Hash, Job: []byte(`{`), RequestedAt: at(4), Forced: true},
+		{Digest: manifest("a").Hash, Job: job, RequestedAt: at(1)},
+	}
+	_, _ = d.ReindexStale(context.Background(), 2)
+	_, _ = d.ReindexStale(context.Background(), 2)
+	if want := []report.Digest{"", manifest("b").Hash, manifest("b").Hash}; !slices.Equal(st.afters, want) {
+		t.Errorf("rounds after %q; want %q", st.afters, want)
 	}
 }

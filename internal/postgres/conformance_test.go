@@ -546,7 +546,8 @@ func reindexStale(t *testing.T, c *conf) {
 
 // reindexAfter: a sweep's batches, each read after the last report of the
 // one before, give the same reports in the same order as one batch does,
-// most recently requested first, and none after the last.
+// most recently requested first, and none after the last; a report an
+// operator asks for is found before where the sweep is.
 func reindexAfter(t *testing.T, c *conf) {
 	ctx, st := c.ctx, c.st
 	for _, h := range []string{"a", "b", "c", "d"} {
@@ -583,6 +584,14 @@ func reindexAfter(t *testing.T, c *conf) {
 	want := []report.Digest{all[0].Digest, all[1].Digest, all[2].Digest, all[3].Digest}
 	if !slices.Equal(got, want) {
 		t.Fatalf("in batches of one: %v; want %v", got, want)
+	}
+	// One asked for above where the pass is is found all the same.
+	if _, err := st.RequestReindex(ctx, []report.Digest{all[0].Digest}, false, false, "cur"); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := st.ReportsToReindex(ctx, "cur", time.Hour, &all[2], 10)
+	if err != nil || len(rs) != 2 || rs[0].Digest != all[0].Digest || !rs[0].Forced || rs[1].Digest != all[3].Digest {
+		t.Fatalf("after the third, with the first asked for: %+v, %v; want the first, forced, then the fourth", rs, err)
 	}
 }
 
