@@ -376,8 +376,9 @@ func sweep(ctx context.Context, st *postgres.Store, state string) (float64, erro
 		return 0, err
 	}
 	n := 0
+	var after *postgres.Reindex
 	for {
-		rs, err := st.ReportsToReindex(ctx, state, time.Hour, 1000)
+		rs, err := st.ReportsToReindex(ctx, state, time.Hour, after, 1000)
 		if err != nil {
 			return 0, err
 		}
@@ -392,6 +393,7 @@ func sweep(ctx context.Context, st *postgres.Store, state string) (float64, erro
 			return 0, err
 		}
 		n += len(rs)
+		after = &rs[len(rs)-1]
 	}
 	// The reports stay marked as queued: the next size asks for them all
 	// again (no second UPDATE of every row, whose dead versions would

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -133,21 +132,9 @@ func writeJSON(w io.Writer, images []Image) error {
 // o.Format. A report that ended in IndexError is written too, and its
 // reason returned (wrapping ErrIndexFailed).
 func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
-	if len(refs) == 0 {
-		return errors.New("scan: no image reference given")
-	}
-	if o.Format == "" {
-		o.Format = "table"
-	}
-	format, ok := formats(o)[o.Format]
-	if !ok {
-		return fmt.Errorf("scan: format %q: want one of %s", o.Format, strings.Join(FormatNames(), ", "))
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
+	format, err := prepare(&o, refs)
+	if err != nil {
+		return err
 	}
 	base := o.Server
 	var hc *http.Client
@@ -175,6 +162,42 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 		defer stop()
 		base, hc = url, localClient
 	}
+	images, failed, err := indexAll(ctx, o, client.New(base, hc), refs)
+	if err != nil {
+		return err
+	}
+	if err := format(out, images); err != nil {
+		return fmt.Errorf("scan: write %s: %w", o.Format, err)
+	}
+	return failed
+}
+
+// prepare checks refs and o's format and fills o's defaults; it returns the
+// writer of the format.
+func prepare(o *Options, refs []string) (Format, error) {
+	if len(refs) == 0 {
+		return nil, errors.New("scan: no image reference given")
+	}
+	if o.Format == "" {
+		o.Format = "table"
+	}
+	format, ok := formats(*o)[o.Format]
+	if !ok {
+		return nil, fmt.Errorf("scan: format %q: want one of %s", o.Format, strings.Join(FormatNames(), ", "))
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return format, nil
+}
+
+// indexAll asks c to index each of refs and waits for every platform's
+// report, showing progress meanwhile; the status line is cleared when it
+// returns. failed joins the reasons of the reports that ended in IndexError.
+func indexAll(ctx context.Context, o Options, c *client.Client, refs []string) (images []Image, failed, err error) {
 	o.Progress.SetLabel(refs[0])
 	pctx, cancelProgress := context.WithCancel(ctx)
 	progressDone := make(chan struct{})
@@ -182,21 +205,15 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 		defer close(progressDone)
 		o.Progress.Run(pctx, 100*time.Millisecond)
 	}()
-	// The status line is cleared before the output is written, or on an
-	// early return.
-	stopProgress := sync.OnceFunc(func() {
+	defer func() {
 		cancelProgress()
 		<-progressDone
-	})
-	defer stopProgress()
-	c := client.New(base, hc)
-	var images []Image
-	var failed error
+	}()
 	for _, ref := range refs {
 		o.Progress.SetLabel(ref)
 		resp, err := c.IndexReference(ctx, ref, o.Platform)
 		if err != nil {
-			return fmt.Errorf("scan %s: %w", ref, err)
+			return nil, nil, fmt.Errorf("scan %s: %w", ref, err)
 		}
 		for _, m := range resp.Manifests {
 			o.Logger.Info("waiting for report", "reference", ref, "platform", m.Platform, "digest", m.Digest, "state", m.State)
@@ -204,7 +221,7 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 			r, err := c.Wait(wctx, m.Digest, 250*time.Millisecond)
 			cancel()
 			if err != nil {
-				return fmt.Errorf("scan %s: %w", ref, err)
+				return nil, nil, fmt.Errorf("scan %s: %w", ref, err)
 			}
 			if r.State == report.StateIndexError {
 				failed = errors.Join(failed, fmt.Errorf("%s (%s): %w: %s", ref, m.Digest, ErrIndexFailed, r.Err))
@@ -212,11 +229,7 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 			images = append(images, Image{Ref: ref, Platform: m.Platform, Report: r})
 		}
 	}
-	stopProgress()
-	if err := format(out, images); err != nil {
-		return fmt.Errorf("scan: write %s: %w", o.Format, err)
-	}
-	return failed
+	return images, failed, nil
 }
 
 // lookupCurrent returns the images of refs when each one's report is

@@ -23,11 +23,13 @@ import (
 type memStore struct {
 	reports map[report.Digest]*report.Report
 	// requeue and reindex are what the sweeps find; marked what they
-	// mark, in marks calls of MarkReindexQueued.
+	// mark, in marks calls of MarkReindexQueued; afters the after of each
+	// ReportsToReindex call ("" for nil).
 	requeue []postgres.Requeue
 	reindex []postgres.Reindex
 	marked  []string
 	marks   int
+	afters  []report.Digest
 }
 
 func (s *memStore) Report(_ context.Context, d report.Digest) (*report.Report, error) {
@@ -67,7 +69,12 @@ func (s *memStore) MarkRequeued(_ context.Context, d report.Digest) error {
 	return nil
 }
 
-func (s *memStore) ReportsToReindex(context.Context, string, time.Duration, int) ([]postgres.Reindex, error) {
+func (s *memStore) ReportsToReindex(_ context.Context, _ string, _ time.Duration, after *postgres.Reindex, _ int) ([]postgres.Reindex, error) {
+	var d report.Digest
+	if after != nil {
+		d = after.Digest
+	}
+	s.afters = append(s.afters, d)
 	return s.reindex, nil
 }
 

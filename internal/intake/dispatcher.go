@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
@@ -37,9 +38,10 @@ type Store interface {
 	PartialsToRequeue(ctx context.Context, limit int) ([]postgres.Requeue, error)
 	MarkRequeued(ctx context.Context, d report.Digest) error
 	// ReportsToReindex returns up to limit finished reports to index
-	// again; MarkReindexQueued records that their jobs were published,
-	// in one write.
-	ReportsToReindex(ctx context.Context, current string, requeueAfter time.Duration, limit int) ([]postgres.Reindex, error)
+	// again, after after in the sweep's order when it is not nil;
+	// MarkReindexQueued records that their jobs were published, in one
+	// write.
+	ReportsToReindex(ctx context.Context, current string, requeueAfter time.Duration, after *postgres.Reindex, limit int) ([]postgres.Reindex, error)
 	MarkReindexQueued(ctx context.Context, ds []report.Digest) error
 }
 
@@ -59,6 +61,12 @@ type Dispatcher struct {
 	state    string
 	log      *slog.Logger
 	allow    registry.Allowlist
+
+	// sweep is where the re-index sweep's pass stopped (ReindexStale).
+	sweep struct {
+		sync.Mutex
+		after *postgres.Reindex
+	}
 }
 
 // New returns a Dispatcher for the scanner-set state (scanner.State of the
@@ -237,11 +245,47 @@ const reindexAgain = 10 * time.Minute
 // by an older scanner-set state, or that an operator asked to re-index, most
 // recently requested first. Only what changed is redone: workers reuse stored
 // layer results of unchanged scanners. It returns how many it queued.
+//
+// A call goes on from the last report the previous one marked (a pass of
+// the sweep), so that no round reads past the reports queued before it; a
+// round that finds fewer than limit ends the pass, and the next starts from
+// the most recently requested again (where reports that became stale during
+// the pass, above where it was, are found; those an operator asks for are
+// found by the next round wherever they are).
 func (d *Dispatcher) ReindexStale(ctx context.Context, limit int) (int, error) {
-	rs, err := d.store.ReportsToReindex(ctx, d.state, reindexAgain, limit)
+	d.sweep.Lock()
+	defer d.sweep.Unlock()
+	rs, err := d.store.ReportsToReindex(ctx, d.state, reindexAgain, d.sweep.after, limit)
 	if err != nil {
 		return 0, err
 	}
+	n, err := d.reindex(ctx, rs)
+	switch {
+	case len(rs) < limit:
+		d.sweep.after = nil
+	case n.marked > 0 && before(d.sweep.after, &rs[n.marked-1]):
+		d.sweep.after = &rs[n.marked-1]
+	}
+	return n.queued, err
+}
+
+// before reports whether a comes before b in the sweep's order (most
+// recently requested first, then by digest, descending); nil is the top.
+// A batch may hold reports asked for above where the pass is: the pass does
+// not go back up to them.
+func before(a, b *postgres.Reindex) bool {
+	if a == nil || !a.RequestedAt.Equal(b.RequestedAt) {
+		return a == nil || a.RequestedAt.After(b.RequestedAt)
+	}
+	return a.Digest > b.Digest
+}
+
+// reindexed counts a batch's reports: queued, and marked (the first marked
+// of the batch: those queued and those with an unusable job).
+type reindexed struct{ queued, marked int }
+
+// reindex publishes the jobs of rs and marks them queued (see ReindexStale).
+func (d *Dispatcher) reindex(ctx context.Context, rs []postgres.Reindex) (reindexed, error) {
 	// Reports are marked at the end, in one write: those published, and
 	// those whose stored job is unusable (so that the sweep does not find
 	// them again at once). A publish that fails marks what went before.
@@ -258,16 +302,19 @@ func (d *Dispatcher) ReindexStale(ctx context.Context, limit int) (int, error) {
 		job.Generation = "reindex-" + job.RequestedAt.Format(time.RFC3339Nano)
 		out, err := d.pub.Publish(ctx, job)
 		if err != nil {
-			return n, errors.Join(err, d.store.MarkReindexQueued(ctx, marked))
+			if merr := d.store.MarkReindexQueued(ctx, marked); merr != nil {
+				return reindexed{n, 0}, errors.Join(err, merr)
+			}
+			return reindexed{n, len(marked)}, err
 		}
 		marked = append(marked, r.Digest)
 		d.log.InfoContext(ctx, "re-index queued", "digest", r.Digest, "outcome", out.String(), "forced", r.Forced)
 		n++
 	}
 	if err := d.store.MarkReindexQueued(ctx, marked); err != nil {
-		return n, err
+		return reindexed{n, 0}, err
 	}
-	return n, nil
+	return reindexed{n, len(marked)}, nil
 }
 
 // Lookup returns, without queueing anything, the stored reports of ref's

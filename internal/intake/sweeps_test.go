@@ -6,10 +6,12 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/intake"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/queue"
+	"github.com/stevedore-dev/stevedore/report"
 )
 
 // The sweeps' publishing without servers: a stored job that cannot be
@@ -67,5 +69,60 @@ func TestReindexStalePublishFails(t *testing.T) {
 	}
 	if !slices.Equal(st.marked, []string{"reindex " + string(manifest("b").Hash)}) {
 		t.Errorf("marked %v; want the unusable job only", st.marked)
+	}
+}
+
+// A round goes on after the last report the round before marked while
+// rounds find a full batch; a short one (the end of a pass) or a round that
+// marked nothing starts the next from the top or where it was.
+func TestReindexStaleGoesOn(t *testing.T) {
+	job, _ := json.Marshal(&queue.Job{Manifest: manifest("a"), ScannerState: "old"})
+	batch := []postgres.Reindex{
+		{Digest: manifest("b").Hash, Job: []byte(`{`)},
+		{Digest: manifest("a").Hash, Job: job},
+	}
+	for _, c := range []struct {
+		name   string
+		limit  int
+		pubErr error
+		want   []report.Digest
+	}{
+		{"full batches", 2, nil, []report.Digest{"", manifest("a").Hash, manifest("a").Hash}},
+		{"short batches", 3, nil, []report.Digest{"", "", ""}},
+		{"publish fails", 2, errors.New("no stream leader"), []report.Digest{"", manifest("b").Hash, manifest("b").Hash}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := &memStore{reindex: batch}
+			d := intake.New(st, &memPublisher{err: c.pubErr}, nil, state, nil)
+			for range 3 {
+				_, _ = d.ReindexStale(context.Background(), c.limit)
+			}
+			if !slices.Equal(st.afters, c.want) {
+				t.Errorf("rounds after %q; want %q", st.afters, c.want)
+			}
+		})
+	}
+}
+
+// A report asked for above where the pass is, in a batch that ends with a
+// failed publish, does not take the pass back up.
+func TestReindexStaleStaysDown(t *testing.T) {
+	job, _ := json.Marshal(&queue.Job{Manifest: manifest("a"), ScannerState: "old"})
+	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
+	st := &memStore{reindex: []postgres.Reindex{
+		{Digest: manifest("c").Hash, Job: []byte(`{`), RequestedAt: at(3)},
+		{Digest: manifest("b").Hash, Job: []byte(`{`), RequestedAt: at(2)},
+	}}
+	pub := &memPublisher{err: errors.New("no stream leader")}
+	d := intake.New(st, pub, nil, state, nil)
+	_, _ = d.ReindexStale(context.Background(), 2)
+	st.reindex = []postgres.Reindex{
+		{Digest: manifest("d").Hash, Job: []byte(`{`), RequestedAt: at(4), Forced: true},
+		{Digest: manifest("a").Hash, Job: job, RequestedAt: at(1)},
+	}
+	_, _ = d.ReindexStale(context.Background(), 2)
+	_, _ = d.ReindexStale(context.Background(), 2)
+	if want := []report.Digest{"", manifest("b").Hash, manifest("b").Hash}; !slices.Equal(st.afters, want) {
+		t.Errorf("rounds after %q; want %q", st.afters, want)
 	}
 }

@@ -120,6 +120,7 @@ func TestConformance(t *testing.T) {
 		{"leases: one holder at a time", leasesOneHolder},
 		{"partial reports and their retries", partialRetries},
 		{"re-index of reports made by another scanner set", reindexStale},
+		{"re-index in batches, each after the one before", reindexAfter},
 		{"enrichment data", enrichmentData},
 		{"webhook lookups kept for retries", webhookPending},
 	} {
@@ -525,7 +526,7 @@ func reindexStale(t *testing.T, c *conf) {
 			t.Fatal(err)
 		}
 	}
-	rs, err := st.ReportsToReindex(ctx, "cur", time.Hour, 10)
+	rs, err := st.ReportsToReindex(ctx, "cur", time.Hour, nil, 10)
 	if err != nil || len(rs) != 2 || rs[0].Forced || rs[1].Forced {
 		t.Fatalf("to re-index: %+v, %v; want the two old-state reports", rs, err)
 	}
@@ -538,8 +539,59 @@ func reindexStale(t *testing.T, c *conf) {
 	if err := st.MarkReindexQueued(ctx, []report.Digest{digest("a"), digest("c"), digest("z")}); err != nil {
 		t.Fatal(err)
 	}
-	if rs, err := st.ReportsToReindex(ctx, "cur", time.Hour, 10); err != nil || len(rs) != 0 {
+	if rs, err := st.ReportsToReindex(ctx, "cur", time.Hour, nil, 10); err != nil || len(rs) != 0 {
 		t.Fatalf("to re-index after it was queued: %+v, %v", rs, err)
+	}
+}
+
+// reindexAfter: a sweep's batches, each read after the last report of the
+// one before, give the same reports in the same order as one batch does,
+// most recently requested first, and none after the last; a report an
+// operator asks for is found before where the sweep is.
+func reindexAfter(t *testing.T, c *conf) {
+	ctx, st := c.ctx, c.st
+	for _, h := range []string{"a", "b", "c", "d"} {
+		m := manifest(h, "1")
+		f := c.putManifest(t, "w", m)
+		r := report.NewReport(m.Hash, report.StateIndexFinished)
+		r.ScannerState = "old"
+		if err := st.FinishManifest(ctx, f, r, nil, nil, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := st.ReportsToReindex(ctx, "cur", time.Hour, nil, 10)
+	if err != nil || len(all) != 4 {
+		t.Fatalf("to re-index: %+v, %v; want 4", all, err)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].RequestedAt.After(all[i-1].RequestedAt) {
+			t.Fatalf("%v requested after %v comes later", all[i].Digest, all[i-1].Digest)
+		}
+	}
+	var got []report.Digest
+	var after *postgres.Reindex
+	for range 5 {
+		rs, err := st.ReportsToReindex(ctx, "cur", time.Hour, after, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) == 0 {
+			break
+		}
+		got = append(got, rs[0].Digest)
+		after = &rs[0]
+	}
+	want := []report.Digest{all[0].Digest, all[1].Digest, all[2].Digest, all[3].Digest}
+	if !slices.Equal(got, want) {
+		t.Fatalf("in batches of one: %v; want %v", got, want)
+	}
+	// One asked for above where the pass is is found all the same.
+	if _, err := st.RequestReindex(ctx, []report.Digest{all[0].Digest}, false, false, "cur"); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := st.ReportsToReindex(ctx, "cur", time.Hour, &all[2], 10)
+	if err != nil || len(rs) != 2 || rs[0].Digest != all[0].Digest || !rs[0].Forced || rs[1].Digest != all[3].Digest {
+		t.Fatalf("after the third, with the first asked for: %+v, %v; want the first, forced, then the fourth", rs, err)
 	}
 }
 

@@ -68,14 +68,16 @@ func TestInfoMatch(t *testing.T) {
 	}
 }
 
-// TestFixtures scans upstream projects' test data (see testdata/SOURCES.md)
-// and compares with the listings those projects' own tests expect, and
-// with python3's tomllib and objcopy + zlib + json over the same files.
-func TestFixtures(t *testing.T) {
-	for _, tc := range []struct {
-		file, path string
-		want       []string // "name version purl"
-	}{
+// fixtureCase is a test file of an upstream project, where it goes in a
+// layer, and the packages that project's tests expect of it.
+type fixtureCase struct {
+	file, path string
+	want       []string // "name version purl"
+}
+
+// binaryCases are the Rust executables of TestFixtures (see testdata/SOURCES.md).
+func binaryCases() []fixtureCase {
+	return []fixtureCase{
 		// Trivy's rust/binary test: the root and its one dependency.
 		{"trivy_executable_rust", "usr/local/bin/crate_with_features", []string{
 			"crate_with_features 0.1.0 pkg:cargo/crate_with_features@0.1.0",
@@ -97,6 +99,12 @@ func TestFixtures(t *testing.T) {
 			"uses_json 0.1.0 pkg:cargo/uses_json@0.1.0",
 		}},
 		{"scalibr_no_deps", "usr/bin/no_deps", []string{"no_deps 0.1.0 pkg:cargo/no_deps@0.1.0"}},
+	}
+}
+
+// lockfileCases are the Cargo.lock files of TestFixtures.
+func lockfileCases() []fixtureCase {
+	return []fixtureCase{
 		// Trivy's cargo parser tests: every [[package]].
 		{"trivy_cargo_v3.lock", "app/Cargo.lock", []string{
 			"aho-corasick 0.7.20 pkg:cargo/aho-corasick@0.7.20",
@@ -155,7 +163,14 @@ func TestFixtures(t *testing.T) {
 			"addr2line 0.15.2 pkg:cargo/addr2line@0.15.2",
 			"local-rust-pkg 0.1.0 pkg:cargo/local-rust-pkg@0.1.0",
 		}},
-	} {
+	}
+}
+
+// TestFixtures scans upstream projects' test data (see testdata/SOURCES.md)
+// and compares with the listings those projects' own tests expect, and
+// with python3's tomllib and objcopy + zlib + json over the same files.
+func TestFixtures(t *testing.T) {
+	for _, tc := range slices.Concat(binaryCases(), lockfileCases()) {
 		t.Run(tc.file, func(t *testing.T) {
 			scannertest.CheckTestdata(t, Scanner{}, tc.path, tc.file, tc.want, nil)
 		})
