@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
@@ -49,7 +50,13 @@ type Options struct {
 	// waits (default 30s), so that requests one after the other do not
 	// each open one.
 	Linger time.Duration
-	Logger *slog.Logger
+	// Heartbeat is how long the listening connection may stay quiet
+	// before it is asked to answer (a ping, bounded by Heartbeat too);
+	// one that does not answer is dropped and the answer listener told it
+	// stopped listening (default 5s). It bounds how long a connection that
+	// died without a word is believed to listen.
+	Heartbeat time.Duration
+	Logger    *slog.Logger
 	// Answers, when set, is told of the digests sent on
 	// postgres.AnswerChannel, and of each time the connection starts or
 	// stops listening.
@@ -77,6 +84,7 @@ type Hub struct {
 	recheck   time.Duration
 	readyWait time.Duration
 	linger    time.Duration
+	heartbeat time.Duration
 	log       *slog.Logger
 	answers   AnswerListener
 
@@ -119,10 +127,13 @@ func newHub(connect func(context.Context) (*pgx.Conn, error), check CheckFunc, o
 	if o.Linger <= 0 {
 		o.Linger = 30 * time.Second
 	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 5 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Hub{connect: connect, check: check, recheck: o.Recheck, readyWait: o.ReadyWait, linger: o.Linger, log: o.Logger,
+	return &Hub{connect: connect, check: check, recheck: o.Recheck, readyWait: o.ReadyWait, linger: o.Linger, heartbeat: o.Heartbeat, log: o.Logger,
 		answers: o.Answers, watches: map[report.Digest]*watch{}}
 }
 
@@ -306,12 +317,7 @@ func (h *Hub) listen(ctx context.Context, ready chan struct{}) {
 	go tick.Every(ctx, h.recheck, h.wakeAll)
 	backoff := 100 * time.Millisecond
 	for first := true; ctx.Err() == nil; first = false {
-		conn, err := h.connect(ctx)
-		if err == nil {
-			if _, err = conn.Exec(ctx, h.listenSQL()); err != nil {
-				closeConn(conn)
-			}
-		}
+		conn, err := h.connectListening(ctx)
 		if err != nil {
 			markReady()
 			if ctx.Err() == nil {
@@ -331,6 +337,25 @@ func (h *Hub) listen(ctx context.Context, ready chan struct{}) {
 	}
 }
 
+// connectTimeout bounds a connection's start and its LISTEN, so that a
+// server that accepts and then says nothing does not hold the listener.
+const connectTimeout = 10 * time.Second
+
+// connectListening opens a connection and makes it listen.
+func (h *Hub) connectListening(ctx context.Context) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	conn, err := h.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, h.listenSQL()); err != nil {
+		closeConn(conn)
+		return nil, err
+	}
+	return conn, nil
+}
+
 func (h *Hub) listenSQL() string {
 	q := "LISTEN " + pgx.Identifier{postgres.ReportChannel}.Sanitize()
 	if h.answers != nil {
@@ -347,7 +372,7 @@ func (h *Hub) receive(ctx context.Context, conn *pgx.Conn) {
 		defer h.answers.Listening(false)
 	}
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		n, err := h.next(ctx, conn)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 				h.log.WarnContext(ctx, "listening connection lost; reconnecting", "error", err)
@@ -361,6 +386,28 @@ func (h *Hub) receive(ctx context.Context, conn *pgx.Conn) {
 			continue
 		}
 		h.wake(report.Digest(n.Payload))
+	}
+}
+
+// next returns the next notification conn receives. After a heartbeat
+// without one it pings conn (a timed-out wait leaves a pgx connection
+// usable) and waits again; a ping that fails or does not answer within a
+// heartbeat is an error: the connection is taken for lost.
+func (h *Hub) next(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification, error) {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, h.heartbeat)
+		n, err := conn.WaitForNotification(wctx)
+		quiet := err != nil && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded)
+		cancel()
+		if !quiet {
+			return n, err
+		}
+		pctx, cancel := context.WithTimeout(ctx, h.heartbeat)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("listening connection quiet for %s did not answer a ping: %w", h.heartbeat, err)
+		}
 	}
 }
 

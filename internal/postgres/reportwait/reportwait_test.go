@@ -3,6 +3,7 @@ package reportwait
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -310,4 +311,126 @@ func TestKeepHearsAnswers(t *testing.T) {
 	if w.hub.running.Load() {
 		t.Fatal("the listener still runs")
 	}
+}
+
+// blackHole is a TCP proxy to a Postgres server whose connections can be
+// made to drop every byte without closing (freeze): a connection that died
+// without a word, as behind a failed NAT or a cut network.
+type blackHole struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	frozen []*atomic.Bool
+}
+
+func newBlackHole(t *testing.T, target string) *blackHole {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blackHole{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			frozen := new(atomic.Bool)
+			b.mu.Lock()
+			b.frozen = append(b.frozen, frozen)
+			b.mu.Unlock()
+			t.Cleanup(func() { c.Close(); s.Close() })
+			go pipe(c, s, frozen)
+			go pipe(s, c, frozen)
+		}
+	}()
+	return b
+}
+
+// pipe copies from src to dst, dropping what it reads once frozen.
+func pipe(dst, src net.Conn, frozen *atomic.Bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if frozen.Load() {
+			continue
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// freeze makes every connection open now drop its bytes; later ones pass.
+func (b *blackHole) freeze() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, f := range b.frozen {
+		f.Store(true)
+	}
+}
+
+// A listening connection that goes silent (no error, no close) is found out
+// by its heartbeat's unanswered ping: the answer listener is told it stopped
+// listening, and the Hub listens again on a new connection.
+func TestSilentConnectionIsDropped(t *testing.T) {
+	w := newWorld(t, time.Hour)
+	cfg, err := pgx.ParseConfig(w.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hole := newBlackHole(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
+	addr := hole.ln.Addr().(*net.TCPAddr)
+	ev := &answerEvents{listening: make(chan bool, 8), changed: make(chan report.Digest, 8)}
+	h := newHub(func(ctx context.Context) (*pgx.Conn, error) {
+		c := cfg.Copy()
+		c.Host, c.Port = "127.0.0.1", uint16(addr.Port)
+		return pgx.ConnectConfig(ctx, c)
+	}, nil, Options{Recheck: time.Hour, Heartbeat: 300 * time.Millisecond, Linger: time.Hour, Answers: ev})
+	next := func(what string, want bool) {
+		t.Helper()
+		select {
+		case v := <-ev.listening:
+			if v != want {
+				t.Fatalf("%s: told listening %v, want %v", what, v, want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: not within 30 s", what)
+		}
+	}
+	h.Keep()
+	next("listening", true)
+	hole.freeze()
+	next("the silent connection dropped", false)
+	next("listening again on a new connection", true)
+	conn, err := pgx.Connect(context.Background(), w.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `SELECT pg_notify($1, 'after')`, postgres.AnswerChannel); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-ev.changed:
+		if d != "after" {
+			t.Fatalf("heard %q", d)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a change after the reconnect not heard within 30 s")
+	}
+	// Stop the listener before the test's database goes: as if Keep had
+	// last been called long ago.
+	h.kept.Store(0)
+	h.idleEnd()
+	next("stopped", false)
 }
