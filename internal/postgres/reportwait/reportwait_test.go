@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -257,21 +258,29 @@ func BenchmarkWake(b *testing.B) {
 	}
 }
 
-// answerEvents records what an AnswerListener hears.
+// answerEvents records what an AnswerListener hears: every start and stop,
+// and the digests that begin with prefix. The channel is the whole
+// database's: other tests' writes, in schemas of their own, are heard too
+// and ignored (a listener must not block on them).
 type answerEvents struct {
+	prefix    string
 	listening chan bool
 	changed   chan report.Digest
 }
 
-func (a *answerEvents) AnswerChanged(d report.Digest) { a.changed <- d }
-func (a *answerEvents) Listening(up bool)             { a.listening <- up }
+func (a *answerEvents) AnswerChanged(d report.Digest) {
+	if strings.HasPrefix(string(d), a.prefix) {
+		a.changed <- d
+	}
+}
+func (a *answerEvents) Listening(up bool) { a.listening <- up }
 
 // Keep starts the listener without a waiter; the answer listener hears it
 // start listening, the digests sent on postgres.AnswerChannel (not those on
 // ReportChannel), and the listener stop once Keep is not called for Linger.
 func TestKeepHearsAnswers(t *testing.T) {
 	w := newWorld(t, time.Hour)
-	ev := &answerEvents{listening: make(chan bool, 4), changed: make(chan report.Digest, 4)}
+	ev := &answerEvents{prefix: w.app, listening: make(chan bool, 4), changed: make(chan report.Digest, 4)}
 	w.hub.answers, w.hub.linger = ev, 2*time.Second
 	next := func(what string, c <-chan bool) bool {
 		t.Helper()
@@ -293,13 +302,13 @@ func TestKeepHearsAnswers(t *testing.T) {
 	}
 	defer conn.Close(context.Background())
 	for _, ch := range []string{postgres.ReportChannel, postgres.AnswerChannel} {
-		if _, err := conn.Exec(context.Background(), `SELECT pg_notify($1, $2)`, ch, ch+"-digest"); err != nil {
+		if _, err := conn.Exec(context.Background(), `SELECT pg_notify($1, $2)`, ch, w.app+ch); err != nil {
 			t.Fatal(err)
 		}
 	}
 	select {
 	case d := <-ev.changed:
-		if d != report.Digest(postgres.AnswerChannel+"-digest") {
+		if d != report.Digest(w.app+postgres.AnswerChannel) {
 			t.Fatalf("heard %q", d)
 		}
 	case <-time.After(30 * time.Second):
@@ -390,7 +399,7 @@ func TestSilentConnectionIsDropped(t *testing.T) {
 	}
 	hole := newBlackHole(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
 	addr := hole.ln.Addr().(*net.TCPAddr)
-	ev := &answerEvents{listening: make(chan bool, 8), changed: make(chan report.Digest, 8)}
+	ev := &answerEvents{prefix: w.app, listening: make(chan bool, 8), changed: make(chan report.Digest, 8)}
 	h := newHub(func(ctx context.Context) (*pgx.Conn, error) {
 		c := cfg.Copy()
 		c.Host, c.Port = "127.0.0.1", uint16(addr.Port)
@@ -417,12 +426,12 @@ func TestSilentConnectionIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), `SELECT pg_notify($1, 'after')`, postgres.AnswerChannel); err != nil {
+	if _, err := conn.Exec(context.Background(), `SELECT pg_notify($1, $2)`, postgres.AnswerChannel, w.app+"after"); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case d := <-ev.changed:
-		if d != "after" {
+		if d != report.Digest(w.app+"after") {
 			t.Fatalf("heard %q", d)
 		}
 	case <-time.After(30 * time.Second):
