@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -66,9 +67,7 @@ func TestStoredAnswerCodings(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	st := postgres.New(pool)
-	for _, cache := range []int64{api.DefaultAnswerCacheBytes, 0} {
-		srv := httptest.NewServer(api.New(nil, st, nil, nil, api.WithAnswerCacheBytes(cache)))
-		defer srv.Close()
+	for cache, srv := range answerServers(t, st) {
 		for _, tc := range []struct {
 			name     string
 			packages int
@@ -195,9 +194,7 @@ func TestIdentityAnswersStillServed(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	st := postgres.New(pool)
-	for _, cache := range []int64{api.DefaultAnswerCacheBytes, 0} {
-		srv := httptest.NewServer(api.New(nil, st, nil, nil, api.WithAnswerCacheBytes(cache)))
-		defer srv.Close()
+	for cache, srv := range answerServers(t, st) {
 		for _, n := range []int{3, 6000} {
 			d := report.Digest(fmt.Sprintf("sha256:%064x", 200+n))
 			finish(t, pool, bigReport(d, n))
@@ -272,6 +269,27 @@ func TestWarmPostCodings(t *testing.T) {
 			(!tc.gzipped && a.header.Get("Content-Encoding") != "") || a.header.Get("Content-Length") != strconv.Itoa(len(a.body)) {
 			t.Fatalf("warm POST, Accept-Encoding %q: HTTP %d, ETag %q, Content-Encoding %q, Content-Length %s of %d, JSON equal to the stored answer: %v",
 				tc.accept, a.status, a.header.Get("ETag"), a.header.Get("Content-Encoding"), a.header.Get("Content-Length"), len(a.body), bytes.Equal(body, w.Data))
+		}
+	}
+}
+
+// answerServers returns an API on st keeping answers in memory (the
+// default bound) and one keeping none, by their bound in bytes; they close
+// when the test ends.
+func answerServers(t *testing.T, st *postgres.Store) iter.Seq2[int64, *httptest.Server] {
+	t.Helper()
+	var srvs []*httptest.Server
+	bounds := []int64{api.DefaultAnswerCacheBytes, 0}
+	for _, b := range bounds {
+		srv := httptest.NewServer(api.New(nil, st, nil, nil, api.WithAnswerCacheBytes(b)))
+		t.Cleanup(srv.Close)
+		srvs = append(srvs, srv)
+	}
+	return func(yield func(int64, *httptest.Server) bool) {
+		for i, srv := range srvs {
+			if !yield(bounds[i], srv) {
+				return
+			}
 		}
 	}
 }
