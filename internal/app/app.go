@@ -63,6 +63,13 @@ type Config struct {
 	// NATSReplicas is the job stream's replica count (0: 3 when the NATS
 	// server is part of a cluster, 1 for a single or embedded server).
 	NATSReplicas int
+	// JobSecret is the secret (at least queue.MinJobSecret bytes) from which the
+	// key sealing the layer credentials of queued jobs is derived; every
+	// dispatcher and worker of a fleet holds the same. Empty: a node that
+	// embeds its NATS server makes a random key of its own; one on an
+	// external NATS puts the credentials in the stream as they are, and
+	// says so at start.
+	JobSecret []byte
 
 	// Dispatcher enables the dispatcher role and its HTTP API, and the
 	// campaign for the leadership of the background work.
@@ -218,6 +225,7 @@ type shared struct {
 	enrichers []enrich.Enricher
 	state     string
 	pub       *queue.Publisher
+	sealer    *queue.Sealer
 	registry  *registry.Client
 }
 
@@ -238,7 +246,10 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sh := n.shared(pool, cfg)
+	sh, err := n.shared(pool, cfg)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Dispatcher {
 		if err := n.startDispatcher(cfg, sh); err != nil {
 			return nil, err
@@ -344,17 +355,37 @@ func (n *Node) connectQueue(ctx context.Context, cfg Config) error {
 }
 
 // shared sets up the parts every role uses.
-func (n *Node) shared(pool *pgxpool.Pool, cfg Config) shared {
+func (n *Node) shared(pool *pgxpool.Pool, cfg Config) (shared, error) {
 	n.Enrichment = enrich.NewStore(n.Store)
 	es := enrichers(n.Enrichment, cfg.EnrichmentMaxAge)
 	n.leases = leases.New(pool, cfg.Holder, leases.WithTTL(cfg.LeaseTTL), leases.WithTracerProvider(cfg.TracerProvider))
+	sealer, err := jobSealer(cfg)
+	if err != nil {
+		return shared{}, err
+	}
 	return shared{
 		pool:      pool,
 		enrichers: es,
 		state:     indexer.State(cfg.Scanners, es),
-		pub:       queue.NewPublisher(n.JS, cfg.TracerProvider),
+		pub:       queue.NewPublisher(n.JS, cfg.TracerProvider, queue.WithSealer(sealer)),
+		sealer:    sealer,
 		registry:  registry.New(cfg.Registries, registry.WithLogger(cfg.Logger), registry.WithMeterProvider(cfg.MeterProvider)),
+	}, nil
+}
+
+// jobSealer is the sealer of the layer credentials of the node's jobs (see
+// Config.JobSecret); nil when they go into the stream as they are.
+func jobSealer(cfg Config) (*queue.Sealer, error) {
+	switch {
+	case len(cfg.JobSecret) > 0:
+		return queue.NewSealer(cfg.JobSecret)
+	case cfg.NATSURL == "":
+		return queue.NewRandomSealer(), nil
 	}
+	if cfg.Dispatcher {
+		cfg.Logger.Warn("layer credentials of queued jobs are stored in the NATS stream unencrypted until the job runs: give dispatchers and workers the same --job-secret-file")
+	}
+	return nil, nil
 }
 
 // State is the scanner-set state of a node with the given scanners (nil:

@@ -119,7 +119,7 @@ func (n *Node) startWorkers(ctx context.Context, cfg Config, sh shared) (err err
 	}
 	n.Worker, err = worker.New(worker.Config{
 		Consumer: cons, Leases: n.leases, Indexer: ix, Publisher: sh.pub, Concurrency: cfg.Workers,
-		AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver, RetryBase: cfg.RetryBase,
+		AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver, RetryBase: cfg.RetryBase, Sealer: sh.sealer,
 		TracerProvider: cfg.TracerProvider, Logger: cfg.Logger,
 	})
 	return err

@@ -34,6 +34,8 @@ type Options struct {
 	lim limitFlags
 	// harbor holds the raw Harbor scanner API settings (harbor.go).
 	harbor harborFlags
+	// jobSecret holds the raw job secret setting (jobsecret.go).
+	jobSecret jobSecretFlags
 
 	envErrs []error
 	// natsStoreErr says why DefaultNATSStoreDir has no answer.
@@ -107,6 +109,7 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 		fs.IntVar(&o.ReindexRate, "reindex-rate", o.envInt("STEVEDORE_REINDEX_RATE", app.DefaultReindexRate), "re-index jobs queued per second for reports made by an older scanner set (env STEVEDORE_REINDEX_RATE)")
 	}
 	if roles.Dispatcher || roles.Worker {
+		o.registerJobSecret(fs)
 		fs.DurationVar(&o.EnrichmentMaxAge, "enrichment-max-age", o.envDuration("STEVEDORE_ENRICHMENT_MAX_AGE", app.DefaultEnrichmentMaxAge), "enrichment data older than this makes reports partial (env STEVEDORE_ENRICHMENT_MAX_AGE)")
 	}
 	if roles.Worker {
@@ -126,6 +129,7 @@ func (o *Options) Validate(roles Roles) error {
 	errs = append(errs, o.validateWebhooks()...)
 	errs = append(errs, o.validateClair()...)
 	errs = append(errs, o.validateHarbor()...)
+	errs = append(errs, o.validateJobSecret()...)
 	errs = append(errs, o.validateRegistries(roles)...)
 	errs = append(errs, o.validateLimits(roles)...)
 	if o.DatabaseURL == "" {

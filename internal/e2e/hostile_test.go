@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -214,8 +217,9 @@ func TestStalledRegistryFreesTheWorker(t *testing.T) {
 }
 
 // TestCredentialsNeverShown: a layer URI's user:password and a layer's
-// header values appear in no answer, no report error, no log line, and
-// are not kept in the stored job once it is finished.
+// header values appear in no answer, no report error, no log line, not in
+// the job stream's store (sealed with the fleet's job key), and are not
+// kept in the stored job once it is finished.
 func TestCredentialsNeverShown(t *testing.T) {
 	const (
 		pass   = "s3cr3t-pass"
@@ -224,8 +228,16 @@ func TestCredentialsNeverShown(t *testing.T) {
 	)
 	secrets := []string{pass, token, custom}
 	headers := http.Header{"Authorization": {"Bearer " + token}, "X-Registry-Auth": {custom}}
-	// A hostile registry echoes what it was sent in its error.
+	// A hostile registry echoes what it was sent in its error. It holds its
+	// first answer until the test has read the job stream's store, so the
+	// job is pending in it then.
+	fetched, release := make(chan struct{}), make(chan struct{})
+	var first sync.Once
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first.Do(func() {
+			close(fetched)
+			<-release
+		})
 		w.WriteHeader(http.StatusUnauthorized)
 		fmt.Fprintf(w, "denied %s %s %s", r.Header.Get("Authorization"), r.Header.Get("X-Registry-Auth"), r.URL)
 	}))
@@ -241,6 +253,7 @@ func TestCredentialsNeverShown(t *testing.T) {
 	cfg := h.config(1, true)
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Registries.Allowlist = []string{strings.TrimPrefix(echo.URL, "http://"), strings.TrimPrefix(blobs.srv.URL, "http://")}
+	cfg.JobSecret = []byte(strings.Repeat("j", 32))
 	h.start(cfg)
 
 	withCreds := func(u string) string { return strings.Replace(u, "http://", "http://robot:"+pass+"@", 1) }
@@ -255,6 +268,15 @@ func TestCredentialsNeverShown(t *testing.T) {
 		if _, err := h.client.IndexManifest(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
+	}
+	select {
+	case <-fetched:
+		func() {
+			defer close(release)
+			checkNoSecretInFiles(t, secrets, h.nats.Dir)
+		}()
+	case <-time.After(time.Minute):
+		t.Fatal("the denied layer was not fetched within a minute")
 	}
 	if r := h.wait(denied.Hash); r.State != report.StateIndexError || !strings.Contains(r.Err, "401") {
 		t.Fatalf("denied: %s %q", r.State, r.Err)
@@ -276,6 +298,25 @@ func TestCredentialsNeverShown(t *testing.T) {
 	// Bad URIs with credentials are refused without echoing them.
 	checkBadURIsRefused(t, h, strings.TrimPrefix(blobs.srv.URL, "http://"), pass, token, secrets)
 	checkNoSecret(t, secrets, "the log", logs.String())
+}
+
+// checkNoSecretInFiles checks that no file below dir (a JetStream store)
+// holds any of secrets.
+func checkNoSecretInFiles(t *testing.T, secrets []string, dir string) {
+	t.Helper()
+	read := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		read += len(b)
+		checkNoSecret(t, secrets, p, string(b))
+		return err
+	})
+	if err != nil || read == 0 {
+		t.Fatalf("reading the store %s: %v, %d bytes", dir, err, read)
+	}
 }
 
 // checkNoSecret checks that text, shown in where, holds none of secrets.

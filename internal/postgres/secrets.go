@@ -7,8 +7,9 @@ import (
 )
 
 // withoutSecrets returns an encoded job (queue.Job) without the secrets its
-// manifest's layers carried: their headers are dropped and their URIs lose
-// their user information. The job kept with a finished report is read
+// manifest's layers carried: their headers are dropped, their URIs lose
+// their user information, and the credentials sealed for the queue
+// (queue.Job.Sealed) are dropped. The job kept with a finished report is read
 // again by the partial-retry and re-index sweeps; those runs fetch only
 // layers without stored results, with the registry credentials of the
 // process's own configuration (--registry-config, the Docker config), not
@@ -21,13 +22,14 @@ func withoutSecrets(job []byte) ([]byte, error) {
 	if err := json.Unmarshal(job, &top); err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}
+	delete(top, "sealed")
 	var m map[string]json.RawMessage
 	if raw, ok := top["manifest"]; !ok || json.Unmarshal(raw, &m) != nil || m == nil {
-		return job, nil
+		return json.Marshal(top)
 	}
 	var layers []map[string]json.RawMessage
 	if raw, ok := m["layers"]; !ok || json.Unmarshal(raw, &layers) != nil {
-		return job, nil
+		return json.Marshal(top)
 	}
 	for _, l := range layers {
 		if l == nil {

@@ -70,6 +70,10 @@ type Job struct {
 	// re-index an operator asked for): stored layer results are still
 	// reused, the report is coalesced and enriched again.
 	Force bool `json:"force,omitempty"`
+	// Sealed holds the credentials of the manifest's layers, encrypted by
+	// the publisher's Sealer (see Sealer.Seal); empty when they carry none
+	// or the publisher has no Sealer.
+	Sealed []byte `json:"sealed,omitempty"`
 }
 
 // MaxJobSize bounds an encoded job.
@@ -238,15 +242,28 @@ type Publisher struct {
 	js     jetstream.JetStream
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
+	sealer *Sealer
 }
+
+// PublisherOption configures a Publisher.
+type PublisherOption func(*Publisher)
+
+// WithSealer makes the publisher seal the credentials of every job's
+// layers with s before the job enters the stream (nil: they go as they
+// are).
+func WithSealer(s *Sealer) PublisherOption { return func(p *Publisher) { p.sealer = s } }
 
 // NewPublisher returns a publisher on js, tracing with tp (nil: the global
 // provider).
-func NewPublisher(js jetstream.JetStream, tp trace.TracerProvider) *Publisher {
+func NewPublisher(js jetstream.JetStream, tp trace.TracerProvider, opts ...PublisherOption) *Publisher {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	return &Publisher{js: js, tracer: tp.Tracer("github.com/stevedore-dev/stevedore/internal/queue"), prop: telemetry.Propagator()}
+	p := &Publisher{js: js, tracer: tp.Tracer("github.com/stevedore-dev/stevedore/internal/queue"), prop: telemetry.Propagator()}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
 
 // Publish queues j unless a job for the same manifest is already pending.
@@ -293,8 +310,15 @@ func (p *Publisher) startSpan(ctx context.Context, name, subj string, d report.D
 }
 
 // jobMsg is j as a message on subj, its attempt number and ctx's trace
-// context in its headers.
+// context in its headers, its layers' credentials sealed when p has a
+// Sealer.
 func (p *Publisher) jobMsg(ctx context.Context, subj string, j *Job, attempt int) (*nats.Msg, error) {
+	if p.sealer != nil {
+		var err error
+		if j, err = p.sealer.Seal(j); err != nil {
+			return nil, err
+		}
+	}
 	body, err := json.Marshal(j)
 	if err != nil {
 		return nil, err

@@ -96,10 +96,12 @@ type fakeIndexer struct {
 	fence   postgres.Fence
 	failErr error
 	failed  string
+	// manifest is the one Index was given.
+	manifest *report.Manifest
 }
 
-func (ix *fakeIndexer) Index(_ context.Context, f postgres.Fence, _ *report.Manifest, _ indexer.Run) (*report.Report, error) {
-	ix.fence = f
+func (ix *fakeIndexer) Index(_ context.Context, f postgres.Fence, m *report.Manifest, _ indexer.Run) (*report.Report, error) {
+	ix.fence, ix.manifest = f, m
 	return ix.run(ix.leases.lease.cancel)
 }
 

@@ -60,7 +60,11 @@ type Config struct {
 	MaxDeliver int
 	// RetryBase is the first nak delay after a transient failure, doubled
 	// per delivery.
-	RetryBase      time.Duration
+	RetryBase time.Duration
+	// Sealer opens the layer credentials a job carries sealed (the
+	// publishers' key). Nil, or a job sealed with another key: the job
+	// runs without them, with the process's own registry credentials.
+	Sealer         *queue.Sealer
 	TracerProvider trace.TracerProvider
 	Logger         *slog.Logger
 }
@@ -190,6 +194,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w.reply(ctx, "term", msg.TermWithReason("malformed job: "+err.Error()))
 		return
 	}
+	w.open(ctx, job)
 	dl.job = job
 	span.SetAttributes(attribute.String("stevedore.digest", string(job.Manifest.Hash)))
 	dl.attempt = queue.Attempt(msg.Headers())
@@ -352,4 +357,23 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// open puts back the layer credentials sealed in job. Those it cannot open
+// are dropped: the job runs with the process's own registry credentials
+// (a registry that needs the request's fails the fetch with its 401, as a
+// re-index does).
+func (w *Worker) open(ctx context.Context, job *queue.Job) {
+	if len(job.Sealed) == 0 {
+		return
+	}
+	err := errors.New("this worker has no job secret")
+	if w.cfg.Sealer != nil {
+		if err = w.cfg.Sealer.Open(job); err == nil {
+			return
+		}
+	}
+	w.log.WarnContext(ctx, "running a job without the layer credentials it carries: give dispatchers and workers the same --job-secret-file",
+		"digest", job.Manifest.Hash, "error", err)
+	job.Sealed = nil
 }
