@@ -32,10 +32,10 @@ type Options struct {
 	clair clairFlags
 	// lim holds the raw bounds of layer reading (limits.go).
 	lim limitFlags
-	// harbor holds the raw Harbor scanner API settings (harbor.go).
-	harbor harborFlags
-	// jobSecret holds the raw job secret setting (jobsecret.go).
-	jobSecret jobSecretFlags
+	// harborToken is Harbor's scanner API token (harbor.go).
+	harborToken secretSetting
+	// jobSecret is the job secret (jobsecret.go).
+	jobSecret secretSetting
 
 	envErrs []error
 	// natsStoreErr says why DefaultNATSStoreDir has no answer.
