@@ -110,14 +110,7 @@ func TestTraceContextTravelsInHeaders(t *testing.T) {
 	if _, err := queue.NewPublisher(srv.JS, tp).Publish(ctx, job("c")); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := queue.EnsureConsumer(ctx, srv.JS, queue.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := nextJob(t, srv.JS)
 	h := m.Headers()
 	if _, ok := h["traceparent"]; !ok {
 		t.Fatalf("no lowercase traceparent header in %v", h)
@@ -172,4 +165,18 @@ func TestEnsureConsumerTakesItsSettings(t *testing.T) {
 	if c := cons.CachedInfo().Config; c.AckWait != 7*time.Second || c.MaxDeliver != 3 {
 		t.Fatalf("consumer has ack wait %s, max deliver %d; want 7s, 3", c.AckWait, c.MaxDeliver)
 	}
+}
+
+// nextJob takes the next job message through the workers' consumer.
+func nextJob(t *testing.T, js jetstream.JetStream) jetstream.Msg {
+	t.Helper()
+	cons, err := queue.EnsureConsumer(context.Background(), js, queue.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
