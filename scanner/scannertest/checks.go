@@ -365,3 +365,24 @@ func CheckRepositoryLayers(t *testing.T, s scanner.Scanner, key string, cases []
 		})
 	}
 }
+
+// ScanParsed scans data, at the layer path path, with s, for a fuzz target
+// that also gives data to the scanner's parser, and checks that no content
+// fails the scan. When parseErr, what the parser said of data, is not nil,
+// it checks that the scan gave one warning naming path and no repository,
+// and returns nil: the caller has nothing more to check. Otherwise it
+// returns the result.
+func ScanParsed(t *testing.T, s scanner.Scanner, path string, data []byte, parseErr error) *scanner.Result {
+	t.Helper()
+	res, err := s.Scan(context.Background(), []scanner.File{File(path, data)})
+	if err != nil {
+		t.Fatalf("Scan error %v: bad content is a warning", err)
+	}
+	if parseErr == nil {
+		return res
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], path) || len(res.Repositories) != 0 {
+		t.Fatalf("parse error %v but Scan gave %+v", parseErr, res)
+	}
+	return nil
+}
