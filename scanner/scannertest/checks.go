@@ -386,3 +386,54 @@ func ScanParsed(t *testing.T, s scanner.Scanner, path string, data []byte, parse
 	}
 	return nil
 }
+
+// RepositoryScan is a case of CheckRepositoryScans: files scanned together,
+// and the repositories and warnings expected.
+type RepositoryScan struct {
+	// Name names the case.
+	Name string
+	// Files are the files scanned.
+	Files []scanner.File
+	// Want are the repositories found, in order, each written by
+	// CheckRepositoryScans's view.
+	Want []string
+	// Warns are the warnings expected, in order: each holds the string of
+	// the same index.
+	Warns []string
+}
+
+// CheckRepositoryScans scans each case's files with s, in a subtest named
+// after the case, and checks that the scan does not fail, that the
+// repositories, each written by view (which may report on t what else is
+// wrong with one), are the case's Want, and that the warnings are as many
+// as its Warns, each holding the one of its index; warn, when not nil,
+// checks each warning further.
+func CheckRepositoryScans(t *testing.T, s scanner.Scanner, cases []RepositoryScan, view func(t *testing.T, r *report.Repository) string, warn func(t *testing.T, w string)) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			res, err := s.Scan(context.Background(), tc.Files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range res.Repositories {
+				got = append(got, view(t, r))
+			}
+			if !slices.Equal(got, tc.Want) {
+				t.Errorf("repositories %q, want %q", got, tc.Want)
+			}
+			if len(res.Warnings) != len(tc.Warns) {
+				t.Fatalf("warnings %q, want %d", res.Warnings, len(tc.Warns))
+			}
+			for i, w := range tc.Warns {
+				if !strings.Contains(res.Warnings[i], w) {
+					t.Errorf("warning %q, want one with %q", res.Warnings[i], w)
+				}
+				if warn != nil {
+					warn(t, res.Warnings[i])
+				}
+			}
+		})
+	}
+}
