@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"unicode/utf8"
 
 	"github.com/package-url/packageurl-go"
@@ -62,21 +61,16 @@ func (Scanner) Match(path string) bool { return path == installedDB }
 // Scan parses the matched database and returns its packages in file order.
 // A file over MaxFileSize or that Parse rejects is an error naming it.
 func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
-	files = append([]scanner.File(nil), files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
+	dbs, err := limitio.ParseFiles(ctx, "apk", files, parseFile)
+	if err != nil {
+		return nil, err
+	}
 	res := &scanner.Result{}
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("apk: %w", err)
+	for _, db := range dbs {
+		for _, e := range db.Value {
+			res.Packages = append(res.Packages, newPackage(e, db.Path))
 		}
-		entries, err := parseFile(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
-			res.Packages = append(res.Packages, newPackage(e, f.Path()))
-		}
-		ownedFiles(entries, res)
+		ownedFiles(db.Value, res)
 	}
 	return res, nil
 }

@@ -24,34 +24,28 @@ func TestInfoMatch(t *testing.T) {
 // TestFixtures scans upstream projects' test data (testdata/SOURCES.md)
 // and compares with what those projects' own tests expect.
 func TestFixtures(t *testing.T) {
+	const path = "var/www/html/vendor/composer/installed.json"
 	syft := []string{
 		"asm89/stack-cors 1.3.0 pkg:composer/asm89/stack-cors@1.3.0",
 		"behat/mink v1.8.1 pkg:composer/behat/mink@v1.8.1",
 	}
-	for _, tc := range []struct {
-		file string
-		want []string // "name version purl"
-	}{
+	scannertest.CheckTestdata(t, Scanner{}, []scannertest.Testdata{
 		// Syft syft/pkg/cataloger/php/parse_installed_json_test.go: the
 		// same two packages in Composer 1's and 2's formats.
-		{"syft_composer_1_installed.json", syft},
-		{"syft_composer_2_installed.json", syft},
+		{File: "syft_composer_1_installed.json", Path: path, Want: syft},
+		{File: "syft_composer_2_installed.json", Path: path, Want: syft},
 		// Trivy pkg/fanal/analyzer/language/php/composer/vendor_test.go.
-		{"trivy_happy_installed.json", []string{
+		{File: "trivy_happy_installed.json", Path: path, Want: []string{
 			"pear/log 1.13.3 pkg:composer/pear/log@1.13.3",
 			"pear/pear_exception v1.0.2 pkg:composer/pear/pear_exception@v1.0.2",
 		}},
 		// Trivy integration/testdata/composer.vendor.json.golden.
-		{"trivy_integration_installed.json", []string{
+		{File: "trivy_integration_installed.json", Path: path, Want: []string{
 			"guzzlehttp/psr7 1.8.3 pkg:composer/guzzlehttp/psr7@1.8.3",
 			"psr/http-message 1.1 pkg:composer/psr/http-message@1.1",
 			"ralouphie/getallheaders 3.0.3 pkg:composer/ralouphie/getallheaders@3.0.3",
 		}},
-	} {
-		t.Run(tc.file, func(t *testing.T) {
-			scannertest.CheckTestdata(t, Scanner{}, "var/www/html/vendor/composer/installed.json", tc.file, tc.want, nil)
-		})
-	}
+	}, nil)
 }
 
 func TestParseInstalled(t *testing.T) {

@@ -24,32 +24,29 @@ func TestInfoMatch(t *testing.T) {
 // TestFixtures scans upstream projects' test data (testdata/SOURCES.md):
 // the names and versions are those the projects' own tests expect.
 func TestFixtures(t *testing.T) {
-	for _, tc := range []struct {
-		file, name, version, purl string
-	}{
+	cases := []scannertest.Testdata{
 		// Trivy pkg/fanal/analyzer/language/conda/meta/meta_test.go,
 		// pkg/dependency/parser/conda/meta/parse_test.go and
 		// integration/testdata/conda-spdx.json.golden.
-		{"trivy_pip-22.2.2-py38h06a4308_0.json", "pip", "22.2.2", "pkg:conda/pip@22.2.2?build=py38h06a4308_0&channel=main&subdir=linux-64&type=conda"},
-		{"trivy__libgcc_mutex-0.1-main.json", "_libgcc_mutex", "0.1", "pkg:conda/_libgcc_mutex@0.1?build=main&channel=main&subdir=linux-64&type=conda"},
-		{"trivy_libgomp-11.2.0-h1234567_1.json", "libgomp", "11.2.0", "pkg:conda/libgomp@11.2.0?build=h1234567_1&channel=main&subdir=linux-64&type=conda"},
-		{"trivy_openssl-1.1.1q-h7f8727e_0.json", "openssl", "1.1.1q", "pkg:conda/openssl@1.1.1q?build=h7f8727e_0&channel=main&subdir=linux-64&type=conda"},
+		{File: "trivy_pip-22.2.2-py38h06a4308_0.json", Want: []string{"pip 22.2.2 pkg:conda/pip@22.2.2?build=py38h06a4308_0&channel=main&subdir=linux-64&type=conda"}},
+		{File: "trivy__libgcc_mutex-0.1-main.json", Want: []string{"_libgcc_mutex 0.1 pkg:conda/_libgcc_mutex@0.1?build=main&channel=main&subdir=linux-64&type=conda"}},
+		{File: "trivy_libgomp-11.2.0-h1234567_1.json", Want: []string{"libgomp 11.2.0 pkg:conda/libgomp@11.2.0?build=h1234567_1&channel=main&subdir=linux-64&type=conda"}},
+		{File: "trivy_openssl-1.1.1q-h7f8727e_0.json", Want: []string{"openssl 1.1.1q pkg:conda/openssl@1.1.1q?build=h7f8727e_0&channel=main&subdir=linux-64&type=conda"}},
 		// Syft syft/pkg/cataloger/conda/cataloger_test.go.
-		{"syft_jupyterlab-4.4.3-pyhd8ed1ab_0.json", "jupyterlab", "4.4.3", "pkg:conda/jupyterlab@4.4.3?build=pyhd8ed1ab_0&channel=conda-forge&subdir=noarch&type=conda"},
-		{"syft_zlib-1.2.11-h90dfc92_1014.json", "zlib", "1.2.11", "pkg:conda/zlib@1.2.11?build=h90dfc92_1014&channel=conda-forge&subdir=osx-arm64&type=tar.bz2"},
+		{File: "syft_jupyterlab-4.4.3-pyhd8ed1ab_0.json", Want: []string{"jupyterlab 4.4.3 pkg:conda/jupyterlab@4.4.3?build=pyhd8ed1ab_0&channel=conda-forge&subdir=noarch&type=conda"}},
+		{File: "syft_zlib-1.2.11-h90dfc92_1014.json", Want: []string{"zlib 1.2.11 pkg:conda/zlib@1.2.11?build=h90dfc92_1014&channel=conda-forge&subdir=osx-arm64&type=tar.bz2"}},
 		// osv-scalibr extractor/filesystem/language/python/condameta.
-		{"scalibr_jupyterlab-3.1.12-py39hf3db000_1.json", "jupyterlab", "3.1.12", "pkg:conda/jupyterlab@3.1.12?build=py39hf3db000&channel=main&subdir=linux-64"},
-	} {
-		t.Run(tc.file, func(t *testing.T) {
-			want := []string{tc.name + " " + tc.version + " " + tc.purl}
-			scannertest.CheckTestdata(t, Scanner{}, "opt/conda/conda-meta/"+tc.file, tc.file, want, func(p *report.Package) string {
-				if _, err := packageurl.FromString(p.PURL); err != nil {
-					t.Errorf("purl %q: %v", p.PURL, err)
-				}
-				return p.Name + " " + p.Version + " " + p.PURL
-			})
-		})
+		{File: "scalibr_jupyterlab-3.1.12-py39hf3db000_1.json", Want: []string{"jupyterlab 3.1.12 pkg:conda/jupyterlab@3.1.12?build=py39hf3db000&channel=main&subdir=linux-64"}},
 	}
+	for i := range cases {
+		cases[i].Path = "opt/conda/conda-meta/" + cases[i].File
+	}
+	scannertest.CheckTestdata(t, Scanner{}, cases, func(t *testing.T, p *report.Package) string {
+		if _, err := packageurl.FromString(p.PURL); err != nil {
+			t.Errorf("purl %q: %v", p.PURL, err)
+		}
+		return p.Name + " " + p.Version + " " + p.PURL
+	})
 }
 
 func TestChannelName(t *testing.T) {

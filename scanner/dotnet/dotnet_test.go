@@ -26,26 +26,24 @@ func TestInfoMatch(t *testing.T) {
 // TestFixtures scans upstream projects' test data (testdata/SOURCES.md)
 // and compares with what those projects' own tests expect.
 func TestFixtures(t *testing.T) {
-	for _, tc := range []struct {
-		file string
-		want []string // "name version"
-	}{
+	const path = "app/MyApp.deps.json"
+	scannertest.CheckTestdata(t, Scanner{}, []scannertest.Testdata{
 		// Trivy pkg/dependency/parser/dotnet/core_deps/parse_test.go.
-		{"trivy_happy.deps.json", []string{"ExampleApp1 1.0.0", "Newtonsoft.Json 13.0.1"}},
-		{"trivy_without-runtime.deps.json", []string{"JsonDiffPatch 2.0.61", "Libuv 1.9.1", "System.Collections.Immutable 1.3.0", "hello2 1.0.0"}},
-		{"trivy_self-contained.deps.json", []string{"ExampleApp1 1.0.0", "Microsoft.AspNetCore.App.Runtime.linux-x64 8.0.0", "Microsoft.NETCore.App.Runtime.linux-x64 8.0.0", "Newtonsoft.Json 13.0.1"}},
-		{"trivy_multi-project.deps.json", []string{"Api 1.0.0", "Data 1.0.0", "Newtonsoft.Json 13.0.3", "Web 1.0.0"}},
+		{File: "trivy_happy.deps.json", Path: path, Want: []string{"ExampleApp1 1.0.0", "Newtonsoft.Json 13.0.1"}},
+		{File: "trivy_without-runtime.deps.json", Path: path, Want: []string{"JsonDiffPatch 2.0.61", "Libuv 1.9.1", "System.Collections.Immutable 1.3.0", "hello2 1.0.0"}},
+		{File: "trivy_self-contained.deps.json", Path: path, Want: []string{"ExampleApp1 1.0.0", "Microsoft.AspNetCore.App.Runtime.linux-x64 8.0.0", "Microsoft.NETCore.App.Runtime.linux-x64 8.0.0", "Newtonsoft.Json 13.0.1"}},
+		{File: "trivy_multi-project.deps.json", Path: path, Want: []string{"Api 1.0.0", "Data 1.0.0", "Newtonsoft.Json 13.0.3", "Web 1.0.0"}},
 		// Trivy pkg/fanal/analyzer/language/dotnet/deps/deps_test.go:
 		// no target for the runtime target's name, so every library.
-		{"trivy_datacollector.deps.json", []string{"Microsoft.VisualStudio.TestPlatform.Common 17.2.0-release-20220408-11", "Newtonsoft.Json 9.0.1"}},
+		{File: "trivy_datacollector.deps.json", Path: path, Want: []string{"Microsoft.VisualStudio.TestPlatform.Common 17.2.0-release-20220408-11", "Newtonsoft.Json 9.0.1"}},
 		// osv-scalibr extractor/filesystem/language/dotnet/depsjson.
-		{"scalibr_valid.deps.json", []string{"AWSSDK.Core 3.7.10.6", "Microsoft.Extensions.DependencyInjection 6.0.0", "TestLibrary 1.0.0"}},
+		{File: "scalibr_valid.deps.json", Path: path, Want: []string{"AWSSDK.Core 3.7.10.6", "Microsoft.Extensions.DependencyInjection 6.0.0", "TestLibrary 1.0.0"}},
 		// Syft syft/pkg/cataloger/dotnet/cataloger_test.go expects 14:
 		// these and System.Diagnostics.DiagnosticSource 6.0.0 and
 		// System.Runtime.CompilerServices.Unsafe 6.0.0, which have no
 		// runtime assets in the net6.0 target (the shared framework
 		// has them): not deployed, left out as Trivy does.
-		{"syft_TestLibrary.deps.json", []string{
+		{File: "syft_TestLibrary.deps.json", Path: path, Want: []string{
 			"AWSSDK.Core 3.7.10.6",
 			"Microsoft.Extensions.DependencyInjection 6.0.0",
 			"Microsoft.Extensions.DependencyInjection.Abstractions 6.0.0",
@@ -59,16 +57,12 @@ func TestFixtures(t *testing.T) {
 			"TestCommon 1.0.0",
 			"TestLibrary 1.0.0",
 		}},
-	} {
-		t.Run(tc.file, func(t *testing.T) {
-			scannertest.CheckTestdata(t, Scanner{}, "app/MyApp.deps.json", tc.file, tc.want, func(p *report.Package) string {
-				if p.PURL != "pkg:nuget/"+p.Name+"@"+p.Version {
-					t.Errorf("package %+v", p)
-				}
-				return p.Name + " " + p.Version
-			})
-		})
-	}
+	}, func(t *testing.T, p *report.Package) string {
+		if p.PURL != "pkg:nuget/"+p.Name+"@"+p.Version {
+			t.Errorf("package %+v", p)
+		}
+		return p.Name + " " + p.Version
+	})
 }
 
 func TestParseDeps(t *testing.T) {

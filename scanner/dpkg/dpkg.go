@@ -103,27 +103,17 @@ func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result,
 		}
 		return false
 	})
-	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
-	type parsed struct {
-		path    string
-		entries []Entry
+	all, err := limitio.ParseFiles(ctx, "dpkg", files, parseFile)
+	if err != nil {
+		return nil, err
 	}
-	var all []parsed
 	namespace := "debian"
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("dpkg: %w", err)
-		}
-		entries, err := parseFile(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
+	for _, p := range all {
+		for _, e := range p.Value {
 			if e.Name == "base-files" && strings.Contains(e.Version, "ubuntu") {
 				namespace = "ubuntu"
 			}
 		}
-		all = append(all, parsed{f.Path(), entries})
 	}
 	res := &scanner.Result{}
 	var installed map[string]bool // nil: no status file, every .list counts
@@ -131,8 +121,8 @@ func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result,
 		installed = map[string]bool{}
 	}
 	for _, p := range all {
-		for _, e := range p.entries {
-			res.Packages = append(res.Packages, newPackage(e, p.path, namespace))
+		for _, e := range p.Value {
+			res.Packages = append(res.Packages, newPackage(e, p.Path, namespace))
 			installed[e.Name] = true
 		}
 	}

@@ -20,36 +20,18 @@ import (
 // reads from the same files; an egg without EGG-INFO/PKG-INFO (for which
 // neither tool reports a package) is skipped with a warning.
 func TestEggs(t *testing.T) {
-	for _, tc := range []struct {
-		file, name, version, warn string
-	}{
-		{"trivy_kitchen-1.2.6-py2.7.egg", "kitchen", "1.2.6", ""},
-		{"trivy_sample_package.egg", "sample_package", "0.1", ""},
-		{"scalibr_monotonic-1.6-py3.10.egg", "monotonic", "1.6", ""},
-		{"scalibr_monotonic_no_pkginfo-1.6-py3.10.egg", "", "", "no EGG-INFO/PKG-INFO"},
-		{"trivy_no-required-files.egg", "", "", "no EGG-INFO/PKG-INFO"},
-	} {
-		t.Run(tc.file, func(t *testing.T) {
-			path := "usr/lib/python3/site-packages/" + tc.file
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.FromDisk(t, path, filepath.Join("testdata", tc.file))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.warn != "" {
-				if len(res.Packages) != 0 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tc.warn) || !strings.Contains(res.Warnings[0], path) {
-					t.Errorf("packages %v, warnings %q", res.Packages, res.Warnings)
-				}
-				return
-			}
-			if len(res.Packages) != 1 || len(res.Warnings) != 0 {
-				t.Fatalf("packages %v, warnings %q", res.Packages, res.Warnings)
-			}
-			p := res.Packages[0]
-			if p.Name != tc.name || p.Version != tc.version || p.PURL != "pkg:pypi/"+NormalizeName(tc.name)+"@"+tc.version || p.Filepath != path || p.PackageDB != path {
-				t.Errorf("got %+v", p)
-			}
-		})
+	const dir = "usr/lib/python3/site-packages/"
+	cases := []scannertest.Testdata{
+		{File: "trivy_kitchen-1.2.6-py2.7.egg", Want: []string{"kitchen 1.2.6 pkg:pypi/kitchen@1.2.6"}},
+		{File: "trivy_sample_package.egg", Want: []string{"sample_package 0.1 pkg:pypi/sample-package@0.1"}},
+		{File: "scalibr_monotonic-1.6-py3.10.egg", Want: []string{"monotonic 1.6 pkg:pypi/monotonic@1.6"}},
+		{File: "scalibr_monotonic_no_pkginfo-1.6-py3.10.egg", Warn: "no EGG-INFO/PKG-INFO"},
+		{File: "trivy_no-required-files.egg", Warn: "no EGG-INFO/PKG-INFO"},
 	}
+	for i := range cases {
+		cases[i].Path = dir + cases[i].File
+	}
+	scannertest.CheckTestdata(t, Scanner{}, cases, nil)
 }
 
 // zipOf makes a zip archive of the named members.
@@ -86,27 +68,13 @@ func TestBadEggs(t *testing.T) {
 	for i := 100; i < 400; i++ {
 		corrupt[i] ^= 0x5a
 	}
-	for _, tc := range []struct {
-		name string
-		data []byte
-		warn string
-	}{
-		{"not a zip", []byte("Name: x\nVersion: 1\n"), "not a zip archive"},
-		{"too many entries", zipOf(t, many), "central directory over the limit"},
-		{"bad metadata", zipOf(t, map[string]string{eggPKGINFO: "Version: 1\n"}), "no Name header"},
-		{"corrupt member", corrupt, "EGG-INFO/PKG-INFO"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			const path = "usr/lib/python3/site-packages/x-1.egg"
-			res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File(path, tc.data)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Packages) != 0 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tc.warn) || !strings.Contains(res.Warnings[0], path) {
-				t.Errorf("packages %v, warnings %q, want one with %q", res.Packages, res.Warnings, tc.warn)
-			}
-		})
-	}
+	good := scannertest.File("usr/lib/python3/site-packages/good-1.egg", zipOf(t, map[string]string{eggPKGINFO: "Name: good\nVersion: 1\n"}))
+	scannertest.CheckBadFiles(t, Scanner{}, good, "good", "usr/lib/python3/site-packages/x-1.egg", []scannertest.BadFile{
+		{Name: "not a zip", Data: "Name: x\nVersion: 1\n", Warn: "not a zip archive"},
+		{Name: "too many entries", Data: string(zipOf(t, many)), Warn: "central directory over the limit"},
+		{Name: "bad metadata", Data: string(zipOf(t, map[string]string{eggPKGINFO: "Version: 1\n"})), Warn: "no Name header"},
+		{Name: "corrupt member", Data: string(corrupt), Warn: "EGG-INFO/PKG-INFO"},
+	})
 	big := scannertest.FileFunc("a/big.egg", MaxEggSize+1, func() (io.ReadCloser, error) {
 		t.Error("opened an egg over the limit")
 		return nil, errBroken

@@ -1,12 +1,10 @@
 package rheldockerfile
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
-	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/rhel"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
@@ -37,14 +35,8 @@ func FuzzLabels(f *testing.F) {
 			t.Fatal("nil labels without an error")
 		}
 		name, cerr := Component(data)
-		res, err := Scanner{}.Scan(context.Background(), []scanner.File{scannertest.File("root/buildinfo/Dockerfile-x-1-1", data)})
-		if err != nil {
-			t.Fatalf("Scan error %v: a bad Dockerfile is a warning", err)
-		}
-		if cerr != nil {
-			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "Dockerfile-x-1-1") || len(res.Repositories) != 0 {
-				t.Fatalf("Component error %v but Scan gave %+v", cerr, res)
-			}
+		res := scannertest.ScanParsed(t, Scanner{}, "root/buildinfo/Dockerfile-x-1-1", data, cerr)
+		if res == nil {
 			return
 		}
 		if name == "" || name != strings.TrimSpace(name) || labels[ComponentLabel].Value == "" {

@@ -60,22 +60,23 @@ func (Scanner) Match(p string) bool {
 // Scan reads the matched Dockerfiles, in path order, and returns their
 // components as repositories, sorted by name.
 func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
-	files = slices.Clone(files)
-	slices.SortFunc(files, func(a, b scanner.File) int { return strings.Compare(a.Path(), b.Path()) })
 	res := &scanner.Result{}
-	seen := map[string]bool{}
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("rhel-dockerfile: %w", err)
-		}
+	names, err := limitio.ParseFiles(ctx, "rhel-dockerfile", files, func(_ context.Context, f scanner.File) (string, error) {
 		name, err := readFile(f)
 		if err != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("rhel-dockerfile: skipping %s: %s", f.Path(), clip(err.Error(), maxReason)))
-			continue
+			return "", nil
 		}
-		if !seen[name] {
-			seen[name] = true
-			res.Repositories = append(res.Repositories, &report.Repository{Name: name, Key: rhel.ContainerNameKey})
+		return name, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{"": true} // "": a file skipped
+	for _, n := range names {
+		if !seen[n.Value] {
+			seen[n.Value] = true
+			res.Repositories = append(res.Repositories, &report.Repository{Name: n.Value, Key: rhel.ContainerNameKey})
 		}
 	}
 	slices.SortFunc(res.Repositories, func(a, b *report.Repository) int { return strings.Compare(a.Name, b.Name) })

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/rhel"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
@@ -231,65 +232,43 @@ func TestScan(t *testing.T) {
 	df := func(name, component string) scanner.File {
 		return scannertest.File(dir+name, []byte("FROM x\nLABEL com.redhat.component="+component+"\n"))
 	}
-	tests := []struct {
-		name  string
-		files []scanner.File
-		want  []string
-		warns []string
-	}{
-		{"none", nil, nil, nil},
-		{"distinct components, sorted", []scanner.File{df("Dockerfile-b-1-1", "ubi9-container"), df("Dockerfile-a-1-1", "ubi8-container"), df("Dockerfile-c-1-1", "ubi8-container")},
-			[]string{"ubi8-container", "ubi9-container"}, nil},
-		{"a file without the label is a warning", []scanner.File{
+	scannertest.CheckRepositoryScans(t, Scanner{}, []scannertest.RepositoryScan{
+		{Name: "none"},
+		{Name: "distinct components, sorted", Files: []scanner.File{df("Dockerfile-b-1-1", "ubi9-container"), df("Dockerfile-a-1-1", "ubi8-container"), df("Dockerfile-c-1-1", "ubi8-container")},
+			Want: []string{"ubi8-container", "ubi9-container"}},
+		{Name: "a file without the label is a warning", Files: []scanner.File{
 			scannertest.File(dir+"Dockerfile-nolabel-1-1", []byte("FROM x\nLABEL name=x\n")),
 			df("Dockerfile-ok-1-1", "ubi8-container"),
-		}, []string{"ubi8-container"}, []string{"Dockerfile-nolabel-1-1: no com.redhat.component label"}},
-		{"unreadable files are warnings", []scanner.File{
+		}, Want: []string{"ubi8-container"}, Warns: []string{"Dockerfile-nolabel-1-1: no com.redhat.component label"}},
+		{Name: "unreadable files are warnings", Files: []scanner.File{
 			scannertest.File(dir+"Dockerfile-bin-1-1", []byte("\x7fELF\x00\xff")),
 			scannertest.FileFunc(dir+"Dockerfile-big-1-1", MaxFileSize+1, nil),
 			scannertest.FileFunc(dir+"Dockerfile-lies-1-1", 10, func() (io.ReadCloser, error) {
 				return io.NopCloser(bytes.NewReader(bytes.Repeat([]byte("#"), MaxFileSize+1))), nil
 			}),
 			scannertest.FileFunc(dir+"Dockerfile-gone-1-1", 10, func() (io.ReadCloser, error) { return nil, errors.New("gone") }),
-		}, nil, []string{
+		}, Warns: []string{
 			"Dockerfile-big-1-1: size 1048577 bytes exceeds the limit",
 			"Dockerfile-bin-1-1: not valid UTF-8",
 			"Dockerfile-gone-1-1: opening: gone",
 			"Dockerfile-lies-1-1: more than 1048576 bytes",
 		}},
-		{"a long reason is cut", []scanner.File{
+		{Name: "a long reason is cut", Files: []scanner.File{
 			scannertest.File(dir+"Dockerfile-long-1-1", []byte("FROM x\nLABEL a=\"${"+strings.Repeat("é \\\n", 40<<10)+"\"\n")),
-		}, nil, []string{"Dockerfile-long-1-1: line 2: LABEL: expanding"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := Scanner{}.Scan(context.Background(), tt.files)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, r := range res.Repositories {
-				if r.Key != rhel.ContainerNameKey {
-					t.Errorf("repository %+v", r)
-				}
-				got = append(got, r.Name)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("repositories %q, want %q", got, tt.want)
-			}
-			if len(res.Warnings) != len(tt.warns) {
-				t.Fatalf("warnings %q, want %d", res.Warnings, len(tt.warns))
-			}
-			for i, w := range tt.warns {
-				if len(res.Warnings[i]) > 700 || !utf8.ValidString(res.Warnings[i]) {
-					t.Errorf("warning of %d bytes (valid UTF-8: %v)", len(res.Warnings[i]), utf8.ValidString(res.Warnings[i]))
-				}
-				if !strings.Contains(res.Warnings[i], w) || !strings.HasPrefix(res.Warnings[i], "rhel-dockerfile: skipping "+dir) {
-					t.Errorf("warning %q, want one with %q", res.Warnings[i], w)
-				}
-			}
-		})
-	}
+		}, Warns: []string{"Dockerfile-long-1-1: line 2: LABEL: expanding"}},
+	}, func(t *testing.T, r *report.Repository) string {
+		if r.Key != rhel.ContainerNameKey {
+			t.Errorf("repository %+v", r)
+		}
+		return r.Name
+	}, func(t *testing.T, w string) {
+		if len(w) > 700 || !utf8.ValidString(w) {
+			t.Errorf("warning of %d bytes (valid UTF-8: %v)", len(w), utf8.ValidString(w))
+		}
+		if !strings.HasPrefix(w, "rhel-dockerfile: skipping "+dir) {
+			t.Errorf("warning %q does not start with the scanner's name and the file's path", w)
+		}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := (Scanner{}).Scan(ctx, []scanner.File{df("Dockerfile-a-1-1", "a")}); !errors.Is(err, context.Canceled) {

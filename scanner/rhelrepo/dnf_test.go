@@ -2,11 +2,10 @@ package rhelrepo
 
 import (
 	"context"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
+	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/dnf"
 	"github.com/stevedore-dev/stevedore/scanner/rhel"
@@ -53,56 +52,32 @@ func TestDNF(t *testing.T) {
 	d4 := fixture(t, "claircore_dnf4_history.sqlite")
 	d5 := fixture(t, "claircore_dnf5_transaction_history.sqlite")
 	f := scannertest.File
-	type repo struct{ name, key string }
-	sets := []repo{{"content-set-1", rhel.ContentSetKey}, {"content-set-2", rhel.ContentSetKey}}
-	rhel9 := []repo{{appstream, rhel.DNFRepoKey}, {baseos, rhel.DNFRepoKey}}
-	tests := []struct {
-		name  string
-		files []scanner.File
-		want  []repo
-		warn  []string // what each warning names
-	}{
-		{"manifest and history: the manifest", []scanner.File{f(cm, plain), f(dnf.DNF4Path, d4)}, sets, nil},
+	// Repositories are written "key name"; Warns are what each warning
+	// names.
+	sets := []string{rhel.ContentSetKey + " content-set-1", rhel.ContentSetKey + " content-set-2"}
+	rhel9 := []string{rhel.DNFRepoKey + " " + appstream, rhel.DNFRepoKey + " " + baseos}
+	fedora42 := []string{rhel.DNFRepoKey + " " + fedora}
+	scannertest.CheckRepositoryScans(t, Scanner{}, []scannertest.RepositoryScan{
+		{Name: "manifest and history: the manifest", Files: []scanner.File{f(cm, plain), f(dnf.DNF4Path, d4)}, Want: sets},
 		// The history is not read then: a corrupt one is not a warning.
-		{"manifest and corrupt history", []scanner.File{f(cm, plain), f(dnf.DNF4Path, []byte("junk"))}, sets, nil},
-		{"no manifest: dnf4", []scanner.File{f(dnf.DNF4Path, d4)}, rhel9, nil},
-		{"no manifest: dnf5", []scanner.File{f(dnf.DNF5Path, d5)}, []repo{{fedora, rhel.DNFRepoKey}}, nil},
-		{"no manifest: both, dnf5's", []scanner.File{f(dnf.DNF4Path, d4), f(dnf.DNF5Path, d5)}, []repo{{fedora, rhel.DNFRepoKey}}, nil},
-		{"from_dnf_hint", []scanner.File{f(cm2, hint), f(dnf.DNF4Path, d4)}, rhel9, nil},
-		{"from_dnf_hint in one of two", []scanner.File{f(cm, plain), f(cm2, hint), f(dnf.DNF4Path, d4)}, rhel9, nil},
-		{"from_dnf_hint without a history", []scanner.File{f(cm2, hint)}, nil, nil},
-		{"unreadable manifest", []scanner.File{f(cm, []byte("File replaced by RapidFort")), f(dnf.DNF4Path, d4)}, rhel9, []string{cm}},
-		{"removed packages' repository", []scanner.File{f(dnf.DNF4Path, removeBaseOS(t))}, []repo{{appstream, rhel.DNFRepoKey}}, nil},
-		{"corrupt history", []scanner.File{f(dnf.DNF4Path, d4[:len(d4)/3])}, nil, []string{dnf.DNF4Path}},
-		{"not a history", []scanner.File{f(cm2, hint), f(dnf.DNF5Path, []byte("hello"))}, nil, []string{dnf.DNF5Path}},
-		{"nothing", nil, nil, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := Scanner{}.Scan(context.Background(), tt.files)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []repo
-			for _, r := range res.Repositories {
-				if r.URI != "" || r.CPE != "" {
-					t.Errorf("repository %+v", r)
-				}
-				got = append(got, repo{r.Name, r.Key})
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("repositories %v, want %v", got, tt.want)
-			}
-			if len(res.Warnings) != len(tt.warn) {
-				t.Fatalf("warnings %q, want %d", res.Warnings, len(tt.warn))
-			}
-			for i, w := range tt.warn {
-				if !strings.Contains(res.Warnings[i], w) {
-					t.Errorf("warning %q does not name %s", res.Warnings[i], w)
-				}
-			}
-		})
-	}
+		{Name: "manifest and corrupt history", Files: []scanner.File{f(cm, plain), f(dnf.DNF4Path, []byte("junk"))}, Want: sets},
+		{Name: "no manifest: dnf4", Files: []scanner.File{f(dnf.DNF4Path, d4)}, Want: rhel9},
+		{Name: "no manifest: dnf5", Files: []scanner.File{f(dnf.DNF5Path, d5)}, Want: fedora42},
+		{Name: "no manifest: both, dnf5's", Files: []scanner.File{f(dnf.DNF4Path, d4), f(dnf.DNF5Path, d5)}, Want: fedora42},
+		{Name: "from_dnf_hint", Files: []scanner.File{f(cm2, hint), f(dnf.DNF4Path, d4)}, Want: rhel9},
+		{Name: "from_dnf_hint in one of two", Files: []scanner.File{f(cm, plain), f(cm2, hint), f(dnf.DNF4Path, d4)}, Want: rhel9},
+		{Name: "from_dnf_hint without a history", Files: []scanner.File{f(cm2, hint)}},
+		{Name: "unreadable manifest", Files: []scanner.File{f(cm, []byte("File replaced by RapidFort")), f(dnf.DNF4Path, d4)}, Want: rhel9, Warns: []string{cm}},
+		{Name: "removed packages' repository", Files: []scanner.File{f(dnf.DNF4Path, removeBaseOS(t))}, Want: []string{rhel.DNFRepoKey + " " + appstream}},
+		{Name: "corrupt history", Files: []scanner.File{f(dnf.DNF4Path, d4[:len(d4)/3])}, Warns: []string{dnf.DNF4Path}},
+		{Name: "not a history", Files: []scanner.File{f(cm2, hint), f(dnf.DNF5Path, []byte("hello"))}, Warns: []string{dnf.DNF5Path}},
+		{Name: "nothing"},
+	}, func(t *testing.T, r *report.Repository) string {
+		if r.URI != "" || r.CPE != "" {
+			t.Errorf("repository %+v", r)
+		}
+		return r.Key + " " + r.Name
+	}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := (Scanner{}).Scan(ctx, []scanner.File{f(dnf.DNF4Path, d4)}); err == nil {

@@ -84,29 +84,33 @@ func (Scanner) Match(p string) bool {
 // Scan reads the matched manifests, in path order, then, if they say so,
 // the history, and returns the repositories sorted by name.
 func (Scanner) Scan(ctx context.Context, files []scanner.File) (*scanner.Result, error) {
-	files = slices.Clone(files)
-	slices.SortFunc(files, func(a, b scanner.File) int { return strings.Compare(a.Path(), b.Path()) })
 	res := &scanner.Result{}
 	var histories []scanner.File
-	var sets []*report.Repository
-	seen := map[string]bool{}
-	read, fromDNF := 0, false
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("rhel-content-manifest: %w", err)
-		}
+	manifests, err := limitio.ParseFiles(ctx, "rhel-content-manifest", files, func(_ context.Context, f scanner.File) (*Manifest, error) {
 		if dnf.IsHistory(f.Path()) {
 			histories = append(histories, f)
-			continue
+			return nil, nil
 		}
 		m, err := readFile(f)
 		if err != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("rhel-content-manifest: skipping %s: %v", f.Path(), err))
+			return nil, nil
+		}
+		return m, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var sets []*report.Repository
+	seen := map[string]bool{}
+	read, fromDNF := 0, false
+	for _, m := range manifests {
+		if m.Value == nil { // a history, or a manifest skipped
 			continue
 		}
 		read++
-		fromDNF = fromDNF || m.FromDNFHint
-		for _, s := range m.ContentSets {
+		fromDNF = fromDNF || m.Value.FromDNFHint
+		for _, s := range m.Value.ContentSets {
 			if !seen[s] {
 				seen[s] = true
 				sets = append(sets, &report.Repository{Name: s, Key: RepositoryKey})

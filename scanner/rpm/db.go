@@ -27,12 +27,9 @@ import (
 // looks for, so that validation and go-rpmdb both read the database with
 // it; it is ignored when f is not SQLite.
 func readDB(ctx context.Context, f, wal scanner.File) ([]*rpmdb.PackageInfo, error) {
-	if f.Size() > MaxFileSize {
-		return nil, fmt.Errorf("size %d bytes exceeds the limit of %d", f.Size(), MaxFileSize)
-	}
-	rc, err := f.Open()
+	rc, err := limitio.Open(f, MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("opening: %w", err)
+		return nil, err
 	}
 	defer rc.Close()
 
@@ -122,12 +119,9 @@ func copyBounded(path string, r io.Reader) (*os.File, error) {
 // copyWAL copies the write-ahead log f, at most MaxFileSize bytes, to a new
 // file at path and returns its size.
 func copyWAL(path string, f scanner.File) (int64, error) {
-	if f.Size() > MaxFileSize {
-		return 0, fmt.Errorf("size %d bytes exceeds the limit of %d", f.Size(), MaxFileSize)
-	}
-	rc, err := f.Open()
+	rc, err := limitio.Open(f, MaxFileSize)
 	if err != nil {
-		return 0, fmt.Errorf("opening: %w", err)
+		return 0, err
 	}
 	defer rc.Close()
 	out, err := copyBounded(path, rc)

@@ -68,24 +68,17 @@ func TestInfoMatch(t *testing.T) {
 	}
 }
 
-// fixtureCase is a test file of an upstream project, where it goes in a
-// layer, and the packages that project's tests expect of it.
-type fixtureCase struct {
-	file, path string
-	want       []string // "name version purl"
-}
-
 // binaryCases are the Rust executables of TestFixtures (see testdata/SOURCES.md).
-func binaryCases() []fixtureCase {
-	return []fixtureCase{
+func binaryCases() []scannertest.Testdata {
+	return []scannertest.Testdata{
 		// Trivy's rust/binary test: the root and its one dependency.
-		{"trivy_executable_rust", "usr/local/bin/crate_with_features", []string{
+		{File: "trivy_executable_rust", Path: "usr/local/bin/crate_with_features", Want: []string{
 			"crate_with_features 0.1.0 pkg:cargo/crate_with_features@0.1.0",
 			"library_crate 0.1.0 pkg:cargo/library_crate@0.1.0",
 		}},
 		// osv-scalibr's cargoauditable test (build dependencies are
 		// not marked as such by the cargo-auditable that built it).
-		{"scalibr_uses_serde_json", "usr/bin/uses_json", []string{
+		{File: "scalibr_uses_serde_json", Path: "usr/bin/uses_json", Want: []string{
 			"itoa 1.0.14 pkg:cargo/itoa@1.0.14",
 			"memchr 2.7.4 pkg:cargo/memchr@2.7.4",
 			"proc-macro2 1.0.92 pkg:cargo/proc-macro2@1.0.92",
@@ -98,15 +91,15 @@ func binaryCases() []fixtureCase {
 			"unicode-ident 1.0.14 pkg:cargo/unicode-ident@1.0.14",
 			"uses_json 0.1.0 pkg:cargo/uses_json@0.1.0",
 		}},
-		{"scalibr_no_deps", "usr/bin/no_deps", []string{"no_deps 0.1.0 pkg:cargo/no_deps@0.1.0"}},
+		{File: "scalibr_no_deps", Path: "usr/bin/no_deps", Want: []string{"no_deps 0.1.0 pkg:cargo/no_deps@0.1.0"}},
 	}
 }
 
 // lockfileCases are the Cargo.lock files of TestFixtures.
-func lockfileCases() []fixtureCase {
-	return []fixtureCase{
+func lockfileCases() []scannertest.Testdata {
+	return []scannertest.Testdata{
 		// Trivy's cargo parser tests: every [[package]].
-		{"trivy_cargo_v3.lock", "app/Cargo.lock", []string{
+		{File: "trivy_cargo_v3.lock", Path: "app/Cargo.lock", Want: []string{
 			"aho-corasick 0.7.20 pkg:cargo/aho-corasick@0.7.20",
 			"app 0.1.0 pkg:cargo/app@0.1.0",
 			"libc 0.2.140 pkg:cargo/libc@0.2.140",
@@ -117,7 +110,7 @@ func lockfileCases() []fixtureCase {
 			"regex-syntax 0.6.29 pkg:cargo/regex-syntax@0.6.29",
 			"ucd-util 0.1.10 pkg:cargo/ucd-util@0.1.10",
 		}},
-		{"trivy_cargo_normal.lock", "app/Cargo.lock", []string{
+		{File: "trivy_cargo_normal.lock", Path: "app/Cargo.lock", Want: []string{
 			"idna 0.1.5 pkg:cargo/idna@0.1.5",
 			"libc 0.2.54 pkg:cargo/libc@0.2.54",
 			"matches 0.1.8 pkg:cargo/matches@0.1.8",
@@ -128,7 +121,7 @@ func lockfileCases() []fixtureCase {
 			"url 1.7.2 pkg:cargo/url@1.7.2",
 		}},
 		// Syft's parse_cargo_lock tests.
-		{"syft_Cargo.lock", "app/Cargo.lock", []string{
+		{File: "syft_Cargo.lock", Path: "app/Cargo.lock", Want: []string{
 			"ansi_term 0.12.1 pkg:cargo/ansi_term@0.12.1",
 			"errno 0.3.9 pkg:cargo/errno@0.3.9",
 			"matches 0.1.8 pkg:cargo/matches@0.1.8",
@@ -144,7 +137,7 @@ func lockfileCases() []fixtureCase {
 			"windows-sys 0.52.0 pkg:cargo/windows-sys@0.52.0",
 			"windows-sys 0.59.0 pkg:cargo/windows-sys@0.59.0",
 		}},
-		{"syft_Cargo.lock-with-git-deps", "app/Cargo.lock", []string{
+		{File: "syft_Cargo.lock-with-git-deps", Path: "app/Cargo.lock", Want: []string{
 			"aho-corasick 1.1.3 pkg:cargo/aho-corasick@1.1.3",
 			"hello_world 0.1.0 pkg:cargo/hello_world@0.1.0",
 			"memchr 2.7.4 pkg:cargo/memchr@2.7.4",
@@ -159,7 +152,7 @@ func lockfileCases() []fixtureCase {
 			"regex-syntax 0.8.5 pkg:cargo/regex-syntax@0.8.5?vcs_url=git%2Bhttps:%2F%2Fgithub.com%2Frust-lang%2Fregex.git%401a069b9232c607b34c4937122361aa075ef573fa",
 		}},
 		// osv-scalibr's cargolock test: a local crate beside a registry one.
-		{"scalibr_two-packages-with-local.lock", "app/Cargo.lock", []string{
+		{File: "scalibr_two-packages-with-local.lock", Path: "app/Cargo.lock", Want: []string{
 			"addr2line 0.15.2 pkg:cargo/addr2line@0.15.2",
 			"local-rust-pkg 0.1.0 pkg:cargo/local-rust-pkg@0.1.0",
 		}},
@@ -170,11 +163,7 @@ func lockfileCases() []fixtureCase {
 // and compares with the listings those projects' own tests expect, and
 // with python3's tomllib and objcopy + zlib + json over the same files.
 func TestFixtures(t *testing.T) {
-	for _, tc := range slices.Concat(binaryCases(), lockfileCases()) {
-		t.Run(tc.file, func(t *testing.T) {
-			scannertest.CheckTestdata(t, Scanner{}, tc.path, tc.file, tc.want, nil)
-		})
-	}
+	scannertest.CheckTestdata(t, Scanner{}, slices.Concat(binaryCases(), lockfileCases()), nil)
 }
 
 func deflate(t testing.TB, b []byte) []byte {

@@ -268,33 +268,55 @@ func FuzzLang(f *testing.F, l Lang, glob string) {
 	})
 }
 
-// CheckTestdata scans the package's testdata file file, at the layer path
-// path, with s and checks that the scan neither fails nor warns, that every
-// package is a binary package with path as its Filepath and PackageDB, and
-// that the packages, each written by line ("name version purl" when line is
-// nil) and sorted, are want.
-func CheckTestdata(t *testing.T, s scanner.Scanner, path, file string, want []string, line func(p *report.Package) string) {
+// Testdata is a file of the package's testdata directory, the layer path
+// it is given, and the packages expected of it, for CheckTestdata.
+type Testdata struct {
+	// File is the file's name under testdata.
+	File string
+	// Path is the layer path the file is given.
+	Path string
+	// Want are the packages, each written by CheckTestdata's line, sorted.
+	Want []string
+	// Warn is a part of the one warning expected, which also names Path;
+	// "": no warning.
+	Warn string
+}
+
+// CheckTestdata scans each case's file, at its layer path, with s, in a
+// subtest named after the file, and checks that the scan does not fail,
+// that it warns as the case says (Warn), that every package is a binary package with the path as its
+// Filepath and PackageDB, and that the packages, each written by line
+// ("name version purl" when line is nil; line may report what else is wrong
+// with a package on t) and sorted, are the case's Want.
+func CheckTestdata(t *testing.T, s scanner.Scanner, cases []Testdata, line func(t *testing.T, p *report.Package) string) {
 	t.Helper()
 	if line == nil {
-		line = func(p *report.Package) string { return p.Name + " " + p.Version + " " + p.PURL }
+		line = func(_ *testing.T, p *report.Package) string { return p.Name + " " + p.Version + " " + p.PURL }
 	}
-	res, err := s.Scan(context.Background(), []scanner.File{FromDisk(t, path, filepath.Join("testdata", file))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Warnings) != 0 {
-		t.Errorf("warnings %q", res.Warnings)
-	}
-	var got []string
-	for _, p := range res.Packages {
-		if p.Filepath != path || p.PackageDB != path || p.Kind != report.KindBinary {
-			t.Errorf("package %+v", p)
-		}
-		got = append(got, line(p))
-	}
-	slices.Sort(got)
-	if !slices.Equal(got, want) {
-		t.Errorf("got  %q\nwant %q", got, want)
+	for _, tc := range cases {
+		t.Run(tc.File, func(t *testing.T) {
+			res, err := s.Scan(context.Background(), []scanner.File{FromDisk(t, tc.Path, filepath.Join("testdata", tc.File))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.Warn == "" && len(res.Warnings) != 0:
+				t.Errorf("warnings %q", res.Warnings)
+			case tc.Warn != "" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tc.Warn) || !strings.Contains(res.Warnings[0], tc.Path)):
+				t.Errorf("warnings %q, want one naming %s and holding %q", res.Warnings, tc.Path, tc.Warn)
+			}
+			var got []string
+			for _, p := range res.Packages {
+				if p.Filepath != tc.Path || p.PackageDB != tc.Path || p.Kind != report.KindBinary {
+					t.Errorf("package %+v", p)
+				}
+				got = append(got, line(t, p))
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.Want) {
+				t.Errorf("got  %q\nwant %q", got, tc.Want)
+			}
+		})
 	}
 }
 
@@ -339,6 +361,78 @@ func CheckRepositoryLayers(t *testing.T, s scanner.Scanner, key string, cases []
 				t.Errorf("warnings %q", res.Warnings)
 			case tc.Warn != "" && (len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], tc.Warn)):
 				t.Errorf("warnings %q, want one holding %q", res.Warnings, tc.Warn)
+			}
+		})
+	}
+}
+
+// ScanParsed scans data, at the layer path path, with s, for a fuzz target
+// that also gives data to the scanner's parser, and checks that no content
+// fails the scan. When parseErr, what the parser said of data, is not nil,
+// it checks that the scan gave one warning naming path and no repository,
+// and returns nil: the caller has nothing more to check. Otherwise it
+// returns the result.
+func ScanParsed(t *testing.T, s scanner.Scanner, path string, data []byte, parseErr error) *scanner.Result {
+	t.Helper()
+	res, err := s.Scan(context.Background(), []scanner.File{File(path, data)})
+	if err != nil {
+		t.Fatalf("Scan error %v: bad content is a warning", err)
+	}
+	if parseErr == nil {
+		return res
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], path) || len(res.Repositories) != 0 {
+		t.Fatalf("parse error %v but Scan gave %+v", parseErr, res)
+	}
+	return nil
+}
+
+// RepositoryScan is a case of CheckRepositoryScans: files scanned together,
+// and the repositories and warnings expected.
+type RepositoryScan struct {
+	// Name names the case.
+	Name string
+	// Files are the files scanned.
+	Files []scanner.File
+	// Want are the repositories found, in order, each written by
+	// CheckRepositoryScans's view.
+	Want []string
+	// Warns are the warnings expected, in order: each holds the string of
+	// the same index.
+	Warns []string
+}
+
+// CheckRepositoryScans scans each case's files with s, in a subtest named
+// after the case, and checks that the scan does not fail, that the
+// repositories, each written by view (which may report on t what else is
+// wrong with one), are the case's Want, and that the warnings are as many
+// as its Warns, each holding the one of its index; warn, when not nil,
+// checks each warning further.
+func CheckRepositoryScans(t *testing.T, s scanner.Scanner, cases []RepositoryScan, view func(t *testing.T, r *report.Repository) string, warn func(t *testing.T, w string)) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			res, err := s.Scan(context.Background(), tc.Files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range res.Repositories {
+				got = append(got, view(t, r))
+			}
+			if !slices.Equal(got, tc.Want) {
+				t.Errorf("repositories %q, want %q", got, tc.Want)
+			}
+			if len(res.Warnings) != len(tc.Warns) {
+				t.Fatalf("warnings %q, want %d", res.Warnings, len(tc.Warns))
+			}
+			for i, w := range tc.Warns {
+				if !strings.Contains(res.Warnings[i], w) {
+					t.Errorf("warning %q, want one with %q", res.Warnings[i], w)
+				}
+				if warn != nil {
+					warn(t, res.Warnings[i])
+				}
 			}
 		})
 	}

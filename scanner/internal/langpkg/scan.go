@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
@@ -24,28 +23,26 @@ type ReadFunc func(f scanner.File, warn *Warnings) ([]*report.Package, error)
 // warning "name: path: reason; skipped", and returns the packages found
 // and the warnings, at most MaxWarnings of them.
 func Scan(ctx context.Context, name string, files []scanner.File, maxSize int64, read ReadFunc) (*scanner.Result, error) {
-	files = append([]scanner.File(nil), files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].Path() < files[j].Path() })
-	res := &scanner.Result{}
 	var warn Warnings
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
+	found, err := limitio.ParseFiles(ctx, name, files, func(_ context.Context, f scanner.File) ([]*report.Package, error) {
 		if maxSize > 0 && f.Size() > maxSize {
 			warn.Addf("%s: %s: %d bytes, more than the limit of %d; skipped", name, f.Path(), f.Size(), maxSize)
-			continue
+			return nil, nil
 		}
 		pkgs, err := read(f, &warn)
 		var skip *skipError
-		switch {
-		case errors.As(err, &skip):
+		if errors.As(err, &skip) {
 			warn.Addf("%s: %s: %v; skipped", name, f.Path(), skip.err)
-			continue
-		case err != nil:
-			return nil, err
+			return nil, nil
 		}
-		res.Packages = append(res.Packages, pkgs...)
+		return pkgs, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &scanner.Result{}
+	for _, f := range found {
+		res.Packages = append(res.Packages, f.Value...)
 	}
 	res.Warnings = warn.List()
 	return res, nil

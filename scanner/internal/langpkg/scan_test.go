@@ -36,26 +36,26 @@ func read(f scanner.File, _ *langpkg.Warnings) ([]*report.Package, error) {
 	}
 }
 
-func TestScan(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		files    []scanner.File
-		maxSize  int64
-		packages []string
-		warnings []string
-		err      string
-	}{
-		{"path order", []scanner.File{scannertest.File("b", []byte("B")), scannertest.File("a", []byte("A"))}, 0, []string{"A", "B"}, nil, ""},
-		{"skip", []scanner.File{scannertest.File("a", []byte("skip")), scannertest.File("b", []byte("B"))}, 0, []string{"B"}, []string{"x: a: bad content; skipped"}, ""},
-		{"none", []scanner.File{scannertest.File("a", []byte("none"))}, 0, nil, nil, ""},
-		{"too large", []scanner.File{scannertest.File("a", []byte("AAAA")), scannertest.File("b", []byte("B"))}, 3, []string{"B"}, []string{"x: a: 4 bytes, more than the limit of 3; skipped"}, ""},
-		{"no limit", []scanner.File{scannertest.File("a", []byte("AAAA"))}, 0, []string{"AAAA"}, nil, ""},
-		{"fail", []scanner.File{scannertest.File("a", []byte("fail"))}, 0, nil, nil, "failed"},
-	} {
+// scanCase is a case of TestScan and TestScanWhole: the files scanned with
+// a size limit, and the packages (as the test writes them) and warnings
+// expected, or the error.
+type scanCase struct {
+	name               string
+	files              []scanner.File
+	limit              int64
+	packages, warnings []string
+	err                string
+}
+
+// checkScans runs each case through scan and checks its result, each
+// package written by view.
+func checkScans(t *testing.T, cases []scanCase, scan func([]scanner.File, int64) (*scanner.Result, error), view func(*report.Package) string) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := langpkg.Scan(context.Background(), "x", tc.files, tc.maxSize, read)
+			res, err := scan(tc.files, tc.limit)
 			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
+				if err == nil || err.Error() != tc.err {
 					t.Fatalf("err = %v, want %q", err, tc.err)
 				}
 				return
@@ -65,13 +65,26 @@ func TestScan(t *testing.T) {
 			}
 			var names []string
 			for _, p := range res.Packages {
-				names = append(names, p.Name)
+				names = append(names, view(p))
 			}
 			if strings.Join(names, ",") != strings.Join(tc.packages, ",") || strings.Join(res.Warnings, "|") != strings.Join(tc.warnings, "|") {
 				t.Errorf("packages %q, warnings %q; want %q, %q", names, res.Warnings, tc.packages, tc.warnings)
 			}
 		})
 	}
+}
+
+func TestScan(t *testing.T) {
+	checkScans(t, []scanCase{
+		{"path order", []scanner.File{scannertest.File("b", []byte("B")), scannertest.File("a", []byte("A"))}, 0, []string{"A", "B"}, nil, ""},
+		{"skip", []scanner.File{scannertest.File("a", []byte("skip")), scannertest.File("b", []byte("B"))}, 0, []string{"B"}, []string{"x: a: bad content; skipped"}, ""},
+		{"none", []scanner.File{scannertest.File("a", []byte("none"))}, 0, nil, nil, ""},
+		{"too large", []scanner.File{scannertest.File("a", []byte("AAAA")), scannertest.File("b", []byte("B"))}, 3, []string{"B"}, []string{"x: a: 4 bytes, more than the limit of 3; skipped"}, ""},
+		{"no limit", []scanner.File{scannertest.File("a", []byte("AAAA"))}, 0, []string{"AAAA"}, nil, ""},
+		{"fail", []scanner.File{scannertest.File("a", []byte("fail"))}, 0, nil, nil, "failed"},
+	}, func(files []scanner.File, maxSize int64) (*scanner.Result, error) {
+		return langpkg.Scan(context.Background(), "x", files, maxSize, read)
+	}, func(p *report.Package) string { return p.Name })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := langpkg.Scan(ctx, "x", []scanner.File{scannertest.File("a", nil)}, 0, read); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "x: ") {
@@ -89,37 +102,13 @@ func TestScanWhole(t *testing.T) {
 	pkg := func(s, path string) *report.Package { return &report.Package{Name: s, Filepath: path} }
 	broken := scannertest.FileFunc("e", 1, func() (io.ReadCloser, error) { return nil, errors.New("no such file") })
 	liar := scannertest.FileFunc("d", 1, func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("aaaaa")), nil })
-	for _, tc := range []struct {
-		name     string
-		files    []scanner.File
-		packages []string
-		warnings []string
-		err      string
-	}{
-		{"items", []scanner.File{scannertest.File("a", []byte("x,y"))}, []string{"x@a", "y@a"}, nil, ""},
-		{"parse error", []scanner.File{scannertest.File("b", []byte("bad")), scannertest.File("c", []byte("z"))}, []string{"z@c"}, []string{"x: b: not a list: bad; skipped"}, ""},
-		{"size over", []scanner.File{scannertest.File("a", []byte("12345"))}, nil, []string{"x: a: 5 bytes, more than the limit of 4; skipped"}, ""},
-		{"content over", []scanner.File{liar}, nil, []string{"x: d: more than the limit of 4 bytes; skipped"}, ""},
-		{"open error", []scanner.File{broken}, nil, nil, "x: opening e: no such file"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			res, err := langpkg.ScanWhole(context.Background(), "x", tc.files, 4, parse, pkg)
-			if tc.err != "" {
-				if err == nil || err.Error() != tc.err {
-					t.Fatalf("err = %v, want %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, p := range res.Packages {
-				names = append(names, p.Name+"@"+p.Filepath)
-			}
-			if strings.Join(names, ",") != strings.Join(tc.packages, ",") || strings.Join(res.Warnings, "|") != strings.Join(tc.warnings, "|") {
-				t.Errorf("packages %q, warnings %q; want %q, %q", names, res.Warnings, tc.packages, tc.warnings)
-			}
-		})
-	}
+	checkScans(t, []scanCase{
+		{"items", []scanner.File{scannertest.File("a", []byte("x,y"))}, 4, []string{"x@a", "y@a"}, nil, ""},
+		{"parse error", []scanner.File{scannertest.File("b", []byte("bad")), scannertest.File("c", []byte("z"))}, 4, []string{"z@c"}, []string{"x: b: not a list: bad; skipped"}, ""},
+		{"size over", []scanner.File{scannertest.File("a", []byte("12345"))}, 4, nil, []string{"x: a: 5 bytes, more than the limit of 4; skipped"}, ""},
+		{"content over", []scanner.File{liar}, 4, nil, []string{"x: d: more than the limit of 4 bytes; skipped"}, ""},
+		{"open error", []scanner.File{broken}, 4, nil, nil, "x: opening e: no such file"},
+	}, func(files []scanner.File, limit int64) (*scanner.Result, error) {
+		return langpkg.ScanWhole(context.Background(), "x", files, limit, parse, pkg)
+	}, func(p *report.Package) string { return p.Name + "@" + p.Filepath })
 }

@@ -1,8 +1,11 @@
 package limitio
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 )
 
 // File is a file of a layer, as a scanner is given it (scanner.File).
@@ -38,16 +41,28 @@ func ParseFile[T any](name string, f File, limit int64, parse func(io.Reader) (T
 	return v, nil
 }
 
-// ReadFile reads f whole, at most limit bytes, for a caller that names the
-// file itself: its errors say what failed (the size, opening, more than
-// limit bytes, reading) but not which file.
-func ReadFile(f File, limit int64) ([]byte, error) {
+// Open opens f, refusing it without opening it when its Size is over
+// limit, for a caller that names the file itself: its errors say what
+// failed (the size, opening) but not which file. It does not bound what is
+// read: the caller does, with NewReader.
+func Open(f File, limit int64) (io.ReadCloser, error) {
 	if f.Size() > limit {
 		return nil, fmt.Errorf("size %d bytes exceeds the limit of %d", f.Size(), limit)
 	}
 	rc, err := f.Open()
 	if err != nil {
 		return nil, fmt.Errorf("opening: %w", err)
+	}
+	return rc, nil
+}
+
+// ReadFile reads f whole, at most limit bytes, for a caller that names the
+// file itself: its errors say what failed (the size, opening, more than
+// limit bytes, reading) but not which file.
+func ReadFile(f File, limit int64) ([]byte, error) {
+	rc, err := Open(f, limit)
+	if err != nil {
+		return nil, err
 	}
 	defer rc.Close()
 	lr := NewReader(rc, limit)
@@ -59,4 +74,33 @@ func ReadFile(f File, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("reading: %w", err)
 	}
 	return data, nil
+}
+
+// Parsed is what ParseFiles made of one file.
+type Parsed[T any] struct {
+	// Path is the file's path.
+	Path string
+	// Value is what parse returned for it.
+	Value T
+}
+
+// ParseFiles calls parse on each of files in path order (files itself is
+// left as it is) and returns, in that order, what it made of each. It
+// checks ctx before each file; its error is returned prefixed with name,
+// the scanner's. The first error of parse is returned as it is.
+func ParseFiles[F File, T any](ctx context.Context, name string, files []F, parse func(context.Context, F) (T, error)) ([]Parsed[T], error) {
+	files = slices.Clone(files)
+	slices.SortFunc(files, func(a, b F) int { return strings.Compare(a.Path(), b.Path()) })
+	out := make([]Parsed[T], 0, len(files))
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		v, err := parse(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Parsed[T]{Path: f.Path(), Value: v})
+	}
+	return out, nil
 }

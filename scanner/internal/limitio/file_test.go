@@ -1,11 +1,13 @@
 package limitio_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"strings"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/internal/limitio"
 	"github.com/stevedore-dev/stevedore/scanner/scannertest"
 )
@@ -55,4 +57,31 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func TestParseFiles(t *testing.T) {
+	parse := func(_ context.Context, f scanner.File) (string, error) {
+		b, err := limitio.ReadFile(f, 4)
+		if string(b) == "bad" {
+			return "", errors.New("corrupt " + f.Path())
+		}
+		return string(b), err
+	}
+	files := []scanner.File{scannertest.File("c", []byte("C")), scannertest.File("a", []byte("A")), scannertest.File("b", []byte("B"))}
+	got, err := limitio.ParseFiles(context.Background(), "x", files, parse)
+	if err != nil || len(got) != 3 || got[0] != (limitio.Parsed[string]{Path: "a", Value: "A"}) || got[2] != (limitio.Parsed[string]{Path: "c", Value: "C"}) {
+		t.Errorf("got %v, %v; want a, b and c in path order", got, err)
+	}
+	if files[0].Path() != "c" {
+		t.Error("the caller's files were sorted")
+	}
+	files = append(files, scannertest.File("a0", []byte("bad")))
+	if got, err := limitio.ParseFiles(context.Background(), "x", files, parse); got != nil || errText(err) != "corrupt a0" {
+		t.Errorf("parse error: %v, %v", got, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := limitio.ParseFiles(ctx, "x", files, parse); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "x: ") {
+		t.Errorf("canceled: %v", err)
+	}
 }
