@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -330,13 +331,23 @@ func carryOverEmpty(t *testing.T, c *conf) {
 	}
 	cur := c.scanners(t, scanner.Info{Name: "dpkg", Version: "2", Kind: scanner.KindPackage, MatchVersion: "m1"})
 	layers := []report.Digest{digest("1"), digest("2")}
+	// LayerNeeds says there is something to carry over, and then that
+	// there is not.
+	missing, carry, err := st.LayerNeeds(ctx, layers, cur)
+	if err != nil || len(missing) != 2 || !carry {
+		t.Fatalf("needs before: missing %v, carry %v, %v; want both layers, and something to carry", missing, carry, err)
+	}
 	n, err := st.CarryOverEmpty(ctx, f, layers, cur)
 	if err != nil || n != 1 {
 		t.Fatalf("carried over %d, %v; want 1", n, err)
 	}
-	missing, err := st.MissingScans(ctx, layers, cur)
+	missing, err = st.MissingScans(ctx, layers, cur)
 	if err != nil || len(missing) != 1 || missing[digest("2")] == nil {
 		t.Fatalf("missing %v, %v; want only the layer the old version read files in", missing, err)
+	}
+	after, carry, err := st.LayerNeeds(ctx, layers, cur)
+	if err != nil || !maps.EqualFunc(after, missing, slices.Equal) || carry {
+		t.Fatalf("needs after: missing %v, carry %v, %v; want %v and nothing to carry", after, carry, err, missing)
 	}
 }
 

@@ -25,6 +25,15 @@ type StoredLayer struct {
 // LoadLayerResults reads the stored results of the given scanners on the given
 // layers, in the order of layers, merged per layer.
 func (s *Store) LoadLayerResults(ctx context.Context, layers []report.Digest, scannerIDs []int64) ([]*StoredLayer, error) {
+	out, _, err := s.LoadLayerResultsWithin(ctx, layers, scannerIDs, -1)
+	return out, err
+}
+
+// LoadLayerResultsWithin is LoadLayerResults for at most maxPackages packages
+// in all (no bound when negative), counted as CountPackages counts them, in
+// the same round trip: it returns the count and, when it is over
+// maxPackages, no layers (their packages and owned files are not sent).
+func (s *Store) LoadLayerResultsWithin(ctx context.Context, layers []report.Digest, scannerIDs []int64, maxPackages int64) ([]*StoredLayer, int64, error) {
 	hashes := make([]string, len(layers))
 	out := make([]*StoredLayer, len(layers))
 	byHash := map[report.Digest]*StoredLayer{}
@@ -35,20 +44,44 @@ func (s *Store) LoadLayerResults(ctx context.Context, layers []report.Digest, sc
 		}
 		out[i] = byHash[l]
 	}
-	args := []any{hashes, scannerIDs}
+	args := []any{hashes, scannerIDs, maxPackages}
 	// One round trip: the queries are sent as one batch.
 	b := &pgx.Batch{}
-	loadWhiteouts(b, hashes, byHash)
-	loadPackageDBs(b, args, byHash)
-	loadPackages(b, args, byHash)
-	loadDists(b, args, byHash)
-	loadRepos(b, args, byHash)
-	loadOwnedFiles(b, hashes, scannerIDs, byHash)
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("load layer results: %w", err)
+	var n int64
+	if maxPackages >= 0 {
+		b.Queue(`SELECT count(*)`+packagesOf, hashes, scannerIDs).QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&n); err != nil {
+				return fmt.Errorf("count packages: %w", err)
+			}
+			return nil
+		})
 	}
-	return out, nil
+	loadWhiteouts(b, hashes, byHash)
+	loadPackageDBs(b, args[:2], byHash)
+	loadPackages(b, args, byHash)
+	loadDists(b, args[:2], byHash)
+	loadRepos(b, args[:2], byHash)
+	loadOwnedFiles(b, args, byHash)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, 0, fmt.Errorf("load layer results: %w", err)
+	}
+	if maxPackages >= 0 && n > maxPackages {
+		return nil, n, nil
+	}
+	return out, n, nil
 }
+
+// packagesOf is the FROM and WHERE of the packages the scanners of $2 found
+// on the layers of $1 (hashes), each layer once.
+const packagesOf = `
+  FROM package_scanartifact a
+  JOIN layer l ON l.id = a.layer_id
+ WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2)`
+
+// withinLimit is true, in a query whose $1, $2 and $3 are those of
+// LoadLayerResultsWithin, when the packages are within the bound $3: the
+// large results are not sent for a report over it.
+const withinLimit = `($3::bigint < 0 OR (SELECT count(*)` + packagesOf + `) <= $3)`
 
 // loadRows queues query on b, whose first column is a layer's hash, and for each
 // row reads the other columns into a new T (at the destinations fields
@@ -104,7 +137,7 @@ SELECT l.hash, p.name, p.version, p.kind, p.arch, p.module, p.normalized_version
   FROM package_scanartifact a
   JOIN layer l ON l.id = a.layer_id
   JOIN package p ON p.id = a.package_id
- WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2)
+ WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2) AND `+withinLimit+`
  ORDER BY l.hash, a.package_db, p.name, p.version, p.arch`, args, byHash,
 		func(r *row) []any {
 			p := &r.p
