@@ -29,7 +29,7 @@ type Store interface {
 	// scanners without stored results on it; complete layers are absent.
 	MissingScans(ctx context.Context, layers []report.Digest, scannerIDs []int64) (map[report.Digest][]int, error)
 	// LayerNeeds is MissingScans that also says, in the same round trip,
-	// whether CarryOverEmpty would record anything on the layers (carry):
+	// whether CarryOverEmpty may record anything on the layers (carry):
 	// when not, the missing scans are final.
 	LayerNeeds(ctx context.Context, layers []report.Digest, scannerIDs []int64) (missing map[report.Digest][]int, carry bool, err error)
 	// CarryOverEmpty records empty results for new scanner versions on

@@ -422,47 +422,43 @@ SELECT t.pos, s.id
 // (by position in scannerIDs) have no stored results for it. Layers with
 // complete results are absent from the map.
 func (s *Store) MissingScans(ctx context.Context, layers []report.Digest, scannerIDs []int64) (map[report.Digest][]int, error) {
-	missing, _, err := s.needs(ctx, layers, scannerIDs, false)
+	missing, _, err := s.LayerNeeds(ctx, layers, scannerIDs)
 	return missing, err
 }
 
-// LayerNeeds is MissingScans that also says, in the same round trip,
-// whether CarryOverEmpty would record anything on the layers (carry): when
-// not, the missing scans are final.
+// LayerNeeds is MissingScans that also says, from the same query, whether
+// CarryOverEmpty may record anything on the layers (carry: another scanner
+// was given no file in one of them). When not, as for new layers, the
+// missing scans are final.
 func (s *Store) LayerNeeds(ctx context.Context, layers []report.Digest, scannerIDs []int64) (missing map[report.Digest][]int, carry bool, err error) {
-	return s.needs(ctx, layers, scannerIDs, true)
-}
-
-// needs is MissingScans, and LayerNeeds when withCarry.
-func (s *Store) needs(ctx context.Context, layers []report.Digest, scannerIDs []int64, withCarry bool) (map[report.Digest][]int, bool, error) {
 	hashes := make([]string, len(layers))
 	for i, l := range layers {
 		hashes[i] = string(l)
 	}
-	have := map[string]map[int64]bool{}
-	var carry bool
-	b := &pgx.Batch{}
-	b.Queue(`
+	rows, err := s.pool.Query(ctx, `
 SELECT l.hash, sl.scanner_id
   FROM layer l JOIN scanned_layer sl ON sl.layer_id = l.id
- WHERE l.hash = ANY($1) AND sl.scanner_id = ANY($2)`, hashes, scannerIDs).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var h string
-			var id int64
-			if err := rows.Scan(&h, &id); err != nil {
-				return err
-			}
-			if have[h] == nil {
-				have[h] = map[int64]bool{}
-			}
-			have[h][id] = true
-		}
-		return rows.Err()
-	})
-	if withCarry {
-		b.Queue(`SELECT `+carryOverAny, hashes, scannerIDs).QueryRow(func(row pgx.Row) error { return row.Scan(&carry) })
+ WHERE l.hash = ANY($1) AND (sl.scanner_id = ANY($2) OR cardinality(sl.files) = 0)`, hashes, scannerIDs)
+	if err != nil {
+		return nil, false, fmt.Errorf("look up stored layer results: %w", err)
 	}
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	have := map[string]map[int64]bool{}
+	for rows.Next() {
+		var h string
+		var id int64
+		if err := rows.Scan(&h, &id); err != nil {
+			return nil, false, fmt.Errorf("look up stored layer results: %w", err)
+		}
+		if !slices.Contains(scannerIDs, id) {
+			carry = true // another scanner's empty result
+			continue
+		}
+		if have[h] == nil {
+			have[h] = map[int64]bool{}
+		}
+		have[h][id] = true
+	}
+	if err := rows.Err(); err != nil {
 		return nil, false, fmt.Errorf("look up stored layer results: %w", err)
 	}
 	out := map[report.Digest][]int{}
@@ -491,8 +487,9 @@ func (s *Store) CarryOverEmpty(ctx context.Context, f Fence, layers []report.Dig
 	// transaction (and its commit).
 	var held, any bool
 	err := s.pool.QueryRow(ctx, `
-SELECT coalesce((SELECT expires_at > now() FROM lease WHERE digest = $3 AND fence = $4), false), `+carryOverAny,
-		hashes, scannerIDs, string(f.Digest), f.Token).Scan(&held, &any)
+SELECT coalesce((SELECT expires_at > now() FROM lease WHERE digest = $3 AND fence = $4), false),
+       EXISTS (SELECT 1`+carryOverFrom+`
+                  AND NOT EXISTS (SELECT 1 FROM scanned_layer x WHERE x.layer_id = sl.layer_id AND x.scanner_id = cur.id))`, hashes, scannerIDs, string(f.Digest), f.Token).Scan(&held, &any)
 	if err != nil {
 		return 0, fmt.Errorf("carry over empty layer results: %w", err)
 	}
@@ -517,12 +514,6 @@ ON CONFLICT DO NOTHING`, hashes, scannerIDs)
 	}
 	return n, nil
 }
-
-// carryOverAny is true when CarryOverEmpty would record a result on the
-// layers of $1 (hashes) for the scanners of $2 (ids).
-const carryOverAny = `
-       EXISTS (SELECT 1` + carryOverFrom + `
-                  AND NOT EXISTS (SELECT 1 FROM scanned_layer x WHERE x.layer_id = sl.layer_id AND x.scanner_id = cur.id))`
 
 // carryOverFrom selects, for CarryOverEmpty, the layers among $1 (hashes)
 // where a scanner of $2 (ids) can take over another version's empty result.
