@@ -32,7 +32,8 @@ func (s *Store) LoadLayerResults(ctx context.Context, layers []report.Digest, sc
 // LoadLayerResultsWithin is LoadLayerResults for at most maxPackages packages
 // in all (no bound when negative), counted as CountPackages counts them, in
 // the same round trip: it returns the count and, when it is over
-// maxPackages, no layers (their packages and owned files are not sent).
+// maxPackages, no layers (the rows that follow the count are read from the
+// connection and dropped, none decoded or kept).
 func (s *Store) LoadLayerResultsWithin(ctx context.Context, layers []report.Digest, scannerIDs []int64, maxPackages int64) ([]*StoredLayer, int64, error) {
 	hashes := make([]string, len(layers))
 	out := make([]*StoredLayer, len(layers))
@@ -44,8 +45,9 @@ func (s *Store) LoadLayerResultsWithin(ctx context.Context, layers []report.Dige
 		}
 		out[i] = byHash[l]
 	}
-	args := []any{hashes, scannerIDs, maxPackages}
-	// One round trip: the queries are sent as one batch.
+	args := []any{hashes, scannerIDs}
+	// One round trip: the queries are sent as one batch; their results
+	// are read in order, the count's first.
 	b := &pgx.Batch{}
 	var n int64
 	if maxPackages >= 0 {
@@ -53,15 +55,18 @@ func (s *Store) LoadLayerResultsWithin(ctx context.Context, layers []report.Dige
 			if err := row.Scan(&n); err != nil {
 				return fmt.Errorf("count packages: %w", err)
 			}
+			if n > maxPackages {
+				clear(byHash) // loadRows drops every row
+			}
 			return nil
 		})
 	}
 	loadWhiteouts(b, hashes, byHash)
-	loadPackageDBs(b, args[:2], byHash)
+	loadPackageDBs(b, args, byHash)
 	loadPackages(b, args, byHash)
-	loadDists(b, args[:2], byHash)
-	loadRepos(b, args[:2], byHash)
-	loadOwnedFiles(b, args, byHash)
+	loadDists(b, args, byHash)
+	loadRepos(b, args, byHash)
+	loadOwnedFiles(b, hashes, scannerIDs, byHash)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, 0, fmt.Errorf("load layer results: %w", err)
 	}
@@ -78,19 +83,19 @@ const packagesOf = `
   JOIN layer l ON l.id = a.layer_id
  WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2)`
 
-// withinLimit is true, in a query whose $1, $2 and $3 are those of
-// LoadLayerResultsWithin, when the packages are within the bound $3: the
-// large results are not sent for a report over it.
-const withinLimit = `($3::bigint < 0 OR (SELECT count(*)` + packagesOf + `) <= $3)`
-
 // loadRows queues query on b, whose first column is a layer's hash, and for each
 // row reads the other columns into a new T (at the destinations fields
 // gives) and adds it to that layer (nil when the hash is not in byHash)
-// with add. what names the data in errors.
+// with add. what names the data in errors. When byHash is empty by the time
+// the results are read (LoadLayerResultsWithin over its bound), the rows are
+// dropped undecoded.
 func loadRows[T any](b *pgx.Batch, what, query string, args []any, byHash map[report.Digest]*StoredLayer,
 	fields func(*T) []any, add func(*StoredLayer, *T)) {
 	b.Queue(query, args...).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
+			if len(byHash) == 0 {
+				continue
+			}
 			var h string
 			v := new(T)
 			if err := rows.Scan(append([]any{&h}, fields(v)...)...); err != nil {
@@ -137,7 +142,7 @@ SELECT l.hash, p.name, p.version, p.kind, p.arch, p.module, p.normalized_version
   FROM package_scanartifact a
   JOIN layer l ON l.id = a.layer_id
   JOIN package p ON p.id = a.package_id
- WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2) AND `+withinLimit+`
+ WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2)
  ORDER BY l.hash, a.package_db, p.name, p.version, p.arch`, args, byHash,
 		func(r *row) []any {
 			p := &r.p

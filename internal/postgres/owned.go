@@ -19,18 +19,17 @@ ON CONFLICT (layer_id, scanner_id) DO NOTHING`, lid, sid, paths)
 }
 
 // loadOwnedFiles sets Found.OwnedFiles of the layers in byHash (keyed by
-// the hashes of args, $1) from the stored results of the scanners of $2:
-// the union over scanners, sorted; nothing when the packages are over the
-// bound $3 (see withinLimit).
-func loadOwnedFiles(b *pgx.Batch, args []any, byHash map[report.Digest]*StoredLayer) {
+// the hashes given) from the stored results of the given scanners: the
+// union over scanners, sorted.
+func loadOwnedFiles(b *pgx.Batch, hashes []string, scannerIDs []int64, byHash map[report.Digest]*StoredLayer) {
 	loadRows(b, "owned files", `
 SELECT l.hash, p.path
   FROM owned_files o
   JOIN layer l ON l.id = o.layer_id
   CROSS JOIN LATERAL unnest(o.paths) AS p(path)
- WHERE l.hash = ANY($1) AND o.scanner_id = ANY($2) AND `+withinLimit+`
+ WHERE l.hash = ANY($1) AND o.scanner_id = ANY($2)
  GROUP BY l.hash, p.path
- ORDER BY 1, 2`, args, byHash,
+ ORDER BY 1, 2`, []any{hashes, scannerIDs}, byHash,
 		func(p *string) []any { return []any{p} },
 		func(l *StoredLayer, p *string) {
 			if l != nil {
