@@ -290,12 +290,7 @@ func (ix *Indexer) scanLayer(ctx context.Context, f postgres.Fence, l *report.La
 	for i, n := range need {
 		ss[i] = ix.cfg.Scanners[n]
 	}
-	rc, err := ix.cfg.Fetcher.Open(ctx, l)
-	if err != nil {
-		return err
-	}
-	contents, err := layer.Read(ctx, rc, l.Hash, ss, ix.cfg.LayerOptions)
-	rc.Close()
+	contents, err := ix.readLayer(ctx, l, ss)
 	if err != nil {
 		return err
 	}
@@ -340,6 +335,20 @@ func (ix *Indexer) scanLayer(ctx context.Context, f postgres.Fence, l *report.La
 	ix.log.InfoContext(ctx, "layer scanned", "layer", l.Hash, "compressed_bytes", contents.CompressedBytes,
 		"uncompressed_bytes", contents.UncompressedBytes, "scanners", len(ss), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// readLayer fetches layer l and reads it in one streaming pass, keeping the
+// files the scanners ss asked for. Its span ("read layer") covers the fetch
+// and the whole read: inflating, verifying the digest, walking the tar.
+func (ix *Indexer) readLayer(ctx context.Context, l *report.Layer, ss []scanner.Scanner) (_ *layer.Contents, err error) {
+	ctx, span := ix.tracer.Start(ctx, "read layer")
+	defer func() { end(span, err) }()
+	rc, err := ix.cfg.Fetcher.Open(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return layer.Read(ctx, rc, l.Hash, ss, ix.cfg.LayerOptions)
 }
 
 // Scanners returns the infos of the indexer's scanners, in order.

@@ -79,11 +79,11 @@ func (ix *Indexer) fetchLayers(ctx context.Context, p *progress, m *report.Manif
 	for i, l := range m.Layers {
 		digests[i] = l.Hash
 	}
-	missing, err := ix.cfg.Store.MissingScans(ctx, digests, ix.ids)
+	missing, carry, err := ix.cfg.Store.LayerNeeds(ctx, digests, ix.ids)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(missing) > 0 {
+	if len(missing) > 0 && carry {
 		// A new version of a scanner that matches the same files as an
 		// old one needs no layer the old one found nothing to read in.
 		n, err := ix.cfg.Store.CarryOverEmpty(ctx, f, digests, ix.ids)
@@ -102,23 +102,19 @@ func (ix *Indexer) fetchLayers(ctx context.Context, p *progress, m *report.Manif
 
 // coalesce enters Coalesce and builds the report of manifest d from the
 // stored results of its layers (digests, in order). A report over
-// MaxReportPackages is refused before it is loaded.
+// MaxReportPackages is refused without loading its packages.
 func (ix *Indexer) coalesce(ctx context.Context, p *progress, d report.Digest, digests []report.Digest) (*report.Report, error) {
 	if err := p.enter(ctx, report.StateCoalesce, false); err != nil {
 		return nil, err
 	}
-	// Count before loading: a report over the limit is never built.
-	n, err := ix.cfg.Store.CountPackages(ctx, digests, ix.ids)
+	// Counted as they are loaded: a report over the limit is never built.
+	stored, n, err := ix.cfg.Store.LoadLayerResultsWithin(ctx, digests, ix.ids, int64(ix.cfg.MaxReportPackages))
 	if err != nil {
 		return nil, err
 	}
 	if n > int64(ix.cfg.MaxReportPackages) {
 		return nil, fmt.Errorf("manifest %s: %w: its layers hold %d packages, more than the limit of %d per report (--report-max-packages)",
 			d, layer.ErrLimit, n, ix.cfg.MaxReportPackages)
-	}
-	stored, err := ix.cfg.Store.LoadLayerResults(ctx, digests, ix.ids)
-	if err != nil {
-		return nil, err
 	}
 	cl := make([]coalesce.Layer, len(stored))
 	for i, s := range stored {

@@ -108,6 +108,21 @@ func (s *memStore) MissingScans(_ context.Context, layers []report.Digest, ids [
 	if err := s.call("MissingScans", nil); err != nil {
 		return nil, err
 	}
+	return s.missing(layers, ids), nil
+}
+
+// LayerNeeds is recorded as MissingScans; it says there may be something
+// to carry over whenever a scan is missing, so that CarryOverEmpty is
+// called as it would be then.
+func (s *memStore) LayerNeeds(ctx context.Context, layers []report.Digest, ids []int64) (map[report.Digest][]int, bool, error) {
+	if err := s.call("MissingScans", nil); err != nil {
+		return nil, false, err
+	}
+	m := s.missing(layers, ids)
+	return m, len(m) > 0, nil
+}
+
+func (s *memStore) missing(layers []report.Digest, ids []int64) map[report.Digest][]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[report.Digest][]int{}
@@ -118,7 +133,7 @@ func (s *memStore) MissingScans(_ context.Context, layers []report.Digest, ids [
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (s *memStore) CarryOverEmpty(_ context.Context, f postgres.Fence, _ []report.Digest, _ []int64) (int64, error) {
@@ -142,22 +157,24 @@ func (s *memStore) PutLayerResults(_ context.Context, f postgres.Fence, lr *post
 	return nil
 }
 
-func (s *memStore) CountPackages(_ context.Context, layers []report.Digest, ids []int64) (int64, error) {
+// LoadLayerResultsWithin records the count and the load as two calls, in
+// that order (one round trip in Postgres); over the limit, only the count.
+func (s *memStore) LoadLayerResultsWithin(_ context.Context, layers []report.Digest, ids []int64, maxPackages int64) ([]*postgres.StoredLayer, int64, error) {
 	if err := s.call("CountPackages", nil); err != nil {
-		return 0, err
+		return nil, 0, err
 	}
+	stored := s.load(layers, ids)
 	var n int64
-	for _, sl := range s.load(layers, ids) {
+	for _, sl := range stored {
 		n += int64(len(sl.Found.Packages))
 	}
-	return n, nil
-}
-
-func (s *memStore) LoadLayerResults(_ context.Context, layers []report.Digest, ids []int64) ([]*postgres.StoredLayer, error) {
-	if err := s.call("LoadLayerResults", nil); err != nil {
-		return nil, err
+	if n > maxPackages {
+		return nil, n, nil
 	}
-	return s.load(layers, ids), nil
+	if err := s.call("LoadLayerResults", nil); err != nil {
+		return nil, 0, err
+	}
+	return stored, n, nil
 }
 
 func (s *memStore) load(layers []report.Digest, ids []int64) []*postgres.StoredLayer {

@@ -28,6 +28,10 @@ type Store interface {
 	// MissingScans returns, per layer, the positions in scannerIDs of the
 	// scanners without stored results on it; complete layers are absent.
 	MissingScans(ctx context.Context, layers []report.Digest, scannerIDs []int64) (map[report.Digest][]int, error)
+	// LayerNeeds is MissingScans that also says, in the same round trip,
+	// whether CarryOverEmpty may record anything on the layers (carry):
+	// when not, the missing scans are final.
+	LayerNeeds(ctx context.Context, layers []report.Digest, scannerIDs []int64) (missing map[report.Digest][]int, carry bool, err error)
 	// CarryOverEmpty records empty results for new scanner versions on
 	// layers where an older version with the same match version was given
 	// no file; it returns how many it recorded.
@@ -35,11 +39,12 @@ type Store interface {
 	// PutLayerResults stores what was read from one layer; results stored
 	// before for a (layer, scanner) are kept.
 	PutLayerResults(ctx context.Context, f postgres.Fence, lr *postgres.LayerResults) error
-	// CountPackages counts the packages the scanners found on the layers.
-	CountPackages(ctx context.Context, layers []report.Digest, scannerIDs []int64) (int64, error)
-	// LoadLayerResults returns the stored results of the scanners on the
-	// layers, in the order of layers, merged per layer.
-	LoadLayerResults(ctx context.Context, layers []report.Digest, scannerIDs []int64) ([]*postgres.StoredLayer, error)
+	// LoadLayerResultsWithin returns the stored results of the scanners
+	// on the layers, in the order of layers, merged per layer, and the
+	// number of packages they hold (a layer listed twice counts once);
+	// when that number is over maxPackages, it returns no layers and
+	// loads no package.
+	LoadLayerResultsWithin(ctx context.Context, layers []report.Digest, scannerIDs []int64, maxPackages int64) ([]*postgres.StoredLayer, int64, error)
 	// FinishManifest stores the final (finished or partial) report and
 	// the scanners that made it, in one transaction.
 	FinishManifest(ctx context.Context, f postgres.Fence, r *report.Report, scannerIDs []int64, waitingFor []string, job []byte) error

@@ -61,6 +61,12 @@ func (t tracedStore) MissingScans(ctx context.Context, layers []report.Digest, i
 	return t.s.MissingScans(ctx, layers, ids)
 }
 
+func (t tracedStore) LayerNeeds(ctx context.Context, layers []report.Digest, ids []int64) (m map[report.Digest][]int, carry bool, err error) {
+	ctx, span := t.tracer.Start(ctx, "store.LayerNeeds")
+	defer func() { end(span, err) }()
+	return t.s.LayerNeeds(ctx, layers, ids)
+}
+
 func (t tracedStore) CarryOverEmpty(ctx context.Context, f postgres.Fence, layers []report.Digest, ids []int64) (n int64, err error) {
 	ctx, span := t.tracer.Start(ctx, "store.CarryOverEmpty")
 	defer func() { end(span, err) }()
@@ -73,16 +79,10 @@ func (t tracedStore) PutLayerResults(ctx context.Context, f postgres.Fence, lr *
 	return t.s.PutLayerResults(ctx, f, lr)
 }
 
-func (t tracedStore) CountPackages(ctx context.Context, layers []report.Digest, ids []int64) (n int64, err error) {
-	ctx, span := t.tracer.Start(ctx, "store.CountPackages")
+func (t tracedStore) LoadLayerResultsWithin(ctx context.Context, layers []report.Digest, ids []int64, maxPackages int64) (s []*postgres.StoredLayer, n int64, err error) {
+	ctx, span := t.tracer.Start(ctx, "store.LoadLayerResultsWithin")
 	defer func() { end(span, err) }()
-	return t.s.CountPackages(ctx, layers, ids)
-}
-
-func (t tracedStore) LoadLayerResults(ctx context.Context, layers []report.Digest, ids []int64) (s []*postgres.StoredLayer, err error) {
-	ctx, span := t.tracer.Start(ctx, "store.LoadLayerResults")
-	defer func() { end(span, err) }()
-	return t.s.LoadLayerResults(ctx, layers, ids)
+	return t.s.LoadLayerResultsWithin(ctx, layers, ids, maxPackages)
 }
 
 func (t tracedStore) FinishManifest(ctx context.Context, f postgres.Fence, r *report.Report, ids []int64, waitingFor []string, job []byte) (err error) {

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -330,13 +331,27 @@ func carryOverEmpty(t *testing.T, c *conf) {
 	}
 	cur := c.scanners(t, scanner.Info{Name: "dpkg", Version: "2", Kind: scanner.KindPackage, MatchVersion: "m1"})
 	layers := []report.Digest{digest("1"), digest("2")}
+	// LayerNeeds says there is something to carry over, and then that
+	// there is not.
+	missing, carry, err := st.LayerNeeds(ctx, layers, cur)
+	if err != nil || len(missing) != 2 || !carry {
+		t.Fatalf("needs before: missing %v, carry %v, %v; want both layers, and something to carry", missing, carry, err)
+	}
 	n, err := st.CarryOverEmpty(ctx, f, layers, cur)
 	if err != nil || n != 1 {
 		t.Fatalf("carried over %d, %v; want 1", n, err)
 	}
-	missing, err := st.MissingScans(ctx, layers, cur)
+	missing, err = st.MissingScans(ctx, layers, cur)
 	if err != nil || len(missing) != 1 || missing[digest("2")] == nil {
 		t.Fatalf("missing %v, %v; want only the layer the old version read files in", missing, err)
+	}
+	after, _, err := st.LayerNeeds(ctx, layers, cur)
+	if err != nil || !maps.EqualFunc(after, missing, slices.Equal) {
+		t.Fatalf("needs after: missing %v, %v; want %v", after, err, missing)
+	}
+	// On a layer no scanner read, nothing can be carried over.
+	if missing, carry, err := st.LayerNeeds(ctx, []report.Digest{digest("9")}, cur); err != nil || len(missing) != 1 || carry {
+		t.Fatalf("needs of a new layer: missing %v, carry %v, %v; want it missing, nothing to carry", missing, carry, err)
 	}
 }
 

@@ -16,11 +16,7 @@ func (s *Store) CountPackages(ctx context.Context, layers []report.Digest, scann
 		hashes[i] = string(l)
 	}
 	var n int64
-	err := s.pool.QueryRow(ctx, `
-SELECT count(*)
-  FROM package_scanartifact a
-  JOIN layer l ON l.id = a.layer_id
- WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2)`, hashes, scannerIDs).Scan(&n)
+	err := s.pool.QueryRow(ctx, `SELECT count(*)`+packagesOf, hashes, scannerIDs).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count packages: %w", err)
 	}

@@ -71,6 +71,19 @@ func countPackages(t *testing.T, c *conf) {
 			if int64(loaded) != n {
 				t.Errorf("LoadLayerResults loads %d packages, CountPackages says %d", loaded, n)
 			}
+			// Within the limit, the same count and layers; over it, the
+			// count and none.
+			within, wn, err := st.LoadLayerResultsWithin(ctx, tc.layers, tc.scanners, tc.want)
+			if err != nil || wn != tc.want || len(within) != len(stored) {
+				t.Errorf("LoadLayerResultsWithin(limit %d) = %d layers, %d, %v; want %d layers and the count", tc.want, len(within), wn, err, len(stored))
+			}
+			if tc.want == 0 {
+				return // a negative limit is no limit
+			}
+			over, on, err := st.LoadLayerResultsWithin(ctx, tc.layers, tc.scanners, tc.want-1)
+			if err != nil || on != tc.want || over != nil {
+				t.Errorf("LoadLayerResultsWithin(limit %d) = %d layers, %d, %v; want none and the count %d", tc.want-1, len(over), on, err, tc.want)
+			}
 		})
 	}
 }

@@ -25,6 +25,16 @@ type StoredLayer struct {
 // LoadLayerResults reads the stored results of the given scanners on the given
 // layers, in the order of layers, merged per layer.
 func (s *Store) LoadLayerResults(ctx context.Context, layers []report.Digest, scannerIDs []int64) ([]*StoredLayer, error) {
+	out, _, err := s.LoadLayerResultsWithin(ctx, layers, scannerIDs, -1)
+	return out, err
+}
+
+// LoadLayerResultsWithin is LoadLayerResults for at most maxPackages packages
+// in all (no bound when negative), counted as CountPackages counts them, in
+// the same round trip: it returns the count and, when it is over
+// maxPackages, no layers (the rows that follow the count are read from the
+// connection and dropped, none decoded or kept).
+func (s *Store) LoadLayerResultsWithin(ctx context.Context, layers []report.Digest, scannerIDs []int64, maxPackages int64) ([]*StoredLayer, int64, error) {
 	hashes := make([]string, len(layers))
 	out := make([]*StoredLayer, len(layers))
 	byHash := map[report.Digest]*StoredLayer{}
@@ -36,8 +46,21 @@ func (s *Store) LoadLayerResults(ctx context.Context, layers []report.Digest, sc
 		out[i] = byHash[l]
 	}
 	args := []any{hashes, scannerIDs}
-	// One round trip: the queries are sent as one batch.
+	// One round trip: the queries are sent as one batch; their results
+	// are read in order, the count's first.
 	b := &pgx.Batch{}
+	var n int64
+	if maxPackages >= 0 {
+		b.Queue(`SELECT count(*)`+packagesOf, hashes, scannerIDs).QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&n); err != nil {
+				return fmt.Errorf("count packages: %w", err)
+			}
+			if n > maxPackages {
+				clear(byHash) // loadRows drops every row
+			}
+			return nil
+		})
+	}
 	loadWhiteouts(b, hashes, byHash)
 	loadPackageDBs(b, args, byHash)
 	loadPackages(b, args, byHash)
@@ -45,19 +68,34 @@ func (s *Store) LoadLayerResults(ctx context.Context, layers []report.Digest, sc
 	loadRepos(b, args, byHash)
 	loadOwnedFiles(b, hashes, scannerIDs, byHash)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("load layer results: %w", err)
+		return nil, 0, fmt.Errorf("load layer results: %w", err)
 	}
-	return out, nil
+	if maxPackages >= 0 && n > maxPackages {
+		return nil, n, nil
+	}
+	return out, n, nil
 }
+
+// packagesOf is the FROM and WHERE of the packages the scanners of $2 found
+// on the layers of $1 (hashes), each layer once.
+const packagesOf = `
+  FROM package_scanartifact a
+  JOIN layer l ON l.id = a.layer_id
+ WHERE l.hash = ANY($1) AND a.scanner_id = ANY($2)`
 
 // loadRows queues query on b, whose first column is a layer's hash, and for each
 // row reads the other columns into a new T (at the destinations fields
 // gives) and adds it to that layer (nil when the hash is not in byHash)
-// with add. what names the data in errors.
+// with add. what names the data in errors. When byHash is empty by the time
+// the results are read (LoadLayerResultsWithin over its bound), the rows are
+// dropped undecoded.
 func loadRows[T any](b *pgx.Batch, what, query string, args []any, byHash map[report.Digest]*StoredLayer,
 	fields func(*T) []any, add func(*StoredLayer, *T)) {
 	b.Queue(query, args...).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
+			if len(byHash) == 0 {
+				continue
+			}
 			var h string
 			v := new(T)
 			if err := rows.Scan(append([]any{&h}, fields(v)...)...); err != nil {

@@ -36,19 +36,31 @@ type Fence struct {
 
 // fenced runs fn in a transaction that first checks, and locks, the lease.
 func (s *Store) fenced(ctx context.Context, f Fence, fn func(pgx.Tx) error) error {
-	return s.fencedTx(ctx, pgx.TxOptions{}, f, fn)
+	return s.fencedTx(ctx, pgx.TxOptions{}, f, nil, fn)
 }
 
 // fencedNoSync is fenced for a write that a later durable commit of the same
 // run always follows (see noSync).
 func (s *Store) fencedNoSync(ctx context.Context, f Fence, fn func(pgx.Tx) error) error {
-	return s.fencedTx(ctx, pgx.TxOptions{BeginQuery: beginNoSync}, f, fn)
+	return s.fencedTx(ctx, pgx.TxOptions{BeginQuery: beginNoSync}, f, nil, fn)
 }
 
-func (s *Store) fencedTx(ctx context.Context, opts pgx.TxOptions, f Fence, fn func(pgx.Tx) error) error {
+// fencedTx runs, in a transaction, the check of the lease (leases.Check)
+// and the statements first queues (when not nil) in one round trip, then
+// fn. The statements of first run whatever the check finds, but a failed
+// check fails the transaction: nothing is committed.
+func (s *Store) fencedTx(ctx context.Context, opts pgx.TxOptions, f Fence, first func(*pgx.Batch), fn func(pgx.Tx) error) error {
 	return pgx.BeginTxFunc(ctx, s.pool, opts, func(tx pgx.Tx) error {
-		if err := leases.Check(ctx, tx, string(f.Digest), f.Token); err != nil {
+		b := &pgx.Batch{}
+		leases.QueueCheck(b, string(f.Digest), f.Token)
+		if first != nil {
+			first(b)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
+		}
+		if fn == nil {
+			return nil
 		}
 		return fn(tx)
 	})
@@ -115,26 +127,48 @@ func (s *Store) Enqueue(ctx context.Context, d report.Digest, scannerState strin
 	if err != nil {
 		return nil, false, fmt.Errorf("queue %s: %w", d, err)
 	}
-	// The job is in the queue before the commit; its worker's final
-	// report, a durable commit that waits for this row's lock, follows
-	// (noSync).
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginNoSync})
+	// The transaction is driven by hand on one connection, its statements
+	// sent in two round trips: BEGIN with the row's insert and lock, then,
+	// after the publish, the request's record with the COMMIT.
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("queue %s: %w", d, err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	// A connection left in a transaction (an error on the way) is closed
+	// by the pool when it is released.
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+		}
+	}()
+	// The job is in the queue before the commit; its worker's final
+	// report, a durable commit that waits for this row's lock, follows
+	// (noSync).
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(noSync)
 	var inserted bool
-	err = tx.QueryRow(ctx, `
+	b.Queue(`
 INSERT INTO index_report (manifest_hash, state, scanner_state, report, fence, requested_at)
 VALUES ($1, 'CheckManifest', $2, $3::jsonb || jsonb_build_object('updated_at', now()), 0, now())
 ON CONFLICT (manifest_hash) DO NOTHING
-RETURNING true`, string(d), scannerState, raw).Scan(&inserted)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, fmt.Errorf("queue %s: %w", d, err)
-	}
+RETURNING true`, string(d), scannerState, raw).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&inserted); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		return nil
+	})
 	var out []byte
-	if err := tx.QueryRow(ctx, `SELECT report FROM index_report WHERE manifest_hash = $1 FOR UPDATE`, string(d)).Scan(&out); err != nil {
-		return nil, false, fmt.Errorf("queue %s: lock report: %w", d, err)
+	b.Queue(`SELECT report FROM index_report WHERE manifest_hash = $1 FOR UPDATE`, string(d)).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&out); err != nil {
+			return fmt.Errorf("lock report: %w", err)
+		}
+		return nil
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, false, fmt.Errorf("queue %s: %w", d, err)
 	}
 	r = new(report.Report)
 	if err := json.Unmarshal(out, r); err != nil {
@@ -147,7 +181,8 @@ RETURNING true`, string(d), scannerState, raw).Scan(&inserted)
 	if err != nil || !queued {
 		return r, false, err
 	}
-	err = tx.QueryRow(ctx, `
+	b = &pgx.Batch{}
+	b.Queue(`
 UPDATE index_report AS r SET
     requested_at  = now(),
     state         = CASE WHEN r.state = 'IndexError' THEN 'CheckManifest' ELSE r.state END,
@@ -156,14 +191,13 @@ UPDATE index_report AS r SET
     report        = CASE WHEN r.state = 'IndexError' THEN $3::jsonb || jsonb_build_object('updated_at', now()) ELSE r.report END,
     updated_at    = CASE WHEN r.state = 'IndexError' THEN now() ELSE r.updated_at END
 WHERE manifest_hash = $1
-RETURNING report`, string(d), scannerState, raw).Scan(&out)
-	if err != nil {
-		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+RETURNING report`, string(d), scannerState, raw).QueryRow(func(row pgx.Row) error { return row.Scan(&out) })
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		// The job is queued; its worker writes the report.
 		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
 	}
+	committed = true
 	r = new(report.Report)
 	if err := json.Unmarshal(out, r); err != nil {
 		return nil, false, fmt.Errorf("queue %s: decode report: %w", d, err)
@@ -297,16 +331,10 @@ func (s *Store) PutManifestReport(ctx context.Context, f Fence, m *report.Manife
 	}
 	sorted := slices.Clone(hashes)
 	slices.Sort(sorted)
-	// The run's final report follows (noSync).
-	err := s.fencedNoSync(ctx, f, func(tx pgx.Tx) error {
-		if r != nil {
-			if err := writeReport(ctx, tx, f, r); err != nil {
-				return err
-			}
-		}
-		// One round trip: the statements are sent as one batch, run in
-		// order.
-		b := &pgx.Batch{}
+	// The run's final report follows (noSync). One round trip: the
+	// manifest's statements are sent with the fence's check, run in order;
+	// then the report.
+	first := func(b *pgx.Batch) {
 		b.Queue(`
 INSERT INTO manifest (hash) VALUES ($1)
 ON CONFLICT (hash) DO UPDATE SET hash = excluded.hash`, string(m.Hash))
@@ -319,8 +347,12 @@ SELECT m.id, l.id, t.pos - 1
   FROM manifest m, unnest($2::text[]) WITH ORDINALITY AS t(hash, pos)
   JOIN layer l ON l.hash = t.hash
  WHERE m.hash = $1`, string(m.Hash), hashes)
-		return tx.SendBatch(ctx, b).Close()
-	})
+	}
+	var write func(pgx.Tx) error
+	if r != nil {
+		write = func(tx pgx.Tx) error { return writeReport(ctx, tx, f, r) }
+	}
+	err := s.fencedTx(ctx, pgx.TxOptions{BeginQuery: beginNoSync}, f, first, write)
 	if err != nil {
 		return fmt.Errorf("record manifest %s: %w", m.Hash, err)
 	}
@@ -390,6 +422,15 @@ SELECT t.pos, s.id
 // (by position in scannerIDs) have no stored results for it. Layers with
 // complete results are absent from the map.
 func (s *Store) MissingScans(ctx context.Context, layers []report.Digest, scannerIDs []int64) (map[report.Digest][]int, error) {
+	missing, _, err := s.LayerNeeds(ctx, layers, scannerIDs)
+	return missing, err
+}
+
+// LayerNeeds is MissingScans that also says, from the same query, whether
+// CarryOverEmpty may record anything on the layers (carry: another scanner
+// was given no file in one of them). When not, as for new layers, the
+// missing scans are final.
+func (s *Store) LayerNeeds(ctx context.Context, layers []report.Digest, scannerIDs []int64) (missing map[report.Digest][]int, carry bool, err error) {
 	hashes := make([]string, len(layers))
 	for i, l := range layers {
 		hashes[i] = string(l)
@@ -397,16 +438,20 @@ func (s *Store) MissingScans(ctx context.Context, layers []report.Digest, scanne
 	rows, err := s.pool.Query(ctx, `
 SELECT l.hash, sl.scanner_id
   FROM layer l JOIN scanned_layer sl ON sl.layer_id = l.id
- WHERE l.hash = ANY($1) AND sl.scanner_id = ANY($2)`, hashes, scannerIDs)
+ WHERE l.hash = ANY($1) AND (sl.scanner_id = ANY($2) OR cardinality(sl.files) = 0)`, hashes, scannerIDs)
 	if err != nil {
-		return nil, fmt.Errorf("look up stored layer results: %w", err)
+		return nil, false, fmt.Errorf("look up stored layer results: %w", err)
 	}
 	have := map[string]map[int64]bool{}
 	for rows.Next() {
 		var h string
 		var id int64
 		if err := rows.Scan(&h, &id); err != nil {
-			return nil, fmt.Errorf("look up stored layer results: %w", err)
+			return nil, false, fmt.Errorf("look up stored layer results: %w", err)
+		}
+		if !slices.Contains(scannerIDs, id) {
+			carry = true // another scanner's empty result
+			continue
 		}
 		if have[h] == nil {
 			have[h] = map[int64]bool{}
@@ -414,7 +459,7 @@ SELECT l.hash, sl.scanner_id
 		have[h][id] = true
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look up stored layer results: %w", err)
+		return nil, false, fmt.Errorf("look up stored layer results: %w", err)
 	}
 	out := map[report.Digest][]int{}
 	for _, l := range layers {
@@ -424,7 +469,7 @@ SELECT l.hash, sl.scanner_id
 			}
 		}
 	}
-	return out, nil
+	return out, carry, nil
 }
 
 // CarryOverEmpty records, under fence f, empty results for the given
@@ -503,21 +548,23 @@ type LayerResults struct {
 // scanner version on the same bytes finds the same things.
 func (s *Store) PutLayerResults(ctx context.Context, f Fence, lr *LayerResults) error {
 	// The run's final report follows (noSync); so does that of any run
-	// that reads these results.
-	err := s.fencedNoSync(ctx, f, func(tx pgx.Tx) error {
-		var lid int64
-		err := tx.QueryRow(ctx, `
+	// that reads these results. The layer's row and its scanners' are
+	// written with the fence's check (one round trip), then what the
+	// scanners found (one more).
+	scanned, err := queueScanned(lr.Digest, lr.Scans)
+	if err != nil {
+		return fmt.Errorf("store results of layer %s: %w", lr.Digest, err)
+	}
+	var lid int64
+	added := map[int64]bool{}
+	first := func(b *pgx.Batch) {
+		b.Queue(`
 INSERT INTO layer (hash, whiteouts, opaque_dirs, read_at) VALUES ($1, $2, $3, now())
 ON CONFLICT (hash) DO UPDATE SET whiteouts = excluded.whiteouts, opaque_dirs = excluded.opaque_dirs, read_at = now()
-RETURNING id`, string(lr.Digest), nonNil(lr.Whiteouts), nonNil(lr.OpaqueDirs)).Scan(&lid)
-		if err != nil {
-			return err
-		}
-		added, err := putScanned(ctx, tx, lid, lr.Scans)
-		if err != nil {
-			return err
-		}
-		// What the scanners found: one round trip.
+RETURNING id`, string(lr.Digest), nonNil(lr.Whiteouts), nonNil(lr.OpaqueDirs)).QueryRow(func(row pgx.Row) error { return row.Scan(&lid) })
+		scanned(b, added)
+	}
+	err = s.fencedTx(ctx, pgx.TxOptions{BeginQuery: beginNoSync}, f, first, func(tx pgx.Tx) error {
 		b := &batch{}
 		for _, sr := range lr.Scans {
 			if !added[sr.ScannerID] || sr.Result == nil {
@@ -536,10 +583,11 @@ RETURNING id`, string(lr.Digest), nonNil(lr.Whiteouts), nonNil(lr.OpaqueDirs)).S
 	return nil
 }
 
-// putScanned records which scanners read layer lid, and the files each was
-// given, in one statement; it returns the scanners recorded now (not
-// before).
-func putScanned(ctx context.Context, tx pgx.Tx, lid int64, scans []ScanResult) (map[int64]bool, error) {
+// queueScanned returns a function that queues, on a batch, the statement
+// that records which scanners read layer d (its row written before, in the
+// same transaction) and the files each was given, and that adds to added the
+// scanners recorded by it (not before).
+func queueScanned(d report.Digest, scans []ScanResult) (func(b *pgx.Batch, added map[int64]bool), error) {
 	ids := make([]int64, len(scans))
 	files := make([]string, len(scans))
 	for i, sr := range scans {
@@ -552,25 +600,21 @@ func putScanned(ctx context.Context, tx pgx.Tx, lid int64, scans []ScanResult) (
 		}
 		files[i] = string(b)
 	}
-	rows, err := tx.Query(ctx, `
+	return func(b *pgx.Batch, added map[int64]bool) {
+		b.Queue(`
 INSERT INTO scanned_layer (layer_id, scanner_id, files)
-SELECT $1, t.id, ARRAY(SELECT jsonb_array_elements_text(t.files::jsonb))
+SELECT (SELECT id FROM layer WHERE hash = $1), t.id, ARRAY(SELECT jsonb_array_elements_text(t.files::jsonb))
   FROM unnest($2::bigint[], $3::text[]) WITH ORDINALITY AS t(id, files, pos)
  ORDER BY t.pos
 ON CONFLICT DO NOTHING
-RETURNING scanner_id`, lid, ids, files)
-	if err != nil {
-		return nil, err
-	}
-	added, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64]bool, len(added))
-	for _, id := range added {
-		out[id] = true
-	}
-	return out, nil
+RETURNING scanner_id`, string(d), ids, files).Query(func(rows pgx.Rows) error {
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			for _, id := range ids {
+				added[id] = true
+			}
+			return err
+		})
+	}, nil
 }
 
 func nonNil(s []string) []string {
@@ -706,13 +750,19 @@ SELECT $1, $2, id FROM repo WHERE key = $3 ON CONFLICT DO NOTHING`, lid, sid, ke
 // transaction. For a partial report, waitingFor names the enrichment data it
 // waits for and job is the job to run again.
 func (s *Store) FinishManifest(ctx context.Context, f Fence, r *report.Report, scannerIDs []int64, waitingFor []string, job []byte) error {
-	return s.fenced(ctx, f, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
+	// The scanners are recorded with the fence's check (one round trip).
+	first := func(b *pgx.Batch) {
+		b.Queue(`
 INSERT INTO scanned_manifest (manifest_id, scanner_id)
 SELECT m.id, unnest($2::bigint[]) FROM manifest m WHERE m.hash = $1
-ON CONFLICT DO NOTHING`, string(r.Hash), scannerIDs); err != nil {
-			return fmt.Errorf("record scanners of manifest %s: %w", r.Hash, err)
+ON CONFLICT DO NOTHING`, string(r.Hash), scannerIDs).Fn = func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("record scanners of manifest %s: %w", r.Hash, err)
+			}
+			return nil
 		}
+	}
+	return s.fencedTx(ctx, pgx.TxOptions{}, f, first, func(tx pgx.Tx) error {
 		return writeReportExtra(ctx, tx, f, r, waitingFor, job)
 	})
 }

@@ -306,7 +306,26 @@ type Querier interface {
 // wrapping ErrLost when the lease is held by a newer fence or has expired.
 func Check(ctx context.Context, tx Querier, digest string, fence int64) error {
 	var ok bool
-	err := tx.QueryRow(ctx, `SELECT expires_at > now() FROM lease WHERE digest = $1 AND fence = $2 FOR SHARE`, digest, fence).Scan(&ok)
+	err := tx.QueryRow(ctx, checkSQL, digest, fence).Scan(&ok)
+	return checked(digest, fence, ok, err)
+}
+
+// QueueCheck queues Check first on b, a batch sent in the caller's
+// transaction: the batch's results (BatchResults.Close) end with Check's
+// error, before those of the statements queued after it, which the caller's
+// transaction must then not commit.
+func QueueCheck(b *pgx.Batch, digest string, fence int64) {
+	b.Queue(checkSQL, digest, fence).QueryRow(func(row pgx.Row) error {
+		var ok bool
+		err := row.Scan(&ok)
+		return checked(digest, fence, ok, err)
+	})
+}
+
+const checkSQL = `SELECT expires_at > now() FROM lease WHERE digest = $1 AND fence = $2 FOR SHARE`
+
+// checked is Check's answer to its statement's result: ok, or err.
+func checked(digest string, fence int64, ok bool, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !ok) {
 		return fmt.Errorf("write for %s with fence %d refused: %w", digest, fence, ErrLost)
 	}
