@@ -695,12 +695,14 @@ type process struct {
 }
 
 // start starts a long-running program, stopped (SIGTERM, then SIGKILL
-// after 10 s) when the test ends; its output is logged then.
+// after 10 s) when the test ends, and killed when the test binary dies
+// without ending it; its output is logged then.
 func start(t *testing.T, name string, env []string, path string, args ...string) *process {
 	t.Helper()
 	p := &process{name: name, exited: make(chan struct{})}
 	cmd := exec.Command(path, args...)
 	cmd.Env = env
+	dieWithParent(cmd)
 	w := &lockedWriter{buf: &bytes.Buffer{}, mu: make(chan struct{}, 1)}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
@@ -796,6 +798,7 @@ func run(ctx context.Context, t *testing.T, env []string, path string, args ...s
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = env
+	dieWithParent(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
