@@ -26,6 +26,7 @@ import (
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
 	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
 	"github.com/stevedore-dev/stevedore/internal/app"
+	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -184,8 +185,13 @@ func (n *node) measure(ctx context.Context, img image, id string) (sample, error
 	if s.floor, err = floor(formats, blobs); err != nil {
 		return sample{}, err
 	}
+	// The manifest, to wait for its report with (not part of the time).
+	imgs, err := resolve.New().Resolve(ctx, ref, "")
+	if err != nil || len(imgs) != 1 {
+		return sample{}, fmt.Errorf("resolve %s: %d manifests, %v", ref, len(imgs), err)
+	}
 	n.rec.Reset()
-	if s.index, err = n.index(ctx, ref); err != nil {
+	if s.index, err = n.index(ctx, ref, imgs[0].Manifest); err != nil {
 		return sample{}, err
 	}
 	s.spans = map[string]time.Duration{}
@@ -238,9 +244,12 @@ func floorLayer(format string, blob []byte) error {
 	}
 }
 
-// index posts ref to POST /api/v1/index and polls its report until it is
-// terminal; it returns the time from the POST to the terminal state.
-func (n *node) index(ctx context.Context, ref string) (time.Duration, error) {
+// index posts ref to POST /api/v1/index and waits until its report (of
+// manifest m) is terminal; it returns the time from the POST to the
+// terminal state. It waits with Clair's POST index_report of m, which
+// answers once the report is terminal (the job queued by the first POST:
+// nothing more is queued), or, with -poll, by polling GET index_report.
+func (n *node) index(ctx context.Context, ref string, m *report.Manifest) (time.Duration, error) {
 	body, _ := json.Marshal(report.IndexRequest{Reference: ref})
 	start := time.Now()
 	resp, err := http.Post(n.api+"/api/v1/index", "application/json", bytes.NewReader(body))
@@ -254,6 +263,15 @@ func (n *node) index(ctx context.Context, ref string) (time.Duration, error) {
 		return 0, fmt.Errorf("POST /api/v1/index %s: HTTP %d, %d manifests, %v", ref, resp.StatusCode, len(ir.Manifests), err)
 	}
 	d := ir.Manifests[0].Digest
+	if d != m.Hash {
+		return 0, fmt.Errorf("POST /api/v1/index %s: manifest %s, resolved %s", ref, d, m.Hash)
+	}
+	if n.poll <= 0 {
+		if err := n.wait(ctx, m); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
 	for {
 		st, err := n.state(ctx, d)
 		if err != nil {
@@ -267,6 +285,32 @@ func (n *node) index(ctx context.Context, ref string) (time.Duration, error) {
 		}
 		time.Sleep(n.poll)
 	}
+}
+
+// wait asks for m with Clair's POST index_report, which answers 201 once
+// its report is terminal.
+func (n *node) wait(ctx context.Context, m *report.Manifest) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.api+"/indexer/api/v1/index_report", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		State report.State `json:"state"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != http.StatusCreated || r.State != report.StateIndexFinished {
+		return fmt.Errorf("POST index_report %s: HTTP %d, state %q, %v", m.Hash, resp.StatusCode, r.State, err)
+	}
+	return nil
 }
 
 // state is the state of d's report, "" while there is none.

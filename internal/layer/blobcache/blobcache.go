@@ -14,7 +14,11 @@
 // and its digest matches is the file synced and renamed to the digest's
 // name (and the directory synced): a crash or an interrupted download never
 // leaves a partial file under a digest's name. Temporary files left by a
-// crash are removed when the cache is opened.
+// crash are removed when the cache is opened. The sync and the rename of a
+// Tee's blob run on a goroutine of their own once the reader has had its
+// last byte and io.EOF, so that the disk's flush is not on the read's path;
+// until they are done the blob is not served (Get and Contains wait for
+// them), and Close waits for them too.
 //
 // One process uses a cache directory at a time (an advisory lock on the
 // directory; Open fails with ErrLocked otherwise), because the size
@@ -78,6 +82,12 @@ type Cache struct {
 	// at most max, so the directory holds at most twice the cap whatever
 	// the number of blobs read at once.
 	writing int64
+	// committing counts, per digest, the verified blobs of Tees being
+	// synced and renamed into place off their reader's goroutine;
+	// committed is signalled (on mu) each time one is done.
+	committing map[report.Digest]int
+	committed  *sync.Cond
+	commits    sync.WaitGroup // the goroutines of those commits
 }
 
 type entry struct {
@@ -121,7 +131,9 @@ func Open(opts Options) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open blob cache %s: %w", opts.Dir, err)
 	}
-	c := &Cache{dir: opts.Dir, max: opts.MaxBytes, log: opts.Logger, lock: lock, lru: list.New(), entries: map[report.Digest]*list.Element{}}
+	c := &Cache{dir: opts.Dir, max: opts.MaxBytes, log: opts.Logger, lock: lock, lru: list.New(), entries: map[report.Digest]*list.Element{},
+		committing: map[report.Digest]int{}}
+	c.committed = sync.NewCond(&c.mu)
 	des, err := os.ReadDir(opts.Dir)
 	if err != nil {
 		lock.Close()
@@ -164,8 +176,10 @@ func Open(opts Options) (*Cache, error) {
 	return c, nil
 }
 
-// Close releases the directory's lock. The cache must not be used after.
+// Close waits for the blobs being committed and releases the directory's
+// lock. The cache must not be used after.
 func (c *Cache) Close() error {
+	c.commits.Wait()
 	if err := c.lock.Close(); err != nil {
 		return fmt.Errorf("close blob cache %s: %w", c.dir, err)
 	}
@@ -180,29 +194,36 @@ func (c *Cache) Path(d report.Digest) string {
 	return filepath.Join(c.dir, d.Algorithm()+"-"+d.Hex())
 }
 
-// Stats returns what is cached now.
+// Stats returns what is cached now, once the blobs being committed are.
 func (c *Cache) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for len(c.committing) > 0 {
+		c.committed.Wait()
+	}
 	return Stats{Blobs: len(c.entries), Bytes: c.size, MaxBytes: c.max}
 }
 
-// Contains reports whether blob d is cached (without verifying it).
+// Contains reports whether blob d is cached (without verifying it). When d
+// is being committed it waits for that to end.
 func (c *Cache) Contains(d report.Digest) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.waitCommitLocked(d)
 	_, ok := c.entries[d]
 	return ok
 }
 
 // Get opens the cached blob d, marking it most recently used; ok is false
-// when it is not cached. Reading the returned blob verifies it: see
-// ErrCorrupt.
+// when it is not cached. When d is being committed (synced and renamed into
+// place after a Tee) it waits for that to end. Reading the returned blob
+// verifies it: see ErrCorrupt.
 func (c *Cache) Get(d report.Digest) (rc io.ReadCloser, ok bool) {
 	if !supported(d) {
 		return nil, false
 	}
 	c.mu.Lock()
+	c.waitCommitLocked(d)
 	el, ok := c.entries[d]
 	if ok {
 		c.lru.MoveToFront(el)
@@ -225,10 +246,40 @@ func (c *Cache) Get(d report.Digest) (rc io.ReadCloser, ok bool) {
 	return &verifier{c: c, f: f, d: d, r: r}, true
 }
 
-// Remove evicts blob d, if it is cached.
+// waitCommitLocked waits, c.mu held, until no blob d is being committed.
+func (c *Cache) waitCommitLocked(d report.Digest) {
+	for c.committing[d] > 0 {
+		c.committed.Wait()
+	}
+}
+
+// commitLater commits w (a verified blob) on a goroutine of its own: the
+// file's sync, its rename into place and the directory's sync.
+func (c *Cache) commitLater(w *writer) {
+	c.mu.Lock()
+	c.committing[w.d]++
+	c.commits.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.commits.Done()
+		if err := w.commit(); err != nil {
+			c.log.Warn("blob cache: blob not cached", "digest", w.d, "error", err)
+		}
+		c.mu.Lock()
+		if c.committing[w.d]--; c.committing[w.d] == 0 {
+			delete(c.committing, w.d)
+		}
+		c.committed.Broadcast()
+		c.mu.Unlock()
+	}()
+}
+
+// Remove evicts blob d, if it is cached (once it is committed, when it is
+// being committed).
 func (c *Cache) Remove(d report.Digest) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.waitCommitLocked(d)
 	if el, ok := c.entries[d]; ok {
 		c.removeLocked(el)
 	}
@@ -359,7 +410,9 @@ func (v *verifier) VerifiedDigest() report.Digest { return v.d }
 // writes what is read into the cache as well. The blob is cached once src
 // has been read to its end and its bytes matched d; a blob larger than the
 // cap, a read that stops early, a mismatch, or a write error (a full disk:
-// logged) leave the cache as it was.
+// logged) leave the cache as it was. The blob's file is synced and renamed
+// into place after the reader's last Read, off its goroutine (see the
+// package documentation).
 //
 // The reader checks the bytes against d (verify.Verified, so that
 // layer.Read need not hash them again): its last Read returns io.EOF when
@@ -560,9 +613,9 @@ func (t *tee) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// finish waits for every byte to be hashed and written, and commits the
-// blob when it matched its digest: it returns io.EOF then, and the
-// mismatch otherwise.
+// finish waits for every byte to be hashed and written, and has the blob
+// committed (commitLater) when it matched its digest: it returns io.EOF
+// then, and the mismatch otherwise.
 func (t *tee) finish() error {
 	t.async.Flush()
 	w := t.w
@@ -573,11 +626,8 @@ func (t *tee) finish() error {
 		}
 		return fmt.Errorf("blob cache: the blob read for %s: %w", w.d, err)
 	}
-	if t.failed {
-		return io.EOF
-	}
-	if cerr := w.commit(); cerr != nil {
-		w.c.log.Warn("blob cache: blob not cached", "digest", w.d, "error", cerr)
+	if !t.failed {
+		w.c.commitLater(w)
 	}
 	return io.EOF
 }

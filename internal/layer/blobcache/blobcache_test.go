@@ -409,3 +409,48 @@ func TestBlobsBeingWrittenStayUnderTheCap(t *testing.T) {
 		t.Errorf("files %v, want one blob only", got)
 	}
 }
+
+// TestTeeCommitIsAwaited: a Tee's blob is committed (synced, renamed into
+// place) after its reader's io.EOF, off the reader's goroutine; what comes
+// after the read waits for that commit: Get serves the whole blob, Stats
+// counts it, and Close leaves it under its name with no temporary file.
+func TestTeeCommitIsAwaited(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after func(t *testing.T, c *blobcache.Cache, b []byte, d report.Digest)
+	}{
+		{"get", func(t *testing.T, c *blobcache.Cache, b []byte, d report.Digest) {
+			if got, err := read(t, c, d); err != nil || !bytes.Equal(got, b) {
+				t.Fatalf("Get right after the read: %d bytes, %v", len(got), err)
+			}
+		}},
+		{"stats", func(t *testing.T, c *blobcache.Cache, b []byte, d report.Digest) {
+			if st := c.Stats(); st.Blobs != 1 || st.Bytes != int64(len(b)) {
+				t.Fatalf("stats right after the read: %+v", st)
+			}
+		}},
+		{"close", func(t *testing.T, c *blobcache.Cache, b []byte, d report.Digest) {
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(c.Path(d))
+			if err != nil || !bytes.Equal(got, b) {
+				t.Fatalf("the blob's file after Close: %d bytes, %v", len(got), err)
+			}
+			if fs := files(t, c.Dir()); len(fs) != 1 {
+				t.Fatalf("files after Close: %v", fs)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := open(t, t.TempDir(), 1<<20)
+			b, d := blob(300<<10, 9)
+			rc := c.Tee(d, int64(len(b)), io.NopCloser(bytes.NewReader(b)))
+			if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, b) {
+				t.Fatalf("read through the tee: %v", err)
+			}
+			rc.Close()
+			tc.after(t, c, b, d)
+		})
+	}
+}
