@@ -50,6 +50,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/stevedore-dev/stevedore/internal/iocount"
 	"github.com/stevedore-dev/stevedore/internal/layer"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner/all"
@@ -325,7 +326,7 @@ func runChild(mode, layerFile string, digest report.Digest, dir string) error {
 		if err != nil {
 			return err
 		}
-		cr := &countingReader{r: zr}
+		cr := &iocount.Reader{R: zr}
 		tr := tar.NewReader(cr)
 		for {
 			_, err := tr.Next()
@@ -338,7 +339,7 @@ func runChild(mode, layerFile string, digest report.Digest, dir string) error {
 			m.Entries++
 		}
 		io.Copy(io.Discard, cr)
-		m.Uncompressed = cr.n
+		m.Uncompressed = cr.N
 	case "read", "scan":
 		ss := all.Default()
 		if mode == "read" {
@@ -373,17 +374,6 @@ func runChild(mode, layerFile string, digest report.Digest, dir string) error {
 	m.CPUNS, m.WallNS = int64(cpuTime()-cpu0), time.Since(wall0).Nanoseconds()
 	m.PeakRSSKiB, m.RSSSource = peakRSS()
 	return json.NewEncoder(os.Stdout).Encode(m)
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // cpuTime is the process's user+system CPU time so far.
@@ -594,10 +584,10 @@ func build(path string, size int64, src *sources) (built, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(f, h)}
+	cw := &iocount.Writer{W: io.MultiWriter(f, h)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	zw := gzip.NewWriter(bw)
-	uw := &countingWriter{w: zw}
+	uw := &iocount.Writer{W: zw}
 	tw := tar.NewWriter(uw)
 	rng := rand.New(rand.NewPCG(uint64(size), 42))
 	b := &builder{tw: tw, rng: rng, src: src, counts: map[string]int{}}
@@ -624,8 +614,8 @@ func build(path string, size int64, src *sources) (built, error) {
 	}
 	return built{
 		digest:       report.Digest("sha256:" + hex.EncodeToString(h.Sum(nil))),
-		compressed:   cw.n,
-		uncompressed: uw.n,
+		compressed:   cw.N,
+		uncompressed: uw.N,
 		files:        b.files,
 		mix:          strings.Join(mix, ", "),
 	}, f.Close()
@@ -700,14 +690,14 @@ func (b *builder) shares() []share {
 
 // bulk writes the layer's bulk, interleaved as in a real layer, until uw
 // has counted size uncompressed bytes.
-func (b *builder) bulk(uw *countingWriter, size int64) error {
+func (b *builder) bulk(uw *iocount.Writer, size int64) error {
 	shares := b.shares()
 	var total int64
 	for _, s := range shares {
 		total += s.weight
 	}
 	written := map[string]int64{}
-	for i := 0; uw.n < size; i++ {
+	for i := 0; uw.N < size; i++ {
 		// The share furthest below its target goes next.
 		best, bestGap := 0, int64(-1<<62)
 		for k, s := range shares {
@@ -716,24 +706,13 @@ func (b *builder) bulk(uw *countingWriter, size int64) error {
 				best, bestGap = k, gap
 			}
 		}
-		before := uw.n
+		before := uw.N
 		if err := shares[best].write(i); err != nil {
 			return err
 		}
-		written[shares[best].name] += uw.n - before
+		written[shares[best].name] += uw.N - before
 	}
 	return nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // builder writes the layer's members.
