@@ -2,7 +2,6 @@ package config_test
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,18 +15,8 @@ func TestHarborSettings(t *testing.T) {
 	dispatcher := config.Roles{Dispatcher: true}
 	const token = "the-secret-itself-harbor-token"
 	dir := t.TempDir()
-	file := filepath.Join(dir, "token")
-	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	short := filepath.Join(dir, "short")
-	if err := os.WriteFile(short, []byte("the-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	files := writeFiles(t, dir, map[string]string{"token": token + "\n", "short": "the-secret\n", "empty": "\n"})
+	file, short, empty := files["token"], files["short"], files["empty"]
 	for _, tc := range []struct {
 		settingsCase
 		wantToken string
