@@ -50,9 +50,9 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
-	benchmeasure "github.com/stevedore-dev/stevedore/bench/internal/measure"
 	"github.com/stevedore-dev/stevedore/internal/iocount"
 	"github.com/stevedore-dev/stevedore/internal/layer"
+	"github.com/stevedore-dev/stevedore/internal/testing/cputime"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner/all"
 )
@@ -320,7 +320,7 @@ func runChild(mode, layerFile string, digest report.Digest, dir string) error {
 	// an *os.File.
 	r := struct{ io.Reader }{f}
 	m := measure{Mode: mode}
-	cpu0, wall0 := benchmeasure.CPUTime(), time.Now()
+	cpu0, wall0 := cputime.Process(), time.Now()
 	switch mode {
 	case "walk":
 		zr, err := gzip.NewReader(r)
@@ -350,15 +350,15 @@ func runChild(mode, layerFile string, digest report.Digest, dir string) error {
 		if err != nil {
 			return err
 		}
-		m.ReadCPUNS = int64(benchmeasure.CPUTime() - cpu0)
+		m.ReadCPUNS = int64(cputime.Process() - cpu0)
 		m.Uncompressed = c.UncompressedBytes
 		m.Warnings = len(c.Warnings)
 		m.ScanCPUNS = map[string]int64{}
 		for i, s := range ss {
 			m.Kept += len(c.Files[i])
-			t0 := benchmeasure.CPUTime()
+			t0 := cputime.Process()
 			res, err := s.Scan(context.Background(), c.Files[i])
-			m.ScanCPUNS[s.Info().Name] = int64(benchmeasure.CPUTime() - t0)
+			m.ScanCPUNS[s.Info().Name] = int64(cputime.Process() - t0)
 			if err != nil {
 				c.Close()
 				return fmt.Errorf("%s: %w", s.Info().Name, err)
@@ -372,7 +372,7 @@ func runChild(mode, layerFile string, digest report.Digest, dir string) error {
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
-	m.CPUNS, m.WallNS = int64(benchmeasure.CPUTime()-cpu0), time.Since(wall0).Nanoseconds()
+	m.CPUNS, m.WallNS = int64(cputime.Process()-cpu0), time.Since(wall0).Nanoseconds()
 	m.PeakRSSKiB, m.RSSSource = peakRSS()
 	return json.NewEncoder(os.Stdout).Encode(m)
 }

@@ -1,23 +1,15 @@
-// Package measure holds what the bench commands measure with: this
-// process's CPU time, latency percentiles, and a closed-loop load (clients
-// that each send one request after the other for a while).
+// Package measure holds what the bench commands measure with: latency
+// percentiles, and a closed-loop load (clients that each send one request
+// after the other for a while).
 package measure
 
 import (
 	"errors"
 	"sync"
-	"syscall"
 	"time"
-)
 
-// CPUTime is this process's CPU time so far, user and system.
-func CPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/stevedore-dev/stevedore/internal/testing/cputime"
+)
 
 // Percentile returns the latency at fraction p (0.5, 0.99) of sorted, which
 // must be sorted; 0 when it is empty.
@@ -67,7 +59,7 @@ func Load(clients int, d time.Duration, newClient func(c int) func() (int64, err
 		bad error
 		wg  sync.WaitGroup
 	)
-	start, cpu0 := time.Now(), CPUTime()
+	start, cpu0 := time.Now(), cputime.Process()
 	deadline := start.Add(d)
 	for c := range clients {
 		request := newClient(c)
@@ -94,6 +86,6 @@ func Load(clients int, d time.Duration, newClient func(c int) func() (int64, err
 		})
 	}
 	wg.Wait()
-	out.Elapsed, out.CPU = time.Since(start), CPUTime()-cpu0
+	out.Elapsed, out.CPU = time.Since(start), cputime.Process()-cpu0
 	return out, bad
 }
