@@ -31,7 +31,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,6 +52,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/iocount"
 	"github.com/stevedore-dev/stevedore/internal/layer"
 	"github.com/stevedore-dev/stevedore/internal/testing/cputime"
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner/all"
 )
@@ -169,9 +169,9 @@ func parseSizes(sizeList string) ([]int64, error) {
 // module's testdata/fixtures by default), checking that it exists.
 func fixtureCorpus(fixtureDir string) (string, error) {
 	if fixtureDir == "" {
-		root, err := moduleRoot()
+		root, err := fixtures.RepoRoot()
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("%w: run from the repository, or give -fixtures", err)
 		}
 		fixtureDir = filepath.Join(root, "testdata", "fixtures")
 	}
@@ -418,23 +418,6 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size %q (want a number of bytes, or with MiB, GiB)", s)
 	}
 	return n, nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run from the repository, or give -fixtures")
-		}
-		dir = parent
-	}
 }
 
 // hostFile is a file of this machine copied into the layers.
