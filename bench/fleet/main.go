@@ -60,6 +60,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -196,7 +197,7 @@ func ensureBase(path string) error {
 	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
 		return nil
 	}
-	root, err := moduleRoot()
+	root, err := fixtures.RepoRoot()
 	if err != nil {
 		return fmt.Errorf("base layer %s is missing and the script to build it was not found: %w", path, err)
 	}
@@ -210,23 +211,6 @@ func ensureBase(path string) error {
 		return fmt.Errorf("build the base layer (run scripts/build-debian-rootfs.sh %s as root): %w", path, err)
 	}
 	return nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "scripts", "build-debian-rootfs.sh")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the benchmark from inside the repository")
-		}
-		dir = parent
-	}
 }
 
 // build pushes the images and returns their manifests as the dispatcher

@@ -31,7 +31,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,7 +49,10 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/stevedore-dev/stevedore/internal/iocount"
 	"github.com/stevedore-dev/stevedore/internal/layer"
+	"github.com/stevedore-dev/stevedore/internal/testing/cputime"
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner/all"
 )
@@ -167,9 +169,9 @@ func parseSizes(sizeList string) ([]int64, error) {
 // module's testdata/fixtures by default), checking that it exists.
 func fixtureCorpus(fixtureDir string) (string, error) {
 	if fixtureDir == "" {
-		root, err := moduleRoot()
+		root, err := fixtures.RepoRoot()
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("%w: run from the repository, or give -fixtures", err)
 		}
 		fixtureDir = filepath.Join(root, "testdata", "fixtures")
 	}
@@ -318,14 +320,14 @@ func runChild(mode, layerFile string, digest report.Digest, dir string) error {
 	// an *os.File.
 	r := struct{ io.Reader }{f}
 	m := measure{Mode: mode}
-	cpu0, wall0 := cpuTime(), time.Now()
+	cpu0, wall0 := cputime.Process(), time.Now()
 	switch mode {
 	case "walk":
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			return err
 		}
-		cr := &countingReader{r: zr}
+		cr := &iocount.Reader{R: zr}
 		tr := tar.NewReader(cr)
 		for {
 			_, err := tr.Next()
@@ -338,7 +340,7 @@ func runChild(mode, layerFile string, digest report.Digest, dir string) error {
 			m.Entries++
 		}
 		io.Copy(io.Discard, cr)
-		m.Uncompressed = cr.n
+		m.Uncompressed = cr.N
 	case "read", "scan":
 		ss := all.Default()
 		if mode == "read" {
@@ -348,15 +350,15 @@ func runChild(mode, layerFile string, digest report.Digest, dir string) error {
 		if err != nil {
 			return err
 		}
-		m.ReadCPUNS = int64(cpuTime() - cpu0)
+		m.ReadCPUNS = int64(cputime.Process() - cpu0)
 		m.Uncompressed = c.UncompressedBytes
 		m.Warnings = len(c.Warnings)
 		m.ScanCPUNS = map[string]int64{}
 		for i, s := range ss {
 			m.Kept += len(c.Files[i])
-			t0 := cpuTime()
+			t0 := cputime.Process()
 			res, err := s.Scan(context.Background(), c.Files[i])
-			m.ScanCPUNS[s.Info().Name] = int64(cpuTime() - t0)
+			m.ScanCPUNS[s.Info().Name] = int64(cputime.Process() - t0)
 			if err != nil {
 				c.Close()
 				return fmt.Errorf("%s: %w", s.Info().Name, err)
@@ -370,29 +372,9 @@ func runChild(mode, layerFile string, digest report.Digest, dir string) error {
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
-	m.CPUNS, m.WallNS = int64(cpuTime()-cpu0), time.Since(wall0).Nanoseconds()
+	m.CPUNS, m.WallNS = int64(cputime.Process()-cpu0), time.Since(wall0).Nanoseconds()
 	m.PeakRSSKiB, m.RSSSource = peakRSS()
 	return json.NewEncoder(os.Stdout).Encode(m)
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSS is the process's peak resident set size in KiB: VmHWM from
@@ -436,23 +418,6 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size %q (want a number of bytes, or with MiB, GiB)", s)
 	}
 	return n, nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run from the repository, or give -fixtures")
-		}
-		dir = parent
-	}
 }
 
 // hostFile is a file of this machine copied into the layers.
@@ -594,10 +559,10 @@ func build(path string, size int64, src *sources) (built, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(f, h)}
+	cw := &iocount.Writer{W: io.MultiWriter(f, h)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	zw := gzip.NewWriter(bw)
-	uw := &countingWriter{w: zw}
+	uw := &iocount.Writer{W: zw}
 	tw := tar.NewWriter(uw)
 	rng := rand.New(rand.NewPCG(uint64(size), 42))
 	b := &builder{tw: tw, rng: rng, src: src, counts: map[string]int{}}
@@ -624,8 +589,8 @@ func build(path string, size int64, src *sources) (built, error) {
 	}
 	return built{
 		digest:       report.Digest("sha256:" + hex.EncodeToString(h.Sum(nil))),
-		compressed:   cw.n,
-		uncompressed: uw.n,
+		compressed:   cw.N,
+		uncompressed: uw.N,
 		files:        b.files,
 		mix:          strings.Join(mix, ", "),
 	}, f.Close()
@@ -700,14 +665,14 @@ func (b *builder) shares() []share {
 
 // bulk writes the layer's bulk, interleaved as in a real layer, until uw
 // has counted size uncompressed bytes.
-func (b *builder) bulk(uw *countingWriter, size int64) error {
+func (b *builder) bulk(uw *iocount.Writer, size int64) error {
 	shares := b.shares()
 	var total int64
 	for _, s := range shares {
 		total += s.weight
 	}
 	written := map[string]int64{}
-	for i := 0; uw.n < size; i++ {
+	for i := 0; uw.N < size; i++ {
 		// The share furthest below its target goes next.
 		best, bestGap := 0, int64(-1<<62)
 		for k, s := range shares {
@@ -716,24 +681,13 @@ func (b *builder) bulk(uw *countingWriter, size int64) error {
 				best, bestGap = k, gap
 			}
 		}
-		before := uw.n
+		before := uw.N
 		if err := shares[best].write(i); err != nil {
 			return err
 		}
-		written[shares[best].name] += uw.n - before
+		written[shares[best].name] += uw.N - before
 	}
 	return nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // builder writes the layer's members.

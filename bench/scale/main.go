@@ -27,7 +27,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,12 +37,12 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
+	"github.com/stevedore-dev/stevedore/bench/internal/measure"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
 	"github.com/stevedore-dev/stevedore/bench/internal/scalefleet"
@@ -297,49 +296,24 @@ SELECT c.relname, pg_total_relation_size(c.oid), c.reltuples::bigint
 // load asks for random manifests of fleet from clients goroutines for d:
 // GET index_report, or POST index_report (warm: 201 at once).
 func load(client *http.Client, base string, fleet []*report.Manifest, clients int, d time.Duration, post bool) (latency, error) {
-	var (
-		mu   sync.Mutex
-		lats []time.Duration
-		bad  error
-	)
 	bodies := make([][]byte, len(fleet))
 	if post {
 		for i, m := range fleet {
 			bodies[i], _ = json.Marshal(m)
 		}
 	}
-	start := time.Now()
-	deadline := start.Add(d)
-	var wg sync.WaitGroup
-	for c := range clients {
-		wg.Go(func() {
-			r := mrand.New(mrand.NewPCG(uint64(c), 7))
-			var lat []time.Duration
-			for time.Now().Before(deadline) {
-				i := r.IntN(len(fleet))
-				t := time.Now()
-				err := do(client, base, fleet[i], bodies[i], post)
-				if err != nil {
-					mu.Lock()
-					bad = errors.Join(bad, err)
-					mu.Unlock()
-					return
-				}
-				lat = append(lat, time.Since(t))
-			}
-			mu.Lock()
-			lats = append(lats, lat...)
-			mu.Unlock()
-		})
+	res, err := measure.Load(clients, d, func(c int) func() (int64, error) {
+		r := mrand.New(mrand.NewPCG(uint64(c), 7))
+		return func() (int64, error) {
+			i := r.IntN(len(fleet))
+			return 0, do(client, base, fleet[i], bodies[i], post)
+		}
+	})
+	if err != nil {
+		return latency{}, err
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if bad != nil {
-		return latency{}, bad
-	}
-	slices.Sort(lats)
-	pct := func(p float64) time.Duration { return lats[min(len(lats)-1, int(float64(len(lats))*p))] }
-	return latency{p50: pct(0.5), p99: pct(0.99), rate: float64(len(lats)) / elapsed.Seconds()}, nil
+	slices.Sort(res.Latencies)
+	return latency{p50: measure.Percentile(res.Latencies, 0.5), p99: measure.Percentile(res.Latencies, 0.99), rate: res.Rate()}, nil
 }
 
 func do(client *http.Client, base string, m *report.Manifest, body []byte, post bool) error {

@@ -31,7 +31,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,11 +41,10 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
+	"github.com/stevedore-dev/stevedore/bench/internal/measure"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
@@ -81,17 +79,6 @@ type endpoint struct {
 	header  http.Header
 	body    []byte
 	status  int
-}
-
-type result struct {
-	n         int
-	elapsed   time.Duration
-	latencies []time.Duration
-	bytes     int64
-	// cpu is this process's CPU time (user and system: the API and the
-	// clients) while the endpoint was loaded; less sensitive than the rate
-	// to other work on the machine.
-	cpu time.Duration
 }
 
 func run(clients, packages int, duration time.Duration, rounds int, dbURL, cpuprof string) error {
@@ -179,19 +166,15 @@ func endpoints(d report.Digest, mbody []byte) []endpoint {
 
 // measureRounds loads each endpoint in turn for duration, rounds times, and
 // sums each endpoint's results.
-func measureRounds(client *http.Client, eps []endpoint, baseOf func(endpoint) string, clients int, duration time.Duration, rounds int) ([]result, error) {
-	results := make([]result, len(eps))
+func measureRounds(client *http.Client, eps []endpoint, baseOf func(endpoint) string, clients int, duration time.Duration, rounds int) ([]measure.Result, error) {
+	results := make([]measure.Result, len(eps))
 	for range rounds {
 		for i, ep := range eps {
 			r, err := load(client, baseOf(ep), ep, clients, duration)
 			if err != nil {
 				return nil, err
 			}
-			results[i].n += r.n
-			results[i].elapsed += r.elapsed
-			results[i].bytes += r.bytes
-			results[i].latencies = append(results[i].latencies, r.latencies...)
-			results[i].cpu += r.cpu
+			results[i].Add(r)
 		}
 	}
 	return results, nil
@@ -221,16 +204,16 @@ func storeReport(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, pa
 
 // printResults prints the rate and latencies of each endpoint, and its rate
 // as a ratio of index_state's.
-func printResults(eps []endpoint, results []result, packages, clients, rounds int, duration time.Duration) {
+func printResults(eps []endpoint, results []measure.Result, packages, clients, rounds int, duration time.Duration) {
 	fmt.Printf("report: %d packages; %d clients, %d rounds of %s per endpoint\n", packages, clients, rounds, duration)
 	fmt.Printf("%-40s %10s %9s %9s %9s %12s %11s\n", "endpoint", "req/s", "p50 ms", "p99 ms", "bytes", "÷ index_state", "CPU µs/req")
-	stateRate := float64(results[0].n) / results[0].elapsed.Seconds()
+	stateRate := results[0].Rate()
 	for i, ep := range eps {
 		r := results[i]
-		rate := float64(r.n) / r.elapsed.Seconds()
-		slices.Sort(r.latencies)
-		fmt.Printf("%-40s %10.0f %9.2f %9.2f %9d %12.3f %11.0f\n", ep.name, rate, ms(pct(r.latencies, 0.50)), ms(pct(r.latencies, 0.99)), r.bytes/int64(max(r.n, 1)), rate/stateRate,
-			float64(r.cpu.Microseconds())/float64(max(r.n, 1)))
+		rate := r.Rate()
+		slices.Sort(r.Latencies)
+		fmt.Printf("%-40s %10.0f %9.2f %9.2f %9d %12.3f %11.0f\n", ep.name, rate, ms(measure.Percentile(r.Latencies, 0.50)), ms(measure.Percentile(r.Latencies, 0.99)), r.Bytes/int64(max(r.N, 1)), rate/stateRate,
+			float64(r.CPU.Microseconds())/float64(max(r.N, 1)))
 	}
 }
 
@@ -259,57 +242,16 @@ func do(client *http.Client, base string, ep endpoint) (*http.Response, error) {
 }
 
 // load runs ep from clients goroutines for d.
-func load(client *http.Client, base string, ep endpoint, clients int, d time.Duration) (result, error) {
-	var (
-		mu  sync.Mutex
-		out result
-		wg  sync.WaitGroup
-		bad error
-	)
-	start, cpu0 := time.Now(), cpuTime()
-	deadline := start.Add(d)
-	for range clients {
-		wg.Go(func() {
-			var lat []time.Duration
-			var bytes int64
-			for time.Now().Before(deadline) {
-				t := time.Now()
-				resp, err := do(client, base, ep)
-				if err != nil {
-					mu.Lock()
-					bad = errors.Join(bad, err)
-					mu.Unlock()
-					return
-				}
-				lat = append(lat, time.Since(t))
-				bytes += resp.ContentLength
+func load(client *http.Client, base string, ep endpoint, clients int, d time.Duration) (measure.Result, error) {
+	return measure.Load(clients, d, func(int) func() (int64, error) {
+		return func() (int64, error) {
+			resp, err := do(client, base, ep)
+			if err != nil {
+				return 0, err
 			}
-			mu.Lock()
-			out.latencies = append(out.latencies, lat...)
-			out.n += len(lat)
-			out.bytes += bytes
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	out.elapsed, out.cpu = time.Since(start), cpuTime()-cpu0
-	return out, bad
-}
-
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func pct(s []time.Duration, p float64) time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
-	return s[min(len(s)-1, int(float64(len(s))*p))]
+			return resp.ContentLength, nil
+		}
+	})
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

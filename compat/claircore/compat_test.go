@@ -27,6 +27,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/ecosystem"
 	"github.com/stevedore-dev/stevedore/internal/indexer/coalesce"
 	"github.com/stevedore-dev/stevedore/internal/layer"
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/all"
@@ -525,7 +526,7 @@ func buildReport(t *testing.T, ctx context.Context, img image) *report.Report {
 func layerBlob(t *testing.T, spec layerSpec) []byte {
 	t.Helper()
 	if spec.real != "" {
-		b, err := os.ReadFile(fixture(t, spec.real))
+		b, err := os.ReadFile(fixtures.Path(t, spec.real))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -538,7 +539,7 @@ func layerBlob(t *testing.T, spec layerSpec) []byte {
 	tw := tar.NewWriter(&buf)
 	dirs := map[string]bool{}
 	for _, e := range spec.files {
-		b, err := os.ReadFile(fixture(t, e.fixture))
+		b, err := os.ReadFile(fixtures.Path(t, e.fixture))
 		if err != nil {
 			t.Fatal(err)
 		}

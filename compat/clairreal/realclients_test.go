@@ -153,20 +153,12 @@ func (op *quayOperator) startStevedore(ctx context.Context, t *testing.T) {
 // here). Debian's come in two update operations, the second adding glibc's
 // bookworm advisory, for the notifier.
 func (op *quayOperator) startMatcher(ctx context.Context, t *testing.T) {
-	op.clairConfig = filepath.Join(op.work, "clair.yaml")
-	writeFile(t, op.clairConfig, fmt.Sprintf(`http_listen_addr: %q
-introspection_addr: %q
-log_level: info
-auth:
-  psk:
-    key: %q
-    iss: ["quay", "clairctl"]
-matcher:
+	op.clairConfig = op.writeClairConfig(t, "clair.yaml", op.matcherAddr, op.introspectionAddr, fmt.Sprintf(`matcher:
   connstring: %q
   indexer_addr: %q
   migrations: true
   disable_updaters: true
-`, op.matcherAddr, op.introspectionAddr, op.psk, op.clairDB, op.rec.URL+"/"))
+`, op.clairDB, op.rec.URL+"/"))
 	op.matcher = start(t, "clair matcher", op.env, filepath.Join(op.bin, "clair"), "-conf", op.clairConfig, "-mode", "matcher")
 	waitReady(ctx, t, "clair matcher", "http://"+op.introspectionAddr+"/readyz", op.stevedore, op.matcher)
 	run(ctx, t, op.env, filepath.Join(op.bin, "clairctl"), "--config", op.clairConfig, "import-updaters", filepath.Join("testdata", "updates.jsonl"))
@@ -272,15 +264,7 @@ func (op *quayOperator) runNotifier(ctx context.Context, t *testing.T) {
 		}
 	}))
 	t.Cleanup(quay.Close)
-	notifierConfig := filepath.Join(op.work, "notifier.yaml")
-	writeFile(t, notifierConfig, fmt.Sprintf(`http_listen_addr: %q
-introspection_addr: %q
-log_level: info
-auth:
-  psk:
-    key: %q
-    iss: ["quay", "clairctl"]
-notifier:
+	notifierConfig := op.writeClairConfig(t, "notifier.yaml", op.notifierAddr, op.notifierIntrospectionAddr, fmt.Sprintf(`notifier:
   connstring: %q
   indexer_addr: %q
   matcher_addr: %q
@@ -290,7 +274,7 @@ notifier:
   webhook:
     target: %q
     callback: %q
-`, op.notifierAddr, op.notifierIntrospectionAddr, op.psk, op.notifierDB, op.rec.URL+"/", "http://"+op.matcherAddr+"/",
+`, op.notifierDB, op.rec.URL+"/", "http://"+op.matcherAddr+"/",
 		quay.URL+"/secscan/notification", op.rec.URL+"/notifier/api/v1/notification/"))
 	op.rec.take()
 	notifier := start(t, "clair notifier", op.env, filepath.Join(op.bin, "clair"), "-conf", notifierConfig, "-mode", "notifier")
@@ -811,6 +795,24 @@ func run(ctx context.Context, t *testing.T, env []string, path string, args ...s
 		t.Fatal(err)
 	}
 	return stdout.Bytes()
+}
+
+// writeClairConfig writes the Clair configuration name in op.work, for a
+// process listening on listen and introspection, whose API takes the PSK
+// tokens Quay and clairctl sign; section is the mode's own settings. It
+// returns the file's path.
+func (op *quayOperator) writeClairConfig(t *testing.T, name, listen, introspection, section string) string {
+	t.Helper()
+	p := filepath.Join(op.work, name)
+	writeFile(t, p, fmt.Sprintf(`http_listen_addr: %q
+introspection_addr: %q
+log_level: info
+auth:
+  psk:
+    key: %q
+    iss: ["quay", "clairctl"]
+`, listen, introspection, op.psk)+section)
+	return p
 }
 
 func writeFile(t *testing.T, path, content string) {

@@ -64,7 +64,6 @@ func checkCoding(t *testing.T, step string, a answer, w reportbody.Body, gzipped
 // by chunk; a conditional GET naming either coding's tag answers 304 with
 // the tag of the coding it would have sent.
 func TestStoredAnswerCodings(t *testing.T) {
-	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	st := postgres.New(pool)
 	for cache, srv := range answerServers(t, st) {
@@ -78,16 +77,10 @@ func TestStoredAnswerCodings(t *testing.T) {
 		} {
 			d := report.Digest(fmt.Sprintf("sha256:%064x", 100+tc.packages))
 			finish(t, pool, bigReport(d, tc.packages))
-			var chunks int
-			var encoding string
-			if err := pool.QueryRow(ctx, `SELECT chunks, encoding FROM report_body WHERE manifest_hash = $1 AND view = 'clair'`, string(d)).Scan(&chunks, &encoding); err != nil ||
-				chunks < tc.chunks || encoding != reportbody.EncodingGzip {
-				t.Fatalf("%s: stored in %d chunks, %s (%v), want at least %d, gzip", tc.name, chunks, encoding, err, tc.chunks)
+			if chunks, encoding := storedAnswer(t, pool, d, reportbody.ViewClair); chunks < tc.chunks || encoding != reportbody.EncodingGzip {
+				t.Fatalf("%s: stored in %d chunks, %s, want at least %d, gzip", tc.name, chunks, encoding, tc.chunks)
 			}
-			for _, v := range []struct{ path, view string }{
-				{"/indexer/api/v1/index_report/", reportbody.ViewClair},
-				{"/api/v1/reports/", reportbody.ViewNative},
-			} {
+			for _, v := range answerViews {
 				w := want(t, st, d, v.view)
 				checkCodings(t, srv, fmt.Sprintf("cache %d, %s, GET %s", cache, tc.name, v.path), v.path+string(d), w)
 			}

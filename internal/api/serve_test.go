@@ -50,6 +50,23 @@ func noise(s string) string {
 	return string(out)
 }
 
+// answerViews are the paths a report's stored answers are served on, and
+// their views.
+var answerViews = []struct{ path, view string }{
+	{"/indexer/api/v1/index_report/", reportbody.ViewClair},
+	{"/api/v1/reports/", reportbody.ViewNative},
+}
+
+// storedAnswer returns the number of chunks and the encoding of d's stored
+// answer in view.
+func storedAnswer(t *testing.T, pool *pgxpool.Pool, d report.Digest, view string) (chunks int, encoding string) {
+	t.Helper()
+	if err := pool.QueryRow(context.Background(), `SELECT chunks, encoding FROM report_body WHERE manifest_hash = $1 AND view = $2`, string(d), view).Scan(&chunks, &encoding); err != nil {
+		t.Fatalf("stored %s answer of %s: %v", view, d, err)
+	}
+	return chunks, encoding
+}
+
 // finish stores r as its manifest's final report under a new lease.
 func finish(t *testing.T, pool *pgxpool.Pool, r *report.Report) {
 	t.Helper()
@@ -137,10 +154,7 @@ func TestStoredAnswers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := report.Digest(fmt.Sprintf("sha256:%064x", tc.packages+1))
 			finish(t, pool, bigReport(d, tc.packages))
-			for _, v := range []struct{ path, view string }{
-				{"/indexer/api/v1/index_report/", reportbody.ViewClair},
-				{"/api/v1/reports/", reportbody.ViewNative},
-			} {
+			for _, v := range answerViews {
 				w := want(t, st, d, v.view)
 				a := get(t, srv, v.path+string(d), nil)
 				if a.status != http.StatusOK || !bytes.Equal(a.body, w.Data) || a.header.Get("ETag") != w.ETag {
@@ -149,9 +163,8 @@ func TestStoredAnswers(t *testing.T) {
 				if a.header.Get("Content-Length") != strconv.Itoa(len(w.Data)) {
 					t.Fatalf("GET %s: Content-Length %q, want %d", v.path, a.header.Get("Content-Length"), len(w.Data))
 				}
-				var n int
-				if err := pool.QueryRow(ctx, `SELECT b.chunks FROM report_body b WHERE b.manifest_hash = $1 AND b.view = $2`, string(d), v.view).Scan(&n); err != nil || n < tc.chunks {
-					t.Fatalf("stored %s answer: %d chunks (%v), want at least %d", v.view, n, err, tc.chunks)
+				if n, _ := storedAnswer(t, pool, d, v.view); n < tc.chunks {
+					t.Fatalf("stored %s answer: %d chunks, want at least %d", v.view, n, tc.chunks)
 				}
 			}
 		})

@@ -2,7 +2,6 @@ package config_test
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,18 +15,8 @@ func TestClairSettings(t *testing.T) {
 	dispatcher := config.Roles{Dispatcher: true}
 	const psk = "c3RldmVkb3JlLWNvbmZpZy10ZXN0LWtleS0zMi1ieXRlcyE=" // "stevedore-config-test-key-32-bytes!"
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "psk")
-	if err := os.WriteFile(keyFile, []byte(psk+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	badFile := filepath.Join(dir, "bad")
-	if err := os.WriteFile(badFile, []byte("the-secret-itself, not base64"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bigFile := filepath.Join(dir, "big")
-	if err := os.WriteFile(bigFile, []byte(strings.Repeat("QUFB", 2000)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	files := writeFiles(t, dir, map[string]string{"psk": psk + "\n", "bad": "the-secret-itself, not base64", "big": strings.Repeat("QUFB", 2000)})
+	keyFile, badFile, bigFile := files["psk"], files["bad"], files["big"]
 	envs := []string{"STEVEDORE_AUTH_PSK", "STEVEDORE_AUTH_PSK_FILE", "STEVEDORE_AUTH_ISSUERS", "STEVEDORE_AUTH_CLOCK_SKEW",
 		"STEVEDORE_CLAIR_MATCHER_URL", "STEVEDORE_CLAIR_NOTIFIER_URL"}
 	for _, tc := range clairCases(psk, dir, keyFile, badFile, bigFile) {

@@ -2,7 +2,6 @@ package config_test
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,10 +14,11 @@ import (
 
 func TestRegistrySettings(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "good.json")
-	os.WriteFile(good, []byte(`{"r.example": {"username": "u", "password": "hunter22"}, "lab:5000": {"concurrency": 2}}`), 0o600)
-	bad := filepath.Join(dir, "bad.json")
-	os.WriteFile(bad, []byte(`{"r.example": {"username": "u", "password": "hunter22", "token": "t"}}`), 0o600)
+	files := writeFiles(t, dir, map[string]string{
+		"good.json": `{"r.example": {"username": "u", "password": "hunter22"}, "lab:5000": {"concurrency": 2}}`,
+		"bad.json":  `{"r.example": {"username": "u", "password": "hunter22", "token": "t"}}`,
+	})
+	good, bad := files["good.json"], files["bad.json"]
 	worker := config.Roles{Worker: true}
 	base := []string{"--database-url=postgres://x", "--nats-url=nats://y"}
 	for _, tc := range registryCases(dir, good, bad, worker) {

@@ -3,7 +3,6 @@ package config_test
 import (
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,14 +47,8 @@ func TestSecretSettings(t *testing.T) {
 // checkSecretSetting runs the cases every secret setting shares, then k's own.
 func checkSecretSetting(t *testing.T, k secretKind) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	file, short, empty := write("secret", k.secret+"\n"), write("short", k.short+"\n"), write("empty", "\n")
+	files := writeFiles(t, dir, map[string]string{"secret": k.secret + "\n", "short": k.short + "\n", "empty": "\n"})
+	file, short, empty := files["secret"], files["short"], files["empty"]
 	atLeast := fmt.Sprintf("want at least %d", k.min)
 	cases := []struct {
 		settingsCase

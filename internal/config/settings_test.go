@@ -3,11 +3,27 @@ package config_test
 import (
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/config"
 )
+
+// writeFiles writes each of files (name → content) into dir, readable by
+// the owner only as a secret file is, and returns their paths by name.
+func writeFiles(t *testing.T, dir string, files map[string]string) map[string]string {
+	t.Helper()
+	paths := make(map[string]string, len(files))
+	for name, content := range files {
+		paths[name] = filepath.Join(dir, name)
+		if err := os.WriteFile(paths[name], []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return paths
+}
 
 // settingsCase is a set of flags and environment variables, and the
 // substrings of the error they give or a check of the options.

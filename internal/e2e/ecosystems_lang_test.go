@@ -110,20 +110,31 @@ func (h *harness) indexAndWait(m *report.Manifest) *report.Report {
 // testdata/fixtures/SOURCES.md), and compares the stored report with what
 // the files say.
 func TestLanguageEcosystems(t *testing.T) {
+	runEcosystems(t,
+		ecosystemCheck{"python", checkPython},
+		ecosystemCheck{"java", checkJava},
+		ecosystemCheck{"gobinary", checkGoBinary},
+		ecosystemCheck{"npm", checkNPM},
+		ecosystemCheck{"ruby", checkRuby},
+		ecosystemCheck{"bad files do not fail the image", checkBadFilesDoNotFailImage},
+	)
+}
+
+// ecosystemCheck is a subtest of the ecosystem tests: it pushes an image to
+// the shared harness, indexes it and checks its report.
+type ecosystemCheck struct {
+	name  string
+	check func(t *testing.T, h *harness)
+}
+
+// runEcosystems runs each check as a subtest on one harness of two workers.
+func runEcosystems(t *testing.T, checks ...ecosystemCheck) {
+	t.Helper()
 	h := newHarness(t)
 	h.start(h.config(2, true))
-
-	t.Run("python", func(t *testing.T) { checkPython(t, h) })
-
-	t.Run("java", func(t *testing.T) { checkJava(t, h) })
-
-	t.Run("gobinary", func(t *testing.T) { checkGoBinary(t, h) })
-
-	t.Run("npm", func(t *testing.T) { checkNPM(t, h) })
-
-	t.Run("ruby", func(t *testing.T) { checkRuby(t, h) })
-
-	t.Run("bad files do not fail the image", func(t *testing.T) { checkBadFilesDoNotFailImage(t, h) })
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) { c.check(t, h) })
+	}
 }
 
 // checkPython indexes two layers adding to the same site-packages.

@@ -62,19 +62,17 @@ func (h *harness) checkSBOM(t *testing.T, check *sbomcheck.Checker, m *report.Ma
 // Syft, osv-scalibr; see scanner/*/testdata/SOURCES.md), compares the
 // stored report with what the files say, and checks its SBOM exports.
 func TestMoreLanguageEcosystems(t *testing.T) {
-	h := newHarness(t)
-	h.start(h.config(2, true))
 	check := sbomcheck.New(t)
-
-	t.Run("rust", func(t *testing.T) { checkRust(t, h, check) })
-
-	t.Run("dotnet", func(t *testing.T) { checkDotnet(t, h, check) })
-
-	t.Run("composer", func(t *testing.T) { checkComposer(t, h, check) })
-
-	t.Run("python-egg", func(t *testing.T) { checkPythonEgg(t, h, check) })
-
-	t.Run("conda", func(t *testing.T) { checkConda(t, h, check) })
+	withSBOM := func(f func(*testing.T, *harness, *sbomcheck.Checker)) func(*testing.T, *harness) {
+		return func(t *testing.T, h *harness) { f(t, h, check) }
+	}
+	runEcosystems(t,
+		ecosystemCheck{"rust", withSBOM(checkRust)},
+		ecosystemCheck{"dotnet", withSBOM(checkDotnet)},
+		ecosystemCheck{"composer", withSBOM(checkComposer)},
+		ecosystemCheck{"python-egg", withSBOM(checkPythonEgg)},
+		ecosystemCheck{"conda", withSBOM(checkConda)},
+	)
 }
 
 // checkRust indexes cargo-auditable executables and a Cargo.lock, one executable owned by a Debian package.

@@ -52,18 +52,13 @@ func binaries(r *report.Report) []string {
 }
 
 func TestOSEcosystems(t *testing.T) {
-	h := newHarness(t)
-	h.start(h.config(2, true))
-
-	t.Run("rpm", func(t *testing.T) { checkOSRPM(t, h) })
-
-	t.Run("alpine", func(t *testing.T) { checkOSAlpine(t, h) })
-
-	t.Run("wolfi", func(t *testing.T) { checkOSWolfi(t, h) })
-
-	t.Run("distroless", func(t *testing.T) { checkOSDistroless(t, h) })
-
-	t.Run("debian python owned by dpkg", func(t *testing.T) { checkOSPythonOwnedByDpkg(t, h) })
+	runEcosystems(t,
+		ecosystemCheck{"rpm", checkOSRPM},
+		ecosystemCheck{"alpine", checkOSAlpine},
+		ecosystemCheck{"wolfi", checkOSWolfi},
+		ecosystemCheck{"distroless", checkOSDistroless},
+		ecosystemCheck{"debian python owned by dpkg", checkOSPythonOwnedByDpkg},
+	)
 }
 
 // indexOS pushes files as one layer of repoTag, indexes it and checks

@@ -73,12 +73,9 @@ func (e *ContainerNames) Enrich(ctx context.Context, r *report.Report) ([]Gap, e
 		}
 		return nil, nil
 	}
-	data, gap, err := e.cache.load(ctx, e.Store, ContainerRepositories, "container-name-to-repositories mapping", e.MaxAge)
-	if err != nil {
-		return nil, err
-	}
-	if gap != nil {
-		return []Gap{*gap}, nil
+	data, gaps, err := e.cache.load(ctx, e.Store, ContainerRepositories, "container-name-to-repositories mapping", e.MaxAge)
+	if err != nil || gaps != nil {
+		return gaps, err
 	}
 	for _, repo := range names {
 		var ids []string

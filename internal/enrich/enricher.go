@@ -71,12 +71,9 @@ func (e *RepositoryCPEs) Enrich(ctx context.Context, r *report.Report) ([]Gap, e
 	if len(repos) == 0 && len(dnf) == 0 {
 		return nil, nil
 	}
-	data, gap, err := e.cache.load(ctx, e.Store, RepositoryCPE, "repository-to-CPE mapping", e.MaxAge)
-	if err != nil {
-		return nil, err
-	}
-	if gap != nil {
-		return []Gap{*gap}, nil
+	data, gaps, err := e.cache.load(ctx, e.Store, RepositoryCPE, "repository-to-CPE mapping", e.MaxAge)
+	if err != nil || gaps != nil {
+		return gaps, err
 	}
 	for _, repo := range dnf {
 		if _, ok := data.Data[repo.Name]; !ok {

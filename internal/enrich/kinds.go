@@ -119,20 +119,14 @@ func validateRepositoryCPE(raw []byte) (int, error) {
 	if err := decodeStrict(raw, &d); err != nil {
 		return 0, err
 	}
-	if len(d.Data) == 0 {
-		return 0, fmt.Errorf(`no entries under "data"`)
-	}
-	for _, repo := range slices.Sorted(maps.Keys(d.Data)) {
-		if repo == "" {
-			return 0, fmt.Errorf(`"data": an empty repository name`)
-		}
+	return checkEntries(d.Data, "repository", func(repo string) error {
 		for i, c := range d.Data[repo].CPEs {
 			if err := ValidCPE(c); err != nil {
-				return 0, fmt.Errorf(`"data"[%q].cpes[%d]: %w`, repo, i, err)
+				return fmt.Errorf(`"data"[%q].cpes[%d]: %w`, repo, i, err)
 			}
 		}
-	}
-	return len(d.Data), nil
+		return nil
+	})
 }
 
 func validateContainerRepositories(raw []byte) (int, error) {
@@ -140,18 +134,30 @@ func validateContainerRepositories(raw []byte) (int, error) {
 	if err := decodeStrict(raw, &d); err != nil {
 		return 0, err
 	}
-	if len(d.Data) == 0 {
-		return 0, fmt.Errorf(`no entries under "data"`)
-	}
-	for _, name := range slices.Sorted(maps.Keys(d.Data)) {
-		if name == "" {
-			return 0, fmt.Errorf(`"data": an empty container name`)
-		}
+	return checkEntries(d.Data, "container", func(name string) error {
 		for i, r := range d.Data[name] {
 			if r == "" {
-				return 0, fmt.Errorf(`"data"[%q][%d]: an empty repository name`, name, i)
+				return fmt.Errorf(`"data"[%q][%d]: an empty repository name`, name, i)
 			}
 		}
+		return nil
+	})
+}
+
+// checkEntries checks that data has entries, none under an empty name (a
+// what name), and runs entry on each name in order; it returns the number
+// of entries, or the first error.
+func checkEntries[V any](data map[string]V, what string, entry func(name string) error) (int, error) {
+	if len(data) == 0 {
+		return 0, fmt.Errorf(`no entries under "data"`)
 	}
-	return len(d.Data), nil
+	for _, name := range slices.Sorted(maps.Keys(data)) {
+		if name == "" {
+			return 0, fmt.Errorf(`"data": an empty %s name`, what)
+		}
+		if err := entry(name); err != nil {
+			return 0, err
+		}
+	}
+	return len(data), nil
 }

@@ -34,14 +34,14 @@ import (
 //     repository key, uri, cpe) are left out: Clair's schema checks a cpe's
 //     pattern, and claircore reads a missing field as its zero value.
 type clairReport struct {
-	Hash          report.Digest                  `json:"manifest_hash"`
-	State         report.State                   `json:"state"`
-	Packages      map[string]*clairPackage       `json:"packages"`
-	Distributions map[string]*clairDistribution  `json:"distributions"`
-	Repositories  map[string]*clairRepository    `json:"repository"`
-	Environments  map[string][]*clairEnvironment `json:"environments"`
-	Success       bool                           `json:"success"`
-	Err           string                         `json:"err"`
+	Hash          report.Digest                   `json:"manifest_hash"`
+	State         report.State                    `json:"state"`
+	Packages      map[string]*clairPackage        `json:"packages"`
+	Distributions map[string]*report.Distribution `json:"distributions"`
+	Repositories  map[string]*clairRepository     `json:"repository"`
+	Environments  map[string][]*clairEnvironment  `json:"environments"`
+	Success       bool                            `json:"success"`
+	Err           string                          `json:"err"`
 }
 
 type clairPackage struct {
@@ -67,18 +67,6 @@ type clairSource struct {
 	Module            string `json:"module,omitempty"`
 	Arch              string `json:"arch,omitempty"`
 	CPE               string `json:"cpe,omitempty"`
-}
-
-type clairDistribution struct {
-	ID              string `json:"id"`
-	DID             string `json:"did"`
-	Name            string `json:"name"`
-	Version         string `json:"version"`
-	VersionCodeName string `json:"version_code_name"`
-	VersionID       string `json:"version_id"`
-	Arch            string `json:"arch"`
-	CPE             string `json:"cpe"`
-	PrettyName      string `json:"pretty_name"`
 }
 
 type clairRepository struct {
@@ -117,7 +105,7 @@ func clairView(r *report.Report, servePartial bool) *clairReport {
 		Hash:          r.Hash,
 		State:         r.State,
 		Packages:      make(map[string]*clairPackage, len(r.Packages)),
-		Distributions: make(map[string]*clairDistribution, len(r.Distributions)),
+		Distributions: make(map[string]*report.Distribution, len(r.Distributions)),
 		Repositories:  make(map[string]*clairRepository, len(r.Repositories)),
 		Environments:  make(map[string][]*clairEnvironment, len(r.Environments)),
 		Success:       r.Success,
@@ -150,8 +138,9 @@ func clairView(r *report.Report, servePartial bool) *clairReport {
 		if d == nil {
 			continue
 		}
-		out.Distributions[id] = &clairDistribution{ID: d.ID, DID: d.DID, Name: d.Name, Version: d.Version,
-			VersionCodeName: d.VersionCodeName, VersionID: d.VersionID, Arch: d.Arch, CPE: clairCPE(d.CPE), PrettyName: d.PrettyName}
+		cd := *d // every field as it is (Clair's schema wants all nine), the CPE as Clair's schema accepts it
+		cd.CPE = clairCPE(d.CPE)
+		out.Distributions[id] = &cd
 	}
 	for id, rp := range r.Repositories {
 		if rp == nil {

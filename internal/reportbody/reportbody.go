@@ -19,6 +19,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/stevedore-dev/stevedore/internal/iocount"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -148,14 +149,14 @@ func compress(level int, write func(io.Writer) error) ([]byte, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	cw := &countingWriter{w: zw}
+	cw := &iocount.Writer{W: zw}
 	if err := write(cw); err != nil {
 		return nil, 0, err
 	}
 	if err := zw.Close(); err != nil {
 		return nil, 0, err
 	}
-	return out.Bytes(), cw.n, nil
+	return out.Bytes(), cw.N, nil
 }
 
 // encodeView writes r in view to w, as the API writes it.
@@ -175,18 +176,6 @@ func encodeView(w io.Writer, r *report.Report, view string) error {
 		return fmt.Errorf("encode the %s report of %s: %w", view, r.Hash, err)
 	}
 	return nil
-}
-
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // Stored returns the views stored for r: ViewNative and ViewClair, and

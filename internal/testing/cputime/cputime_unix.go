@@ -1,16 +1,14 @@
 //go:build unix
 
-package layer
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the process's user+system CPU time so far: the benchmarks
-// report it per op, which other load on the machine disturbs less than wall
-// time.
-func cpuTime() time.Duration {
+// Process is this process's CPU time so far, user and system.
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
