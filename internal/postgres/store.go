@@ -143,6 +143,30 @@ func (s *Store) Enqueue(ctx context.Context, d report.Digest, scannerState strin
 			_, _ = conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
 		}
 	}()
+	r, inserted, err := lockForEnqueue(ctx, conn, d, scannerState, raw)
+	if err != nil {
+		return nil, false, fmt.Errorf("queue %s: %w", d, err)
+	}
+	if !inserted && current(r) {
+		return r, false, nil
+	}
+	queued, err = publish(ctx, r, inserted)
+	if err != nil || !queued {
+		return r, false, err
+	}
+	if r, err = recordRequest(ctx, conn, d, scannerState, raw); err != nil {
+		// The job is queued; its worker writes the report.
+		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
+	}
+	committed = true
+	return r, true, nil
+}
+
+// lockForEnqueue begins Enqueue's transaction on conn, inserts the report
+// row of d (fresh, the encoded CheckManifest report) when there is none and
+// locks it, in one round trip; it returns the stored report and whether the
+// row was inserted.
+func lockForEnqueue(ctx context.Context, conn *pgxpool.Conn, d report.Digest, scannerState string, fresh []byte) (*report.Report, bool, error) {
 	// The job is in the queue before the commit; its worker's final
 	// report, a durable commit that waits for this row's lock, follows
 	// (noSync).
@@ -154,7 +178,7 @@ func (s *Store) Enqueue(ctx context.Context, d report.Digest, scannerState strin
 INSERT INTO index_report (manifest_hash, state, scanner_state, report, fence, requested_at)
 VALUES ($1, 'CheckManifest', $2, $3::jsonb || jsonb_build_object('updated_at', now()), 0, now())
 ON CONFLICT (manifest_hash) DO NOTHING
-RETURNING true`, string(d), scannerState, raw).QueryRow(func(row pgx.Row) error {
+RETURNING true`, string(d), scannerState, fresh).QueryRow(func(row pgx.Row) error {
 		if err := row.Scan(&inserted); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -168,20 +192,21 @@ RETURNING true`, string(d), scannerState, raw).QueryRow(func(row pgx.Row) error 
 		return nil
 	})
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return nil, false, fmt.Errorf("queue %s: %w", d, err)
+		return nil, false, err
 	}
-	r = new(report.Report)
+	r := new(report.Report)
 	if err := json.Unmarshal(out, r); err != nil {
-		return nil, false, fmt.Errorf("queue %s: decode stored report: %w", d, err)
+		return nil, false, fmt.Errorf("decode stored report: %w", err)
 	}
-	if !inserted && current(r) {
-		return r, false, nil
-	}
-	queued, err = publish(ctx, r, inserted)
-	if err != nil || !queued {
-		return r, false, err
-	}
-	b = &pgx.Batch{}
+	return r, inserted, nil
+}
+
+// recordRequest records a request that queued a job for d (requested_at;
+// an IndexError report reset to fresh, CheckManifest) and commits Enqueue's
+// transaction, in one round trip; it returns the report as recorded.
+func recordRequest(ctx context.Context, conn *pgxpool.Conn, d report.Digest, scannerState string, fresh []byte) (*report.Report, error) {
+	var out []byte
+	b := &pgx.Batch{}
 	b.Queue(`
 UPDATE index_report AS r SET
     requested_at  = now(),
@@ -191,18 +216,16 @@ UPDATE index_report AS r SET
     report        = CASE WHEN r.state = 'IndexError' THEN $3::jsonb || jsonb_build_object('updated_at', now()) ELSE r.report END,
     updated_at    = CASE WHEN r.state = 'IndexError' THEN now() ELSE r.updated_at END
 WHERE manifest_hash = $1
-RETURNING report`, string(d), scannerState, raw).QueryRow(func(row pgx.Row) error { return row.Scan(&out) })
+RETURNING report`, string(d), scannerState, fresh).QueryRow(func(row pgx.Row) error { return row.Scan(&out) })
 	b.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		// The job is queued; its worker writes the report.
-		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
+		return nil, err
 	}
-	committed = true
-	r = new(report.Report)
+	r := new(report.Report)
 	if err := json.Unmarshal(out, r); err != nil {
-		return nil, false, fmt.Errorf("queue %s: decode report: %w", d, err)
+		return nil, fmt.Errorf("decode report: %w", err)
 	}
-	return r, true, nil
+	return r, nil
 }
 
 // WriteReport stores r as the report of its manifest under fence f. It is
