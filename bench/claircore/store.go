@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,7 +24,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/bench/internal/scalefleet"
 	"github.com/stevedore-dev/stevedore/internal/indexer/coalesce"
-	"github.com/stevedore-dev/stevedore/internal/layer"
+	"github.com/stevedore-dev/stevedore/internal/testing/scanlayer"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/all"
@@ -145,31 +144,7 @@ func (s *storer) layer(ctx context.Context, d report.Digest) (coalesce.Layer, er
 
 // read reads layer d with Stevedore's scanners, as the indexer does.
 func (s *storer) read(ctx context.Context, d report.Digest) (coalesce.Layer, error) {
-	contents, err := layer.Read(ctx, bytes.NewReader(s.fl.Blobs[d]), d, s.scanners, layer.Options{TempDir: os.TempDir()})
-	if err != nil {
-		return coalesce.Layer{}, fmt.Errorf("read layer %s: %w", d, err)
-	}
-	defer contents.Close()
-	l := coalesce.Layer{Digest: d, Whiteouts: contents.Whiteouts, OpaqueDirs: contents.OpaqueDirs}
-	for k, sc := range s.scanners {
-		res, err := sc.Scan(ctx, contents.Files[k])
-		if err != nil {
-			return coalesce.Layer{}, fmt.Errorf("layer %s: scanner %s: %w", d, sc.Info().Name, err)
-		}
-		if sc.Info().Kind == scanner.KindPackage {
-			for _, f := range contents.Files[k] {
-				l.PackageDBs = append(l.PackageDBs, f.Path())
-			}
-		}
-		if res == nil {
-			continue
-		}
-		l.Packages = append(l.Packages, res.Packages...)
-		l.Distributions = append(l.Distributions, res.Distributions...)
-		l.Repositories = append(l.Repositories, res.Repositories...)
-		l.OwnedFiles = append(l.OwnedFiles, res.OwnedFiles...)
-	}
-	return l, nil
+	return scanlayer.Read(ctx, s.fl.Blobs[d], d, s.scanners, os.TempDir())
 }
 
 // storeLayer writes what layer d holds (cl, in claircore's form: the

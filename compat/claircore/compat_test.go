@@ -26,10 +26,9 @@ import (
 
 	"github.com/stevedore-dev/stevedore/internal/ecosystem"
 	"github.com/stevedore-dev/stevedore/internal/indexer/coalesce"
-	"github.com/stevedore-dev/stevedore/internal/layer"
 	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
+	"github.com/stevedore-dev/stevedore/internal/testing/scanlayer"
 	"github.com/stevedore-dev/stevedore/report"
-	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/all"
 )
 
@@ -491,30 +490,10 @@ func buildReport(t *testing.T, ctx context.Context, img image) *report.Report {
 		sum := sha256.Sum256(blob)
 		d := report.Digest("sha256:" + hex.EncodeToString(sum[:]))
 		digests = append(digests, string(d))
-		contents, err := layer.Read(ctx, bytes.NewReader(blob), d, ss, layer.Options{TempDir: t.TempDir()})
+		l, err := scanlayer.Read(ctx, blob, d, ss, t.TempDir())
 		if err != nil {
 			t.Fatalf("layer %d: %v", i, err)
 		}
-		l := coalesce.Layer{Digest: d, Whiteouts: contents.Whiteouts, OpaqueDirs: contents.OpaqueDirs}
-		for k, s := range ss {
-			res, err := s.Scan(ctx, contents.Files[k])
-			if err != nil {
-				t.Fatalf("layer %d: scanner %s: %v", i, s.Info().Name, err)
-			}
-			if s.Info().Kind == scanner.KindPackage {
-				for _, f := range contents.Files[k] {
-					l.PackageDBs = append(l.PackageDBs, f.Path())
-				}
-			}
-			if res == nil {
-				continue
-			}
-			l.Packages = append(l.Packages, res.Packages...)
-			l.Distributions = append(l.Distributions, res.Distributions...)
-			l.Repositories = append(l.Repositories, res.Repositories...)
-			l.OwnedFiles = append(l.OwnedFiles, res.OwnedFiles...)
-		}
-		contents.Close()
 		cl = append(cl, l)
 	}
 	sum := sha256.Sum256([]byte(strings.Join(digests, "\n")))
