@@ -1,10 +1,8 @@
 package config
 
 import (
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -12,13 +10,12 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/api/clairproxy"
 )
 
-// maxKeyFile bounds the pre-shared key file.
+// maxKeyFile bounds a file holding a secret (the pre-shared key, a token).
 const maxKeyFile = 4 << 10
 
 // clairFlags holds the raw authentication settings.
 type clairFlags struct {
-	pskEnv  string // STEVEDORE_AUTH_PSK
-	pskFile string
+	psk     secretSetting // STEVEDORE_AUTH_PSK or --auth-psk-file
 	issuers string
 }
 
@@ -28,8 +25,7 @@ type clairFlags struct {
 // (STEVEDORE_AUTH_PSK) or a file, never a flag: a flag would show it in the
 // process list and in --help.
 func (o *Options) registerClair(fs *flag.FlagSet) {
-	o.clair.pskEnv = os.Getenv("STEVEDORE_AUTH_PSK")
-	fs.StringVar(&o.clair.pskFile, "auth-psk-file", os.Getenv("STEVEDORE_AUTH_PSK_FILE"), "file holding the pre-shared key of Clair's JWT authentication, base64 as Quay's SECURITY_SCANNER_V4_PSK (env STEVEDORE_AUTH_PSK_FILE; or the key itself in env STEVEDORE_AUTH_PSK; neither: the API is open)")
+	o.clair.psk.register(fs, "STEVEDORE_AUTH_PSK", "auth-psk-file", "STEVEDORE_AUTH_PSK_FILE", "file holding the pre-shared key of Clair's JWT authentication, base64 as Quay's SECURITY_SCANNER_V4_PSK (env STEVEDORE_AUTH_PSK_FILE; or the key itself in env STEVEDORE_AUTH_PSK; neither: the API is open)")
 	fs.StringVar(&o.clair.issuers, "auth-issuers", envString("STEVEDORE_AUTH_ISSUERS", strings.Join(clairauth.DefaultIssuers(), ",")), "accepted JWT issuers (iss), comma-separated (env STEVEDORE_AUTH_ISSUERS)")
 	fs.DurationVar(&o.Auth.ClockSkew, "auth-clock-skew", o.envDuration("STEVEDORE_AUTH_CLOCK_SKEW", clairauth.DefaultClockSkew), "clock skew allowed on a JWT's exp, nbf and iat (env STEVEDORE_AUTH_CLOCK_SKEW)")
 	fs.StringVar(&o.Clair.MatcherURL, "clair-matcher-url", os.Getenv("STEVEDORE_CLAIR_MATCHER_URL"), "Clair matcher that /matcher/ requests are passed to, e.g. http://clair-matcher:6060 (env STEVEDORE_CLAIR_MATCHER_URL)")
@@ -44,21 +40,12 @@ func (o *Options) validateClair() []error {
 	}
 	var errs []error
 	o.Auth.Key = nil
-	switch {
-	case o.clair.pskEnv != "" && o.clair.pskFile != "":
-		errs = append(errs, errors.New("STEVEDORE_AUTH_PSK and --auth-psk-file: set one of them"))
-	case o.clair.pskEnv != "":
-		k, err := clairauth.DecodeKey(o.clair.pskEnv)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("environment STEVEDORE_AUTH_PSK: %w", err))
+	if psk, where, err := o.clair.psk.load(); err != nil {
+		errs = append(errs, err)
+	} else if psk != "" {
+		if o.Auth.Key, err = clairauth.DecodeKey(psk); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
-		o.Auth.Key = k
-	case o.clair.pskFile != "":
-		k, err := readKeyFile(o.clair.pskFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--auth-psk-file %s: %w", o.clair.pskFile, err))
-		}
-		o.Auth.Key = k
 	}
 	o.Auth.Issuers = nil
 	for i, iss := range strings.Split(o.clair.issuers, ",") {
@@ -80,21 +67,4 @@ func (o *Options) validateClair() []error {
 		}
 	}
 	return errs
-}
-
-// readKeyFile reads a base64 key from a file of at most maxKeyFile bytes.
-func readKeyFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxKeyFile {
-		return nil, fmt.Errorf("more than %d bytes: not a key file", maxKeyFile)
-	}
-	return clairauth.DecodeKey(string(b))
 }

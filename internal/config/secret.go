@@ -37,7 +37,7 @@ func (s *secretSetting) load() (secret, where string, err error) {
 		return s.env, "environment " + s.envName, nil
 	case s.file != "":
 		where = "--" + s.flagName + " " + s.file
-		secret, err = readTokenFile(s.file)
+		secret, err = readSecretFile(s.file)
 		if err != nil {
 			return "", "", fmt.Errorf("%s: %w", where, err)
 		}
@@ -46,9 +46,9 @@ func (s *secretSetting) load() (secret, where string, err error) {
 	return "", "", nil
 }
 
-// readTokenFile reads a token from a file of at most maxKeyFile bytes,
+// readSecretFile reads a secret from a file of at most maxKeyFile bytes,
 // without its surrounding white space (a trailing newline).
-func readTokenFile(name string) (string, error) {
+func readSecretFile(name string) (string, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return "", err
@@ -59,7 +59,7 @@ func readTokenFile(name string) (string, error) {
 		return "", err
 	}
 	if len(b) > maxKeyFile {
-		return "", fmt.Errorf("more than %d bytes: not a token file", maxKeyFile)
+		return "", fmt.Errorf("more than %d bytes: not a key file", maxKeyFile)
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {
