@@ -1,3 +1,5 @@
+//go:build linux
+
 package clairreal_test
 
 import (
@@ -5,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -20,9 +21,6 @@ func TestChildDiesWithTheTestBinary(t *testing.T) {
 	if os.Getenv("CLAIRREAL_PARENT") == "1" {
 		parentProcess()
 		return
-	}
-	if runtime.GOOS != "linux" {
-		t.Skip("the parent-death signal is Linux's")
 	}
 	parent := exec.Command(os.Args[0], "-test.run=^TestChildDiesWithTheTestBinary$")
 	parent.Env = append(os.Environ(), "CLAIRREAL_PARENT=1")
