@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres"
@@ -53,9 +54,9 @@ func countPackages(t *testing.T, c *conf) {
 		{"a layer not stored", []report.Digest{digest("9")}, ids, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := st.CountPackages(ctx, tc.layers, tc.scanners)
-			if err != nil || n != tc.want {
-				t.Fatalf("CountPackages = %d, %v; want %d", n, err, tc.want)
+			n := countWithin(t, c, tc.layers, tc.scanners)
+			if n != tc.want {
+				t.Fatalf("LoadLayerResultsWithin counted %d, want %d", n, tc.want)
 			}
 			stored, err := st.LoadLayerResults(ctx, tc.layers, tc.scanners)
 			if err != nil {
@@ -69,7 +70,7 @@ func countPackages(t *testing.T, c *conf) {
 				}
 			}
 			if int64(loaded) != n {
-				t.Errorf("LoadLayerResults loads %d packages, CountPackages says %d", loaded, n)
+				t.Errorf("LoadLayerResults loads %d packages, LoadLayerResultsWithin counts %d", loaded, n)
 			}
 			// Within the limit, the same count and layers; over it, the
 			// count and none.
@@ -86,4 +87,15 @@ func countPackages(t *testing.T, c *conf) {
 			}
 		})
 	}
+}
+
+// countWithin is the package count LoadLayerResultsWithin returns for the
+// layers and scanners, with no bound reached.
+func countWithin(t *testing.T, c *conf, layers []report.Digest, scannerIDs []int64) int64 {
+	t.Helper()
+	_, n, err := c.st.LoadLayerResultsWithin(c.ctx, layers, scannerIDs, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -30,8 +30,8 @@ func (s *Store) LoadLayerResults(ctx context.Context, layers []report.Digest, sc
 }
 
 // LoadLayerResultsWithin is LoadLayerResults for at most maxPackages packages
-// in all (no bound when negative), counted as CountPackages counts them, in
-// the same round trip: it returns the count and, when it is over
+// in all (no bound when negative): the packages the scanners found in the
+// layers, a layer listed twice counted once, counted in the same round trip: it returns the count and, when it is over
 // maxPackages, no layers (the rows that follow the count are read from the
 // connection and dropped, none decoded or kept).
 func (s *Store) LoadLayerResultsWithin(ctx context.Context, layers []report.Digest, scannerIDs []int64, maxPackages int64) ([]*StoredLayer, int64, error) {
