@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -165,7 +162,7 @@ func TestQueuedJobsHoldNoCredentials(t *testing.T) {
 		}
 		checkNoSecret(t, subj, m.Data)
 	}
-	if found := secretsInFiles(t, srv.Dir); len(found) > 0 {
+	if found := srv.StoreHolds(t, jobSecrets...); len(found) > 0 {
 		t.Errorf("the store holds %q", found)
 	}
 	got, err := queue.Decode(nextJob(t, srv.JS).Data())
@@ -191,7 +188,7 @@ func TestUnsealedJobsAreInTheStore(t *testing.T) {
 	if _, err := queue.NewPublisher(srv.JS, nil).Publish(ctx, credentialJob("e")); err != nil {
 		t.Fatal(err)
 	}
-	if found := secretsInFiles(t, srv.Dir); len(found) == 0 {
+	if found := srv.StoreHolds(t, jobSecrets...); len(found) == 0 {
 		t.Fatal("the unsealed credentials are not in the store: the store check proves nothing")
 	}
 }
@@ -203,31 +200,6 @@ func checkNoSecret(t *testing.T, where string, b []byte) {
 			t.Errorf("%q in %s", secret, where)
 		}
 	}
-}
-
-// secretsInFiles reads every file below dir (a JetStream store directory)
-// and returns the jobSecrets found.
-func secretsInFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var found []string
-	n := 0
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		n += len(b)
-		for _, secret := range jobSecrets {
-			if bytes.Contains(b, []byte(secret)) {
-				found = append(found, secret)
-			}
-		}
-		return err
-	})
-	if err != nil || n == 0 {
-		t.Fatalf("reading the store %s: %v, %d bytes", dir, err, n)
-	}
-	return found
 }
 
 // FuzzDecodeAndOpen: any message body is decoded and, when it is a job,

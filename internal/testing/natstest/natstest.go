@@ -2,7 +2,11 @@
 package natstest
 
 import (
+	"bytes"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -69,4 +73,34 @@ func (s *Server) Restart(t testing.TB) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	})
+}
+
+// StoreHolds reads every file of the server's JetStream store (its
+// messages as they are on disk) and returns those of needles found in
+// them, each once. The test fails if the store holds no byte.
+func (s *Server) StoreHolds(t testing.TB, needles ...string) []string {
+	t.Helper()
+	found := map[string]bool{}
+	n := 0
+	err := filepath.WalkDir(s.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		n += len(b)
+		for _, x := range needles {
+			found[x] = found[x] || bytes.Contains(b, []byte(x))
+		}
+		return err
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("natstest: reading the store %s: %v, %d bytes", s.Dir, err, n)
+	}
+	var out []string
+	for _, x := range needles {
+		if found[x] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
