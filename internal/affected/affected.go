@@ -55,9 +55,10 @@ var ErrInvalid = errors.New("invalid vulnerability")
 
 // Store is what a Finder needs of storage (*postgres.Store).
 type Store interface {
-	// AffectedCandidates calls fn with each report that holds packages
-	// whose name or source name is one of names (lower case), reading at
-	// most maxPackages packages (more: an error wrapping
+	// AffectedCandidates calls fn with each stored package, held by
+	// usable reports, whose name or source name is one of names (lower
+	// case), once with all the manifests holding it, reading at most
+	// maxPackages packages counted per manifest (more: an error wrapping
 	// postgres.ErrTooManyRows).
 	AffectedCandidates(ctx context.Context, names []string, maxPackages int, fn func(*postgres.AffectedCandidate) error) error
 }
@@ -155,45 +156,59 @@ type search struct {
 	unknown map[string]bool
 }
 
-// candidate matches the packages of one stored report that have the name
-// of a vulnerability's package, or whose source package has it.
+// candidate matches a stored package that has the name of a
+// vulnerability's package, or whose source package has it, once, and
+// records the vulnerabilities it has for every manifest holding it.
 func (s *search) candidate(ctx context.Context, c *postgres.AffectedCandidate) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if len(c.Skipped) > 0 {
-		s.f.log.WarnContext(ctx, "affected manifests: parts of a stored report could not be read; left out", "manifest", c.Manifest, "skipped", c.Skipped)
+		s.f.log.WarnContext(ctx, "affected manifests: parts of a stored package could not be read; left out", "manifests", len(c.Manifests), "first", first(c.Manifests), "skipped", c.Skipped)
 	}
-	for _, cp := range c.Packages {
-		if cp.Package == nil {
+	if c.Package == nil {
+		return nil
+	}
+	records := recordsOf(c)
+	pypi := strings.HasPrefix(c.Package.PURL, "pkg:pypi/")
+	seen := map[string]bool{}
+	for _, n := range []string{c.Package.Name, sourceName(c.Package)} {
+		if n == "" || seen[strings.ToLower(n)] {
 			continue
 		}
-		records := recordsOf(c, cp)
-		pypi := strings.HasPrefix(cp.Package.PURL, "pkg:pypi/")
-		seen := map[string]bool{}
-		for _, n := range []string{cp.Package.Name, sourceName(cp.Package)} {
-			if n == "" || seen[strings.ToLower(n)] {
+		seen[strings.ToLower(n)] = true
+		for _, v := range s.byName[strings.ToLower(n)] {
+			if !sameName(v.Package.Name, n, pypi) {
 				continue
 			}
-			seen[strings.ToLower(n)] = true
-			for _, v := range s.byName[strings.ToLower(n)] {
-				if s.hits[c.Manifest][v.ID] || !sameName(v.Package.Name, n, pypi) {
-					continue
-				}
-				s.match(ctx, c.Manifest, records, v)
-			}
+			s.match(ctx, c.Manifests, records, v)
 		}
 	}
 	return nil
 }
 
-// match records whether records, of manifest m, are vulnerable to v.
-func (s *search) match(ctx context.Context, m report.Digest, records []*Record, v *Vulnerability) {
+func first(ds []report.Digest) report.Digest {
+	if len(ds) == 0 {
+		return ""
+	}
+	return ds[0]
+}
+
+// match records whether records, held by manifests ms, are vulnerable to
+// v. It decides once, unless every manifest is known to be affected by v
+// already.
+func (s *search) match(ctx context.Context, ms []report.Digest, records []*Record, v *Vulnerability) {
+	if !slices.ContainsFunc(ms, func(m report.Digest) bool { return !s.hits[m][v.ID] }) {
+		return
+	}
 	ok, known := s.f.decide(ctx, records, v)
 	if !known {
 		s.unknown[v.ID] = true
 	}
-	if ok {
+	if !ok {
+		return
+	}
+	for _, m := range ms {
 		if s.hits[m] == nil {
 			s.hits[m] = map[string]bool{}
 		}
@@ -244,8 +259,8 @@ var purlRepos = map[string]*Repository{
 
 // recordsOf expands a candidate into claircore's index records: one per
 // (environment, repository), or per environment when it has no repository.
-func recordsOf(c *postgres.AffectedCandidate, cp postgres.AffectedPackage) []*Record {
-	ip := cp.Package
+func recordsOf(c *postgres.AffectedCandidate) []*Record {
+	ip := c.Package
 	p := &Package{
 		Name:              ip.Name,
 		Version:           ip.Version,
@@ -264,20 +279,19 @@ func recordsOf(c *postgres.AffectedCandidate, cp postgres.AffectedPackage) []*Re
 		// The python matcher selects on the version kind alone.
 		p.NormalizedVersion = "pep440:"
 	}
-	envs := cp.Environments
+	envs := c.Environments
 	if len(envs) == 0 {
-		envs = []*report.Environment{{}}
+		envs = []*postgres.AffectedEnvironment{{}}
 	}
 	var out []*Record
 	for _, e := range envs {
 		if e == nil {
 			continue
 		}
-		d := distOf(c.Distributions[e.DistributionID])
+		d := distOf(e.Distribution)
 		var repos []*Repository
 		hasLang := false
-		for _, id := range e.RepositoryIDs {
-			r := c.Repositories[id]
+		for _, r := range e.Repositories {
 			if r == nil {
 				continue
 			}

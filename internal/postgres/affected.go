@@ -1,11 +1,12 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -14,63 +15,51 @@ import (
 // match than the caller's bound.
 var ErrTooManyRows = errors.New("too many candidate packages")
 
-// AffectedCandidate is a usable report holding packages whose name or
-// source name was asked for: those packages, with what the report says
-// about where they were found.
+// AffectedCandidate is a package whose name or source name was asked for,
+// as claircore's matchers see it (the package and the distribution and
+// repositories of each of its environments), with the usable reports that
+// hold it. The same package of a shared layer is one candidate for every
+// manifest built on it (migration 00023's records).
 type AffectedCandidate struct {
-	// Manifest is the report's manifest digest.
-	Manifest report.Digest
-	// Packages are the report's packages of the names asked for.
-	Packages []AffectedPackage
-	// Distributions and Repositories are the report's, by id.
-	Distributions map[string]*report.Distribution
-	Repositories  map[string]*report.Repository
-	// Skipped says what of the stored report could not be read (a
-	// package, its environments, the distributions or repositories not
-	// in the shape Stevedore writes): it is left out, not fatal.
+	// Manifests are the digests of the usable reports (IndexFinished,
+	// IndexPartial) holding the package.
+	Manifests []report.Digest
+	// Package is the package, without its report's id; nil when it could
+	// not be read (Skipped says why).
+	Package *report.Package
+	// Environments are the package's environments in the reports.
+	Environments []*AffectedEnvironment
+	// Skipped says what of the stored package could not be read (the
+	// package, or its environments, not in the shape Stevedore writes):
+	// it is left out, not fatal.
 	Skipped []string
 }
 
-// AffectedPackage is a package of a report, with its environments.
-type AffectedPackage struct {
-	// Package is the package as the report holds it (PURL included).
-	Package *report.Package `json:"package"`
-	// Environments are the package's environments in the report.
-	Environments []*report.Environment `json:"environments"`
+// AffectedEnvironment is an environment of a package, with what the report
+// says of the distribution and repositories it names (without their ids).
+type AffectedEnvironment struct {
+	Distribution *report.Distribution `json:"distribution"`
+	Repositories []*report.Repository `json:"repositories"`
 }
 
-// affectedQuery selects the reports in a terminal usable state
-// (IndexFinished, IndexPartial) that hold packages named (by name or source
-// name, in lower case) in $1, with those packages, their environments and
-// the report's distributions and repositories. The innermost conditions are
-// the partial GIN index of migration 00007, written as it is so that the
-// planner uses it. The innermost query copies each report once ("|| '{}'")
-// so that the others do not decompress it again for each use, and the
-// environments are taken out once per report, not once per package (OFFSET
-// 0 keeps the planner from folding that query into the outer one, which
-// would take them out again for each package).
-const affectedQuery = `
-SELECT r.manifest_hash, p.pkg, r.envs->p.id, r.dists, r.repos
-  FROM (SELECT manifest_hash,
-               CASE WHEN jsonb_typeof(rep->'packages') = 'object' THEN rep->'packages' ELSE '{}'::jsonb END AS pkgs,
-               CASE WHEN jsonb_typeof(rep->'environments') = 'object' THEN rep->'environments' ELSE '{}'::jsonb END AS envs,
-               rep->'distributions' AS dists, rep->'repository' AS repos
-          FROM (SELECT manifest_hash, report || '{}'::jsonb AS rep
-                  FROM index_report
-                 WHERE state IN ('IndexFinished', 'IndexPartial')
-                   AND stevedore_report_package_names(report) && $1::text[]
-                 LIMIT $2) AS c
-        OFFSET 0) AS r
- CROSS JOIN LATERAL jsonb_each(r.pkgs) AS p(id, pkg)
- WHERE jsonb_typeof(p.pkg) = 'object'
-   AND (lower(p.pkg->>'name') IN (SELECT unnest($1::text[]))
-        OR lower(p.pkg->'source'->>'name') IN (SELECT unnest($1::text[])))`
+// affectedRecords selects the ids of the records (migration 00023) whose
+// name or source name, in lower case, is one of $1.
+const affectedRecords = `
+SELECT id FROM affected_record WHERE name_lower = ANY ($1::text[])
+UNION
+SELECT id FROM affected_record WHERE source_lower = ANY ($1::text[])`
 
-// AffectedCandidates calls fn with each report, finished or partial, that
-// holds packages whose name or source name, in lower case, is one of names
-// (which must be in lower case). It reads at most maxPackages packages:
-// more is ErrTooManyRows (fn has then seen some of them). Rows are
-// streamed, one report's packages in memory at a time.
+// affectedManifests selects the usable reports listing one of the records
+// $1, with their lists, at most $2.
+const affectedManifests = `
+SELECT manifest_hash, record_ids FROM manifest_record WHERE record_ids && $1::bigint[] LIMIT $2`
+
+// AffectedCandidates calls fn with each package, held by usable reports
+// (finished or partial), whose name or source name, in lower case, is one
+// of names (which must be in lower case): each distinct package once, with
+// every manifest holding it. It reads at most maxPackages packages counted
+// per manifest (a package in ten manifests counts ten): more is
+// ErrTooManyRows, before fn is called. Each package is decoded once.
 func (s *Store) AffectedCandidates(ctx context.Context, names []string, maxPackages int, fn func(*AffectedCandidate) error) error {
 	if len(names) == 0 {
 		return nil
@@ -78,71 +67,121 @@ func (s *Store) AffectedCandidates(ctx context.Context, names []string, maxPacka
 	if maxPackages < 1 {
 		return fmt.Errorf("affected candidates: package bound %d: want at least 1", maxPackages)
 	}
-	rows, err := s.pool.Query(ctx, affectedQuery, names, maxPackages+1)
-	if err != nil {
-		return fmt.Errorf("affected candidates: %w", err)
-	}
-	defer rows.Close()
-	n := 0
-	var cur *AffectedCandidate
-	var last string
-	var lastDists, lastRepos []byte
-	flush := func() error {
-		if cur == nil {
+	// One snapshot for the three reads.
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		held, err := heldRecords(ctx, tx, names, maxPackages)
+		if err != nil {
+			return err
+		}
+		if len(held) == 0 {
 			return nil
 		}
-		c := cur
-		cur = nil
-		return fn(c)
+		return readRecords(ctx, tx, held, fn)
+	})
+}
+
+// heldRecords returns the records of the names held by usable reports, each
+// with the manifests holding it; more than maxPackages (record, manifest)
+// pairs is ErrTooManyRows.
+func heldRecords(ctx context.Context, tx pgx.Tx, names []string, maxPackages int) (map[int64][]report.Digest, error) {
+	rows, err := tx.Query(ctx, affectedRecords, names)
+	if err != nil {
+		return nil, fmt.Errorf("affected candidates: find records: %w", err)
 	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("affected candidates: find records: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	asked := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		asked[id] = true
+	}
+	// No more manifests than packages can be read: at most one past the
+	// bound is enough to tell it is passed.
+	rows, err = tx.Query(ctx, affectedManifests, ids, maxPackages+1)
+	if err != nil {
+		return nil, fmt.Errorf("affected candidates: find manifests: %w", err)
+	}
+	defer rows.Close()
+	held := map[int64][]report.Digest{}
+	n := 0
+	var hash string
+	var list []int64
 	for rows.Next() {
-		var hash string
-		var pkg, envs, dists, repos []byte
-		if err := rows.Scan(&hash, &pkg, &envs, &dists, &repos); err != nil {
-			return fmt.Errorf("affected candidates: %w", err)
+		if err := rows.Scan(&hash, &list); err != nil {
+			return nil, fmt.Errorf("affected candidates: find manifests: %w", err)
 		}
-		if n++; n > maxPackages {
-			return fmt.Errorf("affected candidates: more than %d packages of %d names: %w", maxPackages, len(names), ErrTooManyRows)
-		}
-		// The rows of a report come together (one report's packages are
-		// expanded at a time).
-		if hash != last || cur == nil {
-			if err := flush(); err != nil {
-				return err
+		d := report.Digest(hash)
+		for _, id := range list {
+			if !asked[id] {
+				continue
 			}
-			cur = &AffectedCandidate{Manifest: report.Digest(hash)}
-			last = hash
-			lastDists, lastRepos = nil, nil
-		}
-		if !bytes.Equal(dists, lastDists) {
-			if err := unmarshalIfAny(dists, &cur.Distributions); err != nil {
-				cur.Distributions = nil
-				cur.Skipped = append(cur.Skipped, "distributions: "+err.Error())
+			if n++; n > maxPackages {
+				return nil, fmt.Errorf("affected candidates: more than %d packages of %d names: %w", maxPackages, len(names), ErrTooManyRows)
 			}
-			lastDists = dists
+			held[id] = append(held[id], d)
 		}
-		if !bytes.Equal(repos, lastRepos) {
-			if err := unmarshalIfAny(repos, &cur.Repositories); err != nil {
-				cur.Repositories = nil
-				cur.Skipped = append(cur.Skipped, "repository: "+err.Error())
-			}
-			lastRepos = repos
-		}
-		ap := AffectedPackage{}
-		if err := json.Unmarshal(pkg, &ap.Package); err != nil || ap.Package == nil {
-			cur.Skipped = append(cur.Skipped, fmt.Sprintf("package %.200s: %v", pkg, err))
-			continue
-		}
-		if err := unmarshalIfAny(envs, &ap.Environments); err != nil {
-			cur.Skipped = append(cur.Skipped, fmt.Sprintf("package %q: environments: %v", ap.Package.Name, err))
-			ap.Environments = nil
-		}
-		cur.Packages = append(cur.Packages, ap)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("affected candidates: %w", err)
+		return nil, fmt.Errorf("affected candidates: find manifests: %w", err)
 	}
-	return flush()
+	return held, nil
+}
+
+// readRecords reads the records held and calls fn with each, decoded once.
+func readRecords(ctx context.Context, tx pgx.Tx, held map[int64][]report.Digest, fn func(*AffectedCandidate) error) error {
+	ids := make([]int64, 0, len(held))
+	for id := range held {
+		ids = append(ids, id)
+	}
+	rows, err := tx.Query(ctx, `SELECT id, body FROM affected_record WHERE id = ANY ($1::bigint[]) ORDER BY id`, ids)
+	if err != nil {
+		return fmt.Errorf("affected candidates: read records: %w", err)
+	}
+	defer rows.Close()
+	var id int64
+	var body []byte
+	for rows.Next() {
+		if err := rows.Scan(&id, &body); err != nil {
+			return fmt.Errorf("affected candidates: read records: %w", err)
+		}
+		c := decodeRecord(body)
+		c.Manifests = held[id]
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("affected candidates: read records: %w", err)
+	}
+	return nil
+}
+
+// decodeRecord decodes a record's body ({"package", "environments"}); what
+// cannot be read is left out and said in Skipped.
+func decodeRecord(body []byte) *AffectedCandidate {
+	c := &AffectedCandidate{}
+	var raw struct {
+		Package      json.RawMessage `json:"package"`
+		Environments json.RawMessage `json:"environments"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		c.Skipped = append(c.Skipped, fmt.Sprintf("record %.200s: %v", body, err))
+		return c
+	}
+	if err := json.Unmarshal(raw.Package, &c.Package); err != nil || c.Package == nil {
+		c.Package = nil
+		c.Skipped = append(c.Skipped, fmt.Sprintf("package %.200s: %v", raw.Package, err))
+		return c
+	}
+	if err := unmarshalIfAny(raw.Environments, &c.Environments); err != nil {
+		c.Skipped = append(c.Skipped, fmt.Sprintf("package %q: environments: %v", c.Package.Name, err))
+		c.Environments = nil
+	}
+	return c
 }
 
 func unmarshalIfAny(raw []byte, v any) error {
