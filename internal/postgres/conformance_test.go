@@ -117,6 +117,7 @@ func TestConformance(t *testing.T) {
 		{"invalid UTF-8 is a permanent store error", invalidUTF8IsPermanent},
 		{"empty results carried over to a new scanner version", carryOverEmpty},
 		{"reports replaced atomically", reportsReplacedAtomically},
+		{"affected records follow the report", affectedRecordsFollowTheReport},
 		{"enqueue decides and records under the report's lock", enqueueClaims},
 		{"leases: one holder at a time", leasesOneHolder},
 		{"partial reports and their retries", partialRetries},
