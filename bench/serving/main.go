@@ -195,7 +195,7 @@ func storeReport(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, pa
 	if err := st.PutManifest(ctx, f, m); err != nil {
 		return "", nil, err
 	}
-	if err := st.FinishManifest(ctx, f, rep, nil, nil, nil); err != nil {
+	if err := st.FinishManifest(ctx, f, rep, nil, nil); err != nil {
 		return "", nil, err
 	}
 	l.Release(ctx)

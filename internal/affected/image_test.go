@@ -113,7 +113,7 @@ func storeReport(t testing.TB, pool *pgxpool.Pool, st *postgres.Store, r *report
 		t.Fatal(err)
 	}
 	defer l.Release(ctx)
-	if err := st.FinishManifest(ctx, postgres.Fence{Digest: r.Hash, Token: l.Fence}, r, nil, nil, nil); err != nil {
+	if err := st.FinishManifest(ctx, postgres.Fence{Digest: r.Hash, Token: l.Fence}, r, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 }

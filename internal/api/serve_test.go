@@ -76,7 +76,7 @@ func finish(t *testing.T, pool *pgxpool.Pool, r *report.Report) {
 		t.Fatal(err)
 	}
 	defer l.Release(ctx)
-	if err := postgres.New(pool).FinishManifest(ctx, postgres.Fence{Digest: r.Hash, Token: l.Fence}, r, nil, nil, nil); err != nil {
+	if err := postgres.New(pool).FinishManifest(ctx, postgres.Fence{Digest: r.Hash, Token: l.Fence}, r, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -155,7 +155,7 @@ func (ix *Indexer) indexManifest(ctx context.Context, p *progress, rep *report.R
 	if err := p.stop(); err != nil {
 		return nil, err
 	}
-	if err := ix.cfg.Store.FinishManifest(ctx, f, rep, ix.ids, waiting, job); err != nil {
+	if err := ix.cfg.Store.FinishManifest(ctx, f, rep, waiting, job); err != nil {
 		return nil, err
 	}
 	return rep, nil

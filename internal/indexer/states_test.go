@@ -192,7 +192,7 @@ func (s *memStore) load(layers []report.Digest, ids []int64) []*postgres.StoredL
 	return out
 }
 
-func (s *memStore) FinishManifest(_ context.Context, f postgres.Fence, r *report.Report, _ []int64, waitingFor []string, _ []byte) error {
+func (s *memStore) FinishManifest(_ context.Context, f postgres.Fence, r *report.Report, waitingFor []string, _ []byte) error {
 	if err := s.call("FinishManifest "+string(r.State), &f); err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ type Store interface {
 	// when that number is over maxPackages, it returns no layers and
 	// loads no package.
 	LoadLayerResultsWithin(ctx context.Context, layers []report.Digest, scannerIDs []int64, maxPackages int64) ([]*postgres.StoredLayer, int64, error)
-	// FinishManifest stores the final (finished or partial) report and
-	// the scanners that made it, in one transaction.
-	FinishManifest(ctx context.Context, f postgres.Fence, r *report.Report, scannerIDs []int64, waitingFor []string, job []byte) error
+	// FinishManifest stores the final (finished or partial) report, in
+	// one transaction.
+	FinishManifest(ctx context.Context, f postgres.Fence, r *report.Report, waitingFor []string, job []byte) error
 }

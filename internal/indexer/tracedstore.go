@@ -85,8 +85,8 @@ func (t tracedStore) LoadLayerResultsWithin(ctx context.Context, layers []report
 	return t.s.LoadLayerResultsWithin(ctx, layers, ids, maxPackages)
 }
 
-func (t tracedStore) FinishManifest(ctx context.Context, f postgres.Fence, r *report.Report, ids []int64, waitingFor []string, job []byte) (err error) {
+func (t tracedStore) FinishManifest(ctx context.Context, f postgres.Fence, r *report.Report, waitingFor []string, job []byte) (err error) {
 	ctx, span := t.tracer.Start(ctx, "store.FinishManifest")
 	defer func() { end(span, err) }()
-	return t.s.FinishManifest(ctx, f, r, ids, waitingFor, job)
+	return t.s.FinishManifest(ctx, f, r, waitingFor, job)
 }

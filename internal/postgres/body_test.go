@@ -26,7 +26,7 @@ func storedAnswersFollowTheReport(t *testing.T, c *conf) {
 	r := report.NewReport(m.Hash, report.StateIndexFinished)
 	r.ScannerState = "s1"
 	r.Packages["1"] = &report.Package{ID: "1", Name: "musl", Version: "1.2", Kind: report.KindBinary}
-	if err := st.FinishManifest(ctx, f, r, nil, nil, nil); err != nil {
+	if err := st.FinishManifest(ctx, f, r, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	stored, err := st.Report(ctx, m.Hash)

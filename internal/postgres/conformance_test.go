@@ -195,7 +195,7 @@ func staleFenceRefused(t *testing.T, c *conf) {
 		"manifest":      func() error { return st.PutManifest(ctx, oldFence, m) },
 		"layer results": func() error { return st.PutLayerResults(ctx, oldFence, &postgres.LayerResults{Digest: digest("1")}) },
 		"finish": func() error {
-			return st.FinishManifest(ctx, oldFence, report.NewReport(m.Hash, report.StateIndexFinished), nil, nil, nil)
+			return st.FinishManifest(ctx, oldFence, report.NewReport(m.Hash, report.StateIndexFinished), nil, nil)
 		},
 		"carry over": func() error {
 			_, err := st.CarryOverEmpty(ctx, oldFence, []report.Digest{digest("1")}, []int64{1})
@@ -357,11 +357,11 @@ func carryOverEmpty(t *testing.T, c *conf) {
 }
 
 // reportsReplacedAtomically: each write replaces the whole report; a final
-// report and the scanners that made it are stored together or not at all.
+// report and the list of its packages' records (the affected query's) are
+// stored together or not at all.
 // (The stored answers that go with a terminal report: body_test.go.)
 func reportsReplacedAtomically(t *testing.T, c *conf) {
 	ctx, st := c.ctx, c.st
-	ids := c.scanners(t, dpkg)
 	m := manifest("a", "1")
 	if _, err := st.Report(ctx, m.Hash); !errors.Is(err, postgres.ErrNotFound) {
 		t.Fatalf("report of an unknown manifest: %v, want ErrNotFound", err)
@@ -374,7 +374,8 @@ func reportsReplacedAtomically(t *testing.T, c *conf) {
 	}
 	fin := report.NewReport(m.Hash, report.StateIndexFinished)
 	fin.Success, fin.ScannerState, fin.Attempt = true, "s1", 3
-	if err := st.FinishManifest(ctx, f, fin, ids, nil, []byte(`{"manifest":{}}`)); err != nil {
+	fin.Packages["1"] = &report.Package{ID: "1", Name: "zlib1g", Version: "1.2"}
+	if err := st.FinishManifest(ctx, f, fin, nil, []byte(`{"manifest":{}}`)); err != nil {
 		t.Fatal(err)
 	}
 	r, err := st.Report(ctx, m.Hash)
@@ -384,19 +385,21 @@ func reportsReplacedAtomically(t *testing.T, c *conf) {
 	if r.State != report.StateIndexFinished || r.Err != "" || r.Attempt != 3 || r.ScannerState != "s1" || !r.Success {
 		t.Fatalf("stored %+v: not the whole new report", r)
 	}
-	if n := c.count(t, `SELECT count(*) FROM scanned_manifest`); n != 1 {
-		t.Fatalf("%d scanned_manifest rows, want 1", n)
+	if n := c.count(t, `SELECT count(*) FROM manifest_record`); n != 1 {
+		t.Fatalf("%d lists of records, want 1", n)
 	}
-	// A final write refused (its fence is stale) leaves the scanners it
-	// would have recorded unrecorded too.
+	// A final write refused (its fence is stale) leaves the records it
+	// would have listed unlisted too.
 	m2 := manifest("b", "1")
 	f2 := c.putManifest(t, "w2", m2)
 	f2.Token--
-	if err := st.FinishManifest(ctx, f2, report.NewReport(m2.Hash, report.StateIndexFinished), ids, nil, nil); !errors.Is(err, leases.ErrLost) {
+	fin2 := report.NewReport(m2.Hash, report.StateIndexFinished)
+	fin2.Packages["1"] = &report.Package{ID: "1", Name: "zlib1g", Version: "1.3"}
+	if err := st.FinishManifest(ctx, f2, fin2, nil, nil); !errors.Is(err, leases.ErrLost) {
 		t.Fatalf("stale finish: %v, want ErrLost", err)
 	}
-	if n := c.count(t, `SELECT count(*) FROM scanned_manifest`); n != 1 {
-		t.Fatalf("%d scanned_manifest rows after a refused finish, want 1", n)
+	if n := c.count(t, `SELECT count(*) FROM manifest_record`); n != 1 {
+		t.Fatalf("%d lists of records after a refused finish, want 1", n)
 	}
 }
 
@@ -479,14 +482,13 @@ func leasesOneHolder(t *testing.T, c *conf) {
 // the data is loaded or an operator asks, and not again until then.
 func partialRetries(t *testing.T, c *conf) {
 	ctx, st := c.ctx, c.st
-	ids := c.scanners(t, dpkg)
 	m := manifest("a", "1")
 	f := c.putManifest(t, "w", m)
 	r := report.NewReport(m.Hash, report.StateIndexPartial)
 	next := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
 	r.NextRetry, r.Attempt = &next, 1
 	r.Partial = []report.PartialReason{{Scanner: "rhel", Reason: "mapping not loaded"}}
-	if err := st.FinishManifest(ctx, f, r, ids, []string{"repository-to-cpe"}, []byte(`{"manifest":{"manifest_hash":"`+string(m.Hash)+`"}}`)); err != nil {
+	if err := st.FinishManifest(ctx, f, r, []string{"repository-to-cpe"}, []byte(`{"manifest":{"manifest_hash":"`+string(m.Hash)+`"}}`)); err != nil {
 		t.Fatal(err)
 	}
 	ps, err := st.ListPartial(ctx, 10)
@@ -538,7 +540,7 @@ func reindexStale(t *testing.T, c *conf) {
 		f := c.putManifest(t, "w", m)
 		r := report.NewReport(m.Hash, report.StateIndexFinished)
 		r.ScannerState = s.state
-		if err := st.FinishManifest(ctx, f, r, nil, nil, []byte(`{}`)); err != nil {
+		if err := st.FinishManifest(ctx, f, r, nil, []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -571,7 +573,7 @@ func reindexAfter(t *testing.T, c *conf) {
 		f := c.putManifest(t, "w", m)
 		r := report.NewReport(m.Hash, report.StateIndexFinished)
 		r.ScannerState = "old"
-		if err := st.FinishManifest(ctx, f, r, nil, nil, []byte(`{}`)); err != nil {
+		if err := st.FinishManifest(ctx, f, r, nil, []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -40,7 +40,7 @@ func affectedRecordsFollowTheReport(t *testing.T, c *conf) {
 	fa, fb := c.putManifest(t, "wa", a), c.putManifest(t, "wb", b)
 	finish := func(f postgres.Fence, r *report.Report) {
 		t.Helper()
-		if err := st.FinishManifest(ctx, f, r, nil, nil, nil); err != nil {
+		if err := st.FinishManifest(ctx, f, r, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,7 +80,7 @@ func affectedRecordsFollowTheReport(t *testing.T, c *conf) {
 	// A refused final write (stale fence) lists nothing new.
 	stale := fa
 	stale.Token--
-	if err := st.FinishManifest(ctx, stale, debianReport(a.Hash, "1", "9.9", ""), nil, nil, nil); !errors.Is(err, leases.ErrLost) {
+	if err := st.FinishManifest(ctx, stale, debianReport(a.Hash, "1", "9.9", ""), nil, nil); !errors.Is(err, leases.ErrLost) {
 		t.Fatalf("stale finish: %v, want ErrLost", err)
 	}
 	check("after a refused write", 2, map[string][]report.Digest{"zlib1g 1.2": {a.Hash, b.Hash}})
@@ -101,7 +101,7 @@ func affectedRecordsFollowTheReport(t *testing.T, c *conf) {
 	// partial state is usable too.
 	up := debianReport(a.Hash, "3", "1.3", "")
 	up.State = report.StateIndexPartial
-	if err := st.FinishManifest(ctx, fa, up, nil, []string{"x"}, []byte(`{"manifest":{}}`)); err != nil {
+	if err := st.FinishManifest(ctx, fa, up, []string{"x"}, []byte(`{"manifest":{}}`)); err != nil {
 		t.Fatal(err)
 	}
 	check("a partial with 1.3", 3, map[string][]report.Digest{"zlib1g 1.2": {b.Hash}, "zlib1g 1.3": {a.Hash}})

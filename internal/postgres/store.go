@@ -769,23 +769,10 @@ SELECT $1, $2, id FROM repo WHERE key = $3 ON CONFLICT DO NOTHING`, lid, sid, ke
 }
 
 // FinishManifest stores the final report of a manifest (finished or
-// partial), and records which scanners made it, under fence f, in one
-// transaction. For a partial report, waitingFor names the enrichment data it
-// waits for and job is the job to run again.
-func (s *Store) FinishManifest(ctx context.Context, f Fence, r *report.Report, scannerIDs []int64, waitingFor []string, job []byte) error {
-	// The scanners are recorded with the fence's check (one round trip).
-	first := func(b *pgx.Batch) {
-		b.Queue(`
-INSERT INTO scanned_manifest (manifest_id, scanner_id)
-SELECT m.id, unnest($2::bigint[]) FROM manifest m WHERE m.hash = $1
-ON CONFLICT DO NOTHING`, string(r.Hash), scannerIDs).Fn = func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("record scanners of manifest %s: %w", r.Hash, err)
-			}
-			return nil
-		}
-	}
-	return s.fencedTx(ctx, pgx.TxOptions{}, f, first, func(tx pgx.Tx) error {
+// partial) under fence f. For a partial report, waitingFor names the
+// enrichment data it waits for and job is the job to run again.
+func (s *Store) FinishManifest(ctx context.Context, f Fence, r *report.Report, waitingFor []string, job []byte) error {
+	return s.fenced(ctx, f, func(tx pgx.Tx) error {
 		return writeReportExtra(ctx, tx, f, r, waitingFor, job)
 	})
 }

@@ -176,7 +176,7 @@ func (w *world) write(r *report.Report) {
 		w.t.Fatal(err)
 	}
 	defer l.Release(ctx)
-	if err := w.st.FinishManifest(ctx, postgres.Fence{Digest: r.Hash, Token: l.Fence}, r, nil, nil, nil); err != nil {
+	if err := w.st.FinishManifest(ctx, postgres.Fence{Digest: r.Hash, Token: l.Fence}, r, nil, nil); err != nil {
 		w.t.Fatal(err)
 	}
 }
