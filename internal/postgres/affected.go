@@ -52,7 +52,7 @@ SELECT id FROM affected_record WHERE source_lower = ANY ($1::text[])`
 // affectedManifests selects the usable reports listing one of the records
 // $1, with their lists, at most $2.
 const affectedManifests = `
-SELECT manifest_hash, record_ids FROM manifest_record WHERE record_ids && $1::bigint[] LIMIT $2`
+SELECT manifest_hash, record_ids FROM manifest_record WHERE record_ids && $1::int[] LIMIT $2`
 
 // AffectedCandidates calls fn with each package, held by usable reports
 // (finished or partial), whose name or source name, in lower case, is one
@@ -83,19 +83,19 @@ func (s *Store) AffectedCandidates(ctx context.Context, names []string, maxPacka
 // heldRecords returns the records of the names held by usable reports, each
 // with the manifests holding it; more than maxPackages (record, manifest)
 // pairs is ErrTooManyRows.
-func heldRecords(ctx context.Context, tx pgx.Tx, names []string, maxPackages int) (map[int64][]report.Digest, error) {
+func heldRecords(ctx context.Context, tx pgx.Tx, names []string, maxPackages int) (map[int32][]report.Digest, error) {
 	rows, err := tx.Query(ctx, affectedRecords, names)
 	if err != nil {
 		return nil, fmt.Errorf("affected candidates: find records: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
 	if err != nil {
 		return nil, fmt.Errorf("affected candidates: find records: %w", err)
 	}
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	asked := make(map[int64]bool, len(ids))
+	asked := make(map[int32]bool, len(ids))
 	for _, id := range ids {
 		asked[id] = true
 	}
@@ -106,10 +106,10 @@ func heldRecords(ctx context.Context, tx pgx.Tx, names []string, maxPackages int
 		return nil, fmt.Errorf("affected candidates: find manifests: %w", err)
 	}
 	defer rows.Close()
-	held := map[int64][]report.Digest{}
+	held := map[int32][]report.Digest{}
 	n := 0
 	var hash string
-	var list []int64
+	var list []int32
 	for rows.Next() {
 		if err := rows.Scan(&hash, &list); err != nil {
 			return nil, fmt.Errorf("affected candidates: find manifests: %w", err)
@@ -132,17 +132,17 @@ func heldRecords(ctx context.Context, tx pgx.Tx, names []string, maxPackages int
 }
 
 // readRecords reads the records held and calls fn with each, decoded once.
-func readRecords(ctx context.Context, tx pgx.Tx, held map[int64][]report.Digest, fn func(*AffectedCandidate) error) error {
-	ids := make([]int64, 0, len(held))
+func readRecords(ctx context.Context, tx pgx.Tx, held map[int32][]report.Digest, fn func(*AffectedCandidate) error) error {
+	ids := make([]int32, 0, len(held))
 	for id := range held {
 		ids = append(ids, id)
 	}
-	rows, err := tx.Query(ctx, `SELECT id, body FROM affected_record WHERE id = ANY ($1::bigint[]) ORDER BY id`, ids)
+	rows, err := tx.Query(ctx, `SELECT id, body FROM affected_record WHERE id = ANY ($1::int[]) ORDER BY id`, ids)
 	if err != nil {
 		return fmt.Errorf("affected candidates: read records: %w", err)
 	}
 	defer rows.Close()
-	var id int64
+	var id int32
 	var body []byte
 	for rows.Next() {
 		if err := rows.Scan(&id, &body); err != nil {

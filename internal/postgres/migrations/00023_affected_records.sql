@@ -27,7 +27,9 @@
 
 -- +goose Up
 CREATE TABLE affected_record (
-    id           bigserial PRIMARY KEY,
+    -- int, not bigint: a report's list of ids is half the size (two
+    -- billion distinct packages are far beyond any fleet).
+    id           serial PRIMARY KEY,
     hash         bytea NOT NULL UNIQUE,
     -- lower(name), and lower(source name) when it is another name.
     name_lower   text,
@@ -39,7 +41,7 @@ CREATE INDEX affected_record_source_idx ON affected_record (source_lower) WHERE 
 
 CREATE TABLE manifest_record (
     manifest_hash text PRIMARY KEY REFERENCES index_report (manifest_hash) ON DELETE CASCADE,
-    record_ids    bigint[] NOT NULL
+    record_ids    int[] NOT NULL
 );
 -- fastupdate off: the affected query reads no pending list.
 CREATE INDEX manifest_record_ids_idx ON manifest_record USING gin (record_ids) WITH (fastupdate = off);
