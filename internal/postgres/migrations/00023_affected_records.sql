@@ -73,47 +73,65 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 -- +goose StatementEnd
 
--- The records of a report (any JSON: what is not in the shape Stevedore
--- writes is carried as it is, and the reader says what it could not read),
--- one per distinct record, in hash order. Packages with neither a name nor
--- a source name are left out: no vulnerability names them. The report's
--- parts are taken out once (OFFSET 0), not once per package.
+-- The records of a report's packages (pkgs), given its environments, its
+-- distributions and its repositories by id (each NULL when not an object):
+-- what is not in the shape Stevedore writes is carried as it is, and the
+-- reader says what it could not read. One row per distinct record, in hash
+-- order. Packages with neither a name nor a source name are left out: no
+-- vulnerability names them.
 -- +goose StatementBegin
-CREATE FUNCTION stevedore_report_records(report jsonb)
+CREATE FUNCTION stevedore_report_records(pkgs jsonb, envs jsonb, dists jsonb, repos jsonb)
 RETURNS TABLE (hash bytea, name_lower text, source_lower text, body jsonb)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- Environments are resolved once per distinct value (most packages of
+    -- a report have one of a few), not once per package.
+    WITH p AS MATERIALIZED (
+        SELECT lower(p.pkg->>'name') AS n, lower(p.pkg->'source'->>'name') AS s,
+               CASE WHEN jsonb_typeof(p.pkg->'source') = 'object'
+                    THEN jsonb_set(p.pkg - 'id', '{source}', (p.pkg->'source') - 'id')
+                    ELSE p.pkg - 'id' END AS pkg,
+               coalesce(envs->p.id, 'null'::jsonb) AS e
+          FROM jsonb_each(pkgs) AS p(id, pkg)
+         WHERE jsonb_typeof(p.pkg) = 'object'),
+    e AS MATERIALIZED (
+        SELECT d.e, stevedore_record_environments(d.e, dists, repos) AS re
+          FROM (SELECT DISTINCT p.e FROM p) AS d),
+    r AS (
+        SELECT p.n, p.s, jsonb_build_object('package', p.pkg, 'environments', e.re) AS body
+          FROM p JOIN e ON e.e = p.e
+         WHERE coalesce(p.n, p.s, '') <> '')
     SELECT DISTINCT ON (1) sha256(convert_to(r.body::text, 'UTF8')), r.n, nullif(r.s, r.n), r.body
-      FROM (SELECT lower(p.pkg->>'name') AS n, lower(p.pkg->'source'->>'name') AS s,
-                   jsonb_build_object(
-                       'package', CASE WHEN jsonb_typeof(p.pkg->'source') = 'object'
-                                       THEN jsonb_set(p.pkg - 'id', '{source}', (p.pkg->'source') - 'id')
-                                       ELSE p.pkg - 'id' END,
-                       'environments', stevedore_record_environments(d.envs->p.id, d.dists, d.repos)) AS body
-              FROM (SELECT CASE WHEN jsonb_typeof(report->'packages') = 'object' THEN report->'packages' ELSE '{}'::jsonb END AS pkgs,
-                           CASE WHEN jsonb_typeof(report->'environments') = 'object' THEN report->'environments' END AS envs,
-                           CASE WHEN jsonb_typeof(report->'distributions') = 'object' THEN report->'distributions' END AS dists,
-                           CASE WHEN jsonb_typeof(report->'repository') = 'object' THEN report->'repository' END AS repos
-                    OFFSET 0) AS d
-             CROSS JOIN LATERAL jsonb_each(d.pkgs) AS p(id, pkg)
-             WHERE jsonb_typeof(p.pkg) = 'object') AS r
-     WHERE coalesce(r.n, r.s, '') <> ''
+      FROM r
      ORDER BY 1
+$$;
+-- +goose StatementEnd
+
+-- An object member of a report, or NULL when the report or the member is
+-- not an object.
+-- +goose StatementBegin
+CREATE FUNCTION stevedore_report_part(report jsonb, part text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN jsonb_typeof(report->part) = 'object' THEN report->part END
 $$;
 -- +goose StatementEnd
 
 -- Writes the records of manifest's report and its list of them. Two
 -- statements: the second sees the records concurrent writers committed
--- while the first waited for them. The report is read once (a copy in
--- memory: not decompressed again for each of its parts).
+-- while the first waited for them. The report is read once, and its parts
+-- taken out once (not for each package).
 -- +goose StatementBegin
 CREATE FUNCTION stevedore_put_records(manifest text, report jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     doc    jsonb := report || '{}'::jsonb;
+    pkgs   jsonb := coalesce(stevedore_report_part(doc, 'packages'), '{}'::jsonb);
+    envs   jsonb := stevedore_report_part(doc, 'environments');
+    dists  jsonb := stevedore_report_part(doc, 'distributions');
+    repos  jsonb := stevedore_report_part(doc, 'repository');
     hashes bytea[];
 BEGIN
     -- In hash order, so that concurrent writers lock in the same order.
-    WITH r AS MATERIALIZED (SELECT * FROM stevedore_report_records(doc)),
+    WITH r AS MATERIALIZED (SELECT * FROM stevedore_report_records(pkgs, envs, dists, repos)),
          ins AS (INSERT INTO affected_record (hash, name_lower, source_lower, body)
                  SELECT r.hash, r.name_lower, r.source_lower, r.body FROM r ORDER BY r.hash
                  ON CONFLICT (hash) DO NOTHING)
@@ -169,7 +187,8 @@ DROP TRIGGER index_report_records_updated ON index_report;
 DROP TRIGGER index_report_records_inserted ON index_report;
 DROP FUNCTION stevedore_report_records_changed();
 DROP FUNCTION stevedore_put_records(text, jsonb);
-DROP FUNCTION stevedore_report_records(jsonb);
+DROP FUNCTION stevedore_report_part(jsonb, text);
+DROP FUNCTION stevedore_report_records(jsonb, jsonb, jsonb, jsonb);
 DROP FUNCTION stevedore_record_environments(jsonb, jsonb, jsonb);
 DROP FUNCTION stevedore_without_id(jsonb);
 DROP TABLE manifest_record;
