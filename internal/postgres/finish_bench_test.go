@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,4 +72,38 @@ func benchReport(d report.Digest, n, v int) *report.Report {
 		r.Environments[id] = []*report.Environment{{PackageDB: "var/lib/dpkg/status", IntroducedIn: d, DistributionID: "1"}}
 	}
 	return r
+}
+
+// BenchmarkFinishManifestParallel: final writes of 130-package reports by
+// 6 writers at once, each rewriting a manifest of its own with the same
+// packages (their records stored already, as for manifests on one base
+// layer): what contends on shared rows and index pages.
+//
+//	go test -run '^$' -bench FinishManifestParallel -benchtime 300x ./internal/postgres/
+func BenchmarkFinishManifestParallel(b *testing.B) {
+	ctx := context.Background()
+	pool := pgtest.Pool(b)
+	st := postgres.New(pool)
+	var next atomic.Int64
+	b.SetParallelism(3) // 6 writers on the 2 cores
+	b.RunParallel(func(pb *testing.PB) {
+		m := manifest(fmt.Sprintf("%x", next.Add(1)), "1")
+		l, err := leases.New(pool, "bench", leases.WithTTL(time.Hour)).Acquire(ctx, string(m.Hash))
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		f := postgres.Fence{Digest: m.Hash, Token: l.Fence}
+		if err := st.PutManifest(ctx, f, m); err != nil {
+			b.Error(err)
+			return
+		}
+		r := benchReport(m.Hash, 130, 0)
+		for pb.Next() {
+			if err := finishBench(ctx, st, f, r); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
