@@ -118,6 +118,7 @@ func TestConformance(t *testing.T) {
 		{"empty results carried over to a new scanner version", carryOverEmpty},
 		{"reports replaced atomically", reportsReplacedAtomically},
 		{"affected records follow the report", affectedRecordsFollowTheReport},
+		{"concurrent writers share new affected records", concurrentWritersShareNewRecords},
 		{"enqueue decides and records under the report's lock", enqueueClaims},
 		{"leases: one holder at a time", leasesOneHolder},
 		{"partial reports and their retries", partialRetries},
