@@ -128,6 +128,14 @@ func (c *Client) ClairReport(ctx context.Context, d report.Digest) (*report.Repo
 // Wait polls the report of d until it reaches a terminal state made by the
 // server's current scanner set (or ctx ends).
 func (c *Client) Wait(ctx context.Context, d report.Digest, every time.Duration) (*report.Report, error) {
+	return c.WaitWake(ctx, d, every, nil)
+}
+
+// WaitWake is Wait that also reads the report again as soon as wake is
+// closed (or sent on), once: a caller that hears when the report is stored
+// (a notification of the server's store) need not wait for the next poll.
+// A nil wake is Wait.
+func (c *Client) WaitWake(ctx context.Context, d report.Digest, every time.Duration, wake <-chan struct{}) (*report.Report, error) {
 	var state struct {
 		State string `json:"state"`
 	}
@@ -148,6 +156,8 @@ func (c *Client) Wait(ctx context.Context, d report.Digest, every time.Duration)
 		case <-ctx.Done():
 			return r, fmt.Errorf("wait for report of %s (last state %s): %w", d, r.State, ctx.Err())
 		case <-t.C:
+		case <-wake:
+			wake = nil
 		}
 	}
 }
