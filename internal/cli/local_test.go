@@ -8,14 +8,21 @@ import (
 	"testing"
 
 	"github.com/stevedore-dev/stevedore/internal/app"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
 )
 
 // The in-process API answers only requests signed with the run's key:
 // another local user who finds its port gets 401.
 func TestLocalAPITakesOnlyTheRunsTokens(t *testing.T) {
+	url := pgtest.URL(t)
+	pool, err := postgres.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
 	l, err := startLocal(context.Background(), Options{
-		Node:   app.Config{DatabaseURL: pgtest.URL(t), Workers: 1},
+		Node:   app.Config{DatabaseURL: url, Pool: pool, Workers: 1},
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stevedore-dev/stevedore/client"
 	"github.com/stevedore-dev/stevedore/internal/app"
@@ -146,6 +147,15 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 	base := o.Server
 	var hc *http.Client
 	if base == "" {
+		// One pool, its schema migrated once, for the lookup and the node.
+		if o.Node.Pool == nil {
+			pool, err := postgres.Connect(ctx, o.Node.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			o.Node.Pool = pool
+		}
 		images, ok := lookupCurrent(ctx, o, refs)
 		if ok {
 			// Every report is stored and current: no node to start.
@@ -299,6 +309,7 @@ type local struct {
 // JetStream server, its API on a loopback port. Unless o.Node sets a key,
 // the API takes only tokens signed with a random key of this run, which the
 // returned client signs: other local users cannot use it while it runs.
+// o.Node.Pool is open (Run opens it), and outlives the node.
 func startLocal(ctx context.Context, o Options) (*local, error) {
 	cfg := o.Node
 	// The API without the background work: the sweeps and the updater
@@ -311,6 +322,8 @@ func startLocal(ctx context.Context, o Options) (*local, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = o.Logger
 	}
+	// The wait's listening connection opens while the node starts.
+	stored := storedWaiter(cfg.Pool, app.State(cfg.Scanners), o.Logger)
 	var hc *http.Client
 	if !cfg.Auth.Enabled() {
 		key := make([]byte, 32)
@@ -327,7 +340,6 @@ func startLocal(ctx context.Context, o Options) (*local, error) {
 		n.Close()
 		return nil, fmt.Errorf("scan: listen: %w", err)
 	}
-	stored := storedWaiter(n, o.Logger)
 	srv := app.NewHTTPServer(n.Handler, cfg.HTTP)
 	go srv.Serve(ln)
 	wctx, cancel := context.WithCancel(ctx)
@@ -346,14 +358,14 @@ func startLocal(ctx context.Context, o Options) (*local, error) {
 	}, url: "http://" + ln.Addr().String(), client: hc, stored: stored}, nil
 }
 
-// storedWaiter returns a wait for the stored terminal reports of n, made by
-// its scanner set, woken by the store's notifications (reportwait): its
-// listening connection is opened now, while the first job runs, and closed
-// soon after the last wait.
-func storedWaiter(n *app.Node, log *slog.Logger) func(context.Context, report.Digest) error {
-	state := n.Dispatcher.State()
-	hub := reportwait.New(n.Store.Pool(), func(ctx context.Context, d report.Digest) (*report.Report, bool, error) {
-		r, err := n.Store.Report(ctx, d)
+// storedWaiter returns a wait for the stored terminal reports of pool's
+// store made by the scanner set of state, woken by the store's
+// notifications (reportwait): its listening connection is opened now, while
+// the node starts, and closed soon after the last wait.
+func storedWaiter(pool *pgxpool.Pool, state string, log *slog.Logger) func(context.Context, report.Digest) error {
+	st := postgres.New(pool)
+	hub := reportwait.New(pool, func(ctx context.Context, d report.Digest) (*report.Report, bool, error) {
+		r, err := st.Report(ctx, d)
 		if errors.Is(err, postgres.ErrNotFound) {
 			return nil, false, nil
 		}
