@@ -41,7 +41,6 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/queue"
 	"github.com/stevedore-dev/stevedore/internal/queue/natsembed"
 	"github.com/stevedore-dev/stevedore/internal/registry"
-	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/internal/worker"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/all"
@@ -104,8 +103,9 @@ type Config struct {
 	// WrapFetcher, when set, wraps the workers' fetcher (stevedore scan
 	// counts layers and bytes with it for its progress display).
 	WrapFetcher func(indexer.Fetcher) indexer.Fetcher
-	// Resolver resolves image references (default resolve.New()).
-	Resolver *resolve.Resolver
+	// Resolver resolves image references (default: a resolve.Resolver on
+	// the node's registry client).
+	Resolver intake.Resolver
 	// LayerOptions bound the layer reader; a nil ProcessSpool is a budget
 	// of layer.DefaultMaxProcessSpool for the node's workers.
 	LayerOptions layer.Options

@@ -36,7 +36,7 @@ func Lookup(ctx context.Context, cfg Config, refs []string, platform string) (fo
 		}
 		defer pool.Close()
 	}
-	res := cfg.Resolver
+	var res intake.Resolver = cfg.Resolver
 	if res == nil {
 		res = resolve.New(resolve.WithClient(registry.New(cfg.Registries, registry.WithLogger(cfg.Logger), registry.WithMeterProvider(cfg.MeterProvider))))
 	}

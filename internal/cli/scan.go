@@ -27,6 +27,8 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/indexer"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/postgres/reportwait"
+	"github.com/stevedore-dev/stevedore/internal/registry"
+	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/internal/sbom"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -155,6 +157,10 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 			}
 			defer pool.Close()
 			o.Node.Pool = pool
+		}
+		if o.Node.Resolver == nil {
+			o.Node.Resolver = newReplayResolver(resolve.New(resolve.WithClient(registry.New(o.Node.Registries,
+				registry.WithLogger(o.Logger), registry.WithMeterProvider(o.Node.MeterProvider)))))
 		}
 		images, ok := lookupCurrent(ctx, o, refs)
 		if ok {
