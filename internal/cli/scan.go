@@ -170,6 +170,7 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 			}
 			return nil
 		}
+		warmPool(ctx, o.Node.Pool)
 		if o.Progress.Enabled() {
 			wrap := o.Node.WrapFetcher
 			o.Node.WrapFetcher = func(f indexer.Fetcher) indexer.Fetcher {
@@ -292,6 +293,22 @@ func lookupCurrent(ctx context.Context, o Options, refs []string) ([]Image, bool
 		images[i] = Image{Ref: f.Ref, Platform: f.Image.Platform, Report: f.Report}
 	}
 	return images, true
+}
+
+// warmPool opens, in the background, the connections pool has room for: the
+// node's parts ask for them at once (the dispatcher, the worker's lease and
+// writes, the API), and each is a Postgres backend's start, paid here while
+// the node starts instead of on the first job's path. Each of its
+// acquisitions is released at once: one that finds an idle connection
+// (while the others open theirs) does not keep it from the node.
+func warmPool(ctx context.Context, pool *pgxpool.Pool) {
+	for range pool.Config().MaxConns - pool.Stat().AcquiredConns() {
+		go func() {
+			if c, err := pool.Acquire(ctx); err == nil {
+				c.Release()
+			}
+		}()
+	}
 }
 
 // localIssuer is the iss claim of the tokens Run signs for its in-process
