@@ -49,3 +49,29 @@ func TestReplayResolver(t *testing.T) {
 		}
 	}
 }
+
+// A prefetched resolution is handed to the lookup and the dispatcher, one
+// registry call for both; a failed one is asked again.
+func TestReplayResolverPrefetch(t *testing.T) {
+	for _, tc := range []struct {
+		ref       string
+		wantCalls []int // after each of three Resolve calls
+		wantErr   bool
+	}{
+		{"a:1", []int{1, 1, 2}, false},
+		{"bad", []int{2, 3, 4}, true},
+	} {
+		next := &countingResolver{}
+		r := newReplayResolver(next)
+		r.Prefetch(context.Background(), tc.ref, "")
+		for i, want := range tc.wantCalls {
+			_, err := r.Resolve(context.Background(), tc.ref, "")
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("%s, call %d: error %v, want error %t", tc.ref, i, err, tc.wantErr)
+			}
+			if next.calls != want {
+				t.Errorf("%s, call %d: %d calls of the registry, want %d", tc.ref, i, next.calls, want)
+			}
+		}
+	}
+}

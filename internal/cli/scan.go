@@ -149,6 +149,15 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 	base := o.Server
 	var hc *http.Client
 	if base == "" {
+		if o.Node.Resolver == nil {
+			// The references are resolved while Postgres connects.
+			res := newReplayResolver(resolve.New(resolve.WithClient(registry.New(o.Node.Registries,
+				registry.WithLogger(o.Logger), registry.WithMeterProvider(o.Node.MeterProvider)))))
+			for _, ref := range refs {
+				res.Prefetch(ctx, ref, o.Platform)
+			}
+			o.Node.Resolver = res
+		}
 		// One pool, its schema migrated once, for the lookup and the node.
 		if o.Node.Pool == nil {
 			pool, err := postgres.Connect(ctx, o.Node.DatabaseURL)
@@ -157,10 +166,6 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 			}
 			defer pool.Close()
 			o.Node.Pool = pool
-		}
-		if o.Node.Resolver == nil {
-			o.Node.Resolver = newReplayResolver(resolve.New(resolve.WithClient(registry.New(o.Node.Registries,
-				registry.WithLogger(o.Logger), registry.WithMeterProvider(o.Node.MeterProvider)))))
 		}
 		images, ok := lookupCurrent(ctx, o, refs)
 		if ok {
