@@ -128,6 +128,16 @@ func (c *Client) ClairReport(ctx context.Context, d report.Digest) (*report.Repo
 // Wait polls the report of d until it reaches a terminal state made by the
 // server's current scanner set (or ctx ends).
 func (c *Client) Wait(ctx context.Context, d report.Digest, every time.Duration) (*report.Report, error) {
+	return c.WaitWake(ctx, d, every, nil)
+}
+
+// WaitWake is Wait that reads the report as soon as wake is closed (or
+// sent on), once: a caller that hears when the report is stored (a
+// notification of the server's store, whose first look also covers a
+// report stored before the wait) need not wait for the next poll. With a
+// wake, the first read waits for it (or for the first poll) instead of
+// being made at once, while the report is being made. A nil wake is Wait.
+func (c *Client) WaitWake(ctx context.Context, d report.Digest, every time.Duration, wake <-chan struct{}) (*report.Report, error) {
 	var state struct {
 		State string `json:"state"`
 	}
@@ -136,6 +146,15 @@ func (c *Client) Wait(ctx context.Context, d report.Digest, every time.Duration)
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	if wake != nil {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for report of %s: %w", d, ctx.Err())
+		case <-t.C:
+		case <-wake:
+			wake = nil
+		}
+	}
 	for {
 		r, err := c.Report(ctx, d)
 		if err != nil {
@@ -148,6 +167,8 @@ func (c *Client) Wait(ctx context.Context, d report.Digest, every time.Duration)
 		case <-ctx.Done():
 			return r, fmt.Errorf("wait for report of %s (last state %s): %w", d, r.State, ctx.Err())
 		case <-t.C:
+		case <-wake:
+			wake = nil
 		}
 	}
 }

@@ -5,10 +5,18 @@
 // holds on a shared machine. It also times `stevedore state` (a process that
 // starts and prints, the floor of any command).
 //
+// Then, the second half of the goal: each binary scans a new image per run
+// (bench/jobpath's ~1 MB single layer with a file of its own: a new
+// digest), whole process, and, in the same run, the same kind of new image
+// is indexed by a `stevedore serve` of that binary started once by the
+// command (resolve + Clair's POST index_report to a stored terminal
+// report): the difference is the start-up a new image's scan pays beyond
+// its index-only time (goal: <= 150 ms).
+//
 //	go run ./bench/startup -runs 9 -baseline before=/tmp/stevedore-before
 //
 // Postgres comes from DATABASE_URL (a schema of its own, dropped at the end);
-// the image is served by an in-process registry.
+// the images are served by an in-process registry.
 package main
 
 import (
@@ -39,10 +47,17 @@ type binary struct {
 	name, path string
 	scans      []time.Duration
 	states     []time.Duration
+	// news are the new-image runs; server the binary's serve process.
+	news    []newRun
+	newSize int64
+	server  *server
 }
 
 func run() error {
 	runs := flag.Int("runs", 7, "timed scans per binary")
+	newRuns := flag.Int("new-runs", -1, "runs of the new-image section (scan of a new image, index-only of another); -1: as -runs, 0: none")
+	rpmdb := flag.String("rpmdb", "testdata/fixtures/rpm/preflight_sqlite_rpmdb.sqlite", "rpm database of the new images")
+	filler := flag.Int("filler", 512<<10, "bytes of incompressible data in a new image's layer")
 	var others []string
 	flag.Func("baseline", "NAME=PATH: another stevedore binary to compare with, e.g. built from an older commit (repeatable)", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -100,7 +115,38 @@ func run() error {
 			b.states = append(b.states, d)
 		}
 	}
-	report(bins)
+	printIndexed(bins)
+	if *newRuns < 0 {
+		*newRuns = *runs
+	}
+	if *newRuns == 0 {
+		return nil
+	}
+	imgs, err := newImageSource(strings.Split(ref, "/")[0], *rpmdb, *filler)
+	if err != nil {
+		return err
+	}
+	for _, b := range bins {
+		if b.server, err = b.startServer(dbURL, dir, imgs.registry); err != nil {
+			return err
+		}
+		defer b.server.stop()
+	}
+	// One pair per binary warms up (the serve's connections, caches).
+	for _, b := range bins {
+		if err := b.measureNew(ctx, imgs, dbURL, dir); err != nil {
+			return err
+		}
+		b.news = nil
+	}
+	for range *newRuns {
+		for _, b := range bins {
+			if err := b.measureNew(ctx, imgs, dbURL, dir); err != nil {
+				return err
+			}
+		}
+	}
+	reportNew(bins)
 	return nil
 }
 
@@ -125,9 +171,13 @@ func serveImage(ctx context.Context) (string, func(), error) {
 
 // scan runs one whole `stevedore scan` process and returns its time.
 func (b *binary) scan(dbURL, dir, ref string) (time.Duration, error) {
-	cmd := exec.Command(b.path, "scan", "--format", "json", "--database-url", dbURL,
+	return timed(b.scanCmd(dbURL, dir, ref))
+}
+
+// scanCmd is the command of b's `stevedore scan` of ref.
+func (b *binary) scanCmd(dbURL, dir, ref string) *exec.Cmd {
+	return exec.Command(b.path, "scan", "--format", "json", "--database-url", dbURL,
 		"--registry-plain-http", strings.Split(ref, "/")[0], "--blob-cache-dir", filepath.Join(dir, "blobs-"+b.name), ref)
-	return timed(cmd)
 }
 
 func timed(cmd *exec.Cmd) (time.Duration, error) {
@@ -148,7 +198,7 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-func report(bins []*binary) {
+func printIndexed(bins []*binary) {
 	fmt.Printf("%-10s %12s %12s %14s\n", "binary", "scan (med)", "state (med)", "scan - state")
 	for _, b := range bins {
 		s, st := median(b.scans), median(b.states)

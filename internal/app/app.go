@@ -41,7 +41,6 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/queue"
 	"github.com/stevedore-dev/stevedore/internal/queue/natsembed"
 	"github.com/stevedore-dev/stevedore/internal/registry"
-	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/internal/worker"
 	"github.com/stevedore-dev/stevedore/scanner"
 	"github.com/stevedore-dev/stevedore/scanner/all"
@@ -51,6 +50,11 @@ import (
 type Config struct {
 	// DatabaseURL is the Postgres URL (required).
 	DatabaseURL string
+	// Pool, when set, is an open pool of DatabaseURL whose schema is
+	// migrated (postgres.Connect's): the node and Lookup use it instead of
+	// connecting, and leave it open. stevedore scan opens one for its
+	// lookup and its node.
+	Pool *pgxpool.Pool
 	// NATSURL is an external NATS server or cluster (nats-server >= 2.12
 	// with JetStream). Empty: embed a server in the process.
 	NATSURL string
@@ -99,8 +103,9 @@ type Config struct {
 	// WrapFetcher, when set, wraps the workers' fetcher (stevedore scan
 	// counts layers and bytes with it for its progress display).
 	WrapFetcher func(indexer.Fetcher) indexer.Fetcher
-	// Resolver resolves image references (default resolve.New()).
-	Resolver *resolve.Resolver
+	// Resolver resolves image references (default: a resolve.Resolver on
+	// the node's registry client).
+	Resolver intake.Resolver
 	// LayerOptions bound the layer reader; a nil ProcessSpool is a budget
 	// of layer.DefaultMaxProcessSpool for the node's workers.
 	LayerOptions layer.Options
@@ -215,8 +220,10 @@ type Node struct {
 
 	embedded *server.Server
 	tempDir  string
-	nc       *nats.Conn
-	log      *slog.Logger
+	// ownPool: the store's pool was opened by Start (Close closes it).
+	ownPool bool
+	nc      *nats.Conn
+	log     *slog.Logger
 }
 
 // shared are the parts the roles share.
@@ -268,21 +275,24 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	return n, nil
 }
 
-// connect opens the store (migrating its schema) and the queue at once:
+// connect opens the store (migrating its schema; unless cfg.Pool is open
+// already) and the queue at once:
 // they are independent, and each costs a few round trips (or, for an
 // embedded NATS server, its start). The first error is returned; what was
 // opened is left for Close.
 func (n *Node) connect(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
-	var pool *pgxpool.Pool
+	pool := cfg.Pool
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		p, err := postgres.Connect(gctx, cfg.DatabaseURL)
-		if err != nil {
-			return err
-		}
-		pool = p
-		return nil
-	})
+	if pool == nil {
+		g.Go(func() error {
+			p, err := postgres.Connect(gctx, cfg.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			pool, n.ownPool = p, true
+			return nil
+		})
+	}
 	g.Go(func() error { return n.connectQueue(gctx, cfg) })
 	err := g.Wait()
 	if pool != nil {

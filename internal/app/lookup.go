@@ -21,19 +21,22 @@ type Found struct {
 // Lookup returns the stored reports of every platform manifest of refs
 // (platform: "" for all, or the one asked for) when each is current for
 // cfg's scanners, without starting a node: no queue, no workers, only
-// Postgres (its schema migrated as Start does) and the registries (to
+// Postgres (cfg.Pool, or a pool of its own whose schema is migrated as
+// Start does) and the registries (to
 // resolve the references, under cfg's allowlist). ok is false when one is
 // not stored or not current: the caller then starts a node to index it. The
 // errors may name the references and manifests: the caller decides what to
 // show.
 func Lookup(ctx context.Context, cfg Config, refs []string, platform string) (found []Found, ok bool, err error) {
 	cfg = prepare(cfg)
-	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return nil, false, err
+	pool := cfg.Pool
+	if pool == nil {
+		if pool, err = postgres.Connect(ctx, cfg.DatabaseURL); err != nil {
+			return nil, false, err
+		}
+		defer pool.Close()
 	}
-	defer pool.Close()
-	res := cfg.Resolver
+	var res intake.Resolver = cfg.Resolver
 	if res == nil {
 		res = resolve.New(resolve.WithClient(registry.New(cfg.Registries, registry.WithLogger(cfg.Logger), registry.WithMeterProvider(cfg.MeterProvider))))
 	}

@@ -45,7 +45,7 @@ func (n *Node) Close() {
 	if n.tempDir != "" {
 		os.RemoveAll(n.tempDir)
 	}
-	if n.Store != nil {
+	if n.Store != nil && n.ownPool {
 		n.Store.Pool().Close()
 	}
 	if n.BlobCache != nil {

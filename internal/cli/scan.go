@@ -19,11 +19,16 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stevedore-dev/stevedore/client"
 	"github.com/stevedore-dev/stevedore/internal/app"
 	"github.com/stevedore-dev/stevedore/internal/cli/summary"
 	"github.com/stevedore-dev/stevedore/internal/indexer"
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/internal/postgres/reportwait"
+	"github.com/stevedore-dev/stevedore/internal/registry"
+	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/internal/sbom"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -47,6 +52,11 @@ type Options struct {
 	// Progress, when it is enabled (a terminal), shows what is fetched and
 	// scanned while Run waits.
 	Progress *Progress
+
+	// stored, set for the in-process node, returns once the report of a
+	// manifest is stored and terminal (a notification of the store), so
+	// that the wait reads it then instead of at its next poll.
+	stored func(ctx context.Context, d report.Digest) error
 }
 
 // DefaultTimeout bounds the wait for each report of a scan.
@@ -139,13 +149,33 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 	base := o.Server
 	var hc *http.Client
 	if base == "" {
-		if images, ok := lookupCurrent(ctx, o, refs); ok {
+		if o.Node.Resolver == nil {
+			// The references are resolved while Postgres connects.
+			res := newReplayResolver(resolve.New(resolve.WithClient(registry.New(o.Node.Registries,
+				registry.WithLogger(o.Logger), registry.WithMeterProvider(o.Node.MeterProvider)))))
+			for _, ref := range refs {
+				res.Prefetch(ctx, ref, o.Platform)
+			}
+			o.Node.Resolver = res
+		}
+		// One pool, its schema migrated once, for the lookup and the node.
+		if o.Node.Pool == nil {
+			pool, err := postgres.Connect(ctx, o.Node.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			o.Node.Pool = pool
+		}
+		images, ok := lookupCurrent(ctx, o, refs)
+		if ok {
 			// Every report is stored and current: no node to start.
 			if err := format(out, images); err != nil {
 				return fmt.Errorf("scan: write %s: %w", o.Format, err)
 			}
 			return nil
 		}
+		warmPool(ctx, o.Node.Pool)
 		if o.Progress.Enabled() {
 			wrap := o.Node.WrapFetcher
 			o.Node.WrapFetcher = func(f indexer.Fetcher) indexer.Fetcher {
@@ -155,12 +185,12 @@ func Run(ctx context.Context, o Options, refs []string, out io.Writer) error {
 				return o.Progress.Wrap(f)
 			}
 		}
-		stop, url, localClient, err := startLocal(ctx, o)
+		l, err := startLocal(ctx, o)
 		if err != nil {
 			return err
 		}
-		defer stop()
-		base, hc = url, localClient
+		defer l.stop()
+		base, hc, o.stored = l.url, l.client, l.stored
 	}
 	images, failed, err := indexAll(ctx, o, client.New(base, hc), refs)
 	if err != nil {
@@ -218,7 +248,7 @@ func indexAll(ctx context.Context, o Options, c *client.Client, refs []string) (
 		for _, m := range resp.Manifests {
 			o.Logger.Info("waiting for report", "reference", ref, "platform", m.Platform, "digest", m.Digest, "state", m.State)
 			wctx, cancel := context.WithTimeout(ctx, o.Timeout)
-			r, err := c.Wait(wctx, m.Digest, 250*time.Millisecond)
+			r, err := c.WaitWake(wctx, m.Digest, 250*time.Millisecond, o.wake(wctx, m.Digest))
 			cancel()
 			if err != nil {
 				return nil, nil, fmt.Errorf("scan %s: %w", ref, err)
@@ -230,6 +260,22 @@ func indexAll(ctx context.Context, o Options, c *client.Client, refs []string) (
 		}
 	}
 	return images, failed, nil
+}
+
+// wake is closed once o.stored says the report of d is stored and terminal
+// (never without o.stored, or when ctx ends first): the wait then reads it
+// at once; its polls remain the fallback.
+func (o Options) wake(ctx context.Context, d report.Digest) <-chan struct{} {
+	if o.stored == nil {
+		return nil
+	}
+	ch := make(chan struct{})
+	go func() {
+		if o.stored(ctx, d) == nil {
+			close(ch)
+		}
+	}()
+	return ch
 }
 
 // lookupCurrent returns the images of refs when each one's report is
@@ -254,15 +300,45 @@ func lookupCurrent(ctx context.Context, o Options, refs []string) ([]Image, bool
 	return images, true
 }
 
+// warmPool opens, in the background, the connections pool has room for: the
+// node's parts ask for them at once (the dispatcher, the worker's lease and
+// writes, the API), and each is a Postgres backend's start, paid here while
+// the node starts instead of on the first job's path. Each of its
+// acquisitions is released at once: one that finds an idle connection
+// (while the others open theirs) does not keep it from the node.
+func warmPool(ctx context.Context, pool *pgxpool.Pool) {
+	for range pool.Config().MaxConns - pool.Stat().AcquiredConns() {
+		go func() {
+			if c, err := pool.Acquire(ctx); err == nil {
+				c.Release()
+			}
+		}()
+	}
+}
+
 // localIssuer is the iss claim of the tokens Run signs for its in-process
 // API.
 const localIssuer = "stevedore-scan"
+
+// local is the in-process node of a scan.
+type local struct {
+	// stop stops the node; url is its API's base URL, client the client
+	// to call it with.
+	stop   func()
+	url    string
+	client *http.Client
+	// stored returns once the report of d is stored and terminal, made by
+	// the node's scanner set (the test of client.Wait), as the store
+	// notifies it.
+	stored func(ctx context.Context, d report.Digest) error
+}
 
 // startLocal runs a node with the dispatcher role, workers and an embedded
 // JetStream server, its API on a loopback port. Unless o.Node sets a key,
 // the API takes only tokens signed with a random key of this run, which the
 // returned client signs: other local users cannot use it while it runs.
-func startLocal(ctx context.Context, o Options) (stop func(), url string, hc *http.Client, err error) {
+// o.Node.Pool is open (Run opens it), and outlives the node.
+func startLocal(ctx context.Context, o Options) (*local, error) {
 	cfg := o.Node
 	// The API without the background work: the sweeps and the updater
 	// serve a fleet over time, not the images of this run (whose stale or
@@ -274,6 +350,9 @@ func startLocal(ctx context.Context, o Options) (stop func(), url string, hc *ht
 	if cfg.Logger == nil {
 		cfg.Logger = o.Logger
 	}
+	// The wait's listening connection opens while the node starts.
+	stored := storedWaiter(cfg.Pool, app.State(cfg.Scanners), o.Logger)
+	var hc *http.Client
 	if !cfg.Auth.Enabled() {
 		key := make([]byte, 32)
 		rand.Read(key)
@@ -282,12 +361,12 @@ func startLocal(ctx context.Context, o Options) (stop func(), url string, hc *ht
 	}
 	n, err := app.Start(ctx, cfg)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		n.Close()
-		return nil, "", nil, fmt.Errorf("scan: listen: %w", err)
+		return nil, fmt.Errorf("scan: listen: %w", err)
 	}
 	srv := app.NewHTTPServer(n.Handler, cfg.HTTP)
 	go srv.Serve(ln)
@@ -299,13 +378,40 @@ func startLocal(ctx context.Context, o Options) (stop func(), url string, hc *ht
 			o.Logger.Error("workers stopped", "error", err)
 		}
 	}()
-	return func() {
+	return &local{stop: func() {
 		cancel()
 		<-done
 		srv.Close()
 		n.Close()
-	}, "http://" + ln.Addr().String(), hc, nil
+	}, url: "http://" + ln.Addr().String(), client: hc, stored: stored}, nil
 }
+
+// storedWaiter returns a wait for the stored terminal reports of pool's
+// store made by the scanner set of state, woken by the store's
+// notifications (reportwait): its listening connection is opened now, while
+// the node starts, and closed soon after the last wait.
+func storedWaiter(pool *pgxpool.Pool, state string, log *slog.Logger) func(context.Context, report.Digest) error {
+	st := postgres.New(pool)
+	hub := reportwait.New(pool, func(ctx context.Context, d report.Digest) (*report.Report, bool, error) {
+		r, err := st.Report(ctx, d)
+		if errors.Is(err, postgres.ErrNotFound) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return r, r.State.Terminal() && (r.State == report.StateIndexError || r.ScannerState == state), nil
+	}, reportwait.Options{Logger: log, Linger: storedLinger})
+	hub.Keep()
+	return func(ctx context.Context, d report.Digest) error {
+		_, err := hub.Wait(ctx, d)
+		return err
+	}
+}
+
+// storedLinger is how long the scan's listening connection outlives its last
+// wait: the manifests of one run are waited for one after the other.
+const storedLinger = time.Second
 
 // signer adds a fresh short-lived HS256 token to each request.
 type signer struct {

@@ -53,11 +53,17 @@ type Publisher interface {
 	Schedule(ctx context.Context, j *queue.Job, attempt int, at time.Time) error
 }
 
+// Resolver turns an image reference into its platform manifests
+// (*resolve.Resolver).
+type Resolver interface {
+	Resolve(ctx context.Context, ref, platform string) ([]resolve.Image, error)
+}
+
 // Dispatcher queues index jobs.
 type Dispatcher struct {
 	store    Store
 	pub      Publisher
-	resolver *resolve.Resolver
+	resolver Resolver
 	state    string
 	log      *slog.Logger
 	allow    registry.Allowlist
@@ -71,7 +77,7 @@ type Dispatcher struct {
 
 // New returns a Dispatcher for the scanner-set state (scanner.State of the
 // enabled scanners; workers must run the same set).
-func New(st Store, pub Publisher, res *resolve.Resolver, scannerState string, log *slog.Logger, opts ...Option) *Dispatcher {
+func New(st Store, pub Publisher, res Resolver, scannerState string, log *slog.Logger, opts ...Option) *Dispatcher {
 	if log == nil {
 		log = slog.Default()
 	}

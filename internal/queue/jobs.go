@@ -132,18 +132,32 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 		Duplicates:        cfg.DuplicateWindow,
 		AllowMsgSchedules: true,
 	}
-	s, err := js.CreateOrUpdateStream(ctx, sc)
+	s, err := createOrUpdateStream(ctx, js, sc)
 	if err != nil && auto && sc.Replicas > 1 && tooFewPeers(err) {
 		// A cluster of fewer JetStream servers than the default asks
 		// for: as many as it has would not survive losing one either,
 		// so take one (the caller logs the count it got).
 		sc.Replicas = 1
-		s, err = js.CreateOrUpdateStream(ctx, sc)
+		s, err = createOrUpdateStream(ctx, js, sc)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s with %d replicas (needs nats-server >= 2.12 with JetStream, and as many servers as replicas): %w", cfg.Name, cfg.Replicas, err)
 	}
 	return s, nil
+}
+
+// createOrUpdateStream creates the stream, or updates it when it exists
+// with another configuration, in one request when it is new (a temporary
+// store's) or current (a restart's): the server answers a create of a
+// stream that exists with the same configuration with the stream as it is.
+// jetstream's CreateOrUpdateStream asks for an update first, and for a new
+// stream then for a create: two requests.
+func createOrUpdateStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateStream(ctx, sc)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.UpdateStream(ctx, sc)
+	}
+	return s, err
 }
 
 // tooFewPeers reports whether a stream could not be placed for want of

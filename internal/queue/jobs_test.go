@@ -180,3 +180,30 @@ func nextJob(t *testing.T, js jetstream.JetStream) jetstream.Msg {
 	}
 	return m
 }
+
+// EnsureStream creates the stream, finds it current (a restart), and
+// updates it when its configuration changed.
+func TestEnsureStreamCreatesKeepsAndUpdates(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+	}{
+		{"new", time.Minute},
+		{"current", time.Minute},
+		{"changed", 3 * time.Minute},
+	} {
+		s, err := queue.EnsureStream(ctx, srv.JS, queue.StreamConfig{DuplicateWindow: tc.window})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if info.Config.Duplicates != tc.window || info.Config.Retention != jetstream.WorkQueuePolicy {
+			t.Errorf("%s: duplicate window %s, retention %s; want %s, work queue", tc.name, info.Config.Duplicates, info.Config.Retention, tc.window)
+		}
+	}
+}

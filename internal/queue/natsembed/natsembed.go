@@ -44,7 +44,11 @@ func Start(opts Options) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded nats: %w", err)
 	}
-	go ns.Start()
+	// Start does not block (the server runs on goroutines of its own) and
+	// has its client listener open when it returns, so the check below
+	// succeeds at once: started on a goroutine, the server would not be
+	// ready at its first look, and the check would sleep 25 ms.
+	ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("start embedded nats on %s:%d: not ready after 10s", opts.Host, opts.Port)
