@@ -177,7 +177,7 @@ func (f *Fetcher) Open(ctx context.Context, l *report.Layer) (rc io.ReadCloser, 
 	if f.cache != nil {
 		if rc, ok := f.cache.Get(l.Hash); ok {
 			f.hits.Add(ctx, 1)
-			return &cached{ReadCloser: rc, ctx: context.WithoutCancel(ctx), corrupt: f.corrupt}, nil
+			return newReadahead(&cached{ReadCloser: rc, ctx: context.WithoutCancel(ctx), corrupt: f.corrupt}), nil
 		}
 		f.misses.Add(ctx, 1)
 	}
@@ -186,9 +186,9 @@ func (f *Fetcher) Open(ctx context.Context, l *report.Layer) (rc io.ReadCloser, 
 		return nil, err
 	}
 	if f.cache != nil {
-		return f.cache.Tee(l.Hash, l.Size, body), nil
+		return newReadahead(f.cache.Tee(l.Hash, l.Size, body)), nil
 	}
-	return body, nil
+	return newReadahead(body), nil
 }
 
 // openRemote fetches l from a mirror of its registry, or from the registry.
