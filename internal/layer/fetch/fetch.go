@@ -23,6 +23,11 @@
 // Open verifies nothing itself otherwise: the layer reader hashes the bytes
 // as they stream (see internal/layer), so that a layer is read once. Both
 // checks are internal/layer/verify's.
+//
+// The body Open returns is read ahead on a goroutine of its own (up to 1 MiB
+// ahead), so that fetching it (system calls, the blob cache's copy and
+// hashing, or a cached copy's verification) overlaps with decompressing it
+// on the reader's goroutine.
 package fetch
 
 import (
