@@ -60,3 +60,35 @@ func TestLookupsReuseTheTransport(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupsConcurrent: lookups of a repository at once, with and
+// without its transport kept, all succeed.
+func TestLookupsConcurrent(t *testing.T) {
+	ctx := context.Background()
+	srv := devregistry.NewTestServer(t)
+	l, err := devregistry.LayerFromFiles(map[string][]byte{"etc/os-release": []byte("ID=x\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := devregistry.PushLayers(ctx, srv.Ref("org/c:1"), l); err != nil {
+		t.Fatal(err)
+	}
+	r := resolve.New()
+	errs := make(chan error, 16)
+	for i := range cap(errs) {
+		go func() {
+			if i%2 == 0 {
+				_, err := r.Resolve(ctx, srv.Ref("org/c:1"), "")
+				errs <- err
+				return
+			}
+			_, err := r.Digest(ctx, srv.Ref("org/c:1"))
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
