@@ -285,7 +285,7 @@ func TestMarkerSearch(t *testing.T) {
 		}
 		var conds []conditional
 		for k, m := range markers {
-			conds = append(conds, conditional{scanner: k, marker: m})
+			conds = append(conds, conditional{scanner: k, marker: newMarker(m)})
 		}
 		ms := newMarkerSearch(conds)
 		for rest := data; len(rest) > 0; {

@@ -835,7 +835,7 @@ func (r *reader) add(n int, name string, b *blob, matched []int) error {
 // conditional is a scanner that wants a file only if it contains marker.
 type conditional struct {
 	scanner int
-	marker  []byte
+	marker  marker
 }
 
 func (r *reader) regular(tr *tar.Reader, n int, name string, hdr *tar.Header) error {
@@ -873,7 +873,7 @@ func (r *reader) regular(tr *tar.Reader, n int, name string, hdr *tar.Header) er
 			return &entryError{n: n, name: hdr.Name, err: noEOF(err)}
 		}
 		for _, c := range conds {
-			if bytes.Contains(buf, c.marker) {
+			if c.marker.in(buf) {
 				matched = append(matched, c.scanner)
 				sniffed = append(sniffed, c.scanner)
 			}
@@ -915,7 +915,7 @@ func (r *reader) store(src io.Reader, n int, hdr *tar.Header, b *blob, conds []c
 		r.memUsed += hdr.Size
 		found := make([]bool, len(conds))
 		for k, c := range conds {
-			found[k] = bytes.Contains(b.data, c.marker)
+			found[k] = c.marker.in(b.data)
 		}
 		return found, nil
 	}
@@ -997,7 +997,7 @@ func (r *reader) sniff(tr *tar.Reader, name string, hdr *tar.Header, matched []i
 		case keep:
 			sniffed = append(sniffed, i)
 		case len(marker) > 0:
-			conds = append(conds, conditional{scanner: i, marker: slices.Clone(marker)})
+			conds = append(conds, conditional{scanner: i, marker: newMarker(slices.Clone(marker))})
 		}
 	}
 	return io.MultiReader(bytes.NewReader(head), tr), sniffed, conds, nil
@@ -1017,7 +1017,7 @@ func (r *reader) drop(b *blob) {
 // markerSearch is an io.Writer that looks for markers in what is written to
 // it, across writes.
 type markerSearch struct {
-	markers [][]byte
+	markers []marker
 	found   []bool
 	left    int    // markers not found yet
 	tail    []byte // the last bytes written, up to the longest marker - 1
@@ -1029,7 +1029,7 @@ func newMarkerSearch(conds []conditional) *markerSearch {
 	longest := 0
 	for _, c := range conds {
 		m.markers = append(m.markers, c.marker)
-		longest = max(longest, len(c.marker))
+		longest = max(longest, len(c.marker.b))
 	}
 	m.tail = make([]byte, 0, longest)
 	m.scratch = make([]byte, 0, 2*longest)
@@ -1047,14 +1047,14 @@ func (m *markerSearch) Write(p []byte) (int, error) {
 		}
 		// A marker across the previous write and this one.
 		if len(m.tail) > 0 {
-			j := append(append(m.scratch[:0], m.tail...), p[:min(len(p), len(mk)-1)]...)
-			if bytes.Contains(j, mk) {
+			j := append(append(m.scratch[:0], m.tail...), p[:min(len(p), len(mk.b)-1)]...)
+			if mk.in(j) {
 				m.found[k] = true
 				m.left--
 				continue
 			}
 		}
-		if bytes.Contains(p, mk) {
+		if mk.in(p) {
 			m.found[k] = true
 			m.left--
 		}

@@ -23,6 +23,11 @@
 // Open verifies nothing itself otherwise: the layer reader hashes the bytes
 // as they stream (see internal/layer), so that a layer is read once. Both
 // checks are internal/layer/verify's.
+//
+// The body Open returns is read ahead on a goroutine of its own (up to 1 MiB
+// ahead), so that fetching it (system calls, the blob cache's copy and
+// hashing, or a cached copy's verification) overlaps with decompressing it
+// on the reader's goroutine.
 package fetch
 
 import (
@@ -177,7 +182,7 @@ func (f *Fetcher) Open(ctx context.Context, l *report.Layer) (rc io.ReadCloser, 
 	if f.cache != nil {
 		if rc, ok := f.cache.Get(l.Hash); ok {
 			f.hits.Add(ctx, 1)
-			return &cached{ReadCloser: rc, ctx: context.WithoutCancel(ctx), corrupt: f.corrupt}, nil
+			return newReadahead(&cached{ReadCloser: rc, ctx: context.WithoutCancel(ctx), corrupt: f.corrupt}), nil
 		}
 		f.misses.Add(ctx, 1)
 	}
@@ -186,9 +191,9 @@ func (f *Fetcher) Open(ctx context.Context, l *report.Layer) (rc io.ReadCloser, 
 		return nil, err
 	}
 	if f.cache != nil {
-		return f.cache.Tee(l.Hash, l.Size, body), nil
+		return newReadahead(f.cache.Tee(l.Hash, l.Size, body)), nil
 	}
-	return body, nil
+	return newReadahead(body), nil
 }
 
 // openRemote fetches l from a mirror of its registry, or from the registry.

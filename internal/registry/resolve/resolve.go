@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -36,6 +37,11 @@ var ErrRegistryNotAllowed = fmt.Errorf("registry not allowed: %w", ErrInvalid)
 // Resolver looks up image references through a registry client.
 type Resolver struct {
 	client *registry.Client
+
+	// pullers are the repositories' authenticated transports, reused by
+	// lookups for PullerTTL (see lookup).
+	mu      sync.Mutex
+	pullers map[string]cachedPuller
 }
 
 // Option configures a Resolver.
@@ -100,7 +106,18 @@ func (r *Resolver) Resolve(ctx context.Context, ref, platform string) ([]Image, 
 	if err := r.check(ref, parsed); err != nil {
 		return nil, err
 	}
-	desc, err := remote.Get(parsed, r.remoteOptions(ctx)...)
+	var out []Image
+	err = r.lookup(ctx, parsed.Context(), func(opts []remote.Option) error {
+		var err error
+		out, err = resolve(ref, parsed, platform, want, opts)
+		return err
+	})
+	return out, err
+}
+
+// resolve is Resolve's lookup, with the remote options opts.
+func resolve(ref string, parsed name.Reference, platform string, want *v1.Platform, opts []remote.Option) ([]Image, error) {
+	desc, err := remote.Get(parsed, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %q: %w", ref, err)
 	}

@@ -33,7 +33,17 @@ func (r *Resolver) Digest(ctx context.Context, ref string) (string, error) {
 	if err := r.check(ref, tag); err != nil {
 		return "", err
 	}
-	opts := r.remoteOptions(ctx)
+	var d string
+	err = r.lookup(ctx, tag.Context(), func(opts []remote.Option) error {
+		var err error
+		d, err = digest(ctx, ref, tag, opts)
+		return err
+	})
+	return d, err
+}
+
+// digest is Digest's lookup, with the remote options opts.
+func digest(ctx context.Context, ref string, tag name.Tag, opts []remote.Option) (string, error) {
 	desc, herr := remote.Head(tag, opts...)
 	if herr == nil {
 		return desc.Digest.String(), nil

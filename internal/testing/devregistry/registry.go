@@ -49,9 +49,10 @@ func WithLogger(l *log.Logger) Option {
 }
 
 // WithBlobDir stores blobs as files under dir instead of in memory, for large
-// images.
+// images. A blob's digest is checked when it is uploaded, not again when it
+// is served.
 func WithBlobDir(dir string) Option {
-	return func(c *config) { c.blobs = registry.NewDiskBlobHandler(dir) }
+	return func(c *config) { c.blobs = newDiskBlobs(dir) }
 }
 
 // Registry is an in-process OCI registry with a request Counter.
