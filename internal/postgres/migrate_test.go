@@ -77,3 +77,35 @@ INSERT INTO report_body_chunk (body_id, seq, data) SELECT b.id, 0, $3 FROM b`, s
 		t.Fatalf("answer stored before migration 19: %+v, want identity, %d bytes", b, len(data))
 	}
 }
+
+// During a rolling upgrade, workers of the release before migration 24 run
+// on the migrated schema: their final write, which records the report's
+// scanners in scanned_manifest, must still succeed (the table is emptied,
+// not dropped), and the rows they leave are not read.
+func TestPreviousReleaseWritesScannedManifest(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := migrationsAt(ctx, t, 23)
+	d := report.Digest("sha256:" + strings.Repeat("c", 64))
+	insert := `INSERT INTO scanned_manifest (manifest_id, scanner_id)
+SELECT m.id, s.id FROM manifest m, scanner s WHERE m.hash = $1
+ON CONFLICT DO NOTHING`
+	if _, err := pool.Exec(ctx, `INSERT INTO manifest (hash) VALUES ($1)`, string(d)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO scanner (name, version, kind) VALUES ('dpkg', '1', 'package')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, insert, string(d)); err != nil {
+		t.Fatalf("before migration 24: %v", err)
+	}
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM scanned_manifest`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("after migration 24: %d rows (%v), want the table emptied", n, err)
+	}
+	if _, err := pool.Exec(ctx, insert, string(d)); err != nil {
+		t.Errorf("the previous release's insert after migration 24: %v", err)
+	}
+}
