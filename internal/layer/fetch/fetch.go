@@ -40,7 +40,6 @@ import (
 	"net/url"
 	"regexp"
 	"sync"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -78,24 +77,10 @@ type Fetcher struct {
 	stall StallLimits
 
 	// transports are the authenticated transports of the repositories
-	// layers were fetched from, reused for TransportTTL so that fetching
-	// the layers of an image does one auth handshake, not one per layer.
-	tmu        sync.Mutex
-	transports map[string]authTransport
-}
-
-// TransportTTL is how long the authenticated transport of a repository
-// (the registry's auth challenge answered, its bearer token) is reused
-// before credentials are resolved and the challenge answered again. A token
-// that expires sooner is refreshed by the transport itself on a 401.
-const TransportTTL = 5 * time.Minute
-
-// maxTransports bounds the transports kept; past it, the oldest go.
-const maxTransports = 256
-
-type authTransport struct {
-	rt   http.RoundTripper
-	made time.Time
+	// layers were fetched from, reused for registry.AuthTTL so that
+	// fetching the layers of an image does one auth handshake, not one per
+	// layer.
+	transports registry.AuthCache[http.RoundTripper]
 }
 
 // Option configures a Fetcher.
@@ -286,35 +271,18 @@ func permanentStatus(code int) bool {
 }
 
 // registryTransport returns a transport authenticated for pulling from
-// repository repoPath of u's registry: one made less than TransportTTL ago,
-// or a new one.
+// repository repoPath of u's registry: one made less than registry.AuthTTL
+// ago, or a new one.
 func (f *Fetcher) registryTransport(ctx context.Context, u *url.URL, repoPath string) (http.RoundTripper, error) {
 	key := u.Scheme + "://" + u.Host + "/" + repoPath
-	f.tmu.Lock()
-	t, ok := f.transports[key]
-	f.tmu.Unlock()
-	if ok && time.Since(t.made) < TransportTTL {
-		return t.rt, nil
+	if rt, ok := f.transports.Get(key); ok {
+		return rt, nil
 	}
 	rt, err := f.newRegistryTransport(ctx, u, repoPath)
 	if err != nil {
 		return nil, err
 	}
-	f.tmu.Lock()
-	defer f.tmu.Unlock()
-	if f.transports == nil {
-		f.transports = map[string]authTransport{}
-	}
-	if len(f.transports) >= maxTransports {
-		oldest := ""
-		for k, v := range f.transports {
-			if oldest == "" || v.made.Before(f.transports[oldest].made) {
-				oldest = k
-			}
-		}
-		delete(f.transports, oldest)
-	}
-	f.transports[key] = authTransport{rt: rt, made: time.Now()}
+	f.transports.Put(key, rt)
 	return rt, nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -39,9 +38,8 @@ type Resolver struct {
 	client *registry.Client
 
 	// pullers are the repositories' authenticated transports, reused by
-	// lookups for PullerTTL (see lookup).
-	mu      sync.Mutex
-	pullers map[string]cachedPuller
+	// lookups for registry.AuthTTL (see lookup).
+	pullers registry.AuthCache[*remote.Puller]
 }
 
 // Option configures a Resolver.
