@@ -24,7 +24,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"flag"
@@ -38,14 +37,14 @@ import (
 	"sort"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
-
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
+	"github.com/stevedore-dev/stevedore/bench/internal/benchserve"
+	"github.com/stevedore-dev/stevedore/bench/internal/rhelimage"
 	"github.com/stevedore-dev/stevedore/internal/app"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
@@ -54,24 +53,13 @@ import (
 
 func main() {
 	var (
-		reps    = flag.Int("reps", 15, "images indexed (each a new one)")
-		fixture = flag.String("rpmdb", "testdata/fixtures/rpm/preflight_sqlite_rpmdb.sqlite", "rpm database of the image (var/lib/rpm/rpmdb.sqlite)")
-		filler  = flag.Int("filler", 512<<10, "bytes of incompressible data in the layer")
-		dbURL   = benchdb.URLFlag("a fresh schema is used and dropped")
+		reps            = flag.Int("reps", 15, "images indexed (each a new one)")
+		fixture, filler = rhelimage.Flags()
+		dbURL           = benchdb.URLFlag("a fresh schema is used and dropped")
 	)
 	flag.Parse()
 	benchdb.ExitOn("jobpath", run(context.Background(), *reps, *fixture, *filler, *dbURL))
 }
-
-const osRelease = `NAME="Red Hat Enterprise Linux"
-VERSION="9.3 (Plow)"
-ID="rhel"
-ID_LIKE="fedora"
-VERSION_ID="9.3"
-PLATFORM_ID="platform:el9"
-PRETTY_NAME="Red Hat Enterprise Linux 9.3 (Plow)"
-CPE_NAME="cpe:/o:redhat:enterprise_linux:9::baseos"
-`
 
 type image struct {
 	m    *report.Manifest
@@ -79,9 +67,9 @@ type image struct {
 }
 
 func run(ctx context.Context, reps int, fixture string, filler int, dbURL string) error {
-	rpmdb, err := os.ReadFile(fixture)
+	src, err := rhelimage.NewSource(fixture, filler)
 	if err != nil {
-		return fmt.Errorf("rpm database (run from the module root, or -rpmdb): %w", err)
+		return err
 	}
 	tmp, err := os.MkdirTemp("", "stevedore-jobpath-")
 	if err != nil {
@@ -97,7 +85,7 @@ func run(ctx context.Context, reps int, fixture string, filler int, dbURL string
 		return err
 	}
 	defer rsrv.Close()
-	imgs, err := images(ctx, rsrv, reps+1, rpmdb, filler)
+	imgs, err := images(ctx, rsrv, reps+1, src)
 	if err != nil {
 		return err
 	}
@@ -152,17 +140,11 @@ func run(ctx context.Context, reps int, fixture string, filler int, dbURL string
 	return nil
 }
 
-// images pushes n images of one layer each: the rpm database, a RHEL
-// os-release, filler incompressible bytes and a file of its own.
-func images(ctx context.Context, srv *devregistry.Server, n int, rpmdb []byte, filler int) ([]image, error) {
-	fill := make([]byte, filler)
-	rand.Read(fill)
+// images pushes n new images of src.
+func images(ctx context.Context, srv *devregistry.Server, n int, src *rhelimage.Source) ([]image, error) {
 	imgs := make([]image, 0, n)
 	for i := range n {
-		img, err := push(ctx, srv, i, map[string][]byte{
-			"etc/os-release": []byte(osRelease), "var/lib/rpm/rpmdb.sqlite": rpmdb,
-			"opt/app/data.bin": fill, "etc/bench-id": fmt.Appendf(nil, "%d %d\n", i, time.Now().UnixNano()),
-		})
+		img, err := push(ctx, srv, i, src)
 		if err != nil {
 			return nil, err
 		}
@@ -171,9 +153,9 @@ func images(ctx context.Context, srv *devregistry.Server, n int, rpmdb []byte, f
 	return imgs, nil
 }
 
-// push pushes an image of one gzipped layer of files to the registry.
-func push(ctx context.Context, srv *devregistry.Server, i int, files map[string][]byte) (image, error) {
-	l, err := devregistry.LayerFromFiles(files)
+// push pushes image i of src to the registry.
+func push(ctx context.Context, srv *devregistry.Server, i int, src *rhelimage.Source) (image, error) {
+	l, err := src.Layer(int64(i))
 	if err != nil {
 		return image{}, err
 	}

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/bench/internal/benchdb"
+	"github.com/stevedore-dev/stevedore/bench/internal/rhelimage"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 )
 
@@ -56,8 +57,7 @@ type binary struct {
 func run() error {
 	runs := flag.Int("runs", 7, "timed scans per binary")
 	newRuns := flag.Int("new-runs", -1, "runs of the new-image section (scan of a new image, index-only of another); -1: as -runs, 0: none")
-	rpmdb := flag.String("rpmdb", "testdata/fixtures/rpm/preflight_sqlite_rpmdb.sqlite", "rpm database of the new images")
-	filler := flag.Int("filler", 512<<10, "bytes of incompressible data in a new image's layer")
+	rpmdb, filler := rhelimage.Flags()
 	var others []string
 	flag.Func("baseline", "NAME=PATH: another stevedore binary to compare with, e.g. built from an older commit (repeatable)", func(v string) error {
 		if !strings.Contains(v, "=") {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -15,51 +14,32 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/bench/internal/rhelimage"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
 	"github.com/stevedore-dev/stevedore/internal/testing/devregistry"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
-// osRelease is the new images' os-release (RHEL, as bench/jobpath's).
-const osRelease = `NAME="Red Hat Enterprise Linux"
-VERSION="9.3 (Plow)"
-ID="rhel"
-ID_LIKE="fedora"
-VERSION_ID="9.3"
-PLATFORM_ID="platform:el9"
-PRETTY_NAME="Red Hat Enterprise Linux 9.3 (Plow)"
-CPE_NAME="cpe:/o:redhat:enterprise_linux:9::baseos"
-`
-
-// newImages pushes images never seen before to a registry: one layer each,
-// bench/jobpath's (a real rpm database, a RHEL os-release, incompressible
-// filler) made distinct by a file of its own.
+// newImages pushes images never seen before to a registry
+// (rhelimage's, as bench/jobpath's).
 type newImages struct {
 	registry string // host:port
-	files    map[string][]byte
+	src      *rhelimage.Source
 	n        atomic.Int64
 }
 
 func newImageSource(registry, rpmdbPath string, filler int) (*newImages, error) {
-	rpmdb, err := os.ReadFile(rpmdbPath)
+	src, err := rhelimage.NewSource(rpmdbPath, filler)
 	if err != nil {
-		return nil, fmt.Errorf("rpm database (run from the module root, or -rpmdb): %w", err)
+		return nil, err
 	}
-	fill := make([]byte, filler)
-	rand.Read(fill)
-	return &newImages{registry: registry, files: map[string][]byte{
-		"etc/os-release": []byte(osRelease), "var/lib/rpm/rpmdb.sqlite": rpmdb, "opt/app/data.bin": fill,
-	}}, nil
+	return &newImages{registry: registry, src: src}, nil
 }
 
 // push pushes the next new image and returns its reference and size.
 func (s *newImages) push(ctx context.Context) (ref string, size int64, err error) {
 	i := s.n.Add(1)
-	files := map[string][]byte{"etc/bench-id": fmt.Appendf(nil, "%d %d\n", i, time.Now().UnixNano())}
-	for k, v := range s.files {
-		files[k] = v
-	}
-	l, err := devregistry.LayerFromFiles(files)
+	l, err := s.src.Layer(i)
 	if err != nil {
 		return "", 0, err
 	}
