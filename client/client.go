@@ -125,6 +125,13 @@ func (c *Client) ClairReport(ctx context.Context, d report.Digest) (*report.Repo
 	return out, err
 }
 
+// Done reports whether r is what Wait waits for: terminal and, unless it
+// failed, made by the scanner set whose state is scannerState (the
+// server's, GET index_state).
+func Done(r *report.Report, scannerState string) bool {
+	return r.State.Terminal() && (r.State == report.StateIndexError || r.ScannerState == scannerState)
+}
+
 // Wait polls the report of d until it reaches a terminal state made by the
 // server's current scanner set (or ctx ends).
 func (c *Client) Wait(ctx context.Context, d report.Digest, every time.Duration) (*report.Report, error) {
@@ -160,7 +167,7 @@ func (c *Client) WaitWake(ctx context.Context, d report.Digest, every time.Durat
 		if err != nil {
 			return nil, err
 		}
-		if r.State.Terminal() && (r.State == report.StateIndexError || r.ScannerState == state.State) {
+		if Done(r, state.State) {
 			return r, nil
 		}
 		select {

@@ -400,7 +400,7 @@ func storedWaiter(pool *pgxpool.Pool, state string, log *slog.Logger) func(conte
 		if err != nil {
 			return nil, false, err
 		}
-		return r, r.State.Terminal() && (r.State == report.StateIndexError || r.ScannerState == state), nil
+		return r, client.Done(r, state), nil
 	}, reportwait.Options{Logger: log, Linger: storedLinger})
 	hub.Keep()
 	return func(ctx context.Context, d report.Digest) error {

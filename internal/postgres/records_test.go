@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"testing"
 
@@ -69,7 +70,7 @@ func affectedRecordsFollowTheReport(t *testing.T, c *conf) {
 		if n := c.count(t, `SELECT count(*) FROM affected_record`); n != records {
 			t.Errorf("%s: %d records, want %d", what, n, records)
 		}
-		if got := candidates(); !equalCandidates(got, want) {
+		if got := candidates(); !maps.EqualFunc(got, want, slices.Equal[[]report.Digest]) {
 			t.Errorf("%s: candidates %v, want %v", what, got, want)
 		}
 	}
@@ -120,16 +121,4 @@ func affectedRecordsFollowTheReport(t *testing.T, c *conf) {
 	}
 	finish(fb, debianReport(b.Hash, "2", "1.2", "libc6"))
 	check("b stored again", 3, map[string][]report.Digest{"zlib1g 1.2": {b.Hash}, "zlib1g 1.3": {a.Hash}})
-}
-
-func equalCandidates(a, b map[string][]report.Digest) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if !slices.Equal(v, b[k]) {
-			return false
-		}
-	}
-	return true
 }
