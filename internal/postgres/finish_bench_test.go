@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
 	"github.com/stevedore-dev/stevedore/internal/testing/pgtest"
@@ -26,12 +27,8 @@ func BenchmarkFinishManifest(b *testing.B) {
 	pool := pgtest.Pool(b)
 	st := postgres.New(pool)
 	m := manifest("a", "1")
-	l, err := leases.New(pool, "bench", leases.WithTTL(time.Hour)).Acquire(ctx, string(m.Hash))
+	f, err := leasedManifest(ctx, pool, st, m)
 	if err != nil {
-		b.Fatal(err)
-	}
-	f := postgres.Fence{Digest: m.Hash, Token: l.Fence}
-	if err := st.PutManifest(ctx, f, m); err != nil {
 		b.Fatal(err)
 	}
 	for _, n := range []int{100, 1000} {
@@ -88,13 +85,8 @@ func BenchmarkFinishManifestParallel(b *testing.B) {
 	b.SetParallelism(3) // 6 writers on the 2 cores
 	b.RunParallel(func(pb *testing.PB) {
 		m := manifest(fmt.Sprintf("%x", next.Add(1)), "1")
-		l, err := leases.New(pool, "bench", leases.WithTTL(time.Hour)).Acquire(ctx, string(m.Hash))
+		f, err := leasedManifest(ctx, pool, st, m)
 		if err != nil {
-			b.Error(err)
-			return
-		}
-		f := postgres.Fence{Digest: m.Hash, Token: l.Fence}
-		if err := st.PutManifest(ctx, f, m); err != nil {
 			b.Error(err)
 			return
 		}
@@ -106,4 +98,15 @@ func BenchmarkFinishManifestParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// leasedManifest takes a lease on m for the benchmark and stores m under its
+// fence.
+func leasedManifest(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, m *report.Manifest) (postgres.Fence, error) {
+	l, err := leases.New(pool, "bench", leases.WithTTL(time.Hour)).Acquire(ctx, string(m.Hash))
+	if err != nil {
+		return postgres.Fence{}, err
+	}
+	f := postgres.Fence{Digest: m.Hash, Token: l.Fence}
+	return f, st.PutManifest(ctx, f, m)
 }
