@@ -264,10 +264,19 @@ func TestReportWithoutStoredAnswers(t *testing.T) {
 	srv := httptest.NewServer(api.New(nil, st, nil, nil))
 	defer srv.Close()
 	d := report.Digest(fmt.Sprintf("sha256:%064x", 9))
-	finish(t, pool, bigReport(d, 2000))
+	rep := bigReport(d, 2000)
+	finish(t, pool, rep)
 	path := "/indexer/api/v1/index_report/" + string(d)
 	before := get(t, srv, path, nil)
-	if _, err := pool.Exec(ctx, `DELETE FROM report_body`); err != nil {
+	// As a release before answers were kept stored it: all of it in its
+	// row (updated_at as written), no answers.
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `
+WITH gone AS (DELETE FROM report_body)
+UPDATE index_report SET report = $2::jsonb || jsonb_build_object('updated_at', report->'updated_at') WHERE manifest_hash = $1`, string(d), raw); err != nil {
 		t.Fatal(err)
 	}
 	for i, phase := range []string{"without stored answers", "answers stored by the first GET"} {

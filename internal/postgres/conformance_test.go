@@ -117,6 +117,8 @@ func TestConformance(t *testing.T) {
 		{"invalid UTF-8 is a permanent store error", invalidUTF8IsPermanent},
 		{"empty results carried over to a new scanner version", carryOverEmpty},
 		{"reports replaced atomically", reportsReplacedAtomically},
+		{"a usable report is stored once", usableReportStoredOnce},
+		{"enqueue waits for the final write and reads it", enqueueWaitsForTheFinalWrite},
 		{"affected records follow the report", affectedRecordsFollowTheReport},
 		{"concurrent writers share new affected records", concurrentWritersShareNewRecords},
 		{"enqueue decides and records under the report's lock", enqueueClaims},

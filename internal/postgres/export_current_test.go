@@ -6,4 +6,5 @@ var (
 	MigrationVersions = migrationVersions
 	Fenced            = (*Store).fenced
 	FencedNoSync      = (*Store).fencedNoSync
+	WriteReportExtra  = writeReportExtra
 )

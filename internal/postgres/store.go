@@ -87,17 +87,13 @@ const beginNoSync = `BEGIN; ` + noSync
 
 // Report returns the stored report of a manifest, or ErrNotFound.
 func (s *Store) Report(ctx context.Context, d report.Digest) (*report.Report, error) {
-	var raw []byte
-	err := s.pool.QueryRow(ctx, `SELECT report FROM index_report WHERE manifest_hash = $1`, string(d)).Scan(&raw)
+	row := s.pool.QueryRow(ctx, `SELECT `+storedColumns+` FROM index_report r`+storedAnswer+` WHERE r.manifest_hash = $1`, string(d))
+	r, err := scanStored(row, d)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("report for %s: %w", d, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read report for %s: %w", d, err)
-	}
-	r := new(report.Report)
-	if err := json.Unmarshal(raw, r); err != nil {
-		return nil, fmt.Errorf("decode stored report for %s: %w", d, err)
 	}
 	return r, nil
 }
@@ -154,7 +150,7 @@ func (s *Store) Enqueue(ctx context.Context, d report.Digest, scannerState strin
 	if err != nil || !queued {
 		return r, false, err
 	}
-	if r, err = recordRequest(ctx, conn, d, scannerState, raw); err != nil {
+	if r, err = recordRequest(ctx, conn, d, r, scannerState, raw); err != nil {
 		// The job is queued; its worker writes the report.
 		return nil, false, fmt.Errorf("queue %s: record the request: %w", d, err)
 	}
@@ -184,9 +180,15 @@ RETURNING true`, string(d), scannerState, fresh).QueryRow(func(row pgx.Row) erro
 		}
 		return nil
 	})
-	var out []byte
-	b.Queue(`SELECT report FROM index_report WHERE manifest_hash = $1 FOR UPDATE`, string(d)).QueryRow(func(row pgx.Row) error {
-		if err := row.Scan(&out); err != nil {
+	// Locked, then read by a statement of its own: its snapshot, taken
+	// once the lock is held, sees the row and its answer as the last writer
+	// committed them (a row locked by a statement that also joins the
+	// answer would be its newest version joined with the answer as it was
+	// when that statement began).
+	b.Queue(`SELECT FROM index_report WHERE manifest_hash = $1 FOR UPDATE`, string(d))
+	var r *report.Report
+	b.Queue(`SELECT `+storedColumns+` FROM index_report r`+storedAnswer+` WHERE r.manifest_hash = $1`, string(d)).QueryRow(func(row pgx.Row) (err error) {
+		if r, err = scanStored(row, d); err != nil {
 			return fmt.Errorf("lock report: %w", err)
 		}
 		return nil
@@ -194,17 +196,14 @@ RETURNING true`, string(d), scannerState, fresh).QueryRow(func(row pgx.Row) erro
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, false, err
 	}
-	r := new(report.Report)
-	if err := json.Unmarshal(out, r); err != nil {
-		return nil, false, fmt.Errorf("decode stored report: %w", err)
-	}
 	return r, inserted, nil
 }
 
-// recordRequest records a request that queued a job for d (requested_at;
-// an IndexError report reset to fresh, CheckManifest) and commits Enqueue's
-// transaction, in one round trip; it returns the report as recorded.
-func recordRequest(ctx context.Context, conn *pgxpool.Conn, d report.Digest, scannerState string, fresh []byte) (*report.Report, error) {
+// recordRequest records a request that queued a job for d, whose report
+// lockForEnqueue returned as locked (requested_at; an IndexError report
+// reset to fresh, CheckManifest), and commits Enqueue's transaction, in one
+// round trip; it returns the report as recorded.
+func recordRequest(ctx context.Context, conn *pgxpool.Conn, d report.Digest, locked *report.Report, scannerState string, fresh []byte) (*report.Report, error) {
 	var out []byte
 	b := &pgx.Batch{}
 	b.Queue(`
@@ -220,6 +219,11 @@ RETURNING report`, string(d), scannerState, fresh).QueryRow(func(row pgx.Row) er
 	b.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
+	}
+	if locked.State != report.StateIndexError {
+		// Unchanged but for requested_at, which the JSON does not hold
+		// (and a usable report's row holds only its header).
+		return locked, nil
 	}
 	r := new(report.Report)
 	if err := json.Unmarshal(out, r); err != nil {
@@ -247,7 +251,9 @@ func writeReport(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report) erro
 // writeReportExtra writes r with, for a partial report, the data it waits
 // for and the job to run again (nil job: keep the stored one).
 func writeReportExtra(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report, waitingFor []string, job []byte) error {
-	raw, err := json.Marshal(r)
+	// A usable report's row holds its header; its content is in its
+	// native answer, written below (stored.go).
+	row, drop, err := rowJSON(r)
 	if err != nil {
 		return fmt.Errorf("write report for %s: %w", r.Hash, err)
 	}
@@ -258,7 +264,7 @@ func writeReportExtra(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report,
 	var updated []byte
 	err = tx.QueryRow(ctx, `
 INSERT INTO index_report AS r (manifest_hash, state, scanner_state, report, fence, attempt, error, next_retry, waiting_for, job, updated_at)
-VALUES ($1, $2, $3, $4::jsonb || jsonb_build_object('updated_at', now()), $5, $6, $7, $8, $9, $10::jsonb, now())
+VALUES ($1, $2, $3, ($4::jsonb - $11::text[]) || jsonb_build_object('updated_at', now()), $5, $6, $7, $8, $9, $10::jsonb, now())
 ON CONFLICT (manifest_hash) DO UPDATE SET
     state = excluded.state, scanner_state = excluded.scanner_state, report = excluded.report,
     fence = excluded.fence, attempt = excluded.attempt, error = excluded.error,
@@ -266,7 +272,7 @@ ON CONFLICT (manifest_hash) DO UPDATE SET
     job = coalesce(excluded.job, r.job), updated_at = now()
 WHERE r.fence <= excluded.fence
 RETURNING r.report->'updated_at'`,
-		string(r.Hash), string(r.State), r.ScannerState, raw, f.Token, r.Attempt, r.Err, r.NextRetry, nonNil(waitingFor), nullJSON(job)).Scan(&updated)
+		string(r.Hash), string(r.State), r.ScannerState, row, f.Token, r.Attempt, r.Err, r.NextRetry, nonNil(waitingFor), nullJSON(job), drop).Scan(&updated)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("write %s report for %s with fence %d: a newer fence wrote it: %w", r.State, r.Hash, f.Token, leases.ErrLost)
 	}
@@ -281,10 +287,20 @@ RETURNING r.report->'updated_at'`,
 	}
 	// In the same transaction, and in the statement that removes the old
 	// answers: listeners hear of the report only once it is committed, and
-	// always when it is (internal/postgres/reportwait).
-	if _, err := tx.Exec(ctx, `
+	// always when it is (internal/postgres/reportwait). A usable report's
+	// records (migration 00023), which its row no longer holds, are put by
+	// the same statement.
+	q, args := `
 WITH gone AS (DELETE FROM report_body WHERE manifest_hash = $2)
-SELECT pg_notify($1, $2)`, ReportChannel, string(r.Hash)); err != nil {
+SELECT pg_notify($1, $2)`, []any{ReportChannel, string(r.Hash)}
+	if usable(r.State) {
+		raw, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("write report for %s: %w", r.Hash, err)
+		}
+		q, args = q+`, stevedore_put_records($2, $3::jsonb)`, append(args, raw)
+	}
+	if _, err := tx.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("remove the stored answers of %s and notify its %s report: %w", r.Hash, r.State, err)
 	}
 	return writeStored(ctx, tx, r, updated)

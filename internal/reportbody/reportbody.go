@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -139,6 +140,40 @@ func Gzip(b Body) (Body, error) {
 	}
 	b.Encoding, b.Data = EncodingGzip, data
 	return b, nil
+}
+
+// DecodeNative reads back the report of a native answer, whose bytes src
+// gives in encoding (EncodingGzip or EncodingIdentity): the store keeps a
+// usable report's content in that answer only (internal/postgres). The
+// answer is decoded as it is read (the decompressor and the report in
+// memory, not the answer's JSON).
+func DecodeNative(encoding string, src io.Reader) (*report.Report, error) {
+	switch encoding {
+	case EncodingIdentity:
+	case EncodingGzip:
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return nil, fmt.Errorf("decode the native answer: %w", err)
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		return nil, fmt.Errorf("decode the native answer: unknown content coding %q", encoding)
+	}
+	r := new(report.Report)
+	dec := json.NewDecoder(src)
+	if err := dec.Decode(r); err != nil {
+		return nil, fmt.Errorf("decode the native answer: %w", err)
+	}
+	// What the API writes: one JSON value and its newline (read to the
+	// end, where gzip checks its trailer).
+	switch _, err := dec.Token(); {
+	case err == nil:
+		return nil, errors.New("decode the native answer: data after the report")
+	case err != io.EOF:
+		return nil, fmt.Errorf("decode the native answer: %w", err)
+	}
+	return r, nil
 }
 
 // compress returns what write writes, gzip compressed at level, and its

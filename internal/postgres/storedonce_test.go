@@ -1,0 +1,157 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stevedore-dev/stevedore/internal/postgres"
+	"github.com/stevedore-dev/stevedore/report"
+)
+
+// usableReportStoredOnce: a usable report's row holds its header only, and
+// every way of reading the report (Report, Enqueue's locked report and its
+// answer once a job is queued) gives back the whole report from its native
+// answer; a row written with its content (before migration 00025, or by
+// the release before it) is read from the row; a row whose answer is gone
+// is an error naming it, not an empty report.
+func usableReportStoredOnce(t *testing.T, c *conf) {
+	ctx, st := c.ctx, c.st
+	partial := debianReport(digest("b"), "1", "1.2", "libc6")
+	partial.State = report.StateIndexPartial
+	partial.Partial = []report.PartialReason{{Scanner: "rpm", Reason: "enrichment data missing"}}
+	partial.Repositories["r"] = &report.Repository{ID: "r", Name: "debian", URI: "http://deb.example/debian"}
+	for _, want := range []*report.Report{debianReport(digest("a"), "1", "1.2", "libc6"), partial} {
+		t.Run(string(want.State), func(t *testing.T) {
+			m := &report.Manifest{Hash: want.Hash, Layers: manifest("-", "1").Layers}
+			f := c.putManifest(t, "w", m)
+			if err := st.FinishManifest(ctx, f, want, nil, []byte(`{"manifest":{}}`)); err != nil {
+				t.Fatal(err)
+			}
+			if n := c.count(t, `SELECT count(*) FROM index_report WHERE manifest_hash = $1 AND (report ?| array['packages', 'distributions', 'repository', 'environments'])`, string(m.Hash)); n != 0 {
+				t.Errorf("the row of a %s report holds its content", want.State)
+			}
+			if n := c.count(t, `SELECT count(*) FROM index_report WHERE manifest_hash = $1 AND report ? 'partial' = $2`, string(m.Hash), want.Partial != nil); n != 1 {
+				t.Errorf("the row of a %s report lost its partial reasons (the partial listing reads them)", want.State)
+			}
+			got, err := st.Report(ctx, m.Hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameReport(t, "Report", got, want)
+			// Enqueue of a report made by another scanner set locks it and
+			// answers with all of it, queued or not.
+			never := func(*report.Report) bool { return false }
+			for _, queued := range []bool{false, true} {
+				r, _, err := st.Enqueue(ctx, m.Hash, "s2", never, func(_ context.Context, stored *report.Report, _ bool) (bool, error) {
+					sameReport(t, "the report Enqueue locked", stored, want)
+					return queued, nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameReport(t, "Enqueue's report", r, want)
+			}
+			if n := c.count(t, `SELECT cardinality(record_ids) FROM manifest_record WHERE manifest_hash = $1`, string(m.Hash)); n != len(want.Packages) {
+				t.Errorf("%d records listed, want %d", n, len(want.Packages))
+			}
+		})
+	}
+
+	// A row holding its content is read from it.
+	old := debianReport(digest("a"), "1", "3.0", "")
+	raw, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.pool.Exec(ctx, `UPDATE index_report SET report = $2::jsonb || jsonb_build_object('updated_at', updated_at) WHERE manifest_hash = $1`, string(old.Hash), raw); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Report(ctx, old.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameReport(t, "a row holding its content", got, old)
+
+	// A row without content whose native answer is gone.
+	gone := partial.Hash
+	if _, err := c.pool.Exec(ctx, `DELETE FROM report_body WHERE manifest_hash = $1 AND view = 'native'`, string(gone)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Report(ctx, gone); err == nil || !strings.Contains(err.Error(), "native answer is missing") || !strings.Contains(err.Error(), string(gone)) {
+		t.Fatalf("report whose native answer is gone: %v, want an error naming it", err)
+	}
+}
+
+// enqueueWaitsForTheFinalWrite: a request for a report being finished
+// waits for the final write's lock and reads the report that write
+// committed, header and answer together (not the new row with the answer
+// as it was before).
+func enqueueWaitsForTheFinalWrite(t *testing.T, c *conf) {
+	ctx, st := c.ctx, c.st
+	m := manifest("c", "1")
+	f := c.putManifest(t, "w", m)
+	if err := st.FinishManifest(ctx, f, debianReport(m.Hash, "1", "1.1", ""), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := debianReport(m.Hash, "1", "1.2", "libc6")
+	type result struct {
+		r   *report.Report
+		err error
+	}
+	done := make(chan result, 1)
+	// The final write takes the row's lock (as its upsert does), the
+	// request comes and waits for it, and then the report is written and
+	// committed.
+	err := postgres.Fenced(st, ctx, f, func(tx pgx.Tx) error {
+		var pid int
+		if err := tx.QueryRow(ctx, `SELECT pg_backend_pid() FROM index_report WHERE manifest_hash = $1 FOR UPDATE`, string(m.Hash)).Scan(&pid); err != nil {
+			return err
+		}
+		go func() {
+			r, _, err := st.Enqueue(ctx, m.Hash, "s1", func(*report.Report) bool { return true }, nil)
+			done <- result{r, err}
+		}()
+		for deadline := time.Now().Add(30 * time.Second); c.count(t, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`, pid) == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return errors.New("the request never waited for the final write's lock")
+			}
+		}
+		return postgres.WriteReportExtra(ctx, tx, f, want, nil, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	sameReport(t, "the report Enqueue waited for", got.r, want)
+}
+
+// sameReport fails unless got is want as stored (its JSON, but for
+// updated_at, which the store sets).
+func sameReport(t *testing.T, what string, got, want *report.Report) {
+	t.Helper()
+	if got.UpdatedAt.IsZero() {
+		t.Errorf("%s: no updated_at", what)
+	}
+	w := *want
+	w.UpdatedAt = got.UpdatedAt
+	a, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(&w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a) != string(b) {
+		t.Errorf("%s:\n got %s\nwant %s", what, a, b)
+	}
+}
