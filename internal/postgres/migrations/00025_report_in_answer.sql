@@ -17,6 +17,13 @@
 --
 -- Reports stored before keep their content in the row and are read from it
 -- until they are written again (a re-index, a retried partial report).
+--
+-- During a rolling upgrade, the release before this one reads a row
+-- without its content as a report without packages where it decodes the
+-- report itself (its SBOM export, Harbor's report, `stevedore scan`'s
+-- summary); its API serves Clair's paths and the native path from the
+-- stored answers, which hold all of it, and its workers write whole rows,
+-- which this release reads.
 -- Independent of the other migrations' order beyond 00023.
 
 -- +goose Up
