@@ -59,7 +59,8 @@ func (n *Node) startDispatcher(cfg Config, sh shared) (err error) {
 
 // startMaintenance sets up the background work of the dispatcher role as
 // services under one elected leader: the requeue and re-index sweeps, the
-// webhook retries and, with sources, the enrichment updater.
+// webhook retries, the compactor of reports stored twice and, with sources,
+// the enrichment updater.
 func (n *Node) startMaintenance(cfg Config) error {
 	sweep := maintenance.Sweep{Interval: cfg.SweepInterval, Logger: cfg.Logger}
 	requeue, reindex := sweep, sweep
@@ -68,6 +69,7 @@ func (n *Node) startMaintenance(cfg Config) error {
 		maintenance.NewRequeuer(n.Dispatcher.RequeueWaiting, requeue),
 		maintenance.NewReindexer(n.Dispatcher.ReindexStale, reindex),
 		maintenance.NewWebhookRetrier(n.Webhooks),
+		maintenance.NewCompactor(n.Store.CompactReports, maintenance.Sweep{Interval: cfg.SweepInterval, Rate: CompactRate, Logger: cfg.Logger}, CompactRest),
 	}
 	if len(cfg.EnrichmentSources) > 0 {
 		n.Updater = &enrich.Updater{Store: n.Enrichment, Sources: cfg.EnrichmentSources, Interval: cfg.EnrichmentInterval, Logger: cfg.Logger}

@@ -119,6 +119,7 @@ func TestConformance(t *testing.T) {
 		{"reports replaced atomically", reportsReplacedAtomically},
 		{"a usable report is stored once", usableReportStoredOnce},
 		{"enqueue waits for the final write and reads it", enqueueWaitsForTheFinalWrite},
+		{"reports stored twice are compacted", reportsCompacted},
 		{"affected records follow the report", affectedRecordsFollowTheReport},
 		{"concurrent writers share new affected records", concurrentWritersShareNewRecords},
 		{"enqueue decides and records under the report's lock", enqueueClaims},

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -88,4 +89,39 @@ func scanStored(row pgx.Row, d report.Digest) (*report.Report, error) {
 		return nil, fmt.Errorf("stored report for %s: its native answer is the report of %s", d, r.Hash)
 	}
 	return r, nil
+}
+
+// CompactReports stores once the usable reports that are stored twice: a
+// row holding its content whose native answer, of the same write, holds it
+// too (a report written before migration 00025, or by the release before
+// it during a rolling upgrade) loses its content, and is read from its
+// answer from then on; its updated_at, answers, ETags and records stay as
+// they are. It looks at up to limit usable reports whose digests sort after
+// after, in digest order, and returns the last digest it looked at (empty
+// when there was none: the pass over the reports is done) and how many it
+// compacted. A report written again meanwhile is left to its writer.
+func (s *Store) CompactReports(ctx context.Context, after report.Digest, limit int) (last report.Digest, compacted int, err error) {
+	var l *string
+	err = s.pool.QueryRow(ctx, `
+WITH c AS (
+    SELECT manifest_hash, updated_at, report ? 'packages' AS whole
+      FROM index_report
+     WHERE manifest_hash > $1 AND state IN ('IndexFinished', 'IndexPartial')
+     ORDER BY manifest_hash LIMIT $2),
+u AS (
+    UPDATE index_report r SET report = r.report - $3::text[]
+      FROM c
+     WHERE r.manifest_hash = c.manifest_hash AND c.whole AND r.updated_at = c.updated_at
+       AND r.report ? 'packages' AND r.state IN ('IndexFinished', 'IndexPartial')
+       AND EXISTS (SELECT FROM report_body b
+                    WHERE b.manifest_hash = r.manifest_hash AND b.view = 'native' AND b.report_updated_at = r.updated_at)
+    RETURNING 1)
+SELECT (SELECT max(manifest_hash) FROM c), (SELECT count(*) FROM u)`, string(after), limit, contentKeys).Scan(&l, &compacted)
+	if err != nil {
+		return "", 0, fmt.Errorf("compact the stored reports after %q: %w", after, err)
+	}
+	if l != nil {
+		last = report.Digest(*l)
+	}
+	return last, compacted, nil
 }

@@ -155,3 +155,111 @@ func sameReport(t *testing.T, what string, got, want *report.Report) {
 		t.Errorf("%s:\n got %s\nwant %s", what, a, b)
 	}
 }
+
+// reportsCompacted: CompactReports goes over the usable reports in batches
+// and stores once those stored twice (a row holding its content beside its
+// native answer, as the release before migration 00025 wrote it), leaving
+// what they read as, their answers, ETags and records as they were; a row
+// without an answer keeps its content, and other reports are not touched.
+func reportsCompacted(t *testing.T, c *conf) {
+	ctx, st := c.ctx, c.st
+	whole := func(r *report.Report) {
+		t.Helper()
+		raw, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.pool.Exec(ctx, `UPDATE index_report SET report = $2::jsonb || jsonb_build_object('updated_at', updated_at) WHERE manifest_hash = $1`, string(r.Hash), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	partial := debianReport(digest("d"), "1", "1.4", "")
+	partial.State, partial.Partial = report.StateIndexPartial, []report.PartialReason{{Scanner: "rpm", Reason: "enrichment data missing"}}
+	reports := map[string]*report.Report{
+		"a": debianReport(digest("a"), "1", "1.1", "libc6"), // stored twice
+		"b": debianReport(digest("b"), "1", "1.2", ""),      // whole, its answers gone
+		"c": debianReport(digest("c"), "1", "1.3", ""),      // stored once already
+		"d": partial,                                        // stored twice
+	}
+	failed := report.NewReport(digest("e"), report.StateIndexError)
+	failed.Err = "boom"
+	reports["e"] = failed
+	for name, r := range reports {
+		f := c.putManifest(t, "w", &report.Manifest{Hash: r.Hash, Layers: manifest("-", "1").Layers})
+		if err := st.FinishManifest(ctx, f, r, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		switch name {
+		case "a", "d":
+			whole(r)
+		case "b":
+			if _, err := c.pool.Exec(ctx, `DELETE FROM report_body WHERE manifest_hash = $1`, string(r.Hash)); err != nil {
+				t.Fatal(err)
+			}
+			whole(r)
+		}
+	}
+	type stored struct {
+		updated  string
+		etags    string
+		records  string
+		byteSize int
+	}
+	look := func(d report.Digest) stored {
+		t.Helper()
+		var s stored
+		err := c.pool.QueryRow(ctx, `
+SELECT r.updated_at::text, pg_column_size(r.report),
+       (SELECT coalesce(string_agg(b.view || b.etag, ',' ORDER BY b.view), '') FROM report_body b WHERE b.manifest_hash = r.manifest_hash),
+       coalesce((SELECT record_ids::text FROM manifest_record m WHERE m.manifest_hash = r.manifest_hash), '')
+  FROM index_report r WHERE r.manifest_hash = $1`, string(d)).Scan(&s.updated, &s.byteSize, &s.etags, &s.records)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := map[string]stored{}
+	for name, r := range reports {
+		before[name] = look(r.Hash)
+	}
+	var total, batches int
+	for after := report.Digest(""); ; batches++ {
+		last, n, err := st.CompactReports(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+		if last == "" {
+			break
+		}
+		if last <= after {
+			t.Fatalf("batch after %s ended at %s", after, last)
+		}
+		after = last
+	}
+	if total != 2 || batches != 2 {
+		t.Errorf("%d reports compacted in %d batches, want 2 in 2 (4 usable reports, 2 a batch)", total, batches)
+	}
+	for name, r := range reports {
+		got, err := st.Report(ctx, r.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameReport(t, "report "+name, got, r)
+		b, a := before[name], look(r.Hash)
+		if a.updated != b.updated || a.etags != b.etags || a.records != b.records {
+			t.Errorf("report %s: stored %+v before, %+v after: more than its row's JSON changed", name, b, a)
+		}
+		isWhole := c.count(t, `SELECT count(*) FROM index_report WHERE manifest_hash = $1 AND report ? 'packages'`, string(r.Hash)) == 1
+		if wantWhole := name == "b" || name == "e"; isWhole != wantWhole {
+			t.Errorf("report %s: row holds its content: %v, want %v", name, isWhole, wantWhole)
+		}
+		if (name == "a" || name == "d") && a.byteSize >= b.byteSize {
+			t.Errorf("report %s: row of %d bytes, %d before", name, a.byteSize, b.byteSize)
+		}
+	}
+	// Nothing left: a second pass compacts nothing.
+	if _, n, err := st.CompactReports(ctx, "", 10); err != nil || n != 0 {
+		t.Fatalf("second pass: %d compacted, %v", n, err)
+	}
+}
