@@ -15,8 +15,10 @@
 -- that holds its content (a report written by the release before this one
 -- during a rolling upgrade, a test, a bench), as before.
 --
--- Reports stored before keep their content in the row and are read from it
--- until they are written again (a re-index, a retried partial report).
+-- Reports stored before keep their content in the row, and are read from
+-- it, until they are written again or the compactor (a background service,
+-- postgres.CompactReports) removes it from rows whose native answer holds
+-- it; not here, to keep this migration, run at start-up, short.
 --
 -- During a rolling upgrade, the release before this one reads a row
 -- without its content as a report without packages where it decodes the
