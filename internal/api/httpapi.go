@@ -55,6 +55,7 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/postgres"
 	"github.com/stevedore-dev/stevedore/internal/postgres/reportwait"
 	"github.com/stevedore-dev/stevedore/internal/registry/resolve"
+	"github.com/stevedore-dev/stevedore/internal/reportbody"
 	"github.com/stevedore-dev/stevedore/internal/telemetry"
 	"github.com/stevedore-dev/stevedore/report"
 )
@@ -68,6 +69,8 @@ type Server struct {
 	store Store
 	log   *slog.Logger
 	opts  options
+	// compressor compresses the answers of reports stored without them.
+	compressor reportbody.Compressor
 	// routes are the patterns registered, in order (the OpenAPI test
 	// checks each is documented).
 	routes []string

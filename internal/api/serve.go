@@ -341,7 +341,7 @@ func (s *Server) encodeAndKeep(r *http.Request, rep *report.Report, view string)
 		if v == view {
 			out = b
 		}
-		if b, err = reportbody.Gzip(b); err != nil {
+		if b, err = s.compressor.Gzip(b); err != nil {
 			return reportbody.Body{}, err
 		}
 		all = append(all, b)

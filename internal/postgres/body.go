@@ -171,9 +171,9 @@ SELECT b.id, t.seq - 1, t.data FROM b, unnest($6::bytea[]) WITH ORDINALITY AS t(
 
 // writeStored stores the answers of r, a terminal report just written, whose
 // row holds updatedJSON as its updated_at: r is encoded as it will be read
-// back, and compressed (reportbody.EncodeStored). One answer is encoded at a
+// back, and compressed by c. One answer is encoded at a
 // time, to hold one in memory at most.
-func writeStored(ctx context.Context, tx pgx.Tx, r *report.Report, updatedJSON []byte) error {
+func writeStored(ctx context.Context, tx pgx.Tx, c *reportbody.Compressor, r *report.Report, updatedJSON []byte) error {
 	var at time.Time
 	if err := json.Unmarshal(updatedJSON, &at); err != nil {
 		return fmt.Errorf("store the answers of %s: read back updated_at %s: %w", r.Hash, updatedJSON, err)
@@ -181,7 +181,7 @@ func writeStored(ctx context.Context, tx pgx.Tx, r *report.Report, updatedJSON [
 	served := *r
 	served.UpdatedAt = at
 	for _, v := range reportbody.Stored(&served) {
-		b, err := reportbody.EncodeStored(&served, v)
+		b, err := c.EncodeStored(&served, v)
 		if err != nil {
 			return err
 		}

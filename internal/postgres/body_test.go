@@ -35,7 +35,7 @@ func storedAnswersFollowTheReport(t *testing.T, c *conf) {
 	}
 	for _, view := range []string{reportbody.ViewClair, reportbody.ViewNative} {
 		// Stored compressed: the JSON served gzip compressed.
-		want, err := reportbody.EncodeStored(stored, view)
+		want, err := new(reportbody.Compressor).EncodeStored(stored, view)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,5 +6,5 @@ var (
 	MigrationVersions = migrationVersions
 	Fenced            = (*Store).fenced
 	FencedNoSync      = (*Store).fencedNoSync
-	WriteReportExtra  = writeReportExtra
+	WriteReportExtra  = (*Store).writeReportExtra
 )

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stevedore-dev/stevedore/internal/postgres/leases"
+	"github.com/stevedore-dev/stevedore/internal/reportbody"
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
 )
@@ -20,6 +21,9 @@ import (
 // Store reads and writes Stevedore's tables.
 type Store struct {
 	pool *pgxpool.Pool
+	// answers compresses the answers of terminal reports as they are
+	// written.
+	answers reportbody.Compressor
 }
 
 // New returns a Store on a migrated pool (see Connect).
@@ -236,7 +240,7 @@ RETURNING report`, string(d), scannerState, fresh).QueryRow(func(row pgx.Row) er
 // refused (an error wrapping leases.ErrLost) when f no longer holds the lease,
 // and never overwrites a report written under a newer fence.
 func (s *Store) WriteReport(ctx context.Context, f Fence, r *report.Report) error {
-	write := func(tx pgx.Tx) error { return writeReport(ctx, tx, f, r) }
+	write := func(tx pgx.Tx) error { return s.writeReport(ctx, tx, f, r) }
 	if r.State.Terminal() {
 		return s.fenced(ctx, f, write)
 	}
@@ -244,13 +248,13 @@ func (s *Store) WriteReport(ctx context.Context, f Fence, r *report.Report) erro
 	return s.fencedNoSync(ctx, f, write)
 }
 
-func writeReport(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report) error {
-	return writeReportExtra(ctx, tx, f, r, nil, nil)
+func (s *Store) writeReport(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report) error {
+	return s.writeReportExtra(ctx, tx, f, r, nil, nil)
 }
 
 // writeReportExtra writes r with, for a partial report, the data it waits
 // for and the job to run again (nil job: keep the stored one).
-func writeReportExtra(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report, waitingFor []string, job []byte) error {
+func (s *Store) writeReportExtra(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report, waitingFor []string, job []byte) error {
 	// A usable report's row holds its header; its content is in its
 	// native answer, written below (stored.go).
 	row, drop, err := rowJSON(r)
@@ -303,7 +307,7 @@ SELECT pg_notify($1, $2)`, []any{ReportChannel, string(r.Hash)}
 	if _, err := tx.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("remove the stored answers of %s and notify its %s report: %w", r.Hash, r.State, err)
 	}
-	return writeStored(ctx, tx, r, updated)
+	return writeStored(ctx, tx, &s.answers, r, updated)
 }
 
 // ReportChannel is the Postgres notification channel on which the digest of
@@ -389,7 +393,7 @@ SELECT m.id, l.id, t.pos - 1
 	}
 	var write func(pgx.Tx) error
 	if r != nil {
-		write = func(tx pgx.Tx) error { return writeReport(ctx, tx, f, r) }
+		write = func(tx pgx.Tx) error { return s.writeReport(ctx, tx, f, r) }
 	}
 	err := s.fencedTx(ctx, pgx.TxOptions{BeginQuery: beginNoSync}, f, first, write)
 	if err != nil {
@@ -789,7 +793,7 @@ SELECT $1, $2, id FROM repo WHERE key = $3 ON CONFLICT DO NOTHING`, lid, sid, ke
 // enrichment data it waits for and job is the job to run again.
 func (s *Store) FinishManifest(ctx context.Context, f Fence, r *report.Report, waitingFor []string, job []byte) error {
 	return s.fenced(ctx, f, func(tx pgx.Tx) error {
-		return writeReportExtra(ctx, tx, f, r, waitingFor, job)
+		return s.writeReportExtra(ctx, tx, f, r, waitingFor, job)
 	})
 }
 

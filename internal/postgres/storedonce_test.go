@@ -122,7 +122,7 @@ func enqueueWaitsForTheFinalWrite(t *testing.T, c *conf) {
 				return errors.New("the request never waited for the final write's lock")
 			}
 		}
-		return postgres.WriteReportExtra(ctx, tx, f, want, nil, nil)
+		return postgres.WriteReportExtra(st, ctx, tx, f, want, nil, nil)
 	})
 	if err != nil {
 		t.Fatal(err)
