@@ -63,13 +63,13 @@ func (n *Node) startDispatcher(cfg Config, sh shared) (err error) {
 // the enrichment updater.
 func (n *Node) startMaintenance(cfg Config) error {
 	sweep := maintenance.Sweep{Interval: cfg.SweepInterval, Logger: cfg.Logger}
-	requeue, reindex := sweep, sweep
-	requeue.Rate, reindex.Rate = cfg.RequeueRate, cfg.ReindexRate
+	requeue, reindex, compact := sweep, sweep, sweep
+	requeue.Rate, reindex.Rate, compact.Rate = cfg.RequeueRate, cfg.ReindexRate, CompactRate
 	services := []maintenance.Service{
 		maintenance.NewRequeuer(n.Dispatcher.RequeueWaiting, requeue),
 		maintenance.NewReindexer(n.Dispatcher.ReindexStale, reindex),
 		maintenance.NewWebhookRetrier(n.Webhooks),
-		maintenance.NewCompactor(n.Store.CompactReports, maintenance.Sweep{Interval: cfg.SweepInterval, Rate: CompactRate, Logger: cfg.Logger}, CompactRest),
+		maintenance.NewCompactor(n.Store.CompactReports, compact, CompactRest),
 	}
 	if len(cfg.EnrichmentSources) > 0 {
 		n.Updater = &enrich.Updater{Store: n.Enrichment, Sources: cfg.EnrichmentSources, Interval: cfg.EnrichmentInterval, Logger: cfg.Logger}

@@ -2,10 +2,8 @@ package maintenance
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
-	"github.com/stevedore-dev/stevedore/internal/tick"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
@@ -20,40 +18,32 @@ type Compact func(ctx context.Context, after report.Digest, limit int) (last rep
 // reports that the releases before migration 00025 stored twice (those
 // stored before the upgrade, and those their replicas write during a
 // rolling upgrade). After each whole pass it rests for rest, then starts
-// over; it carries on from where it was after a failed round.
+// over; it carries on from where it was after a failed round, and after
+// being stopped and started again (the leader elected anew).
 func NewCompactor(compact Compact, s Sweep, rest time.Duration) *Loop {
-	limit := max(1, int(float64(s.Rate)*s.Interval.Seconds()))
-	log := s.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	const name = "compact stored reports"
-	return NewLoop(name, func(ctx context.Context) {
-		var (
-			after     report.Digest
-			total     int
-			restUntil time.Time
-		)
-		tick.Every(ctx, s.Interval, func() {
-			if time.Now().Before(restUntil) {
-				return
-			}
-			last, n, err := compact(ctx, after, limit)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.WarnContext(ctx, name, "error", err)
-				}
-				return
-			}
-			total += n
-			if last != "" {
-				after = last
-				return
-			}
-			if total > 0 {
-				log.InfoContext(ctx, name, "compacted", total)
-			}
-			after, total, restUntil = "", 0, time.Now().Add(rest)
-		})
+	var (
+		after     report.Digest
+		total     int
+		restUntil time.Time
+	)
+	return s.loop(name, func(ctx context.Context, limit int) (int, error) {
+		if time.Now().Before(restUntil) {
+			return 0, nil
+		}
+		last, n, err := compact(ctx, after, limit)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+		if last != "" {
+			after = last
+			return n, nil
+		}
+		if total > 0 {
+			s.logger().InfoContext(ctx, name, "compacted", total)
+		}
+		after, total, restUntil = "", 0, time.Now().Add(rest)
+		return n, nil
 	})
 }

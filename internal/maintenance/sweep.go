@@ -39,10 +39,7 @@ func NewReindexer(reindex Reindex, s Sweep) *Loop {
 // loop is a service that calls round every interval with the round's limit.
 func (s Sweep) loop(name string, round func(ctx context.Context, limit int) (int, error)) *Loop {
 	limit := max(1, int(float64(s.Rate)*s.Interval.Seconds()))
-	log := s.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := s.logger()
 	return NewLoop(name, func(ctx context.Context) {
 		tick.Every(ctx, s.Interval, func() {
 			if _, err := round(ctx, limit); err != nil && ctx.Err() == nil {
@@ -50,4 +47,12 @@ func (s Sweep) loop(name string, round func(ctx context.Context, limit int) (int
 			}
 		})
 	})
+}
+
+// logger returns the sweep's logger, or slog's default.
+func (s Sweep) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
 }

@@ -22,13 +22,13 @@ import (
 // is an error naming it, not an empty report.
 func usableReportStoredOnce(t *testing.T, c *conf) {
 	ctx, st := c.ctx, c.st
-	partial := debianReport(digest("b"), "1", "1.2", "libc6")
+	fin, pm := manifest("a", "1"), manifest("b", "1")
+	partial := debianReport(pm.Hash, "1", "1.2", "libc6")
 	partial.State = report.StateIndexPartial
 	partial.Partial = []report.PartialReason{{Scanner: "rpm", Reason: "enrichment data missing"}}
 	partial.Repositories["r"] = &report.Repository{ID: "r", Name: "debian", URI: "http://deb.example/debian"}
-	for _, want := range []*report.Report{debianReport(digest("a"), "1", "1.2", "libc6"), partial} {
+	for m, want := range map[*report.Manifest]*report.Report{fin: debianReport(fin.Hash, "1", "1.2", "libc6"), pm: partial} {
 		t.Run(string(want.State), func(t *testing.T) {
-			m := &report.Manifest{Hash: want.Hash, Layers: manifest("-", "1").Layers}
 			f := c.putManifest(t, "w", m)
 			if err := st.FinishManifest(ctx, f, want, nil, []byte(`{"manifest":{}}`)); err != nil {
 				t.Fatal(err)
@@ -64,14 +64,8 @@ func usableReportStoredOnce(t *testing.T, c *conf) {
 	}
 
 	// A row holding its content is read from it.
-	old := debianReport(digest("a"), "1", "3.0", "")
-	raw, err := json.Marshal(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.pool.Exec(ctx, `UPDATE index_report SET report = $2::jsonb || jsonb_build_object('updated_at', updated_at) WHERE manifest_hash = $1`, string(old.Hash), raw); err != nil {
-		t.Fatal(err)
-	}
+	old := debianReport(fin.Hash, "1", "3.0", "")
+	c.storeWhole(t, old)
 	got, err := st.Report(ctx, old.Hash)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +128,19 @@ func enqueueWaitsForTheFinalWrite(t *testing.T, c *conf) {
 	sameReport(t, "the report Enqueue waited for", got.r, want)
 }
 
+// storeWhole writes r, whole, into the row of its report, as the release
+// before migration 00025 stored it (updated_at kept).
+func (c *conf) storeWhole(t *testing.T, r *report.Report) {
+	t.Helper()
+	raw, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.pool.Exec(c.ctx, `UPDATE index_report SET report = $2::jsonb || jsonb_build_object('updated_at', updated_at) WHERE manifest_hash = $1`, string(r.Hash), raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // sameReport fails unless got is want as stored (its JSON, but for
 // updated_at, which the store sets).
 func sameReport(t *testing.T, what string, got, want *report.Report) {
@@ -163,16 +170,6 @@ func sameReport(t *testing.T, what string, got, want *report.Report) {
 // without an answer keeps its content, and other reports are not touched.
 func reportsCompacted(t *testing.T, c *conf) {
 	ctx, st := c.ctx, c.st
-	whole := func(r *report.Report) {
-		t.Helper()
-		raw, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.pool.Exec(ctx, `UPDATE index_report SET report = $2::jsonb || jsonb_build_object('updated_at', updated_at) WHERE manifest_hash = $1`, string(r.Hash), raw); err != nil {
-			t.Fatal(err)
-		}
-	}
 	partial := debianReport(digest("d"), "1", "1.4", "")
 	partial.State, partial.Partial = report.StateIndexPartial, []report.PartialReason{{Scanner: "rpm", Reason: "enrichment data missing"}}
 	reports := map[string]*report.Report{
@@ -185,18 +182,18 @@ func reportsCompacted(t *testing.T, c *conf) {
 	failed.Err = "boom"
 	reports["e"] = failed
 	for name, r := range reports {
-		f := c.putManifest(t, "w", &report.Manifest{Hash: r.Hash, Layers: manifest("-", "1").Layers})
+		f := c.putManifest(t, "w", manifest(name, "1"))
 		if err := st.FinishManifest(ctx, f, r, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		switch name {
 		case "a", "d":
-			whole(r)
+			c.storeWhole(t, r)
 		case "b":
 			if _, err := c.pool.Exec(ctx, `DELETE FROM report_body WHERE manifest_hash = $1`, string(r.Hash)); err != nil {
 				t.Fatal(err)
 			}
-			whole(r)
+			c.storeWhole(t, r)
 		}
 	}
 	type stored struct {

@@ -147,16 +147,15 @@ func (c *Compressor) Gzip(b Body) (Body, error) {
 // compress returns what write writes, gzip compressed, and its length
 // before compression.
 func (c *Compressor) compress(write func(io.Writer) error) ([]byte, int64, error) {
-	var out bytes.Buffer
 	zw, _ := c.pool.Get().(*gzip.Writer)
 	if zw == nil {
 		var err error
-		if zw, err = gzip.NewWriterLevel(&out, GzipLevel); err != nil {
+		if zw, err = gzip.NewWriterLevel(nil, GzipLevel); err != nil {
 			return nil, 0, err
 		}
-	} else {
-		zw.Reset(&out)
 	}
+	var out bytes.Buffer
+	zw.Reset(&out)
 	cw := &iocount.Writer{W: zw}
 	if err := write(cw); err != nil {
 		return nil, 0, err
