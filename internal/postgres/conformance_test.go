@@ -122,6 +122,7 @@ func TestConformance(t *testing.T) {
 		{"reports stored twice are compacted", reportsCompacted},
 		{"affected records follow the report", affectedRecordsFollowTheReport},
 		{"concurrent writers share new affected records", concurrentWritersShareNewRecords},
+		{"records made by the writer are those Postgres makes", recordsMadeAlike},
 		{"enqueue decides and records under the report's lock", enqueueClaims},
 		{"leases: one holder at a time", leasesOneHolder},
 		{"partial reports and their retries", partialRetries},

@@ -292,17 +292,15 @@ RETURNING r.report->'updated_at'`,
 	// In the same transaction, and in the statement that removes the old
 	// answers: listeners hear of the report only once it is committed, and
 	// always when it is (internal/postgres/reportwait). A usable report's
-	// records (migration 00023), which its row no longer holds, are put by
-	// the same statement.
+	// records (migrations 00023, 00026), which its row no longer holds, are
+	// put by the same statement.
 	q, args := `
 WITH gone AS (DELETE FROM report_body WHERE manifest_hash = $2)
 SELECT pg_notify($1, $2)`, []any{ReportChannel, string(r.Hash)}
 	if usable(r.State) {
-		raw, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("write report for %s: %w", r.Hash, err)
-		}
-		q, args = q+`, stevedore_put_records($2, $3::jsonb)`, append(args, raw)
+		rl := reportRecords(r)
+		q = q + `, stevedore_put_record_list($2, $3::bytea[], $4::text[], $5::text[], $6::text[])`
+		args = append(args, rl.hashes, rl.names, rl.sources, rl.bodies)
 	}
 	if _, err := tx.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("remove the stored answers of %s and notify its %s report: %w", r.Hash, r.State, err)
