@@ -129,18 +129,19 @@ func appendJSONB(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// fields writes an object's members, in the order given (jsonb's), each
-// a name and its string value; optional ones are left out when empty, as
-// omitempty does.
+// field is one member of an object: its name and its string value, or
+// the package it holds (a package's source, written at depth); an optional
+// one (omitempty) is left out when it is empty.
 type field struct {
 	name     string
 	value    string
 	optional bool
-	// source, when set, is written in place of value (a package's source).
-	source *report.Package
-	depth  int
+	source   *report.Package
+	depth    int
 }
 
+// appendObject writes an object of the fields, in the order given, which
+// must be jsonb's.
 func appendObject(b []byte, fs ...field) []byte {
 	b = append(b, '{')
 	n := 0
