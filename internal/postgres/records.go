@@ -129,15 +129,14 @@ func appendJSONB(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// field is one member of an object: its name and its string value, or
-// the package it holds (a package's source, written at depth); an optional
-// one (omitempty) is left out when it is empty.
+// field is one member of an object: its name and its value, a string or,
+// when raw is set, that JSON text (a package's source); an optional one
+// (omitempty) is left out when it is empty.
 type field struct {
 	name     string
 	value    string
+	raw      []byte
 	optional bool
-	source   *report.Package
-	depth    int
 }
 
 // appendObject writes an object of the fields, in the order given, which
@@ -146,7 +145,7 @@ func appendObject(b []byte, fs ...field) []byte {
 	b = append(b, '{')
 	n := 0
 	for _, f := range fs {
-		if f.optional && f.value == "" && f.source == nil {
+		if f.optional && f.value == "" && f.raw == nil {
 			continue
 		}
 		if n > 0 {
@@ -156,8 +155,8 @@ func appendObject(b []byte, fs ...field) []byte {
 		b = append(b, '"')
 		b = append(b, f.name...)
 		b = append(b, `": `...)
-		if f.source != nil {
-			b = appendPackage(b, f.source, f.depth)
+		if f.raw != nil {
+			b = append(b, f.raw...)
 		} else {
 			b = appendJSONB(b, f.value)
 		}
@@ -172,6 +171,10 @@ func appendPackage(b []byte, p *report.Package, depth int) []byte {
 	if p == nil {
 		return append(b, "null"...)
 	}
+	var source []byte
+	if p.Source != nil {
+		source = appendPackage(nil, p.Source, depth+1)
+	}
 	fs := [...]field{
 		{name: "id", value: p.ID},
 		{name: "cpe", value: p.CPE, optional: true},
@@ -180,7 +183,7 @@ func appendPackage(b []byte, p *report.Package, depth int) []byte {
 		{name: "name", value: p.Name},
 		{name: "purl", value: p.PURL, optional: true},
 		{name: "module", value: p.Module, optional: true},
-		{name: "source", source: p.Source, depth: depth + 1, optional: true},
+		{name: "source", raw: source, optional: true},
 		{name: "version", value: p.Version},
 		{name: "normalized_version", value: p.NormalizedVersion, optional: true},
 	}

@@ -2,44 +2,19 @@ package reportbody
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/stevedore-dev/stevedore/internal/testing/fixtures"
 	"github.com/stevedore-dev/stevedore/report"
 )
 
-// fixtureReports reads the real index reports of the fixtures (Clair's
-// shape, which report.Report reads) that have packages.
-func fixtureReports(tb testing.TB) map[string]*report.Report {
-	tb.Helper()
-	files, err := filepath.Glob("../../testdata/fixtures/reports/claircore_*.json")
-	if err != nil || len(files) == 0 {
-		tb.Fatalf("fixture reports: %v (%d files)", err, len(files))
-	}
-	out := make(map[string]*report.Report)
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		r := new(report.Report)
-		if err := json.Unmarshal(data, r); err != nil {
-			tb.Logf("%s: not read (an older shape of Clair's): %v", f, err)
-			continue
-		}
-		if len(r.Packages) > 0 {
-			out[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "claircore_"), ".json")] = r
-		}
-	}
-	return out
-}
+// fixtureReports reads the real index reports of the fixtures.
+func fixtureReports(tb testing.TB) map[string]*report.Report { return fixtures.ClairReports(tb) }
 
 // A stored answer is the JSON of the answer encoded for a request, gzip
 // compressed, with the same entity tag, and its JSON's length.
