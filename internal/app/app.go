@@ -139,6 +139,12 @@ type Config struct {
 	// ElectInterval is how often a dispatcher that does not lead the
 	// background work asks to (default DefaultElectInterval).
 	ElectInterval time.Duration
+	// UpgradeWindow is how long after migration 00025 is applied to an
+	// older database usable reports are stored whole, for the replicas of
+	// the release before it that a rolling upgrade has not replaced yet
+	// (postgres.WithUpgradeWindow; default DefaultUpgradeWindow, negative:
+	// none).
+	UpgradeWindow time.Duration
 
 	// IndexWait bounds how long POST index_report waits for a report
 	// (default DefaultIndexWait).
@@ -296,7 +302,7 @@ func (n *Node) connect(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	g.Go(func() error { return n.connectQueue(gctx, cfg) })
 	err := g.Wait()
 	if pool != nil {
-		n.Store = postgres.New(pool)
+		n.Store = postgres.New(pool, postgres.WithUpgradeWindow(cfg.UpgradeWindow))
 	}
 	return pool, err
 }

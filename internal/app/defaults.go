@@ -56,6 +56,10 @@ const (
 	// CompactRest is how long the compactor rests after a pass over the
 	// stored reports.
 	CompactRest = time.Hour
+	// DefaultUpgradeWindow is how long usable reports are stored whole
+	// after migration 00025 is applied to an older database: a rolling
+	// upgrade's replacement of the release before it.
+	DefaultUpgradeWindow = time.Hour
 	// DefaultElectInterval is how often a dispatcher that is not the
 	// leader of the background work asks to become it.
 	DefaultElectInterval = time.Second
@@ -96,6 +100,9 @@ func (c Config) withDefaults() Config {
 	setInt(&c.ReindexRate, DefaultReindexRate)
 	setDuration(&c.SweepInterval, DefaultSweepInterval)
 	setDuration(&c.ElectInterval, DefaultElectInterval)
+	if c.UpgradeWindow == 0 {
+		c.UpgradeWindow = DefaultUpgradeWindow
+	}
 	setDuration(&c.IndexWait, DefaultIndexWait)
 	if c.AnswerBytes <= 0 {
 		c.AnswerBytes = DefaultAnswerBytes

@@ -110,6 +110,7 @@ func Register(fs *flag.FlagSet, roles Roles) *Options {
 	}
 	if roles.Dispatcher || roles.Worker {
 		o.registerJobSecret(fs)
+		fs.DurationVar(&o.UpgradeWindow, "upgrade-window", o.envDuration("STEVEDORE_UPGRADE_WINDOW", app.DefaultUpgradeWindow), "after an upgrade from a release before migration 00025, how long reports are stored whole in their rows (and not compacted), which that release's replicas read until they are replaced; 0: none (env STEVEDORE_UPGRADE_WINDOW)")
 		fs.DurationVar(&o.EnrichmentMaxAge, "enrichment-max-age", o.envDuration("STEVEDORE_ENRICHMENT_MAX_AGE", app.DefaultEnrichmentMaxAge), "enrichment data older than this makes reports partial (env STEVEDORE_ENRICHMENT_MAX_AGE)")
 	}
 	if roles.Worker {
@@ -174,6 +175,14 @@ func (o *Options) Validate(roles Roles) error {
 		}
 		if o.ReindexRate < 1 {
 			errs = append(errs, fmt.Errorf("--reindex-rate: %d: want at least 1", o.ReindexRate))
+		}
+	}
+	if o.Dispatcher || roles.Worker {
+		switch {
+		case o.UpgradeWindow < 0 || o.UpgradeWindow > 7*24*time.Hour:
+			errs = append(errs, fmt.Errorf("--upgrade-window: %s: want 0 to 168h", o.UpgradeWindow))
+		case o.UpgradeWindow == 0:
+			o.UpgradeWindow = -1 // none (zero is the default in app.Config)
 		}
 	}
 	if (o.Dispatcher || roles.Worker) && o.EnrichmentMaxAge < time.Second {

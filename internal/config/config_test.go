@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stevedore-dev/stevedore/internal/app"
 	"github.com/stevedore-dev/stevedore/internal/config"
 )
 
@@ -34,10 +35,14 @@ func TestValidate(t *testing.T) {
 			map[string]string{"STEVEDORE_INDEX_WAIT": "2m", "STEVEDORE_CLAIR_SERVE_PARTIAL": "true"}, []string{"--database-url=x", "--nats-url=y"}, nil},
 		{"bad replicas", worker, nil, []string{"--database-url=x", "--nats-url=y", "--nats-replicas=7"}, []string{"--nats-replicas: 7"}},
 		{"replicas from the environment", worker, map[string]string{"STEVEDORE_NATS_REPLICAS": "-1"}, []string{"--database-url=x", "--nats-url=y"}, []string{"--nats-replicas: -1"}},
+		{"upgrade window out of range", worker, nil, []string{"--database-url=x", "--nats-url=y", "--upgrade-window=-1s"}, []string{"--upgrade-window: -1s"}},
+		{"upgrade window too long, from the environment", config.Roles{Dispatcher: true}, map[string]string{"STEVEDORE_UPGRADE_WINDOW": "200h"},
+			[]string{"--database-url=x", "--nats-url=y"}, []string{"--upgrade-window: 200h0m0s"}},
+		{"upgrade window off", worker, nil, []string{"--database-url=x", "--nats-url=y", "--upgrade-window=0"}, nil},
 		{"environment defaults", worker, map[string]string{"DATABASE_URL": "postgres://x", "NATS_URL": "nats://y", "STEVEDORE_WORKERS": "4"}, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			envs := []string{"DATABASE_URL", "NATS_URL", "STEVEDORE_WORKERS", "STEVEDORE_ACK_WAIT", "STEVEDORE_INDEX_WAIT", "STEVEDORE_CLAIR_SERVE_PARTIAL", "STEVEDORE_NATS_REPLICAS"}
+			envs := []string{"DATABASE_URL", "NATS_URL", "STEVEDORE_WORKERS", "STEVEDORE_ACK_WAIT", "STEVEDORE_INDEX_WAIT", "STEVEDORE_CLAIR_SERVE_PARTIAL", "STEVEDORE_NATS_REPLICAS", "STEVEDORE_UPGRADE_WINDOW"}
 			runSettingsCase(t, tc.roles, envs, nil, settingsCase{name: tc.name, env: tc.env, args: tc.args, want: tc.want})
 		})
 	}
@@ -115,5 +120,16 @@ func TestNATSStoreDirWithoutCacheDir(t *testing.T) {
 	}
 	if err := o.Validate(roles); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUpgradeWindowOff: --upgrade-window=0 turns the window off, which
+// app.Config says with a negative window (zero there is the default).
+func TestUpgradeWindowOff(t *testing.T) {
+	if o, _ := parse(t, "--upgrade-window=0"); o.UpgradeWindow >= 0 {
+		t.Errorf("--upgrade-window=0 gives a window of %s, want none (negative)", o.UpgradeWindow)
+	}
+	if o, _ := parse(t); o.UpgradeWindow != app.DefaultUpgradeWindow {
+		t.Errorf("no --upgrade-window gives %s, want %s", o.UpgradeWindow, app.DefaultUpgradeWindow)
 	}
 }

@@ -34,6 +34,7 @@ var defaultsTable = []struct {
 	{"enrichment-max-age", "STEVEDORE_ENRICHMENT_MAX_AGE", func(o *config.Options) any { return o.EnrichmentMaxAge }, time.Duration(app.DefaultEnrichmentMaxAge)},
 	{"requeue-rate", "STEVEDORE_REQUEUE_RATE", func(o *config.Options) any { return o.RequeueRate }, app.DefaultRequeueRate},
 	{"reindex-rate", "STEVEDORE_REINDEX_RATE", func(o *config.Options) any { return o.ReindexRate }, app.DefaultReindexRate},
+	{"upgrade-window", "STEVEDORE_UPGRADE_WINDOW", func(o *config.Options) any { return o.UpgradeWindow }, time.Duration(app.DefaultUpgradeWindow)},
 	{"index-wait", "STEVEDORE_INDEX_WAIT", func(o *config.Options) any { return o.IndexWait }, time.Duration(app.DefaultIndexWait)},
 	{"answer-max-bytes", "STEVEDORE_ANSWER_MAX_BYTES", func(o *config.Options) any { return o.AnswerBytes }, int64(app.DefaultAnswerBytes)},
 	{"blob-cache-size", "STEVEDORE_BLOB_CACHE_SIZE", func(o *config.Options) any { return o.BlobCacheSize }, int64(app.DefaultBlobCacheSize)},
@@ -133,6 +134,7 @@ func TestAppDefaultsFillAZeroConfig(t *testing.T) {
 		"ElectInterval":      {d.ElectInterval, time.Duration(app.DefaultElectInterval)},
 		"IndexWait":          {d.IndexWait, time.Duration(app.DefaultIndexWait)},
 		"AnswerBytes":        {d.AnswerBytes, int64(app.DefaultAnswerBytes)},
+		"UpgradeWindow":      {d.UpgradeWindow, time.Duration(app.DefaultUpgradeWindow)},
 	} {
 		if pair[0] != pair[1] {
 			t.Errorf("Defaults().%s = %v, want %v", name, pair[0], pair[1])

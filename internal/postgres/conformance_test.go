@@ -120,6 +120,7 @@ func TestConformance(t *testing.T) {
 		{"a usable report is stored once", usableReportStoredOnce},
 		{"enqueue waits for the final write and reads it", enqueueWaitsForTheFinalWrite},
 		{"reports stored twice are compacted", reportsCompacted},
+		{"reports stored whole within the upgrade window", reportsWholeInTheUpgradeWindow},
 		{"affected records follow the report", affectedRecordsFollowTheReport},
 		{"concurrent writers share new affected records", concurrentWritersShareNewRecords},
 		{"records made by the writer are those Postgres makes", recordsMadeAlike},

@@ -24,10 +24,22 @@ type Store struct {
 	// answers compresses the answers of terminal reports as they are
 	// written.
 	answers reportbody.Compressor
+	// upgrade is the window in which usable reports are stored whole
+	// (WithUpgradeWindow).
+	upgrade upgradeState
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
 // New returns a Store on a migrated pool (see Connect).
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{pool: pool}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Pool returns the underlying pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -256,8 +268,16 @@ func (s *Store) writeReport(ctx context.Context, tx pgx.Tx, f Fence, r *report.R
 // for and the job to run again (nil job: keep the stored one).
 func (s *Store) writeReportExtra(ctx context.Context, tx pgx.Tx, f Fence, r *report.Report, waitingFor []string, job []byte) error {
 	// A usable report's row holds its header; its content is in its
-	// native answer, written below (stored.go).
-	row, drop, err := rowJSON(r)
+	// native answer, written below (stored.go). Within the upgrade window
+	// it holds the whole report too (upgrade.go).
+	whole := !usable(r.State)
+	if !whole {
+		var err error
+		if whole, err = s.wholeRows(ctx, tx); err != nil {
+			return fmt.Errorf("write report for %s: %w", r.Hash, err)
+		}
+	}
+	row, drop, err := rowJSON(r, whole)
 	if err != nil {
 		return fmt.Errorf("write report for %s: %w", r.Hash, err)
 	}

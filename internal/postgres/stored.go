@@ -29,10 +29,11 @@ func usable(s report.State) bool {
 }
 
 // rowJSON returns the JSON of r's row and the members the statement writing
-// it removes (contentKeys for a usable report, whose content is left out of
-// the JSON already).
-func rowJSON(r *report.Report) (raw []byte, drop []string, err error) {
-	if !usable(r.State) {
+// it removes: for a report stored whole (every report but a usable one, and a
+// usable one within the upgrade window), all of it and none; otherwise its
+// header and contentKeys (left out of the JSON already).
+func rowJSON(r *report.Report, whole bool) (raw []byte, drop []string, err error) {
+	if whole {
 		raw, err = json.Marshal(r)
 		return raw, []string{}, err
 	}
@@ -100,7 +101,16 @@ func scanStored(row pgx.Row, d report.Digest) (*report.Report, error) {
 // after, in digest order, and returns the last digest it looked at (empty
 // when there was none: the pass over the reports is done) and how many it
 // compacted. A report written again meanwhile is left to its writer.
+//
+// Within the upgrade window (WithUpgradeWindow) it compacts nothing and
+// returns at once, as at the end of a pass: the release before 00025 may
+// still be reading the rows.
 func (s *Store) CompactReports(ctx context.Context, after report.Digest, limit int) (last report.Digest, compacted int, err error) {
+	if whole, err := s.wholeRows(ctx, s.pool); err != nil {
+		return "", 0, fmt.Errorf("compact the stored reports: %w", err)
+	} else if whole {
+		return "", 0, nil
+	}
 	var l *string
 	err = s.pool.QueryRow(ctx, `
 WITH c AS (
