@@ -95,25 +95,8 @@ func run() error {
 		return err
 	}
 	defer stop()
-	// The first scan indexes the image (and migrates the schema); every
-	// later one finds its report current.
-	for _, b := range bins {
-		if _, err := b.scan(dbURL, dir, ref); err != nil {
-			return err
-		}
-	}
-	for range *runs {
-		for _, b := range bins {
-			d, err := b.scan(dbURL, dir, ref)
-			if err != nil {
-				return err
-			}
-			b.scans = append(b.scans, d)
-			if d, err = timed(exec.Command(b.path, "state")); err != nil {
-				return err
-			}
-			b.states = append(b.states, d)
-		}
+	if err := measureIndexed(bins, dbURL, dir, ref, *runs); err != nil {
+		return err
 	}
 	printIndexed(bins)
 	if *newRuns < 0 {
@@ -126,7 +109,44 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if err := measureNewImages(ctx, bins, imgs, dbURL, dir, *newRuns); err != nil {
+		return err
+	}
+	reportNew(bins)
+	return nil
+}
+
+// measureIndexed times runs whole scans of ref, whose report is stored,
+// and runs `stevedore state` processes per binary, interleaved.
+func measureIndexed(bins []*binary, dbURL, dir, ref string, runs int) error {
+	// The first scan indexes the image (and migrates the schema); every
+	// later one finds its report current.
 	for _, b := range bins {
+		if _, err := b.scan(dbURL, dir, ref); err != nil {
+			return err
+		}
+	}
+	for range runs {
+		for _, b := range bins {
+			d, err := b.scan(dbURL, dir, ref)
+			if err != nil {
+				return err
+			}
+			b.scans = append(b.scans, d)
+			if d, err = timed(exec.Command(b.path, "state")); err != nil {
+				return err
+			}
+			b.states = append(b.states, d)
+		}
+	}
+	return nil
+}
+
+// measureNewImages starts each binary's serve and times runs pairs per
+// binary (measureNew), interleaved, after one pair each to warm up.
+func measureNewImages(ctx context.Context, bins []*binary, imgs *newImages, dbURL, dir string, runs int) error {
+	for _, b := range bins {
+		var err error
 		if b.server, err = b.startServer(dbURL, dir, imgs.registry); err != nil {
 			return err
 		}
@@ -139,14 +159,13 @@ func run() error {
 		}
 		b.news = nil
 	}
-	for range *newRuns {
+	for range runs {
 		for _, b := range bins {
 			if err := b.measureNew(ctx, imgs, dbURL, dir); err != nil {
 				return err
 			}
 		}
 	}
-	reportNew(bins)
 	return nil
 }
 

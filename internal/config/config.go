@@ -178,15 +178,10 @@ func (o *Options) Validate(roles Roles) error {
 		}
 	}
 	if o.Dispatcher || roles.Worker {
-		switch {
-		case o.UpgradeWindow < 0 || o.UpgradeWindow > 7*24*time.Hour:
-			errs = append(errs, fmt.Errorf("--upgrade-window: %s: want 0 to 168h", o.UpgradeWindow))
-		case o.UpgradeWindow == 0:
-			o.UpgradeWindow = -1 // none (zero is the default in app.Config)
+		errs = append(errs, o.checkUpgradeWindow())
+		if o.EnrichmentMaxAge < time.Second {
+			errs = append(errs, fmt.Errorf("--enrichment-max-age: %s: want at least 1s", o.EnrichmentMaxAge))
 		}
-	}
-	if (o.Dispatcher || roles.Worker) && o.EnrichmentMaxAge < time.Second {
-		errs = append(errs, fmt.Errorf("--enrichment-max-age: %s: want at least 1s", o.EnrichmentMaxAge))
 	}
 	if roles.Worker {
 		if o.Retry.Base < time.Second || o.Retry.Max < o.Retry.Base {
@@ -213,6 +208,18 @@ func envString(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// checkUpgradeWindow checks --upgrade-window and turns 0 (none) into
+// app.Config's none, a negative window (zero there is the default).
+func (o *Options) checkUpgradeWindow() error {
+	switch {
+	case o.UpgradeWindow < 0 || o.UpgradeWindow > 7*24*time.Hour:
+		return fmt.Errorf("--upgrade-window: %s: want 0 to 168h", o.UpgradeWindow)
+	case o.UpgradeWindow == 0:
+		o.UpgradeWindow = -1
+	}
+	return nil
 }
 
 // envInt and envDuration read a default from the environment; a malformed
