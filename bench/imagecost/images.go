@@ -140,6 +140,7 @@ type sources struct {
 	bookworm, trixie string // gzipped root filesystems
 	goroot           string
 	nodeModules      string
+	jars             string // unpacked Debian packages of Java libraries; empty: no Java images
 }
 
 // specs reads the contents of the images to measure. A missing Debian
@@ -176,6 +177,13 @@ func specs(src sources) ([]imageSpec, error) {
 		return nil, err
 	}
 	out = append(out, imageSpec{name: "node_modules, 1 gzip layer", layers: []layerSpec{{format: "gzip", entries: append(parents("app"), nm...)}}})
+	if src.jars != "" {
+		java, err := javaSpecs(src.jars)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, java...)
+	}
 	out = append(out, imageSpec{name: "multi-layer: debian 12 in 3 + go app", layers: split(bookworm, goBin)})
 	return out, nil
 }
