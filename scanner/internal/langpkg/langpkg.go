@@ -57,18 +57,6 @@ func (w *Warnings) Addf(format string, args ...any) {
 	}
 }
 
-// add adds o's warnings after w's, as if they had been added to w in
-// their order.
-func (w *Warnings) add(o *Warnings) {
-	for _, s := range o.list {
-		w.n++
-		if w.n <= MaxWarnings {
-			w.list = append(w.list, s)
-		}
-	}
-	w.n += o.n - len(o.list)
-}
-
 // List returns the warnings, nil when there are none.
 func (w *Warnings) List() []string {
 	if w.n <= MaxWarnings {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 
 	"github.com/stevedore-dev/stevedore/report"
 	"github.com/stevedore-dev/stevedore/scanner"
@@ -23,50 +22,31 @@ type ReadFunc func(f scanner.File, warn *Warnings) ([]*report.Package, error)
 // with a warning without opening it, turns an error made by Skip into the
 // warning "name: path: reason; skipped", and returns the packages found
 // and the warnings, at most MaxWarnings of them.
-//
-// Files are read Concurrency at a time, each with warnings of its own: read
-// must keep nothing from one file to the next. The result is the same as
-// one file at a time (packages and warnings in path order; the error of the
-// first file in path order that failed).
 func Scan(ctx context.Context, name string, files []scanner.File, maxSize int64, read ReadFunc) (*scanner.Result, error) {
-	type found struct {
-		pkgs []*report.Package
-		warn Warnings
-	}
-	parsed, err := limitio.ParseFilesAtOnce(ctx, name, files, Concurrency(), func(_ context.Context, f scanner.File) (*found, error) {
-		var v found
+	var warn Warnings
+	found, err := limitio.ParseFiles(ctx, name, files, func(_ context.Context, f scanner.File) ([]*report.Package, error) {
 		if maxSize > 0 && f.Size() > maxSize {
-			v.warn.Addf("%s: %s: %d bytes, more than the limit of %d; skipped", name, f.Path(), f.Size(), maxSize)
-			return &v, nil
+			warn.Addf("%s: %s: %d bytes, more than the limit of %d; skipped", name, f.Path(), f.Size(), maxSize)
+			return nil, nil
 		}
-		pkgs, err := read(f, &v.warn)
+		pkgs, err := read(f, &warn)
 		var skip *skipError
-		switch {
-		case errors.As(err, &skip):
-			v.warn.Addf("%s: %s: %v; skipped", name, f.Path(), skip.err)
-		case err != nil:
-			return nil, err
-		default:
-			v.pkgs = pkgs
+		if errors.As(err, &skip) {
+			warn.Addf("%s: %s: %v; skipped", name, f.Path(), skip.err)
+			return nil, nil
 		}
-		return &v, nil
+		return pkgs, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	res := &scanner.Result{}
-	var warn Warnings
-	for _, p := range parsed {
-		res.Packages = append(res.Packages, p.Value.pkgs...)
-		warn.add(&p.Value.warn)
+	for _, f := range found {
+		res.Packages = append(res.Packages, f.Value...)
 	}
 	res.Warnings = warn.List()
 	return res, nil
 }
-
-// Concurrency is how many files Scan reads at once: the processors Go
-// runs on, at most 4 (each read may hold its scanner's in-memory limit).
-func Concurrency() int { return min(runtime.GOMAXPROCS(0), 4) }
 
 // Skip marks err as a reason to skip a file with a warning, for a ReadFunc.
 func Skip(err error) error { return &skipError{err: err} }

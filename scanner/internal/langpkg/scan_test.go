@@ -3,7 +3,6 @@ package langpkg_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -112,45 +111,4 @@ func TestScanWhole(t *testing.T) {
 	}, func(files []scanner.File, limit int64) (*scanner.Result, error) {
 		return langpkg.ScanWhole(context.Background(), "x", files, limit, parse, pkg)
 	}, func(p *report.Package) string { return p.Name + "@" + p.Filepath })
-}
-
-// TestScanWarningsInPathOrder: files read at once keep warnings of their
-// own, which Scan lists in path order, the first MaxWarnings of them and a
-// count of the rest, as if the files had been read one at a time.
-func TestScanWarningsInPathOrder(t *testing.T) {
-	const perFile = 7 // a file's own warnings, and one more when skipped
-	var files []scanner.File
-	for i := range 40 {
-		content := "A"
-		if i%3 == 0 {
-			content = "skip"
-		}
-		files = append(files, scannertest.File(fmt.Sprintf("f%02d", 39-i), []byte(content)))
-	}
-	var want []string
-	for i := range 40 {
-		for k := range perFile {
-			want = append(want, fmt.Sprintf("f%02d: %d", i, k))
-		}
-		if (39-i)%3 == 0 {
-			want = append(want, fmt.Sprintf("x: f%02d: bad content; skipped", i))
-		}
-	}
-	more := fmt.Sprintf("%d more warnings not shown", len(want)-langpkg.MaxWarnings)
-	want = append(want[:langpkg.MaxWarnings], more)
-	res, err := langpkg.Scan(context.Background(), "x", files, 0, func(f scanner.File, warn *langpkg.Warnings) ([]*report.Package, error) {
-		for k := range perFile {
-			warn.Addf("%s: %d", f.Path(), k)
-		}
-		return read(f, warn)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(res.Warnings, "\n") != strings.Join(want, "\n") {
-		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(res.Warnings, "\n"), strings.Join(want, "\n"))
-	}
-	if len(res.Packages) != 26 {
-		t.Errorf("%d packages, want 26", len(res.Packages))
-	}
 }

@@ -6,8 +6,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 )
 
 // File is a file of a layer, as a scanner is given it (scanner.File).
@@ -103,56 +101,6 @@ func ParseFiles[F File, T any](ctx context.Context, name string, files []F, pars
 			return nil, err
 		}
 		out = append(out, Parsed[T]{Path: f.Path(), Value: v})
-	}
-	return out, nil
-}
-
-// ParseFilesAtOnce is ParseFiles with up to n files parsed at once, for a
-// parse that keeps nothing from one file to the next: it returns what
-// ParseFiles returns, the same values in the same order, or the error of the
-// first file in path order that failed (files after it may have been parsed
-// too, and what was made of them is dropped). n below 2 is ParseFiles.
-func ParseFilesAtOnce[F File, T any](ctx context.Context, name string, files []F, n int, parse func(context.Context, F) (T, error)) ([]Parsed[T], error) {
-	if n < 2 || len(files) < 2 {
-		return ParseFiles(ctx, name, files, parse)
-	}
-	files = slices.Clone(files)
-	slices.SortFunc(files, func(a, b F) int { return strings.Compare(a.Path(), b.Path()) })
-	vals := make([]T, len(files))
-	errs := make([]error, len(files))
-	var next atomic.Int64
-	// failed is the lowest index that failed: no file after it is
-	// started.
-	var failed atomic.Int64
-	failed.Store(int64(len(files)))
-	var wg sync.WaitGroup
-	for range min(n, len(files)) {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= failed.Load() {
-					return
-				}
-				if err := ctx.Err(); err != nil {
-					errs[i] = fmt.Errorf("%s: %w", name, err)
-				} else {
-					vals[i], errs[i] = parse(ctx, files[i])
-				}
-				if errs[i] != nil {
-					for f := failed.Load(); i < f && !failed.CompareAndSwap(f, i); f = failed.Load() {
-					}
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	out := make([]Parsed[T], len(files))
-	for i, f := range files {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		out[i] = Parsed[T]{Path: f.Path(), Value: vals[i]}
 	}
 	return out, nil
 }
